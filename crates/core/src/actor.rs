@@ -1,0 +1,140 @@
+//! Who is calling, and what that caller may see and do.
+//!
+//! The domain services receive an `Actor` and decide; resolvers and the CLI never check permissions themselves, so
+//! every entry point obeys the same rules. How an actor is established (API token today, OIDC later) is the
+//! server's business, not the domains'.
+
+use crate::ids::{DepartmentCode, HubId};
+
+/// The roles of `DOMAIN.md`'s access table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// No credentials: public data only.
+    Anonymous,
+    /// A partner application with a token: public data only, but identified (rate limits, audit).
+    Partner,
+    /// The coordinator of one hub: personal data and writes within that hub's departments.
+    HubCoordinator,
+    /// Banque des Territoires staff: everything but usager data; AMI reviews and decisions; funding.
+    BdtReviewer,
+    /// A candidate to the AMI: its own applications only.
+    AmiApplicant,
+    /// Operators: everything, including tokens.
+    Admin,
+}
+
+/// The caller of a domain service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    role: Role,
+    hub: Option<HubScope>,
+    label: String,
+}
+
+/// The territory a hub coordinator answers for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubScope {
+    /// The hub.
+    pub hub: HubId,
+    /// The departments that hub covers, resolved when the actor is built so checks need no query.
+    pub departments: Vec<DepartmentCode>,
+}
+
+impl Actor {
+    /// An unauthenticated caller.
+    pub fn anonymous() -> Self {
+        Self {
+            role: Role::Anonymous,
+            hub: None,
+            label: "anonymous".to_owned(),
+        }
+    }
+
+    /// The operator running the `maillage` command line on the server: an admin, named in the audit trail.
+    pub fn cli() -> Self {
+        Self {
+            role: Role::Admin,
+            hub: None,
+            label: "cli".to_owned(),
+        }
+    }
+
+    /// An actor with a role that has no territorial scope; `label` names it in logs and the audit trail.
+    pub fn with_role(role: Role, label: impl Into<String>) -> Self {
+        Self {
+            role,
+            hub: None,
+            label: label.into(),
+        }
+    }
+
+    /// A hub coordinator bound to one hub and its departments.
+    pub fn hub_coordinator(scope: HubScope, label: impl Into<String>) -> Self {
+        Self {
+            role: Role::HubCoordinator,
+            hub: Some(scope),
+            label: label.into(),
+        }
+    }
+
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The hub scope of a hub coordinator.
+    pub fn hub_scope(&self) -> Option<&HubScope> {
+        self.hub.as_ref()
+    }
+
+    /// A human-readable name for logs and the audit trail (token name, `cli`, `anonymous`).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether the caller's territory includes this department (always for national roles).
+    pub fn covers_department(&self, department: Option<&DepartmentCode>) -> bool {
+        match self.role {
+            Role::Admin | Role::BdtReviewer => true,
+            Role::HubCoordinator => match (&self.hub, department) {
+                (Some(scope), Some(dep)) => scope.departments.contains(dep),
+                _ => false,
+            },
+            Role::Anonymous | Role::Partner | Role::AmiApplicant => false,
+        }
+    }
+
+    /// Whether the caller may read personal data (names, personal e-mails and phones of people) attached to a
+    /// record located in `department`.
+    ///
+    /// Anonymous callers and partner apps never may; a hub coordinator only within its departments.
+    pub fn can_read_personal_data(&self, department: Option<&DepartmentCode>) -> bool {
+        self.covers_department(department)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dep(code: &str) -> DepartmentCode {
+        DepartmentCode::parse(code).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn personal_data_visibility() {
+        let coordinator = Actor::hub_coordinator(
+            HubScope {
+                hub: HubId(1),
+                departments: vec![dep("69"), dep("01")],
+            },
+            "hinaura",
+        );
+        assert!(coordinator.can_read_personal_data(Some(&dep("69"))));
+        assert!(!coordinator.can_read_personal_data(Some(&dep("13"))));
+        assert!(!coordinator.can_read_personal_data(None));
+        assert!(!Actor::anonymous().can_read_personal_data(Some(&dep("69"))));
+        assert!(!Actor::with_role(Role::Partner, "app").can_read_personal_data(Some(&dep("69"))));
+        assert!(Actor::cli().can_read_personal_data(None));
+    }
+}

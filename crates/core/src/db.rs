@@ -1,0 +1,99 @@
+//! Connecting to the database from one URL, and the few backend facts the domains need.
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The URL used when `DATABASE_URL` is not set: an embedded SQLite file in the working directory, created on first
+/// use, so that `cargo run` needs no database server.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://maillage.db?mode=rwc";
+
+/// Opens a connection pool for a `sqlite:` or `postgres:` URL.
+///
+/// An in-memory SQLite database lives in one connection, so its pool is capped at one (otherwise every connection
+/// would see its own empty database). `statements` counts every statement run, for tests and metrics.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    statements: Option<StatementCounter>,
+) -> Result<DatabaseConnection, DbErr> {
+    let in_memory = url.starts_with("sqlite") && url.contains(":memory:");
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if in_memory { 1 } else { max_connections.max(1) })
+        .min_connections(if in_memory { 1 } else { 0 })
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    if in_memory {
+        // The database disappears with its last connection: never let the pool close it.
+        options
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>);
+    }
+    let mut db = Database::connect(options).await?;
+    if let Some(counter) = statements {
+        db.set_metric_callback(move |info| {
+            counter.record(info.statement.sql.as_str());
+        });
+    }
+    Ok(db)
+}
+
+/// Counts SQL statements, to prove in tests that a query does not grow with the data (no N+1).
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter {
+    count: Arc<AtomicU64>,
+    log: Arc<std::sync::Mutex<Option<Vec<String>>>>,
+}
+
+impl StatementCounter {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn record(&self, sql: &str) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut log) = self.log.lock()
+            && let Some(log) = log.as_mut()
+        {
+            log.push(sql.to_owned());
+        }
+    }
+
+    /// Statements counted so far.
+    pub fn get(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Starts keeping the text of each statement (for a test's failure message).
+    pub fn start_log(&self) {
+        if let Ok(mut log) = self.log.lock() {
+            *log = Some(Vec::new());
+        }
+    }
+
+    /// Returns and clears the statements kept since [`StatementCounter::start_log`].
+    pub fn take_log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .ok()
+            .and_then(|mut log| log.as_mut().map(std::mem::take))
+            .unwrap_or_default()
+    }
+}
+
+/// Whether a database error is a unique-constraint violation (two writers raced for the same key).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Whether a database error is a foreign-key violation (a reference to a row that does not exist).
+pub fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
+}

@@ -1,0 +1,146 @@
+//! Typed identifiers: a `SiteId` can never be passed where a `HubId` is expected.
+
+use crate::error::InvalidValue;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! int_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(pub i32);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+int_id!(
+    /// Identifier of a lieu de médiation numérique (site).
+    SiteId
+);
+int_id!(
+    /// Identifier of a hub territorial.
+    HubId
+);
+
+/// INSEE code of a department: two digits, `2A`/`2B` for Corsica, or three digits `971`–`976` overseas.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DepartmentCode(String);
+
+impl DepartmentCode {
+    /// Parses a department code; `"1"` is not accepted for `"01"`, because an INSEE code is a string, not a number.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let s = raw.trim().to_ascii_uppercase();
+        let ok = match s.len() {
+            2 => {
+                s == "2A"
+                    || s == "2B"
+                    || (s.bytes().all(|b| b.is_ascii_digit())
+                        && s.parse::<u8>()
+                            .is_ok_and(|n| (1..=95).contains(&n) && n != 20))
+            }
+            3 => s.starts_with("97") && matches!(s.as_bytes()[2], b'1'..=b'6'),
+            _ => false,
+        };
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(InvalidValue::new(
+                "department code",
+                "expected an INSEE department code such as 01, 2A or 974",
+                raw,
+            ))
+        }
+    }
+
+    /// The code as stored and displayed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DepartmentCode {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<DepartmentCode> for String {
+    fn from(value: DepartmentCode) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for DepartmentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// INSEE code of a region (two digits, e.g. `84` for Auvergne-Rhône-Alpes, `01` for Guadeloupe).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegionCode(String);
+
+impl RegionCode {
+    /// Parses a two-digit region code.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let s = raw.trim();
+        if s.len() == 2 && s.chars().all(|c| c.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "region code",
+                "expected a two-digit INSEE region code such as 84",
+                raw,
+            ))
+        }
+    }
+
+    /// The code as stored and displayed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RegionCode {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RegionCode> for String {
+    fn from(value: RegionCode) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn department_codes() {
+        for ok in ["01", "2A", "2b", "95", "971", "976"] {
+            assert!(DepartmentCode::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1", "00", "20", "96", "98", "977", "970", "2C", "", "abc", "9711", "+1",
+        ] {
+            assert!(DepartmentCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

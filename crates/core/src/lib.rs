@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+pub mod actor;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod pagination;
+pub mod text;
+pub mod values;
+
+pub use actor::{Actor, Role};
+pub use error::{ErrorCode, FieldPath};
+pub use ids::{DepartmentCode, HubId, RegionCode, SiteId};
+pub use pagination::{Cursor, Page, PageRequest};
+pub use values::{Email, InseeCode, Pivot, PostalCode, Siret};

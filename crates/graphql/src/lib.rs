@@ -1,0 +1,79 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod id;
+pub mod loaders;
+pub mod node;
+pub mod sites;
+pub mod territories;
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Schema};
+use maillage_core::Actor;
+use sea_orm::DatabaseConnection;
+
+/// The root query: one object per domain, merged.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    node::NodeQuery,
+    territories::TerritoriesQuery,
+    sites::SitesQuery,
+);
+
+/// The executable schema.
+pub type MaillageSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Limits that protect the server from expensive queries.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    /// Maximum nesting depth of a query.
+    pub max_depth: usize,
+    /// Maximum complexity (a connection costs its page size × its children).
+    pub max_complexity: usize,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 15,
+            max_complexity: 100_000,
+        }
+    }
+}
+
+/// Builds the schema. It holds no database: each request carries its own [`RequestState`], so the SDL can be
+/// printed without one.
+pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .finish()
+}
+
+/// The committed contract: the schema in SDL.
+pub fn sdl() -> String {
+    build_schema(SchemaLimits::default()).sdl()
+}
+
+/// What one request runs with: the database, the caller, and fresh DataLoaders.
+pub struct RequestState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// The caller.
+    pub actor: Actor,
+    /// This request's loaders.
+    pub loaders: loaders::Loaders,
+}
+
+impl RequestState {
+    /// State for one request by `actor`.
+    pub fn new(db: DatabaseConnection, actor: Actor) -> Self {
+        let loaders = loaders::Loaders::new(&db);
+        Self { db, actor, loaders }
+    }
+}
+
+/// The request state from a resolver's context.
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestState> {
+    ctx.data::<RequestState>()
+        .map_err(|_| error::coded("internal error", "internal_error", None))
+}

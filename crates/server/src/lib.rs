@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+
+pub use app::{AppState, build_app};

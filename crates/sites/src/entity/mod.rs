@@ -1,0 +1,4 @@
+//! The sites crate's own tables. Private: other crates go through the services.
+
+pub(crate) mod site;
+pub(crate) mod site_value;

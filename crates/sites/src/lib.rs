@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod entity;
+mod error;
+pub mod export;
+pub mod hours;
+pub mod import;
+pub mod model;
+pub mod query;
+pub mod standard;
+mod write;
+
+pub use error::SitesError;
+pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
+pub use query::{
+    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, get_site, list_sites,
+    list_sites_by_departments, sites_by_ids,
+};
+pub use write::{StoreOutcome, can_write_site};

@@ -1,0 +1,727 @@
+//! Reading sites: filters, stable ordering, keyset pagination, and batched reads for nested GraphQL lists.
+//!
+//! Every function here runs a fixed number of SQL statements whatever the number of keys or rows, because the
+//! GraphQL layer calls them from DataLoaders: a nested list costs one statement per level, not one per parent.
+
+use crate::SitesError;
+use crate::entity::{site, site_value};
+use crate::hours::{parse_hours, timezone_for_department};
+use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
+use crate::standard::vocabulary;
+use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::error::FieldPath;
+use maillage_core::pagination::{Cursor, Page, PageRequest, PaginationError};
+use maillage_core::{
+    Actor, DepartmentCode, Email, InseeCode, Pivot, PostalCode, RegionCode, SiteId,
+};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, LikeExpr, Order, Query, SelectStatement,
+};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// A stored site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// Maillage's identifier.
+    pub id: SiteId,
+    /// The import source it came from (`hinaura`, …): with `data.source_id`, its identity.
+    pub source: String,
+    /// The department, derived from `code_insee` or `code_postal`; `None` outside the 101 departments.
+    pub department_code: Option<DepartmentCode>,
+    /// Whether `horaires` parsed as OpenStreetMap opening_hours (`None` when there are none).
+    pub opening_hours_valid: Option<bool>,
+    /// Optimistic-concurrency version, incremented by every change.
+    pub version: i32,
+    /// When Maillage first stored it.
+    pub created_at: DateTime<Utc>,
+    /// When Maillage last changed it.
+    pub updated_at: DateTime<Utc>,
+    /// The normalised content.
+    pub data: NewSite,
+}
+
+impl Site {
+    /// The site's e-mail addresses, if `actor` may read them.
+    ///
+    /// Real files mix structures' addresses with personal ones (prenom.nom@…), and nothing tells them apart, so
+    /// all are treated as personal data: visible to the hub coordinator of the site's department, BdT and admins.
+    pub fn emails_for(&self, actor: &Actor) -> Option<&[Email]> {
+        actor
+            .can_read_personal_data(self.department_code.as_ref())
+            .then_some(self.data.emails.as_slice())
+    }
+}
+
+/// Geographic rectangle, WGS84 degrees, bounds included.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundingBox {
+    /// Southern bound.
+    pub min_latitude: f64,
+    /// Northern bound.
+    pub max_latitude: f64,
+    /// Western bound.
+    pub min_longitude: f64,
+    /// Eastern bound.
+    pub max_longitude: f64,
+}
+
+/// Criteria on sites; every criterion given must hold (AND); within a list, see each field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteFilter {
+    /// Sites in any of these departments.
+    pub departments: Option<Vec<DepartmentCode>>,
+    /// Sites in a department covered by this hub (slug).
+    pub hub: Option<String>,
+    /// Sites in a department of this region.
+    pub region: Option<RegionCode>,
+    /// Sites offering every one of these services (v1.0.2 labels).
+    pub services: Vec<String>,
+    /// Sites addressing every one of these publics (v1.0.2 `publics_specifiquement_adresses` or
+    /// `prise_en_charge_specifique` labels).
+    pub publics: Vec<String>,
+    /// Sites carrying every one of these national programmes or labels (v1.0.2 `dispositif_programmes_nationaux`
+    /// or `formations_labels`).
+    pub labels: Vec<String>,
+    /// Case- and accent-insensitive substring of the name or the commune.
+    pub text: Option<String>,
+    /// Sites with coordinates inside this rectangle.
+    pub bounding_box: Option<BoundingBox>,
+    /// Sites open at this instant according to their parsed `horaires`, in their local time zone.
+    pub open_at: Option<DateTime<Utc>>,
+    /// Sites from this import source.
+    pub source: Option<String>,
+}
+
+impl SiteFilter {
+    /// Checks the closed vocabularies and the bounding box, naming the offending field (under `filter`).
+    pub fn validate(&self) -> Result<(), SitesError> {
+        let check = |name: &str, values: &[String], kinds: &[ValueKind]| {
+            for (i, v) in values.iter().enumerate() {
+                if !kinds.iter().any(|k| vocabulary::is_v1_label(*k, v)) {
+                    return Err(SitesError::InvalidInput {
+                        field: FieldPath::new("filter").push(name).index(i),
+                        message: format!(
+                            "{v:?} is not a value of the national standard v1.0.2 for {name}"
+                        ),
+                        code: "unknown_value",
+                    });
+                }
+            }
+            Ok(())
+        };
+        check("services", &self.services, &[ValueKind::Service])?;
+        check(
+            "publics",
+            &self.publics,
+            &[ValueKind::Public, ValueKind::SpecificSupport],
+        )?;
+        check(
+            "labels",
+            &self.labels,
+            &[ValueKind::NationalProgramme, ValueKind::TrainingLabel],
+        )?;
+        if let Some(b) = self.bounding_box {
+            let ok = (-90.0..=90.0).contains(&b.min_latitude)
+                && (-90.0..=90.0).contains(&b.max_latitude)
+                && (-180.0..=180.0).contains(&b.min_longitude)
+                && (-180.0..=180.0).contains(&b.max_longitude)
+                && b.min_latitude <= b.max_latitude
+                && b.min_longitude <= b.max_longitude;
+            if !ok {
+                return Err(SitesError::InvalidInput {
+                    field: FieldPath::new("filter").push("boundingBox"),
+                    message: "latitudes must be within [-90, 90], longitudes within [-180, 180], min ≤ max"
+                        .to_owned(),
+                    code: "invalid_value",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What sites are sorted by; ties are always broken by id, so the order is total and pages are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SiteOrderField {
+    /// Name, case- and accent-insensitive.
+    #[default]
+    Name,
+    /// `date_maj`.
+    UpdatedOn,
+    /// Maillage id (insertion order).
+    Id,
+}
+
+/// Sort field and direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SiteOrder {
+    /// The field.
+    pub field: SiteOrderField,
+    /// Descending instead of ascending.
+    pub descending: bool,
+}
+
+/// The sort key of one row, as carried in cursors: `(value, id)`.
+type CursorKey = (String, i32);
+
+/// Filters resolved to plain SQL conditions (hub and region turned into department lists).
+struct Resolved {
+    condition: Condition,
+    open_at: Option<DateTime<Utc>>,
+}
+
+async fn resolve<C: ConnectionTrait>(db: &C, filter: &SiteFilter) -> Result<Resolved, SitesError> {
+    filter.validate()?;
+    let mut cond = Condition::all();
+    if let Some(deps) = &filter.departments {
+        cond = cond
+            .add(site::Column::DepartmentCode.is_in(deps.iter().map(|d| d.as_str().to_owned())));
+    }
+    if let Some(slug) = &filter.hub {
+        let hub = maillage_territories::hub_by_slug(db, slug)
+            .await?
+            .ok_or_else(|| SitesError::UnknownHub(slug.clone()))?;
+        let deps = maillage_territories::departments_of_hubs(db, &[hub.id]).await?;
+        cond = cond.add(
+            site::Column::DepartmentCode
+                .is_in(deps.into_iter().map(|(_, d)| d.code.as_str().to_owned())),
+        );
+    }
+    if let Some(region) = &filter.region {
+        let deps =
+            maillage_territories::departments_of_regions(db, std::slice::from_ref(region)).await?;
+        cond = cond.add(
+            site::Column::DepartmentCode
+                .is_in(deps.into_iter().map(|d| d.code.as_str().to_owned())),
+        );
+    }
+    let value_kinds = [
+        (&filter.services, vec![ValueKind::Service]),
+        (
+            &filter.publics,
+            vec![ValueKind::Public, ValueKind::SpecificSupport],
+        ),
+        (
+            &filter.labels,
+            vec![ValueKind::NationalProgramme, ValueKind::TrainingLabel],
+        ),
+    ];
+    for (values, kinds) in value_kinds {
+        for value in values {
+            let sub = Query::select()
+                .column(site_value::Column::SiteId)
+                .from(site_value::Entity)
+                .and_where(site_value::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())))
+                .and_where(site_value::Column::Value.eq(value.as_str()))
+                .to_owned();
+            cond = cond.add(site::Column::Id.in_subquery(sub));
+        }
+    }
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let folded = maillage_core::text::fold(text)
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        cond = cond.add(
+            Expr::col(site::Column::SearchText)
+                .like(LikeExpr::new(format!("%{folded}%")).escape('\\')),
+        );
+    }
+    if let Some(b) = filter.bounding_box {
+        cond = cond
+            .add(site::Column::Latitude.between(b.min_latitude, b.max_latitude))
+            .add(site::Column::Longitude.between(b.min_longitude, b.max_longitude));
+    }
+    if let Some(source) = &filter.source {
+        cond = cond.add(site::Column::Source.eq(source.as_str()));
+    }
+    if filter.open_at.is_some() {
+        cond = cond.add(site::Column::OpeningHoursValid.eq(true));
+    }
+    Ok(Resolved {
+        condition: cond,
+        open_at: filter.open_at,
+    })
+}
+
+fn order_column(field: SiteOrderField) -> site::Column {
+    match field {
+        SiteOrderField::Name => site::Column::SortName,
+        SiteOrderField::UpdatedOn => site::Column::UpdatedOn,
+        SiteOrderField::Id => site::Column::Id,
+    }
+}
+
+fn after_condition(order: SiteOrder, after: &Cursor) -> Result<Condition, SitesError> {
+    let (value, id): CursorKey = after.decode()?;
+    let (gt, eq_then): (Condition, Condition) = match order.field {
+        SiteOrderField::Id => {
+            let c = if order.descending {
+                site::Column::Id.lt(id)
+            } else {
+                site::Column::Id.gt(id)
+            };
+            return Ok(Condition::all().add(c));
+        }
+        SiteOrderField::Name => {
+            let col = site::Column::SortName;
+            let past = if order.descending {
+                col.lt(value.as_str())
+            } else {
+                col.gt(value.as_str())
+            };
+            (
+                Condition::all().add(past),
+                Condition::all().add(col.eq(value.as_str())),
+            )
+        }
+        SiteOrderField::UpdatedOn => {
+            let date: NaiveDate = value.parse().map_err(|_| PaginationError::InvalidCursor)?;
+            let col = site::Column::UpdatedOn;
+            let past = if order.descending {
+                col.lt(date)
+            } else {
+                col.gt(date)
+            };
+            (
+                Condition::all().add(past),
+                Condition::all().add(col.eq(date)),
+            )
+        }
+    };
+    let id_past = if order.descending {
+        site::Column::Id.lt(id)
+    } else {
+        site::Column::Id.gt(id)
+    };
+    Ok(Condition::any().add(gt).add(eq_then.add(id_past)))
+}
+
+fn apply_order<Q: QueryOrder>(query: Q, order: SiteOrder) -> Q {
+    let dir = if order.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    let query = match order.field {
+        SiteOrderField::Id => query,
+        field => query.order_by(order_column(field), dir.clone()),
+    };
+    query.order_by(site::Column::Id, dir)
+}
+
+/// One page of sites matching `filter`, in `order`.
+#[tracing::instrument(skip_all)]
+pub async fn list_sites<C: ConnectionTrait>(
+    db: &C,
+    filter: &SiteFilter,
+    order: SiteOrder,
+    page: &PageRequest,
+) -> Result<Page<Site>, SitesError> {
+    let resolved = resolve(db, filter).await?;
+    let mut cond = resolved.condition.clone();
+    if let Some(after) = &page.after {
+        cond = cond.add(after_condition(order, after)?);
+    }
+    if let Some(at) = resolved.open_at {
+        let candidates = open_candidates(db, resolved.condition, order, at).await?;
+        let after_key = page
+            .after
+            .as_ref()
+            .map(Cursor::decode::<CursorKey>)
+            .transpose()?;
+        let total = page.with_total.then_some(candidates.len() as u64);
+        let ids: Vec<i32> = candidates
+            .iter()
+            .filter(|c| after_key.as_ref().is_none_or(|k| is_after(c, k, order)))
+            .take(page.first as usize + 1)
+            .map(|c| c.id)
+            .collect();
+        let rows = rows_in_order(db, &ids).await?;
+        let sites = hydrate(db, rows).await?;
+        return Ok(Page::from_rows(sites, page, total, |s| {
+            site_cursor(s, order.field)
+        }));
+    }
+    let rows = apply_order(site::Entity::find().filter(cond), order)
+        .limit(u64::from(page.first) + 1)
+        .all(db)
+        .await?;
+    let total = if page.with_total {
+        Some(
+            site::Entity::find()
+                .filter(resolved.condition)
+                .count(db)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let sites = hydrate(db, rows).await?;
+    Ok(Page::from_rows(sites, page, total, |s| {
+        site_cursor(s, order.field)
+    }))
+}
+
+/// One page of sites per department, for nested lists (`department { sites(first:) }`), in a fixed number of
+/// statements: a window function ranks rows within each department, whatever the number of departments.
+#[tracing::instrument(skip_all, fields(departments = departments.len()))]
+pub async fn list_sites_by_departments<C: ConnectionTrait>(
+    db: &C,
+    departments: &[DepartmentCode],
+    filter: &SiteFilter,
+    order: SiteOrder,
+    page: &PageRequest,
+) -> Result<HashMap<DepartmentCode, Page<Site>>, SitesError> {
+    let mut out: HashMap<DepartmentCode, Page<Site>> = HashMap::new();
+    if departments.is_empty() {
+        return Ok(out);
+    }
+    let resolved = resolve(db, filter).await?;
+    let dep_cond =
+        site::Column::DepartmentCode.is_in(departments.iter().map(|d| d.as_str().to_owned()));
+    let base = resolved.condition.clone().add(dep_cond);
+    let mut by_dep: BTreeMap<String, Vec<site::Model>> = BTreeMap::new();
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    if let Some(at) = resolved.open_at {
+        let candidates = open_candidates(db, base, order, at).await?;
+        let after_key = page
+            .after
+            .as_ref()
+            .map(Cursor::decode::<CursorKey>)
+            .transpose()?;
+        let mut ids_by_dep: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for c in &candidates {
+            let Some(dep) = &c.department_code else {
+                continue;
+            };
+            *totals.entry(dep.clone()).or_default() += 1;
+            let ids = ids_by_dep.entry(dep.clone()).or_default();
+            if ids.len() <= page.first as usize
+                && after_key.as_ref().is_none_or(|k| is_after(c, k, order))
+            {
+                ids.push(c.id);
+            }
+        }
+        let all_ids: Vec<i32> = ids_by_dep.values().flatten().copied().collect();
+        let rows = rows_in_order(db, &all_ids).await?;
+        for row in rows {
+            if let Some(dep) = &row.department_code {
+                by_dep.entry(dep.clone()).or_default().push(row);
+            }
+        }
+    } else {
+        let mut cond = base.clone();
+        if let Some(after) = &page.after {
+            cond = cond.add(after_condition(order, after)?);
+        }
+        let dir = if order.descending { "DESC" } else { "ASC" };
+        let order_sql = match order.field {
+            SiteOrderField::Name => format!("sort_name {dir}, id {dir}"),
+            SiteOrderField::UpdatedOn => format!("updated_on {dir}, id {dir}"),
+            SiteOrderField::Id => format!("id {dir}"),
+        };
+        let mut inner: SelectStatement = site::Entity::find().filter(cond).into_query();
+        inner.expr_as(
+            Expr::cust(format!(
+                "ROW_NUMBER() OVER (PARTITION BY department_code ORDER BY {order_sql})"
+            )),
+            Alias::new("rn"),
+        );
+        let outer = Query::select()
+            .column(Asterisk)
+            .from_subquery(inner, Alias::new("ranked"))
+            .and_where(Expr::col(Alias::new("rn")).lte(i64::from(page.first) + 1))
+            .to_owned();
+        let stmt = db.get_database_backend().build(&outer);
+        let rows = site::Model::find_by_statement(stmt).all(db).await?;
+        for row in rows {
+            if let Some(dep) = &row.department_code {
+                by_dep.entry(dep.clone()).or_default().push(row);
+            }
+        }
+        if page.with_total {
+            let counts: Vec<(Option<String>, i64)> = site::Entity::find()
+                .select_only()
+                .column(site::Column::DepartmentCode)
+                .column_as(site::Column::Id.count(), "n")
+                .filter(base)
+                .group_by(site::Column::DepartmentCode)
+                .into_tuple()
+                .all(db)
+                .await?;
+            for (dep, n) in counts {
+                if let Some(dep) = dep {
+                    totals.insert(dep, u64::try_from(n).unwrap_or_default());
+                }
+            }
+        }
+    }
+    let all_rows: Vec<site::Model> = by_dep.values().flatten().cloned().collect();
+    let mut sites = hydrate(db, all_rows).await?;
+    sort_sites(&mut sites, order);
+    let mut grouped: HashMap<String, Vec<Site>> = HashMap::new();
+    for s in sites {
+        if let Some(dep) = &s.department_code {
+            grouped.entry(dep.as_str().to_owned()).or_default().push(s);
+        }
+    }
+    for dep in departments {
+        let rows = grouped.remove(dep.as_str()).unwrap_or_default();
+        let total = page
+            .with_total
+            .then(|| totals.get(dep.as_str()).copied().unwrap_or_default());
+        out.insert(
+            dep.clone(),
+            Page::from_rows(rows, page, total, |s| site_cursor(s, order.field)),
+        );
+    }
+    Ok(out)
+}
+
+/// Sites by id, in no particular order; unknown ids are simply absent (for `node(id:)` and DataLoaders).
+#[tracing::instrument(skip_all, fields(ids = ids.len()))]
+pub async fn sites_by_ids<C: ConnectionTrait>(
+    db: &C,
+    ids: &[SiteId],
+) -> Result<Vec<Site>, SitesError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = site::Entity::find()
+        .filter(site::Column::Id.is_in(ids.iter().map(|i| i.0)))
+        .all(db)
+        .await?;
+    hydrate(db, rows).await
+}
+
+/// One site by id.
+pub async fn get_site<C: ConnectionTrait>(db: &C, id: SiteId) -> Result<Option<Site>, SitesError> {
+    Ok(sites_by_ids(db, &[id]).await?.into_iter().next())
+}
+
+fn site_cursor(site: &Site, field: SiteOrderField) -> Cursor {
+    let value = match field {
+        SiteOrderField::Name => sort_name(&site.data.name),
+        SiteOrderField::UpdatedOn => site.data.updated_on.to_string(),
+        SiteOrderField::Id => String::new(),
+    };
+    Cursor::encode(&(value, site.id.0))
+}
+
+fn sort_sites(sites: &mut [Site], order: SiteOrder) {
+    sites.sort_by(|a, b| {
+        let key = |s: &Site| match order.field {
+            SiteOrderField::Name => (sort_name(&s.data.name), s.id.0),
+            SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
+            SiteOrderField::Id => (String::new(), s.id.0),
+        };
+        let ord = key(a).cmp(&key(b));
+        if order.descending { ord.reverse() } else { ord }
+    });
+}
+
+/// The key sites are sorted by name on: folded so that case and accents do not scatter a list.
+pub(crate) fn sort_name(name: &str) -> String {
+    maillage_core::text::fold(name.trim())
+}
+
+/// The narrow columns read to evaluate opening hours: id, department, sort name, date_maj, horaires.
+type CandidateRow = (i32, Option<String>, String, NaiveDate, Option<String>);
+
+/// A site that may be open at some instant, with what ordering and evaluation need.
+struct Candidate {
+    id: i32,
+    department_code: Option<String>,
+    key: String,
+}
+
+fn is_after(c: &Candidate, after: &CursorKey, order: SiteOrder) -> bool {
+    let ord = match order.field {
+        SiteOrderField::Id => c.id.cmp(&after.1),
+        _ => (c.key.as_str(), c.id).cmp(&(after.0.as_str(), after.1)),
+    };
+    if order.descending {
+        ord == std::cmp::Ordering::Less
+    } else {
+        ord == std::cmp::Ordering::Greater
+    }
+}
+
+/// Sites matching `cond` that are open at `at`, in order.
+///
+/// Opening hours are evaluated in Rust (the `opening-hours` crate, in the site's time zone) over the rows the
+/// other criteria kept, reading only four narrow columns: neither SQL dialect can evaluate OSM opening_hours.
+async fn open_candidates<C: ConnectionTrait>(
+    db: &C,
+    cond: Condition,
+    order: SiteOrder,
+    at: DateTime<Utc>,
+) -> Result<Vec<Candidate>, SitesError> {
+    let query = site::Entity::find()
+        .select_only()
+        .columns([
+            site::Column::Id,
+            site::Column::DepartmentCode,
+            site::Column::SortName,
+            site::Column::UpdatedOn,
+            site::Column::OpeningHours,
+        ])
+        .filter(cond);
+    let rows: Vec<CandidateRow> = apply_order(query, order).into_tuple().all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, dep, _, _, hours)| {
+            let tz = timezone_for_department(dep.as_deref().unwrap_or_default());
+            hours
+                .as_deref()
+                .and_then(|h| parse_hours(h).ok())
+                .is_some_and(|h| h.is_open_at(at, tz))
+        })
+        .map(|(id, department_code, name, updated_on, _)| Candidate {
+            id,
+            department_code,
+            key: match order.field {
+                SiteOrderField::Name => name,
+                SiteOrderField::UpdatedOn => updated_on.to_string(),
+                SiteOrderField::Id => String::new(),
+            },
+        })
+        .collect())
+}
+
+/// Loads rows by id, keeping the order of `ids`.
+async fn rows_in_order<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i32],
+) -> Result<Vec<site::Model>, SitesError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = site::Entity::find()
+        .filter(site::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    let mut by_id: HashMap<i32, site::Model> = rows.into_iter().map(|r| (r.id, r)).collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// The multi-valued fields of these sites, in source order (one statement).
+pub(crate) async fn load_values<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i32],
+) -> Result<HashMap<i32, Vec<TaggedValue>>, SitesError> {
+    let mut out: HashMap<i32, Vec<TaggedValue>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let rows = site_value::Entity::find()
+        .filter(site_value::Column::SiteId.is_in(ids.iter().copied()))
+        .order_by_asc(site_value::Column::SiteId)
+        .order_by_asc(site_value::Column::Position)
+        .all(db)
+        .await?;
+    for row in rows {
+        let Some(kind) = ValueKind::from_key(&row.kind) else {
+            return Err(SitesError::CorruptRow {
+                id: row.site_id,
+                detail: format!("unknown value kind {:?}", row.kind),
+            });
+        };
+        out.entry(row.site_id).or_default().push(TaggedValue {
+            kind,
+            value: row.value,
+            raw: row.raw,
+        });
+    }
+    Ok(out)
+}
+
+/// Turns rows into domain sites, loading their multi-valued fields in one statement.
+pub(crate) async fn hydrate<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<site::Model>,
+) -> Result<Vec<Site>, SitesError> {
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let mut values = load_values(db, &ids).await?;
+    rows.into_iter()
+        .map(|row| {
+            let v = values.remove(&row.id).unwrap_or_default();
+            from_model(row, v)
+        })
+        .collect()
+}
+
+pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Site, SitesError> {
+    let corrupt = |detail: String| SitesError::CorruptRow { id: m.id, detail };
+    let standard_version = StandardVersion::parse(&m.standard_version)
+        .ok_or_else(|| corrupt(format!("standard version {:?}", m.standard_version)))?;
+    let pivot = Pivot::parse(&m.pivot).map_err(|e| corrupt(e.to_string()))?;
+    let postal_code = PostalCode::parse(&m.postal_code).map_err(|e| corrupt(e.to_string()))?;
+    let insee_code = m
+        .insee_code
+        .as_deref()
+        .map(InseeCode::parse)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let department_code = m
+        .department_code
+        .as_deref()
+        .map(DepartmentCode::parse)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let emails = m
+        .emails
+        .as_deref()
+        .unwrap_or_default()
+        .split('|')
+        .filter(|s| !s.is_empty())
+        .map(Email::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok(Site {
+        id: SiteId(m.id),
+        source: m.source,
+        department_code,
+        opening_hours_valid: m.opening_hours_valid,
+        version: m.version,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        data: NewSite {
+            source_id: m.source_id,
+            standard_version,
+            pivot,
+            name: m.name,
+            commune: m.commune,
+            postal_code,
+            insee_code,
+            address: m.address,
+            address_complement: m.address_complement,
+            latitude: m.latitude,
+            longitude: m.longitude,
+            ban_key: m.ban_key,
+            phone: m.phone,
+            emails,
+            website: m.website,
+            opening_hours: m.opening_hours,
+            summary: m.summary,
+            description: m.description,
+            source_label: m.source_label,
+            parent_structure: m.parent_structure,
+            updated_on: m.updated_on,
+            values,
+            other_labels: m.other_labels,
+            accessibility_url: m.accessibility_url,
+            booking_url: m.booking_url,
+        },
+    })
+}

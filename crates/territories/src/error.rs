@@ -1,0 +1,96 @@
+//! The one error type of this crate, with stable codes for callers.
+
+use maillage_core::error::InvalidValue;
+use maillage_core::{DepartmentCode, ErrorCode, HubId};
+use sea_orm::DbErr;
+
+/// Everything that can go wrong in the territories services.
+///
+/// Callers branch on [`ErrorCode::code`], never on messages. Internal variants ([`ErrorCode::is_internal`]) keep
+/// their cause as `source()` for logs, while their `Display` stays generic so that nothing about the database
+/// reaches a client.
+#[derive(Debug, thiserror::Error)]
+pub enum TerritoriesError {
+    /// The database failed (connection, constraint, syntax…): an operator problem, not the caller's.
+    #[error("database error")]
+    Database(#[from] DbErr),
+
+    /// A stored row holds a value the domain types refuse (e.g. a department code edited by hand to `"1"`).
+    ///
+    /// Reading goes through the same parsers as input, so a bad row is reported instead of spreading.
+    #[error("invalid value stored in table {table}")]
+    CorruptRow {
+        /// The table holding the bad row.
+        table: &'static str,
+        /// What the parser refused.
+        #[source]
+        source: InvalidValue,
+    },
+
+    /// No hub has this id (it may have been deleted since the caller got it).
+    #[error("unknown hub {0}")]
+    UnknownHub(HubId),
+
+    /// A well-formed department code that is not in the reference data (e.g. `977`, or a typo in an import).
+    #[error("unknown department {0}")]
+    UnknownDepartment(DepartmentCode),
+
+    /// The reference data embedded in the binary (`crates/territories/data/*.csv`) is inconsistent.
+    ///
+    /// Unit tests check the same rules, so this only happens when someone edits a CSV and skips them.
+    #[error("invalid seed data in {file}, line {line}: {reason}")]
+    InvalidSeedData {
+        /// The CSV file, e.g. `departments.csv`.
+        file: &'static str,
+        /// The 1-based line of the file (the header is line 1).
+        line: u64,
+        /// What is wrong, in plain words.
+        reason: String,
+    },
+}
+
+impl TerritoriesError {
+    pub(crate) fn corrupt(table: &'static str) -> impl FnOnce(InvalidValue) -> Self {
+        move |source| Self::CorruptRow { table, source }
+    }
+}
+
+impl ErrorCode for TerritoriesError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Database(_) => "database_error",
+            Self::CorruptRow { .. } => "corrupt_data",
+            Self::UnknownHub(_) => "unknown_hub",
+            Self::UnknownDepartment(_) => "unknown_department",
+            Self::InvalidSeedData { .. } => "invalid_seed_data",
+        }
+    }
+
+    fn is_internal(&self) -> bool {
+        // Seed data is shipped with the binary: a client can neither cause nor fix it.
+        matches!(
+            self,
+            Self::Database(_) | Self::CorruptRow { .. } | Self::InvalidSeedData { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_are_internal_and_masked() {
+        let err = TerritoriesError::from(DbErr::Custom("password=hunter2".to_owned()));
+        assert_eq!(err.code(), "database_error");
+        assert!(err.is_internal());
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn user_errors_are_not_internal() {
+        let err = TerritoriesError::UnknownHub(HubId(7));
+        assert_eq!(err.code(), "unknown_hub");
+        assert!(!err.is_internal());
+    }
+}

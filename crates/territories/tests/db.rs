@@ -1,0 +1,417 @@
+//! Territories services on a real database: SQLite in memory by default, a fresh PostgreSQL database per test when
+//! `TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use maillage_core::{DepartmentCode, ErrorCode, HubId, RegionCode};
+use maillage_territories::{self as territories, Hub, SeedReport, TerritoriesError};
+use maillage_testkit::TestDb;
+use sea_orm::ConnectionTrait;
+use std::future::Future;
+
+fn dep(code: &str) -> DepartmentCode {
+    DepartmentCode::parse(code).unwrap()
+}
+
+fn reg(code: &str) -> RegionCode {
+    RegionCode::parse(code).unwrap()
+}
+
+fn codes<'a>(departments: impl IntoIterator<Item = &'a DepartmentCode>) -> Vec<&'a str> {
+    departments
+        .into_iter()
+        .map(DepartmentCode::as_str)
+        .collect()
+}
+
+async fn seeded() -> TestDb {
+    let t = TestDb::new().await;
+    territories::seed_reference_data(&t.db).await.unwrap();
+    t
+}
+
+async fn hub(t: &TestDb, slug: &str) -> Hub {
+    territories::hub_by_slug(&t.db, slug)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no hub {slug}"))
+}
+
+/// Runs `f` and returns its output with the number of SQL statements it ran; fails listing them if `expected` differs.
+async fn statements<T>(t: &TestDb, expected: u64, what: &str, f: impl Future<Output = T>) -> T {
+    let counter = t.statement_counter();
+    counter.start_log();
+    let before = t.statements();
+    let out = f.await;
+    let ran = t.statements() - before;
+    let log = counter.take_log();
+    assert_eq!(ran, expected, "{what} ran {ran} statements: {log:#?}");
+    out
+}
+
+#[tokio::test]
+async fn seeding_twice_is_idempotent() {
+    let t = TestDb::new().await;
+    let first = territories::seed_reference_data(&t.db).await.unwrap();
+    assert_eq!(
+        first,
+        SeedReport {
+            regions_inserted: 18,
+            regions_updated: 0,
+            departments_inserted: 101,
+            departments_updated: 0,
+            hubs_inserted: 10,
+            hub_departments_inserted: 12 + 12 + 8 + 6 + 5 + 4 + 8 + 5 + 3 + 2,
+        }
+    );
+    let second = territories::seed_reference_data(&t.db).await.unwrap();
+    assert!(second.is_empty(), "{second:?}");
+
+    assert_eq!(territories::list_regions(&t.db).await.unwrap().len(), 18);
+    assert_eq!(
+        territories::list_departments(&t.db, None)
+            .await
+            .unwrap()
+            .len(),
+        101
+    );
+    assert_eq!(territories::list_hubs(&t.db).await.unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn seed_restores_reference_names_but_keeps_admin_edits_to_hubs() {
+    let t = seeded().await;
+    let hinaura = hub(&t, "hinaura").await;
+    for sql in [
+        "UPDATE region SET name = 'ARA' WHERE code = '84'",
+        "UPDATE department SET name = 'Ardeche' WHERE code = '07'",
+        "UPDATE hub SET name = 'Hinaura (édité)', website = 'https://example.org', version = 2 WHERE slug = 'hinaura'",
+        "DELETE FROM hub_department WHERE department_code = '74'",
+    ] {
+        t.db.execute_unprepared(sql).await.unwrap();
+    }
+
+    let report = territories::seed_reference_data(&t.db).await.unwrap();
+    assert_eq!(
+        report,
+        SeedReport {
+            regions_updated: 1,
+            departments_updated: 1,
+            ..SeedReport::default()
+        }
+    );
+
+    let ara = territories::regions_by_codes(&t.db, &[reg("84")])
+        .await
+        .unwrap();
+    assert_eq!(ara[0].name, "Auvergne-Rhône-Alpes");
+    let ardeche = territories::departments_by_codes(&t.db, &[dep("07")])
+        .await
+        .unwrap();
+    assert_eq!(ardeche[0].name, "Ardèche");
+
+    let edited = hub(&t, "hinaura").await;
+    assert_eq!(edited.id, hinaura.id);
+    assert_eq!(edited.name, "Hinaura (édité)");
+    assert_eq!(edited.website.as_deref(), Some("https://example.org"));
+    assert_eq!(edited.version, 2);
+    let covered = territories::departments_of_hubs(&t.db, &[hinaura.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        covered.len(),
+        11,
+        "the seed must not re-add a department an admin removed"
+    );
+}
+
+#[tokio::test]
+async fn hinaura_covers_the_twelve_departments_of_auvergne_rhone_alpes() {
+    let t = seeded().await;
+    let hinaura = hub(&t, "hinaura").await;
+    assert_eq!(hinaura.name, "Hinaura");
+    assert_eq!(hinaura.version, 1);
+    assert_eq!(hinaura.website, None);
+    assert_eq!(hinaura.description, None);
+
+    let covered = territories::departments_of_hubs(&t.db, &[hinaura.id])
+        .await
+        .unwrap();
+    assert_eq!(covered.len(), 12);
+    assert!(
+        covered
+            .iter()
+            .all(|(id, d)| *id == hinaura.id && d.region_code == reg("84"))
+    );
+    let region = territories::list_departments(&t.db, Some(&reg("84")))
+        .await
+        .unwrap();
+    assert_eq!(
+        codes(covered.iter().map(|(_, d)| &d.code)),
+        codes(region.iter().map(|d| &d.code))
+    );
+
+    let scope = statements(
+        &t,
+        1,
+        "hub_scope",
+        territories::hub_scope(&t.db, hinaura.id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(scope.hub, hinaura.id);
+    assert_eq!(
+        codes(&scope.departments),
+        codes(region.iter().map(|d| &d.code))
+    );
+}
+
+#[tokio::test]
+async fn hub_scope_of_an_unknown_hub_is_a_user_error() {
+    let t = seeded().await;
+    let err = territories::hub_scope(&t.db, HubId(999_999))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TerritoriesError::UnknownHub(HubId(999_999))),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "unknown_hub");
+    assert!(!err.is_internal());
+    assert_eq!(territories::hub_by_slug(&t.db, "nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn batch_reads_run_one_statement_whatever_the_number_of_keys() {
+    let t = seeded().await;
+    let hubs = territories::list_hubs(&t.db).await.unwrap();
+    let hub_ids: Vec<HubId> = hubs.iter().map(|h| h.id).chain([HubId(999_999)]).collect();
+    let departments: Vec<DepartmentCode> = ["69", "2A", "974", "69", "13", "75"].map(dep).to_vec();
+    let regions: Vec<RegionCode> = ["84", "94", "01", "99"].map(reg).to_vec();
+
+    let found = statements(
+        &t,
+        1,
+        "regions_by_codes",
+        territories::regions_by_codes(&t.db, &regions),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        found.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
+        ["01", "84", "94"]
+    );
+
+    let found = statements(
+        &t,
+        1,
+        "departments_by_codes",
+        territories::departments_by_codes(&t.db, &departments),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        codes(found.iter().map(|d| &d.code)),
+        ["13", "2A", "69", "75", "974"]
+    );
+
+    let found = statements(
+        &t,
+        1,
+        "hubs_by_ids",
+        territories::hubs_by_ids(&t.db, &hub_ids),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 10);
+
+    let pairs = statements(
+        &t,
+        1,
+        "departments_of_hubs",
+        territories::departments_of_hubs(&t.db, &hub_ids),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pairs.len(), 65);
+
+    let pairs = statements(
+        &t,
+        1,
+        "hubs_of_departments",
+        territories::hubs_of_departments(&t.db, &departments),
+    )
+    .await
+    .unwrap();
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(d, h)| (d.as_str(), h.slug.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("13", "hub-du-sud"),
+            ("69", "hinaura"),
+            ("75", "francil-in"),
+            ("974", "hub-ultra-numerique"),
+        ]
+    );
+
+    let found = statements(
+        &t,
+        1,
+        "departments_of_regions",
+        territories::departments_of_regions(&t.db, &regions),
+    )
+    .await
+    .unwrap();
+    let found: Vec<(&str, &str)> = found
+        .iter()
+        .map(|d| (d.region_code.as_str(), d.code.as_str()))
+        .collect();
+    assert_eq!(found.len(), 1 + 12 + 2);
+    assert_eq!(found[..3], [("01", "971"), ("84", "01"), ("84", "03")]);
+    assert_eq!(found[13..], [("94", "2A"), ("94", "2B")]);
+
+    let found = statements(
+        &t,
+        1,
+        "require_departments",
+        territories::require_departments(&t.db, &departments),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 5);
+}
+
+#[tokio::test]
+async fn batch_reads_skip_the_database_for_no_keys() {
+    let t = seeded().await;
+    statements(&t, 0, "empty batches", async {
+        assert!(
+            territories::regions_by_codes(&t.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            territories::departments_by_codes(&t.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            territories::hubs_by_ids(&t.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            territories::departments_of_hubs(&t.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            territories::hubs_of_departments(&t.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            territories::departments_of_regions(&t.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            territories::require_departments(&t.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lists_are_ordered() {
+    let t = seeded().await;
+    let regions = territories::list_regions(&t.db).await.unwrap();
+    assert_eq!(regions.first().map(|r| r.code.as_str()), Some("01"));
+    assert_eq!(regions.last().map(|r| r.name.as_str()), Some("Corse"));
+
+    let departments = territories::list_departments(&t.db, None).await.unwrap();
+    let all = codes(departments.iter().map(|d| &d.code));
+    assert_eq!(all[0], "01");
+    assert_eq!(all[27..31], ["29", "2A", "2B", "30"]);
+    assert_eq!(all[96..], ["971", "972", "973", "974", "976"]);
+
+    let corse = territories::list_departments(&t.db, Some(&reg("94")))
+        .await
+        .unwrap();
+    assert_eq!(codes(corse.iter().map(|d| &d.code)), ["2A", "2B"]);
+    assert!(
+        territories::list_departments(&t.db, Some(&reg("99")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let hubs = territories::list_hubs(&t.db).await.unwrap();
+    let names: Vec<&str> = hubs.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Conumm",
+            "Francil'IN",
+            "Hinaura",
+            "Hub Antilles-Guyane",
+            "Hub du Sud",
+            "Hub MedNum BFC",
+            "Hub Ultra Numérique",
+            "Hubik",
+            "Les Assembleurs",
+            "RhinOcc",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn require_departments_names_the_first_unknown_code() {
+    let t = seeded().await;
+    // 975 (Saint-Pierre-et-Miquelon) is a well-formed code but not a department.
+    let err = territories::require_departments(&t.db, &[dep("69"), dep("975")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, TerritoriesError::UnknownDepartment(code) if code.as_str() == "975"),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "unknown_department");
+}
+
+#[tokio::test]
+async fn two_instances_seeding_at_once_both_succeed() {
+    let t = TestDb::new().await;
+    if !t.is_postgres() {
+        // An in-memory SQLite database lives in one connection: there is no second instance to race with.
+        return;
+    }
+    let other = maillage_core::db::connect(&t.url, 2, None).await.unwrap();
+    let (a, b) = tokio::join!(
+        territories::seed_reference_data(&t.db),
+        territories::seed_reference_data(&other)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.regions_inserted + b.regions_inserted, 18);
+    assert_eq!(a.departments_inserted + b.departments_inserted, 101);
+    assert_eq!(a.hubs_inserted + b.hubs_inserted, 10);
+    assert_eq!(a.hub_departments_inserted + b.hub_departments_inserted, 65);
+    other.close().await.unwrap();
+    assert!(
+        territories::seed_reference_data(&t.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,23 @@
+//! Database migrations of Maillage.
+//!
+//! Append-only and backend-neutral: each file is one change, its identifiers are frozen `DeriveIden` enums (never
+//! the domain entities, which evolve), and every `down` really undoes its `up`, so CI can run up → down → up on
+//! SQLite and PostgreSQL alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_territories;
+mod m20261122_000002_sites;
+
+/// The ordered list of all migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_territories::Migration),
+            Box::new(m20261122_000002_sites::Migration),
+        ]
+    }
+}
