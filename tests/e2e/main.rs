@@ -1,1 +1,11 @@
-//! End-to-end tests.
+//! End-to-end tests: the HTTP API as a client sees it, and the `maillage` command line as an operator uses it.
+//!
+//! Each test gets its own database (SQLite by default; a fresh PostgreSQL database when `TEST_DATABASE_URL` is
+//! set) and, where it needs one, its own server on a free port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod graphql;
+mod http;
+mod support;

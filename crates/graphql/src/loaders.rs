@@ -13,6 +13,7 @@ use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Loads departments by code.
 pub struct DepartmentLoader(pub DatabaseConnection);
@@ -195,16 +196,27 @@ pub struct Loaders {
     pub department_sites: DataLoader<DepartmentSitesLoader>,
 }
 
+/// How long a loader waits for more keys before running its batch.
+///
+/// The keys of one level arrive from sibling resolvers polled together, normally within microseconds; async-graphql's
+/// 1 ms default can still split a batch in two when the thread is preempted on a busy machine, which
+/// would add a statement. 3 ms keeps a level in one batch at the cost of 3 ms per nested level.
+const BATCH_DELAY: Duration = Duration::from_millis(3);
+
+fn loader<T>(inner: T) -> DataLoader<T> {
+    DataLoader::new(inner, tokio::spawn).delay(BATCH_DELAY)
+}
+
 impl Loaders {
     /// Fresh loaders for one request.
     pub fn new(db: &DatabaseConnection) -> Self {
         Self {
-            department: DataLoader::new(DepartmentLoader(db.clone()), tokio::spawn),
-            region: DataLoader::new(RegionLoader(db.clone()), tokio::spawn),
-            hub_departments: DataLoader::new(HubDepartmentsLoader(db.clone()), tokio::spawn),
-            department_hubs: DataLoader::new(DepartmentHubsLoader(db.clone()), tokio::spawn),
-            region_departments: DataLoader::new(RegionDepartmentsLoader(db.clone()), tokio::spawn),
-            department_sites: DataLoader::new(DepartmentSitesLoader(db.clone()), tokio::spawn),
+            department: loader(DepartmentLoader(db.clone())),
+            region: loader(RegionLoader(db.clone())),
+            hub_departments: loader(HubDepartmentsLoader(db.clone())),
+            department_hubs: loader(DepartmentHubsLoader(db.clone())),
+            region_departments: loader(RegionDepartmentsLoader(db.clone())),
+            department_sites: loader(DepartmentSitesLoader(db.clone())),
         }
     }
 }

@@ -88,7 +88,7 @@ async fn load(ctx: &Context<'_>, ids: &[ID]) -> async_graphql::Result<Vec<Option
                 .parse()
                 .ok()
                 .and_then(|id: i32| sites.iter().find(|s| s.id.0 == id))
-                .map(|s| Node::Site(SiteNode(s.clone()))),
+                .map(|s| Node::Site(SiteNode::new(s.clone()))),
             NodeKind::Hub => key
                 .parse()
                 .ok()

@@ -13,12 +13,37 @@ use maillage_core::{DepartmentCode, RegionCode, SiteId};
 use maillage_sites::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SitesError, ValueKind,
 };
+use maillage_territories::{Department, Hub};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A lieu de médiation numérique (site), normalised from the national standard (v0.1.1 or v1.0.2).
 ///
 /// Multi-valued fields (`services`, `publics`, …) give v1.0.2 labels; values of the source that have no v1.0.2
 /// equivalent are in `rawValues` with a null `value`.
-pub struct SiteNode(pub Site);
+pub struct SiteNode {
+    site: Site,
+    /// The department and its hubs when the parent already knows them (a department's sites) or prefetched them
+    /// for the whole page: `department` and `hubs` then cost no query at all, whatever the page size.
+    related: Arc<Related>,
+}
+
+/// Departments and hubs known in advance for the sites of one page.
+#[derive(Default)]
+pub(crate) struct Related {
+    departments: HashMap<DepartmentCode, Department>,
+    hubs: Option<HashMap<DepartmentCode, Vec<Hub>>>,
+}
+
+impl SiteNode {
+    /// A site with nothing prefetched.
+    pub fn new(site: Site) -> Self {
+        Self {
+            site,
+            related: Arc::default(),
+        }
+    }
+}
 
 /// What a site's multi-valued field said in its source, and its v1.0.2 label if there is one.
 #[derive(async_graphql::SimpleObject)]
@@ -34,7 +59,7 @@ pub struct SiteValue {
 
 impl SiteNode {
     fn values(&self, kind: ValueKind) -> Vec<String> {
-        self.0
+        self.site
             .data
             .mapped_values(kind)
             .into_iter()
@@ -47,100 +72,100 @@ impl SiteNode {
 impl SiteNode {
     /// Global ID (opaque).
     pub async fn id(&self) -> ID {
-        encode(NodeKind::Site, self.0.id)
+        encode(NodeKind::Site, self.site.id)
     }
     /// The import source (e.g. `hinaura`); with `sourceId`, the site's identity.
     async fn source(&self) -> &str {
-        &self.0.source
+        &self.site.source
     }
     /// The row's `id` in its source.
     async fn source_id(&self) -> &str {
-        &self.0.data.source_id
+        &self.site.data.source_id
     }
     /// Version of the national standard of the source file (`0.1.1` or `1.0.2`).
     async fn standard_version(&self) -> &str {
-        self.0.data.standard_version.as_str()
+        self.site.data.standard_version.as_str()
     }
     /// SIRET, RNA or RIDET of the structure; `00000000000000` when the source did not know it.
     async fn pivot(&self) -> &str {
-        self.0.data.pivot.as_str()
+        self.site.data.pivot.as_str()
     }
     /// Name (`nom`).
     async fn name(&self) -> &str {
-        &self.0.data.name
+        &self.site.data.name
     }
     /// Commune, as written by the source.
     async fn commune(&self) -> &str {
-        &self.0.data.commune
+        &self.site.data.commune
     }
     /// Postal code.
     async fn postal_code(&self) -> &str {
-        self.0.data.postal_code.as_str()
+        self.site.data.postal_code.as_str()
     }
     /// INSEE commune code, when the source gave a valid one.
     async fn insee_code(&self) -> Option<&str> {
-        self.0.data.insee_code.as_ref().map(|c| c.as_str())
+        self.site.data.insee_code.as_ref().map(|c| c.as_str())
     }
     /// Street address.
     async fn address(&self) -> &str {
-        &self.0.data.address
+        &self.site.data.address
     }
     /// Address complement.
     async fn address_complement(&self) -> Option<&str> {
-        self.0.data.address_complement.as_deref()
+        self.site.data.address_complement.as_deref()
     }
     /// Latitude (WGS84).
     async fn latitude(&self) -> Option<f64> {
-        self.0.data.latitude
+        self.site.data.latitude
     }
     /// Longitude (WGS84).
     async fn longitude(&self) -> Option<f64> {
-        self.0.data.longitude
+        self.site.data.longitude
     }
     /// Public phone number of the site (international form).
     async fn phone(&self) -> Option<&str> {
-        self.0.data.phone.as_deref()
+        self.site.data.phone.as_deref()
     }
     /// E-mail addresses. They may be personal (prenom.nom@…), so they are **null** for anonymous and partner
     /// callers and for hub coordinators outside the site's department; no error is raised.
     async fn emails(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<String>>> {
         let s = state(ctx)?;
         Ok(self
-            .0
+            .site
             .emails_for(&s.actor)
             .map(|list| list.iter().map(|e| e.as_str().to_owned()).collect()))
     }
     /// Website(s), as written by the source (`|`-separated when several).
     async fn website(&self) -> Option<&str> {
-        self.0.data.website.as_deref()
+        self.site.data.website.as_deref()
     }
     /// Opening hours as written by the source (OpenStreetMap opening_hours syntax).
     async fn opening_hours(&self) -> Option<&str> {
-        self.0.data.opening_hours.as_deref()
+        self.site.data.opening_hours.as_deref()
     }
     /// Whether `openingHours` parses; unparsable values are kept, but such sites never match `openAt`.
     async fn opening_hours_valid(&self) -> Option<bool> {
-        self.0.opening_hours_valid
+        self.site.opening_hours_valid
     }
     /// Short presentation.
     async fn summary(&self) -> Option<&str> {
-        self.0.data.summary.as_deref()
+        self.site.data.summary.as_deref()
     }
     /// Detailed presentation.
     async fn description(&self) -> Option<&str> {
-        self.0.data.description.as_deref()
+        self.site.data.description.as_deref()
     }
     /// The row's own `source` column (e.g. `conseiller-numerique`, `france-services`).
     async fn source_label(&self) -> Option<&str> {
-        self.0.data.source_label.as_deref()
+        self.site.data.source_label.as_deref()
     }
     /// Parent structure.
     async fn parent_structure(&self) -> Option<&str> {
-        self.0.data.parent_structure.as_deref()
+        self.site.data.parent_structure.as_deref()
     }
     /// Date of the source's last update (`date_maj`); `1970-01-01` in some sources means unknown.
     async fn updated_on(&self) -> NaiveDate {
-        self.0.data.updated_on
+        self.site.data.updated_on
     }
     /// Services offered (v1.0.2 labels).
     async fn services(&self) -> Vec<String> {
@@ -168,7 +193,7 @@ impl SiteNode {
     }
     /// Other labels, free text.
     async fn other_labels(&self) -> Option<&str> {
-        self.0.data.other_labels.as_deref()
+        self.site.data.other_labels.as_deref()
     }
     /// Access modes (v1.0.2 `modalites_acces`).
     async fn access_modes(&self) -> Vec<String> {
@@ -184,7 +209,7 @@ impl SiteNode {
     }
     /// Every multi-valued field as the source wrote it, mapped or not.
     async fn raw_values(&self) -> Vec<SiteValue> {
-        self.0
+        self.site
             .data
             .values
             .iter()
@@ -197,17 +222,20 @@ impl SiteNode {
     }
     /// Accessibility sheet (acceslibre) URL.
     async fn accessibility_url(&self) -> Option<&str> {
-        self.0.data.accessibility_url.as_deref()
+        self.site.data.accessibility_url.as_deref()
     }
     /// Booking URL.
     async fn booking_url(&self) -> Option<&str> {
-        self.0.data.booking_url.as_deref()
+        self.site.data.booking_url.as_deref()
     }
     /// The department, derived from the INSEE code or the postal code; null outside the 101 departments.
     async fn department(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DepartmentNode>> {
-        let Some(code) = self.0.department_code.clone() else {
+        let Some(code) = self.site.department_code.clone() else {
             return Ok(None);
         };
+        if let Some(dep) = self.related.departments.get(&code) {
+            return Ok(Some(DepartmentNode(dep.clone())));
+        }
         let s = state(ctx)?;
         Ok(s.loaders
             .department
@@ -217,34 +245,110 @@ impl SiteNode {
     }
     /// The hubs covering the site's department.
     async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
-        let Some(code) = self.0.department_code.clone() else {
+        let Some(code) = self.site.department_code.clone() else {
             return Ok(Vec::new());
         };
+        if let Some(hubs) = &self.related.hubs {
+            let hubs = hubs.get(&code).cloned().unwrap_or_default();
+            return Ok(hubs.into_iter().map(HubNode).collect());
+        }
         let s = state(ctx)?;
         let hubs = s.loaders.department_hubs.load_one(code).await?;
         Ok(hubs.unwrap_or_default().into_iter().map(HubNode).collect())
     }
     /// Version for optimistic concurrency.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.site.version
     }
     /// When Maillage first stored the site.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.site.created_at
     }
     /// When Maillage last changed the site.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.site.updated_at
     }
 }
 
 /// A page of sites (Relay connection).
-pub struct SiteConnection(pub Page<Site>);
+pub struct SiteConnection {
+    page: Page<Site>,
+    related: Arc<Related>,
+}
+
+impl SiteConnection {
+    /// A page, with its sites' departments and hubs fetched once for the whole page when the query selects them
+    /// (one statement each, whatever the page size) or taken from `parent` when all sites share that department.
+    pub(crate) async fn load(
+        ctx: &Context<'_>,
+        page: Page<Site>,
+        parent: Option<&Department>,
+    ) -> async_graphql::Result<Self> {
+        let s = state(ctx)?;
+        let look = ctx.look_ahead();
+        let selects = |field: &str| {
+            look.field("nodes").field(field).exists()
+                || look.field("edges").field("node").field(field).exists()
+        };
+        let mut related = Related::default();
+        if let Some(dep) = parent {
+            related.departments.insert(dep.code.clone(), dep.clone());
+        }
+        let mut codes: Vec<DepartmentCode> = page
+            .items
+            .iter()
+            .filter_map(|(_, site)| site.department_code.clone())
+            .collect();
+        codes.sort();
+        codes.dedup();
+        if selects("department") {
+            let missing: Vec<DepartmentCode> = codes
+                .iter()
+                .filter(|c| !related.departments.contains_key(*c))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                for dep in maillage_territories::departments_by_codes(&s.db, &missing)
+                    .await
+                    .gql()?
+                {
+                    related.departments.insert(dep.code.clone(), dep);
+                }
+            }
+        }
+        if selects("hubs") && !codes.is_empty() {
+            let mut hubs: HashMap<DepartmentCode, Vec<Hub>> = HashMap::new();
+            if let Some(dep) = parent {
+                let list = s.loaders.department_hubs.load_one(dep.code.clone()).await?;
+                hubs.insert(dep.code.clone(), list.unwrap_or_default());
+            } else {
+                for (code, hub) in maillage_territories::hubs_of_departments(&s.db, &codes)
+                    .await
+                    .gql()?
+                {
+                    hubs.entry(code).or_default().push(hub);
+                }
+            }
+            related.hubs = Some(hubs);
+        }
+        Ok(Self {
+            page,
+            related: Arc::new(related),
+        })
+    }
+
+    fn node(&self, site: &Site) -> SiteNode {
+        SiteNode {
+            site: site.clone(),
+            related: Arc::clone(&self.related),
+        }
+    }
+}
 
 /// A site and its cursor.
 pub struct SiteEdge {
     cursor: String,
-    node: Site,
+    node: SiteNode,
 }
 
 /// Position of a page in its list.
@@ -267,8 +371,8 @@ impl SiteEdge {
         &self.cursor
     }
     /// The site.
-    async fn node(&self) -> SiteNode {
-        SiteNode(self.node.clone())
+    async fn node(&self) -> &SiteNode {
+        &self.node
     }
 }
 
@@ -276,35 +380,31 @@ impl SiteEdge {
 impl SiteConnection {
     /// Items with their cursors.
     async fn edges(&self) -> Vec<SiteEdge> {
-        self.0
+        self.page
             .items
             .iter()
             .map(|(c, s)| SiteEdge {
                 cursor: c.as_str().to_owned(),
-                node: s.clone(),
+                node: self.node(s),
             })
             .collect()
     }
     /// Items without cursors.
     async fn nodes(&self) -> Vec<SiteNode> {
-        self.0
-            .items
-            .iter()
-            .map(|(_, s)| SiteNode(s.clone()))
-            .collect()
+        self.page.items.iter().map(|(_, s)| self.node(s)).collect()
     }
     /// Page position.
     async fn page_info(&self) -> PageInfo {
         PageInfo {
-            has_next_page: self.0.has_next_page,
-            has_previous_page: self.0.has_previous_page,
-            start_cursor: self.0.items.first().map(|(c, _)| c.as_str().to_owned()),
-            end_cursor: self.0.items.last().map(|(c, _)| c.as_str().to_owned()),
+            has_next_page: self.page.has_next_page,
+            has_previous_page: self.page.has_previous_page,
+            start_cursor: self.page.items.first().map(|(c, _)| c.as_str().to_owned()),
+            end_cursor: self.page.items.last().map(|(c, _)| c.as_str().to_owned()),
         }
     }
     /// Number of sites matching the filter, all pages together (counted only when selected).
     async fn total_count(&self) -> i32 {
-        self.0
+        self.page
             .total_count
             .map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
     }
@@ -481,7 +581,7 @@ impl SitesQuery {
         let page = maillage_sites::list_sites(&s.db, &args.filter, args.order, &args.page)
             .await
             .gql()?;
-        Ok(SiteConnection(page))
+        SiteConnection::load(ctx, page, None).await
     }
 
     /// One site by its global ID.
@@ -489,7 +589,7 @@ impl SitesQuery {
         let s = state(ctx)?;
         let id = decode_int(&id, NodeKind::Site)?;
         let site = maillage_sites::get_site(&s.db, SiteId(id)).await.gql()?;
-        Ok(site.map(SiteNode))
+        Ok(site.map(SiteNode::new))
     }
 }
 

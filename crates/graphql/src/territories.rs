@@ -98,7 +98,7 @@ impl DepartmentNode {
             .load_one((self.0.code.clone(), args))
             .await?
             .ok_or_else(|| coded("internal error", "internal_error", None))?;
-        Ok(SiteConnection(page))
+        SiteConnection::load(ctx, page, Some(&self.0)).await
     }
 }
 

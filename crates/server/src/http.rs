@@ -348,7 +348,9 @@ fn add_missing_codes(value: &mut serde_json::Value) {
         if let Some(ext) = ext.as_object_mut()
             && !ext.contains_key("code")
         {
-            let code = if message.contains("Query is nested too deep") {
+            let code = if message.contains("Query is nested too deep")
+                || message.contains("recursion depth of the query")
+            {
                 "query_too_deep"
             } else if message.contains("Query is too complex") {
                 "query_too_complex"

@@ -1,0 +1,340 @@
+//! The GraphQL read API.
+
+use crate::support::{TestApp, fixture};
+use serde_json::json;
+use std::fmt::Write as _;
+
+#[tokio::test]
+async fn reference_data_is_seeded_and_queryable() {
+    let app = TestApp::spawn().await;
+    let data = app
+        .data(
+            "{ regions { code } departments { code } hubs { slug } hub(slug: \"hinaura\") { name departments { code region { code name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["regions"].as_array().unwrap().len(), 18);
+    assert_eq!(data["departments"].as_array().unwrap().len(), 101);
+    assert_eq!(data["hubs"].as_array().unwrap().len(), 10);
+    let deps = data["hub"]["departments"].as_array().unwrap();
+    assert_eq!(deps.len(), 12);
+    assert!(deps.iter().all(|d| d["region"]["code"] == "84"), "{deps:?}");
+}
+
+#[tokio::test]
+async fn sites_filtered_by_department_and_service() {
+    let app = TestApp::spawn().await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    let query = r#"query($f: SiteFilter) { sites(filter: $f) { totalCount nodes { name department { code } hubs { slug } services } } }"#;
+    let data = app
+        .data(
+            query,
+            json!({ "f": { "departments": ["69", "01"], "services": ["Aide aux démarches administratives"] } }),
+        )
+        .await;
+    let names: Vec<&str> = data["sites"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "France Services Bourg-en-Bresse",
+            "Médiathèque de la Part-Dieu"
+        ]
+    );
+    assert_eq!(data["sites"]["totalCount"], 2);
+    assert_eq!(data["sites"]["nodes"][0]["hubs"][0]["slug"], "hinaura");
+
+    // Hub, region, text, bounding box, label and public filters.
+    let count = |f: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.data(
+                "query($f: SiteFilter) { sites(filter: $f) { totalCount } }",
+                json!({ "f": f }),
+            )
+            .await["sites"]["totalCount"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count(json!({ "hub": "hinaura" })).await, 3);
+    assert_eq!(count(json!({ "region": "93" })).await, 1);
+    assert_eq!(count(json!({ "text": "MEDIATHEQUE" })).await, 1);
+    assert_eq!(count(json!({ "text": "lyon" })).await, 2);
+    assert_eq!(count(json!({ "labels": ["France Services"] })).await, 2);
+    assert_eq!(count(json!({ "publics": ["Seniors", "Jeunes"] })).await, 1);
+    assert_eq!(
+        count(json!({ "boundingBox": { "minLatitude": 45.0, "maxLatitude": 46.0, "minLongitude": 4.0, "maxLongitude": 5.0 } })).await,
+        2
+    );
+    // Monday 2026-11-23 09:00 UTC is 10:00 in Paris: Croix-Rousse (Mo-Fr 09-12) and Bourg (Mo-Fr 08:30-12) are open,
+    // Part-Dieu (Tu-Fr) is not; it is 13:00 in La Réunion, where Saint-Denis (Mo-Fr 08-16) is open; Marseille's hours
+    // are invalid, so it never matches.
+    assert_eq!(count(json!({ "openAt": "2026-11-23T09:00:00Z" })).await, 3);
+    // Each site is evaluated in its own time zone: 11:00 UTC is 15:00 in La Réunion (open), 12:00 UTC is 16:00 (closed).
+    assert_eq!(
+        count(json!({ "openAt": "2026-11-23T11:00:00Z", "departments": ["974"] })).await,
+        1
+    );
+    assert_eq!(
+        count(json!({ "openAt": "2026-11-23T12:00:00Z", "departments": ["974"] })).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn departments_of_corsica_and_overseas_are_derived() {
+    let app = TestApp::spawn().await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    let data = app
+        .data(
+            "{ sites(orderBy: { field: NAME }) { nodes { sourceId department { code region { name } } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = data["sites"]["nodes"].as_array().unwrap();
+    let dep = |id: &str| {
+        nodes.iter().find(|n| n["sourceId"] == id).unwrap()["department"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(dep("ajaccio-1"), "2A");
+    assert_eq!(dep("stdenis-1"), "974");
+    assert_eq!(dep("bourg-1"), "01");
+}
+
+#[tokio::test]
+async fn personal_emails_are_hidden_from_anonymous_callers() {
+    let app = TestApp::spawn().await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    let data = app
+        .data("{ sites { nodes { name emails phone } } }", json!({}))
+        .await;
+    for node in data["sites"]["nodes"].as_array().unwrap() {
+        assert!(node["emails"].is_null(), "{node}");
+    }
+    assert!(
+        data["sites"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["phone"].is_string())
+    );
+}
+
+#[tokio::test]
+async fn pagination_walks_every_site_once_in_order() {
+    let app = TestApp::spawn().await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    for order in ["NAME", "UPDATED_ON", "ID"] {
+        for direction in ["ASC", "DESC"] {
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let data = app
+                    .data(
+                        "query($after: String, $o: SiteOrderBy) { sites(first: 2, after: $after, orderBy: $o) { edges { cursor node { sourceId } } pageInfo { hasNextPage endCursor } } }",
+                        json!({ "after": after, "o": { "field": order, "direction": direction } }),
+                    )
+                    .await;
+                let conn = &data["sites"];
+                for edge in conn["edges"].as_array().unwrap() {
+                    seen.push(edge["node"]["sourceId"].as_str().unwrap().to_owned());
+                }
+                if conn["pageInfo"]["hasNextPage"] == false {
+                    break;
+                }
+                after = conn["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+            }
+            let mut unique = seen.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), 6, "{order} {direction}: {seen:?}");
+            assert_eq!(seen.len(), 6, "{order} {direction}: {seen:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn node_round_trip_and_typed_errors() {
+    let app = TestApp::spawn().await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    let data = app
+        .data(
+            "{ sites(first: 1) { nodes { id name } } hubs { id } }",
+            json!({}),
+        )
+        .await;
+    let site_id = data["sites"]["nodes"][0]["id"].as_str().unwrap().to_owned();
+    let hub_id = data["hubs"][0]["id"].as_str().unwrap().to_owned();
+    let data = app
+        .data(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }",
+            json!({ "ids": [site_id, hub_id] }),
+        )
+        .await;
+    assert_eq!(data["nodes"][0]["__typename"], "Site");
+    assert_eq!(data["nodes"][1]["__typename"], "Hub");
+
+    let cases = [
+        ("{ node(id: \"%%%not-an-id\") { id } }", "invalid_id", None),
+        ("{ site(id: \"SGVsbG8\") { id } }", "invalid_id", None),
+        (
+            "{ sites(after: \"garbage\") { totalCount } }",
+            "invalid_cursor",
+            None,
+        ),
+        (
+            "{ sites(first: 101) { totalCount } }",
+            "page_size_out_of_range",
+            None,
+        ),
+        (
+            "{ sites(filter: { services: [\"Jardinage\"] }) { totalCount } }",
+            "unknown_value",
+            Some("filter.services[0]"),
+        ),
+        (
+            "{ sites(filter: { departments: [\"69\", \"99\"] }) { totalCount } }",
+            "invalid_value",
+            Some("filter.departments[1]"),
+        ),
+        (
+            "{ sites(filter: { hub: \"nowhere\" }) { totalCount } }",
+            "unknown_hub",
+            None,
+        ),
+        (
+            "{ sites { nodes { nope } } }",
+            "graphql_validation_failed",
+            None,
+        ),
+    ];
+    for (query, code, field) in cases {
+        let error = app.first_error(query, json!({})).await;
+        assert_eq!(error["extensions"]["code"], code, "{query}: {error}");
+        if let Some(field) = field {
+            assert_eq!(error["extensions"]["field"], field, "{query}: {error}");
+        }
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            !message.contains("base64") && !message.contains("serde"),
+            "raw parser message: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn depth_and_complexity_limits_refuse_before_running() {
+    let app = TestApp::spawn().await;
+    let mut deep = String::from("{ hubs ");
+    for _ in 0..25 {
+        deep.push_str("{ departments { region ");
+    }
+    deep.push_str("{ code }");
+    for _ in 0..25 {
+        deep.push_str(" } }");
+    }
+    deep.push_str(" }");
+    let (status, body) = app.post(&deep, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "query_too_deep");
+    assert!(body.get("data").is_none());
+
+    let wide = "{ departments { a: sites(first: 100) { nodes { department { b: sites(first: 100) { nodes { department { c: sites(first: 100) { nodes { name } } } } } } } } } }";
+    let (status, body) = app.post(wide, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "query_too_complex");
+}
+
+/// Writes a v1.0.2 CSV with `per_department` sites in each of `departments`.
+fn generated_sites(
+    dir: &std::path::Path,
+    departments: &[&str],
+    per_department: usize,
+) -> std::path::PathBuf {
+    let mut csv = String::from("id,pivot,nom,commune,code_postal,adresse,date_maj,services\n");
+    for dep in departments {
+        let postal = match *dep {
+            "2A" => "20000".to_owned(),
+            "2B" => "20200".to_owned(),
+            d if d.len() == 3 => format!("{d}00"),
+            d => format!("{d}000"),
+        };
+        for i in 0..per_department {
+            writeln!(
+                csv,
+                "{dep}-{i},00000000000000,Lieu {i} du {dep},Commune,{postal},{i} rue de la Poste,2024-01-01,Aide aux démarches administratives"
+            )
+            .unwrap();
+        }
+    }
+    let path = dir.join(format!("generated-{per_department}.csv"));
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// The nested query of the foundation issue runs a number of statements that does not depend on the data size.
+#[tokio::test]
+async fn nested_hubs_departments_sites_run_a_bounded_number_of_statements() {
+    const QUERY: &str = "{ hubs { departments { sites(first: 50) { edges { node { name department { name } } } } } } }";
+    let mut counts = Vec::new();
+    for (departments, per_department) in [
+        (&["69"][..], 1),
+        (&["69", "01", "13", "974", "2A", "75"][..], 3),
+        (
+            &[
+                "69", "01", "13", "974", "2A", "75", "33", "59", "44", "21", "31", "971",
+            ][..],
+            60,
+        ),
+    ] {
+        let app = TestApp::spawn().await;
+        let file = generated_sites(app.dir.path(), departments, per_department);
+        app.import_with(&file, "generated", &["--standard", "v1"]);
+        let before = app.db.statements();
+        app.db.statement_counter().start_log();
+        let data = app.data(QUERY, json!({})).await;
+        let statements = app.db.statements() - before;
+        let log = app.db.statement_counter().take_log();
+        let returned: usize = data["hubs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|h| h["departments"].as_array().unwrap())
+            .map(|d| d["sites"]["edges"].as_array().unwrap().len())
+            .sum();
+        let expected = departments.iter().filter(|d| **d != "2A").count() * per_department.min(50);
+        assert_eq!(returned, expected, "{departments:?}");
+        eprintln!(
+            "nested query on {} sites: {statements} SQL statements",
+            departments.len() * per_department
+        );
+        counts.push(statements);
+        assert!(
+            statements <= 5,
+            "{statements} statements:\n{}",
+            log.join("\n")
+        );
+    }
+    assert!(
+        counts.windows(2).all(|w| w[0] == w[1]),
+        "statement counts vary with data size: {counts:?}"
+    );
+}
+
+/// The committed contract is up to date (CI also compares it with `maillage schema`).
+#[test]
+fn committed_schema_matches_the_code() {
+    let committed = include_str!("../../schema.graphql");
+    assert_eq!(
+        committed.trim_end(),
+        maillage_graphql::sdl().trim_end(),
+        "schema.graphql is stale: run `cargo run -q -- schema > schema.graphql`"
+    );
+}

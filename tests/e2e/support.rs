@@ -1,0 +1,163 @@
+//! The test harness: a server on a fresh database, a GraphQL client, the CLI, and the shared real data.
+
+use maillage_server::config::ServeConfig;
+use maillage_server::{AppState, build_app};
+use maillage_testkit::TestDb;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A running server over its own database.
+pub struct TestApp {
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub base: String,
+    /// The test database (shared with the server: same pool, same statement counter).
+    pub db: TestDb,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// A working directory for CLI runs and files.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts a server on a fresh, migrated and seeded database.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(ServeConfig::default()).await
+    }
+
+    /// Same, with settings.
+    pub async fn spawn_with(config: ServeConfig) -> Self {
+        let db = TestDb::new_shared().await;
+        maillage_server::db::make_ready(&db.db)
+            .await
+            .expect("migrate and seed");
+        let app = build_app(AppState::new(db.db.clone(), &config), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            db,
+            client: reqwest::Client::new(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// POSTs a GraphQL query as `application/json` and returns the status and body.
+    pub async fn post(&self, query: &str, variables: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .header("content-type", "application/json")
+            .header(
+                "accept",
+                "application/graphql-response+json, application/json;q=0.9",
+            )
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Runs a query that must succeed and returns its `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(query, variables).await;
+        assert_eq!(status, 200, "{body:#}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// Runs a query that must fail and returns its first error.
+    pub async fn first_error(&self, query: &str, variables: Value) -> Value {
+        let (_, body) = self.post(query, variables).await;
+        body["errors"][0].clone()
+    }
+
+    /// Runs the `maillage` binary on this app's database, in this app's directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run_cli(&self.db.url, self.dir.path(), args)
+    }
+
+    /// Imports a file with the CLI and checks it succeeded.
+    pub fn import(&self, file: &Path, source: &str) -> String {
+        self.import_with(file, source, &[])
+    }
+
+    /// Imports a file with extra CLI arguments and checks it succeeded.
+    pub fn import_with(&self, file: &Path, source: &str, extra: &[&str]) -> String {
+        let mut args = vec!["import", file.to_str().unwrap(), "--source", source];
+        args.extend_from_slice(extra);
+        let out = self.cli(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "import failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Number of sites stored.
+    pub async fn site_count(&self) -> u64 {
+        self.data("{ sites(first: 0) { totalCount } }", json!({}))
+            .await["sites"]["totalCount"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+/// Runs the `maillage` binary with `DATABASE_URL` set.
+pub fn run_cli(database_url: &str, dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
+        .args(args)
+        .current_dir(dir)
+        .env("DATABASE_URL", database_url)
+        .env("MAILLAGE_LOG", "warn")
+        .output()
+        .expect("run maillage")
+}
+
+/// A fixture file of this suite (`tests/fixtures/`).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+/// The real hub data beside the checkout, or `None` (with a visible notice) when it is absent.
+///
+/// A user's fresh clone has no `../shared`; CI sets `MAILLAGE_REQUIRE_SHARED_DATA=1`, which turns its absence into a
+/// failure so those tests never skip silently there.
+pub fn shared_data(relative: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("MAILLAGE_REQUIRE_SHARED_DATA").is_ok_and(|v| !v.is_empty()) {
+        panic!(
+            "{} is missing and MAILLAGE_REQUIRE_SHARED_DATA is set",
+            path.display()
+        );
+    }
+    eprintln!(
+        "skipped: {} not found (set MAILLAGE_REQUIRE_SHARED_DATA=1 to fail instead)",
+        path.display()
+    );
+    None
+}
+
+/// Parses a line `  label: N …` of the import summary.
+pub fn summary_number(stdout: &str, label: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{label}:")))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} in summary:\n{stdout}"))
+}
