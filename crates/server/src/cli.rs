@@ -112,10 +112,14 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     let db_config = cli.db;
-    match cli
-        .command
-        .unwrap_or(Command::Serve(ServeConfig::default()))
-    {
+    let command = match cli.command {
+        Some(command) => command,
+        // No subcommand means `serve`: parse again with it, so its flags and MAILLAGE_* variables apply.
+        None => Cli::parse_from(std::env::args().chain(["serve".to_owned()]))
+            .command
+            .unwrap_or(Command::Serve(ServeConfig::default())),
+    };
+    match command {
         Command::Schema => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", maillage_graphql::sdl().trim_end()).map_err(|e| e.to_string())?;

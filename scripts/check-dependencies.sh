@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Architecture as a test: the dependency direction of ARCHITECTURE.md, checked with `cargo tree -i`.
+#   server → graphql → domains → territories → core
+# Nothing below `graphql` may depend on async-graphql, and nothing below `server` on axum or tower; domain crates do
+# not depend on each other (except `ami`, through public services).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail=0
+# Which workspace crates depend (directly or not, normal dependencies only) on $1.
+dependents() {
+  cargo tree --locked --workspace -e normal -i "$1" --prefix none 2>/dev/null \
+    | grep -E '^maillage-' | sed 's/ .*//' | sort -u || true
+}
+check() { # crate allowed...
+  local crate=$1; shift
+  local allowed=" $* "
+  for dependent in $(dependents "$crate"); do
+    if [[ "$allowed" != *" $dependent "* ]]; then
+      echo "dependency direction: $dependent must not depend on $crate" >&2
+      fail=1
+    fi
+  done
+}
+check async-graphql maillage-graphql maillage-server
+check axum maillage-server
+check tower maillage-server
+check tower-http maillage-server
+# Domains never depend on each other; ami is the one allowed exception (reads territories + funding).
+for domain in maillage-sites maillage-counsellors maillage-aidants maillage-funding; do
+  if cargo metadata --locked --format-version 1 --no-deps >/dev/null 2>&1 \
+     && cargo tree --locked -p "$domain" >/dev/null 2>&1; then
+    check "$domain" "$domain" maillage-graphql maillage-server maillage-ami
+  fi
+done
+if [ "$fail" -ne 0 ]; then
+  exit 1
+fi
+echo "dependency direction: ok"
