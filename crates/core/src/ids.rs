@@ -44,7 +44,8 @@ impl DepartmentCode {
                         && s.parse::<u8>()
                             .is_ok_and(|n| (1..=95).contains(&n) && n != 20))
             }
-            3 => s.starts_with("97") && matches!(s.as_bytes()[2], b'1'..=b'6'),
+            // 975 (Saint-Pierre-et-Miquelon) is a collectivité, not one of the 101 departments.
+            3 => s.starts_with("97") && matches!(s.as_bytes()[2], b'1'..=b'4' | b'6'),
             _ => false,
         };
         if ok {

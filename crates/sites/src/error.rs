@@ -34,6 +34,16 @@ pub enum SitesError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Another writer stored the same site (source, id) at the same moment; retrying sees its result.
+    #[error(
+        "site {source_id:?} of source {site_source:?} was written concurrently by another operation: retry"
+    )]
+    Conflict {
+        /// The import source.
+        site_source: String,
+        /// The id within the source.
+        source_id: String,
+    },
     /// No hub with this slug.
     #[error("no hub with slug {0:?}")]
     UnknownHub(String),
@@ -73,6 +83,7 @@ impl ErrorCode for SitesError {
             Self::Io { .. } => "io_error",
             Self::Forbidden(_) => "forbidden",
             Self::UnknownHub(_) => "unknown_hub",
+            Self::Conflict { .. } => "conflict",
             Self::CorruptRow { .. } | Self::Database(_) => "internal_error",
             Self::Territories(e) => e.code(),
         }

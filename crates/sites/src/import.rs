@@ -261,6 +261,7 @@ pub async fn import_file(
         unknown_columns,
     };
     let txn = db.begin().await?;
+    lock_source(&txn, &options.source).await?;
     let mut seen: HashMap<String, Location> = HashMap::new();
     let mut batch: Vec<(Location, RawRow)> = Vec::with_capacity(BATCH);
     loop {
@@ -307,7 +308,7 @@ async fn import_batch<C: sea_orm::ConnectionTrait>(
     summary: &mut ImportSummary,
     on_report: &mut (dyn FnMut(&ReportLine) + Send),
 ) -> Result<(), SitesError> {
-    let mut valid: Vec<(Location, NewSite)> = Vec::with_capacity(rows.len());
+    let mut valid: Vec<(Location, NewSite, Vec<RowIssue>)> = Vec::with_capacity(rows.len());
     for (location, row) in rows {
         let source_id = row.get("id").cloned();
         let mut report = |kind: IssueKind, issue: &RowIssue| {
@@ -353,19 +354,13 @@ async fn import_batch<C: sea_orm::ConnectionTrait>(
                     );
                     continue;
                 }
-                if !corrections.is_empty() {
-                    summary.corrected += 1;
-                }
-                for issue in &corrections {
-                    report(IssueKind::Corrected, issue);
-                }
-                valid.push((location, site));
+                valid.push((location, site, corrections));
             }
         }
     }
-    let ids: Vec<String> = valid.iter().map(|(_, s)| s.source_id.clone()).collect();
+    let ids: Vec<String> = valid.iter().map(|(_, s, _)| s.source_id.clone()).collect();
     let existing = existing_by_source_ids(db, &options.source, &ids).await?;
-    for (location, site) in valid {
+    for (location, site, corrections) in valid {
         let old = existing.get(&site.source_id);
         if let Some(old) = old
             && !can_write_site(actor, old.department_code.as_ref())
@@ -381,12 +376,49 @@ async fn import_batch<C: sea_orm::ConnectionTrait>(
             });
             continue;
         }
+        // Corrections are reported only for rows that are stored: a rejected row has nothing "corrected".
+        if !corrections.is_empty() {
+            summary.corrected += 1;
+        }
+        for issue in &corrections {
+            on_report(&ReportLine {
+                location,
+                source_id: Some(site.source_id.clone()),
+                kind: IssueKind::Corrected,
+                field: issue.field.clone(),
+                reason: issue.reason.clone(),
+            });
+        }
         match store(db, &options.source, &site, old).await? {
             StoreOutcome::Created(_) => summary.created += 1,
             StoreOutcome::Updated(_) => summary.updated += 1,
             StoreOutcome::Unchanged(_) => summary.unchanged += 1,
         }
     }
+    Ok(())
+}
+
+/// Serialises imports of one source: two concurrent imports would both see a site as new and race to insert it.
+///
+/// On PostgreSQL a transaction-scoped advisory lock makes the second import wait, then find the first one's rows
+/// (unchanged). SQLite needs nothing: it admits one writing transaction at a time.
+async fn lock_source<C: sea_orm::ConnectionTrait>(db: &C, source: &str) -> Result<(), SitesError> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    // FNV-1a: a stable 64-bit key across processes and releases (std's hasher is not guaranteed stable).
+    let key = format!("maillage:site-import:{source}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let key = i64::from_ne_bytes(key.to_ne_bytes());
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
     Ok(())
 }
 

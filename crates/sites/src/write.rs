@@ -129,7 +129,17 @@ pub(crate) async fn store<C: ConnectionTrait>(
         None => {
             model.version = Set(1);
             model.created_at = Set(now);
-            let inserted = model.insert(db).await?;
+            // A unique-index violation here means a concurrent writer inserted the same identity first.
+            let inserted = model.insert(db).await.map_err(|e| {
+                if maillage_core::db::is_unique_violation(&e) {
+                    SitesError::Conflict {
+                        site_source: source.to_owned(),
+                        source_id: new.source_id.clone(),
+                    }
+                } else {
+                    e.into()
+                }
+            })?;
             (inserted.id, StoreOutcome::Created(SiteId(inserted.id)))
         }
     };
