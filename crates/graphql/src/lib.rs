@@ -62,13 +62,20 @@ pub struct RequestState {
     pub actor: Actor,
     /// This request's loaders.
     pub loaders: loaders::Loaders,
+    /// The request id (from `x-request-id` or generated), recorded in the audit trail and logs.
+    pub request_id: String,
 }
 
 impl RequestState {
     /// State for one request by `actor`.
-    pub fn new(db: DatabaseConnection, actor: Actor) -> Self {
+    pub fn new(db: DatabaseConnection, actor: Actor, request_id: impl Into<String>) -> Self {
         let loaders = loaders::Loaders::new(&db);
-        Self { db, actor, loaders }
+        Self {
+            db,
+            actor,
+            loaders,
+            request_id: request_id.into(),
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maillage_core::Actor;
 use maillage_graphql::RequestState;
 use serde::Deserialize;
 use serde_json::json;
@@ -138,7 +137,7 @@ pub async fn graphql_post(
             );
         }
     };
-    execute(&app, ty, parsed, false).await
+    execute(&app, &headers, ty, parsed, false).await
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for clients.
@@ -201,7 +200,7 @@ pub async fn graphql_get(
         operation_name: get("operationName"),
         extensions,
     };
-    execute(&app, ty, body, true).await
+    execute(&app, &headers, ty, body, true).await
 }
 
 fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
@@ -239,7 +238,13 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn execute(app: &AppState, ty: ResponseType, body: GraphqlBody, via_get: bool) -> Response {
+async fn execute(
+    app: &AppState,
+    headers: &HeaderMap,
+    ty: ResponseType,
+    body: GraphqlBody,
+    via_get: bool,
+) -> Response {
     let Some(query) = body.query.filter(|q| !q.trim().is_empty()) else {
         return error_body(
             StatusCode::BAD_REQUEST,
@@ -290,7 +295,35 @@ async fn execute(app: &AppState, ty: ResponseType, body: GraphqlBody, via_get: b
         request = request.operation_name(name);
     }
     let _ = body.extensions;
-    let state = RequestState::new(app.db.clone(), Actor::anonymous());
+    let actor = match crate::auth::authenticate(app, headers).await {
+        Ok(actor) => actor,
+        Err(crate::auth::AuthError::InvalidCredentials) => {
+            let mut response = error_body(
+                StatusCode::UNAUTHORIZED,
+                ty,
+                "unauthenticated",
+                "invalid or expired credentials",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        Err(crate::auth::AuthError::Unavailable) => {
+            return error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ty,
+                "unavailable",
+                "credentials could not be checked; retry later",
+            );
+        }
+    };
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(new_request_id, str::to_owned);
+    let state = RequestState::new(app.db.clone(), actor, request_id);
     let response = app.schema.execute(request.data(state)).await;
     // Errors without a path never reached execution (syntax, validation, limits): request errors.
     let request_error = response.data == async_graphql::Value::Null
@@ -327,6 +360,17 @@ async fn execute(app: &AppState, ty: ResponseType, body: GraphqlBody, via_get: b
         value.to_string(),
     )
         .into_response()
+}
+
+/// A fresh request id: time-based and unique enough to find a request's log lines and audit entries.
+fn new_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{nanos:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Gives every error an `extensions.code`: syntax and validation errors from async-graphql have none.
