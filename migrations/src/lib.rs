@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_territories;
 mod m20261122_000002_sites;
+mod m20261122_000003_access;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_territories::Migration),
             Box::new(m20261122_000002_sites::Migration),
+            Box::new(m20261122_000003_access::Migration),
         ]
     }
 }

@@ -9,3 +9,4 @@ mod cli;
 mod graphql;
 mod http;
 mod support;
+mod write;

@@ -161,3 +161,52 @@ pub fn summary_number(stdout: &str, label: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no {label:?} in summary:\n{stdout}"))
 }
+
+impl TestApp {
+    /// Creates an API token for `role` (and `hub` slug, for hub coordinators) and returns its secret.
+    pub async fn token(&self, role: &str, hub: Option<&str>) -> String {
+        let role = maillage_core::Role::parse(role).expect("role");
+        let hub = match hub {
+            Some(slug) => Some(
+                maillage_territories::hub_by_slug(&self.db.db, slug)
+                    .await
+                    .unwrap()
+                    .expect("hub")
+                    .id,
+            ),
+            None => None,
+        };
+        let (_, secret) = maillage_access::create_token(
+            &self.db.db,
+            &maillage_core::Actor::cli(),
+            maillage_access::NewToken {
+                name: format!("test {role}"),
+                role,
+                hub,
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+        secret
+    }
+
+    /// POSTs a GraphQL query with a bearer token (or none) and returns the status and body.
+    pub async fn post_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/graphql-response+json, application/json;q=0.9");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}

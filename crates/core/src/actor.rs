@@ -23,12 +23,49 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    /// Every role, for documentation and exhaustive tests.
+    pub const ALL: [Role; 6] = [
+        Self::Anonymous,
+        Self::Partner,
+        Self::HubCoordinator,
+        Self::BdtReviewer,
+        Self::AmiApplicant,
+        Self::Admin,
+    ];
+
+    /// The stable name used in tokens, the CLI and the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anonymous => "anonymous",
+            Self::Partner => "partner",
+            Self::HubCoordinator => "hub_coordinator",
+            Self::BdtReviewer => "bdt_reviewer",
+            Self::AmiApplicant => "ami_applicant",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses a role name (`hub_coordinator`, also `hub-coordinator`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let wanted = raw.trim().to_ascii_lowercase().replace('-', "_");
+        Self::ALL.into_iter().find(|r| r.as_str() == wanted)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The caller of a domain service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     role: Role,
     hub: Option<HubScope>,
     label: String,
+    request_id: Option<String>,
 }
 
 /// The territory a hub coordinator answers for.
@@ -47,6 +84,7 @@ impl Actor {
             role: Role::Anonymous,
             hub: None,
             label: "anonymous".to_owned(),
+            request_id: None,
         }
     }
 
@@ -56,6 +94,7 @@ impl Actor {
             role: Role::Admin,
             hub: None,
             label: "cli".to_owned(),
+            request_id: None,
         }
     }
 
@@ -65,6 +104,7 @@ impl Actor {
             role,
             hub: None,
             label: label.into(),
+            request_id: None,
         }
     }
 
@@ -74,7 +114,25 @@ impl Actor {
             role: Role::HubCoordinator,
             hub: Some(scope),
             label: label.into(),
+            request_id: None,
         }
+    }
+
+    /// The same actor acting within one request, so the audit trail can name the request.
+    #[must_use]
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    /// The request this actor acts in, if any (none for the CLI).
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
     }
 
     /// The caller's role.

@@ -1,6 +1,9 @@
 //! Connecting to the database from one URL, and the few backend facts the domains need.
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -96,4 +99,17 @@ pub fn is_foreign_key_violation(err: &DbErr) -> bool {
         err.sql_err(),
         Some(SqlErr::ForeignKeyConstraintViolation(_))
     )
+}
+
+/// Starts a transaction that will write.
+///
+/// On SQLite it begins `IMMEDIATE`: a deferred transaction that reads first and writes later fails at once with
+/// "database is locked" when another writer went first (SQLite cannot wait there without risking a deadlock), while
+/// an immediate one waits its turn at `BEGIN`. PostgreSQL ignores the mode and relies on row locks.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }

@@ -19,6 +19,12 @@ pub trait ErrorCode: std::error::Error {
     fn is_internal(&self) -> bool {
         false
     }
+
+    /// Whether this is a business error the caller can fix by changing its input (GraphQL `userErrors` of a
+    /// mutation payload), as opposed to an authentication, permission or internal error (GraphQL errors).
+    fn is_user_error(&self) -> bool {
+        false
+    }
 }
 
 /// A path to an input field, e.g. `["input", "postalCode"]` or `["filter", "departments", "2"]`.

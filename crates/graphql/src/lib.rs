@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod error;
 pub mod id;
 pub mod loaders;
+pub mod mutations;
 pub mod node;
 pub mod sites;
 pub mod territories;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+pub use mutations::MutationRoot;
 use maillage_core::Actor;
 use sea_orm::DatabaseConnection;
 
@@ -17,10 +20,11 @@ pub struct QueryRoot(
     node::NodeQuery,
     territories::TerritoriesQuery,
     sites::SitesQuery,
+    audit::AuditQuery,
 );
 
 /// The executable schema.
-pub type MaillageSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type MaillageSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Limits that protect the server from expensive queries.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +47,7 @@ impl Default for SchemaLimits {
 /// Builds the schema. It holds no database: each request carries its own [`RequestState`], so the SDL can be
 /// printed without one.
 pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .finish()

@@ -1,11 +1,11 @@
 //! Who is calling: from the `Authorization` header to an [`Actor`].
 //!
-//! A missing header means anonymous. The token scheme (API tokens today, OIDC later) stays here, so the domain
-//! crates only ever see an `Actor`.
+//! A missing header means anonymous; `Authorization: Bearer mlg_…` means an API token. The token scheme stays here
+//! (an OIDC/JWT front could be added beside it), so the domain crates only ever see an `Actor`.
 
 use crate::app::AppState;
 use axum::http::HeaderMap;
-use maillage_core::Actor;
+use maillage_core::{Actor, Role};
 
 /// Why a request's credentials were refused. Deliberately says nothing about which check failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,11 +18,38 @@ pub enum AuthError {
     Unavailable,
 }
 
-/// The caller of a request. Until API tokens exist, every request is anonymous; any `Authorization` header is
-/// refused rather than ignored, so a client never believes it is authenticated when it is not.
-pub async fn authenticate(_state: &AppState, headers: &HeaderMap) -> Result<Actor, AuthError> {
-    match headers.get(axum::http::header::AUTHORIZATION) {
-        None => Ok(Actor::anonymous()),
-        Some(_) => Err(AuthError::InvalidCredentials),
+/// The caller of a request: anonymous without `Authorization`, the token's role and hub with a valid bearer token.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Actor, AuthError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(Actor::anonymous());
+    };
+    let secret = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .ok_or(AuthError::InvalidCredentials)?;
+    let token = maillage_access::authenticate_token(&state.db, secret)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "token lookup failed");
+            AuthError::Unavailable
+        })?
+        .ok_or(AuthError::InvalidCredentials)?;
+    let label = token.actor_label();
+    match token.role {
+        Role::HubCoordinator => {
+            let hub = token.hub.ok_or(AuthError::InvalidCredentials)?;
+            let scope = maillage_territories::hub_scope(&state.db, hub)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "hub scope lookup failed");
+                    AuthError::Unavailable
+                })?;
+            Ok(Actor::hub_coordinator(scope, label))
+        }
+        role => Ok(Actor::with_role(role, label)),
     }
 }

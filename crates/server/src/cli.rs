@@ -40,6 +40,37 @@ enum Command {
     Export(ExportArgs),
     /// Print the GraphQL schema (SDL) on standard output.
     Schema,
+    /// Create, list or revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Create a token and print its secret (shown once, never stored).
+    Create {
+        /// Role: partner, hub_coordinator, bdt_reviewer, ami_applicant or admin.
+        #[arg(long)]
+        role: String,
+        /// Hub slug, for hub_coordinator tokens.
+        #[arg(long)]
+        hub: Option<String>,
+        /// Who or what uses the token (appears in the audit log).
+        #[arg(long)]
+        name: String,
+        /// Last day the token works (YYYY-MM-DD, inclusive, UTC).
+        #[arg(long)]
+        expires: Option<chrono::NaiveDate>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// The token's id (from `token list`).
+        id: i32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +208,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => import(&db_config, args).await,
+        Command::Token { action } => token(&db_config, action).await,
         Command::Export(args) => export(&db_config, args).await,
     }
 }
@@ -288,6 +320,86 @@ fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> 
     }
     w.flush()?;
     Ok(())
+}
+
+async fn token(db_config: &DbConfig, action: TokenAction) -> Result<ExitCode, String> {
+    let db = open_ready(&db_config.database_url, db_config.max_connections)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let actor = Actor::cli();
+    let fail = |e: maillage_access::AccessError| format!("{e} [{}]", e.code());
+    match action {
+        TokenAction::Create {
+            role,
+            hub,
+            name,
+            expires,
+        } => {
+            let role = maillage_core::Role::parse(&role).ok_or_else(|| {
+                format!("unknown role {role:?}: use partner, hub_coordinator, bdt_reviewer, ami_applicant or admin")
+            })?;
+            let hub = match hub {
+                Some(slug) => Some(
+                    maillage_territories::hub_by_slug(&db, &slug)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("no hub with slug {slug:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let expires_at = expires
+                .and_then(|d| d.succ_opt())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            let (token, secret) = maillage_access::create_token(
+                &db,
+                &actor,
+                maillage_access::NewToken {
+                    name,
+                    role,
+                    hub,
+                    expires_at,
+                },
+            )
+            .await
+            .map_err(fail)?;
+            eprintln!(
+                "token {} created for {:?} (role {}); its secret is shown once, below:",
+                token.id, token.name, token.role
+            );
+            println!("{secret}");
+        }
+        TokenAction::List => {
+            let tokens = maillage_access::list_tokens(&db, &actor)
+                .await
+                .map_err(fail)?;
+            println!("id\tname\trole\thub\tprefix\tcreated\texpires\trevoked");
+            for t in tokens {
+                let when = |d: Option<chrono::DateTime<chrono::Utc>>| {
+                    d.map(|d| d.to_rfc3339()).unwrap_or_default()
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}…\t{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    t.role,
+                    t.hub.map(|h| h.to_string()).unwrap_or_default(),
+                    t.prefix,
+                    t.created_at.to_rfc3339(),
+                    when(t.expires_at),
+                    when(t.revoked_at),
+                );
+            }
+        }
+        TokenAction::Revoke { id } => {
+            let t = maillage_access::revoke_token(&db, &actor, id)
+                .await
+                .map_err(fail)?;
+            println!("token {} ({}) revoked", t.id, t.name);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn export(db_config: &DbConfig, args: ExportArgs) -> Result<ExitCode, String> {

@@ -44,6 +44,29 @@ pub enum SitesError {
         /// The id within the source.
         source_id: String,
     },
+    /// No (live) site with this id.
+    #[error("no site with id {0}")]
+    NotFound(maillage_core::SiteId),
+    /// The caller's version is not the stored one: someone changed the site since it was read. Nothing written.
+    #[error(
+        "site {id} is at version {actual}, not {expected}: reload it and apply your change again"
+    )]
+    StaleVersion {
+        /// The site.
+        id: maillage_core::SiteId,
+        /// The version the caller sent.
+        expected: i32,
+        /// The stored version.
+        actual: i32,
+    },
+    /// A site with this (source, id) exists already.
+    #[error("a site with id {source_id:?} exists already in source {site_source:?}")]
+    AlreadyExists {
+        /// The source.
+        site_source: String,
+        /// The id within the source.
+        source_id: String,
+    },
     /// No hub with this slug.
     #[error("no hub with slug {0:?}")]
     UnknownHub(String),
@@ -61,6 +84,9 @@ pub enum SitesError {
     /// A territories lookup failed.
     #[error(transparent)]
     Territories(#[from] maillage_territories::TerritoriesError),
+    /// Recording the audit trail failed.
+    #[error(transparent)]
+    Access(#[from] maillage_access::AccessError),
 }
 
 impl SitesError {
@@ -84,6 +110,10 @@ impl ErrorCode for SitesError {
             Self::Forbidden(_) => "forbidden",
             Self::UnknownHub(_) => "unknown_hub",
             Self::Conflict { .. } => "conflict",
+            Self::NotFound(_) => "not_found",
+            Self::StaleVersion { .. } => "stale_version",
+            Self::AlreadyExists { .. } => "already_exists",
+            Self::Access(e) => e.code(),
             Self::CorruptRow { .. } | Self::Database(_) => "internal_error",
             Self::Territories(e) => e.code(),
         }
@@ -100,7 +130,21 @@ impl ErrorCode for SitesError {
         match self {
             Self::CorruptRow { .. } | Self::Database(_) => true,
             Self::Territories(e) => e.is_internal(),
+            Self::Access(e) => e.is_internal(),
             _ => false,
         }
+    }
+
+    fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidInput { .. }
+                | Self::Pagination(_)
+                | Self::UnknownHub(_)
+                | Self::Conflict { .. }
+                | Self::NotFound(_)
+                | Self::StaleVersion { .. }
+                | Self::AlreadyExists { .. }
+        )
     }
 }

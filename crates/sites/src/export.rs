@@ -59,7 +59,9 @@ pub async fn export_v1<C: ConnectionTrait, W: Write>(
     let mut last_id = 0;
     let mut count = 0u64;
     loop {
-        let mut query = site::Entity::find().filter(site::Column::Id.gt(last_id));
+        let mut query = site::Entity::find()
+            .filter(site::Column::Id.gt(last_id))
+            .filter(site::Column::ArchivedAt.is_null());
         if let Some(deps) = &departments {
             query = query.filter(site::Column::DepartmentCode.is_in(deps.iter().cloned()));
         }

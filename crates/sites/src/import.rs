@@ -260,7 +260,7 @@ pub async fn import_file(
         corrected: 0,
         unknown_columns,
     };
-    let txn = db.begin().await?;
+    let txn = maillage_core::db::begin_write(db).await?;
     lock_source(&txn, &options.source).await?;
     let mut seen: HashMap<String, Location> = HashMap::new();
     let mut batch: Vec<(Location, RawRow)> = Vec::with_capacity(BATCH);
@@ -293,6 +293,19 @@ pub async fn import_file(
     reader
         .await
         .map_err(|e| SitesError::InvalidFile(format!("reading the file failed: {e}")))??;
+    let mut changes = maillage_access::AuditChanges::new();
+    changes.note("file", &path.display().to_string());
+    changes.note("rows", &summary.rows);
+    changes.note("created", &summary.created);
+    changes.note("updated", &summary.updated);
+    changes.note("unchanged", &summary.unchanged);
+    changes.note("rejected", &summary.rejected);
+    maillage_access::record(
+        &txn,
+        actor,
+        maillage_access::AuditEntry::new("site_import", options.source.clone(), "import", changes),
+    )
+    .await?;
     txn.commit().await?;
     Ok(summary)
 }
@@ -389,7 +402,7 @@ async fn import_batch<C: sea_orm::ConnectionTrait>(
                 reason: issue.reason.clone(),
             });
         }
-        match store(db, &options.source, &site, old).await? {
+        match store(db, actor, "import", &options.source, &site, old).await? {
             StoreOutcome::Created(_) => summary.created += 1,
             StoreOutcome::Updated(_) => summary.updated += 1,
             StoreOutcome::Unchanged(_) => summary.unchanged += 1,

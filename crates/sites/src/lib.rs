@@ -16,4 +16,4 @@ pub use query::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, get_site, list_sites,
     list_sites_by_departments, sites_by_ids,
 };
-pub use write::{StoreOutcome, can_write_site};
+pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};

@@ -176,7 +176,8 @@ struct Resolved {
 
 async fn resolve<C: ConnectionTrait>(db: &C, filter: &SiteFilter) -> Result<Resolved, SitesError> {
     filter.validate()?;
-    let mut cond = Condition::all();
+    // Archived sites are kept (nothing is lost, the audit trail points at them) but never listed.
+    let mut cond = Condition::all().add(site::Column::ArchivedAt.is_null());
     if let Some(deps) = &filter.departments {
         cond = cond
             .add(site::Column::DepartmentCode.is_in(deps.iter().map(|d| d.as_str().to_owned())));
@@ -499,6 +500,7 @@ pub async fn sites_by_ids<C: ConnectionTrait>(
     }
     let rows = site::Entity::find()
         .filter(site::Column::Id.is_in(ids.iter().map(|i| i.0)))
+        .filter(site::Column::ArchivedAt.is_null())
         .all(db)
         .await?;
     hydrate(db, rows).await

@@ -1,13 +1,19 @@
-//! Storing normalised sites: insert or update by identity (source, source id), values replaced as a whole.
+//! Storing sites: by identity from imports, and one by one from the API, always with an audit entry in the same
+//! transaction.
 
 use crate::SitesError;
 use crate::entity::{site, site_value};
 use crate::hours::parse_hours;
-use crate::model::NewSite;
+use crate::model::{NewSite, TaggedValue, ValueKind};
 use crate::query::{Site, from_model, load_values, sort_name};
-use chrono::Utc;
-use maillage_core::{Actor, Role, SiteId};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use chrono::{NaiveDate, Utc};
+use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::{Actor, DepartmentCode, Email, InseeCode, PostalCode, Role, SiteId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
 use std::collections::HashMap;
 
 /// What storing one site did.
@@ -24,12 +30,25 @@ pub enum StoreOutcome {
 /// Whether `actor` may write sites located in `department` (`None`: outside the 101 departments).
 ///
 /// Admins may write anywhere; a hub coordinator only within its hub's departments; nobody else.
-pub fn can_write_site(actor: &Actor, department: Option<&maillage_core::DepartmentCode>) -> bool {
+pub fn can_write_site(actor: &Actor, department: Option<&DepartmentCode>) -> bool {
     match actor.role() {
         Role::Admin => true,
         Role::HubCoordinator => actor.covers_department(department),
         _ => false,
     }
+}
+
+fn forbid_outside(actor: &Actor, department: Option<&DepartmentCode>) -> Result<(), SitesError> {
+    if can_write_site(actor, department) {
+        return Ok(());
+    }
+    Err(SitesError::Forbidden(match actor.role() {
+        Role::HubCoordinator => format!(
+            "department {} is outside the departments of your hub",
+            department.map_or("(none)", DepartmentCode::as_str)
+        ),
+        role => format!("the role {role} may not write sites"),
+    }))
 }
 
 /// Existing sites of one source with these source ids, keyed by source id (two statements).
@@ -57,11 +76,160 @@ pub(crate) async fn existing_by_source_ids<C: ConnectionTrait>(
         .collect()
 }
 
-/// Inserts `new` or updates `existing` (same identity) when the content differs.
+/// The columns of a site's row derived from its content (everything but id, version and timestamps).
+fn content_columns(source: &str, new: &NewSite) -> site::ActiveModel {
+    let emails = (!new.emails.is_empty()).then(|| {
+        new.emails
+            .iter()
+            .map(Email::as_str)
+            .collect::<Vec<_>>()
+            .join("|")
+    });
+    site::ActiveModel {
+        source: Set(source.to_owned()),
+        source_id: Set(new.source_id.clone()),
+        standard_version: Set(new.standard_version.as_str().to_owned()),
+        pivot: Set(new.pivot.as_str().to_owned()),
+        name: Set(new.name.clone()),
+        commune: Set(new.commune.clone()),
+        postal_code: Set(new.postal_code.as_str().to_owned()),
+        insee_code: Set(new.insee_code.as_ref().map(|c| c.as_str().to_owned())),
+        department_code: Set(new.department_code().map(|d| d.as_str().to_owned())),
+        address: Set(new.address.clone()),
+        address_complement: Set(new.address_complement.clone()),
+        latitude: Set(new.latitude),
+        longitude: Set(new.longitude),
+        ban_key: Set(new.ban_key.clone()),
+        phone: Set(new.phone.clone()),
+        emails: Set(emails),
+        website: Set(new.website.clone()),
+        opening_hours: Set(new.opening_hours.clone()),
+        opening_hours_valid: Set(new.opening_hours.as_deref().map(|h| parse_hours(h).is_ok())),
+        summary: Set(new.summary.clone()),
+        description: Set(new.description.clone()),
+        source_label: Set(new.source_label.clone()),
+        parent_structure: Set(new.parent_structure.clone()),
+        updated_on: Set(new.updated_on),
+        other_labels: Set(new.other_labels.clone()),
+        accessibility_url: Set(new.accessibility_url.clone()),
+        booking_url: Set(new.booking_url.clone()),
+        search_text: Set(maillage_core::text::fold(&format!(
+            "{} {}",
+            new.name, new.commune
+        ))),
+        sort_name: Set(sort_name(&new.name)),
+        ..Default::default()
+    }
+}
+
+async fn replace_values<C: ConnectionTrait>(
+    db: &C,
+    id: i32,
+    values: &[TaggedValue],
+) -> Result<(), SitesError> {
+    site_value::Entity::delete_many()
+        .filter(site_value::Column::SiteId.eq(id))
+        .exec(db)
+        .await?;
+    if !values.is_empty() {
+        let rows = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| site_value::ActiveModel {
+                site_id: Set(id),
+                kind: Set(v.kind.as_str().to_owned()),
+                position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
+                value: Set(v.value.clone()),
+                raw: Set(v.raw.clone()),
+            });
+        site_value::Entity::insert_many(rows).exec(db).await?;
+    }
+    Ok(())
+}
+
+fn values_json(values: &[TaggedValue], kind: ValueKind) -> Vec<&str> {
+    values
+        .iter()
+        .filter(|v| v.kind == kind)
+        .map(|v| v.raw.as_str())
+        .collect()
+}
+
+/// The fields that differ between `before` (none for a creation) and `after`, for the audit trail.
+fn diff(before: Option<&NewSite>, after: &NewSite) -> AuditChanges {
+    let mut c = AuditChanges::new();
+    macro_rules! field {
+        ($name:literal, $get:expr) => {{
+            let get = $get;
+            match before {
+                Some(b) => c.changed($name, &get(b), &get(after)),
+                None => c.created($name, &get(after)),
+            }
+        }};
+    }
+    field!("source_id", |s: &NewSite| s.source_id.clone());
+    field!("pivot", |s: &NewSite| s.pivot.as_str().to_owned());
+    field!("name", |s: &NewSite| s.name.clone());
+    field!("commune", |s: &NewSite| s.commune.clone());
+    field!("postal_code", |s: &NewSite| s
+        .postal_code
+        .as_str()
+        .to_owned());
+    field!("insee_code", |s: &NewSite| s
+        .insee_code
+        .as_ref()
+        .map(|c| c.as_str().to_owned()));
+    field!("address", |s: &NewSite| s.address.clone());
+    field!("address_complement", |s: &NewSite| s
+        .address_complement
+        .clone());
+    field!("latitude", |s: &NewSite| s.latitude);
+    field!("longitude", |s: &NewSite| s.longitude);
+    field!("phone", |s: &NewSite| s.phone.clone());
+    field!("emails", |s: &NewSite| s
+        .emails
+        .iter()
+        .map(|e| e.as_str().to_owned())
+        .collect::<Vec<_>>());
+    field!("website", |s: &NewSite| s.website.clone());
+    field!("opening_hours", |s: &NewSite| s.opening_hours.clone());
+    field!("summary", |s: &NewSite| s.summary.clone());
+    field!("description", |s: &NewSite| s.description.clone());
+    field!("source_label", |s: &NewSite| s.source_label.clone());
+    field!("parent_structure", |s: &NewSite| s.parent_structure.clone());
+    field!("updated_on", |s: &NewSite| s.updated_on.to_string());
+    field!("other_labels", |s: &NewSite| s.other_labels.clone());
+    field!("accessibility_url", |s: &NewSite| s
+        .accessibility_url
+        .clone());
+    field!("booking_url", |s: &NewSite| s.booking_url.clone());
+    for kind in ValueKind::ALL {
+        let key = kind.as_str();
+        match before {
+            Some(b) => c.changed(
+                key,
+                &values_json(&b.values, kind),
+                &values_json(&after.values, kind),
+            ),
+            None => {
+                let v = values_json(&after.values, kind);
+                if !v.is_empty() {
+                    c.created(key, &v);
+                }
+            }
+        }
+    }
+    c
+}
+
+/// Inserts `new` or updates `existing` (same identity) when the content differs, with its audit entry.
 ///
-/// Meant to run inside the caller's transaction: the row and its values change together or not at all.
+/// Meant to run inside the caller's transaction: the row, its values and the audit entry change together or not at
+/// all. `via` names the channel in the audit trail (`import`, `api`).
 pub(crate) async fn store<C: ConnectionTrait>(
     db: &C,
+    actor: &Actor,
+    via: &'static str,
     source: &str,
     new: &NewSite,
     existing: Option<&Site>,
@@ -72,59 +240,14 @@ pub(crate) async fn store<C: ConnectionTrait>(
         return Ok(StoreOutcome::Unchanged(old.id));
     }
     let now = Utc::now();
-    let department = new.department_code().map(|d| d.as_str().to_owned());
-    let hours_valid = new.opening_hours.as_deref().map(|h| parse_hours(h).is_ok());
-    let emails = (!new.emails.is_empty()).then(|| {
-        new.emails
-            .iter()
-            .map(|e| e.as_str())
-            .collect::<Vec<_>>()
-            .join("|")
-    });
-    let search_text = maillage_core::text::fold(&format!("{} {}", new.name, new.commune));
-    let mut model = site::ActiveModel {
-        source: Set(source.to_owned()),
-        source_id: Set(new.source_id.clone()),
-        standard_version: Set(new.standard_version.as_str().to_owned()),
-        pivot: Set(new.pivot.as_str().to_owned()),
-        name: Set(new.name.clone()),
-        commune: Set(new.commune.clone()),
-        postal_code: Set(new.postal_code.as_str().to_owned()),
-        insee_code: Set(new.insee_code.as_ref().map(|c| c.as_str().to_owned())),
-        department_code: Set(department),
-        address: Set(new.address.clone()),
-        address_complement: Set(new.address_complement.clone()),
-        latitude: Set(new.latitude),
-        longitude: Set(new.longitude),
-        ban_key: Set(new.ban_key.clone()),
-        phone: Set(new.phone.clone()),
-        emails: Set(emails),
-        website: Set(new.website.clone()),
-        opening_hours: Set(new.opening_hours.clone()),
-        opening_hours_valid: Set(hours_valid),
-        summary: Set(new.summary.clone()),
-        description: Set(new.description.clone()),
-        source_label: Set(new.source_label.clone()),
-        parent_structure: Set(new.parent_structure.clone()),
-        updated_on: Set(new.updated_on),
-        other_labels: Set(new.other_labels.clone()),
-        accessibility_url: Set(new.accessibility_url.clone()),
-        booking_url: Set(new.booking_url.clone()),
-        search_text: Set(search_text),
-        sort_name: Set(sort_name(&new.name)),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    let (id, outcome) = match existing {
+    let mut model = content_columns(source, new);
+    model.updated_at = Set(now);
+    let (id, outcome, action) = match existing {
         Some(old) => {
             model.id = Set(old.id.0);
             model.version = Set(old.version + 1);
             model.update(db).await?;
-            site_value::Entity::delete_many()
-                .filter(site_value::Column::SiteId.eq(old.id.0))
-                .exec(db)
-                .await?;
-            (old.id.0, StoreOutcome::Updated(old.id))
+            (old.id.0, StoreOutcome::Updated(old.id), "update")
         }
         None => {
             model.version = Set(1);
@@ -140,22 +263,255 @@ pub(crate) async fn store<C: ConnectionTrait>(
                     e.into()
                 }
             })?;
-            (inserted.id, StoreOutcome::Created(SiteId(inserted.id)))
+            (
+                inserted.id,
+                StoreOutcome::Created(SiteId(inserted.id)),
+                "create",
+            )
         }
     };
-    if !new.values.is_empty() {
-        let rows = new
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| site_value::ActiveModel {
-                site_id: Set(id),
-                kind: Set(v.kind.as_str().to_owned()),
-                position: Set(i32::try_from(i).unwrap_or(i32::MAX)),
-                value: Set(v.value.clone()),
-                raw: Set(v.raw.clone()),
-            });
-        site_value::Entity::insert_many(rows).exec(db).await?;
-    }
+    replace_values(db, id, &new.values).await?;
+    let mut changes = diff(existing.map(|s| &s.data), new);
+    changes.note("via", via);
+    changes.note("source", source);
+    record(
+        db,
+        actor,
+        AuditEntry::new("site", id.to_string(), action, changes).department(new.department_code()),
+    )
+    .await?;
     Ok(outcome)
+}
+
+/// Creates one site (API). Refused if the caller may not write in its department, or if (source, id) exists.
+#[tracing::instrument(skip_all, fields(site.source = %source))]
+pub async fn create_site(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    source: &str,
+    new: NewSite,
+) -> Result<Site, SitesError> {
+    forbid_outside(actor, new.department_code().as_ref())?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let exists = existing_by_source_ids(&txn, source, std::slice::from_ref(&new.source_id)).await?;
+    if !exists.is_empty() {
+        return Err(SitesError::AlreadyExists {
+            site_source: source.to_owned(),
+            source_id: new.source_id,
+        });
+    }
+    let outcome = store(&txn, actor, "api", source, &new, None)
+        .await
+        .map_err(|e| match e {
+            SitesError::Conflict {
+                site_source,
+                source_id,
+            } => SitesError::AlreadyExists {
+                site_source,
+                source_id,
+            },
+            e => e,
+        })?;
+    let id = match outcome {
+        StoreOutcome::Created(id) | StoreOutcome::Updated(id) | StoreOutcome::Unchanged(id) => id,
+    };
+    let site = crate::query::get_site(&txn, id)
+        .await?
+        .ok_or(SitesError::NotFound(id))?;
+    txn.commit().await?;
+    Ok(site)
+}
+
+/// A change to a site: `None` leaves a field as it is; `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default)]
+pub struct SitePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New commune.
+    pub commune: Option<String>,
+    /// New postal code (moves the site if the department changes).
+    pub postal_code: Option<PostalCode>,
+    /// New INSEE code, or cleared.
+    pub insee_code: Option<Option<InseeCode>>,
+    /// New address.
+    pub address: Option<String>,
+    /// New address complement, or cleared.
+    pub address_complement: Option<Option<String>>,
+    /// New coordinates (latitude, longitude), or cleared.
+    pub coordinates: Option<Option<(f64, f64)>>,
+    /// New phone, or cleared.
+    pub phone: Option<Option<String>>,
+    /// New e-mail list.
+    pub emails: Option<Vec<Email>>,
+    /// New website, or cleared.
+    pub website: Option<Option<String>>,
+    /// New opening hours, or cleared.
+    pub opening_hours: Option<Option<String>>,
+    /// New summary, or cleared.
+    pub summary: Option<Option<String>>,
+    /// New description, or cleared.
+    pub description: Option<Option<String>>,
+    /// New date of last update by the source; defaults to today when anything changes.
+    pub updated_on: Option<NaiveDate>,
+    /// New values of whole multi-valued fields (v1.0.2 labels), field by field.
+    pub values: Vec<(ValueKind, Vec<String>)>,
+}
+
+impl SitePatch {
+    fn apply(self, mut data: NewSite) -> NewSite {
+        if let Some(v) = self.name {
+            data.name = v;
+        }
+        if let Some(v) = self.commune {
+            data.commune = v;
+        }
+        if let Some(v) = self.postal_code {
+            data.postal_code = v;
+        }
+        if let Some(v) = self.insee_code {
+            data.insee_code = v;
+        }
+        if let Some(v) = self.address {
+            data.address = v;
+        }
+        if let Some(v) = self.address_complement {
+            data.address_complement = v;
+        }
+        if let Some(v) = self.coordinates {
+            data.latitude = v.map(|c| c.0);
+            data.longitude = v.map(|c| c.1);
+        }
+        if let Some(v) = self.phone {
+            data.phone = v;
+        }
+        if let Some(v) = self.emails {
+            data.emails = v;
+        }
+        if let Some(v) = self.website {
+            data.website = v;
+        }
+        if let Some(v) = self.opening_hours {
+            data.opening_hours = v;
+        }
+        if let Some(v) = self.summary {
+            data.summary = v;
+        }
+        if let Some(v) = self.description {
+            data.description = v;
+        }
+        for (kind, labels) in self.values {
+            data.values.retain(|v| v.kind != kind);
+            data.values
+                .extend(labels.into_iter().map(|label| TaggedValue {
+                    kind,
+                    value: Some(label.clone()),
+                    raw: label,
+                }));
+        }
+        data.updated_on = self.updated_on.unwrap_or_else(|| Utc::now().date_naive());
+        data
+    }
+}
+
+/// Updates one site if `version` is still its version; the caller must be allowed to write both where the site
+/// is and where the change would put it.
+#[tracing::instrument(skip_all, fields(site.id = %id))]
+pub async fn update_site(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: SiteId,
+    version: i32,
+    patch: SitePatch,
+) -> Result<Site, SitesError> {
+    let txn = maillage_core::db::begin_write(db).await?;
+    let old = crate::query::get_site(&txn, id)
+        .await?
+        .ok_or(SitesError::NotFound(id))?;
+    forbid_outside(actor, old.department_code.as_ref())?;
+    if old.version != version {
+        return Err(SitesError::StaleVersion {
+            id,
+            expected: version,
+            actual: old.version,
+        });
+    }
+    let new = patch.apply(old.data.clone());
+    forbid_outside(actor, new.department_code().as_ref())?;
+    let mut model = content_columns(&old.source, &new);
+    model.updated_at = Set(Utc::now());
+    // The version check is in the UPDATE itself: of two concurrent writers with the same version, exactly one
+    // matches a row.
+    let updated = site::Entity::update_many()
+        .set(model)
+        .col_expr(site::Column::Version, Expr::value(version + 1))
+        .filter(site::Column::Id.eq(id.0))
+        .filter(site::Column::Version.eq(version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(SitesError::StaleVersion {
+            id,
+            expected: version,
+            actual: version + 1,
+        });
+    }
+    replace_values(&txn, id.0, &new.values).await?;
+    let mut changes = diff(Some(&old.data), &new);
+    changes.note("via", "api");
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("site", id.to_string(), "update", changes)
+            .department(new.department_code()),
+    )
+    .await?;
+    let site = crate::query::get_site(&txn, id)
+        .await?
+        .ok_or(SitesError::NotFound(id))?;
+    txn.commit().await?;
+    Ok(site)
+}
+
+/// Archives a site: it disappears from every list and lookup but stays stored, and the audit trail keeps its
+/// content. Refused on a stale version.
+#[tracing::instrument(skip_all, fields(site.id = %id))]
+pub async fn archive_site(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: SiteId,
+    version: i32,
+) -> Result<(), SitesError> {
+    let txn = maillage_core::db::begin_write(db).await?;
+    let old = crate::query::get_site(&txn, id)
+        .await?
+        .ok_or(SitesError::NotFound(id))?;
+    forbid_outside(actor, old.department_code.as_ref())?;
+    let updated = site::Entity::update_many()
+        .col_expr(site::Column::ArchivedAt, Expr::value(Utc::now()))
+        .col_expr(site::Column::Version, Expr::value(version + 1))
+        .col_expr(site::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(site::Column::Id.eq(id.0))
+        .filter(site::Column::Version.eq(version))
+        .filter(site::Column::ArchivedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(SitesError::StaleVersion {
+            id,
+            expected: version,
+            actual: old.version,
+        });
+    }
+    // The row itself is kept: its content stays readable in the database, so only the state change is recorded.
+    let mut changes = AuditChanges::new();
+    changes.changed("archived", &false, &true);
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("site", id.to_string(), "archive", changes)
+            .department(old.department_code.clone()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }

@@ -37,6 +37,32 @@ pub enum TerritoriesError {
 
     /// The reference data embedded in the binary (`crates/territories/data/*.csv`) is inconsistent.
     ///
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's version is not the stored one; nothing was written.
+    #[error(
+        "hub {id} is at version {actual}, not {expected}: reload it and apply your change again"
+    )]
+    StaleVersion {
+        /// The hub.
+        id: HubId,
+        /// The version sent.
+        expected: i32,
+        /// The version stored.
+        actual: i32,
+    },
+    /// An input value is invalid.
+    #[error("{message}")]
+    InvalidInput {
+        /// The field at fault.
+        field: maillage_core::error::FieldPath,
+        /// What is wrong.
+        message: String,
+    },
+    /// Recording the audit trail failed.
+    #[error(transparent)]
+    Access(#[from] maillage_access::AccessError),
     /// Unit tests check the same rules, so this only happens when someone edits a CSV and skips them.
     #[error("invalid seed data in {file}, line {line}: {reason}")]
     InvalidSeedData {
@@ -63,15 +89,39 @@ impl ErrorCode for TerritoriesError {
             Self::UnknownHub(_) => "unknown_hub",
             Self::UnknownDepartment(_) => "unknown_department",
             Self::InvalidSeedData { .. } => "invalid_seed_data",
+            Self::Forbidden(_) => "forbidden",
+            Self::StaleVersion { .. } => "stale_version",
+            Self::InvalidInput { .. } => "invalid_value",
+            Self::Access(e) => e.code(),
         }
+    }
+
+    fn field(&self) -> Option<&maillage_core::error::FieldPath> {
+        match self {
+            Self::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownHub(_)
+                | Self::UnknownDepartment(_)
+                | Self::StaleVersion { .. }
+                | Self::InvalidInput { .. }
+        )
     }
 
     fn is_internal(&self) -> bool {
         // Seed data is shipped with the binary: a client can neither cause nor fix it.
-        matches!(
-            self,
-            Self::Database(_) | Self::CorruptRow { .. } | Self::InvalidSeedData { .. }
-        )
+        match self {
+            Self::Access(e) => e.is_internal(),
+            other => matches!(
+                other,
+                Self::Database(_) | Self::CorruptRow { .. } | Self::InvalidSeedData { .. }
+            ),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod error;
 mod model;
 mod read;
 mod seed;
+mod write;
 
 pub use error::TerritoriesError;
 pub use model::{Department, Hub, Region};
@@ -14,3 +15,4 @@ pub use read::{
     require_departments,
 };
 pub use seed::{SeedReport, seed_reference_data};
+pub use write::{HubPatch, set_hub_departments, update_hub};

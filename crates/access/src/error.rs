@@ -1,0 +1,51 @@
+//! The access crate's one error enum.
+
+use maillage_core::error::{ErrorCode, FieldPath};
+
+/// What a token or audit service can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// An input is invalid.
+    #[error("{message}")]
+    InvalidInput {
+        /// The field at fault.
+        field: FieldPath,
+        /// What is wrong.
+        message: String,
+    },
+    /// No such token.
+    #[error("no token with id {0}")]
+    UnknownToken(i32),
+    /// Bad pagination arguments.
+    #[error(transparent)]
+    Pagination(#[from] maillage_core::pagination::PaginationError),
+    /// A database failure (logged, never shown).
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+impl ErrorCode for AccessError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Forbidden(_) => "forbidden",
+            Self::InvalidInput { .. } => "invalid_value",
+            Self::UnknownToken(_) => "not_found",
+            Self::Pagination(e) => e.code(),
+            Self::Database(_) => "internal_error",
+        }
+    }
+
+    fn field(&self) -> Option<&FieldPath> {
+        match self {
+            Self::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    fn is_internal(&self) -> bool {
+        matches!(self, Self::Database(_))
+    }
+}

@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audit;
+mod entity;
+mod error;
+pub mod tokens;
+
+pub use audit::{AuditChanges, AuditEntry, AuditFilter, AuditRecord, list_audit, record};
+pub use error::AccessError;
+pub use tokens::{
+    NewToken, TokenInfo, authenticate_token, create_token, list_tokens, revoke_token,
+};

@@ -1,0 +1,143 @@
+//! The audit log, read-only: there is no mutation that edits or deletes it.
+
+use crate::error::IntoGql;
+use crate::state;
+use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use maillage_access::{AuditFilter, AuditRecord};
+use maillage_core::pagination::{Page, PageRequest};
+
+/// One recorded change.
+#[derive(SimpleObject)]
+pub struct AuditEntry {
+    /// Sequence number: later entries have larger numbers.
+    pub sequence: i32,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Who: `cli`, or `token:ID:NAME` for API tokens.
+    pub actor: String,
+    /// The actor's role at the time.
+    pub actor_role: String,
+    /// The API request it came from (`x-request-id`), if any.
+    pub request_id: Option<String>,
+    /// Kind of entity: `site`, `hub`, `api_token`, `site_import`.
+    pub entity_type: String,
+    /// The entity's id (a site's or hub's database id, a token id, an import's source).
+    pub entity_id: String,
+    /// What was done: `create`, `update`, `archive`, `set_departments`, `import`, `revoke`.
+    pub action: String,
+    /// Changed fields: `{ "field": { "before": …, "after": … } }`, plus facts such as `via`.
+    pub changes: Json<serde_json::Value>,
+    /// The department concerned, if any.
+    pub department_code: Option<String>,
+}
+
+impl From<AuditRecord> for AuditEntry {
+    fn from(r: AuditRecord) -> Self {
+        Self {
+            sequence: r.id,
+            occurred_at: r.occurred_at,
+            actor: r.actor_label,
+            actor_role: r.actor_role,
+            request_id: r.request_id,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            action: r.action,
+            changes: Json(r.changes),
+            department_code: r.department_code,
+        }
+    }
+}
+
+/// Criteria on audit entries; all given must hold.
+#[derive(InputObject, Default)]
+pub struct AuditLogFilter {
+    /// Entity type, e.g. `site`.
+    pub entity_type: Option<String>,
+    /// Entity id.
+    pub entity_id: Option<String>,
+    /// Action, e.g. `update`.
+    pub action: Option<String>,
+    /// Actor, e.g. `cli`.
+    pub actor: Option<String>,
+}
+
+/// A page of audit entries, newest first.
+pub struct AuditEntryConnection(Page<AuditRecord>);
+
+/// An audit entry and its cursor.
+#[derive(SimpleObject)]
+pub struct AuditEntryEdge {
+    /// Opaque cursor.
+    pub cursor: String,
+    /// The entry.
+    pub node: AuditEntry,
+}
+
+#[Object]
+impl AuditEntryConnection {
+    /// Entries with cursors.
+    async fn edges(&self) -> Vec<AuditEntryEdge> {
+        self.0
+            .items
+            .iter()
+            .map(|(c, r)| AuditEntryEdge {
+                cursor: c.as_str().to_owned(),
+                node: r.clone().into(),
+            })
+            .collect()
+    }
+    /// Entries.
+    async fn nodes(&self) -> Vec<AuditEntry> {
+        self.0.items.iter().map(|(_, r)| r.clone().into()).collect()
+    }
+    /// Page position.
+    async fn page_info(&self) -> crate::sites::PageInfo {
+        crate::sites::PageInfo {
+            has_next_page: self.0.has_next_page,
+            has_previous_page: self.0.has_previous_page,
+            start_cursor: self.0.items.first().map(|(c, _)| c.as_str().to_owned()),
+            end_cursor: self.0.items.last().map(|(c, _)| c.as_str().to_owned()),
+        }
+    }
+    /// Number of matching entries (counted only when selected).
+    async fn total_count(&self) -> i32 {
+        self.0
+            .total_count
+            .map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+/// `auditLog`.
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// What changed, who changed it, when: every entry for admins, the entries of their departments for hub
+    /// coordinators; refused (`forbidden`) for other callers.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditLogFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last entry of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<AuditEntryConnection> {
+        let s = state(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let page = PageRequest::new(first, after.as_deref())
+            .gql()?
+            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let filter = AuditFilter {
+            entity_type: filter.entity_type,
+            entity_id: filter.entity_id,
+            action: filter.action,
+            actor: filter.actor,
+        };
+        let page = maillage_access::list_audit(&s.db, &s.actor, &filter, &page)
+            .await
+            .gql()?;
+        Ok(AuditEntryConnection(page))
+    }
+}

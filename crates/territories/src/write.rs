@@ -1,0 +1,174 @@
+//! Admin edits of hubs: their presentation and the departments they cover, versioned and audited.
+
+use crate::TerritoriesError;
+use crate::entity::{hub, hub_department};
+use crate::model::Hub;
+use crate::read::require_departments;
+use chrono::Utc;
+use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::error::FieldPath;
+use maillage_core::{Actor, DepartmentCode, HubId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+
+/// A change to a hub's presentation: `None` leaves a field as it is; `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct HubPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New website, or cleared.
+    pub website: Option<Option<String>>,
+    /// New description, or cleared.
+    pub description: Option<Option<String>>,
+}
+
+fn admin_only(actor: &Actor) -> Result<(), TerritoriesError> {
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(TerritoriesError::Forbidden(
+            "only admins edit hubs".to_owned(),
+        ))
+    }
+}
+
+/// Bumps the hub's version if it is still `version`; of two concurrent editors, exactly one matches.
+async fn bump_version<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    old: &hub::Model,
+    version: i32,
+    patch: hub::ActiveModel,
+) -> Result<(), TerritoriesError> {
+    let stale = || TerritoriesError::StaleVersion {
+        id: HubId(old.id),
+        expected: version,
+        actual: old.version,
+    };
+    if old.version != version {
+        return Err(stale());
+    }
+    let updated = hub::Entity::update_many()
+        .set(patch)
+        .col_expr(hub::Column::Version, Expr::value(version + 1))
+        .col_expr(hub::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(hub::Column::Id.eq(old.id))
+        .filter(hub::Column::Version.eq(version))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(stale());
+    }
+    Ok(())
+}
+
+/// Updates a hub's presentation (admins only).
+#[tracing::instrument(skip_all, fields(hub.id = %id))]
+pub async fn update_hub(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: HubId,
+    version: i32,
+    patch: HubPatch,
+) -> Result<Hub, TerritoriesError> {
+    admin_only(actor)?;
+    if let Some(name) = &patch.name
+        && (name.trim().is_empty() || name.len() > 200)
+    {
+        return Err(TerritoriesError::InvalidInput {
+            field: FieldPath::new("input").push("name"),
+            message: "a hub name has 1 to 200 characters".to_owned(),
+        });
+    }
+    let txn = maillage_core::db::begin_write(db).await?;
+    let old = hub::Entity::find_by_id(id.0)
+        .one(&txn)
+        .await?
+        .ok_or(TerritoriesError::UnknownHub(id))?;
+    let mut changes = AuditChanges::new();
+    let mut active = hub::ActiveModel::default();
+    if let Some(name) = patch.name {
+        let name = name.trim().to_owned();
+        changes.changed("name", &old.name, &name);
+        active.name = Set(name);
+    }
+    if let Some(website) = patch.website {
+        changes.changed("website", &old.website, &website);
+        active.website = Set(website);
+    }
+    if let Some(description) = patch.description {
+        changes.changed("description", &old.description, &description);
+        active.description = Set(description);
+    }
+    bump_version(&txn, &old, version, active).await?;
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("hub", id.to_string(), "update", changes).hub(Some(id)),
+    )
+    .await?;
+    let hub = hub::Entity::find_by_id(id.0)
+        .one(&txn)
+        .await?
+        .ok_or(TerritoriesError::UnknownHub(id))?;
+    txn.commit().await?;
+    Ok(hub.into())
+}
+
+/// Replaces the departments a hub covers (admins only); every code must be one of the 101 departments.
+#[tracing::instrument(skip_all, fields(hub.id = %id))]
+pub async fn set_hub_departments(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: HubId,
+    version: i32,
+    departments: &[DepartmentCode],
+) -> Result<Hub, TerritoriesError> {
+    admin_only(actor)?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let old = hub::Entity::find_by_id(id.0)
+        .one(&txn)
+        .await?
+        .ok_or(TerritoriesError::UnknownHub(id))?;
+    let mut wanted: Vec<DepartmentCode> = departments.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    require_departments(&txn, &wanted).await?;
+    let before: Vec<String> = hub_department::Entity::find()
+        .filter(hub_department::Column::HubId.eq(id.0))
+        .order_by_asc(hub_department::Column::DepartmentCode)
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|m| m.department_code)
+        .collect();
+    bump_version(&txn, &old, version, hub::ActiveModel::default()).await?;
+    hub_department::Entity::delete_many()
+        .filter(hub_department::Column::HubId.eq(id.0))
+        .exec(&txn)
+        .await?;
+    if !wanted.is_empty() {
+        hub_department::Entity::insert_many(wanted.iter().map(|d| hub_department::ActiveModel {
+            hub_id: Set(id.0),
+            department_code: Set(d.as_str().to_owned()),
+        }))
+        .exec(&txn)
+        .await?;
+    }
+    let after: Vec<&str> = wanted.iter().map(DepartmentCode::as_str).collect();
+    let mut changes = AuditChanges::new();
+    changes.changed("departments", &before, &after);
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("hub", id.to_string(), "set_departments", changes).hub(Some(id)),
+    )
+    .await?;
+    let hub = hub::Entity::find_by_id(id.0)
+        .one(&txn)
+        .await?
+        .ok_or(TerritoriesError::UnknownHub(id))?;
+    txn.commit().await?;
+    Ok(hub.into())
+}
