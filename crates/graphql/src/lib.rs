@@ -10,7 +10,6 @@ pub mod sites;
 pub mod territories;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
-pub use mutations::MutationRoot;
 use maillage_core::Actor;
 use sea_orm::DatabaseConnection;
 
@@ -22,6 +21,10 @@ pub struct QueryRoot(
     sites::SitesQuery,
     audit::AuditQuery,
 );
+
+/// The root mutation: one object per domain, merged.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(mutations::SitesMutation);
 
 /// The executable schema.
 pub type MaillageSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -47,10 +50,14 @@ impl Default for SchemaLimits {
 /// Builds the schema. It holds no database: each request carries its own [`RequestState`], so the SDL can be
 /// printed without one.
 pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
-    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .finish()
 }
 
 /// The committed contract: the schema in SDL.

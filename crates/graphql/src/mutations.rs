@@ -402,10 +402,10 @@ fn id_error(field: &str, e: &async_graphql::Error) -> UserError {
 
 /// Mutations on sites and hubs.
 #[derive(Default)]
-pub struct MutationRoot;
+pub struct SitesMutation;
 
 #[Object]
-impl MutationRoot {
+impl SitesMutation {
     /// Creates a site. Admins anywhere; hub coordinators in their hub's departments.
     async fn create_site(
         &self,

@@ -13,7 +13,7 @@ use crate::standard::parse::{
 };
 use crate::write::{StoreOutcome, can_write_site, existing_by_source_ids, store};
 use maillage_core::{Actor, Role};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};

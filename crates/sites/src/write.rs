@@ -12,7 +12,7 @@ use maillage_core::{Actor, DepartmentCode, Email, InseeCode, PostalCode, Role, S
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use std::collections::HashMap;
 

@@ -9,9 +9,7 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, HubId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 
 /// A change to a hub's presentation: `None` leaves a field as it is; `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default)]
