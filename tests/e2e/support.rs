@@ -192,12 +192,20 @@ impl TestApp {
     }
 
     /// POSTs a GraphQL query with a bearer token (or none) and returns the status and body.
-    pub async fn post_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+    pub async fn post_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.base))
             .header("content-type", "application/json")
-            .header("accept", "application/graphql-response+json, application/json;q=0.9");
+            .header(
+                "accept",
+                "application/graphql-response+json, application/json;q=0.9",
+            );
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
