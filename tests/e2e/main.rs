@@ -6,7 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod federation;
 mod graphql;
 mod http;
+mod persisted;
+mod protection;
 mod support;
 mod write;

@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod cost;
 pub mod error;
+pub mod federation;
 pub mod id;
 pub mod loaders;
 pub mod mutations;
@@ -57,7 +59,14 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(recursive_depth(limits))
     .finish()
+}
+
+/// The parser's recursion limit follows the depth limit, so raising `MAILLAGE_MAX_QUERY_DEPTH` is enough. These
+/// limits of async-graphql are a backstop: the HTTP layer's cost analysis ([`cost`]) refuses first, with the cost.
+pub(crate) fn recursive_depth(limits: SchemaLimits) -> usize {
+    limits.max_depth.saturating_mul(2).max(32)
 }
 
 /// The committed contract: the schema in SDL.

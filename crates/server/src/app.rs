@@ -2,11 +2,16 @@
 
 use crate::config::ServeConfig;
 use crate::http;
+use crate::protection::Protection;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use maillage_graphql::cost::CostModel;
+use maillage_graphql::federation::{FederationSchema, build_federation_schema};
 use maillage_graphql::{MaillageSchema, build_schema};
 use sea_orm::DatabaseConnection;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 /// What every request handler shares.
@@ -16,14 +21,32 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The GraphQL schema.
     pub schema: MaillageSchema,
+    /// The same schema as an Apollo Federation v2 subgraph (`/federation/graphql`).
+    pub federation_schema: FederationSchema,
+    /// Cost rules of `schema`, read from its SDL once.
+    pub cost_model: Arc<CostModel>,
+    /// Cost rules of `federation_schema`.
+    pub federation_cost_model: Arc<CostModel>,
+    /// Limits, budgets and persisted queries, shared by every request of this instance.
+    pub protection: Arc<Protection>,
 }
 
 impl AppState {
     /// State over an open, migrated database.
     pub fn new(db: DatabaseConnection, config: &ServeConfig) -> Self {
+        let schema = build_schema(config.limits());
+        let federation_schema = build_federation_schema(config.limits());
         Self {
             db,
-            schema: build_schema(config.limits()),
+            cost_model: Arc::new(CostModel::from_sdl(&schema.sdl())),
+            federation_cost_model: Arc::new(CostModel::from_sdl(&federation_schema.sdl())),
+            schema,
+            federation_schema,
+            protection: Arc::new(Protection::new(
+                &config.protection,
+                config.max_query_depth,
+                config.max_query_complexity,
+            )),
         }
     }
 }
@@ -32,6 +55,10 @@ impl AppState {
 pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
     Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .route(
+            "/federation/graphql",
+            get(http::federation_get).post(http::federation_post),
+        )
         .route("/graphiql/{file}", get(http::graphiql_asset))
         .route("/schema.graphql", get(http::schema_sdl))
         .route("/healthz", get(http::healthz))
@@ -40,11 +67,15 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until Ctrl-C or SIGTERM.
+/// Serves `app` on `listener` until Ctrl-C or SIGTERM. Connections carry their peer address: anonymous callers'
+/// budgets are keyed by it.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 async fn shutdown_signal() {

@@ -41,6 +41,74 @@ pub struct ServeConfig {
     /// Maximum size of a request body, in bytes.
     #[arg(long, env = "MAILLAGE_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
+
+    /// Cost, rate, request and persisted-query limits.
+    #[command(flatten)]
+    pub protection: ProtectionConfig,
+}
+
+/// Limits that protect the server from expensive or abusive requests (see `crate::protection`).
+///
+/// Defaults are generous enough that the quick start, GraphiQL and the test suite never meet them; a public
+/// deployment tunes the budget and the request rate to its partners.
+#[derive(Debug, Clone, Args)]
+pub struct ProtectionConfig {
+    /// Most aliased fields in one document (aliases multiply work at no extra depth).
+    #[arg(long, env = "MAILLAGE_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most directive uses in one document.
+    #[arg(long, env = "MAILLAGE_MAX_DIRECTIVES", default_value_t = 30)]
+    pub max_directives: usize,
+
+    /// Longest execution of one operation, in milliseconds (0: no limit).
+    #[arg(long, env = "MAILLAGE_EXECUTION_TIMEOUT_MS", default_value_t = 30_000)]
+    pub execution_timeout_ms: u64,
+
+    /// Cost points a caller may spend in a burst (0: no budget). Refilled continuously.
+    #[arg(long, env = "MAILLAGE_COST_BUDGET", default_value_t = 1_000_000)]
+    pub cost_budget: u64,
+
+    /// Cost points given back to each caller per second.
+    #[arg(long, env = "MAILLAGE_COST_REFILL_PER_SECOND", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cost_refill_per_second: u64,
+
+    /// Requests a caller may make per minute, on average (0: no limit).
+    #[arg(long, env = "MAILLAGE_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u64,
+
+    /// Requests a caller may make in a burst, above the average rate.
+    #[arg(long, env = "MAILLAGE_RATE_LIMIT_BURST", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_limit_burst: u64,
+
+    /// Key anonymous callers by the last address of `X-Forwarded-For` (only behind a proxy that sets it).
+    #[arg(long, env = "MAILLAGE_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// Automatic persisted queries kept in memory (0: automatic persisted queries disabled).
+    #[arg(long, env = "MAILLAGE_APQ_CACHE_SIZE", default_value_t = 1000)]
+    pub apq_cache_size: usize,
+
+    /// A JSON manifest `{ "<sha256 of the document>": "<document>" }`: when set, only these documents run.
+    #[arg(long, env = "MAILLAGE_TRUSTED_DOCUMENTS", value_parser = crate::persisted::TrustedDocuments::load)]
+    pub trusted_documents: Option<crate::persisted::TrustedDocuments>,
+}
+
+impl Default for ProtectionConfig {
+    fn default() -> Self {
+        Self {
+            max_aliases: 30,
+            max_directives: 30,
+            execution_timeout_ms: 30_000,
+            cost_budget: 1_000_000,
+            cost_refill_per_second: 20_000,
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 100,
+            trust_forwarded_for: false,
+            apq_cache_size: 1000,
+            trusted_documents: None,
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -50,6 +118,7 @@ impl Default for ServeConfig {
             max_query_depth: 15,
             max_query_complexity: 100_000,
             max_body_bytes: 1_048_576,
+            protection: ProtectionConfig::default(),
         }
     }
 }

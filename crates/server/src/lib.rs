@@ -6,5 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod persisted;
+pub mod protection;
 
 pub use app::{AppState, build_app};

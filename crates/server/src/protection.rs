@@ -1,0 +1,232 @@
+//! Per-caller limits: a request rate and a cost budget, both token buckets refilled continuously.
+//!
+//! A caller is its actor's label when authenticated (one bucket per token, whatever the address), else its client
+//! address. Buckets live in memory, per instance: behind N instances a caller gets N times the budget.
+
+use crate::config::ProtectionConfig;
+use crate::persisted::{ApqCache, TrustedDocuments};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use maillage_core::{Actor, Role};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Buckets beyond this many are pruned of the full ones, so a scan from many addresses cannot grow memory forever.
+const PRUNE_ABOVE: usize = 10_000;
+
+/// One token bucket per caller.
+pub struct Buckets {
+    capacity: f64,
+    refill_per_second: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+/// A refusal: how long until the bucket holds enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhausted {
+    /// Whole seconds to wait (at least 1), for `Retry-After`.
+    pub retry_after_secs: u64,
+    /// What the bucket holds now.
+    pub remaining: u64,
+}
+
+impl Buckets {
+    /// Buckets holding `capacity` tokens, refilled by `refill_per_second`.
+    pub fn new(capacity: u64, refill_per_second: f64) -> Self {
+        Self {
+            capacity: capacity as f64,
+            refill_per_second,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<R>(&self, key: &str, f: impl FnOnce(&mut f64) -> R) -> R {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > PRUNE_ABOVE {
+            let (capacity, rate) = (self.capacity, self.refill_per_second);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < capacity
+            });
+        }
+        let (tokens, at) = buckets
+            .entry(key.to_owned())
+            .or_insert((self.capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.refill_per_second)
+            .min(self.capacity);
+        *at = now;
+        f(tokens)
+    }
+
+    /// Takes `amount` tokens (at most the capacity, so a request never waits forever), or says how long to wait.
+    pub fn take(&self, key: &str, amount: u64) -> Result<u64, Exhausted> {
+        let needed = (amount as f64).min(self.capacity);
+        let rate = self.refill_per_second;
+        self.with(key, |tokens| {
+            if *tokens >= needed {
+                *tokens -= needed;
+                Ok(*tokens as u64)
+            } else {
+                let wait = ((needed - *tokens) / rate).ceil().max(1.0);
+                Err(Exhausted {
+                    retry_after_secs: wait as u64,
+                    remaining: *tokens as u64,
+                })
+            }
+        })
+    }
+
+    /// Gives back tokens taken in advance but not used; returns what the bucket holds.
+    pub fn refund(&self, key: &str, amount: u64) -> u64 {
+        let capacity = self.capacity;
+        self.with(key, |tokens| {
+            *tokens = (*tokens + amount as f64).min(capacity);
+            *tokens as u64
+        })
+    }
+
+    /// What the bucket holds.
+    pub fn remaining(&self, key: &str) -> u64 {
+        self.with(key, |tokens| *tokens as u64)
+    }
+}
+
+/// Everything that guards the GraphQL endpoints, shared by all requests of this instance.
+pub struct Protection {
+    /// The settings.
+    pub config: ProtectionConfig,
+    /// Largest static cost of one operation.
+    pub max_complexity: u64,
+    /// Deepest operation.
+    pub max_depth: usize,
+    /// The request-rate buckets, `None` when unlimited.
+    pub rate: Option<Buckets>,
+    /// The cost budgets, `None` when unlimited.
+    pub budget: Option<Buckets>,
+    /// Automatic persisted queries.
+    pub apq: ApqCache,
+}
+
+impl Protection {
+    /// The guards these settings describe.
+    pub fn new(config: &ProtectionConfig, max_depth: usize, max_complexity: usize) -> Self {
+        let rate = (config.rate_limit_per_minute > 0).then(|| {
+            Buckets::new(
+                config.rate_limit_burst,
+                config.rate_limit_per_minute as f64 / 60.0,
+            )
+        });
+        let budget = (config.cost_budget > 0)
+            .then(|| Buckets::new(config.cost_budget, config.cost_refill_per_second as f64));
+        Self {
+            config: config.clone(),
+            max_complexity: u64::try_from(max_complexity).unwrap_or(u64::MAX),
+            max_depth,
+            rate,
+            budget,
+            apq: ApqCache::new(config.apq_cache_size),
+        }
+    }
+
+    /// The trusted documents, when only those may run.
+    pub fn trusted(&self) -> Option<&TrustedDocuments> {
+        self.config.trusted_documents.as_ref()
+    }
+
+    /// The longest an operation may run.
+    pub fn timeout(&self) -> Option<Duration> {
+        (self.config.execution_timeout_ms > 0)
+            .then(|| Duration::from_millis(self.config.execution_timeout_ms))
+    }
+
+    /// The bucket key of a caller: the actor's label when authenticated, else the client address.
+    pub fn caller_key(&self, actor: &Actor, client: &ClientAddr, headers: &HeaderMap) -> String {
+        if actor.role() != Role::Anonymous {
+            return format!("actor:{}", actor.label());
+        }
+        let forwarded = self
+            .config
+            .trust_forwarded_for
+            .then(|| {
+                headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                    .next_back()
+            })
+            .flatten();
+        match forwarded.or(client.0) {
+            Some(ip) => format!("ip:{ip}"),
+            None => "ip:unknown".to_owned(),
+        }
+    }
+}
+
+/// The peer address of the connection, when the server was started with connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn bucket_takes_refunds_and_says_when_to_retry() {
+        let b = Buckets::new(100, 10.0);
+        assert_eq!(b.take("a", 60).unwrap(), 40);
+        let e = b.take("a", 60).unwrap_err();
+        assert!(e.remaining >= 40 && e.remaining < 42, "{e:?}");
+        assert_eq!(e.retry_after_secs, 2);
+        assert!(b.refund("a", 50) >= 90);
+        // Other callers are untouched; a request larger than the capacity waits for a full bucket only.
+        assert_eq!(b.take("b", 1_000).unwrap(), 0);
+    }
+
+    #[test]
+    fn authenticated_callers_are_keyed_by_label_anonymous_by_address() {
+        let p = Protection::new(&ProtectionConfig::default(), 15, 100_000);
+        let addr = ClientAddr(Some("10.0.0.1".parse().unwrap()));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8".parse().unwrap());
+        assert_eq!(
+            p.caller_key(&Actor::anonymous(), &addr, &headers),
+            "ip:10.0.0.1"
+        );
+        assert_eq!(
+            p.caller_key(&Actor::with_role(Role::Partner, "token:7"), &addr, &headers),
+            "actor:token:7"
+        );
+        let trusting = Protection::new(
+            &ProtectionConfig {
+                trust_forwarded_for: true,
+                ..ProtectionConfig::default()
+            },
+            15,
+            100_000,
+        );
+        assert_eq!(
+            trusting.caller_key(&Actor::anonymous(), &addr, &headers),
+            "ip:5.6.7.8"
+        );
+    }
+}

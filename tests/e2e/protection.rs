@@ -1,0 +1,270 @@
+//! Query cost, budgets, request rate and request limits: what a caller sees in `extensions.cost`, and the
+//! refusals (with their codes) that come before anything runs.
+
+use crate::support::{TestApp, fixture};
+use maillage_server::config::{ProtectionConfig, ServeConfig};
+use serde_json::{Value, json};
+
+/// POSTs a query; returns the status, the `retry-after` header and the body.
+async fn post(app: &TestApp, query: &str) -> (u16, Option<String>, Value) {
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, r.json().await.unwrap())
+}
+
+fn with(protection: ProtectionConfig) -> ServeConfig {
+    ServeConfig {
+        protection,
+        ..ServeConfig::default()
+    }
+}
+
+fn cost(body: &Value) -> (u64, u64, u64) {
+    let c = &body["extensions"]["cost"];
+    (
+        c["requested"].as_u64().unwrap_or_else(|| panic!("{body}")),
+        c["actual"].as_u64().unwrap(),
+        c["remaining"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn every_response_reports_a_consistent_cost() {
+    let app = TestApp::spawn_with(with(ProtectionConfig {
+        cost_budget: 10_000,
+        cost_refill_per_second: 1,
+        ..ProtectionConfig::default()
+    }))
+    .await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+
+    // sites: 5 × (nodes 1 + name 1) + 1 requested; the response holds sites, nodes and 5 names.
+    let (status, _, body) = post(&app, "{ sites(first: 5) { nodes { name } } }").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["sites"]["nodes"].as_array().unwrap().len(), 5);
+    let (requested, actual, remaining) = cost(&body);
+    assert_eq!((requested, actual), (11, 7), "{body}");
+    // Only the actual cost is charged (the import's CLI run does not touch the budget).
+    assert!((9_993..=9_995).contains(&remaining), "{body}");
+
+    // Lists the query bounds by an argument cost their length; reference lists their size.
+    let (_, _, body) = post(&app, "{ regions { code name } }").await;
+    let (requested, actual, after) = cost(&body);
+    assert_eq!((requested, actual), (37, 37), "{body}");
+    assert!(after < remaining && after >= remaining - 37, "{body}");
+
+    // Errors carry a cost too; a document that never ran costs nothing.
+    let (status, _, body) = post(&app, "{ nope }").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "graphql_validation_failed"
+    );
+    assert_eq!(cost(&body).1, 0);
+    assert!(body.get("data").is_none());
+}
+
+#[tokio::test]
+async fn depth_50_and_a_million_nodes_are_refused_before_running_with_their_cost() {
+    let app = TestApp::spawn().await;
+    let before = app.db.statements();
+
+    let mut deep = String::from("{ hubs ");
+    for _ in 0..24 {
+        deep.push_str("{ departments { region ");
+    }
+    deep.push_str("{ code }");
+    for _ in 0..24 {
+        deep.push_str(" } }");
+    }
+    deep.push_str(" }");
+    let (status, _, body) = post(&app, &deep).await;
+    assert_eq!(status, 400, "{body}");
+    let error = &body["errors"][0]["extensions"];
+    assert_eq!(error["code"], "query_too_deep", "{body}");
+    assert_eq!(error["depth"]["requested"], 50, "{body}");
+    assert_eq!(error["depth"]["limit"], 15, "{body}");
+    assert!(error["cost"]["requested"].as_u64().unwrap() > 0, "{body}");
+    assert_eq!(
+        body["extensions"]["cost"]["requested"],
+        error["cost"]["requested"]
+    );
+    assert!(body.get("data").is_none());
+
+    let cubed = "{ sites(first: 100) { nodes { department { sites(first: 100) { nodes { department { sites(first: 100) { nodes { name } } } } } } } } }";
+    let (status, _, body) = post(&app, cubed).await;
+    assert_eq!(status, 400, "{body}");
+    let error = &body["errors"][0]["extensions"];
+    assert_eq!(error["code"], "query_too_complex", "{body}");
+    assert!(
+        error["cost"]["requested"].as_u64().unwrap() > 1_000_000,
+        "{body}"
+    );
+    assert_eq!(error["cost"]["limit"], 100_000);
+    assert_eq!(body["extensions"]["cost"]["actual"], 0);
+
+    // Through `nodes` as well: 100 ids × a 100-site page × 100 again.
+    let ids: Vec<String> = (0..100).map(|i| format!("\"id{i}\"")).collect();
+    let wide = format!(
+        "{{ nodes(ids: [{}]) {{ ... on Department {{ sites(first: 100) {{ nodes {{ department {{ sites(first: 100) {{ nodes {{ name }} }} }} }} }} }} }} }}",
+        ids.join(",")
+    );
+    let (_, _, body) = post(&app, &wide).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "query_too_complex",
+        "{body}"
+    );
+
+    // Nothing reached the database.
+    assert_eq!(app.db.statements(), before);
+
+    // A megabyte of brackets is refused without parsing (the parser recurses per level).
+    let (status, _, body) = post(&app, &"{ a ".repeat(100_000)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "query_too_deep");
+}
+
+#[tokio::test]
+async fn graphiql_introspection_fits_the_default_limits() {
+    let app = TestApp::spawn().await;
+    let query = std::fs::read_to_string(fixture("graphiql-introspection.graphql")).unwrap();
+    let (status, _, body) = post(&app, &query).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 10);
+    let (requested, _, _) = cost(&body);
+    assert!(requested < 10_000, "{requested}");
+
+    // The amplification shape (types → fields → type → fields → …) is priced as what it would return.
+    let amplified = "{ __schema { types { fields { type { fields { type { fields { type { fields { type { fields { name } } } } } } } } } } } }";
+    let (_, _, body) = post(&app, amplified).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "query_too_complex",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_budget_gets_429_with_retry_after() {
+    let app = TestApp::spawn_with(with(ProtectionConfig {
+        cost_budget: 100,
+        cost_refill_per_second: 1,
+        ..ProtectionConfig::default()
+    }))
+    .await;
+    // 37 points each: 100 → 63 → 26, then the third does not fit.
+    for expected in [63, 26] {
+        let (status, _, body) = post(&app, "{ regions { code name } }").await;
+        assert_eq!(status, 200, "{body}");
+        let remaining = cost(&body).2;
+        assert!((expected..=expected + 1).contains(&remaining), "{body}");
+    }
+    let (status, retry, body) = post(&app, "{ regions { code name } }").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "budget_exhausted");
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((9..=11).contains(&retry), "{retry}");
+    assert_eq!(body["extensions"]["cost"]["requested"], 37);
+    assert!(body.get("data").is_none());
+
+    // A cheap query still fits.
+    let (status, _, body) = post(&app, "{ __typename }").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn the_request_rate_is_limited_per_caller() {
+    let app = TestApp::spawn_with(with(ProtectionConfig {
+        rate_limit_per_minute: 1,
+        rate_limit_burst: 2,
+        ..ProtectionConfig::default()
+    }))
+    .await;
+    for _ in 0..2 {
+        let (status, _, _) = post(&app, "{ __typename }").await;
+        assert_eq!(status, 200);
+    }
+    let (status, retry, body) = post(&app, "{ __typename }").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "rate_limited");
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((59..=60).contains(&retry), "{retry}");
+    // Even a malformed request counts, and is refused first.
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+}
+
+#[tokio::test]
+async fn aliases_and_directives_are_limited() {
+    let app = TestApp::spawn_with(with(ProtectionConfig {
+        max_aliases: 2,
+        max_directives: 2,
+        ..ProtectionConfig::default()
+    }))
+    .await;
+    let (status, _, _) = post(&app, "{ a: hubs { slug } b: regions { code } }").await;
+    assert_eq!(status, 200);
+    let (status, _, body) = post(
+        &app,
+        "{ a: hubs { slug } b: regions { code } c: __typename }",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "too_many_aliases");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 aliases")
+    );
+
+    let (status, _, body) = post(
+        &app,
+        "{ hubs @include(if: true) { slug @include(if: true) name @skip(if: false) } }",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "too_many_directives"
+    );
+}
+
+#[tokio::test]
+async fn a_query_running_too_long_is_stopped() {
+    let app = TestApp::spawn_with(with(ProtectionConfig {
+        execution_timeout_ms: 1,
+        ..ProtectionConfig::default()
+    }))
+    .await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    // DataLoaders wait a millisecond to batch: this cannot finish within 1 ms.
+    let (status, _, body) = post(
+        &app,
+        "{ hubs { departments { region { name } hubs { name } sites(first: 10) { nodes { name hubs { name } } } } } }",
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "timeout");
+    assert!(body.get("data").is_none());
+    assert!(body["extensions"]["cost"]["requested"].as_u64().unwrap() > 0);
+}
