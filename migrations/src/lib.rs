@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_territories;
 mod m20261122_000002_sites;
 mod m20261122_000003_access;
+mod m20261122_000004_counsellors;
 mod m20261122_000005_aidants;
 
 /// The ordered list of all migrations.
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_territories::Migration),
             Box::new(m20261122_000002_sites::Migration),
             Box::new(m20261122_000003_access::Migration),
+            Box::new(m20261122_000004_counsellors::Migration),
             Box::new(m20261122_000005_aidants::Migration),
         ]
     }

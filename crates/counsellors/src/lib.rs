@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+
+mod entity;
+mod error;
+pub mod export;
+pub mod import;
+pub mod model;
+pub mod query;
+mod write;
+
+pub use error::CounsellorsError;
+pub use model::{
+    Assignment, CommitteeDecision, ContractType, Counsellor, CounsellorId, CounsellorStatus,
+    DepartmentCounts, FundingKind, NewCounsellor, NewPost, NewStructure, PersonalData, Post,
+    PostId, Structure, StructureId, StructureKind,
+};
+pub use query::{
+    CounsellorFilter, StructureFilter, assignments_of_counsellors, coordinated_by,
+    counsellors_by_ids, counsellors_of_sites, counsellors_of_structures, get_counsellor,
+    get_structure, list_counsellors, list_structures, posts_by_ids, posts_of_structures,
+    statistics_by_department, structures_by_ids,
+};
+pub use write::{
+    PostPatch, StoreOutcome, StructurePatch, can_write, create_counsellor, create_post,
+    create_structure, set_assignments, update_counsellor, update_post, update_structure,
+    validate_post,
+};

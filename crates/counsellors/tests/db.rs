@@ -1,0 +1,747 @@
+//! Counsellors services on a real database: SQLite in memory by default, a fresh PostgreSQL database per test when
+//! `TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use maillage_core::actor::HubScope;
+use maillage_core::pagination::PageRequest;
+use maillage_core::{Actor, DepartmentCode, ErrorCode, Role, Siret, SiteId};
+use maillage_counsellors::export::{
+    CounsellorList, ExportScope, export_counsellors, export_structures,
+};
+use maillage_counsellors::import::{
+    ImportSummary, ReportLine, import_counsellors, import_structures,
+};
+use maillage_counsellors::{
+    CommitteeDecision, CounsellorFilter, CounsellorStatus, CounsellorsError, FundingKind,
+    NewCounsellor, NewPost, NewStructure, PersonalData, PostPatch, StructureFilter, StructureKind,
+    create_counsellor, create_post, create_structure, list_counsellors, list_structures,
+    set_assignments, statistics_by_department, update_counsellor, update_post,
+};
+use maillage_testkit::TestDb;
+use std::path::PathBuf;
+
+struct Env {
+    t: TestDb,
+    dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let t = TestDb::new().await;
+    maillage_territories::seed_reference_data(&t.db)
+        .await
+        .unwrap();
+    Env {
+        t,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Env {
+    fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+}
+
+fn dep(code: &str) -> DepartmentCode {
+    DepartmentCode::parse(code).unwrap()
+}
+
+/// A valid SIRET (Luhn key) built from a number.
+fn siret(n: u64) -> String {
+    let base = format!("{n:013}");
+    for check in 0..10 {
+        let candidate = format!("{base}{check}");
+        if Siret::parse(&candidate).is_ok() {
+            return candidate;
+        }
+    }
+    unreachable!()
+}
+
+async fn coordinator(t: &TestDb, slug: &str) -> Actor {
+    let hub = maillage_territories::hub_by_slug(&t.db, slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let scope: HubScope = maillage_territories::hub_scope(&t.db, hub.id)
+        .await
+        .unwrap();
+    Actor::hub_coordinator(scope, slug)
+}
+
+fn structure(n: u64, department: &str, kind: StructureKind) -> NewStructure {
+    NewStructure {
+        siret: Siret::parse(&siret(n)).unwrap(),
+        name: format!("Structure {n}"),
+        kind,
+        address: None,
+        postal_code: None,
+        commune: None,
+        department: dep(department),
+        france_services: false,
+        zrr: false,
+        qpv: false,
+    }
+}
+
+fn counsellor(external_id: &str, structure: maillage_counsellors::StructureId) -> NewCounsellor {
+    NewCounsellor {
+        external_id: external_id.to_owned(),
+        structure_id: structure,
+        post_id: None,
+        personal: PersonalData {
+            first_name: "Camille".to_owned(),
+            last_name: "Martin".to_owned(),
+            email: None,
+            personal_email: None,
+            phone: Some("0478000000".to_owned()),
+        },
+        status: CounsellorStatus::Active,
+        recruited_on: None,
+        training_started_on: None,
+        active_since: None,
+        ended_on: None,
+        contract_type: None,
+        contract_start: None,
+        contract_end: None,
+        training_completed_on: None,
+        pix_certified: false,
+        host_share: 25,
+        is_coordinator: false,
+        coordinator_id: None,
+    }
+}
+
+#[tokio::test]
+async fn funding_kind_follows_the_structure_kind() {
+    for kind in StructureKind::ALL {
+        let expected = match kind {
+            StructureKind::Association | StructureKind::OtherPrivate => FundingKind::Private,
+            _ => FundingKind::Public,
+        };
+        assert_eq!(kind.funding_kind(), expected, "{kind}");
+        assert_eq!(StructureKind::parse(kind.as_str()), Some(*kind));
+    }
+    assert_eq!(
+        StructureKind::parse("Autre collectivité"),
+        Some(StructureKind::OtherCollectivity)
+    );
+}
+
+#[tokio::test]
+async fn time_shares_never_exceed_one_hundred_percent() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let s = create_structure(&e.t.db, &admin, structure(1, "69", StructureKind::Commune))
+        .await
+        .unwrap();
+    let c = create_counsellor(&e.t.db, &admin, counsellor("cn-1", s.id))
+        .await
+        .unwrap();
+    assert_eq!(c.version, 1);
+
+    // 25 % host + 76 % at a site = 101 %: refused, nothing written.
+    let err = set_assignments(&e.t.db, &admin, c.id, c.version, 25, &[(SiteId(1), 76)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "time_share_exceeded");
+    assert!(err.is_user_error());
+    let again = maillage_counsellors::get_counsellor(&e.t.db, c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.version, 1, "a refused change leaves the version");
+    assert!(
+        maillage_counsellors::assignments_of_counsellors(&e.t.db, &[c.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Exactly 100 % is fine.
+    let c = set_assignments(
+        &e.t.db,
+        &admin,
+        c.id,
+        1,
+        25,
+        &[(SiteId(1), 50), (SiteId(2), 25)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.version, 2);
+    let a = maillage_counsellors::assignments_of_counsellors(&e.t.db, &[c.id])
+        .await
+        .unwrap();
+    assert_eq!(a.iter().map(|a| a.share).sum::<i32>(), 75);
+
+    // Raising the host share alone past 100 % is refused too.
+    let err = update_counsellor(&e.t.db, &admin, c.id, 2, |n| n.host_share = 26)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "time_share_exceeded");
+
+    // A stale version is refused before anything else.
+    let err = set_assignments(&e.t.db, &admin, c.id, 1, 0, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "stale_version");
+
+    // Shares out of range and duplicate sites are input errors.
+    let err = set_assignments(&e.t.db, &admin, c.id, 2, 0, &[(SiteId(3), 0)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_value");
+    let err = set_assignments(
+        &e.t.db,
+        &admin,
+        c.id,
+        2,
+        0,
+        &[(SiteId(3), 10), (SiteId(3), 10)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "invalid_value");
+
+    // The audit trail has the creation and the assignment, not the personal data.
+    let audit = maillage_access::list_audit(
+        &e.t.db,
+        &admin,
+        &maillage_access::AuditFilter {
+            entity_type: Some("counsellor".to_owned()),
+            ..Default::default()
+        },
+        &PageRequest::new(Some(10), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    let actions: Vec<&str> = audit.items.iter().map(|(_, r)| r.action.as_str()).collect();
+    assert_eq!(actions, ["assign", "create"]);
+    assert!(
+        !audit
+            .items
+            .iter()
+            .any(|(_, r)| r.changes.to_string().contains("Martin"))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_assignments_cannot_both_pass_the_check() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let s = create_structure(&e.t.db, &admin, structure(2, "69", StructureKind::Commune))
+        .await
+        .unwrap();
+    let c = create_counsellor(&e.t.db, &admin, counsellor("cn-2", s.id))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        set_assignments(&e.t.db, &admin, c.id, 1, 25, &[(SiteId(1), 75)]),
+        set_assignments(&e.t.db, &admin, c.id, 1, 25, &[(SiteId(2), 75)]),
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one succeeds: {a:?} {b:?}");
+    let err = a.err().or(b.err()).unwrap();
+    assert_eq!(err.code(), "stale_version");
+    let total: i32 = maillage_counsellors::assignments_of_counsellors(&e.t.db, &[c.id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.share)
+        .sum();
+    assert_eq!(total, 75);
+}
+
+#[tokio::test]
+async fn personal_data_and_writes_follow_the_territory() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let hinaura = coordinator(&e.t, "hinaura").await;
+    let sud = coordinator(&e.t, "hub-du-sud").await;
+    let s = create_structure(
+        &e.t.db,
+        &hinaura,
+        structure(3, "69", StructureKind::Association),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.funding_kind(), FundingKind::Private);
+    let c = create_counsellor(&e.t.db, &hinaura, counsellor("cn-3", s.id))
+        .await
+        .unwrap();
+    assert!(c.personal_for(&hinaura).is_some());
+    assert!(c.personal_for(&admin).is_some());
+    assert!(c.personal_for(&sud).is_none());
+    assert!(c.personal_for(&Actor::anonymous()).is_none());
+    assert!(
+        c.personal_for(&Actor::with_role(Role::Partner, "app"))
+            .is_none()
+    );
+
+    // Writes outside the hub's departments are forbidden (a GraphQL error, not a user error).
+    let err = create_structure(&e.t.db, &sud, structure(4, "69", StructureKind::Commune))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CounsellorsError::Forbidden(_)));
+    assert!(!err.is_user_error());
+    let err = update_counsellor(&e.t.db, &sud, c.id, 1, |n| n.pix_certified = true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    let err = create_structure(
+        &e.t.db,
+        &Actor::with_role(Role::Partner, "app"),
+        structure(5, "13", StructureKind::Commune),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    // Same SIRET twice.
+    let err = create_structure(&e.t.db, &admin, structure(3, "69", StructureKind::Commune))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "already_exists");
+}
+
+#[tokio::test]
+async fn posts_coordinators_filters_and_statistics() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let commune = create_structure(&e.t.db, &admin, structure(10, "69", StructureKind::Commune))
+        .await
+        .unwrap();
+    let asso = create_structure(
+        &e.t.db,
+        &admin,
+        structure(11, "13", StructureKind::Association),
+    )
+    .await
+    .unwrap();
+    let post = create_post(
+        &e.t.db,
+        &admin,
+        commune.id,
+        NewPost {
+            renewal: false,
+            requested: 3,
+            granted: 0,
+            decision: CommitteeDecision::Pending,
+            committee_date: None,
+            agreement_start: None,
+            agreement_end: None,
+        },
+    )
+    .await
+    .unwrap();
+    // Granting more than requested, or without an accepted decision, is refused.
+    let err = update_post(
+        &e.t.db,
+        &admin,
+        post.id,
+        1,
+        PostPatch {
+            granted: Some(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "invalid_value");
+    let post = update_post(
+        &e.t.db,
+        &admin,
+        post.id,
+        1,
+        PostPatch {
+            granted: Some(2),
+            decision: Some(CommitteeDecision::Accepted),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((post.version, post.data.granted), (2, 2));
+
+    let mut lead = counsellor("lead", commune.id);
+    lead.is_coordinator = true;
+    lead.post_id = Some(post.id);
+    let lead = create_counsellor(&e.t.db, &admin, lead).await.unwrap();
+    let mut led = counsellor("led", asso.id);
+    led.coordinator_id = Some(lead.id);
+    led.status = CounsellorStatus::InTraining;
+    let led = create_counsellor(&e.t.db, &admin, led).await.unwrap();
+    // A post of another structure, or a non-coordinator as coordinator, is refused.
+    let mut bad = counsellor("bad", asso.id);
+    bad.post_id = Some(post.id);
+    assert_eq!(
+        create_counsellor(&e.t.db, &admin, bad)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_value"
+    );
+    let mut bad = counsellor("bad", asso.id);
+    bad.coordinator_id = Some(led.id);
+    assert_eq!(
+        create_counsellor(&e.t.db, &admin, bad)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_value"
+    );
+    let coordinated = maillage_counsellors::coordinated_by(&e.t.db, &[lead.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        coordinated.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [led.id]
+    );
+    let err = update_counsellor(&e.t.db, &admin, lead.id, 1, |n| n.is_coordinator = false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_value");
+
+    set_assignments(&e.t.db, &admin, lead.id, 1, 50, &[(SiteId(7), 50)])
+        .await
+        .unwrap();
+
+    let page = PageRequest::new(Some(10), None).unwrap().with_total(true);
+    let list = |f: CounsellorFilter| {
+        let db = e.t.db.clone();
+        let page = page.clone();
+        async move {
+            list_counsellors(&db, &f, &page)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|(_, c)| c.data.external_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(CounsellorFilter::default()).await, ["lead", "led"]);
+    assert_eq!(
+        list(CounsellorFilter {
+            hub: Some("hinaura".to_owned()),
+            ..Default::default()
+        })
+        .await,
+        ["lead"]
+    );
+    assert_eq!(
+        list(CounsellorFilter {
+            statuses: vec![CounsellorStatus::InTraining],
+            ..Default::default()
+        })
+        .await,
+        ["led"]
+    );
+    assert_eq!(
+        list(CounsellorFilter {
+            structure_kinds: vec![StructureKind::Association],
+            ..Default::default()
+        })
+        .await,
+        ["led"]
+    );
+    assert_eq!(
+        list(CounsellorFilter {
+            without_site: true,
+            ..Default::default()
+        })
+        .await,
+        ["led"]
+    );
+    let err = list_counsellors(
+        &e.t.db,
+        &CounsellorFilter {
+            hub: Some("nope".to_owned()),
+            ..Default::default()
+        },
+        &page,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "unknown_value");
+    let structures = list_structures(
+        &e.t.db,
+        &StructureFilter {
+            kinds: vec![StructureKind::Commune],
+            ..Default::default()
+        },
+        &page,
+    )
+    .await
+    .unwrap();
+    assert_eq!(structures.total_count, Some(1));
+
+    // Pages follow ids with opaque cursors.
+    let first = list_counsellors(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        &PageRequest::new(Some(1), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(first.has_next_page);
+    let after = first.items[0].0.as_str().to_owned();
+    let second = list_counsellors(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        &PageRequest::new(Some(1), Some(&after)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.items[0].1.data.external_id, "led");
+
+    let stats = statistics_by_department(&e.t.db).await.unwrap();
+    let rhone = &stats[&dep("69")];
+    assert_eq!(
+        (
+            rhone.posts_granted,
+            rhone.active,
+            rhone.in_training,
+            rhone.without_site
+        ),
+        (2, 1, 0, 0)
+    );
+    let bdr = &stats[&dep("13")];
+    assert_eq!(
+        (
+            bdr.posts_granted,
+            bdr.active,
+            bdr.in_training,
+            bdr.without_site
+        ),
+        (0, 0, 1, 1)
+    );
+}
+
+const STRUCTURES_HEADER: &str = "siret;nom;type;departement;code_postal;france_services;zrr;qpv;postes_demandes;postes_accordes;decision_comite;date_comite;colonne_inconnue\n";
+
+fn report_collector(lines: &mut Vec<ReportLine>) -> impl FnMut(&ReportLine) + Send + '_ {
+    move |l: &ReportLine| lines.push(l.clone())
+}
+
+#[tokio::test]
+async fn import_accounts_for_every_row_and_reimport_changes_nothing() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let structures = format!(
+        "{STRUCTURES_HEADER}\
+         {s1};Mairie de Lyon;commune;69;69001;oui;non;non;3;2;validee;2021-01-15;x\n\
+         {s2};Emmaüs Connect;association;13;13001;non;non;oui;;;;;x\n\
+         12345678901234;Mauvais SIRET;commune;69;;;;;;;;;x\n\
+         {s3};Type inconnu;mairie;69;;;;;;;;;x\n\
+         {s4};Trop accordé;epci;01;;;;;1;5;validee;;x\n\
+         {s1};Doublon;commune;69;;;;;;;;;x\n",
+        s1 = siret(100),
+        s2 = siret(101),
+        s3 = siret(102),
+        s4 = siret(103),
+    );
+    let path = e.write("structures.csv", &structures);
+    let mut lines = Vec::new();
+    let summary = import_structures(&e.t.db, &admin, &path, &mut report_collector(&mut lines))
+        .await
+        .unwrap();
+    assert_eq!(summary.rows, 6);
+    assert_eq!((summary.created, summary.rejected), (2, 4));
+    assert_eq!(summary.stored() + summary.rejected, summary.rows);
+    assert_eq!(summary.unknown_columns, ["colonne_inconnue"]);
+    let rejected_lines: std::collections::BTreeSet<u64> = lines.iter().map(|l| l.line).collect();
+    assert_eq!(rejected_lines.into_iter().collect::<Vec<_>>(), [4, 5, 6, 7]);
+    assert!(lines.iter().any(|l| l.field == "siret" && l.line == 4));
+    assert!(lines.iter().any(|l| l.field == "type" && l.line == 5));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.line == 7 && l.reason.contains("duplicate"))
+    );
+
+    let counsellors = format!(
+        "id,siret_structure,prenom,nom,statut,email,telephone,part_structure,coordinateur,id_coordinateur,poste,pix,date_debut_contrat,date_fin_contrat\n\
+         c-2,{s1},Léa,Durand,actif,lea@example.org,04 78 00 00 01,25,non,c-1,initial,oui,2021-03-01,2023-02-28\n\
+         c-1,{s1},Ali,Benali,en_formation,,,,oui,,,,,\n\
+         c-3,{s2},Zoé,Petit,recrute,,,,,,,,,\n\
+         c-4,{s9},Sans,Structure,actif,,,,,,,,,\n\
+         c-5,{s1},Mauvais,Statut,en_vacances,,,,,,,,,\n\
+         c-6,{s1},Part,Excessive,actif,,,101,,,,,,\n\
+         c-7,{s1},Contrat,Inverse,actif,,,,,,,,2022-01-01,2021-01-01\n\
+         c-8,{s2},Mail,Faux,actif,pas-un-mail,,,,,,,,\n",
+        s1 = siret(100),
+        s2 = siret(101),
+        s9 = siret(999),
+    );
+    let cpath = e.write("counsellors.csv", &counsellors);
+    let mut clines = Vec::new();
+    let csummary = import_counsellors(&e.t.db, &admin, &cpath, &mut report_collector(&mut clines))
+        .await
+        .unwrap();
+    assert_eq!(csummary.rows, 8);
+    assert_eq!((csummary.created, csummary.rejected), (3, 5), "{clines:#?}");
+    assert_eq!(csummary.stored() + csummary.rejected, csummary.rows);
+    let mut rejected: Vec<u64> = clines.iter().map(|l| l.line).collect();
+    rejected.dedup();
+    rejected.sort_unstable();
+    assert_eq!(rejected, [5, 6, 7, 8, 9]);
+
+    // Again: every stored row unchanged, the same rejections, nothing written.
+    let before = e.t.statements();
+    let _ = before;
+    let again: ImportSummary = import_structures(&e.t.db, &admin, &path, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.created,
+            again.updated,
+            again.unchanged,
+            again.rejected
+        ),
+        (0, 0, 2, 4)
+    );
+    let cagain = import_counsellors(&e.t.db, &admin, &cpath, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            cagain.created,
+            cagain.updated,
+            cagain.unchanged,
+            cagain.rejected
+        ),
+        (0, 0, 3, 5)
+    );
+
+    // The coordinator link and the post were resolved.
+    let all = list_counsellors(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        &PageRequest::new(Some(10), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    let c2 = all
+        .items
+        .iter()
+        .map(|(_, c)| c)
+        .find(|c| c.data.external_id == "c-2")
+        .unwrap();
+    let c1 = all
+        .items
+        .iter()
+        .map(|(_, c)| c)
+        .find(|c| c.data.external_id == "c-1")
+        .unwrap();
+    assert_eq!(c2.data.coordinator_id, Some(c1.id));
+    assert!(c2.data.post_id.is_some());
+    assert!(c2.data.pix_certified);
+
+    // A file missing a required column is refused whole.
+    let bad = e.write("bad.csv", "siret,nom\n1,2\n");
+    let err = import_structures(&e.t.db, &admin, &bad, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_file");
+
+    // A hub coordinator's rows outside its departments are rejected, not stored.
+    let sud = coordinator(&e.t, "hub-du-sud").await;
+    let mut slines = Vec::new();
+    let s = import_structures(&e.t.db, &sud, &path, &mut report_collector(&mut slines))
+        .await
+        .unwrap();
+    assert_eq!((s.unchanged, s.rejected), (1, 5));
+
+    // Export of the territory round-trips through the import: nothing changes.
+    let mut out = Vec::new();
+    let n = export_counsellors(
+        &e.t.db,
+        &admin,
+        CounsellorList::Territory,
+        &ExportScope::default(),
+        &mut out,
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
+    let exported = e.write("export.csv", std::str::from_utf8(&out).unwrap());
+    let round = import_counsellors(&e.t.db, &admin, &exported, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (round.unchanged, round.changes(), round.rejected),
+        (3, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn exports_follow_the_callers_territory() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let lyon = create_structure(&e.t.db, &admin, structure(20, "69", StructureKind::Commune))
+        .await
+        .unwrap();
+    let marseille = create_structure(&e.t.db, &admin, structure(21, "13", StructureKind::Gip))
+        .await
+        .unwrap();
+    let a = create_counsellor(&e.t.db, &admin, counsellor("a", lyon.id))
+        .await
+        .unwrap();
+    create_counsellor(&e.t.db, &admin, counsellor("b", lyon.id))
+        .await
+        .unwrap();
+    create_counsellor(&e.t.db, &admin, counsellor("c", marseille.id))
+        .await
+        .unwrap();
+    set_assignments(&e.t.db, &admin, a.id, 1, 25, &[(SiteId(5), 75)])
+        .await
+        .unwrap();
+
+    let hinaura = coordinator(&e.t, "hinaura").await;
+    let csv = |list| {
+        let db = e.t.db.clone();
+        let actor = hinaura.clone();
+        async move {
+            let mut out = Vec::new();
+            export_counsellors(&db, &actor, list, &ExportScope::default(), &mut out)
+                .await
+                .unwrap();
+            String::from_utf8(out).unwrap()
+        }
+    };
+    let territory = csv(CounsellorList::Territory).await;
+    assert_eq!(territory.lines().count(), 3, "{territory}");
+    assert!(territory.contains("Camille"));
+    assert!(territory.contains("5:75"));
+    let without = csv(CounsellorList::WithoutSite).await;
+    assert_eq!(without.lines().count(), 2, "{without}");
+    assert!(without.lines().nth(1).unwrap().starts_with("b,"));
+
+    let err = export_counsellors(
+        &e.t.db,
+        &Actor::anonymous(),
+        CounsellorList::Territory,
+        &ExportScope::default(),
+        Vec::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+
+    // BdT reviewers may export; structures are public.
+    let mut out = Vec::new();
+    let rows = export_structures(
+        &e.t.db,
+        &Actor::anonymous(),
+        &ExportScope::default(),
+        &mut out,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows, 2);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(",public,2"), "{text}");
+}
