@@ -11,6 +11,7 @@ mod m20261122_000002_sites;
 mod m20261122_000003_access;
 mod m20261122_000004_counsellors;
 mod m20261122_000005_aidants;
+mod m20261122_000006_funding;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_access::Migration),
             Box::new(m20261122_000004_counsellors::Migration),
             Box::new(m20261122_000005_aidants::Migration),
+            Box::new(m20261122_000006_funding::Migration),
         ]
     }
 }

@@ -1,0 +1,164 @@
+//! The funding crate's one error enum.
+
+use crate::money::Money;
+use maillage_core::error::{ErrorCode, FieldPath};
+
+/// Everything a funding service can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum FundingError {
+    /// An input field is not valid; the caller can fix it.
+    #[error("{message}")]
+    InvalidInput {
+        /// The input field at fault.
+        field: FieldPath,
+        /// What is wrong, for a human.
+        message: String,
+        /// The stable code (`invalid_value`, `unknown_value`, …).
+        code: &'static str,
+    },
+    /// Bad pagination arguments.
+    #[error(transparent)]
+    Pagination(#[from] maillage_core::pagination::PaginationError),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such envelope, rule, grant or programme.
+    #[error("no {entity} with id {id}")]
+    NotFound {
+        /// What was looked for (`envelope`, `grant`, …).
+        entity: &'static str,
+        /// The id asked for.
+        id: i32,
+    },
+    /// The caller's version is not the stored one: someone changed the record since it was read. Nothing written.
+    #[error(
+        "{entity} {id} is at version {actual}, not {expected}: reload it and apply your change again"
+    )]
+    StaleVersion {
+        /// What was changed.
+        entity: &'static str,
+        /// Its id.
+        id: i32,
+        /// The version the caller sent.
+        expected: i32,
+        /// The stored version.
+        actual: i32,
+    },
+    /// Signing would commit more than an envelope (or one of its ancestors) holds. Nothing written.
+    #[error(
+        "envelope {envelope} cannot take {requested}: {committed} of {amount} already committed, {remaining} remaining"
+    )]
+    EnvelopeExceeded {
+        /// The envelope code that would be exceeded.
+        envelope: String,
+        /// Its amount.
+        amount: Money,
+        /// What signed grants already commit in it and its children.
+        committed: Money,
+        /// What is left.
+        remaining: Money,
+        /// What the grant asked for.
+        requested: Money,
+    },
+    /// Paying this would disburse more than the grant. Nothing written.
+    #[error("grant {grant} cannot pay {requested}: {disbursed} of {amount} already paid")]
+    GrantExceeded {
+        /// The grant.
+        grant: i32,
+        /// Its amount.
+        amount: Money,
+        /// Already paid.
+        disbursed: Money,
+        /// What this payment asked for.
+        requested: Money,
+    },
+    /// The record is not in a state that allows this transition (e.g. paying a draft grant).
+    #[error("{0}")]
+    InvalidState(String),
+    /// A code or key exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A stored row could not be read back (edited outside Maillage?).
+    #[error("{entity} {id} is stored with an invalid value: {detail}")]
+    CorruptRow {
+        /// The table.
+        entity: &'static str,
+        /// The row's id.
+        id: i32,
+        /// What could not be parsed.
+        detail: String,
+    },
+    /// A seed file of this crate could not be read: a bug, caught by the tests.
+    #[error("funding seed data is invalid: {0}")]
+    InvalidSeed(String),
+    /// A database failure; its message is logged, never shown to clients.
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// A territories lookup failed.
+    #[error(transparent)]
+    Territories(#[from] maillage_territories::TerritoriesError),
+    /// Recording the audit trail failed.
+    #[error(transparent)]
+    Access(#[from] maillage_access::AccessError),
+}
+
+impl FundingError {
+    /// An error on one input field, with its code.
+    pub fn invalid(field: FieldPath, code: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+impl ErrorCode for FundingError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { code, .. } => code,
+            Self::Pagination(e) => e.code(),
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound { .. } => "not_found",
+            Self::StaleVersion { .. } => "stale_version",
+            Self::EnvelopeExceeded { .. } => "envelope_exceeded",
+            Self::GrantExceeded { .. } => "grant_exceeded",
+            Self::InvalidState(_) => "invalid_state",
+            Self::AlreadyExists(_) => "already_exists",
+            Self::CorruptRow { .. } | Self::InvalidSeed(_) | Self::Database(_) => "internal_error",
+            Self::Territories(e) => e.code(),
+            Self::Access(e) => e.code(),
+        }
+    }
+
+    fn field(&self) -> Option<&FieldPath> {
+        match self {
+            Self::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    fn is_internal(&self) -> bool {
+        match self {
+            Self::CorruptRow { .. } | Self::InvalidSeed(_) | Self::Database(_) => true,
+            Self::Territories(e) => e.is_internal(),
+            Self::Access(e) => e.is_internal(),
+            _ => false,
+        }
+    }
+
+    fn is_user_error(&self) -> bool {
+        match self {
+            Self::InvalidInput { .. }
+            | Self::Pagination(_)
+            | Self::NotFound { .. }
+            | Self::StaleVersion { .. }
+            | Self::EnvelopeExceeded { .. }
+            | Self::GrantExceeded { .. }
+            | Self::InvalidState(_)
+            | Self::AlreadyExists(_) => true,
+            Self::Territories(e) => e.is_user_error(),
+            _ => false,
+        }
+    }
+}

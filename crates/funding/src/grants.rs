@@ -1,0 +1,630 @@
+//! Grants (conventions) and their disbursements, with the two invariants enforced inside the write transaction:
+//! signed grants never exceed their envelope chain, disbursements never exceed their grant.
+
+use crate::FundingError;
+use crate::access::require_manager;
+use crate::entity::{disbursement, grant};
+use crate::envelopes::{check_room, lock_chain};
+use crate::model::{BeneficiaryKind, Disbursement, Grant, GrantStatus};
+use crate::money::Money;
+use chrono::{NaiveDate, Utc};
+use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::error::FieldPath;
+use maillage_core::pagination::{Cursor, Page, PageRequest};
+use maillage_core::{Actor, DepartmentCode, HubId, RegionCode};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+};
+use std::collections::HashMap;
+
+pub(crate) fn from_model(m: grant::Model) -> Result<Grant, FundingError> {
+    let corrupt = |detail: String| FundingError::CorruptRow {
+        entity: "funding_grant",
+        id: m.id,
+        detail,
+    };
+    let beneficiary_kind = BeneficiaryKind::parse(&m.beneficiary_kind)
+        .ok_or_else(|| corrupt(format!("beneficiary kind {:?}", m.beneficiary_kind)))?;
+    let status =
+        GrantStatus::parse(&m.status).ok_or_else(|| corrupt(format!("status {:?}", m.status)))?;
+    let department = match m.department_code.as_deref() {
+        Some(d) => Some(DepartmentCode::parse(d).map_err(|e| corrupt(e.to_string()))?),
+        None => None,
+    };
+    let region = match m.region_code.as_deref() {
+        Some(r) => Some(RegionCode::parse(r).map_err(|e| corrupt(e.to_string()))?),
+        None => None,
+    };
+    Ok(Grant {
+        id: m.id,
+        envelope_id: m.envelope_id,
+        beneficiary_kind,
+        beneficiary_ref: m.beneficiary_ref,
+        beneficiary_name: m.beneficiary_name,
+        contact: m.contact,
+        hub: m.hub_id.map(HubId),
+        department,
+        region,
+        amount: Money(m.amount_cents),
+        posts: m.posts,
+        starts_on: m.starts_on,
+        ends_on: m.ends_on,
+        status,
+        signed_at: m.signed_at,
+        version: m.version,
+    })
+}
+
+fn disbursement_from(m: disbursement::Model) -> Disbursement {
+    Disbursement {
+        id: m.id,
+        grant_id: m.grant_id,
+        amount: Money(m.amount_cents),
+        paid_on: m.paid_on,
+        reference: m.reference,
+    }
+}
+
+/// One grant.
+pub async fn get_grant<C: ConnectionTrait>(db: &C, id: i32) -> Result<Option<Grant>, FundingError> {
+    grant::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(from_model)
+        .transpose()
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct GrantFilter {
+    /// Only grants drawing on these envelopes (exactly these; the caller expands a subtree if it wants one).
+    pub envelopes: Option<Vec<i32>>,
+    /// Only grants in these states.
+    pub statuses: Option<Vec<GrantStatus>>,
+    /// Only grants in this department.
+    pub department: Option<DepartmentCode>,
+    /// Only grants of this hub.
+    pub hub: Option<HubId>,
+}
+
+/// Grants by id, one page at a time.
+pub async fn list_grants<C: ConnectionTrait>(
+    db: &C,
+    filter: &GrantFilter,
+    page: &PageRequest,
+) -> Result<Page<Grant>, FundingError> {
+    let mut q = grant::Entity::find();
+    if let Some(e) = &filter.envelopes {
+        q = q.filter(grant::Column::EnvelopeId.is_in(e.clone()));
+    }
+    if let Some(s) = &filter.statuses {
+        q = q.filter(grant::Column::Status.is_in(s.iter().map(|s| s.as_str())));
+    }
+    if let Some(d) = &filter.department {
+        q = q.filter(grant::Column::DepartmentCode.eq(d.as_str()));
+    }
+    if let Some(h) = filter.hub {
+        q = q.filter(grant::Column::HubId.eq(h.0));
+    }
+    let total = if page.with_total {
+        Some(q.clone().count(db).await?)
+    } else {
+        None
+    };
+    if let Some(after) = &page.after {
+        let id: i32 = after.decode()?;
+        q = q.filter(grant::Column::Id.gt(id));
+    }
+    let rows = q
+        .order_by_asc(grant::Column::Id)
+        .limit(u64::from(page.first) + 1)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_model)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(rows, page, total, |g| {
+        Cursor::encode(&g.id)
+    }))
+}
+
+/// The payments of one grant, oldest first.
+pub async fn list_disbursements<C: ConnectionTrait>(
+    db: &C,
+    grant_id: i32,
+) -> Result<Vec<Disbursement>, FundingError> {
+    Ok(disbursement::Entity::find()
+        .filter(disbursement::Column::GrantId.eq(grant_id))
+        .order_by_asc(disbursement::Column::PaidOn)
+        .order_by_asc(disbursement::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(disbursement_from)
+        .collect())
+}
+
+/// What has been paid under each of these grants (one statement).
+pub async fn disbursed_by_grant<C: ConnectionTrait>(
+    db: &C,
+    grants: impl IntoIterator<Item = i32>,
+) -> Result<HashMap<i32, Money>, FundingError> {
+    let ids: Vec<i32> = grants.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = disbursement::Entity::find()
+        .filter(disbursement::Column::GrantId.is_in(ids))
+        .all(db)
+        .await?;
+    let mut out: HashMap<i32, Money> = HashMap::new();
+    for r in rows {
+        let e = out.entry(r.grant_id).or_default();
+        *e = *e + Money(r.amount_cents);
+    }
+    Ok(out)
+}
+
+async fn disbursed_of<C: ConnectionTrait>(db: &C, grant_id: i32) -> Result<Money, FundingError> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DatabaseBackend::Postgres => {
+                    "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) AS total FROM funding_disbursement WHERE grant_id = $1"
+                }
+                _ => {
+                    "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) AS total FROM funding_disbursement WHERE grant_id = ?"
+                }
+            },
+            [grant_id.into()],
+        ))
+        .await?;
+    let total: i64 = match row {
+        Some(r) => r.try_get("", "total")?,
+        None => 0,
+    };
+    Ok(Money(total))
+}
+
+/// A new grant, created as a draft: it commits nothing until signed.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    /// The envelope it draws on.
+    pub envelope_id: i32,
+    /// What kind of beneficiary.
+    pub beneficiary_kind: BeneficiaryKind,
+    /// The beneficiary's id in its own domain (host structure id or SIRET, hub id, collectivité SIRET/INSEE).
+    pub beneficiary_ref: String,
+    /// The beneficiary's public name.
+    pub beneficiary_name: String,
+    /// A contact (personal data: hidden from anonymous callers). Never bank details.
+    pub contact: Option<String>,
+    /// The hub concerned.
+    pub hub: Option<HubId>,
+    /// The department concerned; its region is derived from the territories' reference data.
+    pub department: Option<DepartmentCode>,
+    /// Amount.
+    pub amount: Money,
+    /// Posts paid for.
+    pub posts: i32,
+    /// First day.
+    pub starts_on: NaiveDate,
+    /// Last day.
+    pub ends_on: Option<NaiveDate>,
+}
+
+fn check_grant(new: &NewGrant) -> Result<(), FundingError> {
+    let f = |name: &str| FieldPath::new("input").push(name);
+    if new.beneficiary_ref.trim().is_empty() || new.beneficiary_ref.len() > 200 {
+        return Err(FundingError::invalid(
+            f("beneficiaryRef"),
+            "invalid_value",
+            "beneficiaryRef must have 1 to 200 characters",
+        ));
+    }
+    if new.beneficiary_name.trim().is_empty() || new.beneficiary_name.len() > 300 {
+        return Err(FundingError::invalid(
+            f("beneficiaryName"),
+            "invalid_value",
+            "beneficiaryName must have 1 to 300 characters",
+        ));
+    }
+    if new.amount <= Money::ZERO {
+        return Err(FundingError::invalid(
+            f("amount"),
+            "invalid_value",
+            "a grant's amount must be positive",
+        ));
+    }
+    if !(0..=10_000).contains(&new.posts) {
+        return Err(FundingError::invalid(
+            f("posts"),
+            "invalid_value",
+            "posts must be between 0 and 10000",
+        ));
+    }
+    if new.ends_on.is_some_and(|e| e < new.starts_on) {
+        return Err(FundingError::invalid(
+            f("endsOn"),
+            "invalid_value",
+            "endsOn must not be before startsOn",
+        ));
+    }
+    Ok(())
+}
+
+/// Records a draft grant (BdT reviewers, admins).
+#[tracing::instrument(skip_all, fields(envelope.id = %new.envelope_id))]
+pub async fn create_grant(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    new: NewGrant,
+) -> Result<Grant, FundingError> {
+    require_manager(actor)?;
+    check_grant(&new)?;
+    let region = match &new.department {
+        Some(d) => {
+            let found =
+                maillage_territories::departments_by_codes(db, std::slice::from_ref(d)).await?;
+            match found.into_iter().next() {
+                Some(dep) => Some(dep.region_code),
+                None => {
+                    return Err(FundingError::invalid(
+                        FieldPath::new("input").push("department"),
+                        "unknown_value",
+                        format!("unknown department {d}"),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    let txn = maillage_core::db::begin_write(db).await?;
+    if crate::envelopes::get_envelope(&txn, new.envelope_id)
+        .await?
+        .is_none()
+    {
+        return Err(FundingError::invalid(
+            FieldPath::new("input").push("envelopeId"),
+            "not_found",
+            format!("no envelope with id {}", new.envelope_id),
+        ));
+    }
+    let now = Utc::now();
+    let m = grant::ActiveModel {
+        envelope_id: Set(new.envelope_id),
+        beneficiary_kind: Set(new.beneficiary_kind.as_str().to_owned()),
+        beneficiary_ref: Set(new.beneficiary_ref.trim().to_owned()),
+        beneficiary_name: Set(new.beneficiary_name.trim().to_owned()),
+        contact: Set(new
+            .contact
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)),
+        hub_id: Set(new.hub.map(|h| h.0)),
+        department_code: Set(new.department.as_ref().map(|d| d.as_str().to_owned())),
+        region_code: Set(region.as_ref().map(|r| r.as_str().to_owned())),
+        amount_cents: Set(new.amount.cents()),
+        posts: Set(new.posts),
+        starts_on: Set(new.starts_on),
+        ends_on: Set(new.ends_on),
+        status: Set(GrantStatus::Draft.as_str().to_owned()),
+        signed_at: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if maillage_core::db::is_foreign_key_violation(&e) {
+            FundingError::invalid(
+                FieldPath::new("input").push("envelopeId"),
+                "not_found",
+                "the envelope does not exist",
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    let mut changes = AuditChanges::new();
+    changes.created("envelope_id", &m.envelope_id);
+    changes.created("beneficiary_kind", &m.beneficiary_kind);
+    changes.created("beneficiary_ref", &m.beneficiary_ref);
+    changes.created("beneficiary_name", &m.beneficiary_name);
+    // The contact is personal data: the audit trail notes that one was given, not its value.
+    changes.created("contact_given", &m.contact.is_some());
+    changes.created("amount_cents", &m.amount_cents);
+    changes.created("posts", &m.posts);
+    changes.created("starts_on", &m.starts_on.to_string());
+    changes.note("via", "api");
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("funding_grant", m.id.to_string(), "create", changes)
+            .department(new.department.clone())
+            .hub(new.hub),
+    )
+    .await?;
+    txn.commit().await?;
+    from_model(m)
+}
+
+async fn load(txn: &impl ConnectionTrait, id: i32) -> Result<Grant, FundingError> {
+    get_grant(txn, id).await?.ok_or(FundingError::NotFound {
+        entity: "grant",
+        id,
+    })
+}
+
+fn check_version(g: &Grant, version: i32) -> Result<(), FundingError> {
+    if g.version == version {
+        Ok(())
+    } else {
+        Err(FundingError::StaleVersion {
+            entity: "grant",
+            id: g.id,
+            expected: version,
+            actual: g.version,
+        })
+    }
+}
+
+/// Moves a grant from one of `from` to `to` at `version`; the version and state checks are in the UPDATE itself, so
+/// of two concurrent writers exactly one matches the row.
+async fn transition(
+    txn: &impl ConnectionTrait,
+    g: &Grant,
+    version: i32,
+    from: &[GrantStatus],
+    to: GrantStatus,
+) -> Result<(), FundingError> {
+    let now = Utc::now();
+    let mut q = grant::Entity::update_many()
+        .col_expr(grant::Column::Status, Expr::value(to.as_str()))
+        .col_expr(grant::Column::Version, Expr::value(version + 1))
+        .col_expr(grant::Column::UpdatedAt, Expr::value(now));
+    if to == GrantStatus::Signed {
+        q = q.col_expr(grant::Column::SignedAt, Expr::value(now));
+    }
+    let updated = q
+        .filter(grant::Column::Id.eq(g.id))
+        .filter(grant::Column::Version.eq(version))
+        .filter(grant::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(FundingError::StaleVersion {
+            entity: "grant",
+            id: g.id,
+            expected: version,
+            actual: version + 1,
+        });
+    }
+    Ok(())
+}
+
+async fn audit_transition(
+    txn: &impl ConnectionTrait,
+    actor: &Actor,
+    g: &Grant,
+    action: &'static str,
+    to: GrantStatus,
+) -> Result<(), FundingError> {
+    let mut changes = AuditChanges::new();
+    changes.changed("status", g.status.as_str(), to.as_str());
+    changes.note("amount_cents", &g.amount.cents());
+    changes.note("via", "api");
+    record(
+        txn,
+        actor,
+        AuditEntry::new("funding_grant", g.id.to_string(), action, changes)
+            .department(g.department.clone())
+            .hub(g.hub),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Signs a draft grant: its amount becomes committed, unless that would take its envelope or any ancestor
+/// beyond its amount (`envelope_exceeded`; nothing written).
+///
+/// The decision is made inside the write transaction, after locking the envelope chain root first (see
+/// `lock_chain`): a check made before the transaction would let two concurrent signatures both see the same
+/// room and both commit.
+#[tracing::instrument(skip_all, fields(grant.id = %id))]
+pub async fn sign_grant(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i32,
+    version: i32,
+) -> Result<Grant, FundingError> {
+    require_manager(actor)?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let g = load(&txn, id).await?;
+    check_version(&g, version)?;
+    if g.status != GrantStatus::Draft {
+        return Err(FundingError::InvalidState(format!(
+            "grant {id} is {}: only a draft can be signed",
+            g.status
+        )));
+    }
+    let chain = lock_chain(&txn, g.envelope_id).await?;
+    check_room(&txn, &chain, g.amount).await?;
+    transition(
+        &txn,
+        &g,
+        version,
+        &[GrantStatus::Draft],
+        GrantStatus::Signed,
+    )
+    .await?;
+    audit_transition(&txn, actor, &g, "sign", GrantStatus::Signed).await?;
+    let signed = load(&txn, id).await?;
+    txn.commit().await?;
+    Ok(signed)
+}
+
+/// Closes a signed grant: no more payments. Its amount stays committed (the money was engaged).
+#[tracing::instrument(skip_all, fields(grant.id = %id))]
+pub async fn close_grant(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i32,
+    version: i32,
+) -> Result<Grant, FundingError> {
+    require_manager(actor)?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let g = load(&txn, id).await?;
+    check_version(&g, version)?;
+    if g.status != GrantStatus::Signed {
+        return Err(FundingError::InvalidState(format!(
+            "grant {id} is {}: only a signed grant can be closed",
+            g.status
+        )));
+    }
+    transition(
+        &txn,
+        &g,
+        version,
+        &[GrantStatus::Signed],
+        GrantStatus::Closed,
+    )
+    .await?;
+    audit_transition(&txn, actor, &g, "close", GrantStatus::Closed).await?;
+    let closed = load(&txn, id).await?;
+    txn.commit().await?;
+    Ok(closed)
+}
+
+/// Cancels a draft, or a signed grant nothing was paid under (its amount is released).
+#[tracing::instrument(skip_all, fields(grant.id = %id))]
+pub async fn cancel_grant(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i32,
+    version: i32,
+) -> Result<Grant, FundingError> {
+    require_manager(actor)?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let g = load(&txn, id).await?;
+    check_version(&g, version)?;
+    if !matches!(g.status, GrantStatus::Draft | GrantStatus::Signed) {
+        return Err(FundingError::InvalidState(format!(
+            "grant {id} is {}: only a draft or signed grant can be cancelled",
+            g.status
+        )));
+    }
+    // The UPDATE locks the grant first, so a payment racing with this cancellation is either seen below or waits
+    // and then finds the grant cancelled.
+    transition(
+        &txn,
+        &g,
+        version,
+        &[GrantStatus::Draft, GrantStatus::Signed],
+        GrantStatus::Cancelled,
+    )
+    .await?;
+    if disbursed_of(&txn, id).await? > Money::ZERO {
+        return Err(FundingError::InvalidState(format!(
+            "grant {id} has disbursements: close it instead of cancelling it"
+        )));
+    }
+    audit_transition(&txn, actor, &g, "cancel", GrantStatus::Cancelled).await?;
+    let cancelled = load(&txn, id).await?;
+    txn.commit().await?;
+    Ok(cancelled)
+}
+
+/// A payment to record.
+#[derive(Debug, Clone)]
+pub struct NewDisbursement {
+    /// The grant paid.
+    pub grant_id: i32,
+    /// Amount.
+    pub amount: Money,
+    /// Payment date.
+    pub paid_on: NaiveDate,
+    /// Accounting reference (no bank details).
+    pub reference: Option<String>,
+}
+
+/// Records a payment under a signed grant, unless the grant's payments would then exceed its amount
+/// (`grant_exceeded`; nothing written). The grant row is locked first, inside the transaction, then summed.
+#[tracing::instrument(skip_all, fields(grant.id = %new.grant_id))]
+pub async fn record_disbursement(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    new: NewDisbursement,
+) -> Result<Disbursement, FundingError> {
+    require_manager(actor)?;
+    if new.amount <= Money::ZERO {
+        return Err(FundingError::invalid(
+            FieldPath::new("input").push("amount"),
+            "invalid_value",
+            "a payment must be positive",
+        ));
+    }
+    let txn = maillage_core::db::begin_write(db).await?;
+    // Lock the grant (a no-op UPDATE), and only while it is signed.
+    let locked = grant::Entity::update_many()
+        .col_expr(grant::Column::Version, Expr::col(grant::Column::Version))
+        .filter(grant::Column::Id.eq(new.grant_id))
+        .filter(grant::Column::Status.eq(GrantStatus::Signed.as_str()))
+        .exec(&txn)
+        .await?;
+    let g = load(&txn, new.grant_id).await?;
+    if locked.rows_affected == 0 || g.status != GrantStatus::Signed {
+        return Err(FundingError::InvalidState(format!(
+            "grant {} is {}: payments are recorded only under a signed grant",
+            g.id, g.status
+        )));
+    }
+    let paid = disbursed_of(&txn, g.id).await?;
+    let after = paid.checked_add(new.amount);
+    if after.is_none_or(|a| a > g.amount) {
+        return Err(FundingError::GrantExceeded {
+            grant: g.id,
+            amount: g.amount,
+            disbursed: paid,
+            requested: new.amount,
+        });
+    }
+    let m = disbursement::ActiveModel {
+        grant_id: Set(g.id),
+        amount_cents: Set(new.amount.cents()),
+        paid_on: Set(new.paid_on),
+        reference: Set(new
+            .reference
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut changes = AuditChanges::new();
+    changes.created("grant_id", &m.grant_id);
+    changes.created("amount_cents", &m.amount_cents);
+    changes.created("paid_on", &m.paid_on.to_string());
+    changes.created("reference", &m.reference);
+    changes.note("via", "api");
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("funding_disbursement", m.id.to_string(), "create", changes)
+            .department(g.department.clone())
+            .hub(g.hub),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(disbursement_from(m))
+}

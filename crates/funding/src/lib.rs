@@ -1,0 +1,37 @@
+#![doc = include_str!("../README.md")]
+
+pub mod access;
+mod entity;
+pub mod envelopes;
+mod error;
+pub mod grants;
+pub mod model;
+pub mod money;
+pub mod pass;
+pub mod rules;
+pub mod seed;
+
+pub use access::{can_edit_reference_data, can_manage_funding};
+pub use envelopes::{
+    EnvelopePatch, NewEnvelope, consumption, consumption_of_all, create_envelope, drill_down,
+    envelope_by_code, get_envelope, list_envelopes, update_envelope,
+};
+pub use error::FundingError;
+pub use grants::{
+    GrantFilter, NewDisbursement, NewGrant, cancel_grant, close_grant, create_grant,
+    disbursed_by_grant, get_grant, list_disbursements, list_grants, record_disbursement,
+    sign_grant,
+};
+pub use model::{
+    BeneficiaryKind, Consumption, ConsumptionPart, Disbursement, DrillDown, Envelope, FundingRule,
+    Grant, GrantQuote, GrantStatus, HostKind, PassProgramme, QuoteLine,
+};
+pub use money::Money;
+pub use pass::{
+    PassProgrammeData, create_pass_programme, get_pass_programme, list_pass_programmes,
+    update_pass_programme,
+};
+pub use rules::{
+    NewRule, applicable_rule, create_rule, grant_quote, list_rules, quote_with, update_rule,
+};
+pub use seed::{FundingSeedReport, seed_reference_data};

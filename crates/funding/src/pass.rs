@@ -1,0 +1,332 @@
+//! Pass numérique programmes: vouchers a collectivité hands out, usable in the sites that accept them.
+
+use crate::FundingError;
+use crate::access::require_manager;
+use crate::entity::{pass_programme, pass_programme_site};
+use crate::model::PassProgramme;
+use crate::money::Money;
+use chrono::Utc;
+use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::error::FieldPath;
+use maillage_core::{Actor, DepartmentCode, SiteId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use std::collections::HashMap;
+
+fn from_model(m: pass_programme::Model, sites: Vec<SiteId>) -> Result<PassProgramme, FundingError> {
+    let department = match m.department_code.as_deref() {
+        Some(d) => Some(
+            DepartmentCode::parse(d).map_err(|e| FundingError::CorruptRow {
+                entity: "pass_programme",
+                id: m.id,
+                detail: e.to_string(),
+            })?,
+        ),
+        None => None,
+    };
+    Ok(PassProgramme {
+        id: m.id,
+        collectivite: m.collectivite,
+        department,
+        amount: Money(m.amount_cents),
+        vouchers_issued: m.vouchers_issued,
+        vouchers_used: m.vouchers_used,
+        sites,
+        version: m.version,
+    })
+}
+
+async fn sites_of<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i32],
+) -> Result<HashMap<i32, Vec<SiteId>>, FundingError> {
+    let mut out: HashMap<i32, Vec<SiteId>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for r in pass_programme_site::Entity::find()
+        .filter(pass_programme_site::Column::ProgrammeId.is_in(ids.to_vec()))
+        .order_by_asc(pass_programme_site::Column::SiteId)
+        .all(db)
+        .await?
+    {
+        out.entry(r.programme_id)
+            .or_default()
+            .push(SiteId(r.site_id));
+    }
+    Ok(out)
+}
+
+/// Every programme, by collectivité (two statements).
+pub async fn list_pass_programmes<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<PassProgramme>, FundingError> {
+    let rows = pass_programme::Entity::find()
+        .order_by_asc(pass_programme::Column::Collectivite)
+        .order_by_asc(pass_programme::Column::Id)
+        .all(db)
+        .await?;
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let mut sites = sites_of(db, &ids).await?;
+    rows.into_iter()
+        .map(|r| {
+            let s = sites.remove(&r.id).unwrap_or_default();
+            from_model(r, s)
+        })
+        .collect()
+}
+
+/// One programme.
+pub async fn get_pass_programme<C: ConnectionTrait>(
+    db: &C,
+    id: i32,
+) -> Result<Option<PassProgramme>, FundingError> {
+    let Some(m) = pass_programme::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let sites = sites_of(db, &[id]).await?.remove(&id).unwrap_or_default();
+    from_model(m, sites).map(Some)
+}
+
+/// A programme's content, for creation and replacement.
+#[derive(Debug, Clone)]
+pub struct PassProgrammeData {
+    /// The collectivité's name.
+    pub collectivite: String,
+    /// Its department.
+    pub department: Option<DepartmentCode>,
+    /// Amount.
+    pub amount: Money,
+    /// Vouchers handed out.
+    pub vouchers_issued: i64,
+    /// Vouchers used: never more than issued.
+    pub vouchers_used: i64,
+    /// Sites accepting the vouchers.
+    pub sites: Vec<SiteId>,
+}
+
+fn check(data: &PassProgrammeData) -> Result<(), FundingError> {
+    let f = |n: &str| FieldPath::new("input").push(n);
+    if data.collectivite.trim().is_empty() {
+        return Err(FundingError::invalid(
+            f("collectivite"),
+            "invalid_value",
+            "collectivite must not be empty",
+        ));
+    }
+    if data.amount < Money::ZERO {
+        return Err(FundingError::invalid(
+            f("amount"),
+            "invalid_value",
+            "amount cannot be negative",
+        ));
+    }
+    if data.vouchers_issued < 0 || data.vouchers_used < 0 {
+        return Err(FundingError::invalid(
+            f("vouchersIssued"),
+            "invalid_value",
+            "voucher counts cannot be negative",
+        ));
+    }
+    if data.vouchers_used > data.vouchers_issued {
+        return Err(FundingError::invalid(
+            f("vouchersUsed"),
+            "invalid_value",
+            "more vouchers used than issued",
+        ));
+    }
+    Ok(())
+}
+
+async fn replace_sites<C: ConnectionTrait>(
+    db: &C,
+    id: i32,
+    sites: &[SiteId],
+) -> Result<(), FundingError> {
+    pass_programme_site::Entity::delete_many()
+        .filter(pass_programme_site::Column::ProgrammeId.eq(id))
+        .exec(db)
+        .await?;
+    let mut unique: Vec<i32> = sites.iter().map(|s| s.0).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.is_empty() {
+        return Ok(());
+    }
+    pass_programme_site::Entity::insert_many(unique.into_iter().map(|s| {
+        pass_programme_site::ActiveModel {
+            programme_id: Set(id),
+            site_id: Set(s),
+        }
+    }))
+    .exec(db)
+    .await
+    .map_err(|e| {
+        if maillage_core::db::is_foreign_key_violation(&e) {
+            FundingError::invalid(
+                FieldPath::new("input").push("sites"),
+                "not_found",
+                "one of the sites does not exist",
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+fn audit(c: &mut AuditChanges, before: Option<&PassProgramme>, after: &PassProgrammeData) {
+    let sites = |s: &[SiteId]| s.iter().map(|s| s.0).collect::<Vec<_>>();
+    match before {
+        Some(b) => {
+            c.changed("collectivite", &b.collectivite, &after.collectivite);
+            c.changed("department_code", &b.department, &after.department);
+            c.changed("amount_cents", &b.amount.cents(), &after.amount.cents());
+            c.changed(
+                "vouchers_issued",
+                &b.vouchers_issued,
+                &after.vouchers_issued,
+            );
+            c.changed("vouchers_used", &b.vouchers_used, &after.vouchers_used);
+            c.changed("sites", &sites(&b.sites), &sites(&after.sites));
+        }
+        None => {
+            c.created("collectivite", &after.collectivite);
+            c.created("department_code", &after.department);
+            c.created("amount_cents", &after.amount.cents());
+            c.created("vouchers_issued", &after.vouchers_issued);
+            c.created("vouchers_used", &after.vouchers_used);
+            c.created("sites", &sites(&after.sites));
+        }
+    }
+}
+
+/// Records a collectivité's programme (BdT reviewers, admins).
+#[tracing::instrument(skip_all)]
+pub async fn create_pass_programme(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    data: PassProgrammeData,
+) -> Result<PassProgramme, FundingError> {
+    require_manager(actor)?;
+    check(&data)?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let now = Utc::now();
+    let m = pass_programme::ActiveModel {
+        collectivite: Set(data.collectivite.trim().to_owned()),
+        department_code: Set(data.department.as_ref().map(|d| d.as_str().to_owned())),
+        amount_cents: Set(data.amount.cents()),
+        vouchers_issued: Set(data.vouchers_issued),
+        vouchers_used: Set(data.vouchers_used),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    replace_sites(&txn, m.id, &data.sites).await?;
+    let mut changes = AuditChanges::new();
+    audit(&mut changes, None, &data);
+    changes.note("via", "api");
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("pass_programme", m.id.to_string(), "create", changes)
+            .department(data.department.clone()),
+    )
+    .await?;
+    let p = get_pass_programme(&txn, m.id)
+        .await?
+        .ok_or(FundingError::NotFound {
+            entity: "pass programme",
+            id: m.id,
+        })?;
+    txn.commit().await?;
+    Ok(p)
+}
+
+/// Replaces a programme's content at `version` (BdT reviewers, admins): typically new voucher counts.
+#[tracing::instrument(skip_all, fields(programme.id = %id))]
+pub async fn update_pass_programme(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i32,
+    version: i32,
+    data: PassProgrammeData,
+) -> Result<PassProgramme, FundingError> {
+    require_manager(actor)?;
+    check(&data)?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let old = get_pass_programme(&txn, id)
+        .await?
+        .ok_or(FundingError::NotFound {
+            entity: "pass programme",
+            id,
+        })?;
+    if old.version != version {
+        return Err(FundingError::StaleVersion {
+            entity: "pass programme",
+            id,
+            expected: version,
+            actual: old.version,
+        });
+    }
+    let updated = pass_programme::Entity::update_many()
+        .col_expr(
+            pass_programme::Column::Collectivite,
+            Expr::value(data.collectivite.trim().to_owned()),
+        )
+        .col_expr(
+            pass_programme::Column::DepartmentCode,
+            Expr::value(data.department.as_ref().map(|d| d.as_str().to_owned())),
+        )
+        .col_expr(
+            pass_programme::Column::AmountCents,
+            Expr::value(data.amount.cents()),
+        )
+        .col_expr(
+            pass_programme::Column::VouchersIssued,
+            Expr::value(data.vouchers_issued),
+        )
+        .col_expr(
+            pass_programme::Column::VouchersUsed,
+            Expr::value(data.vouchers_used),
+        )
+        .col_expr(pass_programme::Column::Version, Expr::value(version + 1))
+        .col_expr(pass_programme::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(pass_programme::Column::Id.eq(id))
+        .filter(pass_programme::Column::Version.eq(version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(FundingError::StaleVersion {
+            entity: "pass programme",
+            id,
+            expected: version,
+            actual: version + 1,
+        });
+    }
+    replace_sites(&txn, id, &data.sites).await?;
+    let mut changes = AuditChanges::new();
+    audit(&mut changes, Some(&old), &data);
+    changes.note("via", "api");
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("pass_programme", id.to_string(), "update", changes)
+            .department(data.department.clone()),
+    )
+    .await?;
+    let p = get_pass_programme(&txn, id)
+        .await?
+        .ok_or(FundingError::NotFound {
+            entity: "pass programme",
+            id,
+        })?;
+    txn.commit().await?;
+    Ok(p)
+}
