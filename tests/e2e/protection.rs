@@ -145,7 +145,8 @@ async fn graphiql_introspection_fits_the_default_limits() {
     assert!(body.get("errors").is_none(), "{body}");
     assert!(body["data"]["__schema"]["types"].as_array().unwrap().len() > 10);
     let (requested, _, _) = cost(&body);
-    assert!(requested < 10_000, "{requested}");
+    eprintln!("GraphiQL's introspection query costs {requested}");
+    assert!(requested < 1_000, "{requested}");
 
     // The amplification shape (types → fields → type → fields → …) is priced as what it would return.
     let amplified = "{ __schema { types { fields { type { fields { type { fields { type { fields { type { fields { name } } } } } } } } } } } }";
@@ -267,4 +268,30 @@ async fn a_query_running_too_long_is_stopped() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "timeout");
     assert!(body.get("data").is_none());
     assert!(body["extensions"]["cost"]["requested"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_body_too_large_gets_413_with_a_code() {
+    let app = TestApp::spawn_with(ServeConfig {
+        max_body_bytes: 1_000,
+        ..ServeConfig::default()
+    })
+    .await;
+    let query = format!("{{ hubs {{ slug }} }} # {}", "x".repeat(2_000));
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "payload_too_large");
+    assert_eq!(
+        body["errors"][0]["extensions"]["classification"],
+        "BAD_REQUEST"
+    );
 }

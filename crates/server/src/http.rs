@@ -11,6 +11,7 @@ use crate::persisted::{PersistedQuery, PersistedQueryError, persisted_query, sha
 use crate::protection::{ClientAddr, Protection};
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -74,8 +75,26 @@ fn negotiate(headers: &HeaderMap) -> Option<ResponseType> {
     best.map(|(_, t)| t)
 }
 
+/// A coarse class for every error code, in `extensions.classification` (the values of Spring for GraphQL's
+/// `ErrorType`, plus `TOO_MANY_REQUESTS`): generic clients and tools tell their own mistakes from server faults
+/// without knowing our codes.
+pub fn classification(code: &str) -> &'static str {
+    match code {
+        "internal_error" | "timeout" | "unavailable" => "INTERNAL_ERROR",
+        "unauthenticated" => "UNAUTHORIZED",
+        "forbidden" => "FORBIDDEN",
+        "not_found" => "NOT_FOUND",
+        "rate_limited" | "budget_exhausted" => "TOO_MANY_REQUESTS",
+        // A body too large is the caller's to shrink.
+        _ => "BAD_REQUEST",
+    }
+}
+
 fn error_body(status: StatusCode, ty: ResponseType, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body = json!({ "errors": [{
+        "message": message,
+        "extensions": { "code": code, "classification": classification(code) },
+    }] });
     (
         status,
         [(
@@ -114,9 +133,9 @@ pub async fn graphql_post(
     State(app): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    post(&app, Endpoint::Public, client, &headers, &body).await
+    post(&app, Endpoint::Public, client, &headers, body).await
 }
 
 /// `POST /federation/graphql`: the subgraph a federation gateway calls (same rules as `/graphql`).
@@ -124,9 +143,9 @@ pub async fn federation_post(
     State(app): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    post(&app, Endpoint::Federation, client, &headers, &body).await
+    post(&app, Endpoint::Federation, client, &headers, body).await
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for clients.
@@ -170,7 +189,7 @@ async fn post(
     endpoint: Endpoint,
     client: ClientAddr,
     headers: &HeaderMap,
-    body: &Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(ty) = negotiate(headers) else {
         return not_acceptable();
@@ -196,7 +215,26 @@ async fn post(
             "send the request as application/json",
         );
     }
-    let parsed: GraphqlBody = match serde_json::from_slice(body) {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ty,
+                "payload_too_large",
+                "the request body is larger than this server accepts",
+            );
+        }
+        Err(_) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                ty,
+                "bad_request",
+                "the request body could not be read",
+            );
+        }
+    };
+    let parsed: GraphqlBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
             return error_body(
@@ -362,6 +400,7 @@ fn refusal(
     cost: serde_json::Value,
 ) -> Response {
     details.insert("code".to_owned(), json!(code));
+    details.insert("classification".to_owned(), json!(classification(code)));
     let body = json!({
         "errors": [{ "message": message, "extensions": details }],
         "extensions": { "cost": cost },
@@ -802,7 +841,8 @@ fn new_request_id() -> String {
     format!("{nanos:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Gives every error an `extensions.code`: syntax and validation errors from async-graphql have none.
+/// Gives every error an `extensions.code` (syntax and validation errors from async-graphql have none) and an
+/// `extensions.classification`.
 fn add_missing_codes(value: &mut serde_json::Value) {
     let Some(errors) = value.get_mut("errors").and_then(|e| e.as_array_mut()) else {
         return;
@@ -833,6 +873,13 @@ fn add_missing_codes(value: &mut serde_json::Value) {
                 "graphql_validation_failed"
             };
             ext.insert("code".to_owned(), json!(code));
+        }
+        if let Some(ext) = ext.as_object_mut()
+            && !ext.contains_key("classification")
+        {
+            let code = ext.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+            let class = classification(code);
+            ext.insert("classification".to_owned(), json!(class));
         }
     }
 }
