@@ -7,6 +7,7 @@
 
 mod cli;
 mod federation;
+mod funding;
 mod graphql;
 mod http;
 mod persisted;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cost;
 pub mod error;
 pub mod federation;
+pub mod funding;
 pub mod id;
 pub mod loaders;
 pub mod mutations;
@@ -22,11 +23,12 @@ pub struct QueryRoot(
     territories::TerritoriesQuery,
     sites::SitesQuery,
     audit::AuditQuery,
+    funding::FundingQuery,
 );
 
 /// The root mutation: one object per domain, merged.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(mutations::SitesMutation);
+pub struct MutationRoot(mutations::SitesMutation, funding::FundingMutation);
 
 /// The executable schema.
 pub type MaillageSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -19,6 +19,9 @@ pub async fn make_ready(db: &DatabaseConnection) -> Result<(), DbErr> {
     maillage_territories::seed_reference_data(db)
         .await
         .map_err(|e| DbErr::Custom(format!("seeding reference data failed: {e}")))?;
+    maillage_funding::seed_reference_data(db)
+        .await
+        .map_err(|e| DbErr::Custom(format!("seeding funding reference data failed: {e}")))?;
     Ok(())
 }
 
