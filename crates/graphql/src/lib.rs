@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cost;
+pub mod counsellors;
 pub mod error;
 pub mod federation;
 pub mod funding;
@@ -22,13 +23,18 @@ pub struct QueryRoot(
     node::NodeQuery,
     territories::TerritoriesQuery,
     sites::SitesQuery,
+    counsellors::CounsellorsQuery,
     audit::AuditQuery,
     funding::FundingQuery,
 );
 
 /// The root mutation: one object per domain, merged.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(mutations::SitesMutation, funding::FundingMutation);
+pub struct MutationRoot(
+    mutations::SitesMutation,
+    counsellors::CounsellorsMutation,
+    funding::FundingMutation,
+);
 
 /// The executable schema.
 pub type MaillageSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -84,6 +90,8 @@ pub struct RequestState {
     pub actor: Actor,
     /// This request's loaders.
     pub loaders: loaders::Loaders,
+    /// This request's loaders of the counsellors domain.
+    pub counsellors: counsellors::CounsellorLoaders,
     /// The request id (from `x-request-id` or generated), recorded in the audit trail and logs.
     pub request_id: String,
 }
@@ -92,10 +100,12 @@ impl RequestState {
     /// State for one request by `actor`.
     pub fn new(db: DatabaseConnection, actor: Actor, request_id: impl Into<String>) -> Self {
         let loaders = loaders::Loaders::new(&db);
+        let counsellors = counsellors::CounsellorLoaders::new(&db);
         Self {
             db,
             actor,
             loaders,
+            counsellors,
             request_id: request_id.into(),
         }
     }

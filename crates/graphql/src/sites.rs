@@ -256,6 +256,13 @@ impl SiteNode {
         let hubs = s.loaders.department_hubs.load_one(code).await?;
         Ok(hubs.unwrap_or_default().into_iter().map(HubNode).collect())
     }
+    /// The conseillers numériques working at this site (batched over the whole page).
+    async fn counsellors(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::counsellors::CounsellorNode>> {
+        crate::counsellors::counsellors_of_site(ctx, self.site.id).await
+    }
     /// Version for optimistic concurrency.
     async fn version(&self) -> i32 {
         self.site.version

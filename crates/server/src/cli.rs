@@ -14,6 +14,8 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod counsellors;
+
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
 #[derive(Debug, Parser)]
 #[command(name = "maillage", version, about)]
@@ -44,6 +46,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Import or export host structures, their posts and conseillers numériques (CSV).
+    Counsellors {
+        #[command(subcommand)]
+        action: counsellors::CounsellorsAction,
     },
 }
 
@@ -210,6 +217,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Import(args) => import(&db_config, args).await,
         Command::Token { action } => token(&db_config, action).await,
         Command::Export(args) => export(&db_config, args).await,
+        Command::Counsellors { action } => counsellors::run(&db_config, action).await,
     }
 }
 

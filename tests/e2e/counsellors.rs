@@ -1,0 +1,473 @@
+//! Counsellors over HTTP and the CLI: the nested query's statement count, the 100 % rule, personal-data
+//! visibility by role, public statistics, and the CSV import's report semantics.
+
+use crate::support::{TestApp, fixture, summary_number};
+use maillage_core::{Actor, DepartmentCode, Siret, SiteId};
+use maillage_counsellors::{
+    CounsellorStatus, NewCounsellor, NewStructure, PersonalData, StructureKind, create_counsellor,
+    create_structure, set_assignments,
+};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+/// A valid SIRET (Luhn key) built from a number.
+fn siret(n: u64) -> Siret {
+    let base = format!("{n:013}");
+    (0..10)
+        .find_map(|k| Siret::parse(&format!("{base}{k}")).ok())
+        .unwrap()
+}
+
+fn new_counsellor(
+    external_id: String,
+    structure: maillage_counsellors::StructureId,
+) -> NewCounsellor {
+    NewCounsellor {
+        external_id,
+        structure_id: structure,
+        post_id: None,
+        personal: PersonalData {
+            first_name: "Camille".to_owned(),
+            last_name: "Martin".to_owned(),
+            email: None,
+            personal_email: None,
+            phone: Some("0478000000".to_owned()),
+        },
+        status: CounsellorStatus::Active,
+        recruited_on: None,
+        training_started_on: None,
+        active_since: None,
+        ended_on: None,
+        contract_type: None,
+        contract_start: None,
+        contract_end: None,
+        training_completed_on: None,
+        pix_certified: false,
+        host_share: 10,
+        is_coordinator: false,
+        coordinator_id: None,
+    }
+}
+
+/// Imports `per_department` sites in each department, and gives every site `per_site` counsellors, each from its
+/// own structure. Returns the site ids in import order.
+async fn populate(
+    app: &TestApp,
+    departments: &[&str],
+    per_department: usize,
+    per_site: usize,
+) -> Vec<SiteId> {
+    let mut csv = String::from("id,pivot,nom,commune,code_postal,adresse,date_maj,services\n");
+    for dep in departments {
+        for i in 0..per_department {
+            writeln!(
+                csv,
+                "{dep}-{i},00000000000000,Lieu {i} du {dep},Commune,{dep}000,{i} rue de la Poste,2024-01-01,Aide aux démarches administratives"
+            )
+            .unwrap();
+        }
+    }
+    let file = app.dir.path().join("sites.csv");
+    std::fs::write(&file, csv).unwrap();
+    app.import_with(&file, "generated", &["--standard", "v1"]);
+    let sites = maillage_sites::list_sites(
+        &app.db.db,
+        &maillage_sites::SiteFilter::default(),
+        maillage_sites::SiteOrder::default(),
+        &maillage_core::PageRequest::new(Some(100), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    let admin = Actor::cli();
+    let mut n = 0;
+    let mut ids = Vec::new();
+    for (_, site) in &sites.items {
+        ids.push(site.id);
+        let dep = site.department_code.clone().unwrap();
+        for _ in 0..per_site {
+            n += 1;
+            let s = create_structure(
+                &app.db.db,
+                &admin,
+                NewStructure {
+                    siret: siret(n),
+                    name: format!("Structure {n}"),
+                    kind: StructureKind::Commune,
+                    address: None,
+                    postal_code: None,
+                    commune: None,
+                    department: dep.clone(),
+                    france_services: false,
+                    zrr: false,
+                    qpv: false,
+                },
+            )
+            .await
+            .unwrap();
+            let c = create_counsellor(&app.db.db, &admin, new_counsellor(format!("cn-{n}"), s.id))
+                .await
+                .unwrap();
+            set_assignments(&app.db.db, &admin, c.id, c.version, 10, &[(site.id, 90)])
+                .await
+                .unwrap();
+        }
+    }
+    ids
+}
+
+/// The acceptance query `hubs → departments → sites → counsellors → structure` runs the same number of SQL
+/// statements whatever the data size.
+#[tokio::test]
+async fn nested_hubs_to_counsellor_structures_run_a_bounded_number_of_statements() {
+    const QUERY: &str = "{ hubs { departments { sites(first: 5) { nodes { name counsellors { externalId structure { name fundingKind } } } } } } }";
+    let mut counts = Vec::new();
+    for (departments, per_department, per_site) in [
+        (&["69"][..], 1, 1),
+        (&["69", "01", "13", "31", "75"][..], 5, 3),
+    ] {
+        let app = TestApp::spawn().await;
+        populate(&app, departments, per_department, per_site).await;
+        let before = app.db.statements();
+        app.db.statement_counter().start_log();
+        let data = app.data(QUERY, json!({})).await;
+        let statements = app.db.statements() - before;
+        let log = app.db.statement_counter().take_log();
+        let counsellors: Vec<&Value> = data["hubs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|h| h["departments"].as_array().unwrap())
+            .flat_map(|d| d["sites"]["nodes"].as_array().unwrap())
+            .flat_map(|s| s["counsellors"].as_array().unwrap())
+            .collect();
+        assert_eq!(
+            counsellors.len(),
+            departments.len() * per_department * per_site,
+            "every counsellor of every site is returned"
+        );
+        assert!(
+            counsellors
+                .iter()
+                .all(|c| c["structure"]["fundingKind"] == "PUBLIC")
+        );
+        eprintln!(
+            "hubs → departments → sites → counsellors → structure with {} counsellors: {statements} SQL statements",
+            counsellors.len()
+        );
+        assert!(
+            statements <= 8,
+            "{statements} statements:\n{}",
+            log.join("\n")
+        );
+        counts.push(statements);
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "statement counts vary with data size: {counts:?}"
+    );
+}
+
+const SET: &str = "mutation($input: SetCounsellorAssignmentsInput!) { setCounsellorAssignments(input: $input) { counsellor { version hostShare assignments { share site { name } } } userErrors { field code message } } }";
+
+#[tokio::test]
+async fn a_time_share_above_100_percent_is_a_user_error() {
+    let app = TestApp::spawn().await;
+    let sites = populate(&app, &["69"], 2, 0).await;
+    let token = app.token("hub_coordinator", Some("hinaura")).await;
+    let site_id =
+        |i: usize| maillage_graphql::id::encode(maillage_graphql::id::NodeKind::Site, sites[i].0).0;
+
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            "mutation($input: CreateHostStructureInput!) { createHostStructure(input: $input) { hostStructure { id fundingKind } userErrors { code } } }",
+            json!({ "input": { "siret": siret(42).as_str(), "name": "Mairie", "kind": "COMMUNE", "department": "69" } }),
+        )
+        .await;
+    let structure = body["data"]["createHostStructure"]["hostStructure"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            "mutation($input: CreateCounsellorInput!) { createCounsellor(input: $input) { counsellor { id version firstName } userErrors { code } } }",
+            json!({ "input": { "externalId": "cn-1", "structureId": structure, "firstName": "Léa", "lastName": "Durand", "hostShare": 25 } }),
+        )
+        .await;
+    let counsellor = &body["data"]["createCounsellor"]["counsellor"];
+    assert_eq!(counsellor["firstName"], "Léa", "{body}");
+    let id = counsellor["id"].as_str().unwrap().to_owned();
+
+    // 25 % for the host + 40 % + 36 % = 101 %.
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            SET,
+            json!({ "input": { "counsellorId": id, "version": 1, "hostShare": 25, "assignments": [
+                { "siteId": site_id(0), "share": 40 }, { "siteId": site_id(1), "share": 36 } ] } }),
+        )
+        .await;
+    let payload = &body["data"]["setCounsellorAssignments"];
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(payload["counsellor"], Value::Null);
+    assert_eq!(
+        payload["userErrors"][0]["code"], "time_share_exceeded",
+        "{body}"
+    );
+
+    // 100 % exactly is stored, with a new version.
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            SET,
+            json!({ "input": { "counsellorId": id, "version": 1, "hostShare": 25, "assignments": [
+                { "siteId": site_id(0), "share": 40 }, { "siteId": site_id(1), "share": 35 } ] } }),
+        )
+        .await;
+    let payload = &body["data"]["setCounsellorAssignments"];
+    assert_eq!(payload["userErrors"], json!([]), "{body}");
+    assert_eq!(payload["counsellor"]["version"], 2);
+    assert_eq!(
+        payload["counsellor"]["assignments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The old version is now stale; an unknown site is a user error; anonymous callers cannot write.
+    let (_, body) = app
+        .post_as(Some(&token), SET, json!({ "input": { "counsellorId": id, "version": 1, "hostShare": 0, "assignments": [] } }))
+        .await;
+    assert_eq!(
+        body["data"]["setCounsellorAssignments"]["userErrors"][0]["code"],
+        "stale_version"
+    );
+    let unknown = maillage_graphql::id::encode(maillage_graphql::id::NodeKind::Site, 999_999).0;
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            SET,
+            json!({ "input": { "counsellorId": id, "version": 2, "hostShare": 0, "assignments": [{ "siteId": unknown, "share": 10 }] } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["setCounsellorAssignments"]["userErrors"][0]["code"],
+        "not_found"
+    );
+    let (_, body) = app
+        .post_as(None, SET, json!({ "input": { "counsellorId": id, "version": 2, "hostShare": 0, "assignments": [] } }))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "unauthenticated",
+        "{body}"
+    );
+
+    // A hub coordinator of another territory is refused (a GraphQL error: not something to fix in the input).
+    let sud = app.token("hub_coordinator", Some("hub-du-sud")).await;
+    let (_, body) = app
+        .post_as(Some(&sud), SET, json!({ "input": { "counsellorId": id, "version": 2, "hostShare": 0, "assignments": [] } }))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "forbidden",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn personal_fields_are_visible_to_the_territorys_coordinator_only() {
+    let app = TestApp::spawn().await;
+    populate(&app, &["69"], 1, 1).await;
+    const QUERY: &str = "{ counsellors(filter: { departments: [\"69\"] }) { totalCount nodes { externalId firstName lastName phone status structure { name } } } }";
+    let hinaura = app.token("hub_coordinator", Some("hinaura")).await;
+    let sud = app.token("hub_coordinator", Some("hub-du-sud")).await;
+    let partner = app.token("partner", None).await;
+    let admin = app.token("admin", None).await;
+    for (who, token, visible) in [
+        ("anonymous", None, false),
+        ("partner", Some(partner.as_str()), false),
+        ("another hub's coordinator", Some(sud.as_str()), false),
+        ("the territory's coordinator", Some(hinaura.as_str()), true),
+        ("admin", Some(admin.as_str()), true),
+    ] {
+        let (status, body) = app.post_as(token, QUERY, json!({})).await;
+        assert_eq!(status, 200, "{who}: {body}");
+        assert!(body.get("errors").is_none(), "{who}: {body}");
+        let list = &body["data"]["counsellors"];
+        assert_eq!(list["totalCount"], 1, "{who}");
+        let c = &list["nodes"][0];
+        assert_eq!(c["externalId"], "cn-1", "{who}");
+        assert_eq!(c["status"], "ACTIVE", "{who}");
+        assert_eq!(c["structure"]["name"], "Structure 1", "{who}");
+        if visible {
+            assert_eq!(c["firstName"], "Camille", "{who}");
+            assert_eq!(c["lastName"], "Martin", "{who}");
+            assert_eq!(c["phone"], "0478000000", "{who}");
+        } else {
+            for field in ["firstName", "lastName", "phone"] {
+                assert_eq!(c[field], Value::Null, "{who} must not see {field}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn statistics_are_public_and_aggregate_by_hub_and_region() {
+    let app = TestApp::spawn().await;
+    let admin = Actor::cli();
+    let s = create_structure(
+        &app.db.db,
+        &admin,
+        NewStructure {
+            siret: siret(7),
+            name: "Mairie".to_owned(),
+            kind: StructureKind::Commune,
+            address: None,
+            postal_code: None,
+            commune: None,
+            department: DepartmentCode::parse("01").unwrap(),
+            france_services: false,
+            zrr: false,
+            qpv: false,
+        },
+    )
+    .await
+    .unwrap();
+    create_counsellor(&app.db.db, &admin, new_counsellor("a".to_owned(), s.id))
+        .await
+        .unwrap();
+    let mut training = new_counsellor("b".to_owned(), s.id);
+    training.status = CounsellorStatus::InTraining;
+    create_counsellor(&app.db.db, &admin, training)
+        .await
+        .unwrap();
+    let data = app
+        .data(
+            "{ d: counsellorStatistics(by: DEPARTMENT) { key counsellorsActive counsellorsInTraining counsellorsWithoutSite } \
+               h: counsellorStatistics(by: HUB) { key name counsellorsActive } \
+               r: counsellorStatistics(by: REGION) { key counsellorsActive counsellorsInTraining } }",
+            json!({}),
+        )
+        .await;
+    let find = |list: &str, key: &str| {
+        data[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["key"] == key)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        find("d", "01"),
+        json!({ "key": "01", "counsellorsActive": 1, "counsellorsInTraining": 1, "counsellorsWithoutSite": 2 })
+    );
+    assert_eq!(find("d", "69")["counsellorsActive"], 0);
+    assert_eq!(find("h", "hinaura")["counsellorsActive"], 1);
+    assert_eq!(find("r", "84")["counsellorsInTraining"], 1);
+}
+
+#[tokio::test]
+async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let run = |args: &[&str]| {
+        let out = app.cli(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let structures = fixture("counsellors/structures.csv");
+    let counsellors = fixture("counsellors/counsellors.csv");
+    let structures = structures.to_str().unwrap();
+    let counsellors = counsellors.to_str().unwrap();
+
+    let first = run(&["counsellors", "import", "structures", structures]);
+    assert_eq!(summary_number(&first, "stored"), 3, "{first}");
+    assert_eq!(summary_number(&first, "rejected"), 3, "{first}");
+    let report = std::fs::read_to_string(
+        app.dir
+            .path()
+            .join("counsellors-import-report-structures.csv"),
+    )
+    .unwrap();
+    for line in ["5,", "6,", "7,"] {
+        assert!(
+            report.lines().any(|l| l.starts_with(line)),
+            "line {line} missing from the report:\n{report}"
+        );
+    }
+    let first = run(&["counsellors", "import", "counsellors", counsellors]);
+    assert_eq!(summary_number(&first, "stored"), 3, "{first}");
+    assert_eq!(summary_number(&first, "rejected"), 4, "{first}");
+
+    for (kind, file, stored) in [
+        ("structures", structures, 3),
+        ("counsellors", counsellors, 3),
+    ] {
+        let again = run(&["counsellors", "import", kind, file]);
+        assert_eq!(summary_number(&again, "stored"), stored, "{again}");
+        assert_eq!(summary_number(&again, "changes"), 0, "{again}");
+    }
+
+    // The imported data answers over GraphQL: the coordinator and the post were linked.
+    let data = app
+        .data(
+            "{ hostStructures(filter: { kinds: [COMMUNE] }) { totalCount nodes { siret fundingKind posts { requested granted decision } counsellors { externalId isCoordinator coordinated { externalId } coordinator { externalId } } } } }",
+            json!({}),
+        )
+        .await;
+    let structure = &data["hostStructures"]["nodes"][0];
+    assert_eq!(data["hostStructures"]["totalCount"], 1);
+    assert_eq!(structure["fundingKind"], "PUBLIC");
+    assert_eq!(
+        structure["posts"],
+        json!([{ "requested": 4, "granted": 3, "decision": "ACCEPTED" }])
+    );
+    let counsellors = structure["counsellors"].as_array().unwrap();
+    let coordinator = counsellors
+        .iter()
+        .find(|c| c["externalId"] == "cn-100")
+        .unwrap();
+    assert_eq!(
+        coordinator["coordinated"],
+        json!([{ "externalId": "cn-101" }])
+    );
+
+    // Exports: the list without sites holds every counsellor under contract here.
+    let out = app.cli(&["counsellors", "export", "without-site"]);
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    let out = app.cli(&["counsellors", "export", "structures", "--department", "69"]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.contains("21690012300011,Mairie de Villeurbanne,commune,69"),
+        "{csv}"
+    );
+
+    // Over GraphQL the export is for authorised roles only.
+    let body = app
+        .first_error("{ counsellorsExport(list: TERRITORY) }", json!({}))
+        .await;
+    assert_eq!(body["extensions"]["code"], "forbidden", "{body}");
+    let token = app.token("hub_coordinator", Some("hinaura")).await;
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            "{ counsellorsExport(list: TERRITORY) }",
+            json!({}),
+        )
+        .await;
+    let csv = body["data"]["counsellorsExport"].as_str().unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "only the hub's departments (69): {csv}"
+    );
+    assert!(csv.contains("Camille"));
+}
