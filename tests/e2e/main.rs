@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aidants;
 mod cli;
 mod counsellors;
 mod federation;

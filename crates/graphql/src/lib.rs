@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod aidants;
 pub mod audit;
 pub mod cost;
 pub mod counsellors;
@@ -26,6 +27,7 @@ pub struct QueryRoot(
     counsellors::CounsellorsQuery,
     audit::AuditQuery,
     funding::FundingQuery,
+    aidants::AidantsQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -34,6 +36,7 @@ pub struct MutationRoot(
     mutations::SitesMutation,
     counsellors::CounsellorsMutation,
     funding::FundingMutation,
+    aidants::AidantsMutation,
 );
 
 /// The executable schema.
@@ -92,6 +95,8 @@ pub struct RequestState {
     pub loaders: loaders::Loaders,
     /// This request's loaders of the counsellors domain.
     pub counsellors: counsellors::CounsellorLoaders,
+    /// This request's loaders of the aidants domain.
+    pub aidants: aidants::AidantsLoaders,
     /// The request id (from `x-request-id` or generated), recorded in the audit trail and logs.
     pub request_id: String,
 }
@@ -101,11 +106,13 @@ impl RequestState {
     pub fn new(db: DatabaseConnection, actor: Actor, request_id: impl Into<String>) -> Self {
         let loaders = loaders::Loaders::new(&db);
         let counsellors = counsellors::CounsellorLoaders::new(&db);
+        let aidants = aidants::AidantsLoaders::new(&db);
         Self {
             db,
             actor,
             loaders,
             counsellors,
+            aidants,
             request_id: request_id.into(),
         }
     }

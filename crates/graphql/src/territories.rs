@@ -100,6 +100,14 @@ impl DepartmentNode {
             .ok_or_else(|| coded("internal error", "internal_error", None))?;
         SiteConnection::load(ctx, page, Some(&self.0)).await
     }
+    /// Aidants Connect organisations located in this department; batched across departments in one statement.
+    async fn aidants_organisations(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<crate::aidants::AidantsOrganisationFilter>,
+    ) -> async_graphql::Result<Vec<crate::aidants::AidantsOrganisationNode>> {
+        crate::aidants::department_organisations(ctx, &self.0.code, filter).await
+    }
 }
 
 #[Object(name = "Hub")]

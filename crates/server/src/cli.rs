@@ -14,6 +14,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod aidants;
 mod counsellors;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
@@ -51,6 +52,11 @@ enum Command {
     Counsellors {
         #[command(subcommand)]
         action: counsellors::CounsellorsAction,
+    },
+    /// Import or export Aidants Connect organisations, aidants and monthly mandate aggregates (CSV).
+    Aidants {
+        #[command(subcommand)]
+        action: aidants::AidantsAction,
     },
 }
 
@@ -217,6 +223,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Import(args) => import(&db_config, args).await,
         Command::Token { action } => token(&db_config, action).await,
         Command::Export(args) => export(&db_config, args).await,
+        Command::Aidants { action } => aidants::run(&db_config, action).await,
         Command::Counsellors { action } => counsellors::run(&db_config, action).await,
     }
 }
