@@ -35,7 +35,7 @@ secret=$(cli token create --role admin --name schemathesis 2>/dev/null | tail -n
 report="$server_tmp/report"
 set +e
 # From the temporary folder: schemathesis keeps its cache (.schemathesis/) in the working directory.
-(cd "$server_tmp" && "$venv/bin/schemathesis" run "$root/schema.graphql" \
+(cd "$server_tmp" && SCHEMATHESIS_HOOKS="$root/scripts/schemathesis_hooks.py" "$venv/bin/schemathesis" run "$root/schema.graphql" \
   --url "$SERVER_URL/graphql" \
   --header "Authorization: Bearer $secret" \
   --checks not_a_server_error \

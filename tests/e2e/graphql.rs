@@ -229,6 +229,29 @@ async fn node_round_trip_and_typed_errors() {
     }
 }
 
+/// An Int literal beyond 32 bits is the client's fault wherever async-graphql notices it (validation, or while
+/// resolving the field, where the error has a path): never an internal error.
+#[tokio::test]
+async fn out_of_range_integers_are_input_errors() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    for query in [
+        "{ sites(first: 99999999999) { totalCount } }",
+        "{ grants(first: -2147483649) { totalCount } }",
+    ] {
+        let (_, body) = app.post_as(Some(&admin), query, json!({})).await;
+        let error = &body["errors"][0];
+        assert_eq!(
+            error["extensions"]["classification"], "BAD_REQUEST",
+            "{query}: {body}"
+        );
+        assert_ne!(
+            error["extensions"]["code"], "internal_error",
+            "{query}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn depth_and_complexity_limits_refuse_before_running() {
     let app = TestApp::spawn().await;

@@ -867,6 +867,13 @@ fn add_missing_codes(value: &mut serde_json::Value) {
                 "query_too_deep"
             } else if message.contains("Query is too complex") {
                 "query_too_complex"
+            } else if has_path
+                && (message.starts_with("Failed to parse")
+                    || message.starts_with("Invalid value for argument"))
+            {
+                // async-graphql checks some argument values (e.g. an Int literal beyond 32 bits) only when the
+                // field resolves, so the error has a path, yet the client's input is at fault.
+                "invalid_value"
             } else if has_path {
                 "internal_error"
             } else {
