@@ -8,6 +8,7 @@
 use crate::error::{IntoGql, coded, to_gql};
 use crate::id::{NodeKind, decode_int};
 use crate::mutations::UserError;
+use crate::mutations::{classify, user_error, writer};
 use crate::sites::{PageInfo, SiteNode};
 use crate::state;
 use crate::territories::{DepartmentNode, HubNode};
@@ -23,9 +24,7 @@ use maillage_aidants::{
 };
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
-use maillage_core::{
-    Actor, DepartmentCode, Email, ErrorCode, HubId, PostalCode, RegionCode, Role, Siret, SiteId,
-};
+use maillage_core::{DepartmentCode, Email, HubId, PostalCode, RegionCode, Siret, SiteId};
 use maillage_sites::Site;
 use maillage_territories::Hub;
 use sea_orm::DatabaseConnection;
@@ -877,40 +876,6 @@ impl AidantsQuery {
 // ---------------------------------------------------------------------------------------------------------------
 // Mutations
 // ---------------------------------------------------------------------------------------------------------------
-
-fn user_error(field: FieldPath, code: &str, message: impl Into<String>) -> UserError {
-    UserError {
-        field: field.0,
-        code: code.to_owned(),
-        message: message.into(),
-    }
-}
-
-/// Splits a domain error into a user error (payload) or a GraphQL error (permission, internal).
-fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
-    if e.is_user_error() {
-        Ok(vec![UserError {
-            field: e.field().map(|f| f.0.clone()).unwrap_or_default(),
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        }])
-    } else {
-        Err(to_gql(e))
-    }
-}
-
-/// The caller, refused with `unauthenticated` when anonymous: writes always need a token.
-fn writer(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
-    let s = state(ctx)?;
-    if s.actor.role() == Role::Anonymous {
-        return Err(coded(
-            "this operation needs an API token (Authorization: Bearer …)",
-            "unauthenticated",
-            None,
-        ));
-    }
-    Ok(s.actor.clone().with_request_id(s.request_id.clone()))
-}
 
 /// Collects every input problem at once, so a client fixes them in one round trip.
 #[derive(Default)]

@@ -8,6 +8,7 @@
 use crate::error::{IntoGql, coded, to_gql};
 use crate::id::{NodeKind, decode_int};
 use crate::mutations::UserError;
+use crate::mutations::{classify, user_error, writer};
 use crate::sites::{PageInfo, SiteNode};
 use crate::state;
 use crate::territories::DepartmentNode;
@@ -18,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
-use maillage_core::{Actor, DepartmentCode, Email, ErrorCode, PostalCode, Role, Siret, SiteId};
+use maillage_core::{DepartmentCode, Email, PostalCode, Siret, SiteId};
 use maillage_counsellors::{
     Assignment, Counsellor, CounsellorFilter, CounsellorId, CounsellorsError, NewCounsellor,
     NewPost, NewStructure, PersonalData, Post, PostId, PostPatch, Structure, StructureFilter,
@@ -1077,40 +1078,6 @@ impl CounsellorsQuery {
 // ------------------------------------------------------------------------------------------------------------
 // Mutations
 // ------------------------------------------------------------------------------------------------------------
-
-fn user_error(field: FieldPath, code: &str, message: impl Into<String>) -> UserError {
-    UserError {
-        field: field.0,
-        code: code.to_owned(),
-        message: message.into(),
-    }
-}
-
-/// A user error for the payload, or a GraphQL error (permission, internal).
-fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
-    if e.is_user_error() {
-        Ok(vec![UserError {
-            field: e.field().map(|f| f.0.clone()).unwrap_or_default(),
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        }])
-    } else {
-        Err(to_gql(e))
-    }
-}
-
-/// The caller, refused with `unauthenticated` when anonymous: writes always need a token.
-fn writer(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
-    let s = state(ctx)?;
-    if s.actor.role() == Role::Anonymous {
-        return Err(coded(
-            "this operation needs an API token (Authorization: Bearer …)",
-            "unauthenticated",
-            None,
-        ));
-    }
-    Ok(s.actor.clone().with_request_id(s.request_id.clone()))
-}
 
 /// Collects every input problem at once.
 #[derive(Default)]

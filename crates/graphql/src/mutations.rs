@@ -30,7 +30,7 @@ pub struct UserError {
     pub message: String,
 }
 
-fn user_error(field: FieldPath, code: &str, message: impl Into<String>) -> UserError {
+pub(crate) fn user_error(field: FieldPath, code: &str, message: impl Into<String>) -> UserError {
     UserError {
         field: field.0,
         code: code.to_owned(),
@@ -39,7 +39,7 @@ fn user_error(field: FieldPath, code: &str, message: impl Into<String>) -> UserE
 }
 
 /// Splits a domain error into a user error (payload) or a GraphQL error (permission, internal).
-fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
+pub(crate) fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
     if e.is_user_error() {
         Ok(vec![UserError {
             field: e.field().map(|f| f.0.clone()).unwrap_or_default(),
@@ -52,7 +52,7 @@ fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
 }
 
 /// The caller, refused with `unauthenticated` when anonymous: writes always need a token.
-fn writer(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
+pub(crate) fn writer(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
     let s = state(ctx)?;
     if s.actor.role() == Role::Anonymous {
         return Err(coded(
