@@ -12,6 +12,7 @@ pub mod loaders;
 pub mod mutations;
 pub mod node;
 pub mod sites;
+pub mod telemetry;
 pub mod territories;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
@@ -71,6 +72,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(recursive_depth(limits))
+    .extension(telemetry::Telemetry)
     .finish()
 }
 

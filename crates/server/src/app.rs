@@ -12,7 +12,7 @@ use maillage_graphql::{MaillageSchema, build_schema};
 use sea_orm::DatabaseConnection;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tower_http::trace::TraceLayer;
+use std::time::Duration;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -62,20 +62,56 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
         .route("/graphiql/{file}", get(http::graphiql_asset))
         .route("/schema.graphql", get(http::schema_sdl))
         .route("/healthz", get(http::healthz))
+        .route("/readyz", get(crate::health::readyz))
+        .route("/metrics", get(crate::metrics::handler))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.
+        .layer(axum::middleware::from_fn(crate::telemetry::observe))
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until Ctrl-C or SIGTERM. Connections carry their peer address: anonymous callers'
-/// budgets are keyed by it.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(
+/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then stops accepting connections and lets in-flight requests
+/// finish, for at most `shutdown_timeout`. Connections carry their peer address: anonymous callers' budgets are
+/// keyed by it.
+///
+/// Returns an error when requests were still running at the deadline (they are cut), so the exit status tells.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown_timeout: Duration,
+) -> std::io::Result<()> {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(());
+    });
+    let deadline = async move {
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(shutdown_timeout).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => {
+            tracing::info!("stopped");
+            result
+        }
+        () = deadline => {
+            tracing::error!(
+                timeout_secs = shutdown_timeout.as_secs(),
+                "requests still running at the shutdown deadline were cut"
+            );
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "in-flight requests did not finish within MAILLAGE_SHUTDOWN_TIMEOUT_SECS",
+            ))
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -97,5 +133,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
 }

@@ -1,8 +1,8 @@
 //! The `maillage` command line.
 
 use crate::app::{AppState, build_app, serve};
-use crate::config::{DbConfig, ServeConfig};
-use crate::db::{open_ready, redact};
+use crate::config::{DbConfig, ServeConfig, TelemetryConfig};
+use crate::db::open_ready;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use maillage_core::{Actor, DepartmentCode, ErrorCode};
@@ -23,6 +23,9 @@ mod counsellors;
 pub struct Cli {
     #[command(flatten)]
     db: DbConfig,
+
+    #[command(flatten)]
+    telemetry: TelemetryConfig,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -143,6 +146,13 @@ struct ExportArgs {
     output: Option<PathBuf>,
 }
 
+impl Cli {
+    /// Logs and traces settings, read before the command runs (they set up the subscriber).
+    pub fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     match dispatch(cli).await {
@@ -170,8 +180,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(config) => {
-            tracing::info!(database = %redact(&db_config.database_url), "opening the database");
-            let db = open_ready(&db_config.database_url, db_config.max_connections)
+            tracing::info!(database = %db_config.database_url, "opening the database");
+            let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
                 .await
                 .map_err(|e| format!("cannot open the database: {e}"))?;
             let app = build_app(AppState::new(db, &config), &config);
@@ -182,11 +192,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             tracing::info!(
                 "GraphQL API on http://{addr}/graphql (open it in a browser for GraphiQL)"
             );
-            serve(listener, app).await.map_err(|e| e.to_string())?;
+            serve(
+                listener,
+                app,
+                std::time::Duration::from_secs(config.shutdown_timeout_secs),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { action } => {
-            let db = maillage_core::db::connect(&db_config.database_url, 1, None)
+            let db = maillage_core::db::connect(db_config.database_url.expose_secret(), 1, None)
                 .await
                 .map_err(|e| format!("cannot open the database: {e}"))?;
             match action {
@@ -250,7 +266,7 @@ async fn import(db_config: &DbConfig, args: ImportArgs) -> Result<ExitCode, Stri
         .report
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("import-report-{}.csv", args.source)));
-    let db = open_ready(&db_config.database_url, db_config.max_connections)
+    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
 
@@ -338,7 +354,7 @@ fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> 
 }
 
 async fn token(db_config: &DbConfig, action: TokenAction) -> Result<ExitCode, String> {
-    let db = open_ready(&db_config.database_url, db_config.max_connections)
+    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
     let actor = Actor::cli();
@@ -434,7 +450,7 @@ async fn export(db_config: &DbConfig, args: ExportArgs) -> Result<ExitCode, Stri
         hub: args.hub,
         department,
     };
-    let db = open_ready(&db_config.database_url, db_config.max_connections)
+    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
     let actor = Actor::cli();

@@ -1,17 +1,117 @@
 //! Typed configuration, read once from the command line and the environment.
 //!
 //! Every setting has a sane default so that `cargo run` works on a fresh machine; production sets `DATABASE_URL`
-//! and a few `MAILLAGE_*` variables (documented in `.env.example` and the README).
+//! and a few `MAILLAGE_*` variables (documented in `.env.example` and the README). clap reads each variable once,
+//! when `main` parses the command line; nothing else in the process reads the environment (the OpenTelemetry SDK's
+//! own `OTEL_*` tuning variables aside, which are the SDK's contract). `scripts/check-config-table.sh` compares the
+//! variables named here with the README table and `.env.example`.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use std::fmt;
 use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// A database URL, which may carry a password: its `Debug` and `Display` hide the password, so a config printed
+/// with `{:?}` or a log line never shows it. Only [`DatabaseUrl::expose_secret`] gives the real URL, to connect.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for the driver only: never log it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::db::redact(&self.0))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line, with the fields of the enclosing spans (request id, trace id): for log shippers.
+    Json,
+}
+
+/// Logs and traces: read by every subcommand, before anything else runs.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryConfig {
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info,maillage_server=debug`).
+    #[arg(
+        long = "log",
+        env = "MAILLAGE_LOG",
+        default_value = "info,sqlx=warn,sea_orm=warn",
+        global = true
+    )]
+    pub log_filter: String,
+
+    /// Log format on stderr.
+    #[arg(
+        long = "log-format",
+        env = "MAILLAGE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// OTLP/HTTP collector base URL (e.g. `http://otel-collector:4318`): when set, traces are exported there
+    /// (`/v1/traces`); when unset, nothing is exported and no exporter runs.
+    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
+    /// The `service.name` of exported traces.
+    #[arg(
+        long = "service-name",
+        env = "OTEL_SERVICE_NAME",
+        default_value = "maillage",
+        global = true
+    )]
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_filter: "info,sqlx=warn,sea_orm=warn".to_owned(),
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            service_name: "maillage".to_owned(),
+        }
+    }
+}
 
 /// Settings shared by every subcommand that touches the database.
 #[derive(Debug, Clone, Args)]
 pub struct DbConfig {
     /// Database URL: `sqlite://FILE?mode=rwc` (embedded, default) or `postgres://user@host:port/db`.
-    #[arg(long = "database-url", env = "DATABASE_URL", default_value = maillage_core::db::DEFAULT_DATABASE_URL, global = true)]
-    pub database_url: String,
+    #[arg(long = "database-url", env = "DATABASE_URL", default_value = maillage_core::db::DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
+    pub database_url: DatabaseUrl,
 
     /// Maximum connections in the pool.
     #[arg(
@@ -41,6 +141,11 @@ pub struct ServeConfig {
     /// Maximum size of a request body, in bytes.
     #[arg(long, env = "MAILLAGE_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C (the listener closes at once); past that
+    /// the process exits with an error.
+    #[arg(long, env = "MAILLAGE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
 
     /// Cost, rate, request and persisted-query limits.
     #[command(flatten)]
@@ -118,6 +223,7 @@ impl Default for ServeConfig {
             max_query_depth: 15,
             max_query_complexity: 100_000,
             max_body_bytes: 1_048_576,
+            shutdown_timeout_secs: 30,
             protection: ProtectionConfig::default(),
         }
     }

@@ -91,6 +91,7 @@ pub fn classification(code: &str) -> &'static str {
 }
 
 fn error_body(status: StatusCode, ty: ResponseType, code: &str, message: &str) -> Response {
+    crate::metrics::global().error(code);
     let body = json!({ "errors": [{
         "message": message,
         "extensions": { "code": code, "classification": classification(code) },
@@ -399,6 +400,7 @@ fn refusal(
     mut details: serde_json::Map<String, serde_json::Value>,
     cost: serde_json::Value,
 ) -> Response {
+    crate::metrics::global().error(code);
     details.insert("code".to_owned(), json!(code));
     details.insert("classification".to_owned(), json!(classification(code)));
     let body = json!({
@@ -695,19 +697,29 @@ async fn run(
     if let Some(name) = body.operation_name {
         request = request.operation_name(name);
     }
+    // Set by `telemetry::observe` on every request; the fallback only serves a handler mounted without it.
     let request_id = headers
-        .get("x-request-id")
+        .get(crate::telemetry::REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(new_request_id, str::to_owned);
+        .map_or_else(crate::telemetry::new_request_id, str::to_owned);
     let state = RequestState::new(app.db.clone(), caller.actor.clone(), request_id);
     let request = request.data(state);
+    let (operation_name, operation_type) = parsed.as_ref().map_or((None, "unknown"), |doc| {
+        maillage_graphql::telemetry::selected_operation(doc, request.operation_name.as_deref())
+    });
+    let operation_name = operation_name.map(str::to_owned);
+    let started = std::time::Instant::now();
     let response = match endpoint {
         Endpoint::Public => with_timeout(p.timeout(), app.schema.execute(request)).await,
         Endpoint::Federation => {
             with_timeout(p.timeout(), app.federation_schema.execute(request)).await
         }
     };
+    crate::metrics::global().observe_operation(
+        operation_name.as_deref(),
+        operation_type,
+        started.elapsed(),
+    );
     let Some(response) = response else {
         tracing::warn!(caller = %key, requested, "execution timed out");
         let remaining = p.budget.as_ref().map(|b| b.remaining(key));
@@ -748,6 +760,7 @@ async fn run(
         }
     };
     add_missing_codes(&mut value);
+    count_errors(&value);
     let actual = value.get("data").map_or(0, cost::actual_cost);
     let remaining = p
         .budget
@@ -830,15 +843,18 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A fresh request id: time-based and unique enough to find a request's log lines and audit entries.
-fn new_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{nanos:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+/// Counts the errors of a response by `extensions.code` (after [`add_missing_codes`], so every one has a code).
+fn count_errors(value: &serde_json::Value) {
+    let Some(errors) = value.get("errors").and_then(|e| e.as_array()) else {
+        return;
+    };
+    for error in errors {
+        let code = error
+            .pointer("/extensions/code")
+            .and_then(|c| c.as_str())
+            .unwrap_or("internal_error");
+        crate::metrics::global().error(code);
+    }
 }
 
 /// Gives every error an `extensions.code` (syntax and validation errors from async-graphql have none) and an

@@ -5,8 +5,11 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod persisted;
 pub mod protection;
+pub mod telemetry;
 
 pub use app::{AppState, build_app};

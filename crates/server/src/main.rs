@@ -1,20 +1,20 @@
 //! The `maillage` binary: a thin main over `maillage_server::cli`.
 
 use clap::Parser;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Logs go to stderr so that `maillage schema > schema.graphql` and `maillage export` stay clean.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MAILLAGE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")
-            }),
-        )
-        .init();
-    maillage_server::cli::run(maillage_server::cli::Cli::parse()).await
+    // The whole configuration is read here, once; the subscriber comes first so that every later line is logged.
+    let cli = maillage_server::cli::Cli::parse();
+    let telemetry = match maillage_server::telemetry::init(cli.telemetry()) {
+        Ok(guard) => guard,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = maillage_server::cli::run(cli).await;
+    telemetry.shutdown();
+    code
 }

@@ -1,0 +1,75 @@
+//! Readiness: whether this instance should receive traffic.
+//!
+//! `/healthz` (in `crate::http`) only says the process answers, so an orchestrator restarts a hung process but not
+//! one whose database is away; `/readyz` says the database answers and carries every migration this binary knows,
+//! so a load balancer sends no traffic to an instance that would fail it. Both are checked on each call, with no
+//! cached state: an instance becomes ready again as soon as its database comes back, without a restart.
+
+use crate::app::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maillage_migrations::{Migrator, MigratorTrait};
+use serde_json::json;
+use std::time::Duration;
+
+/// Longest a readiness check waits for the database: probes time out after a few seconds, and a pool waiting for
+/// a connection that will never come would otherwise hold the probe until the pool's own acquire timeout.
+pub const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why an instance is not ready.
+#[derive(Debug)]
+enum NotReady {
+    Unreachable(String),
+    PendingMigrations(Vec<String>),
+    TimedOut,
+}
+
+async fn check(app: &AppState) -> Result<(), NotReady> {
+    let check = async {
+        app.db
+            .ping()
+            .await
+            .map_err(|e| NotReady::Unreachable(e.to_string()))?;
+        let pending = Migrator::get_pending_migrations(&app.db)
+            .await
+            .map_err(|e| NotReady::Unreachable(e.to_string()))?;
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(NotReady::PendingMigrations(
+                pending.iter().map(|m| m.name().to_owned()).collect(),
+            ))
+        }
+    };
+    tokio::time::timeout(READINESS_TIMEOUT, check)
+        .await
+        .unwrap_or(Err(NotReady::TimedOut))
+}
+
+/// `GET /readyz`: 200 when the database answers and is fully migrated, else 503 with a reason code.
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    match check(&app).await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({ "status": "ready" }))).into_response(),
+        Err(reason) => {
+            let (reason, detail) = match reason {
+                NotReady::Unreachable(e) => ("database_unreachable", json!(e)),
+                NotReady::PendingMigrations(names) => ("migrations_pending", json!(names)),
+                NotReady::TimedOut => (
+                    "database_timeout",
+                    json!(format!(
+                        "no answer within {} s",
+                        READINESS_TIMEOUT.as_secs()
+                    )),
+                ),
+            };
+            // The detail (a driver message, migration names) goes to the log only: the endpoint may be public.
+            tracing::warn!(reason, %detail, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "reason": reason })),
+            )
+                .into_response()
+        }
+    }
+}
