@@ -12,6 +12,7 @@ mod federation;
 mod funding;
 mod graphql;
 mod http;
+mod ops;
 mod persisted;
 mod protection;
 mod support;

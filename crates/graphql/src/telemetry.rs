@@ -2,17 +2,16 @@
 //! OpenTelemetry extension pins an old opentelemetry; this one leaves exporting to whatever subscriber the binary
 //! installs).
 //!
-//! `graphql.operation` wraps the whole request (parsing, validation, execution), so every span opened while it
-//! runs, the SQL statements' included, is its descendant. It carries the operation's name and type (`otel.name`
-//! becomes e.g. `query Sites`), its complexity and depth once validated, and an error status when the response has
-//! errors. `graphql.resolve` wraps each top-level field: the unit a slow operation is usually broken into. Deeper
+//! `graphql.operation` wraps the execution, so every span opened while it runs, the SQL statements' included, is its
+//! descendant. It carries the operation's name and type (its name is e.g. `query Sites`), its complexity and depth,
+//! and an error status when the response has errors. `graphql.resolve` wraps each top-level field: the unit a slow operation is usually broken into. Deeper
 //! fields get no span of their own: a connection of 100 sites would otherwise open thousands.
 //!
 //! The document itself is not recorded: literals in it may be personal data (an e-mail in a filter).
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextRequest, NextResolve, NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextResolve, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{
@@ -32,21 +31,12 @@ impl ExtensionFactory for Telemetry {
     }
 }
 
-/// One per request: remembers what later hooks need and the request's span.
+/// One per request: what the parse and validation hooks learn, for the span the execute hook opens.
 #[derive(Default)]
 struct TelemetryExtension {
-    operation_name: Mutex<Option<String>>,
-    span: Mutex<Option<tracing::Span>>,
-}
-
-impl TelemetryExtension {
-    fn span(&self) -> tracing::Span {
-        self.span
-            .lock()
-            .ok()
-            .and_then(|s| s.clone())
-            .unwrap_or_else(tracing::Span::none)
-    }
+    requested_name: Mutex<Option<String>>,
+    operation: Mutex<Option<(Option<String>, &'static str)>>,
+    validation: Mutex<Option<(usize, usize)>>,
 }
 
 /// The name and type (`query`, `mutation`, `subscription`) of the operation a request runs: the one named
@@ -61,10 +51,13 @@ pub fn selected_operation<'a>(
         OperationType::Mutation => "mutation",
         OperationType::Subscription => "subscription",
     };
-    let mut matching = doc.operations.iter().filter(|(name, _)| match operation_name {
-        Some(wanted) => name.is_some_and(|n| n.as_str() == wanted),
-        None => true,
-    });
+    let mut matching = doc
+        .operations
+        .iter()
+        .filter(|(name, _)| match operation_name {
+            Some(wanted) => name.is_some_and(|n| n.as_str() == wanted),
+            None => true,
+        });
     match (matching.next(), matching.next()) {
         (Some((name, op)), None) => (name.map(|n| n.as_str()), ty(op.node.ty)),
         _ => (None, "unknown"),
@@ -73,35 +66,13 @@ pub fn selected_operation<'a>(
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for TelemetryExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let span = tracing::info_span!(
-            "graphql.operation",
-            otel.name = "graphql",
-            otel.status_code = Empty,
-            graphql.operation.name = Empty,
-            graphql.operation.type = Empty,
-            graphql.complexity = Empty,
-            graphql.depth = Empty,
-            graphql.errors = Empty,
-        );
-        if let Ok(mut slot) = self.span.lock() {
-            *slot = Some(span.clone());
-        }
-        let response = next.run(ctx).instrument(span.clone()).await;
-        if !response.errors.is_empty() {
-            span.record("otel.status_code", "ERROR");
-            span.record("graphql.errors", response.errors.len());
-        }
-        response
-    }
-
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Ok(mut name) = self.operation_name.lock() {
+        if let Ok(mut name) = self.requested_name.lock() {
             name.clone_from(&request.operation_name);
         }
         next.run(ctx, request).await
@@ -115,15 +86,10 @@ impl Extension for TelemetryExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let wanted = self.operation_name.lock().ok().and_then(|n| n.clone());
+        let wanted = self.requested_name.lock().ok().and_then(|n| n.clone());
         let (name, ty) = selected_operation(&doc, wanted.as_deref());
-        let span = self.span();
-        span.record("graphql.operation.type", ty);
-        if let Some(name) = name {
-            span.record("graphql.operation.name", name);
-            span.record("otel.name", format!("{ty} {name}"));
-        } else {
-            span.record("otel.name", ty);
+        if let Ok(mut operation) = self.operation.lock() {
+            *operation = Some((name.map(str::to_owned), ty));
         }
         Ok(doc)
     }
@@ -134,12 +100,53 @@ impl Extension for TelemetryExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await;
-        if let Ok(validated) = &result {
-            let span = self.span();
-            span.record("graphql.complexity", validated.complexity);
-            span.record("graphql.depth", validated.depth);
+        if let (Ok(validated), Ok(mut slot)) = (&result, self.validation.lock()) {
+            *slot = Some((validated.complexity, validated.depth));
         }
         result
+    }
+
+    /// The span opens here, once parsing and validation told its name, type and cost: an OpenTelemetry span's name
+    /// cannot change once it started. A document that fails to parse or validate never executes; its error is on
+    /// the enclosing `http.request` span and in the metrics.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let (name, ty) = self
+            .operation
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .unwrap_or((None, "unknown"));
+        let name = name.or_else(|| operation_name.map(str::to_owned));
+        let (complexity, depth) = self
+            .validation
+            .lock()
+            .ok()
+            .and_then(|v| *v)
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "graphql.operation",
+            otel.name = %match &name {
+                Some(name) => format!("{ty} {name}"),
+                None => ty.to_owned(),
+            },
+            otel.status_code = Empty,
+            graphql.operation.name = name.as_deref().unwrap_or_default(),
+            graphql.operation.type = ty,
+            graphql.complexity = complexity,
+            graphql.depth = depth,
+            graphql.errors = Empty,
+        );
+        let response = next.run(ctx, operation_name).instrument(span.clone()).await;
+        if !response.errors.is_empty() {
+            span.record("otel.status_code", "ERROR");
+            span.record("graphql.errors", response.errors.len());
+        }
+        response
     }
 
     async fn resolve(

@@ -181,9 +181,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Serve(config) => {
             tracing::info!(database = %db_config.database_url, "opening the database");
-            let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
-                .await
-                .map_err(|e| format!("cannot open the database: {e}"))?;
+            let db = open_ready(
+                db_config.database_url.expose_secret(),
+                db_config.max_connections,
+            )
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
             let app = build_app(AppState::new(db, &config), &config);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -266,9 +269,12 @@ async fn import(db_config: &DbConfig, args: ImportArgs) -> Result<ExitCode, Stri
         .report
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("import-report-{}.csv", args.source)));
-    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = open_ready(
+        db_config.database_url.expose_secret(),
+        db_config.max_connections,
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
 
     // The report goes to a temporary file first: a refused import must not leave a report that looks real.
     let mut lines: Vec<ReportLine> = Vec::new();
@@ -354,9 +360,12 @@ fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> 
 }
 
 async fn token(db_config: &DbConfig, action: TokenAction) -> Result<ExitCode, String> {
-    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = open_ready(
+        db_config.database_url.expose_secret(),
+        db_config.max_connections,
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     let actor = Actor::cli();
     let fail = |e: maillage_access::AccessError| format!("{e} [{}]", e.code());
     match action {
@@ -450,9 +459,12 @@ async fn export(db_config: &DbConfig, args: ExportArgs) -> Result<ExitCode, Stri
         hub: args.hub,
         department,
     };
-    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = open_ready(
+        db_config.database_url.expose_secret(),
+        db_config.max_connections,
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     let actor = Actor::cli();
     let count = match &args.output {
         Some(path) => {

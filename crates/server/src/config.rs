@@ -82,7 +82,11 @@ pub struct TelemetryConfig {
 
     /// OTLP/HTTP collector base URL (e.g. `http://otel-collector:4318`): when set, traces are exported there
     /// (`/v1/traces`); when unset, nothing is exported and no exporter runs.
-    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    #[arg(
+        long = "otlp-endpoint",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        global = true
+    )]
     pub otlp_endpoint: Option<String>,
 
     /// The `service.name` of exported traces.

@@ -171,7 +171,9 @@ impl Metrics {
     /// Counts rows an import processed.
     pub fn import_rows(&self, kind: &str, outcome: &str, rows: u64) {
         if let Some(m) = &self.inner {
-            m.import_rows.with_label_values(&[kind, outcome]).inc_by(rows);
+            m.import_rows
+                .with_label_values(&[kind, outcome])
+                .inc_by(rows);
         }
     }
 

@@ -95,7 +95,9 @@ fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProvider
         .with_http()
         .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
         .build()
-        .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: cannot build the OTLP exporter ({e})"))?;
+        .map_err(|e| {
+            format!("OTEL_EXPORTER_OTLP_ENDPOINT: cannot build the OTLP exporter ({e})")
+        })?;
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service_name.to_owned())
         .build();
@@ -111,7 +113,10 @@ fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProvider
 /// spans are exactly what a trace needs. Public so that tests can put an in-memory exporter behind the same layer.
 pub fn otel_layer<S>(provider: &SdkTracerProvider) -> Box<dyn Layer<S> + Send + Sync>
 where
-    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span> + Send + Sync,
+    S: tracing::Subscriber
+        + for<'span> tracing_subscriber::registry::LookupSpan<'span>
+        + Send
+        + Sync,
 {
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("maillage"))

@@ -67,9 +67,12 @@ pub(crate) enum AidantsAction {
 
 /// Runs `maillage aidants …` as the operator (`Actor::cli`).
 pub(crate) async fn run(db_config: &DbConfig, action: AidantsAction) -> Result<ExitCode, String> {
-    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = open_ready(
+        db_config.database_url.expose_secret(),
+        db_config.max_connections,
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     let actor = Actor::cli();
     match action {
         AidantsAction::Import { kind, file, report } => {

@@ -67,9 +67,12 @@ pub(crate) async fn run(
     db_config: &DbConfig,
     action: CounsellorsAction,
 ) -> Result<ExitCode, String> {
-    let db = open_ready(db_config.database_url.expose_secret(), db_config.max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = open_ready(
+        db_config.database_url.expose_secret(),
+        db_config.max_connections,
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     let actor = Actor::cli();
     match action {
         CounsellorsAction::Import { kind, file, report } => {

@@ -1,0 +1,584 @@
+//! Operability: traces of a GraphQL operation down to its SQL statements, readiness that follows the database,
+//! graceful shutdown of the real binary under SIGTERM, request ids and metrics.
+
+use crate::support::TestApp;
+use maillage_migrations::{Migrator, MigratorTrait};
+use maillage_server::config::ServeConfig;
+use maillage_server::{AppState, build_app};
+use maillage_testkit::TestDb;
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn attribute(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+/// Whether `span` descends from the span `ancestor` (through parents among `spans`).
+fn descends_from(span: &SpanData, ancestor: SpanId, spans: &[SpanData]) -> bool {
+    let mut parent = span.parent_span_id;
+    for _ in 0..spans.len() {
+        if parent == ancestor {
+            return true;
+        }
+        match spans.iter().find(|s| s.span_context.span_id() == parent) {
+            Some(p) => parent = p.parent_span_id,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// Set in the child process that runs the tracing test alone.
+const SPAN_TEST_CHILD: &str = "MAILLAGE_OPS_SPAN_TEST_CHILD";
+
+/// The acceptance test of tracing: a GraphQL operation's span carries its name and type, joins the caller's W3C
+/// trace, and the SQL statements it runs are spans beneath it, in the same trace.
+///
+/// It runs in a child process of this test binary, alone, with a process-wide subscriber: `tracing` caches per
+/// call site whether anyone listens, so a thread-scoped subscriber next to the other tests' threads (which have none)
+/// would miss spans whose call site another thread reached first.
+#[test]
+fn a_graphql_operation_is_a_span_with_its_sql_statements_beneath() {
+    const NAME: &str = "ops::a_graphql_operation_is_a_span_with_its_sql_statements_beneath";
+    if std::env::var_os(SPAN_TEST_CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(SPAN_TEST_CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran no test: {stdout}"
+        );
+        return;
+    }
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(maillage_server::telemetry::otel_layer(&provider)),
+    )
+    .unwrap();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(traced_operation(exporter));
+}
+
+async fn traced_operation(exporter: InMemorySpanExporter) {
+    let app = TestApp::spawn().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("x-request-id", "ops-trace-test")
+        .json(&json!({
+            "query": "query OpsRegions { regions { code name } }",
+            "operationName": "OpsRegions",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "ops-trace-test");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["data"]["regions"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+
+    // The server's spans close just after the response is written: wait for the request's root.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let spans = loop {
+        let spans = exporter.get_finished_spans().unwrap();
+        if spans
+            .iter()
+            .any(|s| attribute(s, "request_id").as_deref() == Some("ops-trace-test"))
+            || Instant::now() > deadline
+        {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
+    let operation = spans
+        .iter()
+        .find(|s| attribute(s, "graphql.operation.name").as_deref() == Some("OpsRegions"))
+        .unwrap_or_else(|| panic!("no span for the operation among {names:?}"));
+    assert_eq!(operation.name, "query OpsRegions");
+    assert_eq!(
+        attribute(operation, "graphql.operation.type").as_deref(),
+        Some("query")
+    );
+    assert!(
+        attribute(operation, "graphql.complexity").is_some(),
+        "{operation:?}"
+    );
+    assert_eq!(
+        operation.span_context.trace_id(),
+        TraceId::from_hex(trace_id).unwrap(),
+        "the operation joins the caller's trace (traceparent)"
+    );
+    let http = spans
+        .iter()
+        .find(|s| attribute(s, "request_id").as_deref() == Some("ops-trace-test"))
+        .unwrap_or_else(|| panic!("no http.request span among {names:?}"));
+    assert_eq!(operation.parent_span_id, http.span_context.span_id());
+    assert_eq!(
+        http.parent_span_id,
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        "the request span's parent is the caller's span"
+    );
+
+    let statements: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("sea_orm."))
+        .filter(|s| descends_from(s, operation.span_context.span_id(), &spans))
+        .collect();
+    assert!(
+        !statements.is_empty(),
+        "no SQL statement span beneath the operation among {names:?}"
+    );
+    for statement in &statements {
+        assert_eq!(
+            statement.span_context.trace_id(),
+            operation.span_context.trace_id()
+        );
+        let sql = attribute(statement, "db.statement").unwrap_or_default();
+        assert!(
+            sql.to_ascii_lowercase().contains("region"),
+            "a statement of this operation reads regions: {sql}"
+        );
+    }
+    // The resolver span sits between the operation and its statements (with the domain's own spans, such as
+    // `list_regions`, in between).
+    let resolver = spans
+        .iter()
+        .find(|s| s.name == "QueryRoot.regions")
+        .unwrap_or_else(|| panic!("no resolver span among {names:?}"));
+    assert_eq!(resolver.parent_span_id, operation.span_context.span_id());
+    assert!(
+        statements
+            .iter()
+            .all(|s| descends_from(s, resolver.span_context.span_id(), &spans)),
+        "each statement descends from the resolver that ran it"
+    );
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can cut and restore, to make the database unreachable for the
+/// app without touching the server the other tests use.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, connections2) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                connections2.lock().unwrap().push(task);
+            }
+        });
+        Self {
+            addr,
+            up,
+            connections,
+        }
+    }
+
+    /// Refuses new connections and cuts the open ones, as a database that went away.
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn readyz(client: &reqwest::Client, base: &str) -> (u16, serde_json::Value) {
+    let response = client
+        .get(format!("{base}/readyz"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn wait_for_status(client: &reqwest::Client, base: &str, wanted: u16) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = readyz(client, base).await;
+        if status == wanted {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {status} ({body}) instead of {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `/readyz` is 503 while PostgreSQL is unreachable and 200 again once it is back, with the same process and pool.
+/// Needs PostgreSQL (`TEST_DATABASE_URL`): CI runs it there; on SQLite it says it skipped.
+#[tokio::test]
+async fn readyz_is_503_while_postgresql_is_unreachable_and_200_when_it_is_back() {
+    let db = TestDb::new_shared().await;
+    if !db.url.starts_with("postgres") {
+        eprintln!("skipped: needs PostgreSQL (set TEST_DATABASE_URL), as CI does");
+        return;
+    }
+    let (scheme_user, rest) = db.url.split_once('@').unwrap();
+    let (host_port, database) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(host_port.to_owned()).await;
+    let url = format!("{scheme_user}@{}/{database}", proxy.addr);
+    let pool = maillage_core::db::connect(&url, 2, None).await.unwrap();
+    maillage_server::db::make_ready(&pool).await.unwrap();
+
+    let config = ServeConfig::default();
+    let app = build_app(AppState::new(pool, &config), &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let client = reqwest::Client::new();
+
+    let (status, body) = readyz(&client, &base).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+
+    proxy.cut();
+    let body = wait_for_status(&client, &base, 503).await;
+    assert_eq!(body["status"], "unavailable");
+    assert!(
+        matches!(
+            body["reason"].as_str(),
+            Some("database_unreachable" | "database_timeout")
+        ),
+        "{body}"
+    );
+    // The process itself is alive all along: only readiness follows the database.
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    proxy.restore();
+    let body = wait_for_status(&client, &base, 200).await;
+    assert_eq!(body["status"], "ready");
+    // And it serves queries again through the same pool.
+    let response = client
+        .post(format!("{base}/graphql"))
+        .header("content-type", "application/json")
+        .json(&json!({ "query": "{ regions { code } }" }))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["data"]["regions"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+}
+
+/// `/readyz` is 503 while a migration is pending (a new binary on an old schema) and 200 once it is applied, on
+/// both backends.
+#[tokio::test]
+async fn readyz_is_503_while_a_migration_is_pending() {
+    let app = TestApp::spawn().await;
+    let (status, body) = readyz(&app.client, &app.base).await;
+    assert_eq!(status, 200, "{body}");
+
+    Migrator::down(&app.db.db, Some(1)).await.unwrap();
+    let (status, body) = readyz(&app.client, &app.base).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["reason"], "migrations_pending");
+    // The migration names stay in the log: the endpoint may be public.
+    assert!(body.get("detail").is_none(), "{body}");
+
+    Migrator::up(&app.db.db, None).await.unwrap();
+    let (status, body) = readyz(&app.client, &app.base).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The real binary: SIGTERM while a mutation waits on a database lock. The listener closes at once, the mutation
+/// completes with its data once the lock is released, and the process exits 0.
+#[tokio::test]
+async fn sigterm_during_a_slow_request_lets_it_finish_and_exits_zero() {
+    let db = TestDb::new_shared().await;
+    maillage_server::db::make_ready(&db.db).await.unwrap();
+    let (_, secret) = maillage_access::create_token(
+        &db.db,
+        &maillage_core::Actor::cli(),
+        maillage_access::NewToken {
+            name: "shutdown test".to_owned(),
+            role: maillage_core::Role::parse("admin").unwrap(),
+            hub: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &db.url)
+        .env("MAILLAGE_LISTEN", "127.0.0.1:0")
+        .env("MAILLAGE_LOG", "info")
+        .env("MAILLAGE_SHUTDOWN_TIMEOUT_SECS", "20")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server logs its address once it listens; the rest of its log is kept for the failure messages.
+    let stderr = child.stderr.take().unwrap();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("GraphQL API on http://").nth(1) {
+                let _ = addr_tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+            log2.lock().unwrap().push_str(&line);
+            log2.lock().unwrap().push('\n');
+        }
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
+    let base = format!("http://{addr}");
+
+    // Hold the write lock the mutation needs: SQLite's (BEGIN IMMEDIATE), or PostgreSQL's on the site table.
+    let lock = maillage_core::db::begin_write(&db.db).await.unwrap();
+    if db.url.starts_with("postgres") {
+        lock.execute_unprepared("LOCK TABLE site IN EXCLUSIVE MODE")
+            .await
+            .unwrap();
+    }
+    let client = reqwest::Client::new();
+    let request = tokio::spawn({
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let response = client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "application/json")
+                .bearer_auth(secret)
+                .json(&json!({
+                    "query": "mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id name } userErrors { code } } }",
+                    "variables": { "input": {
+                        "source": "shutdown-test", "sourceId": "1", "name": "Lieu en vol",
+                        "commune": "Lyon", "postalCode": "69001", "address": "1 place Bellecour",
+                        "values": { "services": ["Aide aux démarches administratives"] }
+                    } },
+                }))
+                .send()
+                .await?;
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await?;
+            Ok::<_, reqwest::Error>((status, body))
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !request.is_finished(),
+        "the mutation should be waiting on the lock"
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The listener closes at once: a new connection is refused while the mutation is still in flight.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still accepting connections after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !request.is_finished(),
+        "the mutation should still be waiting"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the process must wait for the request"
+    );
+
+    lock.rollback().await.unwrap();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(15), request)
+        .await
+        .expect("the in-flight request completes")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["createSite"]["site"]["name"], "Lieu en vol",
+        "{body}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit after its last request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0), "log:\n{}", log.lock().unwrap());
+    // The site is really stored: the request was not cut.
+    let stored = db
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM site WHERE source = 'shutdown-test'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.try_get::<i64>("", "n").unwrap(), 1);
+}
+
+/// Every response carries a request id, errors included; a client's id is echoed; metrics count requests per
+/// route, operations by name, and errors by code.
+#[tokio::test]
+async fn request_ids_on_every_response_and_metrics_in_prometheus_text() {
+    let app = TestApp::spawn().await;
+    for (path, status) in [("/healthz", 200), ("/readyz", 200), ("/no-such-page", 404)] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            id.is_some_and(|id| !id.is_empty()),
+            "{path} has no x-request-id"
+        );
+    }
+    // A GraphQL error response keeps the client's id.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .header("x-request-id", "client-chosen-id")
+        .json(&json!({ "query": "query OpsBroken { noSuchField }", "operationName": "OpsBroken" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-id");
+    // A body too large is refused before any handler: it still has an id.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1_048_576])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(response.headers().contains_key("x-request-id"));
+
+    app.data("query OpsMetricsProbe { regions { code } }", json!({}))
+        .await;
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .map(|v| v.trim().parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(
+        value(
+            r#"maillage_graphql_operation_duration_seconds_count{operation="OpsMetricsProbe",type="query"}"#
+        ) >= 1.0
+    );
+    assert!(value(r#"maillage_graphql_errors_total{code="graphql_validation_failed"}"#) >= 1.0);
+    assert!(value(r#"maillage_graphql_errors_total{code="payload_too_large"}"#) >= 1.0);
+    assert!(
+        value(r#"maillage_http_requests_total{method="GET",route="/healthz",status="200"}"#) >= 1.0
+    );
+    assert!(
+        value(r#"maillage_http_request_duration_seconds_count{method="POST",route="/graphql"}"#)
+            >= 1.0
+    );
+    assert!(value(r#"maillage_db_pool_connections{state="max"}"#) >= 1.0);
+    assert!(text.contains("maillage_db_pool_connections{state=\"in_use\"}"));
+}
