@@ -582,3 +582,41 @@ async fn request_ids_on_every_response_and_metrics_in_prometheus_text() {
     assert!(value(r#"maillage_db_pool_connections{state="max"}"#) >= 1.0);
     assert!(text.contains("maillage_db_pool_connections{state=\"in_use\"}"));
 }
+
+/// `maillage import` ends before Prometheus could scrape it: with `MAILLAGE_METRICS_TEXTFILE` it leaves its row
+/// counts in a file for node_exporter's textfile collector, matching its summary.
+#[tokio::test]
+async fn an_import_writes_its_row_counts_to_the_metrics_textfile() {
+    let db = TestDb::new_shared().await;
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = dir.path().join("maillage-import.prom");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
+        .args(["import", crate::support::fixture("sites-v1.csv").to_str().unwrap()])
+        .args(["--source", "fixture"])
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &db.url)
+        .env("MAILLAGE_LOG", "warn")
+        .env("MAILLAGE_METRICS_TEXTFILE", &textfile)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let created = crate::support::summary_number(&stdout, "stored");
+    let rejected = crate::support::summary_number(&stdout, "rejected");
+    assert!(created > 0, "{stdout}");
+    let text = std::fs::read_to_string(&textfile).unwrap();
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    // A first import into an empty database creates every stored row.
+    assert_eq!(
+        value(r#"maillage_import_rows_total{kind="sites",outcome="created"}"#),
+        created
+    );
+    assert_eq!(
+        value(r#"maillage_import_rows_total{kind="sites",outcome="rejected"}"#),
+        rejected
+    );
+}

@@ -164,8 +164,37 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Counts an import's rows in the process metrics, logs them, and writes the metrics textfile when configured.
+pub(crate) fn record_import(
+    metrics_textfile: Option<&std::path::Path>,
+    kind: &str,
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    rejected: u64,
+) {
+    let metrics = crate::metrics::global();
+    for (outcome, rows) in [
+        ("created", created),
+        ("updated", updated),
+        ("unchanged", unchanged),
+        ("rejected", rejected),
+    ] {
+        metrics.import_rows(kind, outcome, rows);
+    }
+    tracing::info!(kind, created, updated, unchanged, rejected, "import finished");
+    if let Some(path) = metrics_textfile
+        && let Err(e) = metrics.write_textfile(path)
+    {
+        // The import itself succeeded: a missing metrics file must not turn it into a failure.
+        tracing::warn!(path = %path.display(), error = %e, "cannot write the metrics textfile");
+    }
+}
+
 async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     let db_config = cli.db;
+    let metrics_textfile = cli.telemetry.metrics_textfile.clone();
+    let metrics_textfile = metrics_textfile.as_deref();
     let command = match cli.command {
         Some(command) => command,
         // No subcommand means `serve`: parse again with it, so its flags and MAILLAGE_* variables apply.
@@ -239,15 +268,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(args) => import(&db_config, args).await,
+        Command::Import(args) => import(&db_config, metrics_textfile, args).await,
         Command::Token { action } => token(&db_config, action).await,
         Command::Export(args) => export(&db_config, args).await,
-        Command::Aidants { action } => aidants::run(&db_config, action).await,
-        Command::Counsellors { action } => counsellors::run(&db_config, action).await,
+        Command::Aidants { action } => aidants::run(&db_config, metrics_textfile, action).await,
+        Command::Counsellors { action } => {
+            counsellors::run(&db_config, metrics_textfile, action).await
+        }
     }
 }
 
-async fn import(db_config: &DbConfig, args: ImportArgs) -> Result<ExitCode, String> {
+async fn import(
+    db_config: &DbConfig,
+    metrics_textfile: Option<&std::path::Path>,
+    args: ImportArgs,
+) -> Result<ExitCode, String> {
     let version = args
         .standard
         .as_deref()
@@ -318,6 +353,14 @@ async fn import(db_config: &DbConfig, args: ImportArgs) -> Result<ExitCode, Stri
     };
     write_report(&report_path, &lines)
         .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
+    record_import(
+        metrics_textfile,
+        "sites",
+        summary.created,
+        summary.updated,
+        summary.unchanged,
+        summary.rejected,
+    );
     println!(
         "{file}: {rows} rows read ({format}, standard {version})\n  stored:    {stored} (created {created}, updated {updated}, unchanged {unchanged})\n  rejected:  {rejected}\n  corrected: {corrected} stored rows had fields corrected or dropped\n  changes:   {changes}\n  report:    {report} ({lines} lines)",
         file = args.file.display(),

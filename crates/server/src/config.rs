@@ -89,6 +89,11 @@ pub struct TelemetryConfig {
     )]
     pub otlp_endpoint: Option<String>,
 
+    /// A file where import commands write their metrics (Prometheus text) when they finish, for node_exporter's
+    /// textfile collector: a batch command ends before Prometheus could scrape it. Unset: not written.
+    #[arg(long = "metrics-textfile", env = "MAILLAGE_METRICS_TEXTFILE", global = true)]
+    pub metrics_textfile: Option<std::path::PathBuf>,
+
     /// The `service.name` of exported traces.
     #[arg(
         long = "service-name",
@@ -105,6 +110,7 @@ impl Default for TelemetryConfig {
             log_filter: "info,sqlx=warn,sea_orm=warn".to_owned(),
             log_format: LogFormat::Text,
             otlp_endpoint: None,
+            metrics_textfile: None,
             service_name: "maillage".to_owned(),
         }
     }

@@ -66,7 +66,11 @@ pub(crate) enum AidantsAction {
 }
 
 /// Runs `maillage aidants …` as the operator (`Actor::cli`).
-pub(crate) async fn run(db_config: &DbConfig, action: AidantsAction) -> Result<ExitCode, String> {
+pub(crate) async fn run(
+    db_config: &DbConfig,
+    metrics_textfile: Option<&std::path::Path>,
+    action: AidantsAction,
+) -> Result<ExitCode, String> {
     let db = open_ready(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
@@ -85,6 +89,14 @@ pub(crate) async fn run(db_config: &DbConfig, action: AidantsAction) -> Result<E
                 .map_err(|e| format!("{e}\nnothing was imported [{}]", e.code()))?;
             write_report(&report, &lines)
                 .map_err(|e| format!("cannot write the report {}: {e}", report.display()))?;
+            crate::cli::record_import(
+                metrics_textfile,
+                &format!("aidants_{kind}"),
+                summary.created,
+                summary.updated,
+                summary.unchanged,
+                summary.rejected,
+            );
             println!(
                 "{file}: {rows} rows read ({kind})\n  stored:    {stored} (created {created}, updated {updated}, unchanged {unchanged})\n  rejected:  {rejected}\n  changes:   {changes}\n  report:    {report} ({lines} lines)",
                 file = file.display(),

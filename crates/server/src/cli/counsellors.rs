@@ -65,6 +65,7 @@ pub(crate) enum CounsellorsAction {
 /// Runs one `counsellors` subcommand as the CLI operator (an admin).
 pub(crate) async fn run(
     db_config: &DbConfig,
+    metrics_textfile: Option<&std::path::Path>,
     action: CounsellorsAction,
 ) -> Result<ExitCode, String> {
     let db = open_ready(
@@ -94,6 +95,14 @@ pub(crate) async fn run(
                 .unwrap_or_else(|| PathBuf::from(format!("counsellors-import-report-{name}.csv")));
             write_report(&report_path, &lines)
                 .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
+            crate::cli::record_import(
+                metrics_textfile,
+                name,
+                summary.created,
+                summary.updated,
+                summary.unchanged,
+                summary.rejected,
+            );
             println!(
                 "{file}: {rows} rows read ({name})\n  stored:    {stored} (created {created}, updated {updated}, unchanged {unchanged})\n  rejected:  {rejected}\n  changes:   {changes}\n  report:    {report} ({lines} lines)",
                 file = file.display(),
