@@ -182,7 +182,14 @@ pub(crate) fn record_import(
     ] {
         metrics.import_rows(kind, outcome, rows);
     }
-    tracing::info!(kind, created, updated, unchanged, rejected, "import finished");
+    tracing::info!(
+        kind,
+        created,
+        updated,
+        unchanged,
+        rejected,
+        "import finished"
+    );
     if let Some(path) = metrics_textfile
         && let Err(e) = metrics.write_textfile(path)
     {
@@ -536,4 +543,165 @@ async fn export(db_config: &DbConfig, args: ExportArgs) -> Result<ExitCode, Stri
     .map_err(|e| format!("{e} [{}]", e.code()))?;
     eprintln!("exported {count} sites");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::Cli;
+    use clap::CommandFactory;
+    use std::collections::BTreeMap;
+
+    /// Every environment variable the command line reads, with its default (`None`: unset by default), from clap's
+    /// own model of the configuration: what the binary really does, not what a grep guesses.
+    fn variables() -> BTreeMap<String, Option<String>> {
+        fn walk(cmd: &clap::Command, out: &mut BTreeMap<String, Option<String>>) {
+            for arg in cmd.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    let default = arg
+                        .get_default_values()
+                        .first()
+                        .map(|v| v.to_string_lossy().into_owned());
+                    out.insert(env.to_string_lossy().into_owned(), default);
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, out);
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(&Cli::command(), &mut out);
+        out
+    }
+
+    fn repo_file(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The README's configuration table lists exactly the variables the code reads, with their real defaults.
+    #[test]
+    fn readme_configuration_table_matches_the_code() {
+        let readme = repo_file("README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .expect("README has a Configuration section");
+        let section = section.split("\n## ").next().unwrap_or_default();
+        let mut table = BTreeMap::new();
+        for line in section.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`').to_owned();
+            let default = match cells[2] {
+                "(unset)" => None,
+                other => Some(other.trim_matches('`').to_owned()),
+            };
+            assert!(
+                table.insert(name.clone(), default).is_none(),
+                "{name} twice in the table"
+            );
+        }
+        let code = variables();
+        assert!(code.len() > 20, "clap's model lost variables: {code:?}");
+        for (name, default) in &code {
+            match table.get(name) {
+                None => panic!("{name} is read by the code but missing from the README table"),
+                Some(documented) => assert_eq!(
+                    documented, default,
+                    "README default of {name} differs from the code's"
+                ),
+            }
+        }
+        for name in table.keys() {
+            assert!(
+                code.contains_key(name),
+                "the README table documents {name}, which the code does not read"
+            );
+        }
+    }
+
+    /// `.env.example` names every variable (commented out when unset by default), and the values it sets are the
+    /// defaults: copying it changes nothing until an operator edits it.
+    #[test]
+    fn env_example_matches_the_code() {
+        let example = repo_file(".env.example");
+        let mut listed = BTreeMap::new();
+        for line in example.lines() {
+            let line = line.trim();
+            let (commented, assignment) = match line.strip_prefix("# ") {
+                Some(rest) => (true, rest),
+                None => (false, line),
+            };
+            let Some((name, value)) = assignment.split_once('=') else {
+                continue;
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                continue;
+            }
+            listed.insert(name.to_owned(), (commented, value.to_owned()));
+        }
+        let code = variables();
+        for (name, default) in &code {
+            let (commented, value) = listed.get(name).unwrap_or_else(|| {
+                panic!("{name} is read by the code but missing from .env.example")
+            });
+            match default {
+                Some(default) if !commented => {
+                    assert_eq!(
+                        value, default,
+                        ".env.example sets {name} to a non-default value"
+                    );
+                }
+                Some(_) => {}
+                None => assert!(
+                    commented,
+                    "{name} is unset by default: .env.example must leave it commented out"
+                ),
+            }
+        }
+        for name in listed.keys() {
+            assert!(
+                code.contains_key(name),
+                ".env.example lists {name}, which the code does not read"
+            );
+        }
+    }
+
+    /// clap is the only reader of the environment in the application's code: a `std::env::var` elsewhere would
+    /// escape the table above.
+    #[test]
+    fn no_environment_read_outside_the_typed_configuration() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut offenders = Vec::new();
+        let mut stack = vec![root.join("crates"), root.join("migrations")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    // Test code (testkit, tests/) reads TEST_DATABASE_URL and the like: not configuration.
+                    let name = path.file_name().unwrap_or_default();
+                    if name != "tests" && name != "testkit" && name != "target" {
+                        stack.push(path);
+                    }
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                    if code.contains("env::var(") || code.contains("env::var_os(") {
+                        offenders.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "environment read outside clap: {offenders:?}"
+        );
+    }
 }

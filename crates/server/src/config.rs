@@ -91,7 +91,11 @@ pub struct TelemetryConfig {
 
     /// A file where import commands write their metrics (Prometheus text) when they finish, for node_exporter's
     /// textfile collector: a batch command ends before Prometheus could scrape it. Unset: not written.
-    #[arg(long = "metrics-textfile", env = "MAILLAGE_METRICS_TEXTFILE", global = true)]
+    #[arg(
+        long = "metrics-textfile",
+        env = "MAILLAGE_METRICS_TEXTFILE",
+        global = true
+    )]
     pub metrics_textfile: Option<std::path::PathBuf>,
 
     /// The `service.name` of exported traces.
