@@ -591,7 +591,10 @@ async fn an_import_writes_its_row_counts_to_the_metrics_textfile() {
     let dir = tempfile::tempdir().unwrap();
     let textfile = dir.path().join("maillage-import.prom");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
-        .args(["import", crate::support::fixture("sites-v1.csv").to_str().unwrap()])
+        .args([
+            "import",
+            crate::support::fixture("sites-v1.csv").to_str().unwrap(),
+        ])
         .args(["--source", "fixture"])
         .current_dir(dir.path())
         .env("DATABASE_URL", &db.url)
@@ -600,7 +603,11 @@ async fn an_import_writes_its_row_counts_to_the_metrics_textfile() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created = crate::support::summary_number(&stdout, "stored");
     let rejected = crate::support::summary_number(&stdout, "rejected");
     assert!(created > 0, "{stdout}");
@@ -619,4 +626,153 @@ async fn an_import_writes_its_row_counts_to_the_metrics_textfile() {
         value(r#"maillage_import_rows_total{kind="sites",outcome="rejected"}"#),
         rejected
     );
+}
+
+/// What the stand-in collector received: path, content type, body.
+type Export = (String, String, Vec<u8>);
+
+/// The real binary with `OTEL_EXPORTER_OTLP_ENDPOINT` set exports its spans over OTLP/HTTP (protobuf on
+/// `/v1/traces`), flushed at shutdown: here to a stand-in collector that records what it receives.
+#[tokio::test]
+async fn the_binary_exports_spans_over_otlp_when_an_endpoint_is_set() {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let received: Arc<std::sync::Mutex<Vec<Export>>> = Arc::default();
+    let collector = axum::Router::new().fallback({
+        let received = received.clone();
+        move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| async move {
+            let content_type = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            received
+                .lock()
+                .unwrap()
+                .push((uri.path().to_owned(), content_type, body.to_vec()));
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, collector).await;
+    });
+
+    let db = TestDb::new_shared().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &db.url)
+        .env("MAILLAGE_LISTEN", "127.0.0.1:0")
+        .env("MAILLAGE_LOG", "info")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+        .env("OTEL_SERVICE_NAME", "maillage-otlp-test")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("GraphQL API on http://").nth(1) {
+                let _ = addr_tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .header("content-type", "application/json")
+        .json(&json!({ "query": "query OpsExported { regions { code } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // SIGTERM: the batch still buffered is flushed before the process exits.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the process did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
+
+    let received = received.lock().unwrap();
+    assert!(!received.is_empty(), "the collector received nothing");
+    let contains = |needle: &str| {
+        received
+            .iter()
+            .any(|(_, _, body)| body.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    for (path, content_type, _) in received.iter() {
+        assert_eq!(path, "/v1/traces");
+        assert_eq!(content_type, "application/x-protobuf");
+    }
+    // Protobuf keeps strings as they are: the span names and the service name are in the payload.
+    assert!(contains("query OpsExported"), "no operation span exported");
+    assert!(contains("POST /graphql"), "no request span exported");
+    assert!(
+        contains("sea_orm.query_all"),
+        "no SQL statement span exported"
+    );
+    assert!(contains("maillage-otlp-test"), "service.name missing");
+}
+
+/// Several instances starting at once on one PostgreSQL database that needs its migrations (a rolling deploy):
+/// one migrates and seeds while the others wait on the advisory lock, and all of them come up.
+#[tokio::test]
+async fn instances_starting_together_on_postgresql_migrate_once() {
+    let db = TestDb::new_shared().await;
+    if !db.url.starts_with("postgres") {
+        eprintln!("skipped: needs PostgreSQL (set TEST_DATABASE_URL), as CI does");
+        return;
+    }
+    // Back to an empty schema, as a new deployment finds it.
+    Migrator::down(&db.db, None).await.unwrap();
+    assert!(
+        !Migrator::get_pending_migrations(&db.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { maillage_server::db::open_ready(&url, 2).await })
+        })
+        .collect();
+    for start in starts {
+        let instance = start.await.unwrap();
+        assert!(
+            instance.is_ok(),
+            "an instance failed to start: {:?}",
+            instance.err()
+        );
+    }
+    assert!(
+        Migrator::get_pending_migrations(&db.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let regions = db
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM region",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(regions.try_get::<i64>("", "n").unwrap(), 18, "seeded once");
 }
