@@ -776,3 +776,83 @@ async fn instances_starting_together_on_postgresql_migrate_once() {
         .unwrap();
     assert_eq!(regions.try_get::<i64>("", "n").unwrap(), 18, "seeded once");
 }
+
+/// `MAILLAGE_LOG_FORMAT=json`: every line on stderr is a JSON object, the lines written while a request runs carry
+/// its request id (a refusal's line included), and the database password never appears (PostgreSQL, where the URL
+/// has one: trust authentication ignores it).
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_never_the_password() {
+    let db = TestDb::new_shared().await;
+    let url = match db.url.strip_prefix("postgres://postgres@") {
+        Some(rest) => format!("postgres://postgres:hunter2-secret@{rest}"),
+        None => db.url.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &url)
+        .env("MAILLAGE_LISTEN", "127.0.0.1:0")
+        .env("MAILLAGE_LOG", "info")
+        .env("MAILLAGE_LOG_FORMAT", "json")
+        .env("MAILLAGE_MAX_QUERY_DEPTH", "2")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("GraphQL API on http://").nth(1) {
+                let _ = addr_tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .header("content-type", "application/json")
+        .header("x-request-id", "json-log-id")
+        .json(&json!({ "query": "{ hubs { departments { region { code } } } }" }))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "query_too_deep");
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines = reader.join().unwrap();
+
+    let records: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let in_request: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["span"]["name"] == "http.request")
+        .collect();
+    let messages: Vec<&str> = in_request
+        .iter()
+        .filter_map(|r| r["fields"]["message"].as_str())
+        .collect();
+    assert!(messages.contains(&"query refused"), "{lines:#?}");
+    assert!(messages.contains(&"request"), "{lines:#?}");
+    for record in in_request {
+        assert_eq!(record["span"]["request_id"], "json-log-id", "{record}");
+    }
+    let all = lines.join("\n");
+    assert!(!all.contains("hunter2"), "the password was logged:\n{all}");
+    if url.contains("hunter2") {
+        assert!(
+            all.contains("postgres:***@"),
+            "the redacted URL is logged:\n{all}"
+        );
+    }
+}

@@ -252,3 +252,31 @@ impl ServeConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::DatabaseUrl;
+
+    #[test]
+    fn the_database_password_never_shows_in_debug_or_display() {
+        let url: DatabaseUrl = "postgres://maillage:hunter2@db:5432/maillage"
+            .parse()
+            .unwrap();
+        assert_eq!(url.to_string(), "postgres://maillage:***@db:5432/maillage");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(
+            url.expose_secret(),
+            "postgres://maillage:hunter2@db:5432/maillage"
+        );
+        // The whole command line, as a `{:?}` of the parsed configuration would print it.
+        let cli = <crate::cli::Cli as clap::Parser>::parse_from([
+            "maillage",
+            "--database-url",
+            "postgres://maillage:hunter2@db:5432/maillage",
+            "schema",
+        ]);
+        assert!(!format!("{cli:?}").contains("hunter2"));
+    }
+}

@@ -184,6 +184,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         http.request.method = %method,
         http.route = %route,
         http.response.status_code = Empty,
+        otel.status_code = Empty,
         request_id = %id,
         trace_id = Empty,
     );
@@ -199,11 +200,18 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        // OpenTelemetry's HTTP convention: a server span is an error for 5xx only (4xx are the client's).
+        span.record("otel.status_code", "ERROR");
+    }
     let elapsed = started.elapsed();
     // Probes and scrapes come every few seconds from every load balancer and Prometheus: debug, not info.
     let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
     span.in_scope(|| {
-        let (status, elapsed_ms) = (status.as_u16(), elapsed.as_millis());
+        let (status, elapsed_ms) = (
+            status.as_u16(),
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        );
         if (500..600).contains(&status) {
             tracing::error!(status, elapsed_ms, "request failed");
         } else if probe {
