@@ -209,6 +209,28 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             .command
             .unwrap_or(Command::Serve(ServeConfig::default())),
     };
+    // A batch command is one trace: its statements are children of this span instead of a trace each. The server
+    // gets none, so that each request is a trace of its own.
+    let name = match &command {
+        Command::Serve(_) | Command::Schema => None,
+        Command::Migrate { .. } => Some("migrate"),
+        Command::Import(_) => Some("import"),
+        Command::Export(_) => Some("export"),
+        Command::Token { .. } => Some("token"),
+        Command::Counsellors { .. } => Some("counsellors"),
+        Command::Aidants { .. } => Some("aidants"),
+    };
+    let span = name.map_or_else(tracing::Span::none, |name| {
+        tracing::info_span!("maillage.command", otel.name = %format!("maillage {name}"), command = name)
+    });
+    tracing::Instrument::instrument(execute(command, &db_config, metrics_textfile), span).await
+}
+
+async fn execute(
+    command: Command,
+    db_config: &DbConfig,
+    metrics_textfile: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
     match command {
         Command::Schema => {
             let mut out = std::io::stdout().lock();
@@ -275,12 +297,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(args) => import(&db_config, metrics_textfile, args).await,
-        Command::Token { action } => token(&db_config, action).await,
-        Command::Export(args) => export(&db_config, args).await,
-        Command::Aidants { action } => aidants::run(&db_config, metrics_textfile, action).await,
+        Command::Import(args) => import(db_config, metrics_textfile, args).await,
+        Command::Token { action } => token(db_config, action).await,
+        Command::Export(args) => export(db_config, args).await,
+        Command::Aidants { action } => aidants::run(db_config, metrics_textfile, action).await,
         Command::Counsellors { action } => {
-            counsellors::run(&db_config, metrics_textfile, action).await
+            counsellors::run(db_config, metrics_textfile, action).await
         }
     }
 }
