@@ -10,7 +10,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maillage_migrations::{Migrator, MigratorTrait};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Query};
 use serde_json::json;
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// Longest a readiness check waits for the database: probes time out after a few seconds, and a pool waiting for
@@ -31,20 +34,47 @@ async fn check(app: &AppState) -> Result<(), NotReady> {
             .ping()
             .await
             .map_err(|e| NotReady::Unreachable(e.to_string()))?;
-        let pending = Migrator::get_pending_migrations(&app.db)
-            .await
-            .map_err(|e| NotReady::Unreachable(e.to_string()))?;
+        let pending = pending_migrations(&app.db).await;
         if pending.is_empty() {
             Ok(())
         } else {
-            Err(NotReady::PendingMigrations(
-                pending.iter().map(|m| m.name().to_owned()).collect(),
-            ))
+            Err(NotReady::PendingMigrations(pending))
         }
     };
     tokio::time::timeout(READINESS_TIMEOUT, check)
         .await
         .unwrap_or(Err(NotReady::TimedOut))
+}
+
+/// The migrations this binary knows that the database lacks.
+///
+/// Read-only, unlike `Migrator::get_pending_migrations` (which creates the migration table first). Migrations the
+/// database has and this binary does not know are fine: during a rolling deploy the new version migrates first,
+/// and the instances of the old one must stay ready (migrations only add what the old code ignores). A migration
+/// table that cannot be read (absent on a fresh database) means everything is pending.
+async fn pending_migrations(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    let query = Query::select()
+        .column(Alias::new("version"))
+        .from(Migrator::migration_table_name())
+        .to_owned();
+    let applied: HashSet<String> = match db
+        .query_all_raw(db.get_database_backend().build(&query))
+        .await
+    {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|row| row.try_get::<String>("", "version").ok())
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "the migration table cannot be read");
+            HashSet::new()
+        }
+    };
+    Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .filter(|name| !applied.contains(name))
+        .collect()
 }
 
 /// `GET /readyz`: 200 when the database answers and is fully migrated, else 503 with a reason code.
