@@ -358,11 +358,102 @@ async fn readyz_is_503_while_a_migration_is_pending() {
     assert_eq!(status, 200, "{body}");
 }
 
-/// The real binary: SIGTERM while a mutation waits on a database lock. The listener closes at once, the mutation
-/// completes with its data once the lock is released, and the process exits 0.
-#[tokio::test]
-async fn sigterm_during_a_slow_request_lets_it_finish_and_exits_zero() {
-    let db = TestDb::new_shared().await;
+/// `maillage serve` itself, on a free port, its stderr kept line by line.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the binary on `database_url` with extra environment, and waits until it listens.
+    async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"));
+        command
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("DATABASE_URL", database_url)
+            .env("MAILLAGE_LISTEN", "127.0.0.1:0")
+            .env("MAILLAGE_LOG", "info")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("MAILLAGE_LOG_FORMAT")
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn({
+            let log = log.clone();
+            move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("GraphQL API on http://").nth(1) {
+                        let addr = rest.split(['/', '"']).next().unwrap_or_default();
+                        let _ = addr_tx.send(addr.to_owned());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(addr) = addr_rx.try_recv() {
+                break addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        Self {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn terminate(&self) {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The exit status, waiting at most `within`.
+    async fn exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the process did not exit");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// An admin token on `db`.
+async fn admin_secret(db: &TestDb) -> String {
     maillage_server::db::make_ready(&db.db).await.unwrap();
     let (_, secret) = maillage_access::create_token(
         &db.db,
@@ -376,84 +467,80 @@ async fn sigterm_during_a_slow_request_lets_it_finish_and_exits_zero() {
     )
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &db.url)
-        .env("MAILLAGE_LISTEN", "127.0.0.1:0")
-        .env("MAILLAGE_LOG", "info")
-        .env("MAILLAGE_SHUTDOWN_TIMEOUT_SECS", "20")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The server logs its address once it listens; the rest of its log is kept for the failure messages.
-    let stderr = child.stderr.take().unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
-    let log = Arc::new(std::sync::Mutex::new(String::new()));
-    let log2 = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("GraphQL API on http://").nth(1) {
-                let _ = addr_tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-            }
-            log2.lock().unwrap().push_str(&line);
-            log2.lock().unwrap().push('\n');
-        }
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
-    let base = format!("http://{addr}");
+    secret
+}
 
-    // Hold the write lock the mutation needs: SQLite's (BEGIN IMMEDIATE), or PostgreSQL's on the site table.
+/// Holds the write lock a site creation needs: SQLite's (BEGIN IMMEDIATE), or PostgreSQL's on the site table.
+async fn hold_site_writes(db: &TestDb) -> sea_orm::DatabaseTransaction {
     let lock = maillage_core::db::begin_write(&db.db).await.unwrap();
     if db.url.starts_with("postgres") {
         lock.execute_unprepared("LOCK TABLE site IN EXCLUSIVE MODE")
             .await
             .unwrap();
     }
-    let client = reqwest::Client::new();
-    let request = tokio::spawn({
-        let (client, base) = (client.clone(), base.clone());
-        async move {
-            let response = client
-                .post(format!("{base}/graphql"))
-                .header("content-type", "application/json")
-                .bearer_auth(secret)
-                .json(&json!({
-                    "query": "mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id name } userErrors { code } } }",
-                    "variables": { "input": {
-                        "source": "shutdown-test", "sourceId": "1", "name": "Lieu en vol",
-                        "commune": "Lyon", "postalCode": "69001", "address": "1 place Bellecour",
-                        "values": { "services": ["Aide aux démarches administratives"] }
-                    } },
-                }))
-                .send()
-                .await?;
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await?;
-            Ok::<_, reqwest::Error>((status, body))
-        }
-    });
+    lock
+}
+
+/// Sends a `createSite` mutation (source `source`) in the background.
+fn create_site(
+    base: String,
+    secret: String,
+    source: &'static str,
+) -> tokio::task::JoinHandle<Result<(u16, serde_json::Value), reqwest::Error>> {
+    tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/graphql"))
+            .header("content-type", "application/json")
+            .bearer_auth(secret)
+            .json(&json!({
+                "query": "mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id name } userErrors { code } } }",
+                "variables": { "input": {
+                    "source": source, "sourceId": "1", "name": "Lieu en vol",
+                    "commune": "Lyon", "postalCode": "69001", "address": "1 place Bellecour",
+                    "values": { "services": ["Aide aux démarches administratives"] }
+                } },
+            }))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await?;
+        Ok((status, body))
+    })
+}
+
+async fn sites_from(db: &TestDb, source: &str) -> i64 {
+    let row = db
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM site WHERE source = '{source}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// The real binary: SIGTERM while a mutation waits on a database lock. The listener closes at once, the mutation
+/// completes with its data once the lock is released, and the process exits 0.
+#[tokio::test]
+async fn sigterm_during_a_slow_request_lets_it_finish_and_exits_zero() {
+    let db = TestDb::new_shared().await;
+    let secret = admin_secret(&db).await;
+    let mut server = Server::start(&db.url, &[("MAILLAGE_SHUTDOWN_TIMEOUT_SECS", "20")]).await;
+
+    let lock = hold_site_writes(&db).await;
+    let request = create_site(server.base(), secret, "shutdown-test");
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
         !request.is_finished(),
         "the mutation should be waiting on the lock"
     );
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    server.terminate();
     // The listener closes at once: a new connection is refused while the mutation is still in flight.
     let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        if tokio::net::TcpStream::connect(&addr).await.is_err() {
-            break;
-        }
+    while tokio::net::TcpStream::connect(&server.addr).await.is_ok() {
         assert!(
             Instant::now() < deadline,
             "still accepting connections after SIGTERM"
@@ -464,10 +551,7 @@ async fn sigterm_during_a_slow_request_lets_it_finish_and_exits_zero() {
         !request.is_finished(),
         "the mutation should still be waiting"
     );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the process must wait for the request"
-    );
+    assert!(server.is_running(), "the process must wait for the request");
 
     lock.rollback().await.unwrap();
     let (status, body) = tokio::time::timeout(Duration::from_secs(15), request)
@@ -482,29 +566,51 @@ async fn sigterm_during_a_slow_request_lets_it_finish_and_exits_zero() {
         "{body}"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the process did not exit after its last request"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(exit.code(), Some(0), "log:\n{}", log.lock().unwrap());
+    let exit = server.exit(Duration::from_secs(15)).await;
+    assert_eq!(exit.code(), Some(0), "log:\n{}", server.log().join("\n"));
     // The site is really stored: the request was not cut.
-    let stored = db
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM site WHERE source = 'shutdown-test'",
-        ))
+    assert_eq!(sites_from(&db, "shutdown-test").await, 1);
+}
+
+/// A request still running at `MAILLAGE_SHUTDOWN_TIMEOUT_SECS` after SIGTERM is cut, nothing of it is stored, and
+/// the exit status says so.
+#[tokio::test]
+async fn a_request_outliving_the_shutdown_timeout_is_cut_and_the_exit_status_is_1() {
+    let db = TestDb::new_shared().await;
+    let secret = admin_secret(&db).await;
+    let mut server = Server::start(&db.url, &[("MAILLAGE_SHUTDOWN_TIMEOUT_SECS", "1")]).await;
+
+    let lock = hold_site_writes(&db).await;
+    let request = create_site(server.base(), secret, "cut-test");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !request.is_finished(),
+        "the mutation should be waiting on the lock"
+    );
+    let signalled = Instant::now();
+    server.terminate();
+    // The lock is still held: the deadline, not the request, ends the process.
+    let exit = server.exit(Duration::from_secs(10)).await;
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(900),
+        "exited before the deadline"
+    );
+    assert_eq!(exit.code(), Some(1), "log:\n{}", server.log().join("\n"));
+    assert!(
+        server.log().iter().any(|l| l.contains("were cut")),
+        "{:#?}",
+        server.log()
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(5), request)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.try_get::<i64>("", "n").unwrap(), 1);
+    assert!(
+        outcome.is_err(),
+        "the cut request got a response: {outcome:?}"
+    );
+    lock.rollback().await.unwrap();
+    assert_eq!(sites_from(&db, "cut-test").await, 0);
 }
 
 /// Every response carries a request id, errors included; a client's id is echoed; metrics count requests per
@@ -671,30 +777,16 @@ async fn the_binary_exports_spans_over_otlp_when_an_endpoint_is_set() {
     });
 
     let db = TestDb::new_shared().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &db.url)
-        .env("MAILLAGE_LISTEN", "127.0.0.1:0")
-        .env("MAILLAGE_LOG", "info")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
-        .env("OTEL_SERVICE_NAME", "maillage-otlp-test")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("GraphQL API on http://").nth(1) {
-                let _ = addr_tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let mut server = Server::start(
+        &db.url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url),
+            ("OTEL_SERVICE_NAME", "maillage-otlp-test"),
+        ],
+    )
+    .await;
     let response = reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
+        .post(format!("{}/graphql", server.base()))
         .header("content-type", "application/json")
         .json(&json!({ "query": "query OpsExported { regions { code } }" }))
         .send()
@@ -702,20 +794,9 @@ async fn the_binary_exports_spans_over_otlp_when_an_endpoint_is_set() {
         .unwrap();
     assert_eq!(response.status(), 200);
     // SIGTERM: the batch still buffered is flushed before the process exits.
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the process did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(exit.code(), Some(0));
+    server.terminate();
+    let exit = server.exit(Duration::from_secs(20)).await;
+    assert_eq!(exit.code(), Some(0), "log:\n{}", server.log().join("\n"));
 
     let received = received.lock().unwrap();
     assert!(!received.is_empty(), "the collector received nothing");
@@ -798,34 +879,16 @@ async fn json_logs_carry_the_request_id_and_never_the_password() {
         Some(rest) => format!("postgres://postgres:hunter2-secret@{rest}"),
         None => db.url.clone(),
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &url)
-        .env("MAILLAGE_LISTEN", "127.0.0.1:0")
-        .env("MAILLAGE_LOG", "info")
-        .env("MAILLAGE_LOG_FORMAT", "json")
-        .env("MAILLAGE_MAX_QUERY_DEPTH", "2")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("GraphQL API on http://").nth(1) {
-                let _ = addr_tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-            }
-            lines.push(line);
-        }
-        lines
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let mut server = Server::start(
+        &url,
+        &[
+            ("MAILLAGE_LOG_FORMAT", "json"),
+            ("MAILLAGE_MAX_QUERY_DEPTH", "2"),
+        ],
+    )
+    .await;
     let response = reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
+        .post(format!("{}/graphql", server.base()))
         .header("content-type", "application/json")
         .header("x-request-id", "json-log-id")
         .json(&json!({ "query": "{ hubs { departments { region { code } } } }" }))
@@ -834,12 +897,15 @@ async fn json_logs_carry_the_request_id_and_never_the_password() {
         .unwrap();
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "query_too_deep");
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let lines = reader.join().unwrap();
+    server.terminate();
+    assert!(server.exit(Duration::from_secs(20)).await.success());
+    // The reader thread may still hold the last lines: wait for the shutdown line.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().iter().any(|l| l.contains("\"stopped\"")) {
+        assert!(Instant::now() < deadline, "{:#?}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lines = server.log();
 
     let records: Vec<serde_json::Value> = lines
         .iter()
