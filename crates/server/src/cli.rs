@@ -147,6 +147,19 @@ struct ExportArgs {
 }
 
 impl Cli {
+    /// The configuration from the process's arguments and environment: the one place they are read.
+    ///
+    /// No subcommand means `serve`: the arguments are then parsed as `serve`'s, so its flags and `MAILLAGE_*`
+    /// variables apply. Exits with clap's message on invalid input, as `Parser::parse` does.
+    pub fn from_args() -> Self {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let cli = Self::parse_from(&args);
+        if cli.command.is_some() {
+            return cli;
+        }
+        Self::parse_from(args.into_iter().chain(["serve".into()]))
+    }
+
     /// Logs and traces settings, read before the command runs (they set up the subscriber).
     pub fn telemetry(&self) -> &TelemetryConfig {
         &self.telemetry
@@ -202,13 +215,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     let db_config = cli.db;
     let metrics_textfile = cli.telemetry.metrics_textfile.clone();
     let metrics_textfile = metrics_textfile.as_deref();
-    let command = match cli.command {
-        Some(command) => command,
-        // No subcommand means `serve`: parse again with it, so its flags and MAILLAGE_* variables apply.
-        None => Cli::parse_from(std::env::args().chain(["serve".to_owned()]))
-            .command
-            .unwrap_or(Command::Serve(ServeConfig::default())),
-    };
+    // `Cli::from_args` already turned "no subcommand" into `serve`; the default only serves a `Cli` built otherwise.
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeConfig::default()));
     // A batch command is one trace: its statements are children of this span instead of a trace each. The server
     // gets none, so that each request is a trace of its own.
     let name = match &command {

@@ -1,12 +1,11 @@
 //! The `maillage` binary: a thin main over `maillage_server::cli`.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // The whole configuration is read here, once; the subscriber comes first so that every later line is logged.
-    let cli = maillage_server::cli::Cli::parse();
+    let cli = maillage_server::cli::Cli::from_args();
     let telemetry = match maillage_server::telemetry::init(cli.telemetry()) {
         Ok(guard) => guard,
         Err(message) => {
