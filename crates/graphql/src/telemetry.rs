@@ -172,3 +172,13 @@ impl Extension for TelemetryExtension {
         result
     }
 }
+
+/// A DataLoader spawner that keeps the current span: `DataLoader::new(loader, spawn_in_current_span)`.
+///
+/// With plain `tokio::spawn`, a batch's statements start a trace of their own; spawned this way they stay under the
+/// resolver that first asked for a key (and their log lines keep the request id).
+pub fn spawn_in_current_span(
+    task: futures::future::BoxFuture<'static, ()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(task.in_current_span())
+}
