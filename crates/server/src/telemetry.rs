@@ -10,7 +10,7 @@
 use crate::config::{LogFormat, TelemetryConfig};
 use crate::metrics;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -176,7 +176,17 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().as_str().to_owned();
+    // Clients may invent methods: anything non-standard is one label value, so metrics stay bounded.
+    let method = match *request.method() {
+        Method::GET
+        | Method::POST
+        | Method::HEAD
+        | Method::OPTIONS
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE => request.method().as_str().to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format!("{method} {route}"),
