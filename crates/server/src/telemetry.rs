@@ -84,7 +84,12 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, String> {
     if let Some(endpoint) = &config.otlp_endpoint
         && provider.is_some()
     {
-        tracing::info!(endpoint = %endpoint, service = %config.service_name, "exporting traces over OTLP/HTTP");
+        // The URL may carry credentials, as a database URL does.
+        tracing::info!(
+            endpoint = %crate::db::redact(endpoint),
+            service = %config.service_name,
+            "exporting traces over OTLP/HTTP"
+        );
     }
     Ok(TelemetryGuard { provider })
 }
