@@ -7,10 +7,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fail=0
-# Which workspace crates depend (directly or not, normal dependencies only) on $1.
+# Which workspace crates depend (directly or not, normal dependencies only) on $1, in every version of it in the
+# tree. cargo's own errors are not swallowed: an ambiguous name (two versions) is expanded into each version, a
+# package absent from the tree has no dependents, and any other failure stops the check instead of passing it.
 dependents() {
-  cargo tree --locked --workspace -e normal -i "$1" --prefix none 2>/dev/null \
-    | grep -E '^maillage-' | sed 's/ .*//' | sort -u || true
+  local out err
+  err=$(mktemp)
+  if out=$(cargo tree --locked --workspace -e normal -i "$1" --prefix none 2>"$err"); then
+    rm -f "$err"
+    printf '%s\n' "$out" | grep -E '^maillage-' | sed 's/ .*//' | sort -u || true
+    return 0
+  fi
+  if grep -q 'did not match any packages' "$err"; then
+    rm -f "$err"
+    return 0
+  fi
+  local specs
+  specs=$(grep -oE "\b$1@[0-9][^ ]*" "$err" | sort -u || true)
+  if [ -z "$specs" ]; then
+    echo "dependency direction: cargo tree -i $1 failed:" >&2
+    cat "$err" >&2
+    rm -f "$err"
+    exit 2
+  fi
+  rm -f "$err"
+  for spec in $specs; do
+    dependents "$spec"
+  done | sort -u
 }
 check() { # crate allowed...
   local crate=$1; shift

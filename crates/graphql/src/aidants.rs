@@ -188,7 +188,7 @@ fn loader<T: Loader<K>, K>(inner: T) -> DataLoader<T>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
-    DataLoader::new(inner, tokio::spawn).delay(BATCH_DELAY)
+    DataLoader::new(inner, crate::telemetry::spawn_in_current_span).delay(BATCH_DELAY)
 }
 
 impl AidantsLoaders {

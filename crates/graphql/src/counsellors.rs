@@ -322,7 +322,7 @@ const BATCH_DELAY: Duration = Duration::from_millis(3);
 fn loader<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
     inner: T,
 ) -> DataLoader<T> {
-    DataLoader::new(inner, tokio::spawn).delay(BATCH_DELAY)
+    DataLoader::new(inner, crate::telemetry::spawn_in_current_span).delay(BATCH_DELAY)
 }
 
 impl CounsellorLoaders {

@@ -85,6 +85,7 @@ pub fn build_federation_schema(limits: SchemaLimits) -> FederationSchema {
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(crate::recursive_depth(limits))
         .enable_federation()
+        .extension(crate::telemetry::Telemetry)
         .finish()
 }
 

@@ -204,7 +204,7 @@ pub struct Loaders {
 const BATCH_DELAY: Duration = Duration::from_millis(3);
 
 fn loader<T>(inner: T) -> DataLoader<T> {
-    DataLoader::new(inner, tokio::spawn).delay(BATCH_DELAY)
+    DataLoader::new(inner, crate::telemetry::spawn_in_current_span).delay(BATCH_DELAY)
 }
 
 impl Loaders {
