@@ -21,8 +21,8 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Actor;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -31,6 +31,10 @@ use std::pin::Pin;
 
 /// The content type of every accepted attachment.
 pub const PDF: &str = "application/pdf";
+
+/// The most attachments a dossier may have: enough for every part of a dossier, and a bound on what one applicant
+/// can store.
+pub const MAX_ATTACHMENTS_PER_APPLICATION: u64 = 20;
 
 /// The default directory of [`LocalDiskStorage`], relative to the working directory.
 pub const DEFAULT_ATTACHMENT_DIR: &str = "./data/attachments";
@@ -305,6 +309,19 @@ async fn insert_row(
 ) -> Result<Attachment, AmiError> {
     let txn = maillage_core::db::begin_write(db).await?;
     lock_editable(&txn, app).await?;
+    // Counted under the dossier's row lock, so concurrent uploads cannot pass the limit together.
+    let present = attachment::Entity::find()
+        .filter(attachment::Column::ApplicationId.eq(app.id.0))
+        .count(&txn)
+        .await?;
+    if present >= MAX_ATTACHMENTS_PER_APPLICATION {
+        return Err(AmiError::InvalidAttachment {
+            code: "too_many_attachments",
+            message: format!(
+                "a dossier has at most {MAX_ATTACHMENTS_PER_APPLICATION} attachments: remove one first"
+            ),
+        });
+    }
     let m = attachment::ActiveModel {
         application_id: Set(app.id.0),
         storage_key: Set(key.to_owned()),

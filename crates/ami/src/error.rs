@@ -49,7 +49,7 @@ pub enum AmiError {
         actual: i32,
     },
     /// The state machine refuses this event in this status (`invalid_transition`).
-    #[error("an application that is {from} cannot be {event}")]
+    #[error("\"{event}\" is not possible on an application that is {from}")]
     InvalidTransition {
         /// The current status.
         from: Status,
@@ -113,7 +113,7 @@ pub enum AmiError {
     /// An uploaded attachment is not acceptable (not a PDF, too large, empty).
     #[error("{message}")]
     InvalidAttachment {
-        /// The stable code: `not_pdf`, `too_large` or `empty_file`.
+        /// The stable code: `not_pdf`, `too_large`, `empty_file` or `too_many_attachments`.
         code: &'static str,
         /// What is wrong.
         message: String,

@@ -20,8 +20,9 @@ pub use applications::{
     start_review, submit_application, update_application, withdraw_application,
 };
 pub use attachments::{
-    DEFAULT_ATTACHMENT_DIR, LocalDiskStorage, NewAttachment, Storage, StorageError, add_attachment,
-    check_pdf, list_attachments, read_attachment, remove_attachment,
+    DEFAULT_ATTACHMENT_DIR, LocalDiskStorage, MAX_ATTACHMENTS_PER_APPLICATION, NewAttachment,
+    Storage, StorageError, add_attachment, check_pdf, list_attachments, read_attachment,
+    remove_attachment,
 };
 pub use campaigns::{
     DEFAULT_MAX_ATTACHMENT_BYTES, NewCampaign, NewCriterion, campaign_by_code, create_campaign,

@@ -83,12 +83,6 @@ impl Status {
         matches!(self, Self::Draft | Self::ChangesRequested)
     }
 
-    /// Whether reviewers see the dossier: from its first submission on (drafts are the applicant's own business;
-    /// a dossier withdrawn before submission stays hidden: the services check its submission instant).
-    pub fn visible_to_reviewers(self) -> bool {
-        !matches!(self, Self::Draft)
-    }
-
     /// Whether a decision (selected or rejected) was taken: from then on the applicant sees the scores summary.
     pub fn is_decided(self) -> bool {
         matches!(self, Self::Selected | Self::Rejected)
@@ -163,7 +157,6 @@ impl Event {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Read as a participle in messages: "cannot be submit" reads badly, so messages use the stable name.
         f.write_str(self.as_str())
     }
 }

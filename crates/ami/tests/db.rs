@@ -1168,6 +1168,25 @@ async fn attachments_are_pdfs_of_limited_size_added_by_the_applicant_while_edita
     );
     let files = walk(dir.path());
     assert!(files.is_empty(), "{files:?}");
+    // At most 20 attachments per dossier; the refused one leaves no file behind.
+    for i in 0..20 {
+        let name: &'static str = Box::leak(format!("piece-{i}.pdf").into_boxed_str());
+        add_attachment(&t.db, &storage, &alice, id, up(name, pdf_static))
+            .await
+            .unwrap();
+    }
+    let err = add_attachment(&t.db, &storage, &alice, id, up("one-more.pdf", pdf_static))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "too_many_attachments");
+    assert_eq!(walk(dir.path()).len(), 20);
+    assert_eq!(
+        list_attachments(&t.db, &reviewer("rev"), id)
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

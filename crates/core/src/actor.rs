@@ -216,4 +216,13 @@ mod tests {
         assert!(!Actor::with_role(Role::Partner, "app").can_read_personal_data(Some(&dep("69"))));
         assert!(Actor::cli().can_read_personal_data(None));
     }
+
+    #[test]
+    fn the_subject_is_kept_apart_from_the_label() {
+        let actor =
+            Actor::with_role(Role::AmiApplicant, "token:7:asso-breizh").with_subject("asso-breizh");
+        assert_eq!(actor.subject(), Some("asso-breizh"));
+        assert_eq!(actor.label(), "token:7:asso-breizh");
+        assert_eq!(Actor::cli().subject(), None);
+    }
 }
