@@ -11,6 +11,7 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, RegionCode};
 use maillage_funding::Money;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -395,4 +396,188 @@ pub async fn list_campaigns<C: ConnectionTrait>(db: &C) -> Result<Vec<Campaign>,
         .all(db)
         .await?;
     assemble(db, rows).await
+}
+
+/// A change to a campaign: `None` leaves a field as it is. The scoring grid is not changed here: sheets already
+/// given refer to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New opening instant.
+    pub opens_at: Option<DateTime<Utc>>,
+    /// New closing second (inclusive).
+    pub closes_at: Option<DateTime<Utc>>,
+    /// New cap per hub.
+    pub max_per_hub: Option<Money>,
+    /// New QPV bonus.
+    pub qpv_bonus: Option<Money>,
+    /// New Action Cœur de Ville bonus.
+    pub acv_bonus: Option<Money>,
+    /// New priority regions (replace the list).
+    pub priority_regions: Option<Vec<RegionCode>>,
+    /// New attachment size limit.
+    pub max_attachment_bytes: Option<i64>,
+}
+
+/// Changes a campaign (admins; `stale_version` when it changed since `version`). Dossiers already saved keep
+/// their amounts; the new caps apply from their next save or submission.
+#[tracing::instrument(skip_all, fields(campaign.id = %id))]
+pub async fn update_campaign(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: CampaignId,
+    version: i32,
+    patch: CampaignPatch,
+) -> Result<Campaign, AmiError> {
+    require_admin(actor)?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let old = load_campaign(&txn, id).await?;
+    if old.version != version {
+        return Err(AmiError::StaleVersion {
+            entity: "campaign",
+            id: id.0,
+            expected: version,
+            actual: old.version,
+        });
+    }
+    // Check the campaign as it would be, with the same rules as a new one.
+    let after = NewCampaign {
+        code: old.code.clone(),
+        name: patch.name.clone().unwrap_or_else(|| old.name.clone()),
+        opens_at: patch.opens_at.unwrap_or(old.opens_at),
+        closes_at: patch.closes_at.unwrap_or(old.closes_at),
+        envelope_code: old.envelope_code.clone(),
+        max_per_hub: patch.max_per_hub.unwrap_or(old.max_per_hub),
+        qpv_bonus: patch.qpv_bonus.unwrap_or(old.qpv_bonus),
+        acv_bonus: patch.acv_bonus.unwrap_or(old.acv_bonus),
+        priority_regions: patch
+            .priority_regions
+            .clone()
+            .unwrap_or_else(|| old.priority_regions.clone()),
+        max_attachment_bytes: patch
+            .max_attachment_bytes
+            .unwrap_or(old.max_attachment_bytes),
+        criteria: old
+            .criteria
+            .iter()
+            .map(|c| NewCriterion {
+                code: c.code.clone(),
+                label: c.label.clone(),
+                weight: c.weight,
+                max_score: c.max_score,
+            })
+            .collect(),
+    };
+    check_new(&after)?;
+    let found = maillage_territories::regions_by_codes(&txn, &after.priority_regions).await?;
+    if let Some((i, r)) = after
+        .priority_regions
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !found.iter().any(|f| &f.code == *r))
+    {
+        return Err(AmiError::invalid(
+            FieldPath::new("input").push("priorityRegions").index(i),
+            "unknown_value",
+            format!("unknown region {r}"),
+        ));
+    }
+    let updated = campaign::Entity::update_many()
+        .col_expr(campaign::Column::Name, Expr::value(after.name.trim()))
+        .col_expr(campaign::Column::OpensAt, Expr::value(after.opens_at))
+        .col_expr(campaign::Column::ClosesAt, Expr::value(after.closes_at))
+        .col_expr(
+            campaign::Column::MaxPerHubCents,
+            Expr::value(after.max_per_hub.cents()),
+        )
+        .col_expr(
+            campaign::Column::QpvBonusCents,
+            Expr::value(after.qpv_bonus.cents()),
+        )
+        .col_expr(
+            campaign::Column::AcvBonusCents,
+            Expr::value(after.acv_bonus.cents()),
+        )
+        .col_expr(
+            campaign::Column::MaxAttachmentBytes,
+            Expr::value(after.max_attachment_bytes),
+        )
+        .col_expr(campaign::Column::Version, Expr::value(version + 1))
+        .col_expr(campaign::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(campaign::Column::Id.eq(id.0))
+        .filter(campaign::Column::Version.eq(version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(AmiError::StaleVersion {
+            entity: "campaign",
+            id: id.0,
+            expected: version,
+            actual: version + 1,
+        });
+    }
+    if patch.priority_regions.is_some() {
+        campaign_region::Entity::delete_many()
+            .filter(campaign_region::Column::CampaignId.eq(id.0))
+            .exec(&txn)
+            .await?;
+        let mut regions = after.priority_regions.clone();
+        regions.sort();
+        regions.dedup();
+        if !regions.is_empty() {
+            campaign_region::Entity::insert_many(regions.iter().map(|r| {
+                campaign_region::ActiveModel {
+                    campaign_id: Set(id.0),
+                    region_code: Set(r.as_str().to_owned()),
+                }
+            }))
+            .exec(&txn)
+            .await?;
+        }
+    }
+    let mut changes = AuditChanges::new();
+    changes.changed("name", &old.name, after.name.trim());
+    changes.changed("opens_at", &old.opens_at, &after.opens_at);
+    changes.changed("closes_at", &old.closes_at, &after.closes_at);
+    changes.changed(
+        "max_per_hub_cents",
+        &old.max_per_hub.cents(),
+        &after.max_per_hub.cents(),
+    );
+    changes.changed(
+        "qpv_bonus_cents",
+        &old.qpv_bonus.cents(),
+        &after.qpv_bonus.cents(),
+    );
+    changes.changed(
+        "acv_bonus_cents",
+        &old.acv_bonus.cents(),
+        &after.acv_bonus.cents(),
+    );
+    let regions = |v: &[RegionCode]| -> Vec<String> {
+        let mut v: Vec<String> = v.iter().map(|r| r.as_str().to_owned()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    changes.changed(
+        "priority_regions",
+        &regions(&old.priority_regions),
+        &regions(&after.priority_regions),
+    );
+    changes.changed(
+        "max_attachment_bytes",
+        &old.max_attachment_bytes,
+        &after.max_attachment_bytes,
+    );
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("ami_campaign", id.to_string(), "update", changes),
+    )
+    .await?;
+    let c = load_campaign(&txn, id).await?;
+    txn.commit().await?;
+    Ok(c)
 }

@@ -3,12 +3,12 @@
 //! nothing at all when the envelope lacks room; rejecting records a reason the applicant reads.
 
 use crate::AmiError;
-use crate::access::require_reviewer;
+use crate::access::{identity, require_reviewer};
 use crate::applications::{
     Step, TransitionSet, check_ceiling, check_version, fire, load, load_visible,
 };
 use crate::campaigns::load_campaign;
-use crate::entity::application;
+use crate::entity::{application, conflict};
 use crate::model::{Application, ApplicationId};
 use crate::state::{self, Clock, Event, Party};
 use chrono_tz::Europe::Paris;
@@ -66,6 +66,21 @@ fn hub_slug(app: &Application) -> String {
         .to_owned()
 }
 
+/// A reviewer who declared a conflict of interest on a dossier does not decide it either.
+async fn refuse_conflicted<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    id: ApplicationId,
+) -> Result<(), AmiError> {
+    let declared = conflict::Entity::find_by_id((id.0, identity(actor).to_owned()))
+        .one(txn)
+        .await?;
+    if declared.is_some() {
+        return Err(AmiError::ConflictOfInterest(id.0));
+    }
+    Ok(())
+}
+
 fn clean_reason(reason: Option<&str>, required: bool) -> Result<Option<String>, AmiError> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     match reason {
@@ -103,6 +118,7 @@ pub async fn select_application(
     let reason = clean_reason(reason, false)?;
     let txn = maillage_core::db::begin_write(db).await?;
     let app = load_visible(&txn, actor, id).await?;
+    refuse_conflicted(&txn, actor, id).await?;
     let campaign = load_campaign(&txn, app.campaign_id).await?;
     let now = clock.now();
     // Ask the state machine before creating anything, so a refused decision reports the real reason.
@@ -210,6 +226,7 @@ pub async fn reject_application(
     let reason = clean_reason(Some(reason), true)?;
     let txn = maillage_core::db::begin_write(db).await?;
     let app = load_visible(&txn, actor, id).await?;
+    refuse_conflicted(&txn, actor, id).await?;
     let campaign = load_campaign(&txn, app.campaign_id).await?;
     let now = clock.now();
     let step = Step {

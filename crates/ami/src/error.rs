@@ -104,8 +104,10 @@ pub enum AmiError {
         "an application that is {0} cannot be scored: scores are given while it is under review"
     )]
     NotScorable(Status),
-    /// The reviewer declared a conflict of interest on this dossier: it may not score it.
-    #[error("you declared a conflict of interest on application {0}: you may not score it")]
+    /// The reviewer declared a conflict of interest on this dossier: it may not score or decide it.
+    #[error(
+        "you declared a conflict of interest on application {0}: you may not score or decide it"
+    )]
     ConflictOfInterest(i32),
     /// A code or key exists already (campaign code, attachment key…).
     #[error("{0}")]

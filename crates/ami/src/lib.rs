@@ -25,8 +25,8 @@ pub use attachments::{
     remove_attachment,
 };
 pub use campaigns::{
-    DEFAULT_MAX_ATTACHMENT_BYTES, NewCampaign, NewCriterion, campaign_by_code, create_campaign,
-    get_campaign, list_campaigns, paris_instant,
+    CampaignPatch, DEFAULT_MAX_ATTACHMENT_BYTES, NewCampaign, NewCriterion, campaign_by_code,
+    create_campaign, get_campaign, list_campaigns, paris_instant, update_campaign,
 };
 pub use decision::{reject_application, select_application};
 pub use error::AmiError;

@@ -5,14 +5,14 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use maillage_ami::{
     AmiError, ApplicationData, ApplicationFilter, ApplicationId, ApplicationOrder, BudgetLine,
-    Campaign, CoFunding, ConsortiumMember, FixedClock, LocalDiskStorage, NewApplication,
-    NewAttachment, NewCampaign, NewCriterion, Score, ScoreSheetInput, Status, add_attachment,
-    campaign_by_code, create_application, create_campaign, declare_conflict,
+    Campaign, CampaignPatch, CoFunding, ConsortiumMember, FixedClock, LocalDiskStorage,
+    NewApplication, NewAttachment, NewCampaign, NewCriterion, Score, ScoreSheetInput, Status,
+    add_attachment, campaign_by_code, create_application, create_campaign, declare_conflict,
     export_applications_csv, export_scores_csv, get_application, list_applications,
     list_attachments, list_score_sheets, paris_instant, read_attachment, reject_application,
     remove_attachment, request_changes, resubmit_application, score_summary, seed_reference_data,
     select_application, start_review, submit_application, submit_score_sheet, update_application,
-    update_score_sheet, withdraw_application,
+    update_campaign, update_score_sheet, withdraw_application,
 };
 use maillage_core::pagination::PageRequest;
 use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role, Siret};
@@ -926,6 +926,12 @@ async fn one_score_sheet_per_reviewer_within_the_grid_and_no_conflict() {
     .await
     .unwrap_err();
     assert_eq!(err.code(), "conflict_of_interest");
+    // Nor decide it.
+    let v = version(&t, id).await;
+    let err = reject_application(&t.db, &rev_b, &during(), id, v, "non")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "conflict_of_interest");
     declare_conflict(&t.db, &rev, id, None).await.unwrap();
     let summary = score_summary(&t.db, &rev, id).await.unwrap().unwrap();
     assert_eq!((summary.reviews, summary.weighted_mean), (0, None));
@@ -1264,6 +1270,53 @@ async fn campaigns_are_created_by_admins_only_and_checked() {
     );
     let c = create_campaign(&t.db, &admin(), new.clone()).await.unwrap();
     assert_eq!(c.criteria.len(), 1);
+    // Updates: admins only, versioned, checked like a new campaign, audited.
+    let patch = CampaignPatch {
+        closes_at: Some(paris("2022-07-15 23:59:59")),
+        priority_regions: Some(vec![RegionCode::parse("28").unwrap()]),
+        ..CampaignPatch::default()
+    };
+    let err = update_campaign(&t.db, &reviewer("rev"), c.id, 1, patch.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    let u = update_campaign(&t.db, &admin(), c.id, 1, patch.clone())
+        .await
+        .unwrap();
+    assert_eq!(u.version, 2);
+    assert_eq!(u.closes_at, paris("2022-07-15 23:59:59"));
+    assert_eq!(u.priority_regions, [RegionCode::parse("28").unwrap()]);
+    assert_eq!(u.criteria, c.criteria);
+    let err = update_campaign(&t.db, &admin(), c.id, 1, patch)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "stale_version");
+    let err = update_campaign(
+        &t.db,
+        &admin(),
+        c.id,
+        2,
+        CampaignPatch {
+            opens_at: Some(paris("2023-01-01 00:00:00")),
+            ..CampaignPatch::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "invalid_value");
+    let err = update_campaign(
+        &t.db,
+        &admin(),
+        c.id,
+        2,
+        CampaignPatch {
+            priority_regions: Some(vec![RegionCode::parse("99").unwrap()]),
+            ..CampaignPatch::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "unknown_value");
     assert_eq!(
         create_campaign(&t.db, &admin(), new)
             .await
