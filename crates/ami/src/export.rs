@@ -7,7 +7,7 @@ use crate::AmiError;
 use crate::access::require_reviewer;
 use crate::campaigns::list_campaigns;
 use crate::list::{ApplicationFilter, matching};
-use crate::reviews::list_score_sheets;
+use crate::reviews::sheets_of_applications;
 use maillage_core::Actor;
 use maillage_funding::Money;
 use sea_orm::ConnectionTrait;
@@ -154,28 +154,28 @@ pub async fn export_scores_csv<C: ConnectionTrait>(
         "comment",
     ])
     .map_err(csv_err)?;
-    for item in items {
-        let a = &item.application;
-        let Some(campaign) = campaigns.get(&a.campaign_id.0) else {
+    let apps: Vec<crate::model::Application> = items.into_iter().map(|i| i.application).collect();
+    let sheets = sheets_of_applications(db, &apps, &campaigns).await?;
+    for sheet in &sheets {
+        let Some(a) = apps.iter().find(|a| a.id == sheet.application_id) else {
             continue;
         };
-        for sheet in list_score_sheets(db, actor, a.id).await? {
-            for s in &sheet.scores {
-                let c = campaign.criteria.iter().find(|c| c.code == s.criterion);
-                w.write_record([
-                    a.id.to_string(),
-                    a.data.hub_name.clone(),
-                    sheet.id.to_string(),
-                    sheet.reviewer.clone(),
-                    s.criterion.clone(),
-                    c.map(|c| c.weight.to_string()).unwrap_or_default(),
-                    c.map(|c| c.max_score.to_string()).unwrap_or_default(),
-                    s.score.to_string(),
-                    format!("{:.2}", sheet.weighted),
-                    sheet.comment.clone().unwrap_or_default(),
-                ])
-                .map_err(csv_err)?;
-            }
+        let campaign = campaigns.get(&a.campaign_id.0);
+        for s in &sheet.scores {
+            let c = campaign.and_then(|c| c.criteria.iter().find(|c| c.code == s.criterion));
+            w.write_record([
+                a.id.to_string(),
+                a.data.hub_name.clone(),
+                sheet.id.to_string(),
+                sheet.reviewer.clone(),
+                s.criterion.clone(),
+                c.map(|c| c.weight.to_string()).unwrap_or_default(),
+                c.map(|c| c.max_score.to_string()).unwrap_or_default(),
+                s.score.to_string(),
+                format!("{:.2}", sheet.weighted),
+                sheet.comment.clone().unwrap_or_default(),
+            ])
+            .map_err(csv_err)?;
         }
     }
     finish(w)

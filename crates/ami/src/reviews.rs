@@ -498,6 +498,25 @@ pub async fn list_score_sheets<C: ConnectionTrait>(
     sheets_of(db, rows, &campaigns, &campaign_of).await
 }
 
+/// The sheets of these dossiers (two statements whatever their number), without authorization (callers check).
+pub(crate) async fn sheets_of_applications<C: ConnectionTrait>(
+    db: &C,
+    apps: &[Application],
+    campaigns: &HashMap<i32, Campaign>,
+) -> Result<Vec<ScoreSheet>, AmiError> {
+    if apps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = score_sheet::Entity::find()
+        .filter(score_sheet::Column::ApplicationId.is_in(apps.iter().map(|a| a.id.0)))
+        .order_by_asc(score_sheet::Column::ApplicationId)
+        .order_by_asc(score_sheet::Column::Id)
+        .all(db)
+        .await?;
+    let campaign_of: HashMap<i32, i32> = apps.iter().map(|a| (a.id.0, a.campaign_id.0)).collect();
+    sheets_of(db, rows, campaigns, &campaign_of).await
+}
+
 /// The summaries of these dossiers, in two statements, without authorization (callers filter).
 pub(crate) async fn summaries<C: ConnectionTrait>(
     db: &C,
