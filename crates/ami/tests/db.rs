@@ -1325,3 +1325,65 @@ async fn campaigns_are_created_by_admins_only_and_checked() {
         "already_exists"
     );
 }
+
+#[tokio::test]
+async fn refused_decisions_write_nothing() {
+    let t = env().await;
+    let c = seeded(&t).await;
+    let alice = applicant("alice");
+    let id = draft(&t, &alice, &c, data()).await;
+    let a = submit_application(&t.db, &alice, &during(), id, 1)
+        .await
+        .unwrap();
+    let rev = reviewer("rev-a");
+    let before = (
+        count(&t, "hub").await,
+        count(&t, "funding_grant").await,
+        count(&t, "audit_log").await,
+    );
+    // Not under review yet.
+    let err = select_application(&t.db, &rev, &during(), id, a.version, Money::euros(1), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_transition");
+    let a = start_review(&t.db, &rev, &during(), id, a.version)
+        .await
+        .unwrap();
+    let audit_after_review = count(&t, "audit_log").await;
+    assert_eq!(audit_after_review, before.2 + 1);
+    for (who, amount, code) in [
+        (alice.clone(), Money::euros(100_000), "forbidden"),
+        (rev.clone(), Money::ZERO, "invalid_value"),
+        (rev.clone(), Money::euros(200_001), "invalid_value"),
+    ] {
+        let err = select_application(&t.db, &who, &during(), id, a.version, amount, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{err}");
+    }
+    let err = select_application(
+        &t.db,
+        &rev,
+        &during(),
+        id,
+        a.version - 1,
+        Money::euros(1),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "stale_version");
+    assert_eq!(
+        (
+            count(&t, "hub").await,
+            count(&t, "funding_grant").await,
+            count(&t, "audit_log").await
+        ),
+        (before.0, before.1, audit_after_review)
+    );
+    let still = get_application(&t.db, &rev, id).await.unwrap();
+    assert_eq!(
+        (still.status, still.version),
+        (Status::UnderReview, a.version)
+    );
+}
