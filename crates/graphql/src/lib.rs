@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod aidants;
+pub mod ami;
 pub mod audit;
 pub mod cost;
 pub mod counsellors;
@@ -28,6 +29,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     funding::FundingQuery,
     aidants::AidantsQuery,
+    ami::AmiQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -37,6 +39,7 @@ pub struct MutationRoot(
     counsellors::CounsellorsMutation,
     funding::FundingMutation,
     aidants::AidantsMutation,
+    ami::AmiMutation,
 );
 
 /// The executable schema.

@@ -62,6 +62,7 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
         .route("/graphiql/{file}", get(http::graphiql_asset))
         .route("/schema.graphql", get(http::schema_sdl))
         .route("/healthz", get(http::healthz))
+        .merge(crate::ami::routes(crate::ami::AttachmentStore::from_env()))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
