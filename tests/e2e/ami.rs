@@ -742,6 +742,22 @@ async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
     assert_eq!(status, 200);
     let csv = String::from_utf8(csv).unwrap();
     assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
+    // The same export from the command line, as the operator.
+    let out = app.cli(&[
+        "ami",
+        "export",
+        "scores",
+        "--campaign",
+        "E2E-AMI-OPEN",
+        "--status",
+        "selected",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), csv);
     let (status, _, body) = get(&app, Some(&cast.alice), "/ami/export/scores.csv").await;
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
 }

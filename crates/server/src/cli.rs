@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod aidants;
+mod ami;
 mod counsellors;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
@@ -57,6 +58,11 @@ enum Command {
     Aidants {
         #[command(subcommand)]
         action: aidants::AidantsAction,
+    },
+    /// Export AMI dossiers or their scores (CSV).
+    Ami {
+        #[command(subcommand)]
+        action: ami::AmiAction,
     },
 }
 
@@ -225,6 +231,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Export(args) => export(&db_config, args).await,
         Command::Aidants { action } => aidants::run(&db_config, action).await,
         Command::Counsellors { action } => counsellors::run(&db_config, action).await,
+        Command::Ami { action } => ami::run(&db_config, action).await,
     }
 }
 
