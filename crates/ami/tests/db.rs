@@ -1387,3 +1387,69 @@ async fn refused_decisions_write_nothing() {
         (Status::UnderReview, a.version)
     );
 }
+
+#[tokio::test]
+async fn racing_writers_are_decided_by_the_database() {
+    let t = env().await;
+    let c = seeded(&t).await;
+    let alice = applicant("alice");
+    let id = draft(&t, &alice, &c, data()).await;
+    // Two edits from the same version: exactly one wins, the other is stale.
+    let results = futures::future::join_all((0..2).map(|i| {
+        let db = t.db.clone();
+        let alice = alice.clone();
+        let mut d = data();
+        d.hub_name = format!("Hub {i}");
+        async move { update_application(&db, &alice, id, 1, d).await }
+    }))
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.code(), "stale_version");
+    }
+    assert_eq!(version(&t, id).await, 2);
+    // Two sheets from the same reviewer at once: the unique constraint keeps one.
+    let a = submit_application(&t.db, &alice, &during(), id, 2)
+        .await
+        .unwrap();
+    let rev = reviewer("rev-a");
+    start_review(&t.db, &rev, &during(), id, a.version)
+        .await
+        .unwrap();
+    let results = futures::future::join_all((0..3).map(|i| {
+        let db = t.db.clone();
+        let rev = rev.clone();
+        async move {
+            submit_score_sheet(
+                &db,
+                &rev,
+                id,
+                sheet(
+                    &[
+                        ("territorial_coverage", i),
+                        ("partnership", i),
+                        ("action_programme", i),
+                        ("budget_realism", i),
+                    ],
+                    "",
+                ),
+            )
+            .await
+        }
+    }))
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.code(), "already_reviewed");
+    }
+    assert_eq!(count(&t, "ami_score_sheet").await, 1);
+    assert_eq!(count(&t, "ami_score").await, 4);
+}
