@@ -139,6 +139,9 @@ pub enum AmiError {
     /// The attachment storage failed (disk full, permissions): an operator problem.
     #[error("attachment storage failed: {0}")]
     Storage(String),
+    /// Writing a CSV export failed (a bug: exports write to memory).
+    #[error("export failed: {0}")]
+    Export(String),
     /// A stored row could not be read back (edited outside Maillage?).
     #[error("{entity} {id} is stored with an invalid value: {detail}")]
     CorruptRow {
@@ -246,6 +249,7 @@ impl ErrorCode for AmiError {
             Self::AlreadyExists(_) => "already_exists",
             Self::EnvelopeExceeded { .. } => "envelope_exceeded",
             Self::Storage(_)
+            | Self::Export(_)
             | Self::CorruptRow { .. }
             | Self::InvalidSeed(_)
             | Self::Database(_) => "internal_error",
@@ -267,6 +271,7 @@ impl ErrorCode for AmiError {
     fn is_internal(&self) -> bool {
         match self {
             Self::Storage(_)
+            | Self::Export(_)
             | Self::CorruptRow { .. }
             | Self::InvalidSeed(_)
             | Self::Database(_) => true,

@@ -26,12 +26,12 @@ fn score(v: Option<f64>) -> String {
 fn finish(w: csv::Writer<Vec<u8>>) -> Result<String, AmiError> {
     let bytes = w
         .into_inner()
-        .map_err(|e| AmiError::Storage(format!("CSV export failed: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| AmiError::Storage(format!("CSV export failed: {e}")))
+        .map_err(|e| AmiError::Export(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| AmiError::Export(e.to_string()))
 }
 
 fn csv_err(e: csv::Error) -> AmiError {
-    AmiError::Storage(format!("CSV export failed: {e}"))
+    AmiError::Export(e.to_string())
 }
 
 /// The dossiers matching `filter` (reviewers, admins), one line each, with their score summary.
