@@ -1278,3 +1278,64 @@ async fn selecting_when_the_envelope_is_full_is_refused_and_writes_nothing() {
     .await;
     assert_eq!(a["status"], "SELECTED");
 }
+
+/// The closing second is enforced over HTTP: once an admin moves the closing instant into the past, a draft can
+/// no longer be submitted (`campaign_closed`); the campaign's version protects concurrent edits.
+#[tokio::test]
+async fn submission_after_the_closing_second_is_refused() {
+    let app = spawn().await;
+    let cast = Cast::new(&app).await;
+    envelope(&app, &cast.admin, "E2E-AMI", 2_300_000).await;
+    let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-CLOSING", "E2E-AMI").await;
+    let (id, v) = draft(
+        &app,
+        &cast.alice,
+        &campaign,
+        content("Hub Armor", &["22"], 250_000),
+    )
+    .await;
+    const UPDATE: &str = r#"mutation($input: UpdateAmiCampaignInput!) { updateAmiCampaign(input: $input) { campaign { version closesAtParis isOpen } userErrors { field code message } } }"#;
+    let close = |version: i64| json!({ "input": { "id": campaign, "version": version, "closesAt": "2021-06-30 23:59:59" } });
+    // Reviewers do not change campaigns.
+    let (_, body) = app.post_as(Some(&cast.reviewer_1), UPDATE, close(1)).await;
+    assert_eq!(code_of(&body), "forbidden", "{body:#}");
+    let payload = call(
+        &app,
+        Some(&cast.admin),
+        UPDATE,
+        close(1),
+        "updateAmiCampaign",
+    )
+    .await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload:#}");
+    assert_eq!(
+        payload["campaign"]["closesAtParis"],
+        "2021-06-30 23:59:59 CEST"
+    );
+    assert_eq!(payload["campaign"]["isOpen"], false);
+    let payload = call(
+        &app,
+        Some(&cast.admin),
+        UPDATE,
+        close(1),
+        "updateAmiCampaign",
+    )
+    .await;
+    assert_eq!(
+        payload["userErrors"][0]["code"], "stale_version",
+        "{payload:#}"
+    );
+    assert_eq!(
+        mutate_refused(&app, &cast.alice, "submitAmiApplication", at(&id, v)).await,
+        "campaign_closed"
+    );
+    let view = call(
+        &app,
+        Some(&cast.alice),
+        VIEW,
+        json!({ "id": id }),
+        "amiApplication",
+    )
+    .await;
+    assert_eq!(view["status"], "DRAFT");
+}

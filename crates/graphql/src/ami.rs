@@ -243,14 +243,18 @@ impl AmiCampaignNode {
     /// The priority regions.
     async fn priority_regions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RegionNode>> {
         let s = state(ctx)?;
-        Ok(
-            maillage_territories::regions_by_codes(&s.db, &self.0.priority_regions)
-                .await
-                .gql()?
-                .into_iter()
-                .map(RegionNode)
-                .collect(),
-        )
+        let found = s
+            .loaders
+            .region
+            .load_many(self.0.priority_regions.iter().cloned())
+            .await?;
+        Ok(self
+            .0
+            .priority_regions
+            .iter()
+            .filter_map(|code| found.get(code).cloned())
+            .map(RegionNode)
+            .collect())
     }
     /// Largest attachment accepted, in bytes.
     async fn max_attachment_bytes(&self) -> i64 {
@@ -463,17 +467,22 @@ impl AmiApplicationNode {
             .map(DepartmentCode::as_str)
             .collect()
     }
-    /// The departments covered.
+    /// The departments covered (batched across the dossiers of a response).
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
         let s = state(ctx)?;
-        Ok(
-            maillage_territories::departments_by_codes(&s.db, &self.app.data.departments)
-                .await
-                .gql()?
-                .into_iter()
-                .map(DepartmentNode)
-                .collect(),
-        )
+        let found = s
+            .loaders
+            .department
+            .load_many(self.app.data.departments.iter().cloned())
+            .await?;
+        Ok(self
+            .app
+            .data
+            .departments
+            .iter()
+            .filter_map(|code| found.get(code).cloned())
+            .map(DepartmentNode)
+            .collect())
     }
     /// INSEE codes of the regions of those departments.
     async fn region_codes(&self) -> Vec<&str> {
@@ -1187,7 +1196,33 @@ pub struct CreateAmiCampaignInput {
     pub criteria: Vec<AmiCriterionInput>,
 }
 
-/// Result of `createAmiCampaign`.
+/// Changes to a campaign (admins); omitted fields stay as they are. The grid does not change once the campaign
+/// exists (sheets refer to it).
+#[derive(InputObject)]
+pub struct UpdateAmiCampaignInput {
+    /// The campaign.
+    pub id: ID,
+    /// The version read.
+    pub version: i32,
+    /// Display name.
+    pub name: Option<String>,
+    /// Opening, Europe/Paris wall-clock time.
+    pub opens_at: Option<String>,
+    /// Last second of submission, Europe/Paris wall-clock time, inclusive.
+    pub closes_at: Option<String>,
+    /// Cap per hub before bonuses, in cents.
+    pub max_per_hub: Option<Cents>,
+    /// QPV bonus, in cents.
+    pub qpv_bonus: Option<Cents>,
+    /// Action Cœur de Ville bonus, in cents.
+    pub acv_bonus: Option<Cents>,
+    /// INSEE codes of the priority regions (the whole list).
+    pub priority_regions: Option<Vec<String>>,
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_bytes: Option<i64>,
+}
+
+/// Result of `createAmiCampaign` and `updateAmiCampaign`.
 #[derive(SimpleObject)]
 pub struct AmiCampaignPayload {
     /// The campaign, unless there were user errors.
@@ -1404,6 +1439,48 @@ fn input_id() -> FieldPath {
     input("id")
 }
 
+/// A Europe/Paris wall-clock time of an input field.
+fn paris_input(field: &str, raw: &str, errors: &mut Vec<UserError>) -> Option<DateTime<Utc>> {
+    match ami::paris_instant(raw) {
+        Ok(t) => Some(t),
+        Err(m) => {
+            errors.push(user_error(input(field), "invalid_value", m));
+            None
+        }
+    }
+}
+
+/// The region codes of `priorityRegions`.
+fn regions_input(raw: &[String], errors: &mut Vec<UserError>) -> Vec<RegionCode> {
+    let mut regions = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        match RegionCode::parse(r) {
+            Ok(r) => regions.push(r),
+            Err(e) => errors.push(user_error(
+                input("priorityRegions").index(i),
+                "invalid_value",
+                e.to_string(),
+            )),
+        }
+    }
+    regions
+}
+
+fn campaign_payload(
+    result: Result<Campaign, ami::AmiError>,
+) -> async_graphql::Result<AmiCampaignPayload> {
+    match result {
+        Ok(c) => Ok(AmiCampaignPayload {
+            campaign: Some(AmiCampaignNode(c)),
+            user_errors: Vec::new(),
+        }),
+        Err(e) => Ok(AmiCampaignPayload {
+            campaign: None,
+            user_errors: classify(&e)?,
+        }),
+    }
+}
+
 /// AMI mutations. Applicants write their own dossiers; reviewers and admins review and decide; admins open
 /// campaigns. Every change takes the version read and lands in the audit log with its transition.
 #[derive(Default)]
@@ -1419,26 +1496,9 @@ impl AmiMutation {
     ) -> async_graphql::Result<AmiCampaignPayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
-        let mut instant = |field: &str, raw: &str| match ami::paris_instant(raw) {
-            Ok(t) => Some(t),
-            Err(m) => {
-                errors.push(user_error(self::input(field), "invalid_value", m));
-                None
-            }
-        };
-        let opens_at = instant("opensAt", &input.opens_at);
-        let closes_at = instant("closesAt", &input.closes_at);
-        let mut regions = Vec::new();
-        for (i, r) in input.priority_regions.iter().enumerate() {
-            match RegionCode::parse(r) {
-                Ok(r) => regions.push(r),
-                Err(e) => errors.push(user_error(
-                    self::input("priorityRegions").index(i),
-                    "invalid_value",
-                    e.to_string(),
-                )),
-            }
-        }
+        let opens_at = paris_input("opensAt", &input.opens_at, &mut errors);
+        let closes_at = paris_input("closesAt", &input.closes_at, &mut errors);
+        let regions = regions_input(&input.priority_regions, &mut errors);
         let (Some(opens_at), Some(closes_at)) = (opens_at, closes_at) else {
             return Ok(AmiCampaignPayload {
                 campaign: None,
@@ -1476,16 +1536,53 @@ impl AmiMutation {
                 .collect(),
         };
         let s = state(ctx)?;
-        match ami::create_campaign(&s.db, &actor, new).await {
-            Ok(c) => Ok(AmiCampaignPayload {
-                campaign: Some(AmiCampaignNode(c)),
-                user_errors: Vec::new(),
-            }),
-            Err(e) => Ok(AmiCampaignPayload {
+        campaign_payload(ami::create_campaign(&s.db, &actor, new).await)
+    }
+
+    /// Changes a campaign at the given version (admins): name, window, caps, bonuses, priority regions, attachment
+    /// limit. Dossiers already saved keep their amounts; new caps apply from their next save or submission.
+    async fn update_ami_campaign(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAmiCampaignInput,
+    ) -> async_graphql::Result<AmiCampaignPayload> {
+        let actor = writer(ctx)?;
+        let mut errors = Vec::new();
+        let id = decode_ami_id(&input.id, AmiKind::Campaign)
+            .map_err(|m| errors.push(id_error(input_id(), m)))
+            .ok();
+        let opens_at = input
+            .opens_at
+            .as_deref()
+            .and_then(|raw| paris_input("opensAt", raw, &mut errors));
+        let closes_at = input
+            .closes_at
+            .as_deref()
+            .and_then(|raw| paris_input("closesAt", raw, &mut errors));
+        let priority_regions = input
+            .priority_regions
+            .as_deref()
+            .map(|raw| regions_input(raw, &mut errors));
+        let Some(id) = id.filter(|_| errors.is_empty()) else {
+            return Ok(AmiCampaignPayload {
                 campaign: None,
-                user_errors: classify(&e)?,
-            }),
-        }
+                user_errors: errors,
+            });
+        };
+        let patch = ami::CampaignPatch {
+            name: input.name,
+            opens_at,
+            closes_at,
+            max_per_hub: input.max_per_hub.map(|c| Money(c.0)),
+            qpv_bonus: input.qpv_bonus.map(|c| Money(c.0)),
+            acv_bonus: input.acv_bonus.map(|c| Money(c.0)),
+            priority_regions,
+            max_attachment_bytes: input.max_attachment_bytes,
+        };
+        let s = state(ctx)?;
+        campaign_payload(
+            ami::update_campaign(&s.db, &actor, CampaignId(id), input.version, patch).await,
+        )
     }
 
     /// Opens a draft dossier in a campaign (applicants; the campaign must be open). Completeness is checked at
