@@ -758,6 +758,27 @@ async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), csv);
+    let (status, _, body) = get(
+        &app,
+        Some(&cast.reviewer_1),
+        "/ami/export/applications.csv?qpv=maybe",
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, code_of(&body)), (400, "invalid_value"), "{body:#}");
+    let response = app
+        .client
+        .get(format!("{}{download_path}", app.base))
+        .bearer_auth(&cast.reviewer_1)
+        .send()
+        .await
+        .unwrap();
+    let disposition = response.headers()["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"programme.pdf\""),
+        "{disposition}"
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let (status, _, body) = get(&app, Some(&cast.alice), "/ami/export/scores.csv").await;
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
 }
@@ -1338,4 +1359,119 @@ async fn submission_after_the_closing_second_is_refused() {
     )
     .await;
     assert_eq!(view["status"], "DRAFT");
+}
+
+/// Concurrent decisions never over-commit the envelope: 6 dossiers of 250 000 € under review, an envelope with
+/// room for exactly 3, 6 concurrent `selectAmiApplication` → 3 selected (3 hubs, 3 grants), 3 `envelope_exceeded`
+/// that wrote nothing. The list walks pages by score, best first, unscored last.
+#[tokio::test]
+async fn concurrent_selections_fill_the_envelope_exactly_and_lists_page_by_score() {
+    let app = spawn().await;
+    let cast = Cast::new(&app).await;
+    envelope(&app, &cast.admin, "E2E-AMI-RACE", 750_000).await;
+    let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-RACE", "E2E-AMI-RACE").await;
+    let departments = ["22", "29", "35", "56", "14", "50"];
+    let mut dossiers = Vec::new();
+    for (i, dep) in departments.iter().enumerate() {
+        let applicant = if i % 2 == 0 { &cast.alice } else { &cast.bob };
+        let (id, v) = under_review(
+            &app,
+            applicant,
+            &cast.reviewer_1,
+            &campaign,
+            content(&format!("Hub {dep}"), &[dep], 250_000),
+        )
+        .await;
+        dossiers.push((id, v));
+    }
+    // Scores 0, 2, 4, 6, 8 (out of 10 everywhere) for the first five; the sixth stays unscored.
+    for (i, (id, _)) in dossiers.iter().enumerate().take(5) {
+        let s = i64::try_from(2 * i).unwrap();
+        score(&app, &cast.reviewer_1, id, [s, s, s, s], "").await;
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = call(
+            &app,
+            Some(&cast.reviewer_2),
+            r#"query($c: ID!, $after: String) { amiApplications(filter: { campaign: $c }, orderBy: SCORE_DESC, first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id scoreSummary { weightedMean } } } }"#,
+            json!({ "c": campaign, "after": after }),
+            "amiApplications",
+        )
+        .await;
+        assert_eq!(page["totalCount"], 6);
+        for n in page["nodes"].as_array().unwrap() {
+            seen.push((
+                n["id"].as_str().unwrap().to_owned(),
+                n["scoreSummary"]["weightedMean"].as_f64(),
+            ));
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    let expected: Vec<(String, Option<f64>)> = [4, 3, 2, 1, 0]
+        .iter()
+        .map(|&i| (dossiers[i].0.clone(), Some(20.0 * i as f64)))
+        .chain(std::iter::once((dossiers[5].0.clone(), None)))
+        .collect();
+    assert_eq!(seen, expected);
+
+    let responses = futures::future::join_all(dossiers.iter().map(|(id, v)| {
+        let query = format!(
+            "mutation($input: SelectAmiApplicationInput!) {{ {SELECT}(input: $input) {{ application {{ status }} userErrors {{ code }} }} }}"
+        );
+        let input = json!({ "input": { "id": id, "version": v, "awardedAmount": 25_000_000 } });
+        let token = cast.reviewer_1.clone();
+        let app = &app;
+        async move { app.post_as(Some(&token), &query, input).await }
+    }))
+    .await;
+    let mut selected = 0;
+    let mut refused = 0;
+    for (status, body) in &responses {
+        assert_eq!(*status, 200, "{body:#}");
+        let payload = &body["data"][SELECT];
+        match payload["application"]["status"].as_str() {
+            Some("SELECTED") => selected += 1,
+            _ => {
+                assert_eq!(
+                    payload["userErrors"][0]["code"], "envelope_exceeded",
+                    "{body:#}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((selected, refused), (3, 3));
+    let state = call(
+        &app,
+        None,
+        r#"{ envelope(code: "E2E-AMI-RACE") { consumption { committed { cents } remaining { cents } } grants(first: 10) { totalCount } } }"#,
+        json!({}),
+        "envelope",
+    )
+    .await;
+    assert_eq!(state["consumption"]["committed"]["cents"], 75_000_000);
+    assert_eq!(state["consumption"]["remaining"]["cents"], 0);
+    assert_eq!(state["grants"]["totalCount"], 3);
+    let hubs = app.data("{ hubs { slug } }", json!({})).await;
+    let ami_hubs = hubs["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["slug"].as_str().unwrap().starts_with("ami-"))
+        .count();
+    assert_eq!(ami_hubs, 3);
+    let still = call(
+        &app,
+        Some(&cast.admin),
+        r#"query($c: ID!) { amiApplications(filter: { campaign: $c, statuses: [UNDER_REVIEW] }) { totalCount } }"#,
+        json!({ "c": campaign }),
+        "amiApplications",
+    )
+    .await;
+    assert_eq!(still["totalCount"], 3);
 }

@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::protection::ClientAddr;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -234,6 +235,15 @@ fn require_upload_header(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Query parameters that do not parse (e.g. `qpv=maybe`).
+fn bad_query(e: &QueryRejection) -> ApiError {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        &format!("invalid query parameters: {}", e.body_text()),
+    )
+}
+
 fn decode(raw: &str, kind: AmiKind) -> Result<i32, ApiError> {
     decode_ami_id(raw, kind).map_err(|m| error(StatusCode::BAD_REQUEST, "invalid_id", &m))
 }
@@ -266,10 +276,14 @@ pub async fn upload(
     Extension(store): Extension<AttachmentStore>,
     client: ClientAddr,
     Path(id): Path<String>,
-    Query(params): Query<UploadParams>,
+    params: Result<Query<UploadParams>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => return bad_query(&e).into_response(),
+    };
     if let Err(r) = require_upload_header(&headers) {
         return r.into_response();
     }
@@ -372,7 +386,11 @@ pub async fn download(
     };
     match ami::read_attachment(&app.db, store.0.as_ref(), &actor, id).await {
         Ok((a, bytes)) => {
-            let disposition = format!("attachment; filename=\"{}\"", header_safe(&a.file_name));
+            let disposition = format!(
+                "attachment; filename=\"{}\"; filename*=UTF-8''{}",
+                header_safe(&a.file_name),
+                rfc5987(&a.file_name)
+            );
             let mut response = (StatusCode::OK, bytes).into_response();
             let h = response.headers_mut();
             h.insert(
@@ -431,6 +449,19 @@ fn header_safe(name: &str) -> String {
                 c
             } else {
                 '_'
+            }
+        })
+        .collect()
+}
+
+/// A value for `filename*=UTF-8''…` (RFC 5987): UTF-8 bytes percent-encoded outside the attribute characters.
+fn rfc5987(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
             }
         })
         .collect()
@@ -517,9 +548,13 @@ pub async fn export(
     State(app): State<AppState>,
     client: ClientAddr,
     Path(file): Path<String>,
-    Query(params): Query<ExportParams>,
+    params: Result<Query<ExportParams>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => return bad_query(&e).into_response(),
+    };
     let actor = match caller(&app, client, &headers).await {
         Ok(a) => a,
         Err(r) => return r.into_response(),
@@ -559,5 +594,32 @@ pub async fn export(
             response
         }
         Err(e) => domain_error(&e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_in_headers() {
+        assert_eq!(header_safe("Budget \"2021\"\\é.pdf"), "Budget _2021___.pdf");
+        assert_eq!(
+            rfc5987("Programme d'actions é.pdf"),
+            "Programme%20d%27actions%20%C3%A9.pdf"
+        );
+    }
+
+    #[test]
+    fn the_upload_header_is_required_and_not_empty() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            require_upload_header(&headers).err().map(|e| e.code()),
+            Some("upload_header_missing")
+        );
+        headers.insert(UPLOAD_HEADER, HeaderValue::from_static(" "));
+        assert!(require_upload_header(&headers).is_err());
+        headers.insert(UPLOAD_HEADER, HeaderValue::from_static("1"));
+        assert!(require_upload_header(&headers).is_ok());
     }
 }
