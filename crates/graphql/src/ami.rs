@@ -1825,3 +1825,40 @@ impl AmiMutation {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_name_their_kind() {
+        let id = ami_id(AmiKind::Application, 42);
+        assert_eq!(decode_ami_id(&id, AmiKind::Application), Ok(42));
+        assert!(decode_ami_id(&id, AmiKind::Attachment).is_err());
+        assert!(decode_ami_id(&ami_id(AmiKind::Attachment, 7), AmiKind::Application).is_err());
+        for bad in ["", "!!!", "QW1pQXBwbGljYXRpb246", "QW1pQXBwbGljYXRpb246eA"] {
+            assert!(decode_ami_id(bad, AmiKind::Application).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lists_of_a_dossier_are_priced() {
+        let model = crate::cost::CostModel::from_sdl(&crate::sdl());
+        let cost = |q: &str| {
+            let doc = async_graphql::parser::parse_query(q).unwrap();
+            model
+                .analyze(&doc, None, &async_graphql::Variables::default())
+                .cost
+        };
+        // 10 dossiers × (nodes 1 + attachments (10 × 1 + 1)) + 1.
+        assert_eq!(
+            cost("{ amiApplications(first: 10) { nodes { attachments { id } } } }"),
+            10 * (1 + 11) + 1
+        );
+        assert_eq!(
+            cost("{ amiCampaigns { criteria { code } } }"),
+            10 * (10 + 1) + 1
+        );
+    }
+}
