@@ -1,4 +1,4 @@
-//! The AMI's HTTP routes beside GraphQL: attachments (PDF upload and download) and CSV exports.
+//! The AMI's HTTP routes beside GraphQL: attachments (PDF upload, download, deletion) and CSV exports.
 //!
 //! Files do not go through GraphQL: a PDF is sent as the raw request body, which `curl --data-binary` produces and
 //! no JSON encoding inflates. The same bearer tokens as `/graphql` authenticate (`crate::auth`), and every decision
@@ -42,6 +42,8 @@ pub struct AttachmentStore(pub Arc<dyn Storage>);
 
 impl AttachmentStore {
     /// Local-disk storage under `MAILLAGE_ATTACHMENTS_DIR`, default `./data/attachments` (created on first upload).
+    ///
+    /// Read once, when the router is built (a candidate for `ServeConfig`, beside the other `MAILLAGE_*` settings).
     pub fn from_env() -> Self {
         let dir = std::env::var_os("MAILLAGE_ATTACHMENTS_DIR")
             .filter(|d| !d.is_empty())
