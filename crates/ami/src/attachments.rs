@@ -25,6 +25,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -429,4 +430,37 @@ pub async fn read_attachment<C: ConnectionTrait>(
     let (m, _) = load_attachment(db, actor, id).await?;
     let bytes = storage.get(&m.storage_key).await?;
     Ok((from_model(m), bytes))
+}
+
+/// The attachments of several dossiers at once (for DataLoaders: two statements whatever their number), keeping
+/// only the dossiers the caller sees; the others are absent from the map, and a visible dossier without
+/// attachments maps to an empty list.
+pub async fn attachments_of<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    ids: &[ApplicationId],
+) -> Result<HashMap<ApplicationId, Vec<Attachment>>, AmiError> {
+    crate::access::require_participant(actor)?;
+    let apps = crate::applications::load_many(db, ids).await?;
+    let mut out: HashMap<ApplicationId, Vec<Attachment>> = apps
+        .iter()
+        .filter(|a| crate::access::can_see(actor, &a.owner, a.submitted_at.is_some()))
+        .map(|a| (a.id, Vec::new()))
+        .collect();
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let rows = attachment::Entity::find()
+        .filter(
+            attachment::Column::ApplicationId.is_in(out.keys().map(|i| i.0).collect::<Vec<_>>()),
+        )
+        .order_by_asc(attachment::Column::Id)
+        .all(db)
+        .await?;
+    for m in rows {
+        if let Some(list) = out.get_mut(&ApplicationId(m.application_id)) {
+            list.push(from_model(m));
+        }
+    }
+    Ok(out)
 }

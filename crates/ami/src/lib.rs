@@ -21,8 +21,8 @@ pub use applications::{
 };
 pub use attachments::{
     DEFAULT_ATTACHMENT_DIR, LocalDiskStorage, MAX_ATTACHMENTS_PER_APPLICATION, NewAttachment,
-    Storage, StorageError, add_attachment, check_pdf, list_attachments, read_attachment,
-    remove_attachment,
+    Storage, StorageError, add_attachment, attachments_of, check_pdf, list_attachments,
+    read_attachment, remove_attachment,
 };
 pub use campaigns::{
     CampaignPatch, DEFAULT_MAX_ATTACHMENT_BYTES, NewCampaign, NewCriterion, campaign_by_code,

@@ -7,12 +7,12 @@ use maillage_ami::{
     AmiError, ApplicationData, ApplicationFilter, ApplicationId, ApplicationOrder, BudgetLine,
     Campaign, CampaignPatch, CoFunding, ConsortiumMember, FixedClock, LocalDiskStorage,
     NewApplication, NewAttachment, NewCampaign, NewCriterion, Score, ScoreSheetInput, Status,
-    add_attachment, campaign_by_code, create_application, create_campaign, declare_conflict,
-    export_applications_csv, export_scores_csv, get_application, list_applications,
-    list_attachments, list_score_sheets, paris_instant, read_attachment, reject_application,
-    remove_attachment, request_changes, resubmit_application, score_summary, seed_reference_data,
-    select_application, start_review, submit_application, submit_score_sheet, update_application,
-    update_campaign, update_score_sheet, withdraw_application,
+    add_attachment, attachments_of, campaign_by_code, create_application, create_campaign,
+    declare_conflict, export_applications_csv, export_scores_csv, get_application,
+    list_applications, list_attachments, list_score_sheets, paris_instant, read_attachment,
+    reject_application, remove_attachment, request_changes, resubmit_application, score_summary,
+    seed_reference_data, select_application, start_review, submit_application, submit_score_sheet,
+    update_application, update_campaign, update_score_sheet, withdraw_application,
 };
 use maillage_core::pagination::PageRequest;
 use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role, Siret};
@@ -1125,6 +1125,33 @@ async fn attachments_are_pdfs_of_limited_size_added_by_the_applicant_while_edita
     .unwrap_err();
     assert_eq!(err.code(), "too_large");
     assert_eq!(count(&t, "ami_attachment").await, 1);
+    // In batch: the caller's visible dossiers only, empty lists included.
+    let bob_draft = draft(&t, &applicant("bob"), &c, data()).await;
+    let batch = attachments_of(&t.db, &alice, &[id, bob_draft])
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(
+        batch[&id].iter().map(|a| a.id).collect::<Vec<_>>(),
+        [att.id]
+    );
+    let batch = attachments_of(&t.db, &admin(), &[id, bob_draft])
+        .await
+        .unwrap();
+    assert_eq!((batch[&id].len(), batch[&bob_draft].len()), (1, 0));
+    assert!(
+        attachments_of(&t.db, &reviewer("rev"), &[id, bob_draft])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        attachments_of(&t.db, &Actor::anonymous(), &[id])
+            .await
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
     // Someone else cannot attach, nor read.
     let bob = applicant("bob");
     let err = add_attachment(&t.db, &storage, &bob, id, up("x.pdf", pdf_static))
