@@ -446,7 +446,8 @@ mod tests {
 
     /// Every sequence of up to `DEPTH` steps from a draft, each step any event by any party at any of four instants
     /// (before the opening, inside the window, the last second, the first second after): no sequence reaches an
-    /// invalid state.
+    /// invalid state. Every step is tried and checked at every node; only accepted steps are followed, since a
+    /// refused one leaves the status as it was (a sequence with refusals reaches what a shorter one reaches).
     #[test]
     fn no_sequence_of_calls_reaches_an_invalid_state() {
         const DEPTH: usize = 7;
