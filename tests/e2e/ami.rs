@@ -1475,3 +1475,78 @@ async fn concurrent_selections_fill_the_envelope_exactly_and_lists_page_by_score
     .await;
     assert_eq!(still["totalCount"], 3);
 }
+
+/// A reviewer's page of dossiers with their campaign, departments, attachments and score summaries costs the same
+/// number of SQL statements for 2 dossiers as for 6: every list is loaded once for the whole page.
+#[tokio::test]
+async fn a_page_of_dossiers_runs_a_bounded_number_of_statements() {
+    const QUERY: &str = r#"query($c: ID!) { amiApplications(filter: { campaign: $c }, orderBy: SCORE_DESC, first: 50) { totalCount nodes { id hubName campaign { code criteria { code } } departments { name region { name } } attachments { fileName sizeBytes } scoreSummary { reviews weightedMean } decision { reason } } } }"#;
+    let mut counts = Vec::new();
+    for n in [2usize, 6] {
+        let app = spawn().await;
+        let cast = Cast::new(&app).await;
+        envelope(&app, &cast.admin, "E2E-AMI", 2_300_000).await;
+        let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-PAGE", "E2E-AMI").await;
+        for i in 0..n {
+            let (id, v) = draft(
+                &app,
+                &cast.alice,
+                &campaign,
+                content(&format!("Hub {i}"), &["22", "29"], 250_000),
+            )
+            .await;
+            for name in ["programme.pdf", "budget.pdf"] {
+                let (status, _) = upload(
+                    &app,
+                    Some(&cast.alice),
+                    &id,
+                    name,
+                    "application/pdf",
+                    pdf(),
+                    true,
+                )
+                .await;
+                assert_eq!(status, 201);
+            }
+            let a = mutate_ok(&app, &cast.alice, "submitAmiApplication", at(&id, v)).await;
+            mutate_ok(
+                &app,
+                &cast.reviewer_1,
+                "startAmiReview",
+                at(&id, version(&a)),
+            )
+            .await;
+            score(&app, &cast.reviewer_1, &id, [5, 5, 5, 5], "").await;
+        }
+        let before = app.db.statements();
+        app.db.statement_counter().start_log();
+        let data = call(
+            &app,
+            Some(&cast.reviewer_2),
+            QUERY,
+            json!({ "c": campaign }),
+            "amiApplications",
+        )
+        .await;
+        let statements = app.db.statements() - before;
+        let log = app.db.statement_counter().take_log();
+        let nodes = data["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), n);
+        assert!(
+            nodes
+                .iter()
+                .all(|d| d["attachments"].as_array().unwrap().len() == 2
+                    && d["departments"].as_array().unwrap().len() == 2
+                    && d["scoreSummary"]["reviews"] == 1)
+        );
+        eprintln!("a page of {n} dossiers: {statements} SQL statements");
+        counts.push((statements, log));
+    }
+    assert_eq!(
+        counts[0].0,
+        counts[1].0,
+        "statement counts vary with the page size:\n{}\n---\n{}",
+        counts[0].1.join("\n"),
+        counts[1].1.join("\n")
+    );
+}

@@ -279,13 +279,25 @@ impl AmiCampaignNode {
 // Dossiers
 // ---------------------------------------------------------------------------------------------------------------
 
-/// What the dossiers of one response share: the campaigns, loaded once (there are few) on first use.
+/// What the dossiers of one response share: the campaigns (there are few) and, for the dossiers of one page, their
+/// attachments, each loaded once on first use, so a page of dossiers costs one domain call per list, not one per
+/// dossier.
 #[derive(Default)]
 pub struct Shared {
+    /// The dossiers of the page (or the single dossier) these nodes belong to.
+    ids: Vec<ApplicationId>,
     campaigns: tokio::sync::OnceCell<HashMap<CampaignId, Campaign>>,
+    attachments: tokio::sync::OnceCell<HashMap<ApplicationId, Vec<ami::Attachment>>>,
 }
 
 impl Shared {
+    fn of(ids: Vec<ApplicationId>) -> Arc<Self> {
+        Arc::new(Self {
+            ids,
+            ..Self::default()
+        })
+    }
+
     async fn campaign(
         &self,
         ctx: &Context<'_>,
@@ -302,6 +314,20 @@ impl Shared {
             .await
             .gql()?;
         Ok(all.get(&id).cloned())
+    }
+
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+        id: ApplicationId,
+    ) -> async_graphql::Result<Vec<ami::Attachment>> {
+        let s = state(ctx)?;
+        let all = self
+            .attachments
+            .get_or_try_init(|| ami::attachments_of(&s.db, &s.actor, &self.ids))
+            .await
+            .gql()?;
+        Ok(all.get(&id).cloned().unwrap_or_default())
     }
 }
 
@@ -400,9 +426,9 @@ pub struct AmiApplicationNode {
 impl AmiApplicationNode {
     fn new(app: Application) -> Self {
         Self {
+            shared: Shared::of(vec![app.id]),
             app,
             listed_score: None,
-            shared: Arc::new(Shared::default()),
         }
     }
 }
@@ -566,10 +592,10 @@ impl AmiApplicationNode {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<AmiAttachmentNode>> {
-        let s = state(ctx)?;
-        Ok(ami::list_attachments(&s.db, &s.actor, self.app.id)
-            .await
-            .gql()?
+        Ok(self
+            .shared
+            .attachments(ctx, self.app.id)
+            .await?
             .into_iter()
             .map(AmiAttachmentNode)
             .collect())
@@ -1374,7 +1400,7 @@ impl AmiQuery {
         let result = ami::list_applications(&s.db, &s.actor, &filter, order, &page)
             .await
             .gql()?;
-        let shared = Arc::new(Shared::default());
+        let shared = Shared::of(result.items.iter().map(|(_, l)| l.application.id).collect());
         Ok(AmiApplicationConnection(result.map(|listed| {
             AmiApplicationNode {
                 app: listed.application,
