@@ -717,6 +717,8 @@ async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
     assert_eq!(status, 404);
     let (status, _, _) = get(&app, None, &download_path).await;
     assert_eq!(status, 401);
+    let (status, _, _) = get(&app, Some(&cast.partner), &download_path).await;
+    assert_eq!(status, 403);
 
     // CSV exports for reviewers: the dossier with its summary, and its 8 scores; refused to applicants.
     let (status, content_type, csv) = get(
