@@ -915,7 +915,43 @@ async fn applicants_see_only_their_own_dossiers_and_no_scores_before_the_decisio
         at(&alice_id, version(&a)),
     )
     .await;
-    score(&app, &cast.reviewer_1, &alice_id, [9, 9, 9, 9], "Excellent").await;
+    let sheet = score(
+        &app,
+        &cast.reviewer_1,
+        &alice_id,
+        [10, 10, 10, 10],
+        "Excellent",
+    )
+    .await;
+    // Its reviewer revises the sheet, at the version read.
+    let revise = json!({ "input": { "id": sheet["id"], "version": sheet["version"], "comment": "Très bon", "scores": [
+        { "criterion": "territorial_coverage", "score": 9 }, { "criterion": "partnership", "score": 9 },
+        { "criterion": "action_programme", "score": 9 }, { "criterion": "budget_realism", "score": 9 } ] } });
+    const UPDATE_SHEET: &str = r#"mutation($input: UpdateAmiScoreSheetInput!) { updateAmiScoreSheet(input: $input) { scoreSheet { version weighted } userErrors { code } } }"#;
+    let payload = call(
+        &app,
+        Some(&cast.reviewer_1),
+        UPDATE_SHEET,
+        revise.clone(),
+        "updateAmiScoreSheet",
+    )
+    .await;
+    assert!(
+        (payload["scoreSheet"]["weighted"].as_f64().unwrap() - 90.0).abs() < 1e-9,
+        "{payload:#}"
+    );
+    let payload = call(
+        &app,
+        Some(&cast.reviewer_1),
+        UPDATE_SHEET,
+        revise,
+        "updateAmiScoreSheet",
+    )
+    .await;
+    assert_eq!(
+        payload["userErrors"][0]["code"], "stale_version",
+        "{payload:#}"
+    );
     // A reviewer who declares a conflict of interest can no longer score it.
     let payload = call(
         &app,
@@ -979,6 +1015,7 @@ async fn applicants_see_only_their_own_dossiers_and_no_scores_before_the_decisio
     )
     .await;
     assert_eq!(reviewer_view["scoreSummary"]["reviews"], 1);
+    assert_eq!(reviewer_view["scoreSummary"]["weightedMean"], 90.0);
 
     // Rejected: the reason and the summary become visible to the applicant — to it alone.
     let a = mutate_ok(
@@ -1013,6 +1050,35 @@ async fn applicants_see_only_their_own_dossiers_and_no_scores_before_the_decisio
         )
         .await
         .is_null()
+    );
+    // Bob withdraws his draft: final, nothing more happens to it.
+    let list = call(&app, Some(&cast.bob), LIST, json!({}), "amiApplications").await;
+    assert_eq!(list["totalCount"], 1);
+    let bob_view = call(
+        &app,
+        Some(&cast.bob),
+        VIEW,
+        json!({ "id": bob_id }),
+        "amiApplication",
+    )
+    .await;
+    let a = mutate_ok(
+        &app,
+        &cast.bob,
+        "withdrawAmiApplication",
+        at(&bob_id, version(&bob_view)),
+    )
+    .await;
+    assert_eq!(a["status"], "WITHDRAWN");
+    assert_eq!(
+        mutate_refused(
+            &app,
+            &cast.bob,
+            "submitAmiApplication",
+            at(&bob_id, version(&a))
+        )
+        .await,
+        "invalid_transition"
     );
 }
 
