@@ -211,10 +211,9 @@ impl AmiCampaignNode {
     async fn closes_at_paris(&self) -> String {
         ami::state::paris(self.0.closes_at)
     }
-    /// Whether dossiers may be submitted now.
+    /// Whether dossiers may be submitted now (the domain's window rule, to the second).
     async fn is_open(&self) -> bool {
-        let now = Utc::now();
-        self.0.opens_at <= now && now <= self.0.closes_at
+        self.0.window().check(ami::Clock::now(&SystemClock)).is_ok()
     }
     /// Code of the funding envelope the grants are drawn from (`envelope(code:)` shows its consumption).
     async fn envelope_code(&self) -> &str {
