@@ -12,6 +12,7 @@ mod m20261122_000003_access;
 mod m20261122_000004_counsellors;
 mod m20261122_000005_aidants;
 mod m20261122_000006_funding;
+mod m20261129_000007_ami;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_counsellors::Migration),
             Box::new(m20261122_000005_aidants::Migration),
             Box::new(m20261122_000006_funding::Migration),
+            Box::new(m20261129_000007_ami::Migration),
         ]
     }
 }

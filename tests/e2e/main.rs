@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod aidants;
+mod ami;
 mod cli;
 mod counsellors;
 mod federation;

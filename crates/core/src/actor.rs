@@ -66,6 +66,7 @@ pub struct Actor {
     hub: Option<HubScope>,
     label: String,
     request_id: Option<String>,
+    subject: Option<String>,
 }
 
 /// The territory a hub coordinator answers for.
@@ -85,6 +86,7 @@ impl Actor {
             hub: None,
             label: "anonymous".to_owned(),
             request_id: None,
+            subject: None,
         }
     }
 
@@ -95,6 +97,7 @@ impl Actor {
             hub: None,
             label: "cli".to_owned(),
             request_id: None,
+            subject: None,
         }
     }
 
@@ -105,6 +108,7 @@ impl Actor {
             hub: None,
             label: label.into(),
             request_id: None,
+            subject: None,
         }
     }
 
@@ -115,6 +119,7 @@ impl Actor {
             hub: Some(scope),
             label: label.into(),
             request_id: None,
+            subject: None,
         }
     }
 
@@ -123,6 +128,22 @@ impl Actor {
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
         self.request_id = Some(request_id.into());
         self
+    }
+
+    /// The same actor with a stable account identity (see [`Actor::subject`]).
+    #[must_use]
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The stable account this actor acts for, when the way it authenticated names one.
+    ///
+    /// For an API token it is the token's name, not its id: an account whose token is rotated (a new token with
+    /// the same name) keeps what it owns, e.g. its AMI dossiers. The label, which includes the token id, is kept
+    /// for the audit trail, so the trail still says which token acted.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
     }
 
     /// The request this actor acts in, if any (none for the CLI).
@@ -194,5 +215,14 @@ mod tests {
         assert!(!Actor::anonymous().can_read_personal_data(Some(&dep("69"))));
         assert!(!Actor::with_role(Role::Partner, "app").can_read_personal_data(Some(&dep("69"))));
         assert!(Actor::cli().can_read_personal_data(None));
+    }
+
+    #[test]
+    fn the_subject_is_kept_apart_from_the_label() {
+        let actor =
+            Actor::with_role(Role::AmiApplicant, "token:7:asso-breizh").with_subject("asso-breizh");
+        assert_eq!(actor.subject(), Some("asso-breizh"));
+        assert_eq!(actor.label(), "token:7:asso-breizh");
+        assert_eq!(Actor::cli().subject(), None);
     }
 }

@@ -628,3 +628,88 @@ pub async fn record_disbursement(
     txn.commit().await?;
     Ok(disbursement_from(m))
 }
+
+/// Records a grant already signed, inside the caller's transaction, unless its amount would take its envelope or
+/// any ancestor beyond its amount (`envelope_exceeded`; the caller's transaction must then be dropped, and nothing
+/// it wrote is committed).
+///
+/// For a decision taken elsewhere that must commit money atomically with its own changes (an AMI laureate's hub
+/// and grant). The room is checked under the envelope chain's locks, as in [`sign_grant`], so two concurrent
+/// decisions cannot both take the last room. BdT reviewers and admins may. The caller must have begun the
+/// transaction with `maillage_core::db::begin_write`.
+#[tracing::instrument(skip_all, fields(envelope.id = %new.envelope_id))]
+pub async fn create_signed_grant_in<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    new: NewGrant,
+) -> Result<Grant, FundingError> {
+    require_manager(actor)?;
+    check_grant(&new)?;
+    let region = match &new.department {
+        Some(d) => {
+            let found =
+                maillage_territories::departments_by_codes(txn, std::slice::from_ref(d)).await?;
+            match found.into_iter().next() {
+                Some(dep) => Some(dep.region_code),
+                None => {
+                    return Err(FundingError::invalid(
+                        FieldPath::new("input").push("department"),
+                        "unknown_value",
+                        format!("unknown department {d}"),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    // `lock_chain` reports a missing envelope as `not_found`.
+    let chain = lock_chain(txn, new.envelope_id).await?;
+    check_room(txn, &chain, new.amount).await?;
+    let now = Utc::now();
+    let m = grant::ActiveModel {
+        envelope_id: Set(new.envelope_id),
+        beneficiary_kind: Set(new.beneficiary_kind.as_str().to_owned()),
+        beneficiary_ref: Set(new.beneficiary_ref.trim().to_owned()),
+        beneficiary_name: Set(new.beneficiary_name.trim().to_owned()),
+        contact: Set(new
+            .contact
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)),
+        hub_id: Set(new.hub.map(|h| h.0)),
+        department_code: Set(new.department.as_ref().map(|d| d.as_str().to_owned())),
+        region_code: Set(region.as_ref().map(|r| r.as_str().to_owned())),
+        amount_cents: Set(new.amount.cents()),
+        posts: Set(new.posts),
+        starts_on: Set(new.starts_on),
+        ends_on: Set(new.ends_on),
+        status: Set(GrantStatus::Signed.as_str().to_owned()),
+        signed_at: Set(Some(now)),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let mut changes = AuditChanges::new();
+    changes.created("envelope_id", &m.envelope_id);
+    changes.created("beneficiary_kind", &m.beneficiary_kind);
+    changes.created("beneficiary_ref", &m.beneficiary_ref);
+    changes.created("beneficiary_name", &m.beneficiary_name);
+    changes.created("contact_given", &m.contact.is_some());
+    changes.created("amount_cents", &m.amount_cents);
+    changes.created("status", &m.status);
+    changes.created("starts_on", &m.starts_on.to_string());
+    changes.note("via", "decision");
+    record(
+        txn,
+        actor,
+        AuditEntry::new("funding_grant", m.id.to_string(), "create_signed", changes)
+            .department(new.department.clone())
+            .hub(new.hub),
+    )
+    .await?;
+    from_model(m)
+}

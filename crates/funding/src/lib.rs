@@ -19,8 +19,8 @@ pub use envelopes::{
 pub use error::FundingError;
 pub use grants::{
     GrantFilter, NewDisbursement, NewGrant, cancel_grant, close_grant, create_grant,
-    disbursed_by_grant, get_grant, list_disbursements, list_grants, record_disbursement,
-    sign_grant,
+    create_signed_grant_in, disbursed_by_grant, get_grant, list_disbursements, list_grants,
+    record_disbursement, sign_grant,
 };
 pub use model::{
     BeneficiaryKind, Consumption, ConsumptionPart, Disbursement, DrillDown, Envelope, FundingRule,

@@ -40,6 +40,19 @@ pub const LIST_ESTIMATES: &[(&str, &str, u64)] = &[
     ("Hub", "departments", 15),
     ("Department", "hubs", 3),
     ("Site", "hubs", 3),
+    // AMI: a few campaigns; grids of a handful of criteria; dossiers hold at most 100 lines of each list (the
+    // domain's cap) but a few in practice; a few reviewers per dossier.
+    ("QueryRoot", "amiCampaigns", 10),
+    ("AmiCampaign", "criteria", 10),
+    ("AmiCampaign", "priorityRegions", 18),
+    ("AmiApplication", "departments", 15),
+    ("AmiApplication", "consortium", 20),
+    ("AmiApplication", "budget", 20),
+    ("AmiApplication", "coFunding", 10),
+    ("AmiApplication", "attachments", 10),
+    ("AmiApplication", "scoreSheets", 10),
+    ("AmiApplication", "conflicts", 10),
+    ("AmiScoreSheet", "scores", 10),
 ];
 
 /// Page size of a connection whose `first` is not given.

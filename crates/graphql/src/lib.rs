@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod aidants;
+pub mod ami;
 pub mod audit;
 pub mod cost;
 pub mod counsellors;
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     funding::FundingQuery,
     aidants::AidantsQuery,
+    ami::AmiQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -38,6 +40,7 @@ pub struct MutationRoot(
     counsellors::CounsellorsMutation,
     funding::FundingMutation,
     aidants::AidantsMutation,
+    ami::AmiMutation,
 );
 
 /// The executable schema.

@@ -64,6 +64,9 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(crate::health::readyz))
         .route("/metrics", get(crate::metrics::handler))
+        .merge(crate::ami::routes(crate::ami::AttachmentStore::local(
+            config.attachments_dir.clone(),
+        )))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.
         .layer(axum::middleware::from_fn(crate::telemetry::observe))

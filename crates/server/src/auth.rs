@@ -50,6 +50,6 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Actor
                 })?;
             Ok(Actor::hub_coordinator(scope, label))
         }
-        role => Ok(Actor::with_role(role, label)),
+        role => Ok(Actor::with_role(role, label).with_subject(token.name.clone())),
     }
 }

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod aidants;
+mod ami;
 mod counsellors;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
@@ -60,6 +61,11 @@ enum Command {
     Aidants {
         #[command(subcommand)]
         action: aidants::AidantsAction,
+    },
+    /// Export AMI dossiers or their scores (CSV).
+    Ami {
+        #[command(subcommand)]
+        action: ami::AmiAction,
     },
 }
 
@@ -229,6 +235,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Token { .. } => Some("token"),
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
+        Command::Ami { .. } => Some("ami"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
         tracing::info_span!("maillage.command", otel.name = %format!("maillage {name}"), command = name)
@@ -314,6 +321,7 @@ async fn execute(
         Command::Counsellors { action } => {
             counsellors::run(db_config, metrics_textfile, action).await
         }
+        Command::Ami { action } => ami::run(db_config, action).await,
     }
 }
 

@@ -161,6 +161,11 @@ pub struct ServeConfig {
     #[arg(long, env = "MAILLAGE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
 
+    /// Directory of the AMI dossiers' PDF attachments (created on first upload). Instances behind one load balancer
+    /// must share it (a network volume), since any instance may serve a download.
+    #[arg(long, env = "MAILLAGE_ATTACHMENTS_DIR", default_value = maillage_ami::DEFAULT_ATTACHMENT_DIR)]
+    pub attachments_dir: std::path::PathBuf,
+
     /// Cost, rate, request and persisted-query limits.
     #[command(flatten)]
     pub protection: ProtectionConfig,
@@ -238,6 +243,7 @@ impl Default for ServeConfig {
             max_query_complexity: 100_000,
             max_body_bytes: 1_048_576,
             shutdown_timeout_secs: 30,
+            attachments_dir: std::path::PathBuf::from(maillage_ami::DEFAULT_ATTACHMENT_DIR),
             protection: ProtectionConfig::default(),
         }
     }

@@ -45,6 +45,9 @@ pub async fn make_ready(db: &DatabaseConnection) -> Result<(), DbErr> {
     maillage_funding::seed_reference_data(db)
         .await
         .map_err(|e| DbErr::Custom(format!("seeding funding reference data failed: {e}")))?;
+    maillage_ami::seed_reference_data(db)
+        .await
+        .map_err(|e| DbErr::Custom(format!("seeding AMI reference data failed: {e}")))?;
     Ok(())
 }
 

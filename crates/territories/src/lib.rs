@@ -15,4 +15,4 @@ pub use read::{
     require_departments,
 };
 pub use seed::{SeedReport, seed_reference_data};
-pub use write::{HubPatch, set_hub_departments, update_hub};
+pub use write::{HubPatch, NewHub, create_hub_in, set_hub_departments, update_hub};

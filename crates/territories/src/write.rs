@@ -170,3 +170,111 @@ pub async fn set_hub_departments(
     txn.commit().await?;
     Ok(hub.into())
 }
+
+/// A hub to create, with the departments it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHub {
+    /// Stable key (lower-case letters, digits and `-`), unique.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Public website.
+    pub website: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Departments covered (each one of the 101 departments).
+    pub departments: Vec<DepartmentCode>,
+}
+
+/// Creates a hub and its departments inside the caller's transaction, with its audit entry, so that a caller
+/// (the AMI decision) can create it atomically with its own changes.
+///
+/// Admins and BdT reviewers (whose AMI decision creates the laureate's hub) may. The caller must have begun the
+/// transaction with `maillage_core::db::begin_write`; a slug already taken is an `invalid_value` on `slug`.
+#[tracing::instrument(skip_all, fields(hub.slug = %new.slug))]
+pub async fn create_hub_in<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    new: NewHub,
+) -> Result<Hub, TerritoriesError> {
+    if !matches!(
+        actor.role(),
+        maillage_core::Role::Admin | maillage_core::Role::BdtReviewer
+    ) {
+        return Err(TerritoriesError::Forbidden(
+            "only admins and BdT reviewers (through an AMI decision) create hubs".to_owned(),
+        ));
+    }
+    let slug = new.slug.trim();
+    if slug.is_empty()
+        || slug.len() > 100
+        || !slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(TerritoriesError::InvalidInput {
+            field: FieldPath::new("input").push("slug"),
+            message: "a hub slug has 1 to 100 lower-case letters, digits or '-'".to_owned(),
+        });
+    }
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(TerritoriesError::InvalidInput {
+            field: FieldPath::new("input").push("name"),
+            message: "a hub name has 1 to 200 characters".to_owned(),
+        });
+    }
+    let mut departments = new.departments.clone();
+    departments.sort();
+    departments.dedup();
+    require_departments(txn, &departments).await?;
+    let now = Utc::now();
+    let m = sea_orm::ActiveModelTrait::insert(
+        hub::ActiveModel {
+            slug: Set(slug.to_owned()),
+            name: Set(name.to_owned()),
+            website: Set(new.website.clone()),
+            description: Set(new.description.clone()),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        },
+        txn,
+    )
+    .await
+    .map_err(|e| {
+        if maillage_core::db::is_unique_violation(&e) {
+            TerritoriesError::InvalidInput {
+                field: FieldPath::new("input").push("slug"),
+                message: format!("a hub with slug {slug:?} exists already"),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    let id = HubId(m.id);
+    if !departments.is_empty() {
+        hub_department::Entity::insert_many(departments.iter().map(|d| {
+            hub_department::ActiveModel {
+                hub_id: Set(m.id),
+                department_code: Set(d.as_str().to_owned()),
+            }
+        }))
+        .exec(txn)
+        .await?;
+    }
+    let codes: Vec<&str> = departments.iter().map(DepartmentCode::as_str).collect();
+    let mut changes = AuditChanges::new();
+    changes.created("slug", &m.slug);
+    changes.created("name", &m.name);
+    changes.created("website", &m.website);
+    changes.created("departments", &codes);
+    record(
+        txn,
+        actor,
+        AuditEntry::new("hub", id.to_string(), "create", changes).hub(Some(id)),
+    )
+    .await?;
+    Ok(m.into())
+}

@@ -1,0 +1,617 @@
+//! The AMI's HTTP routes beside GraphQL: attachments (PDF upload, download, deletion) and CSV exports.
+//!
+//! Files do not go through GraphQL: a PDF is sent as the raw request body, which `curl --data-binary` produces and
+//! no JSON encoding inflates. The same bearer tokens as `/graphql` authenticate (`crate::auth`), and every decision
+//! (who may attach, read or export; PDF check; size limit) is the `maillage-ami` crate's: these handlers only
+//! translate HTTP to its services and its errors to status codes.
+//!
+//! Against cross-site request forgery, an upload must carry the header `X-Maillage-Upload: 1`. A browser cannot add
+//! such a header to a cross-site form post without a CORS preflight, which this server never grants; a request
+//! without it is refused with 400 `upload_header_missing` before anything is read.
+
+use crate::app::AppState;
+use crate::protection::ClientAddr;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maillage_ami as ami;
+use maillage_ami::{
+    AmiError, ApplicationFilter, ApplicationId, Attachment, AttachmentId, LocalDiskStorage,
+    NewAttachment, Status, Storage,
+};
+use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role};
+use maillage_graphql::ami::{AmiKind, ami_id, decode_ami_id};
+use serde::Deserialize;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The header an upload must carry (any non-empty value; `1` by convention).
+pub const UPLOAD_HEADER: &str = "x-maillage-upload";
+
+/// Where attachments are stored: an `Arc<dyn Storage>` shared by every request.
+///
+/// [`routes`] installs one for requests that carry none, so a test (or an embedding application) can wrap the
+/// router with its own `Extension(AttachmentStore(…))` layer.
+#[derive(Clone)]
+pub struct AttachmentStore(pub Arc<dyn Storage>);
+
+impl AttachmentStore {
+    /// Local-disk storage under `dir`.
+    pub fn local(dir: impl Into<PathBuf>) -> Self {
+        Self(Arc::new(LocalDiskStorage::new(dir)))
+    }
+}
+
+/// The AMI routes, to merge into the application's router; `store` serves requests that carry no store of their
+/// own.
+pub fn routes(store: AttachmentStore) -> Router<AppState> {
+    Router::new()
+        .route("/ami/applications/{id}/attachments", post(upload))
+        .route("/ami/attachments/{id}", get(download).delete(remove))
+        .route("/ami/export/{file}", get(export))
+        .layer(axum::middleware::map_request(
+            move |mut request: Request| {
+                let store = store.clone();
+                async move {
+                    if request.extensions().get::<AttachmentStore>().is_none() {
+                        request.extensions_mut().insert(store);
+                    }
+                    request
+                }
+            },
+        ))
+}
+
+/// A refusal of an AMI route: its status, stable code and message, plus at most one header (`WWW-Authenticate`,
+/// `Retry-After`). The body is shaped like a GraphQL error, so clients parse one format: `{ errors: [{ message,
+/// extensions: { code, classification } }] }`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    header: Option<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.header = Some((name, value));
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "errors": [{
+            "message": self.message,
+            "extensions": { "code": self.code, "classification": crate::http::classification(self.code) },
+        }] });
+        let mut response = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
+            body.to_string(),
+        )
+            .into_response();
+        if let Some((name, value)) = self.header {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.to_owned(),
+        header: None,
+    }
+}
+
+/// A domain error as a response: the status follows the code, the message is the domain's (masked when internal).
+fn domain_error(e: &AmiError) -> ApiError {
+    if e.is_internal() {
+        tracing::error!(error = %e, "internal error");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error; the incident is logged",
+        );
+    }
+    let code = e.code();
+    let status = match code {
+        "unauthenticated" => StatusCode::UNAUTHORIZED,
+        "forbidden" => StatusCode::FORBIDDEN,
+        "not_found" => StatusCode::NOT_FOUND,
+        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "not_pdf" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "stale_version" | "not_editable" | "invalid_transition" => StatusCode::CONFLICT,
+        _ if e.is_user_error() => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error(status, code, &e.to_string())
+}
+
+/// Authenticates like `/graphql`, refuses anonymous callers (dossiers are never public) and applies the caller's
+/// request rate.
+async fn caller(
+    app: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+) -> Result<Actor, ApiError> {
+    let unauthenticated = |message: &str| {
+        error(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    };
+    let actor = match crate::auth::authenticate(app, headers).await {
+        Ok(actor) if actor.role() == Role::Anonymous => {
+            return Err(unauthenticated(
+                "AMI dossiers need an API token (Authorization: Bearer …)",
+            ));
+        }
+        Ok(actor) => actor,
+        Err(crate::auth::AuthError::InvalidCredentials) => {
+            return Err(unauthenticated("invalid or expired credentials"));
+        }
+        Err(crate::auth::AuthError::Unavailable) => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "credentials could not be checked; retry later",
+            ));
+        }
+    };
+    let key = app.protection.caller_key(&actor, &client, headers);
+    if let Some(rate) = &app.protection.rate
+        && let Err(exhausted) = rate.take(&key, 1)
+    {
+        let mut refusal = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &format!(
+                "too many requests; retry in {} s",
+                exhausted.retry_after_secs
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&exhausted.retry_after_secs.to_string()) {
+            refusal = refusal.with_header(header::RETRY_AFTER, v);
+        }
+        return Err(refusal);
+    }
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(new_request_id, str::to_owned);
+    Ok(actor.with_request_id(request_id))
+}
+
+fn new_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{nanos:x}-ami-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Refuses a state-changing request without the anti-CSRF header.
+fn require_upload_header(headers: &HeaderMap) -> Result<(), ApiError> {
+    let present = headers
+        .get(UPLOAD_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty());
+    if present {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::BAD_REQUEST,
+            "upload_header_missing",
+            "add the header `X-Maillage-Upload: 1`: uploads and deletions without it are refused (protection \
+             against cross-site request forgery)",
+        ))
+    }
+}
+
+/// Query parameters that do not parse (e.g. `qpv=maybe`).
+fn bad_query(e: &QueryRejection) -> ApiError {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+        &format!("invalid query parameters: {}", e.body_text()),
+    )
+}
+
+fn decode(raw: &str, kind: AmiKind) -> Result<i32, ApiError> {
+    decode_ami_id(raw, kind).map_err(|m| error(StatusCode::BAD_REQUEST, "invalid_id", &m))
+}
+
+/// Query parameters of an upload.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadParams {
+    /// The file's name as the applicant knows it (e.g. `budget.pdf`; default `document.pdf`).
+    file_name: Option<String>,
+}
+
+/// An attachment's metadata, as the upload route answers it (the same fields as GraphQL's `AmiAttachment`).
+fn attachment_json(a: &Attachment) -> serde_json::Value {
+    json!({
+        "id": ami_id(AmiKind::Attachment, a.id.0).to_string(),
+        "applicationId": ami_id(AmiKind::Application, a.application_id.0).to_string(),
+        "fileName": a.file_name,
+        "contentType": a.content_type,
+        "sizeBytes": a.size_bytes,
+        "sha256": a.sha256,
+        "uploadedAt": a.uploaded_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+}
+
+/// `POST /ami/applications/{id}/attachments?fileName=NAME`: the body is the PDF itself (`Content-Type:
+/// application/pdf`), at most the campaign's limit. Answers 201 with the attachment's metadata.
+pub async fn upload(
+    State(app): State<AppState>,
+    Extension(store): Extension<AttachmentStore>,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    params: Result<Query<UploadParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => return bad_query(&e).into_response(),
+    };
+    if let Err(r) = require_upload_header(&headers) {
+        return r.into_response();
+    }
+    let actor = match caller(&app, client, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if content_type != "application/pdf" && content_type != "application/octet-stream" {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the file itself as the body, with Content-Type: application/pdf",
+        )
+        .into_response();
+    }
+    let id = match decode(&id, AmiKind::Application) {
+        Ok(id) => ApplicationId(id),
+        Err(r) => return r.into_response(),
+    };
+    // The limit is the campaign's: read the dossier first (which also tells a stranger nothing but `not_found`).
+    let limit = match ami::get_application(&app.db, &actor, id).await {
+        Ok(a) => match ami::get_campaign(&app.db, a.campaign_id).await {
+            Ok(Some(c)) => c.max_attachment_bytes,
+            Ok(None) => ami::DEFAULT_MAX_ATTACHMENT_BYTES,
+            Err(e) => return domain_error(&e).into_response(),
+        },
+        Err(e) => return domain_error(&e).into_response(),
+    };
+    // One byte more than the limit is read, so that a file just too large is refused by the domain's own check,
+    // and anything larger is cut off here without being held in memory.
+    let cap = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let bytes = match axum::body::to_bytes(body, cap).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!("the file is larger than this campaign accepts ({limit} bytes at most)"),
+            )
+            .into_response();
+        }
+    };
+    let file_name = params
+        .file_name
+        .unwrap_or_else(|| "document.pdf".to_owned());
+    let upload = NewAttachment {
+        file_name: &file_name,
+        bytes: &bytes,
+    };
+    match ami::add_attachment(&app.db, store.0.as_ref(), &actor, id, upload).await {
+        Ok(a) => {
+            let location = format!(
+                "/ami/attachments/{}",
+                ami_id(AmiKind::Attachment, a.id.0).as_str()
+            );
+            let mut response = (
+                StatusCode::CREATED,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=utf-8"),
+                )],
+                json!({ "attachment": attachment_json(&a) }).to_string(),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            response
+        }
+        Err(e) => domain_error(&e).into_response(),
+    }
+}
+
+/// `GET /ami/attachments/{id}`: the PDF, for whoever sees its dossier (its applicant, reviewers, admins).
+pub async fn download(
+    State(app): State<AppState>,
+    Extension(store): Extension<AttachmentStore>,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let actor = match caller(&app, client, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let id = match decode(&id, AmiKind::Attachment) {
+        Ok(id) => AttachmentId(id),
+        Err(r) => return r.into_response(),
+    };
+    match ami::read_attachment(&app.db, store.0.as_ref(), &actor, id).await {
+        Ok((a, bytes)) => {
+            let disposition = format!(
+                "attachment; filename=\"{}\"; filename*=UTF-8''{}",
+                header_safe(&a.file_name),
+                rfc5987(&a.file_name)
+            );
+            let mut response = (StatusCode::OK, bytes).into_response();
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Err(e) => domain_error(&e).into_response(),
+    }
+}
+
+/// `DELETE /ami/attachments/{id}` (with `X-Maillage-Upload: 1`): the applicant removes an attachment while its
+/// dossier is editable. Answers 204.
+pub async fn remove(
+    State(app): State<AppState>,
+    Extension(store): Extension<AttachmentStore>,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = require_upload_header(&headers) {
+        return r.into_response();
+    }
+    let actor = match caller(&app, client, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let id = match decode(&id, AmiKind::Attachment) {
+        Ok(id) => AttachmentId(id),
+        Err(r) => return r.into_response(),
+    };
+    match ami::remove_attachment(&app.db, store.0.as_ref(), &actor, id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => domain_error(&e).into_response(),
+    }
+}
+
+/// A file name for a `Content-Disposition` header: printable ASCII without quotes or backslashes (the rest
+/// becomes `_`).
+fn header_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A value for `filename*=UTF-8''…` (RFC 5987): UTF-8 bytes percent-encoded outside the attribute characters.
+fn rfc5987(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Query parameters of an export: the same filter as GraphQL's `amiApplications`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportParams {
+    /// Campaign code.
+    campaign: Option<String>,
+    /// Statuses, comma-separated (`under_review,selected`).
+    status: Option<String>,
+    /// Department codes, comma-separated.
+    department: Option<String>,
+    /// Region codes, comma-separated.
+    region: Option<String>,
+    /// `true` or `false`.
+    qpv: Option<bool>,
+    /// `true` or `false`.
+    acv: Option<bool>,
+}
+
+fn list<T, E: std::fmt::Display>(
+    raw: Option<&str>,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<Vec<T>>, ApiError> {
+    raw.map(|raw| {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                parse(v).map_err(|e| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_value",
+                        &format!("{name}: {e}"),
+                    )
+                })
+            })
+            .collect()
+    })
+    .transpose()
+}
+
+/// The domain filter of an export's query parameters.
+pub async fn export_filter(
+    app: &AppState,
+    params: &ExportParams,
+) -> Result<ApplicationFilter, ApiError> {
+    let campaign = match params.campaign.as_deref() {
+        Some(code) => match ami::campaign_by_code(&app.db, code).await {
+            Ok(Some(c)) => Some(c.id),
+            Ok(None) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_value",
+                    &format!("no campaign with code {code:?}"),
+                ));
+            }
+            Err(e) => return Err(domain_error(&e)),
+        },
+        None => None,
+    };
+    Ok(ApplicationFilter {
+        campaign,
+        statuses: list(params.status.as_deref(), "status", |s| {
+            Status::parse(s).ok_or_else(|| format!("unknown status {s:?}"))
+        })?,
+        departments: list(
+            params.department.as_deref(),
+            "department",
+            DepartmentCode::parse,
+        )?,
+        regions: list(params.region.as_deref(), "region", RegionCode::parse)?,
+        qpv: params.qpv,
+        acv: params.acv,
+    })
+}
+
+/// `GET /ami/export/applications.csv` and `GET /ami/export/scores.csv` (reviewers, admins): the dossiers with their
+/// score summaries, or every score of every sheet, as CSV; query parameters filter like `amiApplications`.
+pub async fn export(
+    State(app): State<AppState>,
+    client: ClientAddr,
+    Path(file): Path<String>,
+    params: Result<Query<ExportParams>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => return bad_query(&e).into_response(),
+    };
+    let actor = match caller(&app, client, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let filter = match export_filter(&app, &params).await {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let csv = match file.as_str() {
+        "applications.csv" => ami::export_applications_csv(&app.db, &actor, &filter).await,
+        "scores.csv" => ami::export_scores_csv(&app.db, &actor, &filter).await,
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "exports: /ami/export/applications.csv, /ami/export/scores.csv",
+            )
+            .into_response();
+        }
+    };
+    match csv {
+        Ok(csv) => {
+            let disposition = format!("attachment; filename=\"ami-{file}\"");
+            let mut response = (StatusCode::OK, csv).into_response();
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Err(e) => domain_error(&e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_in_headers() {
+        assert_eq!(header_safe("Budget \"2021\"\\é.pdf"), "Budget _2021___.pdf");
+        assert_eq!(
+            rfc5987("Programme d'actions é.pdf"),
+            "Programme%20d%27actions%20%C3%A9.pdf"
+        );
+    }
+
+    #[test]
+    fn the_upload_header_is_required_and_not_empty() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            require_upload_header(&headers).err().map(|e| e.code()),
+            Some("upload_header_missing")
+        );
+        headers.insert(UPLOAD_HEADER, HeaderValue::from_static(" "));
+        assert!(require_upload_header(&headers).is_err());
+        headers.insert(UPLOAD_HEADER, HeaderValue::from_static("1"));
+        assert!(require_upload_header(&headers).is_ok());
+    }
+}
