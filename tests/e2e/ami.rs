@@ -2,40 +2,11 @@
 //! PDF check, size limit), CSV exports, and a decision refused when the envelope is full.
 
 use crate::support::{TestApp, fixture};
-use maillage_server::ami::AttachmentStore;
-use maillage_server::config::ServeConfig;
-use maillage_server::{AppState, build_app};
-use maillage_testkit::TestDb;
 use serde_json::{Value, json};
 
 const CREATE_ENVELOPE: &str = r#"mutation($input: CreateEnvelopeInput!) { createEnvelope(input: $input) { envelope { id code } userErrors { field code message } } }"#;
 const CREATE_CAMPAIGN: &str = r#"mutation($input: CreateAmiCampaignInput!) { createAmiCampaign(input: $input) { campaign { id code criteria { code weight maxScore } } userErrors { field code message } } }"#;
 const APPLICATION_FIELDS: &str = "id version status hubName applicant departmentCodes amountRequested { cents } changesRequested decision { reason awarded { cents } hubId grantId hub { slug name departments { code } } }";
-
-/// A server on a fresh database whose attachments go to the test's own directory (never the working tree).
-pub async fn spawn() -> TestApp {
-    let db = TestDb::new_shared().await;
-    maillage_server::db::make_ready(&db.db)
-        .await
-        .expect("migrate and seed");
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServeConfig::default();
-    let store = AttachmentStore::local(dir.path().join("attachments"));
-    let app =
-        build_app(AppState::new(db.db.clone(), &config), &config).layer(axum::Extension(store));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let _ = axum::serve(listener, app).await;
-    });
-    TestApp {
-        base: format!("http://{addr}"),
-        db,
-        client: reqwest::Client::new(),
-        dir,
-    }
-}
 
 /// An API token for `role` whose name (the applicant account, for `ami_applicant`) is `name`.
 pub async fn token_named(app: &TestApp, role: &str, name: &str) -> String {
@@ -246,7 +217,7 @@ async fn audit_count(app: &TestApp, admin: &str) -> i64 {
 /// The seeded 2020–2021 campaign is public, with its money and grid as data.
 #[tokio::test]
 async fn the_seeded_campaign_is_public_with_its_grid() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let data = call(
         &app,
         None,
@@ -418,7 +389,7 @@ async fn under_review(
 /// transition is in the audit log; reviewers download the attachment and export CSV.
 #[tokio::test]
 async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let cast = Cast::new(&app).await;
     envelope(&app, &cast.admin, "E2E-AMI", 2_300_000).await;
     let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-OPEN", "E2E-AMI").await;
@@ -789,7 +760,7 @@ async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
 /// never see drafts; partners and anonymous callers see no dossier at all.
 #[tokio::test]
 async fn applicants_see_only_their_own_dossiers_and_no_scores_before_the_decision() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let cast = Cast::new(&app).await;
     envelope(&app, &cast.admin, "E2E-AMI", 2_300_000).await;
     let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-OPEN", "E2E-AMI").await;
@@ -1087,7 +1058,7 @@ async fn applicants_see_only_their_own_dossiers_and_no_scores_before_the_decisio
 /// accepted above the GraphQL body limit when the campaign allows it.
 #[tokio::test]
 async fn uploads_need_the_anti_csrf_header_a_pdf_and_a_size_within_the_limit() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let cast = Cast::new(&app).await;
     envelope(&app, &cast.admin, "E2E-AMI", 2_300_000).await;
     // A campaign accepting 1.5 MB: above the 1 MiB JSON body limit of /graphql.
@@ -1289,7 +1260,7 @@ async fn uploads_need_the_anti_csrf_header_a_pdf_and_a_size_within_the_limit() {
 /// grant, no audit entry, the dossier still under review at the same version.
 #[tokio::test]
 async fn selecting_when_the_envelope_is_full_is_refused_and_writes_nothing() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let cast = Cast::new(&app).await;
     envelope(&app, &cast.admin, "E2E-AMI-SMALL", 300_000).await;
     let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-FULL", "E2E-AMI-SMALL").await;
@@ -1372,7 +1343,7 @@ async fn selecting_when_the_envelope_is_full_is_refused_and_writes_nothing() {
 /// no longer be submitted (`campaign_closed`); the campaign's version protects concurrent edits.
 #[tokio::test]
 async fn submission_after_the_closing_second_is_refused() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let cast = Cast::new(&app).await;
     envelope(&app, &cast.admin, "E2E-AMI", 2_300_000).await;
     let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-CLOSING", "E2E-AMI").await;
@@ -1434,7 +1405,7 @@ async fn submission_after_the_closing_second_is_refused() {
 /// that wrote nothing. The list walks pages by score, best first, unscored last.
 #[tokio::test]
 async fn concurrent_selections_fill_the_envelope_exactly_and_lists_page_by_score() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let cast = Cast::new(&app).await;
     envelope(&app, &cast.admin, "E2E-AMI-RACE", 750_000).await;
     let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-RACE", "E2E-AMI-RACE").await;
@@ -1551,7 +1522,7 @@ async fn a_page_of_dossiers_runs_a_bounded_number_of_statements() {
     const QUERY: &str = r#"query($c: ID!) { amiApplications(filter: { campaign: $c }, orderBy: SCORE_DESC, first: 50) { totalCount nodes { id hubName campaign { code criteria { code } } departments { name region { name } } attachments { fileName sizeBytes } scoreSummary { reviews weightedMean } decision { reason } } } }"#;
     let mut counts = Vec::new();
     for n in [2usize, 6] {
-        let app = spawn().await;
+        let app = TestApp::spawn().await;
         let cast = Cast::new(&app).await;
         envelope(&app, &cast.admin, "E2E-AMI", 2_300_000).await;
         let campaign = open_campaign(&app, &cast.admin, "E2E-AMI-PAGE", "E2E-AMI").await;

@@ -25,8 +25,10 @@ impl TestApp {
         Self::spawn_with(ServeConfig::default()).await
     }
 
-    /// Same, with settings.
-    pub async fn spawn_with(config: ServeConfig) -> Self {
+    /// Same, with settings; AMI attachments always go to the test's own directory, never the working tree.
+    pub async fn spawn_with(mut config: ServeConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        config.attachments_dir = dir.path().join("attachments");
         let db = TestDb::new_shared().await;
         maillage_server::db::make_ready(&db.db)
             .await
@@ -43,7 +45,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             db,
             client: reqwest::Client::new(),
-            dir: tempfile::tempdir().unwrap(),
+            dir,
         }
     }
 

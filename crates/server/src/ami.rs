@@ -14,7 +14,7 @@ use crate::protection::ClientAddr;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,10 +33,8 @@ use std::sync::Arc;
 /// The header an upload must carry (any non-empty value; `1` by convention).
 pub const UPLOAD_HEADER: &str = "x-maillage-upload";
 
-/// Where attachments are stored: an `Arc<dyn Storage>` shared by every request.
-///
-/// [`routes`] installs one for requests that carry none, so a test (or an embedding application) can wrap the
-/// router with its own `Extension(AttachmentStore(…))` layer.
+/// Where attachments are stored: an `Arc<dyn Storage>` shared by every request (local disk under
+/// `MAILLAGE_ATTACHMENTS_DIR` unless an embedding application builds another).
 #[derive(Clone)]
 pub struct AttachmentStore(pub Arc<dyn Storage>);
 
@@ -47,24 +45,13 @@ impl AttachmentStore {
     }
 }
 
-/// The AMI routes, to merge into the application's router; `store` serves requests that carry no store of their
-/// own.
+/// The AMI routes, to merge into the application's router, with the store their attachments go to.
 pub fn routes(store: AttachmentStore) -> Router<AppState> {
     Router::new()
         .route("/ami/applications/{id}/attachments", post(upload))
         .route("/ami/attachments/{id}", get(download).delete(remove))
         .route("/ami/export/{file}", get(export))
-        .layer(axum::middleware::map_request(
-            move |mut request: Request| {
-                let store = store.clone();
-                async move {
-                    if request.extensions().get::<AttachmentStore>().is_none() {
-                        request.extensions_mut().insert(store);
-                    }
-                    request
-                }
-            },
-        ))
+        .layer(Extension(store))
 }
 
 /// A refusal of an AMI route: its status, stable code and message, plus at most one header (`WWW-Authenticate`,
