@@ -37,8 +37,10 @@ dependents() {
 }
 check() { # crate allowed...
   local crate=$1; shift
-  local allowed=" $* "
-  for dependent in $(dependents "$crate"); do
+  local allowed=" $* " found
+  # Captured first: a failure inside a command substitution in a `for` list would not stop the script.
+  found=$(dependents "$crate") || exit 2
+  for dependent in $found; do
     if [[ "$allowed" != *" $dependent "* ]]; then
       echo "dependency direction: $dependent must not depend on $crate" >&2
       fail=1
@@ -52,13 +54,10 @@ check tower-http maillage-server
 # Domains never depend on each other; ami is the one allowed exception, and only on territories and funding
 # (territories is below every domain, so it is not checked here).
 for domain in maillage-sites maillage-counsellors maillage-aidants maillage-funding maillage-ami; do
-  if cargo metadata --locked --format-version 1 --no-deps >/dev/null 2>&1 \
-     && cargo tree --locked -p "$domain" >/dev/null 2>&1; then
-    if [ "$domain" = maillage-funding ]; then
-      check "$domain" "$domain" maillage-graphql maillage-server maillage-ami
-    else
-      check "$domain" "$domain" maillage-graphql maillage-server
-    fi
+  if [ "$domain" = maillage-funding ]; then
+    check "$domain" "$domain" maillage-graphql maillage-server maillage-ami
+  else
+    check "$domain" "$domain" maillage-graphql maillage-server
   fi
 done
 if [ "$fail" -ne 0 ]; then
