@@ -1519,7 +1519,7 @@ async fn concurrent_selections_fill_the_envelope_exactly_and_lists_page_by_score
 /// number of SQL statements for 2 dossiers as for 6: every list is loaded once for the whole page.
 #[tokio::test]
 async fn a_page_of_dossiers_runs_a_bounded_number_of_statements() {
-    const QUERY: &str = r#"query($c: ID!) { amiApplications(filter: { campaign: $c }, orderBy: SCORE_DESC, first: 50) { totalCount nodes { id hubName campaign { code criteria { code } } departments { name region { name } } attachments { fileName sizeBytes } scoreSummary { reviews weightedMean } decision { reason } } } }"#;
+    const QUERY: &str = r#"query($c: ID!) { amiApplications(filter: { campaign: $c }, orderBy: SCORE_DESC, first: 50) { totalCount nodes { id hubName campaign { code criteria { code } } departments { name region { name } } attachments { fileName sizeBytes } scoreSummary { reviews weightedMean } scoreSheets { reviewer weighted scores { score } } conflicts { reviewer } decision { reason } } } }"#;
     let mut counts = Vec::new();
     for n in [2usize, 6] {
         let app = TestApp::spawn().await;
@@ -1576,7 +1576,9 @@ async fn a_page_of_dossiers_runs_a_bounded_number_of_statements() {
                 .iter()
                 .all(|d| d["attachments"].as_array().unwrap().len() == 2
                     && d["departments"].as_array().unwrap().len() == 2
-                    && d["scoreSummary"]["reviews"] == 1)
+                    && d["scoreSummary"]["reviews"] == 1
+                    && d["scoreSheets"].as_array().unwrap().len() == 1
+                    && d["conflicts"].as_array().unwrap().is_empty())
         );
         eprintln!("a page of {n} dossiers: {statements} SQL statements");
         counts.push((statements, log));

@@ -38,8 +38,9 @@ pub use model::{
     Score, ScoreSheet, ScoreSheetId, ScoreSummary,
 };
 pub use reviews::{
-    ScoreSheetInput, can_see_summary, declare_conflict, list_conflicts, list_score_sheets,
-    score_summaries, score_summary, submit_score_sheet, update_score_sheet,
+    ScoreSheetInput, can_see_summary, conflicts_of, declare_conflict, list_conflicts,
+    list_score_sheets, score_sheets_of, score_summaries, score_summary, submit_score_sheet,
+    update_score_sheet,
 };
 pub use seed::{AmiSeedReport, seed_reference_data};
 pub use state::{Clock, Event, FixedClock, Party, Status, SystemClock};

@@ -498,6 +498,74 @@ pub async fn list_score_sheets<C: ConnectionTrait>(
     sheets_of(db, rows, &campaigns, &campaign_of).await
 }
 
+/// The dossiers among `ids` that `actor` may see, each mapped to an empty list (reviewers and admins only), for the
+/// batch reads below.
+async fn visible_for_review<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    ids: &[ApplicationId],
+) -> Result<Vec<Application>, AmiError> {
+    require_reviewer(actor)?;
+    Ok(crate::applications::load_many(db, ids)
+        .await?
+        .into_iter()
+        .filter(|a| crate::access::can_see(actor, &a.owner, a.submitted_at.is_some()))
+        .collect())
+}
+
+/// The score sheets of several dossiers at once (for a page of dossiers: a fixed number of statements whatever
+/// their number), with the same rule as [`list_score_sheets`]: reviewers and admins only; dossiers the caller cannot
+/// see are absent, a visible dossier without sheets maps to an empty list.
+pub async fn score_sheets_of<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    ids: &[ApplicationId],
+) -> Result<HashMap<ApplicationId, Vec<ScoreSheet>>, AmiError> {
+    let apps = visible_for_review(db, actor, ids).await?;
+    let mut out: HashMap<ApplicationId, Vec<ScoreSheet>> =
+        apps.iter().map(|a| (a.id, Vec::new())).collect();
+    if apps.is_empty() {
+        return Ok(out);
+    }
+    let campaigns: HashMap<i32, Campaign> = crate::campaigns::list_campaigns(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.0, c))
+        .collect();
+    for sheet in sheets_of_applications(db, &apps, &campaigns).await? {
+        if let Some(list) = out.get_mut(&sheet.application_id) {
+            list.push(sheet);
+        }
+    }
+    Ok(out)
+}
+
+/// The conflicts declared on several dossiers at once, with the same rule as [`list_conflicts`]: reviewers and
+/// admins only; dossiers the caller cannot see are absent, a visible dossier without conflicts maps to an empty list.
+pub async fn conflicts_of<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    ids: &[ApplicationId],
+) -> Result<HashMap<ApplicationId, Vec<ConflictOfInterest>>, AmiError> {
+    let apps = visible_for_review(db, actor, ids).await?;
+    let mut out: HashMap<ApplicationId, Vec<ConflictOfInterest>> =
+        apps.iter().map(|a| (a.id, Vec::new())).collect();
+    if apps.is_empty() {
+        return Ok(out);
+    }
+    let rows = conflict::Entity::find()
+        .filter(conflict::Column::ApplicationId.is_in(apps.iter().map(|a| a.id.0)))
+        .order_by_asc(conflict::Column::DeclaredAt)
+        .all(db)
+        .await?;
+    for m in rows {
+        if let Some(list) = out.get_mut(&ApplicationId(m.application_id)) {
+            list.push(conflict_from(m));
+        }
+    }
+    Ok(out)
+}
+
 /// The sheets of these dossiers (two statements whatever their number), without authorization (callers check).
 pub(crate) async fn sheets_of_applications<C: ConnectionTrait>(
     db: &C,

@@ -279,14 +279,16 @@ impl AmiCampaignNode {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// What the dossiers of one response share: the campaigns (there are few) and, for the dossiers of one page, their
-/// attachments, each loaded once on first use, so a page of dossiers costs one domain call per list, not one per
-/// dossier.
+/// attachments, score sheets and conflicts, each loaded once on first use, so a page of dossiers costs one domain
+/// call per list, not one per dossier.
 #[derive(Default)]
 pub struct Shared {
     /// The dossiers of the page (or the single dossier) these nodes belong to.
     ids: Vec<ApplicationId>,
     campaigns: tokio::sync::OnceCell<HashMap<CampaignId, Campaign>>,
     attachments: tokio::sync::OnceCell<HashMap<ApplicationId, Vec<ami::Attachment>>>,
+    score_sheets: tokio::sync::OnceCell<HashMap<ApplicationId, Vec<ami::ScoreSheet>>>,
+    conflicts: tokio::sync::OnceCell<HashMap<ApplicationId, Vec<ami::ConflictOfInterest>>>,
 }
 
 impl Shared {
@@ -324,6 +326,34 @@ impl Shared {
         let all = self
             .attachments
             .get_or_try_init(|| ami::attachments_of(&s.db, &s.actor, &self.ids))
+            .await
+            .gql()?;
+        Ok(all.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn score_sheets(
+        &self,
+        ctx: &Context<'_>,
+        id: ApplicationId,
+    ) -> async_graphql::Result<Vec<ami::ScoreSheet>> {
+        let s = state(ctx)?;
+        let all = self
+            .score_sheets
+            .get_or_try_init(|| ami::score_sheets_of(&s.db, &s.actor, &self.ids))
+            .await
+            .gql()?;
+        Ok(all.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn conflicts(
+        &self,
+        ctx: &Context<'_>,
+        id: ApplicationId,
+    ) -> async_graphql::Result<Vec<ami::ConflictOfInterest>> {
+        let s = state(ctx)?;
+        let all = self
+            .conflicts
+            .get_or_try_init(|| ami::conflicts_of(&s.db, &s.actor, &self.ids))
             .await
             .gql()?;
         Ok(all.get(&id).cloned().unwrap_or_default())
@@ -620,20 +650,20 @@ impl AmiApplicationNode {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<AmiScoreSheetNode>> {
-        let s = state(ctx)?;
-        Ok(ami::list_score_sheets(&s.db, &s.actor, self.app.id)
-            .await
-            .gql()?
+        Ok(self
+            .shared
+            .score_sheets(ctx, self.app.id)
+            .await?
             .into_iter()
             .map(AmiScoreSheetNode)
             .collect())
     }
     /// Declared conflicts of interest (reviewers and admins only).
     async fn conflicts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AmiConflictNode>> {
-        let s = state(ctx)?;
-        Ok(ami::list_conflicts(&s.db, &s.actor, self.app.id)
-            .await
-            .gql()?
+        Ok(self
+            .shared
+            .conflicts(ctx, self.app.id)
+            .await?
             .into_iter()
             .map(AmiConflictNode)
             .collect())
