@@ -257,6 +257,25 @@ fn check_grant(new: &NewGrant) -> Result<(), FundingError> {
     Ok(())
 }
 
+/// The region of a grant's department, refusing a department the territories do not know.
+async fn region_of<C: ConnectionTrait>(
+    db: &C,
+    department: Option<&DepartmentCode>,
+) -> Result<Option<RegionCode>, FundingError> {
+    let Some(d) = department else {
+        return Ok(None);
+    };
+    let found = maillage_territories::departments_by_codes(db, std::slice::from_ref(d)).await?;
+    match found.into_iter().next() {
+        Some(dep) => Ok(Some(dep.region_code)),
+        None => Err(FundingError::invalid(
+            FieldPath::new("input").push("department"),
+            "unknown_value",
+            format!("unknown department {d}"),
+        )),
+    }
+}
+
 /// Records a draft grant (BdT reviewers, admins).
 #[tracing::instrument(skip_all, fields(envelope.id = %new.envelope_id))]
 pub async fn create_grant(
@@ -266,23 +285,7 @@ pub async fn create_grant(
 ) -> Result<Grant, FundingError> {
     require_manager(actor)?;
     check_grant(&new)?;
-    let region = match &new.department {
-        Some(d) => {
-            let found =
-                maillage_territories::departments_by_codes(db, std::slice::from_ref(d)).await?;
-            match found.into_iter().next() {
-                Some(dep) => Some(dep.region_code),
-                None => {
-                    return Err(FundingError::invalid(
-                        FieldPath::new("input").push("department"),
-                        "unknown_value",
-                        format!("unknown department {d}"),
-                    ));
-                }
-            }
-        }
-        None => None,
-    };
+    let region = region_of(db, new.department.as_ref()).await?;
     let txn = maillage_core::db::begin_write(db).await?;
     if crate::envelopes::get_envelope(&txn, new.envelope_id)
         .await?
@@ -645,23 +648,7 @@ pub async fn create_signed_grant_in<C: ConnectionTrait>(
 ) -> Result<Grant, FundingError> {
     require_manager(actor)?;
     check_grant(&new)?;
-    let region = match &new.department {
-        Some(d) => {
-            let found =
-                maillage_territories::departments_by_codes(txn, std::slice::from_ref(d)).await?;
-            match found.into_iter().next() {
-                Some(dep) => Some(dep.region_code),
-                None => {
-                    return Err(FundingError::invalid(
-                        FieldPath::new("input").push("department"),
-                        "unknown_value",
-                        format!("unknown department {d}"),
-                    ));
-                }
-            }
-        }
-        None => None,
-    };
+    let region = region_of(txn, new.department.as_ref()).await?;
     // `lock_chain` reports a missing envelope as `not_found`.
     let chain = lock_chain(txn, new.envelope_id).await?;
     check_room(txn, &chain, new.amount).await?;
