@@ -370,24 +370,7 @@ pub async fn download(
                 header_safe(&a.file_name),
                 rfc5987(&a.file_name)
             );
-            let mut response = (StatusCode::OK, bytes).into_response();
-            let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/pdf"),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&disposition) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            response
+            file_response(bytes, "application/pdf", &disposition)
         }
         Err(e) => domain_error(&e).into_response(),
     }
@@ -557,23 +540,30 @@ pub async fn export(
     match csv {
         Ok(csv) => {
             let disposition = format!("attachment; filename=\"ami-{file}\"");
-            let mut response = (StatusCode::OK, csv).into_response();
-            let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&disposition) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            response
+            file_response(csv, "text/csv; charset=utf-8", &disposition)
         }
         Err(e) => domain_error(&e).into_response(),
     }
+}
+
+/// A file to save rather than display: never cached by shared caches (dossiers and scores are not public), never
+/// sniffed into another type.
+fn file_response(body: impl Into<Body>, content_type: &'static str, disposition: &str) -> Response {
+    let mut response = (StatusCode::OK, body.into()).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    if let Ok(v) = HeaderValue::from_str(disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
 }
 
 #[cfg(test)]
