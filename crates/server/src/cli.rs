@@ -346,6 +346,7 @@ async fn import(
             FormatArg::Json => FileFormat::Json,
         }),
         version,
+        ..ImportOptions::default()
     };
     let report_path = args
         .report

@@ -1,17 +1,21 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bulk;
 mod entity;
 mod error;
 pub mod export;
 pub mod hours;
 pub mod import;
 pub mod model;
+pub mod provenance;
 pub mod query;
 pub mod standard;
 mod write;
 
+pub use bulk::discard_unfinished_staging;
 pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
+pub use provenance::{FieldProvenance, Origin, provenance_of};
 pub use query::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, get_site, list_sites,
     list_sites_by_departments, sites_by_ids,
