@@ -530,6 +530,7 @@ async fn finish(
         summary.archived = archives.into_iter().map(|s| s.source_id).collect();
     }
 
+    let publishing = std::time::Instant::now();
     let txn = maillage_core::db::begin_write(db).await?;
     lock_source(&txn, &options.source).await?;
     let published =
@@ -569,6 +570,11 @@ async fn finish(
     )
     .await?;
     txn.commit().await?;
+    tracing::info!(
+        rows = state.staged,
+        elapsed_ms = u64::try_from(publishing.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "import published"
+    );
     Ok(())
 }
 
