@@ -20,7 +20,7 @@ use maillage_core::{Actor, DepartmentCode};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -353,9 +353,26 @@ async fn publish_chunk<C: ConnectionTrait>(
                 a
             })
             .collect();
-        let inserted = site::Entity::insert_many(models)
-            .exec_with_returning(txn)
+        // Only the new ids come back (not every column of every row), keyed by source id since a multi-row
+        // INSERT does not promise to return them in order.
+        let mut insert = site::Entity::insert_many(models).into_query();
+        insert.returning(
+            sea_orm::sea_query::Query::returning()
+                .columns([site::Column::Id, site::Column::SourceId]),
+        );
+        let inserted = txn
+            .query_all(&insert)
             .await
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get::<String>("", "source_id")?,
+                            r.try_get::<i32>("", "id")?,
+                        ))
+                    })
+                    .collect::<Result<HashMap<String, i32>, sea_orm::DbErr>>()
+            })
             .map_err(|e| {
                 if maillage_core::db::is_unique_violation(&e) {
                     SitesError::Conflict {
@@ -370,12 +387,8 @@ async fn publish_chunk<C: ConnectionTrait>(
                     e.into()
                 }
             })?;
-        let ids: HashMap<&str, i32> = inserted
-            .iter()
-            .map(|m| (m.source_id.as_str(), m.id))
-            .collect();
         for s in &creates {
-            let Some(&id) = ids.get(s.source_id.as_str()) else {
+            let Some(&id) = inserted.get(&s.source_id) else {
                 return Err(SitesError::StagingLost(format!(
                     "site {:?} was not inserted",
                     s.source_id
