@@ -5,8 +5,10 @@ mod error;
 pub mod export;
 pub mod hours;
 pub mod import;
+pub mod mapping;
 pub mod model;
 pub mod query;
+pub mod read;
 pub mod standard;
 mod write;
 
