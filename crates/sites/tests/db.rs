@@ -546,6 +546,10 @@ fn sort_like(sites: &mut [Site], order: SiteOrder) {
         let key = |s: &Site| match order.field {
             SiteOrderField::Name => (maillage_core::text::fold(s.data.name.trim()), s.id.0),
             SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
+            SiteOrderField::UpdatedAt => (
+                s.updated_at.format("%Y-%m-%dT%H:%M:%S%.9f").to_string(),
+                s.id.0,
+            ),
             SiteOrderField::Id => (String::new(), s.id.0),
         };
         let ord = key(a).cmp(&key(b));
@@ -553,7 +557,15 @@ fn sort_like(sites: &mut [Site], order: SiteOrder) {
     });
 }
 
-const ALL_ORDERS: [SiteOrder; 6] = [
+const ALL_ORDERS: [SiteOrder; 8] = [
+    SiteOrder {
+        field: SiteOrderField::UpdatedAt,
+        descending: false,
+    },
+    SiteOrder {
+        field: SiteOrderField::UpdatedAt,
+        descending: true,
+    },
     SiteOrder {
         field: SiteOrderField::Name,
         descending: false,
@@ -2785,4 +2797,181 @@ async fn feeds_carto_2020_files_import_with_the_built_in_mapping() {
         .import_with(&feed_fixture("carto-2020.csv"), options())
         .await;
     assert_eq!(again.summary.changes(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Incremental sync
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A partner's copy of the sites, kept by `updatedSince` pulls with tombstones.
+#[derive(Default)]
+struct Mirror {
+    sites: BTreeMap<i32, Site>,
+    /// The newest `updated_at` seen: the next pull asks from there, minus an overlap for slow transactions.
+    watermark: Option<DateTime<Utc>>,
+}
+
+impl Mirror {
+    /// Pulls every site changed since the watermark (everything the first time), in `UPDATED_AT` order, pages of
+    /// `size`; `during` runs after the first page, to change data while the pull is under way.
+    async fn pull<F: Future<Output = ()>>(&mut self, t: &TestDb, size: i32, during: F) {
+        let filter = SiteFilter {
+            updated_since: self.watermark.map(|w| w - chrono::Duration::seconds(1)),
+            include_archived: true,
+            ..SiteFilter::default()
+        };
+        let order = by(SiteOrderField::UpdatedAt, false);
+        let mut after: Option<Cursor> = None;
+        let mut during = Some(during);
+        loop {
+            let mut request = first(size);
+            request.after = after.clone();
+            let page = list_sites(&t.db, &filter, order, &request).await.unwrap();
+            let more = page.has_next_page;
+            after = page.items.last().map(|(c, _)| c.clone());
+            for (_, site) in page.items {
+                self.watermark = self.watermark.max(Some(site.updated_at));
+                if site.archived_at.is_some() {
+                    self.sites.remove(&site.id.0);
+                } else {
+                    self.sites.insert(site.id.0, site);
+                }
+            }
+            if let Some(f) = during.take() {
+                f.await;
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_mirror_synced_by_updated_since_with_tombstones_equals_the_server() {
+    let e = env().await;
+    let rows = many_v01(30);
+    e.import(&e.json("first.json", &rows), "hub").await;
+    let admin = Actor::cli();
+    let mut mirror = Mirror::default();
+    // A site renamed while the first pull runs moves to the end of the UPDATED_AT order: it is still seen.
+    let renamed_during_pull = e.site("hub", "row-3").await;
+    mirror
+        .pull(&e.t, 4, async {
+            maillage_sites::update_site(
+                &e.t.db,
+                &admin,
+                renamed_during_pull.id,
+                renamed_during_pull.version,
+                maillage_sites::SitePatch {
+                    name: Some("Zz renommé pendant la copie".to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        })
+        .await;
+    let server: BTreeMap<i32, Site> = e
+        .all_sites()
+        .await
+        .into_iter()
+        .map(|s| (s.id.0, s))
+        .collect();
+    assert_eq!(
+        mirror.sites, server,
+        "the first full pull is a faithful copy"
+    );
+
+    // Random updates and archives through the API services, then a re-import that edits, adds and keeps.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for round in 0..12 {
+        let sites = e.all_sites().await;
+        let s = &sites[next(sites.len())];
+        if next(3) == 0 {
+            maillage_sites::archive_site(&e.t.db, &admin, s.id, s.version)
+                .await
+                .unwrap();
+        } else {
+            maillage_sites::update_site(
+                &e.t.db,
+                &admin,
+                s.id,
+                s.version,
+                maillage_sites::SitePatch {
+                    name: Some(format!("Lieu modifié {round}")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let mut again = many_v01(34);
+    for i in [5, 17, 28] {
+        again[i]["nom"] = json!(format!("Réimporté {i}"));
+    }
+    e.import(&e.json("again.json", &again), "hub").await;
+
+    let before = mirror.sites.len();
+    let mut changed = 0;
+    {
+        let filter = SiteFilter {
+            updated_since: mirror.watermark,
+            include_archived: true,
+            ..SiteFilter::default()
+        };
+        changed += walk(&e.t, &filter, by(SiteOrderField::UpdatedAt, false), 100)
+            .await
+            .len();
+    }
+    mirror.pull(&e.t, 5, async {}).await;
+    let server: BTreeMap<i32, Site> = e
+        .all_sites()
+        .await
+        .into_iter()
+        .map(|s| (s.id.0, s))
+        .collect();
+    assert_eq!(
+        mirror.sites, server,
+        "the incremental pull converges exactly"
+    );
+    assert!(
+        changed < server.len() + 12,
+        "the second pull read only what changed"
+    );
+    assert!(before > 0 && changed > 0);
+    // Tombstones are readable as such, and a site is found by its origin, archived or not.
+    let archived: Vec<Site> = walk(
+        &e.t,
+        &SiteFilter {
+            include_archived: true,
+            ..SiteFilter::default()
+        },
+        by(SiteOrderField::Id, false),
+        100,
+    )
+    .await
+    .into_iter()
+    .filter(|s| s.archived_at.is_some())
+    .collect();
+    assert!(!archived.is_empty());
+    let tomb = &archived[0];
+    let found = maillage_sites::site_by_source(&e.t.db, "hub", &tomb.data.source_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.archived_at), (tomb.id, tomb.archived_at));
+    assert!(
+        maillage_sites::site_by_source(&e.t.db, "hub", "no-such-row")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
