@@ -54,7 +54,7 @@ pub async fn export_v1<C: ConnectionTrait, W: Write>(
             None => vec![dep],
         });
     }
-    let mut writer = csv::WriterBuilder::new().from_writer(out);
+    let mut writer = maillage_core::csv::Writer::from_writer(out);
     writer.write_record(V1_COLUMNS).map_err(csv_error)?;
     let mut last_id = 0;
     let mut count = 0u64;
