@@ -3,6 +3,7 @@
 pub mod ami;
 pub mod app;
 pub mod auth;
+pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod db;
