@@ -7,6 +7,7 @@ pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod exports;
 pub mod health;
 pub mod http;
 pub mod metrics;
