@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod datainclusion;
 mod entity;
 mod error;
 pub mod export;
+pub mod geojson;
 pub mod hours;
 pub mod import;
 pub mod mapping;

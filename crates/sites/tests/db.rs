@@ -18,6 +18,7 @@ use maillage_sites::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SitesError, ValueKind, get_site,
     list_sites, list_sites_by_departments, sites_by_ids,
 };
+use maillage_sites::{datainclusion, geojson};
 use maillage_testkit::TestDb;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -2973,5 +2974,158 @@ async fn a_mirror_synced_by_updated_since_with_tombstones_equals_the_server() {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5b. Exports for partners: formulas neutralised, data·inclusion, GeoJSON
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The data·inclusion schema of `collection` (`structure` or `service`), or `None` without `../shared`.
+fn datainclusion_schema(collection: &str) -> Option<jsonschema::Validator> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/schemas")
+        .join(format!("data-inclusion-v1-{collection}.schema.json"));
+    if !path.exists() {
+        assert!(
+            std::env::var("MAILLAGE_REQUIRE_SHARED_DATA").is_err(),
+            "{} is missing",
+            path.display()
+        );
+        eprintln!("skipped: {} not found", path.display());
+        return None;
+    }
+    let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    Some(
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_v1_export_neutralises_a_stored_formula() {
+    let e = env().await;
+    let path = e.v1_csv(
+        "formula.csv",
+        &[v1(
+            "f1",
+            "=HYPERLINK(\"x\")",
+            "69001",
+            &[
+                ("telephone", "+33472102030"),
+                ("longitude", "-1.5"),
+                ("latitude", "45.7"),
+            ],
+        )],
+    );
+    e.import(&path, "hub").await;
+    let (_, rows) = export(&e, &Actor::cli(), &ExportScope::default(), true).await;
+    assert_eq!(rows[0]["nom"], "'=HYPERLINK(\"x\")");
+    // Numbers and phones in the standard's form stay as they are.
+    assert_eq!(rows[0]["telephone"], "+33472102030");
+    assert_eq!(rows[0]["longitude"], "-1.5");
+}
+
+#[tokio::test]
+async fn datainclusion_objects_validate_and_emails_follow_the_callers_rights() {
+    let e = env().await;
+    catalogue(&e).await;
+    let all = e.all_sites().await;
+    assert!(all.len() >= 10);
+    let coordinator = e.hinaura_coordinator().await;
+    for (collection, which) in [
+        ("structure", datainclusion::Collection::Structures),
+        ("service", datainclusion::Collection::Services),
+    ] {
+        let mut out = Vec::new();
+        let n = datainclusion::write_datainclusion(
+            &e.t.db,
+            &Actor::cli(),
+            &SiteFilter::default(),
+            which,
+            &mut out,
+        )
+        .await
+        .unwrap();
+        let items: Vec<Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(items.len() as u64, n);
+        assert_eq!(items.len(), all.len());
+        if let Some(validator) = datainclusion_schema(collection) {
+            // The validator does refuse: an object without its required fields fails.
+            assert!(!validator.is_valid(&json!({ "id": "x" })));
+            for item in &items {
+                let errors: Vec<String> = validator
+                    .iter_errors(item)
+                    .map(|e| format!("{} at {}", e, e.instance_path()))
+                    .collect();
+                assert!(errors.is_empty(), "{collection} {item:#}: {errors:?}");
+            }
+        }
+    }
+    let c01 = all.iter().find(|s| s.data.source_id == "c01").expect("c01");
+    let s = datainclusion::structure(c01, &Actor::cli());
+    assert_eq!(s.id, format!("{}--c01", c01.source));
+    assert_eq!(s.courriel.as_deref(), Some("contact@mediatheque-mace.fr"));
+    assert_eq!(s.reseaux_porteurs, Some(vec!["france-service"]));
+    let service = datainclusion::service(c01, &Actor::cli());
+    assert_eq!(
+        service.thematiques,
+        Some(vec![
+            "numerique--acceder-a-des-services-en-ligne",
+            "numerique--maitriser-les-fondamentaux-du-numerique"
+        ])
+    );
+    assert_eq!(
+        service.publics,
+        Some(vec!["seniors", "personnes-en-situation-de-handicap"])
+    );
+    // Lyon is in Hinaura's territory: its coordinator reads the address; anonymous callers never do.
+    assert!(
+        datainclusion::structure(c01, &coordinator)
+            .courriel
+            .is_some()
+    );
+    assert!(
+        datainclusion::structure(c01, &Actor::anonymous())
+            .courriel
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn geojson_is_a_feature_collection_with_points_in_lon_lat_order() {
+    let e = env().await;
+    catalogue(&e).await;
+    let mut out = Vec::new();
+    let filter = SiteFilter {
+        departments: Some(vec![DepartmentCode::parse("69").unwrap()]),
+        ..SiteFilter::default()
+    };
+    let n = geojson::write_geojson(&e.t.db, &Actor::anonymous(), &filter, &mut out)
+        .await
+        .unwrap();
+    let collection: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(collection["type"], "FeatureCollection");
+    let features = collection["features"].as_array().unwrap();
+    assert_eq!(features.len() as u64, n);
+    assert!(n >= 1);
+    let c01 = features
+        .iter()
+        .find(|f| f["properties"]["source_id"] == "c01")
+        .expect("c01 in the Rhône");
+    assert_eq!(c01["type"], "Feature");
+    assert_eq!(
+        c01["geometry"],
+        json!({ "type": "Point", "coordinates": [4.84, 45.75] })
+    );
+    assert_eq!(c01["properties"]["nom"], "Médiathèque Jean Macé");
+    // Personal data: not for anonymous callers.
+    assert_eq!(c01["properties"]["courriels"], Value::Null);
+    assert!(
+        features
+            .iter()
+            .all(|f| f["properties"]["departement"] == "69")
     );
 }
