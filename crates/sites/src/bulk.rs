@@ -52,6 +52,31 @@ pub(crate) enum Action {
     Archive,
 }
 
+/// [`Location`], as staged.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum StagedLocation {
+    Line(u64),
+    Index(u64),
+}
+
+impl From<Location> for StagedLocation {
+    fn from(l: Location) -> Self {
+        match l {
+            Location::Line(n) => Self::Line(n),
+            Location::Index(n) => Self::Index(n),
+        }
+    }
+}
+
+impl From<StagedLocation> for Location {
+    fn from(l: StagedLocation) -> Self {
+        match l {
+            StagedLocation::Line(n) => Self::Line(n),
+            StagedLocation::Index(n) => Self::Index(n),
+        }
+    }
+}
+
 /// One row of an import, decided and ready to publish.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Staged {
@@ -62,7 +87,7 @@ pub(crate) struct Staged {
     pub(crate) base_version: Option<i32>,
     pub(crate) source_id: String,
     /// Where the row is in the file (none for an archived site, absent from it).
-    pub(crate) location: Option<Location>,
+    pub(crate) location: Option<StagedLocation>,
     pub(crate) department: Option<String>,
     /// The complete row to write (`Create`, `Update`, `Restore`).
     pub(crate) row: Option<site::Model>,
@@ -317,7 +342,7 @@ async fn publish_chunk<C: ConnectionTrait>(
         if !fresh {
             if let Some(location) = s.location {
                 on_report(&ReportLine {
-                    location,
+                    location: location.into(),
                     source_id: Some(s.source_id.clone()),
                     kind: IssueKind::EditedDuringImport,
                     field: "id".to_owned(),
