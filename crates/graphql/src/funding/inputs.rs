@@ -140,8 +140,10 @@ pub enum DrillDownAxis {
     /// Per region.
     Region,
 }
+
 /// Filter of the `grants` list.
 #[derive(InputObject, Default)]
+#[graphql(name = "GrantFilter")]
 pub struct GrantFilterInput {
     /// Envelopes (global IDs); each one's children are included.
     pub envelopes: Option<Vec<ID>>,

@@ -69,6 +69,8 @@ pub struct PassProgrammePayload {
 #[derive(Default)]
 pub struct FundingMutation;
 
+/// Funding mutations: grants, payments and Pass numérique for BdT reviewers and admins; envelopes and rules for
+/// admins. Every one checks a version where it changes a record, and answers business refusals as `userErrors`.
 #[Object]
 impl FundingMutation {
     /// Creates an envelope (admins).

@@ -5,7 +5,7 @@ use super::money::MoneyNode;
 use crate::kit::connection::{Connection, connection, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
-use crate::kit::id::{NodeKind, encode};
+use crate::kit::id::{NodeKind, encode, encode_child};
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -87,10 +87,11 @@ pub struct ConsumptionPartNode {
     pub grants: i32,
 }
 
+/// A programme line (enveloppe): an amount, within a wider line or not, and what its grants commit and pay.
 #[Object(name = "Envelope")]
 impl EnvelopeNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::Envelope, self.envelope.id)
     }
     /// Stable code, e.g. `FR-CNFS`.
@@ -226,10 +227,11 @@ impl EnvelopeNode {
 /// A funding rule: host kind × department → grant per post and per-counsellor extras, over a validity period.
 pub struct FundingRuleNode(pub funding::FundingRule);
 
+/// A funding rule: host kind × department → grant per post and per-counsellor extras, over a validity period.
 #[Object(name = "FundingRule")]
 impl FundingRuleNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::FundingRule, self.0.id)
     }
     /// Public or private host.
@@ -314,10 +316,11 @@ pub struct GrantNode {
     pub(crate) shared: Arc<GrantContext>,
 }
 
+/// A grant (convention): money of an envelope for a host structure, a hub or a collectivité.
 #[Object(name = "Grant")]
 impl GrantNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::Grant, self.grant.id)
     }
     /// Version, for the status mutations.
@@ -424,11 +427,12 @@ impl GrantNode {
 /// A payment made under a grant (no bank details: Maillage stores none).
 pub struct DisbursementNode(pub funding::Disbursement);
 
+/// A payment made under a grant (no bank details: Maillage stores none).
 #[Object(name = "Disbursement")]
 impl DisbursementNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
-        encode(NodeKind::Disbursement, self.0.id)
+    pub async fn id(&self) -> ID {
+        encode_child(NodeKind::Disbursement, self.0.grant_id, self.0.id)
     }
     /// The grant paid (its global ID).
     async fn grant_id(&self) -> ID {
@@ -495,10 +499,11 @@ pub(crate) async fn grant_page(
 /// A collectivité's Pass numérique programme: vouchers for training in the sites that accept them.
 pub struct PassProgrammeNode(pub funding::PassProgramme);
 
+/// A collectivité's Pass numérique programme: vouchers for training in the sites that accept them.
 #[Object(name = "PassProgramme")]
 impl PassProgrammeNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::PassProgramme, self.0.id)
     }
     /// Version, for `updatePassProgramme`.

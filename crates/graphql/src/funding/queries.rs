@@ -21,6 +21,7 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct FundingQuery;
 
+/// Funding queries: open to everyone (totals and public names), contacts aside.
 #[Object]
 impl FundingQuery {
     /// The envelopes, parents before children; `rootsOnly` keeps the top lines (walk `children` from there).
