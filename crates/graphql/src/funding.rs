@@ -5,6 +5,7 @@
 //! and their display in euros. Anyone reads totals; a grant's contact is shown only to roles that may read personal
 //! data of its department.
 
+use crate::beneficiaries::Directory;
 use crate::error::{IntoGql, coded, to_gql};
 use crate::id::{NodeKind, decode_int, encode};
 use crate::mutations::UserError;
@@ -130,11 +131,15 @@ fn input_error(field: &str, code: &str, message: impl Into<String>) -> UserError
 /// A user error for the payload, or a GraphQL error (permission, internal).
 fn classify(e: &FundingError) -> async_graphql::Result<Vec<UserError>> {
     if e.is_user_error() {
-        Ok(vec![UserError {
-            field: e.field().map(|f| f.0.clone()).unwrap_or_default(),
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        }])
+        // Several problems of one input (unknown beneficiary and wrong amount…) are as many userErrors.
+        Ok(e.each()
+            .into_iter()
+            .map(|one| UserError {
+                field: one.field().map(|f| f.0.clone()).unwrap_or_default(),
+                code: one.code().to_owned(),
+                message: one.to_string(),
+            })
+            .collect())
     } else {
         Err(to_gql(e))
     }
@@ -235,6 +240,8 @@ pub enum BeneficiaryKindGql {
     Hub,
     /// A collectivité.
     Collectivite,
+    /// An AMI dossier.
+    AmiDossier,
 }
 
 impl From<BeneficiaryKindGql> for funding::BeneficiaryKind {
@@ -243,6 +250,7 @@ impl From<BeneficiaryKindGql> for funding::BeneficiaryKind {
             BeneficiaryKindGql::HostStructure => Self::HostStructure,
             BeneficiaryKindGql::Hub => Self::Hub,
             BeneficiaryKindGql::Collectivite => Self::Collectivite,
+            BeneficiaryKindGql::AmiDossier => Self::AmiDossier,
         }
     }
 }
@@ -253,6 +261,86 @@ impl From<funding::BeneficiaryKind> for BeneficiaryKindGql {
             funding::BeneficiaryKind::HostStructure => Self::HostStructure,
             funding::BeneficiaryKind::Hub => Self::Hub,
             funding::BeneficiaryKind::Collectivite => Self::Collectivite,
+            funding::BeneficiaryKind::AmiDossier => Self::AmiDossier,
+        }
+    }
+}
+
+/// What an envelope's target counts.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "TargetKind")]
+pub enum TargetKindGql {
+    /// Funded posts.
+    Posts,
+    /// Counsellors (one per funded post).
+    Counsellors,
+    /// Collectivités (Pass numérique programmes and collectivité grants).
+    Collectivites,
+}
+
+impl From<TargetKindGql> for funding::TargetKind {
+    fn from(v: TargetKindGql) -> Self {
+        match v {
+            TargetKindGql::Posts => Self::Posts,
+            TargetKindGql::Counsellors => Self::Counsellors,
+            TargetKindGql::Collectivites => Self::Collectivites,
+        }
+    }
+}
+
+impl From<funding::TargetKind> for TargetKindGql {
+    fn from(v: funding::TargetKind) -> Self {
+        match v {
+            funding::TargetKind::Posts => Self::Posts,
+            funding::TargetKind::Counsellors => Self::Counsellors,
+            funding::TargetKind::Collectivites => Self::Collectivites,
+        }
+    }
+}
+
+/// How a funding rule computes the grant per post.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "RuleScheme")]
+pub enum RuleSchemeGql {
+    /// A fixed amount per post.
+    Fixed,
+    /// A share of a dated reference salary (the SMIC) over a number of years.
+    SalaryShare,
+}
+
+/// What an envelope is meant to fund, beside its amount.
+#[derive(SimpleObject)]
+#[graphql(name = "EnvelopeTarget")]
+pub struct TargetNode {
+    /// What is counted.
+    pub kind: TargetKindGql,
+    /// How many are targeted.
+    pub count: i32,
+}
+
+impl From<funding::Target> for TargetNode {
+    fn from(t: funding::Target) -> Self {
+        Self {
+            kind: t.kind.into(),
+            count: count(t.count),
+        }
+    }
+}
+
+/// An envelope's target, as input.
+#[derive(InputObject)]
+pub struct TargetInput {
+    /// What is counted.
+    pub kind: TargetKindGql,
+    /// How many (≥ 0).
+    pub count: i32,
+}
+
+impl From<TargetInput> for funding::Target {
+    fn from(t: TargetInput) -> Self {
+        Self {
+            kind: t.kind.into(),
+            count: i64::from(t.count),
         }
     }
 }
@@ -314,6 +402,10 @@ pub struct ConsumptionNode {
     pub disbursed: MoneyNode,
     /// What may still be committed (amount − committed).
     pub remaining: MoneyNode,
+    /// The envelope's target (posts, counsellors or collectivités), if it has one.
+    pub target: Option<TargetNode>,
+    /// What its committing grants and programmes (children included) achieve toward the target; 0 without one.
+    pub achieved: i32,
 }
 
 impl From<Consumption> for ConsumptionNode {
@@ -323,8 +415,25 @@ impl From<Consumption> for ConsumptionNode {
             committed: MoneyNode(c.committed),
             disbursed: MoneyNode(c.disbursed),
             remaining: MoneyNode(c.remaining()),
+            target: c.target.map(Into::into),
+            achieved: count(c.achieved),
         }
     }
+}
+
+/// One month of an envelope's consumption (children included).
+#[derive(SimpleObject)]
+pub struct MonthConsumptionNode {
+    /// The month's first day.
+    pub month: NaiveDate,
+    /// Committed that month (grants by signature date, Pass numérique programmes by convention date).
+    pub committed: MoneyNode,
+    /// Paid that month.
+    pub disbursed: MoneyNode,
+    /// Committed up to the end of the month.
+    pub committed_to_date: MoneyNode,
+    /// Paid up to the end of the month.
+    pub disbursed_to_date: MoneyNode,
 }
 
 /// One part of a drill-down: the grants of one hub, department or region.
@@ -370,6 +479,29 @@ impl EnvelopeNode {
     async fn amount(&self) -> MoneyNode {
         MoneyNode(self.envelope.amount)
     }
+    /// What it is meant to fund (e.g. 285 counsellors), if stated.
+    async fn target(&self) -> Option<TargetNode> {
+        self.envelope.target.map(Into::into)
+    }
+    /// Its consumption month by month (children included); months without movement are left out.
+    async fn consumption_by_month(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<MonthConsumptionNode>> {
+        let s = state(ctx)?;
+        Ok(funding::consumption_by_month(&s.db, self.envelope.id)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|m| MonthConsumptionNode {
+                month: m.month,
+                committed: MoneyNode(m.committed),
+                disbursed: MoneyNode(m.disbursed),
+                committed_to_date: MoneyNode(m.committed_to_date),
+                disbursed_to_date: MoneyNode(m.disbursed_to_date),
+            })
+            .collect())
+    }
     /// Amount, committed, disbursed and remaining, its children's grants included.
     async fn consumption(&self) -> ConsumptionNode {
         self.tree
@@ -378,6 +510,7 @@ impl EnvelopeNode {
             .copied()
             .unwrap_or(Consumption {
                 amount: self.envelope.amount,
+                target: self.envelope.target,
                 ..Consumption::default()
             })
             .into()
@@ -525,10 +658,46 @@ impl FundingRuleNode {
     async fn source(&self) -> &str {
         &self.0.source
     }
+    /// Fixed amount per post, or a share of the SMIC over some years.
+    async fn scheme(&self) -> RuleSchemeGql {
+        match self.0.scheme {
+            funding::RuleScheme::Fixed => RuleSchemeGql::Fixed,
+            funding::RuleScheme::SalaryShare => RuleSchemeGql::SalaryShare,
+        }
+    }
+    /// For a salary-based rule: the reference salary (`SMIC`).
+    async fn salary_reference(&self) -> Option<&str> {
+        self.0.salary.as_ref().map(|s| s.reference.as_str())
+    }
+    /// For a salary-based rule: the share paid, in percent.
+    async fn salary_share_pct(&self) -> Option<i32> {
+        self.0.salary.as_ref().map(|s| s.share_pct)
+    }
+    /// For a salary-based rule: the contract's length in years it applies to.
+    async fn salary_years(&self) -> Option<i32> {
+        self.0.salary.as_ref().map(|s| s.years)
+    }
+    /// The rule as errors and quotes name it (id, host kind, territory, period, scheme, source).
+    async fn description(&self) -> String {
+        self.0.describe()
+    }
     /// Version, for `updateFundingRule`.
     async fn version(&self) -> i32 {
         self.0.version
     }
+}
+
+/// A dated value of a reference salary (the monthly gross SMIC from a date), with the legal text that set it.
+#[derive(SimpleObject)]
+pub struct ReferenceSalaryNode {
+    /// Its code (`SMIC`).
+    pub code: String,
+    /// First day it applies (until the next value).
+    pub valid_from: NaiveDate,
+    /// The monthly gross amount.
+    pub monthly: MoneyNode,
+    /// The decree or order that set it.
+    pub source: String,
 }
 
 /// One line of a quote: `unit × posts = total`.
@@ -542,6 +711,8 @@ pub struct QuoteLineNode {
     pub posts: i32,
     /// Line total.
     pub total: MoneyNode,
+    /// The computation spelled out (`50 000,00 € per post × 3 = 150 000,00 €`, or the SMIC share).
+    pub detail: String,
 }
 
 /// What a host would receive, and how it was computed.
@@ -659,9 +830,45 @@ impl GrantNode {
     async fn status(&self) -> GrantStatusGql {
         self.grant.status.into()
     }
-    /// When it was signed.
+    /// When it was signed (the moment it was recorded as signed).
     async fn signed_at(&self) -> Option<DateTime<Utc>> {
         self.grant.signed_at
+    }
+    /// The date of the funding decision: the rule in force that day applies.
+    async fn decision_date(&self) -> Option<NaiveDate> {
+        self.grant.decision_date
+    }
+    /// The date of signature: the month its amount is committed in.
+    async fn signed_on(&self) -> Option<NaiveDate> {
+        self.grant.signed_on
+    }
+    /// The date it was closed.
+    async fn closed_on(&self) -> Option<NaiveDate> {
+        self.grant.closed_on
+    }
+    /// Public or private, for a host structure (from the counsellors domain).
+    async fn host_kind(&self) -> Option<HostKindGql> {
+        self.grant.host_kind.map(Into::into)
+    }
+    /// The counsellors domain's post request (conventionnement) it pays for.
+    async fn funded_posts_ref(&self) -> Option<&str> {
+        self.grant.funded_posts_ref.as_deref()
+    }
+    /// The funding rule its amount was checked against (global ID of a `FundingRule`).
+    async fn rule_id(&self) -> Option<ID> {
+        self.grant.rule_id.map(|r| fid(FundingKind::Rule, r))
+    }
+    /// The contract's length in years, for a salary-based rule.
+    async fn contract_years(&self) -> Option<i32> {
+        self.grant.contract_years
+    }
+    /// What the rule gives; differs from `amount` only with an `overrideReason`.
+    async fn expected_amount(&self) -> Option<MoneyNode> {
+        self.grant.expected_amount.map(MoneyNode)
+    }
+    /// Why the amount differs from the rule's computation.
+    async fn override_reason(&self) -> Option<&str> {
+        self.grant.override_reason.as_deref()
     }
     /// The payments made, oldest first.
     async fn disbursements(
@@ -809,6 +1016,17 @@ async fn grant_page(
 // Pass numérique
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Vouchers issued and used by a programme on one day (negative for a correction).
+#[derive(SimpleObject)]
+pub struct VoucherMovementNode {
+    /// The day.
+    pub on: NaiveDate,
+    /// Vouchers handed out.
+    pub issued: i32,
+    /// Vouchers used.
+    pub used: i32,
+}
+
 /// A collectivité's Pass numérique programme: vouchers for training in the sites that accept them.
 pub struct PassProgrammeNode(funding::PassProgramme);
 
@@ -841,6 +1059,31 @@ impl PassProgrammeNode {
     /// Vouchers used.
     async fn vouchers_used(&self) -> i32 {
         count(self.0.vouchers_used)
+    }
+    /// The envelope its amount is committed in (global ID of an `Envelope`).
+    async fn envelope_id(&self) -> Option<ID> {
+        self.0.envelope_id.map(|e| fid(FundingKind::Envelope, e))
+    }
+    /// The day its convention was signed: the month its amount is committed in.
+    async fn signed_on(&self) -> Option<NaiveDate> {
+        self.0.signed_on
+    }
+    /// Vouchers issued and used, day by day (their sums are `vouchersIssued` and `vouchersUsed`).
+    async fn voucher_movements(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<VoucherMovementNode>> {
+        let s = state(ctx)?;
+        Ok(funding::voucher_movements(&s.db, self.0.id)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|m| VoucherMovementNode {
+                on: m.moved_on,
+                issued: count(m.issued),
+                used: count(m.used),
+            })
+            .collect())
     }
     /// Global IDs of the sites accepting the vouchers.
     async fn site_ids(&self) -> Vec<ID> {
@@ -953,8 +1196,28 @@ impl FundingQuery {
             .collect())
     }
 
+    /// The dated values of the reference salaries the salary-based rules use (the SMIC).
+    async fn reference_salaries(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ReferenceSalaryNode>> {
+        let s = state(ctx)?;
+        Ok(funding::list_reference_salaries(&s.db)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|r| ReferenceSalaryNode {
+                code: r.code,
+                valid_from: r.valid_from,
+                monthly: MoneyNode(r.monthly),
+                source: r.source,
+            })
+            .collect())
+    }
+
     /// What a host of `hostKind` in `department` would receive for `posts` posts on `date` (default: today), with
-    /// the rule applied and the computation line by line.
+    /// the rule applied and the computation line by line: under the fixed-amount rules, or, with `contractYears`,
+    /// under the salary-based rule for a contract of that length (100 % of the SMIC over 2 years, 70 % over 3).
     async fn grant_quote(
         &self,
         ctx: &Context<'_>,
@@ -962,6 +1225,7 @@ impl FundingQuery {
         department: Option<String>,
         posts: i32,
         date: Option<NaiveDate>,
+        contract_years: Option<i32>,
     ) -> async_graphql::Result<GrantQuoteNode> {
         let s = state(ctx)?;
         let department = department
@@ -981,6 +1245,7 @@ impl FundingQuery {
             department.as_ref(),
             posts,
             date.unwrap_or_else(|| Utc::now().date_naive()),
+            contract_years,
         )
         .await
         .gql()?;
@@ -994,6 +1259,7 @@ impl FundingQuery {
                     unit: MoneyNode(l.unit),
                     posts: l.posts,
                     total: MoneyNode(l.total),
+                    detail: l.detail,
                 })
                 .collect(),
             total: MoneyNode(quote.total),
@@ -1093,6 +1359,8 @@ pub struct CreateEnvelopeInput {
     pub amount: Cents,
     /// Where the amount comes from.
     pub source: Option<String>,
+    /// What it is meant to fund (posts, counsellors, collectivités).
+    pub target: Option<TargetInput>,
 }
 
 /// Changes to an envelope (admins); omitted fields stay as they are.
@@ -1108,6 +1376,8 @@ pub struct UpdateEnvelopeInput {
     pub amount: Option<Cents>,
     /// Source (null clears it).
     pub source: MaybeUndefined<String>,
+    /// Target (null clears it).
+    pub target: MaybeUndefined<TargetInput>,
 }
 
 /// A funding rule's content (admins).
@@ -1134,6 +1404,20 @@ pub struct FundingRuleInput {
     pub valid_to: Option<NaiveDate>,
     /// Where the figures come from.
     pub source: String,
+    /// For a salary-based rule: its share of the reference salary over some years (`amountPerPost` is then 0).
+    pub salary: Option<SalaryShareInput>,
+}
+
+/// A salary-based rule's terms: `sharePct` % of the reference salary over `years` years, per post.
+#[derive(InputObject)]
+pub struct SalaryShareInput {
+    /// The reference salary.
+    #[graphql(default_with = "\"SMIC\".to_owned()")]
+    pub reference: String,
+    /// The share paid, in percent (1 to 100).
+    pub share_pct: i32,
+    /// The contract's length in years the rule applies to (1 to 10).
+    pub years: i32,
 }
 
 /// Replaces a funding rule's content (admins).
@@ -1147,32 +1431,53 @@ pub struct UpdateFundingRuleInput {
     pub rule: FundingRuleInput,
 }
 
-/// A new draft grant (BdT reviewers, admins).
+/// A new grant (BdT reviewers, admins), checked against its beneficiary and, for a host structure, against the
+/// funding rule in force at its decision date.
 #[derive(InputObject)]
 pub struct CreateGrantInput {
     /// The envelope (global ID).
     pub envelope_id: ID,
     /// What kind of beneficiary.
     pub beneficiary_kind: BeneficiaryKindGql,
-    /// The beneficiary's id in its own domain (host structure id or SIRET, hub id, collectivité code).
+    /// The beneficiary in its own domain: a host structure (global ID, `structure:N` or SIRET), a hub (global ID,
+    /// `hub:N` or slug), an AMI dossier (global ID or `dossier:N`), a collectivité (`department:69`, `region:84`, or
+    /// a public host structure). An unknown beneficiary is a `not_found` userError.
     pub beneficiary_ref: String,
-    /// The beneficiary's public name.
-    pub beneficiary_name: String,
+    /// For a host structure: the post request (conventionnement) paid for (global ID of a `FundedPost` or its
+    /// number); the grant's posts may not exceed the posts it was granted.
+    pub funded_posts: Option<String>,
+    /// The host kind you expect (checked against the structure; used to name the rule when it is unknown).
+    pub host_kind: Option<HostKindGql>,
+    /// The department concerned (INSEE code; checked against the beneficiary's).
+    pub department: Option<String>,
     /// A contact person (personal data). Never bank details.
     pub contact: Option<String>,
-    /// The hub concerned (global ID).
-    pub hub_id: Option<ID>,
-    /// The department concerned (INSEE code).
-    pub department: Option<String>,
-    /// Amount in cents.
+    /// Amount in cents: for a host structure, the rule's computation unless `overrideReason` is given.
     pub amount: Cents,
     /// Posts paid for.
     #[graphql(default = 0)]
     pub posts: i32,
+    /// The contract's length in years, for the salary-based rules (100 % of the SMIC over 2, 70 % over 3).
+    pub contract_years: Option<i32>,
+    /// The date of the funding decision (default: today): the rule in force that day applies.
+    pub decision_date: Option<NaiveDate>,
+    /// Why the amount differs from the rule's computation (audited); required when it does.
+    pub override_reason: Option<String>,
     /// First day.
     pub starts_on: NaiveDate,
     /// Last day.
     pub ends_on: Option<NaiveDate>,
+}
+
+/// A grant recorded with its real dates (admins): historical conventions.
+#[derive(InputObject)]
+pub struct RecordGrantInput {
+    /// The grant.
+    pub grant: CreateGrantInput,
+    /// The day it was signed: it then commits its amount from that month (under the envelope's locks).
+    pub signed_on: Option<NaiveDate>,
+    /// The day it was closed (needs `signedOn`).
+    pub closed_on: Option<NaiveDate>,
 }
 
 /// A grant at a version (sign, close, cancel).
@@ -1215,6 +1520,12 @@ pub struct PassProgrammeInput {
     /// Sites accepting the vouchers (global IDs).
     #[graphql(default)]
     pub site_ids: Vec<ID>,
+    /// The envelope its amount is committed in (global ID; default: the `PASS` envelope).
+    pub envelope_id: Option<ID>,
+    /// The day its convention was signed (default: today).
+    pub signed_on: Option<NaiveDate>,
+    /// The day the voucher counts became the ones given (default: today); changes are recorded as dated movements.
+    pub vouchers_on: Option<NaiveDate>,
 }
 
 /// Replaces a Pass numérique programme's content.
@@ -1327,6 +1638,11 @@ fn rule_input(
         valid_from: input.valid_from,
         valid_to: input.valid_to,
         source: input.source,
+        salary: input.salary.map(|s| funding::SalaryShare {
+            reference: s.reference,
+            share_pct: s.share_pct,
+            years: s.years,
+        }),
     }
 }
 
@@ -1345,6 +1661,18 @@ fn programme_input(
             )),
         }
     }
+    let envelope_id = match input
+        .envelope_id
+        .as_ref()
+        .map(|e| decode_fid(e, FundingKind::Envelope))
+    {
+        Some(Ok(e)) => Some(e),
+        Some(Err(m)) => {
+            errors.push(id_error(FieldPath::new("input").push("envelopeId"), m));
+            None
+        }
+        None => None,
+    };
     funding::PassProgrammeData {
         collectivite: input.collectivite,
         department,
@@ -1352,6 +1680,9 @@ fn programme_input(
         vouchers_issued: i64::from(input.vouchers_issued),
         vouchers_used: i64::from(input.vouchers_used),
         sites,
+        envelope_id,
+        signed_on: input.signed_on,
+        vouchers_on: input.vouchers_on,
     }
 }
 
@@ -1390,6 +1721,7 @@ impl FundingMutation {
             name: input.name,
             amount: Money(input.amount.0),
             source: input.source,
+            target: input.target.map(Into::into),
         };
         match funding::create_envelope(&s.db, &actor, new).await {
             Ok(e) => Ok(EnvelopePayload {
@@ -1426,6 +1758,11 @@ impl FundingMutation {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(v) => Some(Some(v)),
+            },
+            target: match input.target {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v.into())),
             },
         };
         let s = state(ctx)?;
@@ -1500,47 +1837,62 @@ impl FundingMutation {
         }
     }
 
-    /// Records a draft grant (BdT reviewers, admins): it commits nothing until signed.
+    /// Records a draft grant (BdT reviewers, admins): it commits nothing until signed. Refused with userErrors
+    /// when the beneficiary does not exist (`not_found`), when a host structure's amount differs from the rule's
+    /// computation without `overrideReason` (`amount_mismatch`, naming the rule and the expected amount), or when it
+    /// pays more posts than were granted (`exceeds_funded_posts`); all of them at once.
     async fn create_grant(
         &self,
         ctx: &Context<'_>,
         input: CreateGrantInput,
     ) -> async_graphql::Result<GrantPayload> {
         let actor = writer(ctx)?;
-        let mut errors = Vec::new();
-        let envelope_id = decode_fid(&input.envelope_id, FundingKind::Envelope)
-            .map_err(|m| errors.push(id_error(FieldPath::new("input").push("envelopeId"), m)))
-            .ok();
-        let hub = match input.hub_id.as_ref().map(|h| decode_int(h, NodeKind::Hub)) {
-            Some(Ok(h)) => Some(HubId(h)),
-            Some(Err(e)) => {
-                errors.push(id_error(FieldPath::new("input").push("hubId"), e.message));
-                None
+        let new = match grant_input(input) {
+            Ok(new) => new,
+            Err(errors) => {
+                return Ok(GrantPayload {
+                    grant: None,
+                    user_errors: errors,
+                });
             }
-            None => None,
-        };
-        let department = parse_department("department", input.department.as_deref(), &mut errors);
-        let Some(envelope_id) = envelope_id.filter(|_| errors.is_empty()) else {
-            return Ok(GrantPayload {
-                grant: None,
-                user_errors: errors,
-            });
-        };
-        let new = funding::NewGrant {
-            envelope_id,
-            beneficiary_kind: input.beneficiary_kind.into(),
-            beneficiary_ref: input.beneficiary_ref,
-            beneficiary_name: input.beneficiary_name,
-            contact: input.contact,
-            hub,
-            department,
-            amount: Money(input.amount.0),
-            posts: input.posts,
-            starts_on: input.starts_on,
-            ends_on: input.ends_on,
         };
         let s = state(ctx)?;
-        let result = funding::create_grant(&s.db, &actor, new).await;
+        let directory = Directory {
+            db: &s.db,
+            actor: &actor,
+        };
+        let result = funding::create_grant(&s.db, &actor, &directory, new).await;
+        grant_payload(ctx, result).await
+    }
+
+    /// Records a grant with its real decision, signature and closing dates (admins; audited): a historical
+    /// convention. Checked like `createGrant`; when signed it commits its amount in its envelope from the month of
+    /// `signedOn`, refused with `envelope_exceeded` beyond the room left.
+    async fn record_grant(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordGrantInput,
+    ) -> async_graphql::Result<GrantPayload> {
+        let actor = writer(ctx)?;
+        let dates = funding::GrantDates {
+            signed_on: input.signed_on,
+            closed_on: input.closed_on,
+        };
+        let new = match grant_input(input.grant) {
+            Ok(new) => new,
+            Err(errors) => {
+                return Ok(GrantPayload {
+                    grant: None,
+                    user_errors: errors,
+                });
+            }
+        };
+        let s = state(ctx)?;
+        let directory = Directory {
+            db: &s.db,
+            actor: &actor,
+        };
+        let result = funding::record_grant(&s.db, &actor, &directory, new, dates).await;
         grant_payload(ctx, result).await
     }
 
@@ -1665,6 +2017,36 @@ impl FundingMutation {
             }),
         }
     }
+}
+
+fn grant_input(input: CreateGrantInput) -> Result<funding::NewGrant, Vec<UserError>> {
+    let mut errors = Vec::new();
+    let envelope_id = decode_fid(&input.envelope_id, FundingKind::Envelope)
+        .map_err(|m| errors.push(id_error(FieldPath::new("input").push("envelopeId"), m)))
+        .ok();
+    let department = parse_department("department", input.department.as_deref(), &mut errors);
+    let Some(envelope_id) = envelope_id.filter(|_| errors.is_empty()) else {
+        return Err(errors);
+    };
+    Ok(funding::NewGrant {
+        envelope_id,
+        beneficiary: funding::BeneficiaryClaim {
+            kind: input.beneficiary_kind.into(),
+            reference: input.beneficiary_ref,
+            funded_posts: input.funded_posts,
+            host_kind: input.host_kind.map(Into::into),
+            department,
+            name: None,
+        },
+        contact: input.contact,
+        amount: Money(input.amount.0),
+        posts: input.posts,
+        contract_years: input.contract_years,
+        decision_date: input.decision_date,
+        starts_on: input.starts_on,
+        ends_on: input.ends_on,
+        override_reason: input.override_reason,
+    })
 }
 
 async fn grant_payload(
