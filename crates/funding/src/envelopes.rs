@@ -306,28 +306,32 @@ pub async fn consumption_by_month<C: ConnectionTrait>(
             .await?
     };
     let mut months: BTreeMap<NaiveDate, (Money, Money)> = BTreeMap::new();
+    let mut add = |day: NaiveDate, committed: Money, disbursed: Money| {
+        let m = months.entry(month_of(day)).or_default();
+        *m = (m.0 + committed, m.1 + disbursed);
+    };
     for g in &grants {
         let day = g
             .signed_on
             .or(g.decision_date)
             .or(g.signed_at.map(|t| t.date_naive()))
             .unwrap_or(g.starts_on);
-        months.entry(month_of(day)).or_default().0 += Money(g.amount_cents);
+        add(day, Money(g.amount_cents), Money::ZERO);
     }
     for p in &programmes {
         let day = p.signed_on.unwrap_or_else(|| p.created_at.date_naive());
-        months.entry(month_of(day)).or_default().0 += Money(p.amount_cents);
+        add(day, Money(p.amount_cents), Money::ZERO);
     }
     for d in &payments {
-        months.entry(month_of(d.paid_on)).or_default().1 += Money(d.amount_cents);
+        add(d.paid_on, Money::ZERO, Money(d.amount_cents));
     }
     let mut committed_to_date = Money::ZERO;
     let mut disbursed_to_date = Money::ZERO;
     Ok(months
         .into_iter()
         .map(|(month, (committed, disbursed))| {
-            committed_to_date += committed;
-            disbursed_to_date += disbursed;
+            committed_to_date = committed_to_date + committed;
+            disbursed_to_date = disbursed_to_date + disbursed;
             MonthConsumption {
                 month,
                 committed,

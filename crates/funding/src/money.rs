@@ -79,12 +79,6 @@ impl std::ops::Add for Money {
     }
 }
 
-impl std::ops::AddAssign for Money {
-    fn add_assign(&mut self, rhs: Self) {
-        *self = *self + rhs;
-    }
-}
-
 impl std::ops::Sub for Money {
     type Output = Money;
     fn sub(self, rhs: Money) -> Money {
