@@ -392,6 +392,47 @@ pub async fn drill_down<C: ConnectionTrait>(
         part.disbursed = part.disbursed + paid.get(&g.id).copied().unwrap_or(Money::ZERO);
         part.grants += 1;
     }
+    // Pass numérique programmes commit too: they fall in their department's part (and its region's), never a hub's.
+    let programmes = crate::entity::pass_programme::Entity::find()
+        .filter(crate::entity::pass_programme::Column::EnvelopeId.is_in(subtree(&all, id)))
+        .all(db)
+        .await?;
+    let codes: Vec<maillage_core::DepartmentCode> = programmes
+        .iter()
+        .filter_map(|p| p.department_code.as_deref())
+        .filter_map(|d| maillage_core::DepartmentCode::parse(d).ok())
+        .collect();
+    let regions: HashMap<String, String> = if codes.is_empty() {
+        HashMap::new()
+    } else {
+        maillage_territories::departments_by_codes(db, &codes)
+            .await?
+            .into_iter()
+            .map(|d| (d.code.to_string(), d.region_code.to_string()))
+            .collect()
+    };
+    for p in programmes {
+        let region = p
+            .department_code
+            .as_ref()
+            .and_then(|d| regions.get(d).cloned());
+        let (key, region) = match axis {
+            DrillDown::Hub => (None, None),
+            DrillDown::Department => (p.department_code.clone(), region),
+            DrillDown::Region => (region, None),
+        };
+        let part = parts
+            .entry((key.clone(), region.clone()))
+            .or_insert_with(|| ConsumptionPart {
+                key,
+                region,
+                committed: Money::ZERO,
+                disbursed: Money::ZERO,
+                grants: 0,
+            });
+        part.committed = part.committed + Money(p.amount_cents);
+        part.grants += 1;
+    }
     Ok(parts.into_values().collect())
 }
 

@@ -390,6 +390,6 @@ pub struct ConsumptionPart {
     pub committed: Money,
     /// Payments made.
     pub disbursed: Money,
-    /// Number of committing grants.
+    /// Number of committing grants (and Pass numérique programmes).
     pub grants: i64,
 }

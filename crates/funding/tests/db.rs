@@ -1156,6 +1156,16 @@ async fn pass_programmes_commit_the_pass_envelope() {
         consumption(&t.db, envelope.id).await.unwrap().committed,
         Money::euros(400_000)
     );
+    // Programmes are parts of the drill-down too, so the parts still add up to the envelope.
+    for axis in [DrillDown::Department, DrillDown::Region, DrillDown::Hub] {
+        let parts = drill_down(&t.db, envelope.id, axis).await.unwrap();
+        let total: Money = parts.iter().map(|p| p.committed).sum();
+        assert_eq!(total, Money::euros(400_000), "{axis:?}");
+    }
+    let regions = drill_down(&t.db, envelope.id, DrillDown::Region)
+        .await
+        .unwrap();
+    assert_eq!(regions[0].key.as_deref(), Some("75"));
 }
 
 #[tokio::test]
