@@ -17,13 +17,15 @@ pub use access::{can_edit_reference_data, can_manage_funding};
 pub use beneficiary::{BeneficiaryClaim, BeneficiaryDirectory, FundedPosts, VerifiedBeneficiary};
 pub use envelopes::{
     EnvelopePatch, NewEnvelope, consumption, consumption_by_month, consumption_of_all,
-    create_envelope, drill_down, envelope_by_code, get_envelope, list_envelopes, update_envelope,
+    create_envelope, drill_down, envelope_by_code, get_envelope, list_envelopes,
+    list_envelopes_synced, update_envelope,
 };
 pub use error::FundingError;
 pub use grants::{
     CheckedGrant, GrantDates, GrantFilter, NewDisbursement, NewGrant, SelectionGrant, cancel_grant,
     check_grant_against, close_grant, create_grant, create_signed_grant_in, disbursed_by_grant,
-    get_grant, list_disbursements, list_grants, record_disbursement, record_grant, sign_grant,
+    get_grant, list_disbursements, list_grants, list_grants_synced, record_disbursement,
+    record_grant, sign_grant,
 };
 pub use model::{
     BeneficiaryKind, Consumption, ConsumptionPart, Disbursement, DrillDown, Envelope, FundingRule,

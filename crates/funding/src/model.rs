@@ -159,6 +159,8 @@ pub struct Envelope {
     pub target: Option<Target>,
     /// Optimistic version.
     pub version: i32,
+    /// When Maillage last wrote it (server clock), for incremental sync.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A funding rule: for a host kind (and, optionally, one department), the grant per post and the per-counsellor
@@ -272,6 +274,8 @@ pub struct Grant {
     pub closed_on: Option<NaiveDate>,
     /// Optimistic version.
     pub version: i32,
+    /// When Maillage last wrote it (server clock), for incremental sync.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A payment made under a grant.

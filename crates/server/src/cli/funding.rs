@@ -10,7 +10,7 @@ use crate::db::open_ready;
 use clap::{Subcommand, ValueEnum};
 use maillage_core::{Actor, ErrorCode};
 use maillage_funding::import::{ImportSummary, ReportLine, import_grants, import_pass};
-use maillage_graphql::beneficiaries::Directory;
+use maillage_graphql::funding::beneficiaries::Directory;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
