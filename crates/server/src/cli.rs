@@ -17,6 +17,7 @@ use std::process::ExitCode;
 mod aidants;
 mod ami;
 mod counsellors;
+mod funding;
 mod mapping;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
@@ -73,6 +74,11 @@ enum Command {
     Ami {
         #[command(subcommand)]
         action: ami::AmiAction,
+    },
+    /// Import historical grants or Pass numérique programmes (CSV, all or nothing).
+    Funding {
+        #[command(subcommand)]
+        action: funding::FundingAction,
     },
 }
 
@@ -254,6 +260,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
+        Command::Funding { .. } => Some("funding"),
         Command::Mapping { .. } => Some("mapping"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
@@ -341,6 +348,7 @@ async fn execute(
             counsellors::run(db_config, metrics_textfile, action).await
         }
         Command::Ami { action } => ami::run(db_config, action).await,
+        Command::Funding { action } => funding::run(db_config, metrics_textfile, action).await,
         Command::Mapping { action } => mapping::run(action),
     }
 }
