@@ -476,7 +476,7 @@ async fn import(
 }
 
 fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_path(path)?;
+    let mut w = maillage_core::csv::Writer::from_path(path)?;
     w.write_record(["location", "id", "outcome", "field", "reason"])?;
     for l in lines {
         w.write_record([

@@ -18,6 +18,7 @@ use maillage_sites::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SitesError, ValueKind, get_site,
     list_sites, list_sites_by_departments, sites_by_ids,
 };
+use maillage_sites::{datainclusion, geojson};
 use maillage_testkit::TestDb;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -546,6 +547,10 @@ fn sort_like(sites: &mut [Site], order: SiteOrder) {
         let key = |s: &Site| match order.field {
             SiteOrderField::Name => (maillage_core::text::fold(s.data.name.trim()), s.id.0),
             SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
+            SiteOrderField::UpdatedAt => (
+                s.updated_at.format("%Y-%m-%dT%H:%M:%S%.9f").to_string(),
+                s.id.0,
+            ),
             SiteOrderField::Id => (String::new(), s.id.0),
         };
         let ord = key(a).cmp(&key(b));
@@ -553,7 +558,15 @@ fn sort_like(sites: &mut [Site], order: SiteOrder) {
     });
 }
 
-const ALL_ORDERS: [SiteOrder; 6] = [
+const ALL_ORDERS: [SiteOrder; 8] = [
+    SiteOrder {
+        field: SiteOrderField::UpdatedAt,
+        descending: false,
+    },
+    SiteOrder {
+        field: SiteOrderField::UpdatedAt,
+        descending: true,
+    },
     SiteOrder {
         field: SiteOrderField::Name,
         descending: false,
@@ -2785,4 +2798,334 @@ async fn feeds_carto_2020_files_import_with_the_built_in_mapping() {
         .import_with(&feed_fixture("carto-2020.csv"), options())
         .await;
     assert_eq!(again.summary.changes(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Incremental sync
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A partner's copy of the sites, kept by `updatedSince` pulls with tombstones.
+#[derive(Default)]
+struct Mirror {
+    sites: BTreeMap<i32, Site>,
+    /// The newest `updated_at` seen: the next pull asks from there, minus an overlap for slow transactions.
+    watermark: Option<DateTime<Utc>>,
+}
+
+impl Mirror {
+    /// Pulls every site changed since the watermark (everything the first time), in `UPDATED_AT` order, pages of
+    /// `size`; `during` runs after the first page, to change data while the pull is under way.
+    async fn pull<F: Future<Output = ()>>(&mut self, t: &TestDb, size: i32, during: F) {
+        let filter = SiteFilter {
+            updated_since: self.watermark.map(|w| w - chrono::Duration::seconds(1)),
+            include_archived: true,
+            ..SiteFilter::default()
+        };
+        let order = by(SiteOrderField::UpdatedAt, false);
+        let mut after: Option<Cursor> = None;
+        let mut during = Some(during);
+        loop {
+            let mut request = first(size);
+            request.after = after.clone();
+            let page = list_sites(&t.db, &filter, order, &request).await.unwrap();
+            let more = page.has_next_page;
+            after = page.items.last().map(|(c, _)| c.clone());
+            for (_, site) in page.items {
+                self.watermark = self.watermark.max(Some(site.updated_at));
+                if site.archived_at.is_some() {
+                    self.sites.remove(&site.id.0);
+                } else {
+                    self.sites.insert(site.id.0, site);
+                }
+            }
+            if let Some(f) = during.take() {
+                f.await;
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_mirror_synced_by_updated_since_with_tombstones_equals_the_server() {
+    let e = env().await;
+    let rows = many_v01(30);
+    e.import(&e.json("first.json", &rows), "hub").await;
+    let admin = Actor::cli();
+    let mut mirror = Mirror::default();
+    // A site renamed while the first pull runs moves to the end of the UPDATED_AT order: it is still seen.
+    let renamed_during_pull = e.site("hub", "row-3").await;
+    mirror
+        .pull(&e.t, 4, async {
+            maillage_sites::update_site(
+                &e.t.db,
+                &admin,
+                renamed_during_pull.id,
+                renamed_during_pull.version,
+                maillage_sites::SitePatch {
+                    name: Some("Zz renommé pendant la copie".to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        })
+        .await;
+    let server: BTreeMap<i32, Site> = e
+        .all_sites()
+        .await
+        .into_iter()
+        .map(|s| (s.id.0, s))
+        .collect();
+    assert_eq!(
+        mirror.sites, server,
+        "the first full pull is a faithful copy"
+    );
+
+    // Random updates and archives through the API services, then a re-import that edits, adds and keeps.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for round in 0..12 {
+        let sites = e.all_sites().await;
+        let s = &sites[next(sites.len())];
+        if next(3) == 0 {
+            maillage_sites::archive_site(&e.t.db, &admin, s.id, s.version)
+                .await
+                .unwrap();
+        } else {
+            maillage_sites::update_site(
+                &e.t.db,
+                &admin,
+                s.id,
+                s.version,
+                maillage_sites::SitePatch {
+                    name: Some(format!("Lieu modifié {round}")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let mut again = many_v01(34);
+    for i in [5, 17, 28] {
+        again[i]["nom"] = json!(format!("Réimporté {i}"));
+    }
+    e.import(&e.json("again.json", &again), "hub").await;
+
+    let before = mirror.sites.len();
+    let mut changed = 0;
+    {
+        let filter = SiteFilter {
+            updated_since: mirror.watermark,
+            include_archived: true,
+            ..SiteFilter::default()
+        };
+        changed += walk(&e.t, &filter, by(SiteOrderField::UpdatedAt, false), 100)
+            .await
+            .len();
+    }
+    mirror.pull(&e.t, 5, async {}).await;
+    let server: BTreeMap<i32, Site> = e
+        .all_sites()
+        .await
+        .into_iter()
+        .map(|s| (s.id.0, s))
+        .collect();
+    assert_eq!(
+        mirror.sites, server,
+        "the incremental pull converges exactly"
+    );
+    assert!(
+        changed < server.len() + 12,
+        "the second pull read only what changed"
+    );
+    assert!(before > 0 && changed > 0);
+    // Tombstones are readable as such, and a site is found by its origin, archived or not.
+    let archived: Vec<Site> = walk(
+        &e.t,
+        &SiteFilter {
+            include_archived: true,
+            ..SiteFilter::default()
+        },
+        by(SiteOrderField::Id, false),
+        100,
+    )
+    .await
+    .into_iter()
+    .filter(|s| s.archived_at.is_some())
+    .collect();
+    assert!(!archived.is_empty());
+    let tomb = &archived[0];
+    let found = maillage_sites::site_by_source(&e.t.db, "hub", &tomb.data.source_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.archived_at), (tomb.id, tomb.archived_at));
+    assert!(
+        maillage_sites::site_by_source(&e.t.db, "hub", "no-such-row")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5b. Exports for partners: formulas neutralised, data·inclusion, GeoJSON
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The data·inclusion schema of `collection` (`structure` or `service`), or `None` without `../shared`.
+fn datainclusion_schema(collection: &str) -> Option<jsonschema::Validator> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/schemas")
+        .join(format!("data-inclusion-v1-{collection}.schema.json"));
+    if !path.exists() {
+        assert!(
+            std::env::var("MAILLAGE_REQUIRE_SHARED_DATA").is_err(),
+            "{} is missing",
+            path.display()
+        );
+        eprintln!("skipped: {} not found", path.display());
+        return None;
+    }
+    let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    Some(
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_v1_export_neutralises_a_stored_formula() {
+    let e = env().await;
+    let path = e.v1_csv(
+        "formula.csv",
+        &[v1(
+            "f1",
+            "=HYPERLINK(\"x\")",
+            "69001",
+            &[
+                ("telephone", "+33472102030"),
+                ("longitude", "-1.5"),
+                ("latitude", "45.7"),
+            ],
+        )],
+    );
+    e.import(&path, "hub").await;
+    let (_, rows) = export(&e, &Actor::cli(), &ExportScope::default(), true).await;
+    assert_eq!(rows[0]["nom"], "'=HYPERLINK(\"x\")");
+    // Numbers and phones in the standard's form stay as they are.
+    assert_eq!(rows[0]["telephone"], "+33472102030");
+    assert_eq!(rows[0]["longitude"], "-1.5");
+}
+
+#[tokio::test]
+async fn datainclusion_objects_validate_and_emails_follow_the_callers_rights() {
+    let e = env().await;
+    catalogue(&e).await;
+    let all = e.all_sites().await;
+    assert!(all.len() >= 10);
+    let coordinator = e.hinaura_coordinator().await;
+    for (collection, which) in [
+        ("structure", datainclusion::Collection::Structures),
+        ("service", datainclusion::Collection::Services),
+    ] {
+        let mut out = Vec::new();
+        let n = datainclusion::write_datainclusion(
+            &e.t.db,
+            &Actor::cli(),
+            &SiteFilter::default(),
+            which,
+            &mut out,
+        )
+        .await
+        .unwrap();
+        let items: Vec<Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(items.len() as u64, n);
+        assert_eq!(items.len(), all.len());
+        if let Some(validator) = datainclusion_schema(collection) {
+            // The validator does refuse: an object without its required fields fails.
+            assert!(!validator.is_valid(&json!({ "id": "x" })));
+            for item in &items {
+                let errors: Vec<String> = validator
+                    .iter_errors(item)
+                    .map(|e| format!("{} at {}", e, e.instance_path()))
+                    .collect();
+                assert!(errors.is_empty(), "{collection} {item:#}: {errors:?}");
+            }
+        }
+    }
+    let c01 = all.iter().find(|s| s.data.source_id == "c01").expect("c01");
+    let s = datainclusion::structure(c01, &Actor::cli());
+    assert_eq!(s.id, format!("{}--c01", c01.source));
+    assert_eq!(s.courriel.as_deref(), Some("contact@mediatheque-mace.fr"));
+    assert_eq!(s.reseaux_porteurs, Some(vec!["france-service"]));
+    let service = datainclusion::service(c01, &Actor::cli());
+    assert_eq!(
+        service.thematiques,
+        Some(vec![
+            "numerique--acceder-a-des-services-en-ligne",
+            "numerique--maitriser-les-fondamentaux-du-numerique"
+        ])
+    );
+    assert_eq!(
+        service.publics,
+        Some(vec!["seniors", "personnes-en-situation-de-handicap"])
+    );
+    // Lyon is in Hinaura's territory: its coordinator reads the address; anonymous callers never do.
+    assert!(
+        datainclusion::structure(c01, &coordinator)
+            .courriel
+            .is_some()
+    );
+    assert!(
+        datainclusion::structure(c01, &Actor::anonymous())
+            .courriel
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn geojson_is_a_feature_collection_with_points_in_lon_lat_order() {
+    let e = env().await;
+    catalogue(&e).await;
+    let mut out = Vec::new();
+    let filter = SiteFilter {
+        departments: Some(vec![DepartmentCode::parse("69").unwrap()]),
+        ..SiteFilter::default()
+    };
+    let n = geojson::write_geojson(&e.t.db, &Actor::anonymous(), &filter, &mut out)
+        .await
+        .unwrap();
+    let collection: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(collection["type"], "FeatureCollection");
+    let features = collection["features"].as_array().unwrap();
+    assert_eq!(features.len() as u64, n);
+    assert!(n >= 1);
+    let c01 = features
+        .iter()
+        .find(|f| f["properties"]["source_id"] == "c01")
+        .expect("c01 in the Rhône");
+    assert_eq!(c01["type"], "Feature");
+    assert_eq!(
+        c01["geometry"],
+        json!({ "type": "Point", "coordinates": [4.84, 45.75] })
+    );
+    assert_eq!(c01["properties"]["nom"], "Médiathèque Jean Macé");
+    // Personal data: not for anonymous callers.
+    assert_eq!(c01["properties"]["courriels"], Value::Null);
+    assert!(
+        features
+            .iter()
+            .all(|f| f["properties"]["departement"] == "69")
+    );
 }
