@@ -476,7 +476,7 @@ async fn import(
     }
     if !summary.unknown_columns.is_empty() {
         println!(
-            "  ignored columns (not in the standard): {}",
+            "  columns not read (neither in the mapping nor dropped by it): {}",
             summary.unknown_columns.join(", ")
         );
     }
