@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod pagination;
+pub mod sync;
 pub mod text;
 pub mod values;
 
