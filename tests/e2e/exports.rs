@@ -300,7 +300,7 @@ async fn every_list_export_neutralises_formulas_and_follows_the_callers_rights()
         .header("x-request-id", FORMULA)
         .json(&json!({
             "query": "mutation($input: CreateEnvelopeInput!) { createEnvelope(input: $input) { envelope { id } userErrors { code } } }",
-            "variables": { "input": { "code": "E2E-FORMULA", "name": FORMULA, "amount": 100_000_00 } },
+            "variables": { "input": { "code": "E2E-FORMULA", "name": FORMULA, "amount": 10_000_000 } },
         }))
         .send()
         .await
@@ -321,7 +321,7 @@ async fn every_list_export_neutralises_formulas_and_follows_the_callers_rights()
                 "beneficiaryName": FORMULA,
                 "contact": "Camille Martin <camille.martin@example.org>",
                 "department": "69",
-                "amount": 1_000_00,
+                "amount": 100_000,
                 "posts": 1,
                 "startsOn": "2021-03-01"
             } }),
