@@ -9,6 +9,7 @@ mod aidants;
 mod ami;
 mod cli;
 mod counsellors;
+mod exports;
 mod federation;
 mod funding;
 mod graphql;
