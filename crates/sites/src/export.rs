@@ -61,7 +61,8 @@ pub async fn export_v1<C: ConnectionTrait, W: Write>(
     loop {
         let mut query = site::Entity::find()
             .filter(site::Column::Id.gt(last_id))
-            .filter(site::Column::ArchivedAt.is_null());
+            .filter(site::Column::ArchivedAt.is_null())
+            .filter(site::Column::MergedInto.is_null());
         if let Some(deps) = &departments {
             query = query.filter(site::Column::DepartmentCode.is_in(deps.iter().cloned()));
         }

@@ -183,6 +183,7 @@ pub async fn import_file(
         ));
     }
     validate_source_name(&options.source)?;
+    crate::dedup::refuse_canonical_source(&options.source)?;
     let format = match options.format.or_else(|| FileFormat::from_path(path)) {
         Some(f) => f,
         None => {

@@ -40,6 +40,8 @@ pub struct Site {
     pub created_at: DateTime<Utc>,
     /// When Maillage last changed it.
     pub updated_at: DateTime<Utc>,
+    /// The canonical site this source record is merged into (served instead of it), if any.
+    pub merged_into: Option<SiteId>,
     /// The normalised content.
     pub data: NewSite,
 }
@@ -94,6 +96,18 @@ pub struct SiteFilter {
     pub open_at: Option<DateTime<Utc>>,
     /// Sites from this import source.
     pub source: Option<String>,
+    /// Canonical sites (the default) or the raw source records underneath them.
+    pub records: SiteRecords,
+}
+
+/// Which rows a read serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SiteRecords {
+    /// One site per place: a confirmed cluster of duplicates is served as its canonical site, never as its members.
+    #[default]
+    Canonical,
+    /// The source records as imported, merged or not; canonical sites are left out.
+    Sources,
 }
 
 impl SiteFilter {
@@ -178,6 +192,10 @@ async fn resolve<C: ConnectionTrait>(db: &C, filter: &SiteFilter) -> Result<Reso
     filter.validate()?;
     // Archived sites are kept (nothing is lost, the audit trail points at them) but never listed.
     let mut cond = Condition::all().add(site::Column::ArchivedAt.is_null());
+    cond = match filter.records {
+        SiteRecords::Canonical => cond.add(site::Column::MergedInto.is_null()),
+        SiteRecords::Sources => cond.add(site::Column::Source.ne(crate::dedup::CANONICAL_SOURCE)),
+    };
     if let Some(deps) = &filter.departments {
         cond = cond
             .add(site::Column::DepartmentCode.is_in(deps.iter().map(|d| d.as_str().to_owned())));
@@ -501,6 +519,7 @@ pub async fn sites_by_ids<C: ConnectionTrait>(
     let rows = site::Entity::find()
         .filter(site::Column::Id.is_in(ids.iter().map(|i| i.0)))
         .filter(site::Column::ArchivedAt.is_null())
+        .filter(site::Column::MergedInto.is_null())
         .all(db)
         .await?;
     hydrate(db, rows).await
@@ -509,6 +528,18 @@ pub async fn sites_by_ids<C: ConnectionTrait>(
 /// One site by id.
 pub async fn get_site<C: ConnectionTrait>(db: &C, id: SiteId) -> Result<Option<Site>, SitesError> {
     Ok(sites_by_ids(db, &[id]).await?.into_iter().next())
+}
+
+/// One live row by id, even a source record merged into a canonical site (for writes to that record).
+pub(crate) async fn get_record<C: ConnectionTrait>(
+    db: &C,
+    id: SiteId,
+) -> Result<Option<Site>, SitesError> {
+    let rows = site::Entity::find_by_id(id.0)
+        .filter(site::Column::ArchivedAt.is_null())
+        .all(db)
+        .await?;
+    Ok(hydrate(db, rows).await?.into_iter().next())
 }
 
 fn site_cursor(site: &Site, field: SiteOrderField) -> Cursor {
@@ -698,6 +729,7 @@ pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Sit
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        merged_into: m.merged_into.map(SiteId),
         data: NewSite {
             source_id: m.source_id,
             standard_version,
