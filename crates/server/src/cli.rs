@@ -17,6 +17,7 @@ use std::process::ExitCode;
 mod aidants;
 mod ami;
 mod counsellors;
+mod dedup;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
 #[derive(Debug, Parser)]
@@ -66,6 +67,11 @@ enum Command {
     Ami {
         #[command(subcommand)]
         action: ami::AmiAction,
+    },
+    /// Find duplicate sites across sources, or report on them (CSV).
+    Dedup {
+        #[command(subcommand)]
+        action: dedup::DedupAction,
     },
 }
 
@@ -236,6 +242,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
+        Command::Dedup { .. } => Some("dedup"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
         tracing::info_span!("maillage.command", otel.name = %format!("maillage {name}"), command = name)
@@ -322,6 +329,7 @@ async fn execute(
             counsellors::run(db_config, metrics_textfile, action).await
         }
         Command::Ami { action } => ami::run(db_config, action).await,
+        Command::Dedup { action } => dedup::run(db_config, action).await,
     }
 }
 
@@ -375,6 +383,7 @@ async fn import(
             bar.set_position(n);
         }
     };
+    let started = chrono::Utc::now();
     let result = import_file(
         &db,
         &Actor::cli(),
@@ -400,6 +409,7 @@ async fn import(
     };
     write_report(&report_path, &lines)
         .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
+    let matched = dedup::after_import(&db, &args.source, started).await?;
     record_import(
         metrics_textfile,
         "sites",
@@ -424,6 +434,7 @@ async fn import(
         report = report_path.display(),
         lines = lines.len(),
     );
+    println!("  duplicates: {matched}");
     if !summary.unknown_columns.is_empty() {
         println!(
             "  ignored columns (not in the standard): {}",

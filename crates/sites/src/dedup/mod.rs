@@ -25,7 +25,7 @@ pub use review::{
     MatchFilter, SiteMatch, SiteMatchView, confirm_site_match, list_site_matches,
     reject_site_match, split_site_cluster,
 };
-pub use run::{MatchOptions, MatchSummary, match_sites, match_sites_in};
+pub use run::{MatchOptions, MatchSummary, match_after_import, match_sites, match_sites_in};
 
 use std::fmt;
 

@@ -340,3 +340,30 @@ async fn existing_pairs<C: ConnectionTrait>(
         .map(|m| ((m.site_a, m.site_b), m))
         .collect())
 }
+
+/// After an import of `source` that started at `since`: matches the records it created or changed and refreshes
+/// their canonical sites, in one transaction.
+///
+/// For callers that do not collect the changed ids themselves (the command-line import); the rows are found by
+/// `updated_at`, which every created or changed row carries.
+#[tracing::instrument(skip_all, fields(site.source = %source))]
+pub async fn match_after_import(
+    db: &DatabaseConnection,
+    source: &str,
+    since: chrono::DateTime<Utc>,
+    options: &MatchOptions,
+) -> Result<MatchSummary, SitesError> {
+    let txn = maillage_core::db::begin_write(db).await?;
+    let ids: Vec<i32> = site::Entity::find()
+        .select_only()
+        .column(site::Column::Id)
+        .filter(site::Column::Source.eq(source))
+        .filter(site::Column::UpdatedAt.gte(since))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let ids: Vec<SiteId> = ids.into_iter().map(SiteId).collect();
+    let summary = match_sites_in(&txn, &ids, options).await?;
+    txn.commit().await?;
+    Ok(summary)
+}
