@@ -282,7 +282,7 @@ pub fn find_candidates(records: &[MatchInput], only: Option<&HashSet<i32>>) -> V
         .into_iter()
         .filter_map(|(i, j)| score(&prepared[i], &prepared[j], &freq))
         .collect();
-    out.sort_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
+    out.sort_by_key(|c| (c.a, c.b));
     out
 }
 
@@ -402,7 +402,7 @@ fn score(a: &Prepared, b: &Prepared, freq: &Frequencies) -> Option<Candidate> {
     }
     let total: f64 = reasons.iter().map(|r| r.weight).sum();
     let score = (total.clamp(0.0, 1.0) * 1000.0).round() / 1000.0;
-    (identity && score >= MIN_SCORE).then(|| Candidate {
+    (identity && score >= MIN_SCORE).then_some(Candidate {
         a: a.id,
         b: b.id,
         score,

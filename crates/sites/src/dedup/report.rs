@@ -43,6 +43,7 @@ impl ReportLine {
 }
 
 type RecordRow = (i32, String, Option<String>, Option<String>);
+type PairRow = (i32, i32, String, Option<String>, Option<String>);
 
 /// The report: one line per hub (by slug), then per source, then per origin, each sorted by key.
 #[tracing::instrument(skip_all)]
@@ -60,7 +61,7 @@ pub async fn dedup_report<C: ConnectionTrait>(db: &C) -> Result<Vec<ReportLine>,
         .into_tuple()
         .all(db)
         .await?;
-    let pairs: Vec<(i32, i32, String, Option<String>, Option<String>)> = site_match::Entity::find()
+    let pairs: Vec<PairRow> = site_match::Entity::find()
         .select_only()
         .columns([
             site_match::Column::SiteA,
