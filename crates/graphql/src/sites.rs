@@ -534,7 +534,7 @@ impl SiteFilterInput {
             }),
             open_at: self.open_at,
             source: self.source,
-            records: maillage_sites::SiteRecords::default(),
+            ..SiteFilter::default()
         };
         filter.validate().gql()?;
         Ok(filter)

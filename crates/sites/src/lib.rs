@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+pub mod datainclusion;
 pub mod dedup;
 mod entity;
 mod error;
 pub mod export;
+pub mod geojson;
 pub mod hours;
 pub mod import;
+pub mod mapping;
 pub mod model;
 pub mod query;
+pub mod read;
 pub mod standard;
 mod write;
 
@@ -15,6 +19,6 @@ pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use query::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, get_site, list_sites,
-    list_sites_by_departments, sites_by_ids,
+    list_sites_by_departments, site_by_source, sites_by_ids,
 };
 pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};
