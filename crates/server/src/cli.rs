@@ -17,6 +17,7 @@ use std::process::ExitCode;
 mod aidants;
 mod ami;
 mod counsellors;
+mod dedup;
 mod funding;
 mod mapping;
 
@@ -75,6 +76,10 @@ enum Command {
         #[command(subcommand)]
         action: ami::AmiAction,
     },
+    /// Find duplicate sites across sources, or report on them (CSV).
+    Dedup {
+        #[command(subcommand)]
+        action: dedup::DedupAction,
     /// Import historical grants or Pass numérique programmes (CSV, all or nothing).
     Funding {
         #[command(subcommand)]
@@ -260,6 +265,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
+        Command::Dedup { .. } => Some("dedup"),
         Command::Funding { .. } => Some("funding"),
         Command::Mapping { .. } => Some("mapping"),
     };
@@ -348,6 +354,7 @@ async fn execute(
             counsellors::run(db_config, metrics_textfile, action).await
         }
         Command::Ami { action } => ami::run(db_config, action).await,
+        Command::Dedup { action } => dedup::run(db_config, action).await,
         Command::Funding { action } => funding::run(db_config, metrics_textfile, action).await,
         Command::Mapping { action } => mapping::run(action),
     }
@@ -416,6 +423,7 @@ async fn import(
             bar.set_position(n);
         }
     };
+    let started = chrono::Utc::now();
     let result = import_file(
         &db,
         &Actor::cli(),
@@ -441,6 +449,7 @@ async fn import(
     };
     write_report(&report_path, &lines)
         .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
+    let matched = dedup::after_import(&db, &args.source, started).await?;
     record_import(
         metrics_textfile,
         "sites",
@@ -465,6 +474,7 @@ async fn import(
         report = report_path.display(),
         lines = lines.len(),
     );
+    println!("  duplicates: {matched}");
     if !summary.untranslated.is_empty() {
         println!(
             "  untranslated values (kept raw), by column (mapping {}):",
