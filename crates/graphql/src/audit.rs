@@ -66,6 +66,7 @@ pub struct AuditLogFilter {
 #[derive(Default)]
 pub struct AuditQuery;
 
+/// `auditLog`.
 #[Object]
 impl AuditQuery {
     /// What changed, who changed it, when: every entry for admins, the entries of their departments for hub

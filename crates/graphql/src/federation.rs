@@ -18,6 +18,8 @@ use maillage_core::{DepartmentCode, HubId, SiteId};
 #[derive(Default)]
 pub struct EntityQuery;
 
+/// How a gateway resolves a reference to one of our entities. Not visible in the schema: async-graphql turns
+/// these into the `_entities` field.
 #[Object]
 impl EntityQuery {
     /// A site by its global ID, for `_entities`.

@@ -3,6 +3,7 @@
 pub mod aidants;
 pub mod ami;
 pub mod audit;
+pub mod conventions;
 pub mod cost;
 pub mod counsellors;
 pub mod federation;

@@ -24,7 +24,7 @@ use maillage_ami::{
     NewAttachment, Status, Storage,
 };
 use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role};
-use maillage_graphql::kit::id::{NodeKind, encode, parse_int};
+use maillage_graphql::kit::id::{NodeKind, encode, encode_child, parse_int};
 use serde::Deserialize;
 use serde_json::json;
 use std::path::PathBuf;
@@ -238,7 +238,7 @@ pub struct UploadParams {
 /// An attachment's metadata, as the upload route answers it (the same fields as GraphQL's `AmiAttachment`).
 fn attachment_json(a: &Attachment) -> serde_json::Value {
     json!({
-        "id": encode(NodeKind::AmiAttachment, a.id.0).to_string(),
+        "id": encode_child(NodeKind::AmiAttachment, a.application_id.0, a.id.0).to_string(),
         "applicationId": encode(NodeKind::AmiApplication, a.application_id.0).to_string(),
         "fileName": a.file_name,
         "contentType": a.content_type,
@@ -327,7 +327,7 @@ pub async fn upload(
         Ok(a) => {
             let location = format!(
                 "/ami/attachments/{}",
-                encode(NodeKind::AmiAttachment, a.id.0).as_str()
+                encode_child(NodeKind::AmiAttachment, a.application_id.0, a.id.0).as_str()
             );
             let mut response = (
                 StatusCode::CREATED,

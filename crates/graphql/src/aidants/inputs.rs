@@ -149,6 +149,7 @@ impl AidantsOrganisationFilter {
 
 /// Criteria on aidants (all given must hold).
 #[derive(InputObject, Default)]
+#[graphql(name = "AidantFilter")]
 pub struct AidantFilterInput {
     /// Working for an organisation in one of these departments.
     pub departments: Option<Vec<String>>,

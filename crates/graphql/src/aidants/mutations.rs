@@ -69,6 +69,7 @@ pub(crate) fn date(v: MaybeUndefined<NaiveDate>) -> Option<Option<NaiveDate>> {
 #[derive(Default)]
 pub struct AidantsMutation;
 
+/// Mutations on Aidants Connect: admins anywhere, hub coordinators in their hub's departments.
 #[Object]
 impl AidantsMutation {
     /// Creates an organisation.

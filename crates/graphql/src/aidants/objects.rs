@@ -28,10 +28,12 @@ use maillage_core::DepartmentCode;
 /// of people under a mandate. Public data.
 pub struct AidantsOrganisationNode(pub Organisation);
 
+/// An Aidants Connect organisation: a structure (with a SIRET) whose aidants carry out online procedures on behalf
+/// of people under a mandate. Public data.
 #[Object(name = "AidantsOrganisation")]
 impl AidantsOrganisationNode {
     /// Opaque ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::AidantsOrganisation, self.0.id.0)
     }
     /// Name of the structure.
@@ -121,10 +123,13 @@ impl AidantNode {
     }
 }
 
+/// An aidant: a professional (secrétaire de mairie, social worker, France Services agent…) trained and authorised to
+/// act on behalf of people. Names, e-mail and profession are personal data: **null** for anonymous and partner
+/// callers and for hub coordinators when none of the aidant's organisations is in their departments; no error.
 #[Object(name = "Aidant")]
 impl AidantNode {
     /// Opaque ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::Aidant, self.0.id.0)
     }
     /// First name (personal data: null unless you may read it).
@@ -211,6 +216,8 @@ impl AidantNode {
 /// `duration` is set). Counts only: Maillage never holds who was helped.
 pub struct MandateMonthTotal(pub MandateTotal);
 
+/// Mandates of one month and démarche in a territory, summed over its organisations (and over durations unless
+/// `duration` is set). Counts only: Maillage never holds who was helped.
 #[Object]
 impl MandateMonthTotal {
     /// The month, `YYYY-MM`.
@@ -253,6 +260,7 @@ pub(crate) fn count(n: u64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// Public aggregates of Aidants Connect for a department, a hub, a region or the whole country: readable by anyone.
 #[Object]
 impl AidantsStatistics {
     /// Organisations located there, active or not.

@@ -20,6 +20,7 @@ use maillage_core::{DepartmentCode, RegionCode};
 #[derive(Default)]
 pub struct AidantsQuery;
 
+/// Queries on Aidants Connect.
 #[Object]
 impl AidantsQuery {
     /// Aidants Connect organisations matching a filter, by id (at most 100 per page).

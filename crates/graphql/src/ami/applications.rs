@@ -5,7 +5,7 @@ use super::inputs::AmiApplicationStatus;
 use crate::funding::MoneyNode;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, HubNode};
-use crate::kit::id::{NodeKind, encode};
+use crate::kit::id::{NodeKind, encode, encode_child};
 use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
@@ -146,6 +146,7 @@ pub struct AmiCoFunding {
 /// The decision on a dossier, visible to its applicant.
 pub struct AmiDecisionNode(pub ami::Decision);
 
+/// The decision on a dossier, visible to its applicant.
 #[Object(name = "AmiDecision")]
 impl AmiDecisionNode {
     /// When it was taken.
@@ -201,10 +202,11 @@ impl AmiApplicationNode {
     }
 }
 
+/// A dossier (candidature) to an AMI campaign. Only its applicant, BdT reviewers (once submitted) and admins see it.
 #[Object(name = "AmiApplication")]
 impl AmiApplicationNode {
     /// Global ID (opaque); also names the dossier in the attachment routes (`/ami/applications/{id}/attachments`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::AmiApplication, self.app.id.0)
     }
     /// Version: every change and transition takes the version read and bumps it (`stale_version` otherwise).
@@ -410,11 +412,16 @@ impl AmiApplicationNode {
 /// A PDF attached to a dossier.
 pub struct AmiAttachmentNode(pub ami::Attachment);
 
+/// A PDF attached to a dossier.
 #[Object(name = "AmiAttachment")]
 impl AmiAttachmentNode {
     /// Global ID (opaque): `GET /ami/attachments/{id}` downloads the file.
-    async fn id(&self) -> ID {
-        encode(NodeKind::AmiAttachment, self.0.id.0)
+    pub async fn id(&self) -> ID {
+        encode_child(
+            NodeKind::AmiAttachment,
+            self.0.application_id.0,
+            self.0.id.0,
+        )
     }
     /// The file name given at upload.
     async fn file_name(&self) -> &str {
@@ -444,7 +451,12 @@ impl AmiAttachmentNode {
     async fn download_path(&self) -> String {
         format!(
             "/ami/attachments/{}",
-            encode(NodeKind::AmiAttachment, self.0.id.0).as_str()
+            encode_child(
+                NodeKind::AmiAttachment,
+                self.0.application_id.0,
+                self.0.id.0
+            )
+            .as_str()
         )
     }
 }
@@ -453,6 +465,8 @@ impl AmiAttachmentNode {
 /// weighted by its criterion's weight).
 pub struct AmiScoreSummaryNode(pub ami::ScoreSummary);
 
+/// Weighted mean, spread and number of a dossier's score sheets (0–100 scale: each score divided by its maximum,
+/// weighted by its criterion's weight).
 #[Object(name = "AmiScoreSummary")]
 impl AmiScoreSummaryNode {
     /// Number of score sheets.
@@ -481,11 +495,16 @@ pub struct AmiScore {
 /// A reviewer's score sheet on one dossier (one per reviewer per dossier).
 pub struct AmiScoreSheetNode(pub ami::ScoreSheet);
 
+/// A reviewer's score sheet on one dossier (one per reviewer per dossier).
 #[Object(name = "AmiScoreSheet")]
 impl AmiScoreSheetNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
-        encode(NodeKind::AmiScoreSheet, self.0.id.0)
+    pub async fn id(&self) -> ID {
+        encode_child(
+            NodeKind::AmiScoreSheet,
+            self.0.application_id.0,
+            self.0.id.0,
+        )
     }
     /// Version, for `updateAmiScoreSheet`.
     async fn version(&self) -> i32 {
@@ -531,6 +550,7 @@ impl AmiScoreSheetNode {
 /// A reviewer's declared conflict of interest: that reviewer cannot score the dossier.
 pub struct AmiConflictNode(pub ami::ConflictOfInterest);
 
+/// A reviewer's declared conflict of interest: that reviewer cannot score the dossier.
 #[Object(name = "AmiConflict")]
 impl AmiConflictNode {
     /// The reviewer.

@@ -16,6 +16,7 @@ use maillage_core::RegionCode;
 /// One criterion of a campaign's scoring grid.
 pub struct AmiCriterionNode(pub ami::Criterion);
 
+/// One criterion of a campaign's scoring grid.
 #[Object(name = "AmiCriterion")]
 impl AmiCriterionNode {
     /// Stable code within the campaign, e.g. `territorial_coverage`: score sheets name criteria by it.
@@ -39,10 +40,11 @@ impl AmiCriterionNode {
 /// A call for applications (AMI): its window, money and scoring grid, all data. Public.
 pub struct AmiCampaignNode(pub Campaign);
 
+/// A call for applications (AMI): its window, money and scoring grid, all data. Public.
 #[Object(name = "AmiCampaign")]
 impl AmiCampaignNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::AmiCampaign, self.0.id.0)
     }
     /// Stable code, e.g. `BDT-HUBS-AMI-2020`.

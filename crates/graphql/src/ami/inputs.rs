@@ -3,6 +3,7 @@
 use crate::funding::Cents;
 use crate::kit::error::coded;
 use crate::kit::id::{NodeKind, decode_arg};
+use crate::kit::order::OrderDirection;
 use crate::kit::payload::{UserError, input, user_error};
 use async_graphql::{Enum, ID, InputObject};
 use maillage_ami as ami;
@@ -432,16 +433,46 @@ pub struct AmiApplicationFilter {
     pub acv: Option<bool>,
 }
 
-/// The order of `amiApplications`.
+/// Fields dossiers can be sorted by.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
-pub enum AmiApplicationOrderBy {
-    /// Oldest first.
+pub enum AmiApplicationOrderField {
+    /// Order of creation (ascending only).
     #[default]
     Id,
-    /// Best weighted mean first; unscored dossiers last (for applicants before the decision: all unscored).
-    ScoreDesc,
-    /// Lowest weighted mean first; unscored dossiers last.
-    ScoreAsc,
+    /// Weighted mean of the score sheets; unscored dossiers last in both directions (for applicants before the
+    /// decision: all unscored).
+    Score,
+}
+
+/// How to sort dossiers.
+#[derive(InputObject, Default)]
+pub struct AmiApplicationOrderBy {
+    /// Field (default ID).
+    #[graphql(default)]
+    pub field: AmiApplicationOrderField,
+    /// Direction (default ASC).
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+impl AmiApplicationOrderBy {
+    /// The domain's order; `ID` sorts ascending only.
+    pub(crate) fn into_domain(self) -> async_graphql::Result<ami::ApplicationOrder> {
+        match (self.field, self.direction) {
+            (AmiApplicationOrderField::Id, OrderDirection::Asc) => Ok(ami::ApplicationOrder::Id),
+            (AmiApplicationOrderField::Id, OrderDirection::Desc) => Err(coded(
+                "dossiers sort by ID ascending only",
+                "invalid_value",
+                Some("orderBy.direction".to_owned()),
+            )),
+            (AmiApplicationOrderField::Score, OrderDirection::Desc) => {
+                Ok(ami::ApplicationOrder::ScoreDesc)
+            }
+            (AmiApplicationOrderField::Score, OrderDirection::Asc) => {
+                Ok(ami::ApplicationOrder::ScoreAsc)
+            }
+        }
+    }
 }
 
 pub(crate) fn codes<T>(

@@ -176,6 +176,8 @@ pub(crate) fn campaign_payload(
 #[derive(Default)]
 pub struct AmiMutation;
 
+/// AMI mutations. Applicants write their own dossiers; reviewers and admins review and decide; admins open
+/// campaigns. Every change takes the version read and lands in the audit log with its transition.
 #[Object]
 impl AmiMutation {
     /// Opens a campaign (admins): its window in Europe/Paris time, its envelope, caps, bonuses and scoring grid.

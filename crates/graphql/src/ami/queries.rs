@@ -17,6 +17,7 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct AmiQuery;
 
+/// AMI queries: campaigns are public; dossiers are shown only to who may see them (the domain decides).
 #[Object]
 impl AmiQuery {
     /// Every AMI campaign, most recent opening first. Public.
@@ -66,7 +67,7 @@ impl AmiQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<AmiApplicationFilter>,
-        #[graphql(default)] order_by: AmiApplicationOrderBy,
+        order_by: Option<AmiApplicationOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<AmiApplicationNode>> {
@@ -75,11 +76,7 @@ impl AmiQuery {
         let page = PageRequest::new(first, after.as_deref())
             .gql()?
             .with_total(ctx.look_ahead().field("totalCount").exists());
-        let order = match order_by {
-            AmiApplicationOrderBy::Id => ami::ApplicationOrder::Id,
-            AmiApplicationOrderBy::ScoreDesc => ami::ApplicationOrder::ScoreDesc,
-            AmiApplicationOrderBy::ScoreAsc => ami::ApplicationOrder::ScoreAsc,
-        };
+        let order = order_by.unwrap_or_default().into_domain()?;
         let result = ami::list_applications(&s.db, &s.actor, &filter, order, &page)
             .await
             .gql()?;

@@ -100,6 +100,7 @@ payload!(
 #[derive(Default)]
 pub struct CounsellorsMutation;
 
+/// Mutations on counsellors, structures and posts: hub coordinators within their departments, and admins.
 #[Object]
 impl CounsellorsMutation {
     /// Creates a host structure.

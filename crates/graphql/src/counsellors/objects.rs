@@ -32,10 +32,11 @@ pub(crate) async fn counsellors_of_site(
 /// A structure hosting conseillers numériques (collectivité, association…), identified by its SIRET.
 pub struct StructureNode(pub Structure);
 
+/// A structure hosting conseillers numériques (collectivité, association…), identified by its SIRET.
 #[Object(name = "HostStructure")]
 impl StructureNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::HostStructure, self.0.id.0)
     }
     /// SIRET (14 digits).
@@ -121,10 +122,11 @@ impl StructureNode {
 /// A request for funded posts (conventionnement) and the selection committee's decision.
 pub struct PostNode(pub Post);
 
+/// A request for funded posts (conventionnement) and the selection committee's decision.
 #[Object(name = "FundedPost")]
 impl PostNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::FundedPost, self.0.id.0)
     }
     /// Whether this renews a first agreement.
@@ -180,10 +182,14 @@ impl CounsellorNode {
     }
 }
 
+/// A conseiller numérique France Services.
+///
+/// Personal fields (names, e-mails, phone) are **null** for anonymous and partner callers and for hub coordinators
+/// outside the counsellor's department; no error is raised.
 #[Object(name = "Counsellor")]
 impl CounsellorNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::Counsellor, self.0.id.0)
     }
     /// The national platform's id: the identity across imports.
@@ -338,6 +344,7 @@ impl CounsellorNode {
 /// A counsellor's share of time at one site.
 pub struct AssignmentNode(pub Assignment);
 
+/// A counsellor's share of time at one site.
 #[Object(name = "CounsellorAssignment")]
 impl AssignmentNode {
     /// Global ID of the site.

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub struct CounsellorsQuery;
 
+/// Queries on counsellors, host structures and their statistics.
 #[Object]
 impl CounsellorsQuery {
     /// Host structures matching a filter, as a Relay connection (at most 100 per page).

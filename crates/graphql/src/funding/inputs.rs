@@ -1,7 +1,7 @@
 //! Enums, filters and mutation inputs of the funding domain.
 
 use super::money::Cents;
-use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::id::{NodeKind, decode_int, parse_int};
 use crate::kit::payload::UserError;
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
 use chrono::NaiveDate;
@@ -108,6 +108,8 @@ pub enum BeneficiaryKindGql {
     Hub,
     /// A collectivité.
     Collectivite,
+    /// An AMI dossier.
+    AmiDossier,
 }
 
 impl From<BeneficiaryKindGql> for funding::BeneficiaryKind {
@@ -116,6 +118,7 @@ impl From<BeneficiaryKindGql> for funding::BeneficiaryKind {
             BeneficiaryKindGql::HostStructure => Self::HostStructure,
             BeneficiaryKindGql::Hub => Self::Hub,
             BeneficiaryKindGql::Collectivite => Self::Collectivite,
+            BeneficiaryKindGql::AmiDossier => Self::AmiDossier,
         }
     }
 }
@@ -126,6 +129,67 @@ impl From<funding::BeneficiaryKind> for BeneficiaryKindGql {
             funding::BeneficiaryKind::HostStructure => Self::HostStructure,
             funding::BeneficiaryKind::Hub => Self::Hub,
             funding::BeneficiaryKind::Collectivite => Self::Collectivite,
+            funding::BeneficiaryKind::AmiDossier => Self::AmiDossier,
+        }
+    }
+}
+
+/// What an envelope's target counts.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "TargetKind")]
+pub enum TargetKindGql {
+    /// Funded posts.
+    Posts,
+    /// Counsellors (one per funded post).
+    Counsellors,
+    /// Collectivités (Pass numérique programmes and collectivité grants).
+    Collectivites,
+}
+
+impl From<TargetKindGql> for funding::TargetKind {
+    fn from(v: TargetKindGql) -> Self {
+        match v {
+            TargetKindGql::Posts => Self::Posts,
+            TargetKindGql::Counsellors => Self::Counsellors,
+            TargetKindGql::Collectivites => Self::Collectivites,
+        }
+    }
+}
+
+impl From<funding::TargetKind> for TargetKindGql {
+    fn from(v: funding::TargetKind) -> Self {
+        match v {
+            funding::TargetKind::Posts => Self::Posts,
+            funding::TargetKind::Counsellors => Self::Counsellors,
+            funding::TargetKind::Collectivites => Self::Collectivites,
+        }
+    }
+}
+
+/// How a funding rule computes the grant per post.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "RuleScheme")]
+pub enum RuleSchemeGql {
+    /// A fixed amount per post.
+    Fixed,
+    /// A share of a dated reference salary (the SMIC) over a number of years.
+    SalaryShare,
+}
+
+/// An envelope's target, as input.
+#[derive(InputObject)]
+pub struct TargetInput {
+    /// What is counted.
+    pub kind: TargetKindGql,
+    /// How many (≥ 0).
+    pub count: i32,
+}
+
+impl From<TargetInput> for funding::Target {
+    fn from(t: TargetInput) -> Self {
+        Self {
+            kind: t.kind.into(),
+            count: i64::from(t.count),
         }
     }
 }
@@ -140,8 +204,10 @@ pub enum DrillDownAxis {
     /// Per region.
     Region,
 }
+
 /// Filter of the `grants` list.
 #[derive(InputObject, Default)]
+#[graphql(name = "GrantFilter")]
 pub struct GrantFilterInput {
     /// Envelopes (global IDs); each one's children are included.
     pub envelopes: Option<Vec<ID>>,
@@ -166,6 +232,8 @@ pub struct CreateEnvelopeInput {
     pub amount: Cents,
     /// Where the amount comes from.
     pub source: Option<String>,
+    /// What it is meant to fund (posts, counsellors, collectivités).
+    pub target: Option<TargetInput>,
 }
 
 /// Changes to an envelope (admins); omitted fields stay as they are.
@@ -181,6 +249,8 @@ pub struct UpdateEnvelopeInput {
     pub amount: Option<Cents>,
     /// Source (null clears it).
     pub source: MaybeUndefined<String>,
+    /// Target (null clears it).
+    pub target: MaybeUndefined<TargetInput>,
 }
 
 /// A funding rule's content (admins).
@@ -207,6 +277,20 @@ pub struct FundingRuleInput {
     pub valid_to: Option<NaiveDate>,
     /// Where the figures come from.
     pub source: String,
+    /// For a salary-based rule: its share of the reference salary over some years (`amountPerPost` is then 0).
+    pub salary: Option<SalaryShareInput>,
+}
+
+/// A salary-based rule's terms: `sharePct` % of the reference salary over `years` years, per post.
+#[derive(InputObject)]
+pub struct SalaryShareInput {
+    /// The reference salary.
+    #[graphql(default_with = "\"SMIC\".to_owned()")]
+    pub reference: String,
+    /// The share paid, in percent (1 to 100).
+    pub share_pct: i32,
+    /// The contract's length in years the rule applies to (1 to 10).
+    pub years: i32,
 }
 
 /// Replaces a funding rule's content (admins).
@@ -220,32 +304,89 @@ pub struct UpdateFundingRuleInput {
     pub rule: FundingRuleInput,
 }
 
-/// A new draft grant (BdT reviewers, admins).
+/// A new grant (BdT reviewers, admins), checked against its beneficiary and, for a host structure, against the
+/// funding rule in force at its decision date.
 #[derive(InputObject)]
 pub struct CreateGrantInput {
     /// The envelope (global ID).
     pub envelope_id: ID,
     /// What kind of beneficiary.
     pub beneficiary_kind: BeneficiaryKindGql,
-    /// The beneficiary's id in its own domain (host structure id or SIRET, hub id, collectivité code).
+    /// The beneficiary in its own domain: a host structure (global ID, `structure:N` or SIRET), a hub (global ID,
+    /// `hub:N` or slug), an AMI dossier (global ID or `dossier:N`), a collectivité (`department:69`, `region:84`, or
+    /// a public host structure). An unknown beneficiary is a `not_found` userError.
     pub beneficiary_ref: String,
-    /// The beneficiary's public name.
-    pub beneficiary_name: String,
+    /// For a host structure: the post request (conventionnement) paid for (global ID of a `FundedPost` or its
+    /// number); the grant's posts may not exceed the posts it was granted.
+    pub funded_posts: Option<String>,
+    /// The host kind you expect (checked against the structure; used to name the rule when it is unknown).
+    pub host_kind: Option<HostKindGql>,
+    /// The department concerned (INSEE code; checked against the beneficiary's).
+    pub department: Option<String>,
     /// A contact person (personal data). Never bank details.
     pub contact: Option<String>,
-    /// The hub concerned (global ID).
-    pub hub_id: Option<ID>,
-    /// The department concerned (INSEE code).
-    pub department: Option<String>,
-    /// Amount in cents.
+    /// Amount in cents: for a host structure, the rule's computation unless `overrideReason` is given.
     pub amount: Cents,
     /// Posts paid for.
     #[graphql(default = 0)]
     pub posts: i32,
+    /// The contract's length in years, for the salary-based rules (100 % of the SMIC over 2, 70 % over 3).
+    pub contract_years: Option<i32>,
+    /// The date of the funding decision (default: today): the rule in force that day applies.
+    pub decision_date: Option<NaiveDate>,
+    /// Why the amount differs from the rule's computation (audited); required when it does.
+    pub override_reason: Option<String>,
     /// First day.
     pub starts_on: NaiveDate,
     /// Last day.
     pub ends_on: Option<NaiveDate>,
+}
+
+/// A grant recorded with its real dates (admins): historical conventions.
+#[derive(InputObject)]
+pub struct RecordGrantInput {
+    /// The grant.
+    pub grant: CreateGrantInput,
+    /// The day it was signed: it then commits its amount from that month (under the envelope's locks).
+    pub signed_on: Option<NaiveDate>,
+    /// The day it was closed (needs `signedOn`).
+    pub closed_on: Option<NaiveDate>,
+}
+
+/// The domain's new grant, or the input problems.
+pub(crate) fn grant_input(input: CreateGrantInput) -> Result<funding::NewGrant, Vec<UserError>> {
+    let mut errors = Vec::new();
+    let envelope_id = parse_int(&input.envelope_id, NodeKind::Envelope)
+        .map_err(|e| {
+            errors.push(id_error(
+                FieldPath::new("input").push("envelopeId"),
+                e.to_string(),
+            ))
+        })
+        .ok();
+    let department = parse_department("department", input.department.as_deref(), &mut errors);
+    let Some(envelope_id) = envelope_id.filter(|_| errors.is_empty()) else {
+        return Err(errors);
+    };
+    Ok(funding::NewGrant {
+        envelope_id,
+        beneficiary: funding::BeneficiaryClaim {
+            kind: input.beneficiary_kind.into(),
+            reference: input.beneficiary_ref,
+            funded_posts: input.funded_posts,
+            host_kind: input.host_kind.map(Into::into),
+            department,
+            name: None,
+        },
+        contact: input.contact,
+        amount: Money(input.amount.0),
+        posts: input.posts,
+        contract_years: input.contract_years,
+        decision_date: input.decision_date,
+        starts_on: input.starts_on,
+        ends_on: input.ends_on,
+        override_reason: input.override_reason,
+    })
 }
 
 /// A grant at a version (sign, close, cancel).
@@ -288,6 +429,12 @@ pub struct PassProgrammeInput {
     /// Sites accepting the vouchers (global IDs).
     #[graphql(default)]
     pub site_ids: Vec<ID>,
+    /// The envelope its amount is committed in (global ID; default: the `PASS` envelope).
+    pub envelope_id: Option<ID>,
+    /// The day its convention was signed (default: today).
+    pub signed_on: Option<NaiveDate>,
+    /// The day the voucher counts became the ones given (default: today); changes are recorded as dated movements.
+    pub vouchers_on: Option<NaiveDate>,
 }
 
 /// Replaces a Pass numérique programme's content.
@@ -343,6 +490,11 @@ pub(crate) fn rule_input(
         valid_from: input.valid_from,
         valid_to: input.valid_to,
         source: input.source,
+        salary: input.salary.map(|s| funding::SalaryShare {
+            reference: s.reference,
+            share_pct: s.share_pct,
+            years: s.years,
+        }),
     }
 }
 
@@ -361,6 +513,21 @@ pub(crate) fn programme_input(
             )),
         }
     }
+    let envelope_id = match input
+        .envelope_id
+        .as_ref()
+        .map(|e| parse_int(e, NodeKind::Envelope))
+    {
+        Some(Ok(e)) => Some(e),
+        Some(Err(e)) => {
+            errors.push(id_error(
+                FieldPath::new("input").push("envelopeId"),
+                e.to_string(),
+            ));
+            None
+        }
+        None => None,
+    };
     funding::PassProgrammeData {
         collectivite: input.collectivite,
         department,
@@ -368,5 +535,8 @@ pub(crate) fn programme_input(
         vouchers_issued: i64::from(input.vouchers_issued),
         vouchers_used: i64::from(input.vouchers_used),
         sites,
+        envelope_id,
+        signed_on: input.signed_on,
+        vouchers_on: input.vouchers_on,
     }
 }

@@ -1,5 +1,6 @@
 //! Funding: envelopes, funding rules, grants, disbursements and the Pass numérique.
 
+pub mod beneficiaries;
 pub mod inputs;
 pub mod money;
 pub mod mutations;

@@ -34,6 +34,7 @@ impl ScalarType for Cents {
 /// An amount of money: exact cents, and the same in euros for display.
 pub struct MoneyNode(pub Money);
 
+/// An amount of money: exact cents, and the same in euros for display.
 #[Object(name = "Money")]
 impl MoneyNode {
     /// The amount in cents (exact).

@@ -1,20 +1,20 @@
 //! Mutations on funding.
 
+use super::beneficiaries::Directory;
 use super::inputs::{
     CreateEnvelopeInput, CreateGrantInput, FundingRuleInput, GrantVersionInput, PassProgrammeInput,
-    RecordDisbursementInput, UpdateEnvelopeInput, UpdateFundingRuleInput, UpdatePassProgrammeInput,
-    id_error, parse_department, programme_input, rule_input,
+    RecordDisbursementInput, RecordGrantInput, UpdateEnvelopeInput, UpdateFundingRuleInput,
+    UpdatePassProgrammeInput, grant_input, id_error, programme_input, rule_input,
 };
 use super::objects::{
     DisbursementNode, EnvelopeNode, FundingRuleNode, GrantNode, PassProgrammeNode, envelope_node,
     grant_node,
 };
+use crate::kit::id::NodeKind;
 use crate::kit::id::parse_int;
-use crate::kit::id::{NodeKind, decode_int};
-use crate::kit::payload::{UserError, classify, writer};
+use crate::kit::payload::{UserError, writer};
 use crate::kit::state;
 use async_graphql::{Context, MaybeUndefined, Object, SimpleObject};
-use maillage_core::HubId;
 use maillage_core::error::FieldPath;
 use maillage_funding as funding;
 use maillage_funding::{FundingError, Grant, Money};
@@ -69,6 +69,8 @@ pub struct PassProgrammePayload {
 #[derive(Default)]
 pub struct FundingMutation;
 
+/// Funding mutations: grants, payments and Pass numérique for BdT reviewers and admins; envelopes and rules for
+/// admins. Every one checks a version where it changes a record, and answers business refusals as `userErrors`.
 #[Object]
 impl FundingMutation {
     /// Creates an envelope (admins).
@@ -99,6 +101,7 @@ impl FundingMutation {
             name: input.name,
             amount: Money(input.amount.0),
             source: input.source,
+            target: input.target.map(Into::into),
         };
         match funding::create_envelope(&s.db, &actor, new).await {
             Ok(e) => Ok(EnvelopePayload {
@@ -135,6 +138,11 @@ impl FundingMutation {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(v) => Some(Some(v)),
+            },
+            target: match input.target {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v.into())),
             },
         };
         let s = state(ctx)?;
@@ -210,48 +218,62 @@ impl FundingMutation {
         }
     }
 
-    /// Records a draft grant (BdT reviewers, admins): it commits nothing until signed.
+    /// Records a draft grant (BdT reviewers, admins): it commits nothing until signed. Refused with userErrors
+    /// when the beneficiary does not exist (`not_found`), when a host structure's amount differs from the rule's
+    /// computation without `overrideReason` (`amount_mismatch`, naming the rule and the expected amount), or when it
+    /// pays more posts than were granted (`exceeds_funded_posts`); all of them at once.
     async fn create_grant(
         &self,
         ctx: &Context<'_>,
         input: CreateGrantInput,
     ) -> async_graphql::Result<GrantPayload> {
         let actor = writer(ctx)?;
-        let mut errors = Vec::new();
-        let envelope_id = parse_int(&input.envelope_id, NodeKind::Envelope)
-            .map_err(|e| e.to_string())
-            .map_err(|m| errors.push(id_error(FieldPath::new("input").push("envelopeId"), m)))
-            .ok();
-        let hub = match input.hub_id.as_ref().map(|h| decode_int(h, NodeKind::Hub)) {
-            Some(Ok(h)) => Some(HubId(h)),
-            Some(Err(e)) => {
-                errors.push(id_error(FieldPath::new("input").push("hubId"), e.message));
-                None
+        let new = match grant_input(input) {
+            Ok(new) => new,
+            Err(errors) => {
+                return Ok(GrantPayload {
+                    grant: None,
+                    user_errors: errors,
+                });
             }
-            None => None,
-        };
-        let department = parse_department("department", input.department.as_deref(), &mut errors);
-        let Some(envelope_id) = envelope_id.filter(|_| errors.is_empty()) else {
-            return Ok(GrantPayload {
-                grant: None,
-                user_errors: errors,
-            });
-        };
-        let new = funding::NewGrant {
-            envelope_id,
-            beneficiary_kind: input.beneficiary_kind.into(),
-            beneficiary_ref: input.beneficiary_ref,
-            beneficiary_name: input.beneficiary_name,
-            contact: input.contact,
-            hub,
-            department,
-            amount: Money(input.amount.0),
-            posts: input.posts,
-            starts_on: input.starts_on,
-            ends_on: input.ends_on,
         };
         let s = state(ctx)?;
-        let result = funding::create_grant(&s.db, &actor, new).await;
+        let directory = Directory {
+            db: &s.db,
+            actor: &actor,
+        };
+        let result = funding::create_grant(&s.db, &actor, &directory, new).await;
+        grant_payload(ctx, result).await
+    }
+
+    /// Records a grant with its real decision, signature and closing dates (admins; audited): a historical
+    /// convention. Checked like `createGrant`; when signed it commits its amount in its envelope from the month of
+    /// `signedOn`, refused with `envelope_exceeded` beyond the room left.
+    async fn record_grant(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordGrantInput,
+    ) -> async_graphql::Result<GrantPayload> {
+        let actor = writer(ctx)?;
+        let dates = funding::GrantDates {
+            signed_on: input.signed_on,
+            closed_on: input.closed_on,
+        };
+        let new = match grant_input(input.grant) {
+            Ok(new) => new,
+            Err(errors) => {
+                return Ok(GrantPayload {
+                    grant: None,
+                    user_errors: errors,
+                });
+            }
+        };
+        let s = state(ctx)?;
+        let directory = Directory {
+            db: &s.db,
+            actor: &actor,
+        };
+        let result = funding::record_grant(&s.db, &actor, &directory, new, dates).await;
         grant_payload(ctx, result).await
     }
 
@@ -378,6 +400,16 @@ impl FundingMutation {
             }),
         }
     }
+}
+
+/// A user error per problem (an unknown beneficiary and a wrong amount are two), or a GraphQL error (permission,
+/// internal).
+fn classify(e: &FundingError) -> async_graphql::Result<Vec<UserError>> {
+    let mut out = Vec::new();
+    for one in e.each() {
+        out.extend(crate::kit::payload::classify(one)?);
+    }
+    Ok(out)
 }
 
 pub(crate) async fn grant_payload(

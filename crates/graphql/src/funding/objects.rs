@@ -1,11 +1,14 @@
 //! The `Envelope`, `FundingRule`, `Grant`, `Disbursement` and `PassProgramme` objects.
 
-use super::inputs::{BeneficiaryKindGql, DrillDownAxis, GrantStatusGql, HostKindGql, count};
+use super::inputs::{
+    BeneficiaryKindGql, DrillDownAxis, GrantStatusGql, HostKindGql, RuleSchemeGql, TargetKindGql,
+    count,
+};
 use super::money::MoneyNode;
 use crate::kit::connection::{Connection, connection, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
-use crate::kit::id::{NodeKind, encode};
+use crate::kit::id::{NodeKind, encode, encode_child};
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -57,6 +60,44 @@ pub struct ConsumptionNode {
     pub disbursed: MoneyNode,
     /// What may still be committed (amount − committed).
     pub remaining: MoneyNode,
+    /// The envelope's target (posts, counsellors or collectivités), if it has one.
+    pub target: Option<TargetNode>,
+    /// What its committing grants and programmes (children included) achieve toward the target; 0 without one.
+    pub achieved: i32,
+}
+
+/// What an envelope is meant to fund, beside its amount.
+#[derive(SimpleObject)]
+#[graphql(name = "EnvelopeTarget")]
+pub struct TargetNode {
+    /// What is counted.
+    pub kind: TargetKindGql,
+    /// How many are targeted.
+    pub count: i32,
+}
+
+impl From<funding::Target> for TargetNode {
+    fn from(t: funding::Target) -> Self {
+        Self {
+            kind: t.kind.into(),
+            count: count(t.count),
+        }
+    }
+}
+
+/// One month of an envelope's consumption (children included).
+#[derive(SimpleObject)]
+pub struct MonthConsumptionNode {
+    /// The month's first day.
+    pub month: NaiveDate,
+    /// Committed that month (grants by signature date, Pass numérique programmes by convention date).
+    pub committed: MoneyNode,
+    /// Paid that month.
+    pub disbursed: MoneyNode,
+    /// Committed up to the end of the month.
+    pub committed_to_date: MoneyNode,
+    /// Paid up to the end of the month.
+    pub disbursed_to_date: MoneyNode,
 }
 
 impl From<Consumption> for ConsumptionNode {
@@ -66,6 +107,8 @@ impl From<Consumption> for ConsumptionNode {
             committed: MoneyNode(c.committed),
             disbursed: MoneyNode(c.disbursed),
             remaining: MoneyNode(c.remaining()),
+            target: c.target.map(Into::into),
+            achieved: count(c.achieved),
         }
     }
 }
@@ -87,10 +130,11 @@ pub struct ConsumptionPartNode {
     pub grants: i32,
 }
 
+/// A programme line (enveloppe): an amount, within a wider line or not, and what its grants commit and pay.
 #[Object(name = "Envelope")]
 impl EnvelopeNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::Envelope, self.envelope.id)
     }
     /// Stable code, e.g. `FR-CNFS`.
@@ -113,6 +157,29 @@ impl EnvelopeNode {
     async fn amount(&self) -> MoneyNode {
         MoneyNode(self.envelope.amount)
     }
+    /// What it is meant to fund (e.g. 285 counsellors), if stated.
+    async fn target(&self) -> Option<TargetNode> {
+        self.envelope.target.map(Into::into)
+    }
+    /// Its consumption month by month (children included); months without movement are left out.
+    async fn consumption_by_month(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<MonthConsumptionNode>> {
+        let s = state(ctx)?;
+        Ok(funding::consumption_by_month(&s.db, self.envelope.id)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|m| MonthConsumptionNode {
+                month: m.month,
+                committed: MoneyNode(m.committed),
+                disbursed: MoneyNode(m.disbursed),
+                committed_to_date: MoneyNode(m.committed_to_date),
+                disbursed_to_date: MoneyNode(m.disbursed_to_date),
+            })
+            .collect())
+    }
     /// Amount, committed, disbursed and remaining, its children's grants included.
     async fn consumption(&self) -> ConsumptionNode {
         self.tree
@@ -121,6 +188,7 @@ impl EnvelopeNode {
             .copied()
             .unwrap_or(Consumption {
                 amount: self.envelope.amount,
+                target: self.envelope.target,
                 ..Consumption::default()
             })
             .into()
@@ -226,10 +294,11 @@ impl EnvelopeNode {
 /// A funding rule: host kind × department → grant per post and per-counsellor extras, over a validity period.
 pub struct FundingRuleNode(pub funding::FundingRule);
 
+/// A funding rule: host kind × department → grant per post and per-counsellor extras, over a validity period.
 #[Object(name = "FundingRule")]
 impl FundingRuleNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::FundingRule, self.0.id)
     }
     /// Public or private host.
@@ -268,10 +337,46 @@ impl FundingRuleNode {
     async fn source(&self) -> &str {
         &self.0.source
     }
+    /// Fixed amount per post, or a share of the SMIC over some years.
+    async fn scheme(&self) -> RuleSchemeGql {
+        match self.0.scheme {
+            funding::RuleScheme::Fixed => RuleSchemeGql::Fixed,
+            funding::RuleScheme::SalaryShare => RuleSchemeGql::SalaryShare,
+        }
+    }
+    /// For a salary-based rule: the reference salary (`SMIC`).
+    async fn salary_reference(&self) -> Option<&str> {
+        self.0.salary.as_ref().map(|s| s.reference.as_str())
+    }
+    /// For a salary-based rule: the share paid, in percent.
+    async fn salary_share_pct(&self) -> Option<i32> {
+        self.0.salary.as_ref().map(|s| s.share_pct)
+    }
+    /// For a salary-based rule: the contract's length in years it applies to.
+    async fn salary_years(&self) -> Option<i32> {
+        self.0.salary.as_ref().map(|s| s.years)
+    }
+    /// The rule as errors and quotes name it (id, host kind, territory, period, scheme, source).
+    async fn description(&self) -> String {
+        self.0.describe()
+    }
     /// Version, for `updateFundingRule`.
     async fn version(&self) -> i32 {
         self.0.version
     }
+}
+
+/// A dated value of a reference salary (the monthly gross SMIC from a date), with the legal text that set it.
+#[derive(SimpleObject)]
+pub struct ReferenceSalaryNode {
+    /// Its code (`SMIC`).
+    pub code: String,
+    /// First day it applies (until the next value).
+    pub valid_from: NaiveDate,
+    /// The monthly gross amount.
+    pub monthly: MoneyNode,
+    /// The decree or order that set it.
+    pub source: String,
 }
 
 /// One line of a quote: `unit × posts = total`.
@@ -285,6 +390,8 @@ pub struct QuoteLineNode {
     pub posts: i32,
     /// Line total.
     pub total: MoneyNode,
+    /// The computation spelled out (`50 000,00 € per post × 3 = 150 000,00 €`, or the SMIC share).
+    pub detail: String,
 }
 
 /// What a host would receive, and how it was computed.
@@ -314,10 +421,11 @@ pub struct GrantNode {
     pub(crate) shared: Arc<GrantContext>,
 }
 
+/// A grant (convention): money of an envelope for a host structure, a hub or a collectivité.
 #[Object(name = "Grant")]
 impl GrantNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::Grant, self.grant.id)
     }
     /// Version, for the status mutations.
@@ -402,9 +510,45 @@ impl GrantNode {
     async fn status(&self) -> GrantStatusGql {
         self.grant.status.into()
     }
-    /// When it was signed.
+    /// When it was signed (the moment it was recorded as signed).
     async fn signed_at(&self) -> Option<DateTime<Utc>> {
         self.grant.signed_at
+    }
+    /// The date of the funding decision: the rule in force that day applies.
+    async fn decision_date(&self) -> Option<NaiveDate> {
+        self.grant.decision_date
+    }
+    /// The date of signature: the month its amount is committed in.
+    async fn signed_on(&self) -> Option<NaiveDate> {
+        self.grant.signed_on
+    }
+    /// The date it was closed.
+    async fn closed_on(&self) -> Option<NaiveDate> {
+        self.grant.closed_on
+    }
+    /// Public or private, for a host structure (from the counsellors domain).
+    async fn host_kind(&self) -> Option<HostKindGql> {
+        self.grant.host_kind.map(Into::into)
+    }
+    /// The counsellors domain's post request (conventionnement) it pays for.
+    async fn funded_posts_ref(&self) -> Option<&str> {
+        self.grant.funded_posts_ref.as_deref()
+    }
+    /// The funding rule its amount was checked against (global ID of a `FundingRule`).
+    async fn rule_id(&self) -> Option<ID> {
+        self.grant.rule_id.map(|r| encode(NodeKind::FundingRule, r))
+    }
+    /// The contract's length in years, for a salary-based rule.
+    async fn contract_years(&self) -> Option<i32> {
+        self.grant.contract_years
+    }
+    /// What the rule gives; differs from `amount` only with an `overrideReason`.
+    async fn expected_amount(&self) -> Option<MoneyNode> {
+        self.grant.expected_amount.map(MoneyNode)
+    }
+    /// Why the amount differs from the rule's computation.
+    async fn override_reason(&self) -> Option<&str> {
+        self.grant.override_reason.as_deref()
     }
     /// The payments made, oldest first.
     async fn disbursements(
@@ -424,11 +568,12 @@ impl GrantNode {
 /// A payment made under a grant (no bank details: Maillage stores none).
 pub struct DisbursementNode(pub funding::Disbursement);
 
+/// A payment made under a grant (no bank details: Maillage stores none).
 #[Object(name = "Disbursement")]
 impl DisbursementNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
-        encode(NodeKind::Disbursement, self.0.id)
+    pub async fn id(&self) -> ID {
+        encode_child(NodeKind::Disbursement, self.0.grant_id, self.0.id)
     }
     /// The grant paid (its global ID).
     async fn grant_id(&self) -> ID {
@@ -492,13 +637,25 @@ pub(crate) async fn grant_page(
 // Pass numérique
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Vouchers issued and used by a programme on one day (negative for a correction).
+#[derive(SimpleObject)]
+pub struct VoucherMovementNode {
+    /// The day.
+    pub on: NaiveDate,
+    /// Vouchers handed out.
+    pub issued: i32,
+    /// Vouchers used.
+    pub used: i32,
+}
+
 /// A collectivité's Pass numérique programme: vouchers for training in the sites that accept them.
 pub struct PassProgrammeNode(pub funding::PassProgramme);
 
+/// A collectivité's Pass numérique programme: vouchers for training in the sites that accept them.
 #[Object(name = "PassProgramme")]
 impl PassProgrammeNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(NodeKind::PassProgramme, self.0.id)
     }
     /// Version, for `updatePassProgramme`.
@@ -524,6 +681,31 @@ impl PassProgrammeNode {
     /// Vouchers used.
     async fn vouchers_used(&self) -> i32 {
         count(self.0.vouchers_used)
+    }
+    /// The envelope its amount is committed in (global ID of an `Envelope`).
+    async fn envelope_id(&self) -> Option<ID> {
+        self.0.envelope_id.map(|e| encode(NodeKind::Envelope, e))
+    }
+    /// The day its convention was signed: the month its amount is committed in.
+    async fn signed_on(&self) -> Option<NaiveDate> {
+        self.0.signed_on
+    }
+    /// Vouchers issued and used, day by day (their sums are `vouchersIssued` and `vouchersUsed`).
+    async fn voucher_movements(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<VoucherMovementNode>> {
+        let s = state(ctx)?;
+        Ok(funding::voucher_movements(&s.db, self.0.id)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|m| VoucherMovementNode {
+                on: m.moved_on,
+                issued: count(m.issued),
+                used: count(m.used),
+            })
+            .collect())
     }
     /// Global IDs of the sites accepting the vouchers.
     async fn site_ids(&self) -> Vec<ID> {

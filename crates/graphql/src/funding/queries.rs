@@ -4,7 +4,7 @@ use super::inputs::{GrantFilterInput, HostKindGql};
 use super::money::MoneyNode;
 use super::objects::{
     EnvelopeNode, FundingRuleNode, GrantNode, GrantQuoteNode, PassProgrammeNode, QuoteLineNode,
-    grant_node, grant_page, load_tree,
+    ReferenceSalaryNode, grant_node, grant_page, load_tree,
 };
 use crate::kit::connection::Connection;
 use crate::kit::error::{IntoGql, coded};
@@ -21,6 +21,7 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct FundingQuery;
 
+/// Funding queries: open to everyone (totals and public names), contacts aside.
 #[Object]
 impl FundingQuery {
     /// The envelopes, parents before children; `rootsOnly` keeps the top lines (walk `children` from there).
@@ -92,8 +93,28 @@ impl FundingQuery {
             .collect())
     }
 
+    /// The dated values of the reference salaries the salary-based rules use (the SMIC).
+    async fn reference_salaries(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ReferenceSalaryNode>> {
+        let s = state(ctx)?;
+        Ok(funding::list_reference_salaries(&s.db)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|r| ReferenceSalaryNode {
+                code: r.code,
+                valid_from: r.valid_from,
+                monthly: MoneyNode(r.monthly),
+                source: r.source,
+            })
+            .collect())
+    }
+
     /// What a host of `hostKind` in `department` would receive for `posts` posts on `date` (default: today), with
-    /// the rule applied and the computation line by line.
+    /// the rule applied and the computation line by line: under the fixed-amount rules, or, with `contractYears`,
+    /// under the salary-based rule for a contract of that length (100 % of the SMIC over 2 years, 70 % over 3).
     async fn grant_quote(
         &self,
         ctx: &Context<'_>,
@@ -101,6 +122,7 @@ impl FundingQuery {
         department: Option<String>,
         posts: i32,
         date: Option<NaiveDate>,
+        contract_years: Option<i32>,
     ) -> async_graphql::Result<GrantQuoteNode> {
         let s = state(ctx)?;
         let department = department
@@ -120,6 +142,7 @@ impl FundingQuery {
             department.as_ref(),
             posts,
             date.unwrap_or_else(|| Utc::now().date_naive()),
+            contract_years,
         )
         .await
         .gql()?;
@@ -133,6 +156,7 @@ impl FundingQuery {
                     unit: MoneyNode(l.unit),
                     posts: l.posts,
                     total: MoneyNode(l.total),
+                    detail: l.detail,
                 })
                 .collect(),
             total: MoneyNode(quote.total),

@@ -17,6 +17,7 @@ pub type Connection<N> = async_graphql::connection::Connection<String, N, TotalC
 /// The connection's `totalCount`.
 pub struct TotalCount(Option<u64>);
 
+/// The connection's `totalCount`.
 #[Object]
 impl TotalCount {
     /// Number of items matching the filter, all pages together (counted only when selected).

@@ -98,6 +98,17 @@ impl NodeKind {
     }
 }
 
+impl NodeKind {
+    /// Whether the key also names the parent (`parent.child`), so that `node` can find an object that its domain
+    /// only lists under its parent: a disbursement under its grant, an attachment or a score sheet under its dossier.
+    pub fn keyed_under_parent(self) -> bool {
+        matches!(
+            self,
+            Self::Disbursement | Self::AmiAttachment | Self::AmiScoreSheet
+        )
+    }
+}
+
 /// Why an ID was refused; the message is safe to show to a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -131,11 +142,28 @@ pub fn parse(raw: &str) -> Result<(NodeKind, String), IdError> {
     Ok((kind, key.to_owned()))
 }
 
-/// Decodes a global ID that must name a `kind` with an integer key.
+/// Encodes the global ID of an object listed under a parent (see [`NodeKind::keyed_under_parent`]).
+pub fn encode_child(kind: NodeKind, parent: i32, id: i32) -> ID {
+    encode(kind, format_args!("{parent}.{id}"))
+}
+
+/// Decodes a global ID that must name a `kind` with an integer key; for a kind keyed under its parent, the
+/// object's own id (the last part).
 pub fn parse_int(raw: &str, kind: NodeKind) -> Result<i32, IdError> {
-    match parse(raw)? {
-        (k, key) if k == kind => key.parse().map_err(|_| IdError::Malformed),
-        _ => Err(IdError::WrongKind(kind.type_name())),
+    parse_child(raw, kind).map(|(_, id)| id)
+}
+
+/// Decodes a global ID of `kind` into the parent's id (when the kind is keyed under its parent) and its own.
+pub fn parse_child(raw: &str, kind: NodeKind) -> Result<(Option<i32>, i32), IdError> {
+    let (k, key) = parse(raw)?;
+    if k != kind {
+        return Err(IdError::WrongKind(kind.type_name()));
+    }
+    let number = |s: &str| s.parse::<i32>().map_err(|_| IdError::Malformed);
+    match key.split_once('.') {
+        Some((parent, id)) if kind.keyed_under_parent() => Ok((Some(number(parent)?), number(id)?)),
+        Some(_) => Err(IdError::Malformed),
+        None => Ok((None, number(&key)?)),
     }
 }
 
@@ -168,6 +196,16 @@ mod tests {
         assert_eq!(
             parse_int(&id, NodeKind::Hub),
             Err(IdError::WrongKind("Hub"))
+        );
+        let child = encode_child(NodeKind::AmiAttachment, 3, 7);
+        assert_eq!(
+            parse_child(&child, NodeKind::AmiAttachment),
+            Ok((Some(3), 7))
+        );
+        assert_eq!(parse_int(&child, NodeKind::AmiAttachment), Ok(7));
+        assert_eq!(
+            parse_int(&encode(NodeKind::Site, "3.7"), NodeKind::Site),
+            Err(IdError::Malformed)
         );
         // A key that is not a number, for a kind keyed by numbers.
         assert_eq!(

@@ -56,6 +56,7 @@ pub struct SiteFilterInput {
 
 /// Fields sites can be sorted by; ties are broken by id.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(name = "SiteOrderField")]
 pub enum SiteOrderFieldInput {
     /// Name, ignoring case and accents.
     #[default]
@@ -123,6 +124,7 @@ impl SiteFilterInput {
             }),
             open_at: self.open_at,
             source: self.source,
+            ..SiteFilter::default()
         };
         filter.validate().gql()?;
         Ok(filter)

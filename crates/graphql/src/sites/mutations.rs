@@ -51,6 +51,7 @@ pub(crate) fn id_error(field: &str, e: &async_graphql::Error) -> UserError {
 #[derive(Default)]
 pub struct SitesMutation;
 
+/// Mutations on sites.
 #[Object]
 impl SitesMutation {
     /// Creates a site. Admins anywhere; hub coordinators in their hub's departments.

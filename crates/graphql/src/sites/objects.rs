@@ -40,6 +40,10 @@ impl SiteNode {
     }
 }
 
+/// A lieu de médiation numérique (site), normalised from the national standard (v0.1.1 or v1.0.2).
+///
+/// Multi-valued fields (`services`, `publics`, …) give v1.0.2 labels; values of the source that have no v1.0.2
+/// equivalent are in `rawValues` with a null `value`.
 #[Object(name = "Site")]
 impl SiteNode {
     /// Global ID (opaque).

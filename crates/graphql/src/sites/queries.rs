@@ -15,6 +15,7 @@ use maillage_sites::Site;
 #[derive(Default)]
 pub struct SitesQuery;
 
+/// Queries on sites.
 #[Object]
 impl SitesQuery {
     /// Sites matching a filter, as a Relay connection (at most 100 per page).

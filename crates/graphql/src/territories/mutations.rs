@@ -56,6 +56,7 @@ pub(crate) fn id_error(field: &str, e: &async_graphql::Error) -> UserError {
 #[derive(Default)]
 pub struct TerritoriesMutation;
 
+/// Mutations on hubs (admins).
 #[Object]
 impl TerritoriesMutation {
     /// Updates a hub's presentation (admins).

@@ -14,6 +14,7 @@ use crate::sites::{
 };
 use async_graphql::{Context, ID, Object};
 
+/// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
 #[Object(name = "Region")]
 impl RegionNode {
     /// Global ID (opaque).
@@ -42,6 +43,7 @@ impl RegionNode {
     }
 }
 
+/// A department (INSEE code: 01…95, 2A/2B, 971…976).
 #[Object(name = "Department")]
 impl DepartmentNode {
     /// Global ID (opaque).
@@ -100,6 +102,7 @@ impl DepartmentNode {
     }
 }
 
+/// A hub territorial pour un numérique inclusif: coordinates the sites and actors of the departments it covers.
 #[Object(name = "Hub")]
 impl HubNode {
     /// Global ID (opaque).

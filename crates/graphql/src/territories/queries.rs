@@ -11,6 +11,7 @@ use maillage_core::{DepartmentCode, RegionCode};
 #[derive(Default)]
 pub struct TerritoriesQuery;
 
+/// Queries on territories.
 #[Object]
 impl TerritoriesQuery {
     /// The 18 regions, by code.

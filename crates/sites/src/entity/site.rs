@@ -40,6 +40,7 @@ pub struct Model {
     pub archived_at: Option<DateTimeUtc>,
     /// `import` (a complete feed dropped it) or `api` (a coordinator archived it); `None` when live.
     pub archive_origin: Option<String>,
+    pub merged_into: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
