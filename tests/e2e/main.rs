@@ -14,6 +14,7 @@ mod federation;
 mod funding;
 mod graphql;
 mod http;
+mod node;
 mod ops;
 mod persisted;
 mod protection;

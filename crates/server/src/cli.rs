@@ -17,6 +17,8 @@ use std::process::ExitCode;
 mod aidants;
 mod ami;
 mod counsellors;
+mod dedup;
+mod funding;
 mod mapping;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
@@ -73,6 +75,15 @@ enum Command {
     Ami {
         #[command(subcommand)]
         action: ami::AmiAction,
+    },
+    /// Find duplicate sites across sources, or report on them (CSV).
+    Dedup {
+        #[command(subcommand)]
+        action: dedup::DedupAction,
+    /// Import historical grants or Pass numérique programmes (CSV, all or nothing).
+    Funding {
+        #[command(subcommand)]
+        action: funding::FundingAction,
     },
 }
 
@@ -254,6 +265,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
+        Command::Dedup { .. } => Some("dedup"),
+        Command::Funding { .. } => Some("funding"),
         Command::Mapping { .. } => Some("mapping"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
@@ -341,6 +354,8 @@ async fn execute(
             counsellors::run(db_config, metrics_textfile, action).await
         }
         Command::Ami { action } => ami::run(db_config, action).await,
+        Command::Dedup { action } => dedup::run(db_config, action).await,
+        Command::Funding { action } => funding::run(db_config, metrics_textfile, action).await,
         Command::Mapping { action } => mapping::run(action),
     }
 }
@@ -408,6 +423,7 @@ async fn import(
             bar.set_position(n);
         }
     };
+    let started = chrono::Utc::now();
     let result = import_file(
         &db,
         &Actor::cli(),
@@ -433,6 +449,7 @@ async fn import(
     };
     write_report(&report_path, &lines)
         .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
+    let matched = dedup::after_import(&db, &args.source, started).await?;
     record_import(
         metrics_textfile,
         "sites",
@@ -457,6 +474,7 @@ async fn import(
         report = report_path.display(),
         lines = lines.len(),
     );
+    println!("  duplicates: {matched}");
     if !summary.untranslated.is_empty() {
         println!(
             "  untranslated values (kept raw), by column (mapping {}):",
@@ -468,7 +486,7 @@ async fn import(
     }
     if !summary.unknown_columns.is_empty() {
         println!(
-            "  ignored columns (not in the standard): {}",
+            "  columns not read (neither in the mapping nor dropped by it): {}",
             summary.unknown_columns.join(", ")
         );
     }

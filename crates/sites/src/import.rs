@@ -153,6 +153,7 @@ pub async fn import_input(
         ));
     }
     validate_source_name(&options.source)?;
+    crate::dedup::refuse_canonical_source(&options.source)?;
     let file_name = input.display_name();
     let prepared = prepare(input.clone(), options).await?;
     let Prepared {
