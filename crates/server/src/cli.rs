@@ -80,6 +80,7 @@ enum Command {
     Dedup {
         #[command(subcommand)]
         action: dedup::DedupAction,
+    },
     /// Import historical grants or Pass numérique programmes (CSV, all or nothing).
     Funding {
         #[command(subcommand)]
