@@ -3132,6 +3132,32 @@ async fn geojson_is_a_feature_collection_with_points_in_lon_lat_order() {
     );
 }
 
+#[tokio::test]
+async fn feeds_json_arrays_are_joined_with_the_detected_versions_separator() {
+    let e = env().await;
+    let path = e.json(
+        "v1.json",
+        &[json!({
+            "id": "arr", "pivot": "00000000000000", "nom": "Lieu", "commune": "Lyon", "code_postal": "69001",
+            "adresse": "1 rue", "date_maj": "2024-01-10", "courriels": ["a@b.fr"],
+            "services": ["Aide aux démarches administratives", "Accès internet et matériel informatique"],
+        })],
+    );
+    let imported = e.import(&path, "json").await;
+    assert_eq!(imported.summary.version.as_str(), "1.0.2");
+    assert!(imported.report.is_empty(), "{:#?}", imported.report);
+    assert_eq!(
+        e.site("json", "arr")
+            .await
+            .data
+            .mapped_values(ValueKind::Service),
+        [
+            "Aide aux démarches administratives",
+            "Accès internet et matériel informatique"
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Dedup: matching, review, canonical sites, un-merge
 // ---------------------------------------------------------------------------------------------------------------
