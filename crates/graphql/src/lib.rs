@@ -5,6 +5,7 @@ pub mod ami;
 pub mod audit;
 pub mod cost;
 pub mod counsellors;
+pub mod dedup;
 pub mod error;
 pub mod federation;
 pub mod funding;
@@ -31,6 +32,7 @@ pub struct QueryRoot(
     funding::FundingQuery,
     aidants::AidantsQuery,
     ami::AmiQuery,
+    dedup::DedupQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -41,6 +43,7 @@ pub struct MutationRoot(
     funding::FundingMutation,
     aidants::AidantsMutation,
     ami::AmiMutation,
+    dedup::DedupMutation,
 );
 
 /// The executable schema.

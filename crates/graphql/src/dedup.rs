@@ -1,0 +1,380 @@
+//! Duplicates across sources: candidate pairs for review, decisions, a canonical site's source records.
+//!
+//! Written in the pre-kit style of this crate (the shared kit of `crates/graphql/src/kit/` was not on `main` when
+//! this was added); resolvers are thin: each calls one service of `maillage_sites::dedup`.
+
+use crate::error::IntoGql;
+use crate::id::{NodeKind, decode_int, encode};
+use crate::mutations::{UserError, classify, user_error, writer};
+use crate::sites::{PageInfo, SiteNode};
+use crate::state;
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use maillage_core::SiteId;
+use maillage_core::error::FieldPath;
+use maillage_core::pagination::{Page, PageRequest};
+use maillage_sites::dedup::{self, MatchFilter, MatchStatus, SiteMatchView};
+
+/// Where a candidate pair stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "SiteMatchStatus")]
+pub enum SiteMatchStatusGql {
+    /// Found, waiting for a coordinator.
+    Pending,
+    /// A coordinator said both records are one place.
+    Confirmed,
+    /// A coordinator said they are two places: never proposed again.
+    Rejected,
+    /// Confirmed by matching itself (score at or above the configured threshold).
+    AutoConfirmed,
+}
+
+impl From<MatchStatus> for SiteMatchStatusGql {
+    fn from(s: MatchStatus) -> Self {
+        match s {
+            MatchStatus::Pending => Self::Pending,
+            MatchStatus::Confirmed => Self::Confirmed,
+            MatchStatus::Rejected => Self::Rejected,
+            MatchStatus::AutoConfirmed => Self::AutoConfirmed,
+        }
+    }
+}
+
+impl From<SiteMatchStatusGql> for MatchStatus {
+    fn from(s: SiteMatchStatusGql) -> Self {
+        match s {
+            SiteMatchStatusGql::Pending => Self::Pending,
+            SiteMatchStatusGql::Confirmed => Self::Confirmed,
+            SiteMatchStatusGql::Rejected => Self::Rejected,
+            SiteMatchStatusGql::AutoConfirmed => Self::AutoConfirmed,
+        }
+    }
+}
+
+/// Criteria on candidate pairs.
+#[derive(InputObject, Default)]
+pub struct SiteMatchFilter {
+    /// Only pairs in this status.
+    pub status: Option<SiteMatchStatusGql>,
+    /// Only pairs scoring at least this much (0 to 1).
+    pub min_score: Option<f64>,
+}
+
+/// One reason two records look like one place.
+#[derive(SimpleObject)]
+pub struct SiteMatchReason {
+    /// Stable code: `same_pivot`, `same_name`, `similar_name`, `name_contained`, `same_address`,
+    /// `similar_address`, `same_commune`, `within_30m`, `within_150m`, `far_apart`, `same_phone`, `same_email`,
+    /// `same_web_domain`.
+    pub code: String,
+    /// What it added to the score (negative: evidence against).
+    pub weight: f64,
+    /// A detail for a human (distance, shared value).
+    pub detail: Option<String>,
+}
+
+fn match_id(id: i32) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("SiteMatch:{id}")))
+}
+
+fn decode_match_id(id: &ID) -> Option<i32> {
+    let raw = URL_SAFE_NO_PAD.decode(id.as_bytes()).ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("SiteMatch:")?
+        .parse()
+        .ok()
+}
+
+/// A candidate pair of source records, both shown as their source wrote them.
+pub struct SiteMatchNode(SiteMatchView);
+
+#[Object(name = "SiteMatch")]
+impl SiteMatchNode {
+    /// Global ID (opaque).
+    async fn id(&self) -> ID {
+        match_id(self.0.site_match.id)
+    }
+    /// Score in [0, 1]: the sum of the reasons' weights.
+    async fn score(&self) -> f64 {
+        self.0.site_match.score
+    }
+    /// Why the records look like one place.
+    async fn reasons(&self) -> Vec<SiteMatchReason> {
+        self.0
+            .site_match
+            .reasons
+            .iter()
+            .map(|r| SiteMatchReason {
+                code: r.code.clone(),
+                weight: r.weight,
+                detail: r.detail.clone(),
+            })
+            .collect()
+    }
+    /// Where it stands.
+    async fn status(&self) -> SiteMatchStatusGql {
+        self.0.site_match.status.into()
+    }
+    /// The first source record.
+    async fn a(&self) -> SiteNode {
+        SiteNode::new(self.0.a.clone())
+    }
+    /// The second source record.
+    async fn b(&self) -> SiteNode {
+        SiteNode::new(self.0.b.clone())
+    }
+    /// Who decided (`dedup` for auto-confirmations).
+    async fn decided_by(&self) -> Option<&str> {
+        self.0.site_match.decided_by.as_deref()
+    }
+    /// When.
+    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.0.site_match.decided_at
+    }
+}
+
+/// A page of candidate pairs, best score first.
+pub struct SiteMatchConnection(Page<SiteMatchView>);
+
+/// A pair and its cursor.
+pub struct SiteMatchEdge {
+    cursor: String,
+    node: SiteMatchView,
+}
+
+#[Object]
+impl SiteMatchEdge {
+    /// Opaque cursor.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    /// The pair.
+    async fn node(&self) -> SiteMatchNode {
+        SiteMatchNode(self.node.clone())
+    }
+}
+
+#[Object]
+impl SiteMatchConnection {
+    /// Pairs with cursors.
+    async fn edges(&self) -> Vec<SiteMatchEdge> {
+        self.0
+            .items
+            .iter()
+            .map(|(c, v)| SiteMatchEdge {
+                cursor: c.as_str().to_owned(),
+                node: v.clone(),
+            })
+            .collect()
+    }
+    /// Pairs.
+    async fn nodes(&self) -> Vec<SiteMatchNode> {
+        self.0
+            .items
+            .iter()
+            .map(|(_, v)| SiteMatchNode(v.clone()))
+            .collect()
+    }
+    /// Page position.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.0.has_next_page,
+            has_previous_page: self.0.has_previous_page,
+            start_cursor: self.0.items.first().map(|(c, _)| c.as_str().to_owned()),
+            end_cursor: self.0.items.last().map(|(c, _)| c.as_str().to_owned()),
+        }
+    }
+    /// Number of matching pairs.
+    async fn total_count(&self) -> i32 {
+        self.0
+            .total_count
+            .map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+/// Queries on duplicates.
+#[derive(Default)]
+pub struct DedupQuery;
+
+#[Object]
+impl DedupQuery {
+    /// Candidate duplicate pairs the caller may review (hub coordinators: those with a record in their
+    /// departments), best score first.
+    async fn site_matches(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SiteMatchFilter>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<SiteMatchConnection> {
+        let s = state(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let page = PageRequest::new(Some(first), after.as_deref())
+            .gql()?
+            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let filter = MatchFilter {
+            status: filter.status.map(Into::into),
+            min_score: filter.min_score,
+        };
+        dedup::list_site_matches(&s.db, &s.actor, &filter, &page)
+            .await
+            .gql()
+            .map(SiteMatchConnection)
+    }
+
+    /// The source records a canonical site was built from (empty for a site that is not canonical).
+    async fn site_source_records(
+        &self,
+        ctx: &Context<'_>,
+        site_id: ID,
+    ) -> async_graphql::Result<Vec<SiteNode>> {
+        let s = state(ctx)?;
+        let id = SiteId(decode_int(&site_id, NodeKind::Site)?);
+        let records = dedup::source_records(&s.db, id).await.gql()?;
+        Ok(records.into_iter().map(SiteNode::new).collect())
+    }
+}
+
+/// Input of `confirmSiteMatch` and `rejectSiteMatch`.
+#[derive(InputObject)]
+pub struct DecideSiteMatchInput {
+    /// The pair.
+    pub id: ID,
+}
+
+/// Input of `splitSiteCluster`.
+#[derive(InputObject)]
+pub struct SplitSiteClusterInput {
+    /// The canonical site.
+    pub site_id: ID,
+}
+
+/// Result of a decision on a pair.
+#[derive(SimpleObject)]
+pub struct SiteMatchPayload {
+    /// The pair after the decision, unless there were user errors.
+    pub site_match_id: Option<ID>,
+    /// Its status after the decision.
+    pub status: Option<SiteMatchStatusGql>,
+    /// The canonical site both records now belong to (after a confirmation).
+    pub canonical_site_id: Option<ID>,
+    /// Source records served on their own again (after rejecting a confirmed pair).
+    pub restored_site_ids: Vec<ID>,
+    /// Business errors; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `splitSiteCluster`.
+#[derive(SimpleObject)]
+pub struct SplitSiteClusterPayload {
+    /// The source records served on their own again.
+    pub restored_site_ids: Vec<ID>,
+    /// Business errors; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+fn failed(user_errors: Vec<UserError>) -> SiteMatchPayload {
+    SiteMatchPayload {
+        site_match_id: None,
+        status: None,
+        canonical_site_id: None,
+        restored_site_ids: Vec::new(),
+        user_errors,
+    }
+}
+
+fn site_ids(ids: Vec<SiteId>) -> Vec<ID> {
+    ids.into_iter().map(|i| encode(NodeKind::Site, i)).collect()
+}
+
+/// Decisions on duplicates.
+#[derive(Default)]
+pub struct DedupMutation;
+
+#[Object]
+impl DedupMutation {
+    /// Confirms that both records of a pair are one place: they are served as one canonical site from now on.
+    async fn confirm_site_match(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideSiteMatchInput,
+    ) -> async_graphql::Result<SiteMatchPayload> {
+        decide(ctx, &input.id, true).await
+    }
+
+    /// Rejects a pair: two places, never proposed again. Rejecting a confirmed pair restores its records.
+    async fn reject_site_match(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideSiteMatchInput,
+    ) -> async_graphql::Result<SiteMatchPayload> {
+        decide(ctx, &input.id, false).await
+    }
+
+    /// Splits a canonical site back into its source records, exactly as their sources wrote them.
+    async fn split_site_cluster(
+        &self,
+        ctx: &Context<'_>,
+        input: SplitSiteClusterInput,
+    ) -> async_graphql::Result<SplitSiteClusterPayload> {
+        let actor = writer(ctx)?;
+        let id = match decode_int(&input.site_id, NodeKind::Site) {
+            Ok(id) => SiteId(id),
+            Err(e) => {
+                return Ok(SplitSiteClusterPayload {
+                    restored_site_ids: Vec::new(),
+                    user_errors: vec![user_error(
+                        FieldPath::new("input").push("siteId"),
+                        "invalid_id",
+                        e.message,
+                    )],
+                });
+            }
+        };
+        let s = state(ctx)?;
+        match dedup::split_site_cluster(&s.db, &actor, id).await {
+            Ok(restored) => Ok(SplitSiteClusterPayload {
+                restored_site_ids: site_ids(restored),
+                user_errors: Vec::new(),
+            }),
+            Err(e) => Ok(SplitSiteClusterPayload {
+                restored_site_ids: Vec::new(),
+                user_errors: classify(&e)?,
+            }),
+        }
+    }
+}
+
+async fn decide(
+    ctx: &Context<'_>,
+    id: &ID,
+    confirm: bool,
+) -> async_graphql::Result<SiteMatchPayload> {
+    let actor = writer(ctx)?;
+    let Some(id) = decode_match_id(id) else {
+        return Ok(failed(vec![user_error(
+            FieldPath::new("input").push("id"),
+            "invalid_id",
+            "this ID does not name a SiteMatch",
+        )]));
+    };
+    let s = state(ctx)?;
+    let result = if confirm {
+        dedup::review::confirm_site_match(&s.db, &actor, id).await
+    } else {
+        dedup::review::reject_site_match(&s.db, &actor, id).await
+    };
+    match result {
+        Ok(d) => Ok(SiteMatchPayload {
+            site_match_id: Some(match_id(d.site_match.id)),
+            status: Some(d.site_match.status.into()),
+            canonical_site_id: d.canonical.map(|c| encode(NodeKind::Site, c)),
+            restored_site_ids: site_ids(d.restored),
+            user_errors: Vec::new(),
+        }),
+        Err(e) => Ok(failed(classify(&e)?)),
+    }
+}
