@@ -18,6 +18,7 @@ mod aidants;
 mod ami;
 mod counsellors;
 mod dedup;
+mod funding;
 mod mapping;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
@@ -79,6 +80,11 @@ enum Command {
     Dedup {
         #[command(subcommand)]
         action: dedup::DedupAction,
+    },
+    /// Import historical grants or Pass numérique programmes (CSV, all or nothing).
+    Funding {
+        #[command(subcommand)]
+        action: funding::FundingAction,
     },
 }
 
@@ -261,6 +267,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
         Command::Dedup { .. } => Some("dedup"),
+        Command::Funding { .. } => Some("funding"),
         Command::Mapping { .. } => Some("mapping"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
@@ -349,6 +356,7 @@ async fn execute(
         }
         Command::Ami { action } => ami::run(db_config, action).await,
         Command::Dedup { action } => dedup::run(db_config, action).await,
+        Command::Funding { action } => funding::run(db_config, metrics_textfile, action).await,
         Command::Mapping { action } => mapping::run(action),
     }
 }
@@ -479,7 +487,7 @@ async fn import(
     }
     if !summary.unknown_columns.is_empty() {
         println!(
-            "  ignored columns (not in the standard): {}",
+            "  columns not read (neither in the mapping nor dropped by it): {}",
             summary.unknown_columns.join(", ")
         );
     }

@@ -3012,11 +3012,13 @@ async fn the_v1_export_neutralises_a_stored_formula() {
         &[v1(
             "f1",
             "=HYPERLINK(\"x\")",
-            "69001",
+            // Nantes: a negative longitude inside its department (the import checks coordinates against it).
+            "44000",
             &[
+                ("commune", "Nantes"),
                 ("telephone", "+33472102030"),
                 ("longitude", "-1.5"),
-                ("latitude", "45.7"),
+                ("latitude", "47.2"),
             ],
         )],
     );

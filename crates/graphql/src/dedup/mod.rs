@@ -1,20 +1,19 @@
 //! Duplicates across sources: candidate pairs for review, decisions, a canonical site's source records.
 //!
-//! Written in the pre-kit style of this crate (the shared kit of `crates/graphql/src/kit/` was not on `main` when
-//! this was added); resolvers are thin: each calls one service of `maillage_sites::dedup`.
+//! Resolvers are thin: each calls one service of `maillage_sites::dedup`, where authorization lives.
 
-use crate::error::IntoGql;
-use crate::id::{NodeKind, decode_int, encode};
-use crate::mutations::{UserError, classify, user_error, writer};
-use crate::sites::{PageInfo, SiteNode};
-use crate::state;
+use crate::kit::connection::{Connection, connection, keyed_page_request};
+use crate::kit::error::IntoGql;
+use crate::kit::handles::SiteNode;
+use crate::kit::id::{NodeKind, decode_arg, decode_int, encode};
+use crate::kit::payload::{UserError, classify, user_error, writer};
+use crate::kit::state;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use maillage_core::SiteId;
 use maillage_core::error::FieldPath;
-use maillage_core::pagination::{Page, PageRequest};
 use maillage_sites::dedup::{self, MatchFilter, MatchStatus, SiteMatchView};
 
 /// Where a candidate pair stands.
@@ -136,65 +135,6 @@ impl SiteMatchNode {
     }
 }
 
-/// A page of candidate pairs, best score first.
-pub struct SiteMatchConnection(Page<SiteMatchView>);
-
-/// A pair and its cursor.
-pub struct SiteMatchEdge {
-    cursor: String,
-    node: SiteMatchView,
-}
-
-#[Object]
-impl SiteMatchEdge {
-    /// Opaque cursor.
-    async fn cursor(&self) -> &str {
-        &self.cursor
-    }
-    /// The pair.
-    async fn node(&self) -> SiteMatchNode {
-        SiteMatchNode(self.node.clone())
-    }
-}
-
-#[Object]
-impl SiteMatchConnection {
-    /// Pairs with cursors.
-    async fn edges(&self) -> Vec<SiteMatchEdge> {
-        self.0
-            .items
-            .iter()
-            .map(|(c, v)| SiteMatchEdge {
-                cursor: c.as_str().to_owned(),
-                node: v.clone(),
-            })
-            .collect()
-    }
-    /// Pairs.
-    async fn nodes(&self) -> Vec<SiteMatchNode> {
-        self.0
-            .items
-            .iter()
-            .map(|(_, v)| SiteMatchNode(v.clone()))
-            .collect()
-    }
-    /// Page position.
-    async fn page_info(&self) -> PageInfo {
-        PageInfo {
-            has_next_page: self.0.has_next_page,
-            has_previous_page: self.0.has_previous_page,
-            start_cursor: self.0.items.first().map(|(c, _)| c.as_str().to_owned()),
-            end_cursor: self.0.items.last().map(|(c, _)| c.as_str().to_owned()),
-        }
-    }
-    /// Number of matching pairs.
-    async fn total_count(&self) -> i32 {
-        self.0
-            .total_count
-            .map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
-    }
-}
-
 /// Queries on duplicates.
 #[derive(Default)]
 pub struct DedupQuery;
@@ -203,26 +143,25 @@ pub struct DedupQuery;
 impl DedupQuery {
     /// Candidate duplicate pairs the caller may review (hub coordinators: those with a record in their
     /// departments), best score first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn site_matches(
         &self,
         ctx: &Context<'_>,
         filter: Option<SiteMatchFilter>,
-        #[graphql(default = 20)] first: i32,
+        first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<SiteMatchConnection> {
+    ) -> async_graphql::Result<Connection<SiteMatchNode>> {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
-        let page = PageRequest::new(Some(first), after.as_deref())
-            .gql()?
-            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let page = keyed_page_request::<(i64, i32)>(ctx, first, after)?;
         let filter = MatchFilter {
             status: filter.status.map(Into::into),
             min_score: filter.min_score,
         };
-        dedup::list_site_matches(&s.db, &s.actor, &filter, &page)
+        let page = dedup::list_site_matches(&s.db, &s.actor, &filter, &page)
             .await
-            .gql()
-            .map(SiteMatchConnection)
+            .gql()?;
+        Ok(connection(page, SiteMatchNode))
     }
 
     /// The source records a canonical site was built from (empty for a site that is not canonical).
@@ -232,7 +171,7 @@ impl DedupQuery {
         site_id: ID,
     ) -> async_graphql::Result<Vec<SiteNode>> {
         let s = state(ctx)?;
-        let id = SiteId(decode_int(&site_id, NodeKind::Site)?);
+        let id = SiteId(decode_arg(&site_id, NodeKind::Site, "siteId")?);
         let records = dedup::source_records(&s.db, id).await.gql()?;
         Ok(records.into_iter().map(SiteNode::new).collect())
     }
