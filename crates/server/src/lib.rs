@@ -3,6 +3,7 @@
 pub mod ami;
 pub mod app;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -12,5 +13,6 @@ pub mod metrics;
 pub mod persisted;
 pub mod protection;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{AppState, build_app};

@@ -1,0 +1,350 @@
+//! Data out: the change feed followed live across instances, and webhooks posted to real receivers.
+
+use crate::support::TestApp;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use futures::StreamExt;
+use maillage_access::changes::{Change, ChangeFilter, ChangeKind};
+use maillage_access::webhooks::{
+    DeliveryStatus, NewWebhook, RetryPolicy, SIGNATURE_HEADER, create_webhook, list_deliveries,
+    verify_signature,
+};
+use maillage_core::pagination::PageRequest;
+use maillage_core::{Actor, DepartmentCode};
+use maillage_server::changes::ChangeHub;
+use maillage_server::webhooks::{WorkerSettings, spawn_worker};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CREATE: &str = r#"mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id version } userErrors { field code message } } }"#;
+const UPDATE: &str = r#"mutation($input: UpdateSiteInput!) { updateSite(input: $input) { site { id version } userErrors { field code message } } }"#;
+
+/// Creates a site through the API as `token`; returns its global id and version.
+async fn create_site(
+    app: &TestApp,
+    token: &str,
+    source_id: &str,
+    postal_code: &str,
+) -> (String, i64) {
+    let (_, body) = app
+        .post_as(
+            Some(token),
+            CREATE,
+            json!({ "input": {
+                "source": "partner-app",
+                "sourceId": source_id,
+                "name": format!("Lieu {source_id}"),
+                "commune": "Commune",
+                "postalCode": postal_code,
+                "address": "1 place de la Mairie",
+                "values": { "services": ["Aide aux démarches administratives"] }
+            }}),
+        )
+        .await;
+    let site = &body["data"]["createSite"]["site"];
+    assert!(site.is_object(), "{body}");
+    (
+        site["id"].as_str().unwrap().to_owned(),
+        site["version"].as_i64().unwrap(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Webhooks
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A webhook receiver on a random port: checks every signature, answers 500 to its first `failures` requests.
+struct Receiver {
+    url: String,
+    secret: Mutex<String>,
+    failures: usize,
+    hits: AtomicUsize,
+    bad_signatures: AtomicUsize,
+    accepted: Mutex<Vec<Value>>,
+}
+
+impl Receiver {
+    async fn start(failures: usize) -> Arc<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let receiver = Arc::new(Self {
+            url: format!("http://{addr}/hook"),
+            secret: Mutex::new(String::new()),
+            failures,
+            hits: AtomicUsize::new(0),
+            bad_signatures: AtomicUsize::new(0),
+            accepted: Mutex::new(Vec::new()),
+        });
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(receiver.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        receiver
+    }
+
+    fn changes(&self) -> Vec<Value> {
+        self.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["changes"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: String) -> StatusCode {
+    let hit = r.hits.fetch_add(1, Ordering::SeqCst);
+    let secret = r.secret.lock().unwrap().clone();
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !verify_signature(
+        &secret,
+        signature,
+        &body,
+        chrono::Utc::now(),
+        Duration::from_secs(300),
+    ) {
+        r.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    }
+    if hit < r.failures {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    r.accepted
+        .lock()
+        .unwrap()
+        .push(serde_json::from_str(&body).unwrap());
+    StatusCode::NO_CONTENT
+}
+
+async fn register(app: &TestApp, receiver_url: &str, name: &str) -> (i32, String) {
+    let (hook, secret) = create_webhook(
+        &app.db.db,
+        &Actor::cli(),
+        NewWebhook {
+            name: name.to_owned(),
+            url: receiver_url.to_owned(),
+            entity_types: vec!["site".to_owned()],
+            ..NewWebhook::default()
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    (hook.id, secret)
+}
+
+async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn webhooks_get_signed_deliveries_retried_on_500_and_a_dead_receiver_blocks_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let good = Receiver::start(0).await;
+    let flaky = Receiver::start(2).await;
+    let (good_id, good_secret) = register(&app, &good.url, "good").await;
+    *good.secret.lock().unwrap() = good_secret;
+    let (flaky_id, flaky_secret) = register(&app, &flaky.url, "flaky").await;
+    *flaky.secret.lock().unwrap() = flaky_secret;
+    // Nothing listens on this port: every attempt fails to connect.
+    let dead_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (dead_id, _) = register(&app, &format!("http://127.0.0.1:{dead_port}/hook"), "dead").await;
+    spawn_worker(
+        app.db.db.clone(),
+        WorkerSettings {
+            tick: Duration::from_millis(50),
+            timeout: Duration::from_secs(2),
+            retry: RetryPolicy {
+                base: Duration::from_millis(100),
+                max_delay: Duration::from_secs(1),
+                max_attempts: 20,
+            },
+        },
+    );
+
+    let (site, version) = create_site(&app, &admin, "w1", "69001").await;
+    let (_, body) = app
+        .post_as(
+            Some(&admin),
+            UPDATE,
+            json!({ "input": { "id": site, "version": version, "name": "Renommé" } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+
+    eventually("the good receiver's two changes", || {
+        good.changes().len() >= 2
+    })
+    .await;
+    let kinds: Vec<String> = good
+        .changes()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["entityType"].as_str().unwrap(),
+                c["kind"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(kinds, ["site:created", "site:updated"]);
+    assert_eq!(good.bad_signatures.load(Ordering::SeqCst), 0);
+
+    eventually("the flaky receiver, after two 500s", || {
+        flaky.changes().len() >= 2
+    })
+    .await;
+    assert_eq!(flaky.bad_signatures.load(Ordering::SeqCst), 0);
+    let page = PageRequest::new(Some(10), None).unwrap();
+    let flaky_deliveries = list_deliveries(&app.db.db, &Actor::cli(), flaky_id, &page)
+        .await
+        .unwrap();
+    let attempts: i32 = flaky_deliveries.items.iter().map(|(_, d)| d.attempts).sum();
+    assert!(
+        attempts >= 3,
+        "two refusals then success: {attempts} attempts"
+    );
+    assert!(
+        flaky_deliveries
+            .items
+            .iter()
+            .all(|(_, d)| d.status == DeliveryStatus::Delivered)
+    );
+    let first = &flaky_deliveries.items.last().unwrap().1;
+    assert!(first.attempts >= 3 && first.last_status_code == Some(204));
+
+    // The dead receiver's delivery waits, retried, and held up nobody.
+    let dead = list_deliveries(&app.db.db, &Actor::cli(), dead_id, &page)
+        .await
+        .unwrap();
+    let (_, pending) = &dead.items[0];
+    assert_eq!(pending.status, DeliveryStatus::Pending);
+    assert!(
+        pending.attempts >= 1 && pending.last_error.is_some(),
+        "{pending:?}"
+    );
+    let good_deliveries = list_deliveries(&app.db.db, &Actor::cli(), good_id, &page)
+        .await
+        .unwrap();
+    assert!(
+        good_deliveries
+            .items
+            .iter()
+            .all(|(_, d)| d.status == DeliveryStatus::Delivered)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Live delivery across instances
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A coordinator of the hub covering the Rhône (69), as the server would build it from its token.
+async fn rhone_coordinator(app: &TestApp) -> Actor {
+    let hub = maillage_territories::hub_by_slug(&app.db.db, "hinaura")
+        .await
+        .unwrap()
+        .unwrap();
+    let scope = maillage_territories::hub_scope(&app.db.db, hub.id)
+        .await
+        .unwrap();
+    assert!(
+        scope
+            .departments
+            .contains(&DepartmentCode::parse("69").unwrap())
+    );
+    assert!(
+        !scope
+            .departments
+            .contains(&DepartmentCode::parse("13").unwrap())
+    );
+    Actor::hub_coordinator(scope, "coordinator")
+}
+
+async fn next_change(
+    stream: &mut (impl futures::Stream<Item = Result<Change, maillage_access::AccessError>> + Unpin),
+    within: Duration,
+) -> Option<Change> {
+    tokio::time::timeout(within, stream.next())
+        .await
+        .ok()
+        .flatten()
+        .map(|r| r.unwrap())
+}
+
+#[tokio::test]
+async fn a_subscriber_of_one_instance_gets_within_a_second_what_another_instance_wrote_and_only_its_territory()
+ {
+    let app = TestApp::spawn().await; // instance B: takes the writes over HTTP
+    // Instance A: its own pool on the same database, its own fan-out.
+    let pool_a = maillage_core::db::connect(&app.db.url, 4, None)
+        .await
+        .unwrap();
+    let hub_a = ChangeHub::new(pool_a, Duration::from_millis(100));
+    let admin = app.token("admin", None).await;
+    let coordinator = rhone_coordinator(&app).await;
+    let mut stream = Box::pin(hub_a.subscribe(coordinator.clone(), ChangeFilter::default(), None));
+    // Let the subscription settle at the head of the feed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    create_site(&app, &admin, "marseille", "13001").await;
+    let started = std::time::Instant::now();
+    let (lyon, _) = create_site(&app, &admin, "lyon", "69001").await;
+    let change = next_change(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the Lyon site's change");
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (
+            change.entity_type.as_str(),
+            change.kind,
+            change.department.as_ref().map(DepartmentCode::as_str)
+        ),
+        ("site", ChangeKind::Created, Some("69")),
+        "the Marseille site (13) is outside the coordinator's territory: {change:?}"
+    );
+    assert!(lyon.len() > 1);
+    // Other helpers' transactions share the PostgreSQL cluster in CI and can hold the feed back briefly, so the
+    // bound is asserted with a margin over the one-second target, and the measure is printed.
+    eprintln!("change delivered across instances in {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+
+    // A subscriber that drops its connection and comes back with its last cursor misses nothing.
+    let last = change.position;
+    drop(stream);
+    create_site(&app, &admin, "villeurbanne", "69100").await;
+    create_site(&app, &admin, "aix", "13090").await;
+    create_site(&app, &admin, "vaulx", "69120").await;
+    let mut resumed =
+        Box::pin(hub_a.subscribe(coordinator.clone(), ChangeFilter::default(), Some(last)));
+    let mut ids = Vec::new();
+    while let Some(c) = next_change(&mut resumed, Duration::from_secs(5)).await {
+        ids.push(c.department.map(|d| d.as_str().to_owned()));
+        if ids.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(ids, [Some("69".to_owned()), Some("69".to_owned())]);
+    assert!(
+        next_change(&mut resumed, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing else: the 13 site stays invisible"
+    );
+}
