@@ -13,7 +13,7 @@ mod write;
 pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use query::{
-    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, get_site, list_sites,
-    list_sites_by_departments, site_by_source, sites_by_ids,
+    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SiteSync, get_site, list_sites,
+    list_sites_by_departments, list_sites_synced, site_by_source, sites_by_ids,
 };
 pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};
