@@ -348,3 +348,185 @@ async fn a_subscriber_of_one_instance_gets_within_a_second_what_another_instance
         "nothing else: the 13 site stays invisible"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// GraphQL subscriptions over WebSocket, two instances on one database
+// ---------------------------------------------------------------------------------------------------------------
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A second server on the same database (its own pool and fan-out), as a second instance behind a load balancer.
+async fn second_instance(app: &TestApp) -> String {
+    let pool = maillage_core::db::connect(&app.db.url, 4, None)
+        .await
+        .unwrap();
+    let config = maillage_server::config::ServeConfig::default();
+    let router = maillage_server::build_app(maillage_server::AppState::new(pool, &config), &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+/// Connects to `base`'s `/graphql/ws` with `graphql-transport-ws` and the token in `connection_init`.
+async fn connect(base: &str, token: &str) -> Result<Socket, String> {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/graphql/ws", base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    match next_message(&mut socket, Duration::from_secs(5)).await {
+        Some(Ok(m)) if m["type"] == "connection_ack" => Ok(socket),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// The next JSON message, `Err(close code)` when the server closed, `None` on timeout.
+async fn next_message(socket: &mut Socket, within: Duration) -> Option<Result<Value, u16>> {
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()?;
+        match message {
+            Some(Ok(Message::Text(t))) => return Some(Ok(serde_json::from_str(&t).unwrap())),
+            Some(Ok(Message::Close(frame))) => {
+                return Some(Err(frame.map_or(1005, |f| u16::from(f.code))));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Some(Err(1006)),
+        }
+    }
+}
+
+async fn subscribe(socket: &mut Socket, after: Option<&str>) {
+    use futures::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            json!({
+                "id": "1",
+                "type": "subscribe",
+                "payload": {
+                    "query": "subscription($after: String) { changes(after: $after) { cursor id entityType kind departmentCode } }",
+                    "variables": { "after": after },
+                }
+            })
+            .to_string(),
+        ))
+        .await
+        .unwrap();
+}
+
+/// The next change event, or `None` when none comes `within`.
+async fn next_event(socket: &mut Socket, within: Duration) -> Option<Value> {
+    match next_message(socket, within).await? {
+        Ok(m) if m["type"] == "next" => Some(m["payload"]["data"]["changes"].clone()),
+        other => panic!("unexpected message {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn graphql_subscriptions_cross_instances_keep_to_the_territory_resume_by_cursor_and_close_on_revocation()
+ {
+    let app = TestApp::spawn().await; // instance A: the subscriber's
+    let b = second_instance(&app).await; // instance B: takes the writes
+    let admin = app.token("admin", None).await;
+    let coordinator = app.token("hub_coordinator", Some("hinaura")).await;
+
+    assert!(
+        connect(&app.base, "mlg_not_a_token").await.is_err(),
+        "a bad token is refused at connection"
+    );
+    let mut socket = connect(&app.base, &coordinator).await.unwrap();
+    subscribe(&mut socket, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let write_on_b = |source_id: &'static str, postal_code: &'static str| {
+        let (client, b, admin) = (app.client.clone(), b.clone(), admin.clone());
+        async move {
+            let body: Value = client
+                .post(format!("{b}/graphql"))
+                .bearer_auth(&admin)
+                .json(&json!({ "query": CREATE, "variables": { "input": {
+                    "source": "partner-app", "sourceId": source_id, "name": source_id, "commune": "Commune",
+                    "postalCode": postal_code, "address": "1 place de la Mairie",
+                }}}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(body["data"]["createSite"]["site"].is_object(), "{body}");
+            body["data"]["createSite"]["site"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    write_on_b("marseille", "13001").await;
+    let started = std::time::Instant::now();
+    let lyon = write_on_b("lyon", "69001").await;
+    let event = next_event(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("the change made on instance B");
+    let elapsed = started.elapsed();
+    eprintln!("subscription event across instances after {elapsed:?}");
+    assert_eq!(
+        event["id"],
+        json!(lyon),
+        "the Marseille site (13) is not the coordinator's: {event}"
+    );
+    assert_eq!(event["kind"], "CREATED");
+    assert_eq!(event["departmentCode"], "69");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    let cursor = event["cursor"].as_str().unwrap().to_owned();
+
+    // Disconnected, the client misses writes; back with its cursor, it gets exactly those of its territory.
+    drop(socket);
+    write_on_b("aix", "13090").await;
+    let villeurbanne = write_on_b("villeurbanne", "69100").await;
+    let mut socket = connect(&app.base, &coordinator).await.unwrap();
+    subscribe(&mut socket, Some(&cursor)).await;
+    let event = next_event(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(event["id"], json!(villeurbanne));
+    assert!(
+        next_event(&mut socket, Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+
+    // Revoked, the token's connection is closed.
+    let info = maillage_access::authenticate_token(&app.db.db, &coordinator)
+        .await
+        .unwrap()
+        .unwrap();
+    maillage_access::revoke_token(&app.db.db, &Actor::cli(), info.id)
+        .await
+        .unwrap();
+    let closed = next_message(&mut socket, Duration::from_secs(5)).await;
+    assert_eq!(
+        closed,
+        Some(Err(4403)),
+        "closed with 4403 Forbidden after revocation"
+    );
+}

@@ -3,6 +3,7 @@
 pub mod aidants;
 pub mod ami;
 pub mod audit;
+pub mod changes;
 pub mod cost;
 pub mod counsellors;
 pub mod error;
@@ -16,7 +17,7 @@ pub mod sites;
 pub mod telemetry;
 pub mod territories;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 use maillage_core::Actor;
 use sea_orm::DatabaseConnection;
 
@@ -31,6 +32,7 @@ pub struct QueryRoot(
     funding::FundingQuery,
     aidants::AidantsQuery,
     ami::AmiQuery,
+    changes::ChangesQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -41,10 +43,11 @@ pub struct MutationRoot(
     funding::FundingMutation,
     aidants::AidantsMutation,
     ami::AmiMutation,
+    changes::ChangesMutation,
 );
 
 /// The executable schema.
-pub type MaillageSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type MaillageSchema = Schema<QueryRoot, MutationRoot, changes::ChangesSubscription>;
 
 /// Limits that protect the server from expensive queries.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +73,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        changes::ChangesSubscription,
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
