@@ -530,3 +530,171 @@ async fn graphql_subscriptions_cross_instances_keep_to_the_territory_resume_by_c
         "closed with 4403 Forbidden after revocation"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// A partner mirror over GraphQL
+// ---------------------------------------------------------------------------------------------------------------
+
+const PULL: &str = r#"query($since: DateTime, $after: String) {
+  sitesUpdatedSince(updatedSince: $since, first: 4, after: $after) {
+    nodes { id updatedAt archivedAt site { name } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"#;
+
+/// A partner's copy: global id → name, and the newest `updatedAt` seen.
+#[derive(Default)]
+struct GraphqlMirror {
+    sites: std::collections::BTreeMap<String, String>,
+    watermark: Option<chrono::DateTime<chrono::Utc>>,
+    read: usize,
+}
+
+impl GraphqlMirror {
+    async fn pull(&mut self, app: &TestApp, token: &str) {
+        // One second of overlap: a write whose transaction was still open at the last pull is read now.
+        let since = self
+            .watermark
+            .map(|w| (w - chrono::Duration::seconds(1)).to_rfc3339());
+        let mut after: Option<String> = None;
+        loop {
+            let (_, body) = app
+                .post_as(Some(token), PULL, json!({ "since": since, "after": after }))
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+            let connection = &body["data"]["sitesUpdatedSince"];
+            for node in connection["nodes"].as_array().unwrap() {
+                self.read += 1;
+                let id = node["id"].as_str().unwrap().to_owned();
+                let at: chrono::DateTime<chrono::Utc> =
+                    node["updatedAt"].as_str().unwrap().parse().unwrap();
+                self.watermark = self.watermark.max(Some(at));
+                if node["archivedAt"].is_null() {
+                    self.sites
+                        .insert(id, node["site"]["name"].as_str().unwrap().to_owned());
+                } else {
+                    assert!(node["site"].is_null(), "a tombstone has no content");
+                    self.sites.remove(&id);
+                }
+            }
+            if connection["pageInfo"]["hasNextPage"] != json!(true) {
+                return;
+            }
+            after = connection["pageInfo"]["endCursor"]
+                .as_str()
+                .map(str::to_owned);
+        }
+    }
+}
+
+/// The server's current sites, id → name, version.
+async fn server_sites(app: &TestApp) -> std::collections::BTreeMap<String, (String, i64)> {
+    let data = app
+        .data(
+            "{ sites(first: 100) { nodes { id name version } } }",
+            json!({}),
+        )
+        .await;
+    data["sites"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_owned(),
+                (
+                    n["name"].as_str().unwrap().to_owned(),
+                    n["version"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_partner_mirror_synced_by_updated_since_with_tombstones_equals_the_server() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let partner = app.token("partner", None).await;
+    app.import(&crate::support::fixture("sites-v1.csv"), "hinaura");
+    // Older than the pull's overlap margin, so that untouched imported sites are not read again later.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..8 {
+        create_site(
+            &app,
+            &admin,
+            &format!("api-{i}"),
+            if i % 2 == 0 { "69002" } else { "13002" },
+        )
+        .await;
+    }
+    let mut mirror = GraphqlMirror::default();
+    mirror.pull(&app, &partner).await;
+    let names = |m: &std::collections::BTreeMap<String, (String, i64)>| {
+        m.iter()
+            .map(|(k, (n, _))| (k.clone(), n.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(mirror.sites, names(&server_sites(&app).await));
+    let first_read = mirror.read;
+
+    // Random updates and archives through the API, then a re-import that edits one row and keeps the others.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..10 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let current: Vec<(String, (String, i64))> = server_sites(&app).await.into_iter().collect();
+        let (id, (_, version)) = &current[(x % current.len() as u64) as usize];
+        let body = if x % 3 == 0 {
+            app.post_as(
+                Some(&admin),
+                r#"mutation($input: DeleteSiteInput!) { deleteSite(input: $input) { deletedSiteId } }"#,
+                json!({ "input": { "id": id, "version": version } }),
+            )
+            .await
+            .1
+        } else {
+            app.post_as(
+                Some(&admin),
+                UPDATE,
+                json!({ "input": { "id": id, "version": version, "name": format!("Modifié {round}") } }),
+            )
+            .await
+            .1
+        };
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let edited = std::fs::read_to_string(crate::support::fixture("sites-v1.csv"))
+        .unwrap()
+        .replace(
+            "Espace numérique Croix-Rousse",
+            "Espace numérique Croix-Rousse (rénové)",
+        );
+    let file = app.dir.path().join("again.csv");
+    std::fs::write(&file, edited).unwrap();
+    app.import(&file, "hinaura");
+
+    mirror.pull(&app, &partner).await;
+    let server = names(&server_sites(&app).await);
+    assert_eq!(
+        mirror.sites, server,
+        "the incremental pull converges exactly"
+    );
+    let second_read = mirror.read - first_read;
+    assert!(
+        second_read < first_read,
+        "the second pull skipped what did not change ({second_read} items read, {first_read} the first time)"
+    );
+    assert!(server.values().any(|n| n.ends_with("(rénové)")));
+
+    // The origin look-up, for a partner that keeps the source's keys.
+    let data = app
+        .data(
+            r#"{ siteByOrigin(source: "hinaura", sourceId: "lyon-2") { id site { name } } }"#,
+            json!({}),
+        )
+        .await;
+    let found = &data["siteByOrigin"];
+    assert!(found["id"].is_string(), "{data}");
+}

@@ -14,6 +14,7 @@ pub mod loaders;
 pub mod mutations;
 pub mod node;
 pub mod sites;
+pub mod sync;
 pub mod telemetry;
 pub mod territories;
 
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     aidants::AidantsQuery,
     ami::AmiQuery,
     changes::ChangesQuery,
+    sync::SyncQuery,
 );
 
 /// The root mutation: one object per domain, merged.
