@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod actor;
+pub mod csv;
 pub mod db;
 pub mod error;
 pub mod ids;

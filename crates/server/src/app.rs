@@ -71,7 +71,10 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
         .merge(crate::ami::routes(crate::ami::AttachmentStore::local(
             config.attachments_dir.clone(),
         )))
+        .merge(crate::exports::routes())
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(crate::browser::compression())
+        .layer(axum::middleware::from_fn(crate::browser::cross_origin))
         // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.
         .layer(axum::middleware::from_fn(crate::telemetry::observe))
         .with_state(state)

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 mod aidants;
 mod ami;
 mod counsellors;
+mod mapping;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
 #[derive(Debug, Parser)]
@@ -41,7 +42,8 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Import a file of the national standard "lieux de médiation numérique" (CSV or JSON, v0.1 or v1).
+    /// Import a hub's file of "lieux de médiation numérique" (CSV, JSON or .xlsx; the standard v0.1 or v1, or another
+    /// layout through --mapping).
     Import(ImportArgs),
     /// Export sites as CSV in the national standard v1.0.2.
     Export(ExportArgs),
@@ -61,6 +63,11 @@ enum Command {
     Aidants {
         #[command(subcommand)]
         action: aidants::AidantsAction,
+    },
+    /// List the built-in mappings, or show what a mapping does to a file (nothing written).
+    Mapping {
+        #[command(subcommand)]
+        action: mapping::MappingAction,
     },
     /// Export AMI dossiers or their scores (CSV).
     Ami {
@@ -113,6 +120,7 @@ enum MigrateAction {
 enum FormatArg {
     Csv,
     Json,
+    Xlsx,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +136,16 @@ struct ImportArgs {
     /// Standard version (v0.1 or v1), when the columns do not tell.
     #[arg(long)]
     standard: Option<String>,
+    /// The file's layout: a built-in mapping (`maillage mapping list`) or a mapping file (TOML). Default: the
+    /// national standard's own columns.
+    #[arg(long)]
+    mapping: Option<String>,
+    /// A CSV file's encoding (utf-8, latin-1, windows-1252); detected when not given.
+    #[arg(long)]
+    encoding: Option<String>,
+    /// The spreadsheet's sheet (.xlsx; default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
     /// Where to write the report of rejected and corrected rows (CSV).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -236,6 +254,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
+        Command::Mapping { .. } => Some("mapping"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
         tracing::info_span!("maillage.command", otel.name = %format!("maillage {name}"), command = name)
@@ -325,6 +344,7 @@ async fn execute(
             counsellors::run(db_config, metrics_textfile, action).await
         }
         Command::Ami { action } => ami::run(db_config, action).await,
+        Command::Mapping { action } => mapping::run(action),
     }
 }
 
@@ -342,13 +362,26 @@ async fn import(
             })
         })
         .transpose()?;
+    let mapping_arg = args
+        .mapping
+        .as_deref()
+        .map(|m| {
+            maillage_sites::mapping::Mapping::load(m)
+                .map(std::sync::Arc::new)
+                .map_err(|e| format!("{e} [{}]", e.code()))
+        })
+        .transpose()?;
     let options = ImportOptions {
         source: args.source.clone(),
         format: args.format.map(|f| match f {
             FormatArg::Csv => FileFormat::Csv,
             FormatArg::Json => FileFormat::Json,
+            FormatArg::Xlsx => FileFormat::Xlsx,
         }),
         version,
+        encoding: mapping::encoding_arg(args.encoding.as_deref())?,
+        sheet: args.sheet.clone(),
+        mapping: mapping_arg,
     };
     let report_path = args
         .report
@@ -427,6 +460,15 @@ async fn import(
         report = report_path.display(),
         lines = lines.len(),
     );
+    if !summary.untranslated.is_empty() {
+        println!(
+            "  untranslated values (kept raw), by column (mapping {}):",
+            summary.mapping
+        );
+        for ((column, value), count) in &summary.untranslated {
+            println!("    {column}: {value:?} × {count}");
+        }
+    }
     if !summary.unknown_columns.is_empty() {
         println!(
             "  ignored columns (not in the standard): {}",
@@ -437,7 +479,7 @@ async fn import(
 }
 
 fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_path(path)?;
+    let mut w = maillage_core::csv::Writer::from_path(path)?;
     w.write_record(["location", "id", "outcome", "field", "reason"])?;
     for l in lines {
         w.write_record([

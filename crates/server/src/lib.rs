@@ -3,10 +3,12 @@
 pub mod ami;
 pub mod app;
 pub mod auth;
+pub mod browser;
 pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod exports;
 pub mod health;
 pub mod http;
 pub mod metrics;

@@ -1,12 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+pub mod datainclusion;
 mod entity;
 mod error;
 pub mod export;
+pub mod geojson;
 pub mod hours;
 pub mod import;
+pub mod mapping;
 pub mod model;
 pub mod query;
+pub mod read;
 pub mod standard;
 mod write;
 

@@ -1,0 +1,141 @@
+//! The `Region`, `Department` and `Hub` objects (their data: [`crate::kit::handles`]).
+
+use crate::kit::connection::Connection;
+use crate::kit::error::coded;
+use crate::kit::handles::{
+    DepartmentHubsLoader, DepartmentNode, HubDepartmentsLoader, HubNode, RegionDepartmentsLoader,
+    RegionLoader, RegionNode, SiteNode,
+};
+use crate::kit::id::{NodeKind, encode};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use crate::sites::{
+    DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
+};
+use async_graphql::{Context, ID, Object};
+
+#[Object(name = "Region")]
+impl RegionNode {
+    /// Global ID (opaque).
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Region, self.0.code.as_str())
+    }
+    /// INSEE region code, e.g. `84`.
+    async fn code(&self) -> &str {
+        self.0.code.as_str()
+    }
+    /// Official name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Departments of the region, by code.
+    async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
+        let _s = state(ctx)?;
+        let deps = loader::<RegionDepartmentsLoader>(ctx)?
+            .load_one(self.0.code.clone())
+            .await?;
+        Ok(deps
+            .unwrap_or_default()
+            .into_iter()
+            .map(DepartmentNode)
+            .collect())
+    }
+}
+
+#[Object(name = "Department")]
+impl DepartmentNode {
+    /// Global ID (opaque).
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Department, self.0.code.as_str())
+    }
+    /// INSEE department code, e.g. `69`, `2A`, `974`.
+    async fn code(&self) -> &str {
+        self.0.code.as_str()
+    }
+    /// Official name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The region it belongs to.
+    async fn region(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<RegionNode>> {
+        let _s = state(ctx)?;
+        Ok(loader::<RegionLoader>(ctx)?
+            .load_one(self.0.region_code.clone())
+            .await?
+            .map(RegionNode))
+    }
+    /// Hubs covering this department (usually one).
+    async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
+        let _s = state(ctx)?;
+        let hubs = loader::<DepartmentHubsLoader>(ctx)?
+            .load_one(self.0.code.clone())
+            .await?;
+        Ok(hubs.unwrap_or_default().into_iter().map(HubNode).collect())
+    }
+    /// Sites in this department. Same arguments as `Query.sites`; batched across departments in one statement.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn sites(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SiteFilterInput>,
+        order_by: Option<SiteOrderByInput>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<SiteNode>> {
+        let _s = state(ctx)?;
+        let args = sites_args(ctx, filter, order_by, first, after)?;
+        let page = loader::<DepartmentSitesLoader>(ctx)?
+            .load_one((self.0.code.clone(), args))
+            .await?
+            .ok_or_else(|| coded("internal error", "internal_error", None))?;
+        site_connection(ctx, page, Some(&self.0)).await
+    }
+    /// Aidants Connect organisations located in this department; batched across departments in one statement.
+    async fn aidants_organisations(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<crate::aidants::AidantsOrganisationFilter>,
+    ) -> async_graphql::Result<Vec<crate::aidants::AidantsOrganisationNode>> {
+        crate::aidants::department_organisations(ctx, &self.0.code, filter).await
+    }
+}
+
+#[Object(name = "Hub")]
+impl HubNode {
+    /// Global ID (opaque).
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Hub, self.0.id)
+    }
+    /// Stable short name used in URLs and filters, e.g. `hinaura`.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Public website.
+    async fn website(&self) -> Option<&str> {
+        self.0.website.as_deref()
+    }
+    /// Presentation.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Version for optimistic concurrency: send it back with an update.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The departments this hub covers.
+    async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
+        let _s = state(ctx)?;
+        let deps = loader::<HubDepartmentsLoader>(ctx)?
+            .load_one(self.0.id)
+            .await?;
+        Ok(deps
+            .unwrap_or_default()
+            .into_iter()
+            .map(DepartmentNode)
+            .collect())
+    }
+}
