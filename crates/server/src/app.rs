@@ -31,6 +31,8 @@ pub struct AppState {
     pub protection: Arc<Protection>,
     /// The change feed's fan-out to this instance's subscriptions.
     pub changes: crate::changes::ChangeHub,
+    /// Whether `createWebhook` accepts `http://` to loopback addresses (development only).
+    pub webhook_policy: maillage_graphql::changes::WebhookPolicy,
 }
 
 impl AppState {
@@ -40,6 +42,9 @@ impl AppState {
         let federation_schema = build_federation_schema(config.limits());
         Self {
             changes: crate::changes::ChangeHub::new(db.clone(), Duration::from_millis(200)),
+            webhook_policy: maillage_graphql::changes::WebhookPolicy {
+                allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
+            },
             db,
             cost_model: Arc::new(CostModel::from_sdl(&schema.sdl())),
             federation_cost_model: Arc::new(CostModel::from_sdl(&federation_schema.sdl())),
