@@ -7,6 +7,7 @@
 
 mod aidants;
 mod ami;
+mod changes;
 mod cli;
 mod counsellors;
 mod exports;

@@ -4,6 +4,7 @@ pub mod aidants;
 pub mod ami;
 pub mod audit;
 pub mod conventions;
+pub mod changes;
 pub mod cost;
 pub mod counsellors;
 pub mod dedup;

@@ -1,9 +1,9 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
 use crate::{
-    aidants, ami, audit, counsellors, dedup, funding, node, sites, telemetry, territories,
+    aidants, ami, audit, changes, counsellors, dedup, funding, node, sites, telemetry, territories,
 };
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 /// The root query: one object per domain, merged.
 #[derive(MergedObject, Default)]
@@ -17,6 +17,9 @@ pub struct QueryRoot(
     aidants::AidantsQuery,
     ami::AmiQuery,
     dedup::DedupQuery,
+    changes::FeedQuery,
+    changes::WebhooksQuery,
+    changes::SyncQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -29,10 +32,11 @@ pub struct MutationRoot(
     aidants::AidantsMutation,
     ami::AmiMutation,
     dedup::DedupMutation,
+    changes::WebhooksMutation,
 );
 
 /// The executable schema.
-pub type MaillageSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type MaillageSchema = Schema<QueryRoot, MutationRoot, changes::FeedSubscription>;
 
 /// Limits that protect the server from expensive queries.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +62,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        changes::FeedSubscription,
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)

@@ -29,6 +29,10 @@ pub struct AppState {
     pub federation_cost_model: Arc<CostModel>,
     /// Limits, budgets and persisted queries, shared by every request of this instance.
     pub protection: Arc<Protection>,
+    /// The change feed's fan-out to this instance's subscriptions.
+    pub changes: crate::changes::ChangeHub,
+    /// Whether `createWebhook` accepts `http://` to loopback addresses (development only).
+    pub webhook_policy: maillage_graphql::changes::WebhookPolicy,
 }
 
 impl AppState {
@@ -37,6 +41,10 @@ impl AppState {
         let schema = build_schema(config.limits());
         let federation_schema = build_federation_schema(config.limits());
         Self {
+            changes: crate::changes::ChangeHub::new(db.clone(), Duration::from_millis(200)),
+            webhook_policy: maillage_graphql::changes::WebhookPolicy {
+                allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
+            },
             db,
             cost_model: Arc::new(CostModel::from_sdl(&schema.sdl())),
             federation_cost_model: Arc::new(CostModel::from_sdl(&federation_schema.sdl())),
@@ -55,6 +63,7 @@ impl AppState {
 pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
     Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .route("/graphql/ws", get(crate::changes::graphql_ws))
         .route(
             "/federation/graphql",
             get(http::federation_get).post(http::federation_post),

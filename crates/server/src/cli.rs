@@ -295,6 +295,9 @@ async fn execute(
             )
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
+            if config.webhooks.enabled {
+                crate::webhooks::spawn_worker(db.clone(), (&config.webhooks).into());
+            }
             let app = build_app(AppState::new(db, &config), &config);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await

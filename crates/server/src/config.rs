@@ -169,6 +169,10 @@ pub struct ServeConfig {
     /// Cost, rate, request and persisted-query limits.
     #[command(flatten)]
     pub protection: ProtectionConfig,
+
+    /// Webhook delivery.
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 /// Limits that protect the server from expensive or abusive requests (see `crate::protection`).
@@ -245,6 +249,7 @@ impl Default for ServeConfig {
             shutdown_timeout_secs: 30,
             attachments_dir: std::path::PathBuf::from(maillage_ami::DEFAULT_ATTACHMENT_DIR),
             protection: ProtectionConfig::default(),
+            webhooks: crate::webhooks::WebhookConfig::default(),
         }
     }
 }

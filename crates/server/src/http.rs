@@ -703,7 +703,7 @@ async fn run(
         .and_then(|v| v.to_str().ok())
         .map_or_else(crate::telemetry::new_request_id, str::to_owned);
     let state = RequestState::new(app.db.clone(), caller.actor.clone(), request_id);
-    let request = request.data(state);
+    let request = request.data(state).data(app.webhook_policy);
     let (operation_name, operation_type) = parsed.as_ref().map_or((None, "unknown"), |doc| {
         maillage_graphql::telemetry::selected_operation(doc, request.operation_name.as_deref())
     });

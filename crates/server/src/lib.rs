@@ -4,6 +4,7 @@ pub mod ami;
 pub mod app;
 pub mod auth;
 pub mod browser;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -14,5 +15,6 @@ pub mod metrics;
 pub mod persisted;
 pub mod protection;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{AppState, build_app};

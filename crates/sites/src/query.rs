@@ -98,7 +98,12 @@ pub struct SiteFilter {
     pub open_at: Option<DateTime<Utc>>,
     /// Sites from this import source.
     pub source: Option<String>,
-    /// Sites Maillage changed (or archived) at or after this instant, for incremental sync.
+}
+
+/// Incremental sync options of the site list, besides its filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SiteSync {
+    /// Sites Maillage changed (or archived) at or after this instant.
     pub updated_since: Option<DateTime<Utc>>,
     /// Also list archived sites (tombstones, with `archived_at` set), so a mirror can remove them.
     pub include_archived: bool,
@@ -196,14 +201,18 @@ struct Resolved {
     open_at: Option<DateTime<Utc>>,
 }
 
-async fn resolve<C: ConnectionTrait>(db: &C, filter: &SiteFilter) -> Result<Resolved, SitesError> {
+async fn resolve<C: ConnectionTrait>(
+    db: &C,
+    filter: &SiteFilter,
+    sync: &SiteSync,
+) -> Result<Resolved, SitesError> {
     filter.validate()?;
     // Archived sites are kept (nothing is lost, the audit trail points at them) and listed only as tombstones.
     let mut cond = Condition::all();
-    if !filter.include_archived {
+    if !sync.include_archived {
         cond = cond.add(site::Column::ArchivedAt.is_null());
     }
-    if let Some(since) = filter.updated_since {
+    if let Some(since) = sync.updated_since {
         cond = cond.add(site::Column::UpdatedAt.gte(since));
     }
     cond = match filter.records {
@@ -366,14 +375,26 @@ fn apply_order<Q: QueryOrder>(query: Q, order: SiteOrder) -> Q {
 }
 
 /// One page of sites matching `filter`, in `order`.
-#[tracing::instrument(skip_all)]
 pub async fn list_sites<C: ConnectionTrait>(
     db: &C,
     filter: &SiteFilter,
     order: SiteOrder,
     page: &PageRequest,
 ) -> Result<Page<Site>, SitesError> {
-    let resolved = resolve(db, filter).await?;
+    list_sites_synced(db, filter, &SiteSync::default(), order, page).await
+}
+
+/// One page of sites matching `filter` and `sync` (`updatedSince`, tombstones), in `order`; a mirror uses
+/// [`SiteOrderField::UpdatedAt`].
+#[tracing::instrument(skip_all)]
+pub async fn list_sites_synced<C: ConnectionTrait>(
+    db: &C,
+    filter: &SiteFilter,
+    sync: &SiteSync,
+    order: SiteOrder,
+    page: &PageRequest,
+) -> Result<Page<Site>, SitesError> {
+    let resolved = resolve(db, filter, sync).await?;
     let mut cond = resolved.condition.clone();
     if let Some(after) = &page.after {
         cond = cond.add(after_condition(order, after)?);
@@ -432,7 +453,7 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
     if departments.is_empty() {
         return Ok(out);
     }
-    let resolved = resolve(db, filter).await?;
+    let resolved = resolve(db, filter, &SiteSync::default()).await?;
     let dep_cond =
         site::Column::DepartmentCode.is_in(departments.iter().map(|d| d.as_str().to_owned()));
     let base = resolved.condition.clone().add(dep_cond);

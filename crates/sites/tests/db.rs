@@ -2821,10 +2821,9 @@ impl Mirror {
     /// Pulls every site changed since the watermark (everything the first time), in `UPDATED_AT` order, pages of
     /// `size`; `during` runs after the first page, to change data while the pull is under way.
     async fn pull<F: Future<Output = ()>>(&mut self, t: &TestDb, size: i32, during: F) {
-        let filter = SiteFilter {
+        let sync = maillage_sites::SiteSync {
             updated_since: self.watermark.map(|w| w - chrono::Duration::seconds(1)),
             include_archived: true,
-            ..SiteFilter::default()
         };
         let order = by(SiteOrderField::UpdatedAt, false);
         let mut after: Option<Cursor> = None;
@@ -2832,7 +2831,15 @@ impl Mirror {
         loop {
             let mut request = first(size);
             request.after = after.clone();
-            let page = list_sites(&t.db, &filter, order, &request).await.unwrap();
+            let page = maillage_sites::list_sites_synced(
+                &t.db,
+                &SiteFilter::default(),
+                &sync,
+                order,
+                &request,
+            )
+            .await
+            .unwrap();
             let more = page.has_next_page;
             after = page.items.last().map(|(c, _)| c.clone());
             for (_, site) in page.items {
@@ -2849,6 +2856,26 @@ impl Mirror {
             if !more {
                 return;
             }
+        }
+    }
+}
+
+/// Every site of `sync`, by pages of 3.
+async fn walk_synced(t: &TestDb, sync: &maillage_sites::SiteSync, order: SiteOrder) -> Vec<Site> {
+    let mut out = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let mut request = first(3);
+        request.after = after.clone();
+        let page =
+            maillage_sites::list_sites_synced(&t.db, &SiteFilter::default(), sync, order, &request)
+                .await
+                .unwrap();
+        after = page.items.last().map(|(c, _)| c.clone());
+        let more = page.has_next_page;
+        out.extend(page.items.into_iter().map(|(_, s)| s));
+        if !more {
+            return out;
         }
     }
 }
@@ -2928,12 +2955,11 @@ async fn a_mirror_synced_by_updated_since_with_tombstones_equals_the_server() {
     let before = mirror.sites.len();
     let mut changed = 0;
     {
-        let filter = SiteFilter {
+        let sync = maillage_sites::SiteSync {
             updated_since: mirror.watermark,
             include_archived: true,
-            ..SiteFilter::default()
         };
-        changed += walk(&e.t, &filter, by(SiteOrderField::UpdatedAt, false), 100)
+        changed += walk_synced(&e.t, &sync, by(SiteOrderField::UpdatedAt, false))
             .await
             .len();
     }
@@ -2954,14 +2980,13 @@ async fn a_mirror_synced_by_updated_since_with_tombstones_equals_the_server() {
     );
     assert!(before > 0 && changed > 0);
     // Tombstones are readable as such, and a site is found by its origin, archived or not.
-    let archived: Vec<Site> = walk(
+    let archived: Vec<Site> = walk_synced(
         &e.t,
-        &SiteFilter {
+        &maillage_sites::SiteSync {
             include_archived: true,
-            ..SiteFilter::default()
+            ..Default::default()
         },
         by(SiteOrderField::Id, false),
-        100,
     )
     .await
     .into_iter()

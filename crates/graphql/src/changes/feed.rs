@@ -1,0 +1,225 @@
+//! The change feed (`changes` connection and subscription) and webhooks, over `maillage_access`.
+//!
+//! Rights are the domain's: `list_changes` and the live stream both keep only what the caller may read.
+
+use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::error::{IntoGql, coded};
+use crate::kit::id::{NodeKind, encode};
+use crate::kit::state;
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, Subscription, futures_util::stream::BoxStream,
+};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use maillage_access::AccessError;
+use maillage_access::changes::{self, ChangeFilter, ChangePosition, HubFilter};
+use maillage_core::pagination::Cursor;
+use maillage_core::{Actor, DepartmentCode, Role};
+
+/// Where live changes come from: the server's fan-out, put in the subscription's data at connection time.
+pub trait ChangeSource: Send + Sync + 'static {
+    /// The changes `actor` may read that pass `filter`, after `after` (or from now).
+    fn subscribe(
+        &self,
+        actor: Actor,
+        filter: ChangeFilter,
+        after: Option<ChangePosition>,
+    ) -> BoxStream<'static, Result<changes::Change, AccessError>>;
+}
+
+/// What happened to an entity.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ChangeKind {
+    /// It was created.
+    Created,
+    /// It changed.
+    Updated,
+    /// It was archived or deleted: a mirror removes it.
+    Archived,
+}
+
+impl From<changes::ChangeKind> for ChangeKind {
+    fn from(k: changes::ChangeKind) -> Self {
+        match k {
+            changes::ChangeKind::Created => Self::Created,
+            changes::ChangeKind::Updated => Self::Updated,
+            changes::ChangeKind::Archived => Self::Archived,
+        }
+    }
+}
+
+/// One committed write of one entity, in commit order.
+pub struct ChangeNode(pub changes::Change);
+
+#[Object(name = "Change")]
+impl ChangeNode {
+    /// Its position: pass it as `after` to resume right after it (connection or subscription).
+    async fn cursor(&self) -> String {
+        self.0.position.cursor().as_str().to_owned()
+    }
+
+    /// The entity's global ID, for the types readable through `node(id:)` (sites, hubs); null for the others.
+    async fn id(&self) -> Option<ID> {
+        let kind = match self.0.entity_type.as_str() {
+            "site" => NodeKind::Site,
+            "hub" => NodeKind::Hub,
+            _ => return None,
+        };
+        Some(encode(kind, &self.0.entity_id))
+    }
+
+    /// The entity type: `site`, `hub`, `host_structure`, `funded_post`, `counsellor`, `aidants_organisation`,
+    /// `aidant`, `funding_grant`, `funding_envelope`, `ami_application`, …
+    async fn entity_type(&self) -> &str {
+        &self.0.entity_type
+    }
+
+    /// The entity's id within its type.
+    async fn entity_id(&self) -> &str {
+        &self.0.entity_id
+    }
+
+    /// What happened.
+    async fn kind(&self) -> ChangeKind {
+        self.0.kind.into()
+    }
+
+    /// When (server clock).
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+
+    /// The department concerned, if any.
+    async fn department_code(&self) -> Option<&str> {
+        self.0.department.as_ref().map(DepartmentCode::as_str)
+    }
+
+    /// Whether the entity is personal data (only callers who may read it get such changes).
+    async fn personal_data(&self) -> bool {
+        self.0.personal_data
+    }
+}
+
+/// What to follow in the feed; on top of the caller's rights.
+#[derive(InputObject, Default)]
+pub struct ChangeFilterInput {
+    /// Only these entity types (see `Change.entityType`).
+    pub entity_types: Option<Vec<String>>,
+    /// Only changes in these departments (codes).
+    pub departments: Option<Vec<String>>,
+    /// Only changes of this hub (slug) or its departments.
+    pub hub: Option<String>,
+}
+
+impl ChangeFilterInput {
+    pub(crate) async fn resolve(self, ctx: &Context<'_>) -> async_graphql::Result<ChangeFilter> {
+        let db = &state(ctx)?.db;
+        let departments = self
+            .departments
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                DepartmentCode::parse(d).map_err(|e| {
+                    coded(
+                        &e.to_string(),
+                        "invalid_value",
+                        Some(format!("filter.departments.{i}")),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hub = match self.hub {
+            Some(slug) => {
+                let hub = maillage_territories::hub_by_slug(db, &slug)
+                    .await
+                    .gql()?
+                    .ok_or_else(|| {
+                        coded(
+                            &format!("no hub {slug:?}"),
+                            "not_found",
+                            Some("filter.hub".to_owned()),
+                        )
+                    })?;
+                let scope = maillage_territories::hub_scope(db, hub.id).await.gql()?;
+                Some(HubFilter {
+                    hub: scope.hub,
+                    departments: scope.departments,
+                })
+            }
+            None => None,
+        };
+        Ok(ChangeFilter {
+            entity_types: self.entity_types.unwrap_or_default(),
+            departments,
+            hub,
+        })
+    }
+}
+
+/// Reading the change feed.
+#[derive(Default)]
+pub struct FeedQuery;
+
+#[Object]
+impl FeedQuery {
+    /// Every committed write the caller may read, oldest first, after `after`: follow `pageInfo.endCursor` to stay in
+    /// sync (see docs/SYNC.md). Personal data (aidants, counsellors) only for callers who may read it.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ChangeFilterInput>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last change seen.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<ChangeNode>> {
+        let s = state(ctx)?;
+        let mut page = page_request(ctx, first, after)?;
+        // The feed grows while it is read: it has no total.
+        page.with_total = false;
+        let filter = filter.unwrap_or_default().resolve(ctx).await?;
+        let page = changes::list_changes(&s.db, &s.actor, &filter, &page)
+            .await
+            .gql()?;
+        Ok(connection(page, ChangeNode))
+    }
+}
+
+/// Live changes over WebSocket (`graphql-transport-ws` on `/graphql/ws`).
+#[derive(Default)]
+pub struct FeedSubscription;
+
+#[Subscription]
+impl FeedSubscription {
+    /// The changes the caller may read, as they commit, after `after` (a cursor from a change or the `changes`
+    /// connection: a client that reconnects with its last cursor misses nothing), or from now. The connection is
+    /// closed when the caller's token is revoked or expires.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        filter: Option<ChangeFilterInput>,
+    ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<ChangeNode>>> {
+        let s = state(ctx)?;
+        if s.actor.role() == Role::Anonymous {
+            return Err(coded(
+                "subscriptions need an API token (connection_init payload `Authorization: Bearer …`)",
+                "unauthenticated",
+                None,
+            ));
+        }
+        let source = ctx
+            .data::<std::sync::Arc<dyn ChangeSource>>()
+            .map_err(|_| coded("subscriptions are not served here", "internal_error", None))?;
+        let after = after
+            .as_deref()
+            .map(|a| ChangePosition::from_cursor(&Cursor::from_client(a)))
+            .transpose()
+            .gql()?;
+        let filter = filter.unwrap_or_default().resolve(ctx).await?;
+        Ok(source
+            .subscribe(s.actor.clone(), filter, after)
+            .map(|r| r.map(ChangeNode).gql())
+            .boxed())
+    }
+}
