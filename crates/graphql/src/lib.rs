@@ -6,6 +6,7 @@ pub mod audit;
 pub mod conventions;
 pub mod cost;
 pub mod counsellors;
+pub mod dedup;
 pub mod federation;
 pub mod funding;
 pub mod kit;

@@ -1,6 +1,8 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
-use crate::{aidants, ami, audit, counsellors, funding, node, sites, telemetry, territories};
+use crate::{
+    aidants, ami, audit, counsellors, dedup, funding, node, sites, telemetry, territories,
+};
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 /// The root query: one object per domain, merged.
@@ -14,6 +16,7 @@ pub struct QueryRoot(
     funding::FundingQuery,
     aidants::AidantsQuery,
     ami::AmiQuery,
+    dedup::DedupQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -25,6 +28,7 @@ pub struct MutationRoot(
     funding::FundingMutation,
     aidants::AidantsMutation,
     ami::AmiMutation,
+    dedup::DedupMutation,
 );
 
 /// The executable schema.
