@@ -171,6 +171,8 @@ pub(crate) fn site_row(
     model.updated_at = Set(updated_at);
     model.archived_at = Set(None);
     model.archive_origin = Set(None);
+    // Never written by an import's upsert (not in its updated columns): a merge decision stays as it is.
+    model.merged_into = Set(None);
     Ok(model.try_into_model()?)
 }
 
