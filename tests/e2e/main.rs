@@ -11,6 +11,7 @@ mod cli;
 mod counsellors;
 mod exports;
 mod federation;
+mod feeds_write;
 mod funding;
 mod graphql;
 mod http;

@@ -134,6 +134,40 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Appends many entries naming `actor` in a few multi-row statements (bulk imports): the cost grows with the number
+/// of entries, not the number of statements.
+pub async fn record_many<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    entries: Vec<AuditEntry>,
+) -> Result<(), AccessError> {
+    // 11 bound values per row: 1 000 rows stay well under SQLite's and PostgreSQL's parameter limits.
+    const ROWS_PER_STATEMENT: usize = 1_000;
+    let now = Utc::now();
+    let mut rows = entries.into_iter().map(|entry| audit_log::ActiveModel {
+        occurred_at: Set(now),
+        actor_label: Set(actor.label().to_owned()),
+        actor_role: Set(actor.role().as_str().to_owned()),
+        request_id: Set(actor.request_id().map(str::to_owned)),
+        entity_type: Set(entry.entity_type.to_owned()),
+        entity_id: Set(entry.entity_id),
+        action: Set(entry.action.to_owned()),
+        changes: Set(entry.changes.into_json().to_string()),
+        department_code: Set(entry.department.map(|d| d.as_str().to_owned())),
+        hub_id: Set(entry.hub.map(|h| h.0)),
+        ..Default::default()
+    });
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        audit_log::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+}
+
 /// An entry as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {

@@ -7,7 +7,9 @@ mod error;
 pub mod tokens;
 pub mod webhooks;
 
-pub use audit::{AuditChanges, AuditEntry, AuditFilter, AuditRecord, list_audit, record};
+pub use audit::{
+    AuditChanges, AuditEntry, AuditFilter, AuditRecord, list_audit, record, record_many,
+};
 pub use error::AccessError;
 pub use tokens::{
     NewToken, TokenInfo, authenticate_token, create_token, list_tokens, revoke_token,

@@ -12,6 +12,10 @@ use std::time::Duration;
 /// use, so that `cargo run` needs no database server.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://maillage.db?mode=rwc";
 
+/// How long a SQLite writer waits for the write lock before failing: longer than the publishing step of a large
+/// import, so that small API writes queue behind it rather than fail.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens a connection pool for a `sqlite:` or `postgres:` URL.
 ///
 /// An in-memory SQLite database lives in one connection, so its pool is capped at one (otherwise every connection
@@ -34,6 +38,16 @@ pub async fn connect(
         options
             .idle_timeout(None::<Duration>)
             .max_lifetime(None::<Duration>);
+    } else {
+        // WAL lets readers go on while a writer (an import publishing its rows) holds the write lock, and a writer
+        // that finds the lock taken waits its turn instead of failing at once with "database is locked".
+        // `synchronous = NORMAL` is the documented safe pairing with WAL (a power loss may drop the last commits,
+        // never corrupt the file).
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        });
     }
     let mut db = Database::connect(options).await?;
     if let Some(counter) = statements {

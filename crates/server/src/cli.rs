@@ -395,6 +395,7 @@ async fn import(
         encoding: mapping::encoding_arg(args.encoding.as_deref())?,
         sheet: args.sheet.clone(),
         mapping: mapping_arg,
+        ..ImportOptions::default()
     };
     let report_path = args
         .report

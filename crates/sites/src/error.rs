@@ -67,6 +67,31 @@ pub enum SitesError {
         /// The id within the source.
         source_id: String,
     },
+    /// A complete feed's file would archive more than the allowed share of its source's live sites (a truncated
+    /// file?): nothing was written. Importing it again with `force` accepts it.
+    #[error(
+        "this file would archive {would_archive} of the {live} live sites of source {site_source:?} (more than \
+         {max_percent}%): nothing was imported; check the file, or force the import"
+    )]
+    ArchiveShareExceeded {
+        /// The source.
+        site_source: String,
+        /// Sites the file does not list any more.
+        would_archive: u64,
+        /// Live sites of the source before the import.
+        live: u64,
+        /// The allowed share, in percent.
+        max_percent: u32,
+    },
+    /// The import was cancelled by its caller: nothing was written.
+    #[error("the import was cancelled: nothing was imported")]
+    Cancelled,
+    /// The staged rows of an import disappeared before it published them (discarded by a restart): nothing was
+    /// written.
+    #[error(
+        "the staged rows of import {0} were discarded before it finished: nothing was imported"
+    )]
+    StagingLost(String),
     /// No hub with this slug.
     #[error("no hub with slug {0:?}")]
     UnknownHub(String),
@@ -115,6 +140,9 @@ impl ErrorCode for SitesError {
             Self::Io { .. } => "io_error",
             Self::Forbidden(_) => "forbidden",
             Self::UnknownHub(_) => "unknown_hub",
+            Self::ArchiveShareExceeded { .. } => "archive_share_exceeded",
+            Self::Cancelled => "cancelled",
+            Self::StagingLost(_) => "staging_lost",
             Self::Conflict { .. } => "conflict",
             Self::NotFound(_) => "not_found",
             Self::StaleVersion { .. } => "stale_version",
@@ -153,6 +181,7 @@ impl ErrorCode for SitesError {
                 | Self::NotFound(_)
                 | Self::StaleVersion { .. }
                 | Self::AlreadyExists { .. }
+                | Self::ArchiveShareExceeded { .. }
                 | Self::MatchNotFound(_)
                 | Self::InvalidDecision(_)
         )

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bulk;
 pub mod datainclusion;
 pub mod dedup;
 mod entity;
@@ -10,13 +11,16 @@ pub mod hours;
 pub mod import;
 pub mod mapping;
 pub mod model;
+pub mod provenance;
 pub mod query;
 pub mod read;
 pub mod standard;
 mod write;
 
+pub use bulk::discard_unfinished_staging;
 pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
+pub use provenance::{FieldProvenance, Origin, provenance_of};
 pub use query::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, get_site, list_sites,
     list_sites_by_departments, site_by_source, sites_by_ids,

@@ -12,7 +12,7 @@ use maillage_core::{Actor, DepartmentCode, Email, InseeCode, PostalCode, Role, S
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    Set, TryIntoModel,
 };
 use std::collections::HashMap;
 
@@ -155,8 +155,27 @@ fn values_json(values: &[TaggedValue], kind: ValueKind) -> Vec<&str> {
         .collect()
 }
 
+/// The complete row of a site with this content (an import stages it, then writes it in a multi-row statement).
+pub(crate) fn site_row(
+    source: &str,
+    new: &NewSite,
+    id: i32,
+    version: i32,
+    created_at: chrono::DateTime<Utc>,
+    updated_at: chrono::DateTime<Utc>,
+) -> Result<site::Model, SitesError> {
+    let mut model = content_columns(source, new);
+    model.id = Set(id);
+    model.version = Set(version);
+    model.created_at = Set(created_at);
+    model.updated_at = Set(updated_at);
+    model.archived_at = Set(None);
+    model.archive_origin = Set(None);
+    Ok(model.try_into_model()?)
+}
+
 /// The fields that differ between `before` (none for a creation) and `after`, for the audit trail.
-fn diff(before: Option<&NewSite>, after: &NewSite) -> AuditChanges {
+pub(crate) fn diff(before: Option<&NewSite>, after: &NewSite) -> AuditChanges {
     let mut c = AuditChanges::new();
     macro_rules! field {
         ($name:literal, $get:expr) => {{
@@ -316,6 +335,10 @@ pub async fn create_site(
     let id = match outcome {
         StoreOutcome::Created(id) | StoreOutcome::Updated(id) | StoreOutcome::Unchanged(id) => id,
     };
+    // Every field of a site created through the API was set by that edit: a feed that later lists the same id
+    // does not overwrite them silently.
+    let fields: Vec<&str> = crate::provenance::fields().collect();
+    crate::provenance::record_api_edit(&txn, id.0, &fields, actor).await?;
     let site = crate::query::get_record(&txn, id)
         .await?
         .ok_or(SitesError::NotFound(id))?;
@@ -458,6 +481,8 @@ pub async fn update_site(
         });
     }
     replace_values(&txn, id.0, &new.values).await?;
+    let edited = crate::provenance::changed_fields(&old.data, &new);
+    crate::provenance::record_api_edit(&txn, id.0, &edited, actor).await?;
     let mut changes = diff(Some(&old.data), &new);
     changes.note("via", "api");
     record(
@@ -491,6 +516,10 @@ pub async fn archive_site(
     forbid_outside(actor, old.department_code.as_ref())?;
     let updated = site::Entity::update_many()
         .col_expr(site::Column::ArchivedAt, Expr::value(Utc::now()))
+        .col_expr(
+            site::Column::ArchiveOrigin,
+            Expr::value(crate::bulk::ARCHIVED_BY_API),
+        )
         .col_expr(site::Column::Version, Expr::value(version + 1))
         .col_expr(site::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(site::Column::Id.eq(id.0))

@@ -11,12 +11,14 @@ use maillage_core::pagination::{Cursor, Page, PageRequest};
 use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role, SiteId};
 use maillage_sites::export::{ExportScope, export_v1};
 use maillage_sites::import::{
-    ImportOptions, ImportSummary, IssueKind, Location, ReportLine, import_file,
+    FeedPolicy, ImportOptions, ImportSummary, IssueKind, Location, Progress, ReportLine,
+    import_file,
 };
 use maillage_sites::standard::V1_COLUMNS;
 use maillage_sites::{
-    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SitesError, ValueKind, get_site,
-    list_sites, list_sites_by_departments, sites_by_ids,
+    BoundingBox, Origin, Site, SiteFilter, SiteOrder, SiteOrderField, SitePatch, SitesError,
+    ValueKind, discard_unfinished_staging, get_site, list_sites, list_sites_by_departments,
+    provenance_of, sites_by_ids,
 };
 use maillage_sites::{datainclusion, geojson};
 use maillage_testkit::TestDb;
@@ -24,7 +26,9 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Harness
@@ -162,6 +166,7 @@ impl Env {
 }
 
 /// What an import returned, with every report line it emitted.
+#[derive(Debug)]
 struct Imported {
     summary: ImportSummary,
     report: Vec<ReportLine>,
@@ -3130,6 +3135,436 @@ async fn geojson_is_a_feature_collection_with_points_in_lon_lat_order() {
             .iter()
             .all(|f| f["properties"]["departement"] == "69")
     );
+}
+
+#[tokio::test]
+async fn feeds_json_arrays_are_joined_with_the_detected_versions_separator() {
+    let e = env().await;
+    let path = e.json(
+        "v1.json",
+        &[json!({
+            "id": "arr", "pivot": "00000000000000", "nom": "Lieu", "commune": "Lyon", "code_postal": "69001",
+            "adresse": "1 rue", "date_maj": "2024-01-10", "courriels": ["a@b.fr"],
+            "services": ["Aide aux démarches administratives", "Accès internet et matériel informatique"],
+        })],
+    );
+    let imported = e.import(&path, "json").await;
+    assert_eq!(imported.summary.version.as_str(), "1.0.2");
+    assert!(imported.report.is_empty(), "{:#?}", imported.report);
+    assert_eq!(
+        e.site("json", "arr")
+            .await
+            .data
+            .mapped_values(ValueKind::Service),
+        [
+            "Aide aux démarches administratives",
+            "Accès internet et matériel informatique"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Feeds: provenance and precedence, complete feeds, bulk writes, staging
+// ---------------------------------------------------------------------------------------------------------------
+
+impl Env {
+    /// Imports as an admin with these options (source and file aside), collecting the report.
+    async fn import_feed(
+        &self,
+        path: &Path,
+        source: &str,
+        options: ImportOptions,
+    ) -> Result<Imported, SitesError> {
+        let mut report = Vec::new();
+        let summary = import_file(
+            &self.t.db,
+            &Actor::cli(),
+            path,
+            &ImportOptions {
+                source: source.to_owned(),
+                ..options
+            },
+            &mut |line: &ReportLine| report.push(line.clone()),
+            &|_| {},
+        )
+        .await?;
+        Ok(Imported { summary, report })
+    }
+
+    async fn import_complete(
+        &self,
+        path: &Path,
+        source: &str,
+        force: bool,
+    ) -> Result<Imported, SitesError> {
+        self.import_feed(
+            path,
+            source,
+            ImportOptions {
+                policy: FeedPolicy {
+                    complete: true,
+                    force,
+                    ..FeedPolicy::default()
+                },
+                ..ImportOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Source ids of the live sites of a source, sorted.
+    async fn live_ids(&self, source: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .all_sites()
+            .await
+            .into_iter()
+            .filter(|s| s.source == source)
+            .map(|s| s.data.source_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn an_api_edit_survives_a_reimport_unless_the_feed_wins() {
+    let e = env().await;
+    let rows: Vec<Value> = (0..3)
+        .map(|i| {
+            v01(
+                &format!("{i}"),
+                &format!("Lieu {i}"),
+                "69001",
+                &[("telephone", "04 72 00 00 00")],
+            )
+        })
+        .collect();
+    let path = e.json("lieux.json", &rows);
+    let first = e
+        .import_feed(
+            &path,
+            "hub",
+            ImportOptions {
+                feed_id: Some(7),
+                import_job_id: Some(70),
+                file_date: NaiveDate::from_ymd_opt(2024, 1, 10),
+                ..ImportOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.summary.created, 3);
+    let site = e.site("hub", "1").await;
+    let file_phone = site.data.phone.clone().unwrap();
+
+    // Every field of an imported site comes from the file.
+    let prov = provenance_of(&e.t.db, &[site.id]).await.unwrap();
+    let phone = prov[&site.id].iter().find(|p| p.field == "phone").unwrap();
+    assert_eq!(phone.origin, Origin::Import);
+    assert_eq!(
+        (
+            phone.feed_id,
+            phone.import_job_id,
+            phone.file_name.as_deref()
+        ),
+        (Some(7), Some(70), Some("lieux.json"))
+    );
+    assert_eq!(phone.file_date, NaiveDate::from_ymd_opt(2024, 1, 10));
+
+    // A coordinator fixes the phone number through the API.
+    let coordinator = e.hinaura_coordinator().await;
+    let edited = maillage_sites::update_site(
+        &e.t.db,
+        &coordinator,
+        site.id,
+        site.version,
+        SitePatch {
+            phone: Some(Some("+33612345678".to_owned())),
+            ..SitePatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let prov = provenance_of(&e.t.db, &[site.id]).await.unwrap();
+    let phone = prov[&site.id].iter().find(|p| p.field == "phone").unwrap();
+    assert_eq!(phone.origin, Origin::Api);
+    assert_eq!(phone.actor.as_deref(), Some(coordinator.label()));
+    let name = prov[&site.id].iter().find(|p| p.field == "name").unwrap();
+    assert_eq!(
+        name.origin,
+        Origin::Import,
+        "only the edited fields are the API's"
+    );
+
+    // The hub's unchanged file comes again: the edit stands, nothing changes, and the report says why.
+    let again = e.import(&path, "hub").await;
+    assert_eq!(again.summary.changes(), 0, "{:?}", again.summary);
+    let kept: Vec<&ReportLine> = again
+        .report
+        .iter()
+        .filter(|l| l.kind == IssueKind::KeptEdit && l.field == "phone")
+        .collect();
+    assert_eq!(kept.len(), 1, "{:#?}", again.report);
+    assert_eq!(kept[0].source_id.as_deref(), Some("1"));
+    assert_eq!(kept[0].stored_value.as_deref(), Some("\"+33612345678\""));
+    assert_eq!(
+        kept[0].file_value.as_deref(),
+        Some(format!("\"{file_phone}\"").as_str())
+    );
+    assert_eq!(kept[0].kind.to_string(), "kept_edit");
+    // `updateSite` also dated the site today: that edit stands as well.
+    assert!(
+        again
+            .report
+            .iter()
+            .any(|l| l.kind == IssueKind::KeptEdit && l.field == "updated_on"),
+        "{:#?}",
+        again.report
+    );
+    assert_eq!(again.summary.kept_edits, 2);
+    let after = e.site("hub", "1").await;
+    assert_eq!(after, edited, "the re-import rewrote the edited site");
+
+    // A feed allowed to win replaces the edit, and the field is the file's again.
+    let wins = e
+        .import_feed(
+            &path,
+            "hub",
+            ImportOptions {
+                policy: FeedPolicy {
+                    feed_wins: true,
+                    ..FeedPolicy::default()
+                },
+                ..ImportOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((wins.summary.updated, wins.summary.kept_edits), (1, 0));
+    let after = e.site("hub", "1").await;
+    assert_eq!(after.data.phone.as_deref(), Some(file_phone.as_str()));
+    assert_eq!(
+        after.data.updated_on,
+        NaiveDate::from_ymd_opt(2024, 1, 10).unwrap()
+    );
+    let prov = provenance_of(&e.t.db, &[site.id]).await.unwrap();
+    assert!(
+        prov[&site.id].iter().all(|p| p.origin == Origin::Import),
+        "{:#?}",
+        prov[&site.id]
+    );
+    // And from then on the file is simply unchanged.
+    assert_eq!(e.import(&path, "hub").await.summary.changes(), 0);
+}
+
+#[tokio::test]
+async fn a_complete_feed_archives_what_disappeared_and_restores_what_comes_back() {
+    let e = env().await;
+    let all = many_v01(60);
+    let full = e.json("full.json", &all);
+    assert_eq!(
+        e.import_complete(&full, "hub", false)
+            .await
+            .unwrap()
+            .summary
+            .created,
+        60
+    );
+    let all_ids = e.live_ids("hub").await;
+
+    // Ten rows are gone from the file: exactly those ten sites are archived (kept in the table).
+    let missing: Vec<String> = (20..30).map(|i| format!("row-{i}")).collect();
+    let partial_rows: Vec<Value> = all
+        .iter()
+        .filter(|r| !missing.contains(&r["id"].as_str().unwrap().to_owned()))
+        .cloned()
+        .collect();
+    let partial = e.json("partial.json", &partial_rows);
+    let s = e
+        .import_complete(&partial, "hub", false)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(sorted(s.archived.clone()), sorted(missing.clone()));
+    assert_eq!((s.changes(), s.unchanged), (10, 50), "{s:?}");
+    assert_eq!(e.live_ids("hub").await.len(), 50);
+    assert_eq!(e.table_counts().await.0, 60, "archived, not deleted");
+    // A partial import of the same file archives nothing.
+    let s = e.import(&partial, "hub").await.summary;
+    assert_eq!((s.changes(), s.archived.len()), (0, 0));
+
+    // The full file brings them back.
+    let s = e
+        .import_complete(&full, "hub", false)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(sorted(s.restored.clone()), sorted(missing.clone()));
+    assert_eq!((s.updated, s.unchanged, s.archived.len()), (10, 50, 0));
+    assert_eq!(e.live_ids("hub").await, all_ids);
+    assert_eq!(
+        e.import_complete(&full, "hub", false)
+            .await
+            .unwrap()
+            .summary
+            .changes(),
+        0
+    );
+
+    // A site a coordinator deleted stays deleted, even though the feed still lists it.
+    let gone = e.site("hub", "row-5").await;
+    maillage_sites::archive_site(&e.t.db, &Actor::cli(), gone.id, gone.version)
+        .await
+        .unwrap();
+    let imported = e.import_complete(&full, "hub", false).await.unwrap();
+    assert_eq!(imported.summary.changes(), 0, "{:?}", imported.summary);
+    assert!(imported.summary.restored.is_empty());
+    let kept: Vec<&ReportLine> = imported
+        .report
+        .iter()
+        .filter(|l| l.kind == IssueKind::KeptArchived)
+        .collect();
+    assert_eq!(kept.len(), 1, "{:#?}", imported.report);
+    assert_eq!(kept[0].source_id.as_deref(), Some("row-5"));
+    assert!(e.find("hub", "row-5").await.is_none());
+
+    // Half the rows missing (a truncated file?): refused, nothing written, unless forced.
+    let half = e.json("half.json", &all[..30]);
+    let before = e.snapshot().await;
+    let err = e.import_complete(&half, "hub", false).await.unwrap_err();
+    assert_eq!(err.code(), "archive_share_exceeded", "{err}");
+    assert!(err.to_string().contains("30 of the 59"), "{err}");
+    assert_eq!(e.snapshot().await, before);
+    assert_eq!(count_rows(&e.t, "site_import_stage").await, 0);
+    let s = e.import_complete(&half, "hub", true).await.unwrap().summary;
+    assert_eq!(s.archived.len(), 30);
+    assert_eq!(e.live_ids("hub").await.len(), 29);
+}
+
+#[tokio::test]
+async fn import_statements_grow_by_batches_not_rows() {
+    let e = env().await;
+    let small = e.json("small.json", &many_v01(100));
+    let (imported, small_n, _) = counting(&e.t, e.import(&small, "a")).await;
+    assert_eq!(imported.summary.created, 100);
+
+    let rows = 1_200;
+    let big = e.json("big.json", &many_v01(rows));
+    let (imported, created_n, log) = counting(&e.t, e.import(&big, "b")).await;
+    assert_eq!(imported.summary.created, rows as u64);
+    // Three staging batches and three publishing chunks, not 1 200 rows' worth of statements.
+    assert!(
+        created_n < 60 && created_n <= small_n + 40,
+        "{created_n} statements for {rows} new sites ({small_n} for 100): {log:#?}"
+    );
+
+    // Every row changes: the same holds for updates, and each changed site gets one audit entry.
+    let renamed: Vec<Value> = (0..rows)
+        .map(|i| {
+            v01(
+                &format!("row-{i}"),
+                &format!("Autre lieu {i}"),
+                "69001",
+                &[],
+            )
+        })
+        .collect();
+    let renamed = e.json("renamed.json", &renamed);
+    let audit_before = count_rows(&e.t, "audit_log").await;
+    let (imported, updated_n, log) = counting(&e.t, e.import(&renamed, "b")).await;
+    assert_eq!(imported.summary.updated, rows as u64);
+    assert!(
+        updated_n < 80,
+        "{updated_n} statements for {rows} updated sites: {log:#?}"
+    );
+    assert_eq!(
+        count_rows(&e.t, "audit_log").await - audit_before,
+        rows as i64 + 1,
+        "one entry per changed site and one for the import"
+    );
+    // An unchanged file audits the import only.
+    let audit_before = count_rows(&e.t, "audit_log").await;
+    assert_eq!(e.import(&renamed, "b").await.summary.changes(), 0);
+    assert_eq!(count_rows(&e.t, "audit_log").await - audit_before, 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_import_leaves_no_trace() {
+    let e = env().await;
+    let base = e.json("base.json", &many_v01(100));
+    e.import(&base, "hub").await;
+    let renamed: Vec<Value> = (0..1_200)
+        .map(|i| {
+            v01(
+                &format!("row-{i}"),
+                &format!("Nouveau nom {i}"),
+                "69001",
+                &[],
+            )
+        })
+        .collect();
+    let renamed = e.json("renamed.json", &renamed);
+    let before = e.snapshot().await;
+    let audit_before = count_rows(&e.t, "audit_log").await;
+
+    // Cancelled by its job after the first chunk was staged: nothing written, staging cleaned up.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let progress = {
+        let seen = Arc::clone(&seen);
+        Progress::new(move |done, total| {
+            seen.lock().unwrap().push((done, total));
+            ControlFlow::Break(())
+        })
+    };
+    let err = e
+        .import_feed(
+            &renamed,
+            "hub",
+            ImportOptions {
+                progress: Some(progress),
+                ..ImportOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "cancelled");
+    assert_eq!(*seen.lock().unwrap(), [(500, 1_200)]);
+    assert_eq!(e.snapshot().await, before);
+    assert_eq!(count_rows(&e.t, "site_import_stage").await, 0);
+    assert_eq!(count_rows(&e.t, "audit_log").await, audit_before);
+
+    // The process dies between two chunks (a panic in the job's callback stands for it): the staged rows are
+    // invisible, and discarding them at the next start leaves the database as it was.
+    let db = e.t.db.clone();
+    let path = renamed.clone();
+    let crashed = tokio::spawn(async move {
+        let options = ImportOptions {
+            source: "hub".to_owned(),
+            progress: Some(Progress::new(|done, _| {
+                assert!(done < 1_000, "simulated crash after {done} rows");
+                ControlFlow::Continue(())
+            })),
+            ..ImportOptions::default()
+        };
+        import_file(&db, &Actor::cli(), &path, &options, &mut |_| {}, &|_| {}).await
+    })
+    .await;
+    assert!(crashed.unwrap_err().is_panic());
+    assert_eq!(e.snapshot().await, before);
+    assert_eq!(count_rows(&e.t, "site_import_stage").await, 1_000);
+    assert_eq!(discard_unfinished_staging(&e.t.db).await.unwrap(), 1_000);
+    assert_eq!(count_rows(&e.t, "site_import_stage").await, 0);
+    assert_eq!(e.snapshot().await, before);
+    assert_eq!(count_rows(&e.t, "audit_log").await, audit_before);
+
+    // The next import works as usual.
+    let s = e.import(&renamed, "hub").await.summary;
+    assert_eq!((s.updated, s.created), (100, 1_100));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
 //! The sites crate's own tables. Private: other crates go through the services.
 
 pub(crate) mod site;
+pub(crate) mod site_field_provenance;
+pub(crate) mod site_import_stage;
 pub(crate) mod site_value;

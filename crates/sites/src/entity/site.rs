@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "site")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -38,6 +38,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub archived_at: Option<DateTimeUtc>,
+    /// `import` (a complete feed dropped it) or `api` (a coordinator archived it); `None` when live.
+    pub archive_origin: Option<String>,
     pub merged_into: Option<i32>,
 }
 
