@@ -171,6 +171,8 @@ pub(crate) fn site_row(
     model.updated_at = Set(updated_at);
     model.archived_at = Set(None);
     model.archive_origin = Set(None);
+    // Only for the multi-row INSERT: an update's upsert leaves `merged_into` out of its columns (dedup owns it).
+    model.merged_into = Set(None);
     Ok(model.try_into_model()?)
 }
 
