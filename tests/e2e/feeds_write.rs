@@ -70,7 +70,7 @@ async fn sites_keep_answering_during_a_large_import() {
         reads += 1;
         // A few small writes go through too, early in the import, while it stages its rows (they would wait for
         // the lock during the short publishing step, never fail with "database is locked").
-        if reads % 10 == 0 && writes < 3 {
+        if reads.is_multiple_of(10) && writes < 3 {
             let (status, body) = app
                 .post_as(
                     Some(&admin),

@@ -3,8 +3,8 @@
 pub mod aidants;
 pub mod ami;
 pub mod audit;
-pub mod conventions;
 pub mod changes;
+pub mod conventions;
 pub mod cost;
 pub mod counsellors;
 pub mod dedup;

@@ -22,7 +22,7 @@ pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use provenance::{FieldProvenance, Origin, provenance_of};
 pub use query::{
-    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SiteSync, get_site, list_sites,
-    list_sites_by_departments, list_sites_synced, site_by_source, sites_by_ids,
+    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SiteSync, get_site,
+    list_sites, list_sites_by_departments, list_sites_synced, site_by_source, sites_by_ids,
 };
 pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};

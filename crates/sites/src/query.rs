@@ -98,6 +98,8 @@ pub struct SiteFilter {
     pub open_at: Option<DateTime<Utc>>,
     /// Sites from this import source.
     pub source: Option<String>,
+    /// Canonical sites (the default) or the raw source records underneath them.
+    pub records: SiteRecords,
 }
 
 /// Incremental sync options of the site list, besides its filter.
@@ -107,8 +109,6 @@ pub struct SiteSync {
     pub updated_since: Option<DateTime<Utc>>,
     /// Also list archived sites (tombstones, with `archived_at` set), so a mirror can remove them.
     pub include_archived: bool,
-    /// Canonical sites (the default) or the raw source records underneath them.
-    pub records: SiteRecords,
 }
 
 /// Which rows a read serves.
