@@ -13,6 +13,7 @@ mod m20261122_000004_counsellors;
 mod m20261122_000005_aidants;
 mod m20261122_000006_funding;
 mod m20261129_000007_ami;
+mod m20261204_000008_feeds;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_aidants::Migration),
             Box::new(m20261122_000006_funding::Migration),
             Box::new(m20261129_000007_ami::Migration),
+            Box::new(m20261204_000008_feeds::Migration),
         ]
     }
 }

@@ -70,6 +70,12 @@ pub enum SitesError {
     /// No hub with this slug.
     #[error("no hub with slug {0:?}")]
     UnknownHub(String),
+    /// No feed with this slug (or none the caller may see).
+    #[error("no feed {0:?}")]
+    UnknownFeed(String),
+    /// No import job with this id (or none the caller may see).
+    #[error("no import job {0}")]
+    UnknownJob(i32),
     /// A stored row could not be read back (edited outside Maillage?).
     #[error("site {id} is stored with an invalid value: {detail}")]
     CorruptRow {
@@ -109,6 +115,7 @@ impl ErrorCode for SitesError {
             Self::Io { .. } => "io_error",
             Self::Forbidden(_) => "forbidden",
             Self::UnknownHub(_) => "unknown_hub",
+            Self::UnknownFeed(_) | Self::UnknownJob(_) => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::NotFound(_) => "not_found",
             Self::StaleVersion { .. } => "stale_version",
@@ -141,6 +148,8 @@ impl ErrorCode for SitesError {
             Self::InvalidInput { .. }
                 | Self::Pagination(_)
                 | Self::UnknownHub(_)
+                | Self::UnknownFeed(_)
+                | Self::UnknownJob(_)
                 | Self::Conflict { .. }
                 | Self::NotFound(_)
                 | Self::StaleVersion { .. }

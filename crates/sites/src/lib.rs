@@ -3,8 +3,10 @@
 mod entity;
 mod error;
 pub mod export;
+pub mod feeds;
 pub mod hours;
 pub mod import;
+pub mod jobs;
 pub mod model;
 pub mod query;
 pub mod standard;
