@@ -7,6 +7,7 @@ pub mod cost;
 pub mod counsellors;
 pub mod error;
 pub mod federation;
+pub mod feeds;
 pub mod funding;
 pub mod id;
 pub mod loaders;

@@ -67,6 +67,10 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
         .merge(crate::ami::routes(crate::ami::AttachmentStore::local(
             config.attachments_dir.clone(),
         )))
+        .merge(crate::uploads::routes(crate::uploads::ImportUploads {
+            dir: config.imports_dir.clone(),
+            max_bytes: config.max_import_bytes,
+        }))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.
         .layer(axum::middleware::from_fn(crate::telemetry::observe))

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 mod aidants;
 mod ami;
 mod counsellors;
+mod feeds;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
 #[derive(Debug, Parser)]
@@ -61,6 +62,11 @@ enum Command {
     Aidants {
         #[command(subcommand)]
         action: aidants::AidantsAction,
+    },
+    /// Create, list or change feeds (named sources of sites with their mapping and policy).
+    Feed {
+        #[command(subcommand)]
+        action: feeds::FeedAction,
     },
     /// Export AMI dossiers or their scores (CSV).
     Ami {
@@ -120,8 +126,11 @@ struct ImportArgs {
     /// The file to import.
     file: PathBuf,
     /// Name of the source (e.g. hinaura): with each row's id, the identity of a site.
-    #[arg(long)]
-    source: String,
+    #[arg(long, required_unless_present = "feed", conflicts_with = "feed")]
+    source: Option<String>,
+    /// Import as a job of this feed (slug), with its source, mapping and policy: as `POST /feeds/{feed}/imports`.
+    #[arg(long, conflicts_with_all = ["format", "standard"])]
+    feed: Option<String>,
     /// File format, when the extension does not tell.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -236,6 +245,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
+        Command::Feed { .. } => Some("feed"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
         tracing::info_span!("maillage.command", otel.name = %format!("maillage {name}"), command = name)
@@ -262,6 +272,9 @@ async fn execute(
             )
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
+            maillage_sites::jobs::fail_interrupted_jobs(&db)
+                .await
+                .map_err(|e| e.to_string())?;
             let app = build_app(AppState::new(db, &config), &config);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -322,6 +335,7 @@ async fn execute(
             counsellors::run(db_config, metrics_textfile, action).await
         }
         Command::Ami { action } => ami::run(db_config, action).await,
+        Command::Feed { action } => feeds::run(db_config, action).await,
     }
 }
 
@@ -330,6 +344,20 @@ async fn import(
     metrics_textfile: Option<&std::path::Path>,
     args: ImportArgs,
 ) -> Result<ExitCode, String> {
+    let source = match (args.source.clone(), &args.feed) {
+        (_, Some(feed)) => {
+            return feeds::import_with_feed(
+                db_config,
+                metrics_textfile,
+                &args.file,
+                feed,
+                args.report,
+            )
+            .await;
+        }
+        (Some(source), None) => source,
+        (None, None) => return Err("pass --source NAME or --feed SLUG".to_owned()),
+    };
     let version = args
         .standard
         .as_deref()
@@ -340,7 +368,7 @@ async fn import(
         })
         .transpose()?;
     let options = ImportOptions {
-        source: args.source.clone(),
+        source: source.clone(),
         format: args.format.map(|f| match f {
             FormatArg::Csv => FileFormat::Csv,
             FormatArg::Json => FileFormat::Json,
@@ -350,7 +378,7 @@ async fn import(
     let report_path = args
         .report
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("import-report-{}.csv", args.source)));
+        .unwrap_or_else(|| PathBuf::from(format!("import-report-{source}.csv")));
     let db = open_ready(
         db_config.database_url.expose_secret(),
         db_config.max_connections,

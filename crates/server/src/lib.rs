@@ -12,5 +12,6 @@ pub mod metrics;
 pub mod persisted;
 pub mod protection;
 pub mod telemetry;
+pub mod uploads;
 
 pub use app::{AppState, build_app};
