@@ -32,6 +32,7 @@ pub struct QueryRoot(
     funding::FundingQuery,
     aidants::AidantsQuery,
     ami::AmiQuery,
+    feeds::FeedsQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -42,6 +43,7 @@ pub struct MutationRoot(
     funding::FundingMutation,
     aidants::AidantsMutation,
     ami::AmiMutation,
+    feeds::FeedsMutation,
 );
 
 /// The executable schema.
