@@ -10,6 +10,7 @@ mod ami;
 mod cli;
 mod counsellors;
 mod federation;
+mod feeds;
 mod funding;
 mod graphql;
 mod http;
