@@ -662,3 +662,165 @@ async fn the_cli_imports_a_file_as_a_job_of_its_feed() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no feed \"nope\""));
 }
+
+const CREATE_TOKEN: &str = "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { id name role hub { slug } prefix expired revokedAt invitation } userErrors { field code message } } }";
+const REVOKE_TOKEN: &str = "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { token { name revokedAt } userErrors { code } } }";
+
+#[tokio::test]
+async fn tokens_are_managed_without_a_shell() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let hinaura = app.token("hub_coordinator", Some("hinaura")).await;
+    let sud = app.token("hub_coordinator", Some("hub-du-sud")).await;
+    let works = |secret: String| {
+        let app = &app;
+        async move {
+            app.post_as(Some(&secret), "{ hubs { slug } }", json!({}))
+                .await
+                .0
+        }
+    };
+
+    // An admin creates any token; the secret is in the answer, once, and works at once.
+    let (_, body) = app
+        .post_as(
+            Some(&admin),
+            CREATE_TOKEN,
+            json!({ "input": { "name": "Coordination Hinaura 2", "role": "hub_coordinator", "hub": "hinaura" } }),
+        )
+        .await;
+    let created = &body["data"]["createApiToken"];
+    assert_eq!(created["userErrors"], json!([]), "{body:#}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("mlg_"));
+    assert_eq!(created["token"]["hub"]["slug"], "hinaura");
+    assert!(secret.starts_with(created["token"]["prefix"].as_str().unwrap()));
+    assert_eq!(works(secret.clone()).await, 200);
+
+    // A hub coordinator creates partner tokens of its own hub, and nothing else.
+    let (_, body) = app
+        .post_as(
+            Some(&hinaura),
+            CREATE_TOKEN,
+            json!({ "input": { "name": "Carto Lyon", "role": "partner" } }),
+        )
+        .await;
+    let partner = body["data"]["createApiToken"].clone();
+    assert_eq!(partner["token"]["hub"]["slug"], "hinaura", "{body:#}");
+    assert_eq!(partner["token"]["role"], "partner");
+    let partner_secret = partner["secret"].as_str().unwrap().to_owned();
+    let partner_id = partner["token"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(works(partner_secret.clone()).await, 200);
+    for input in [
+        json!({ "name": "x", "role": "hub_coordinator", "hub": "hinaura" }),
+        json!({ "name": "x", "role": "admin" }),
+        json!({ "name": "x", "role": "partner", "hub": "hub-du-sud" }),
+    ] {
+        let (_, body) = app
+            .post_as(Some(&hinaura), CREATE_TOKEN, json!({ "input": input }))
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "forbidden",
+            "{input}: {body:#}"
+        );
+    }
+    // A token that would be expired already is refused.
+    let (_, body) = app
+        .post_as(
+            Some(&hinaura),
+            CREATE_TOKEN,
+            json!({ "input": { "name": "old", "role": "partner", "expiresAt": "2020-01-01T00:00:00Z" } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createApiToken"]["userErrors"][0]["code"], "invalid_value",
+        "{body:#}"
+    );
+    assert_eq!(body["data"]["createApiToken"]["secret"], Value::Null);
+
+    // Each sees the tokens it manages: the coordinator its hub's partners only, the admin all (never a secret).
+    let list = "{ apiTokens { name role hub { slug } } }";
+    let (_, body) = app.post_as(Some(&hinaura), list, json!({})).await;
+    assert_eq!(
+        body["data"]["apiTokens"],
+        json!([{ "name": "Carto Lyon", "role": "partner", "hub": { "slug": "hinaura" } }]),
+        "{body:#}"
+    );
+    let (_, body) = app.post_as(Some(&sud), list, json!({})).await;
+    assert_eq!(body["data"]["apiTokens"], json!([]));
+    let (_, body) = app.post_as(Some(&admin), list, json!({})).await;
+    assert_eq!(
+        body["data"]["apiTokens"].as_array().unwrap().len(),
+        5,
+        "{body:#}"
+    );
+    assert!(!body.to_string().contains(&partner_secret));
+    let (_, body) = app.post_as(Some(&partner_secret), list, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "forbidden");
+
+    // Another hub's coordinator cannot revoke it; its own can, and it stops working at once.
+    let (_, body) = app
+        .post_as(Some(&sud), REVOKE_TOKEN, json!({ "id": partner_id }))
+        .await;
+    assert_eq!(
+        body["data"]["revokeApiToken"]["userErrors"][0]["code"], "not_found",
+        "{body:#}"
+    );
+    assert_eq!(works(partner_secret.clone()).await, 200);
+    let (_, body) = app
+        .post_as(Some(&hinaura), REVOKE_TOKEN, json!({ "id": partner_id }))
+        .await;
+    assert!(
+        body["data"]["revokeApiToken"]["token"]["revokedAt"].is_string(),
+        "{body:#}"
+    );
+    assert_eq!(works(partner_secret).await, 401);
+    // The admin revokes anyone's.
+    let coordinator_id = created["token"]["id"].as_str().unwrap();
+    let (_, body) = app
+        .post_as(Some(&admin), REVOKE_TOKEN, json!({ "id": coordinator_id }))
+        .await;
+    assert_eq!(
+        body["data"]["revokeApiToken"]["userErrors"],
+        json!([]),
+        "{body:#}"
+    );
+    assert_eq!(works(secret).await, 401);
+
+    // `token list` names hubs by slug and marks expired tokens; `--expires` in the past is refused.
+    use sea_orm::ConnectionTrait;
+    app.db
+        .db
+        .execute_unprepared(
+            "UPDATE api_token SET expires_at = '2021-01-01 00:00:00+00:00' WHERE name = 'test hub_coordinator' \
+             AND hub_id = (SELECT id FROM hub WHERE slug = 'hub-du-sud')",
+        )
+        .await
+        .unwrap();
+    let out = app.cli(&["token", "list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let line = |name: &str, hub: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(&format!("\t{name}\t")) && l.contains(&format!("\t{hub}\t")))
+            .unwrap_or_else(|| panic!("no {name} of {hub} in:\n{stdout}"))
+            .to_owned()
+    };
+    assert!(line("test hub_coordinator", "hub-du-sud").contains("\tEXPIRED\t"));
+    assert!(line("test hub_coordinator", "hinaura").contains("\tactive\t"));
+    assert!(line("Carto Lyon", "hinaura").contains("\trevoked\t"));
+    assert_eq!(works(sud).await, 401);
+    let out = app.cli(&[
+        "token",
+        "create",
+        "--role",
+        "partner",
+        "--name",
+        "late",
+        "--expires",
+        "2021-01-01",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must expire in the future"));
+}

@@ -8,5 +8,6 @@ pub mod tokens;
 pub use audit::{AuditChanges, AuditEntry, AuditFilter, AuditRecord, list_audit, record};
 pub use error::AccessError;
 pub use tokens::{
-    NewToken, TokenInfo, authenticate_token, create_token, list_tokens, revoke_token,
+    NewToken, TokenInfo, accept_invitation, authenticate_token, create_token,
+    invite_hub_coordinator_in, list_tokens, pending_invitations, revoke_token,
 };

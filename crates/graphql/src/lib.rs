@@ -16,6 +16,7 @@ pub mod node;
 pub mod sites;
 pub mod telemetry;
 pub mod territories;
+pub mod tokens;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 use maillage_core::Actor;
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     aidants::AidantsQuery,
     ami::AmiQuery,
     feeds::FeedsQuery,
+    tokens::TokensQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -44,6 +46,7 @@ pub struct MutationRoot(
     aidants::AidantsMutation,
     ami::AmiMutation,
     feeds::FeedsMutation,
+    tokens::TokensMutation,
 );
 
 /// The executable schema.

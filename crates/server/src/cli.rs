@@ -82,13 +82,13 @@ enum TokenAction {
         /// Role: partner, hub_coordinator, bdt_reviewer, ami_applicant or admin.
         #[arg(long)]
         role: String,
-        /// Hub slug, for hub_coordinator tokens.
+        /// Hub slug: required for hub_coordinator tokens, optional for partner tokens (a hub's partner).
         #[arg(long)]
         hub: Option<String>,
         /// Who or what uses the token (appears in the audit log).
         #[arg(long)]
         name: String,
-        /// Last day the token works (YYYY-MM-DD, inclusive, UTC).
+        /// Last day the token works (YYYY-MM-DD, inclusive, UTC); a past day is refused.
         #[arg(long)]
         expires: Option<chrono::NaiveDate>,
     },
@@ -532,18 +532,36 @@ async fn token(db_config: &DbConfig, action: TokenAction) -> Result<ExitCode, St
             let tokens = maillage_access::list_tokens(&db, &actor)
                 .await
                 .map_err(fail)?;
-            println!("id\tname\trole\thub\tprefix\tcreated\texpires\trevoked");
+            let hubs: std::collections::HashMap<maillage_core::HubId, String> =
+                maillage_territories::list_hubs(&db)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|h| (h.id, h.slug))
+                    .collect();
+            let now = chrono::Utc::now();
+            println!("id\tname\trole\thub\tprefix\tstatus\tcreated\texpires\trevoked");
             for t in tokens {
                 let when = |d: Option<chrono::DateTime<chrono::Utc>>| {
                     d.map(|d| d.to_rfc3339()).unwrap_or_default()
                 };
+                let status = match (t.revoked_at, t.is_invitation(), t.is_expired(now)) {
+                    (Some(_), true, _) => "invitation-used",
+                    (Some(_), false, _) => "revoked",
+                    (None, _, true) => "EXPIRED",
+                    (None, true, false) => "invitation",
+                    (None, false, false) => "active",
+                };
                 println!(
-                    "{}\t{}\t{}\t{}\t{}…\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}…\t{}\t{}\t{}\t{}",
                     t.id,
                     t.name,
                     t.role,
-                    t.hub.map(|h| h.to_string()).unwrap_or_default(),
+                    t.hub
+                        .map(|h| hubs.get(&h).cloned().unwrap_or_else(|| h.to_string()))
+                        .unwrap_or_default(),
                     t.prefix,
+                    status,
                     t.created_at.to_rfc3339(),
                     when(t.expires_at),
                     when(t.revoked_at),

@@ -344,13 +344,10 @@ pub async fn create_feed<C: TransactionTrait>(
     let model = match inserted {
         Ok(m) => m,
         Err(e) if maillage_core::db::is_unique_violation(&e) => {
-            // Which key clashed is not in a portable error: look, now that the insert has failed.
-            let slug_taken = feed::Entity::find()
-                .filter(feed::Column::Slug.eq(new.slug.as_str()))
-                .one(&txn)
-                .await?
-                .is_some();
-            let (field, value) = if slug_taken {
+            // The statement failed, so the transaction can run no other (PostgreSQL): which key clashed is told
+            // by the error itself, whose text names the column on SQLite (`feed.slug`) and the index on PostgreSQL
+            // (`feed_slug_key`).
+            let (field, value) = if e.to_string().contains("slug") {
                 ("slug", new.slug)
             } else {
                 ("source", source)
