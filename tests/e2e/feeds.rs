@@ -302,7 +302,12 @@ async fn coordinators_manage_their_own_hub_feeds_only() {
         "{body:#}"
     );
     // Slugs and sources are unique; bad input is a user error on its field.
-    let body = create_feed(&app, &hinaura, json!({ "slug": "hinaura-lieux" })).await;
+    let body = create_feed(
+        &app,
+        &hinaura,
+        json!({ "slug": "hinaura-lieux", "source": "autre" }),
+    )
+    .await;
     assert_eq!(
         body["data"]["createFeed"]["userErrors"][0],
         json!({ "field": ["input", "slug"], "code": "already_exists", "message": "a feed with slug \"hinaura-lieux\" exists already" })

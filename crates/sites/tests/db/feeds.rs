@@ -52,7 +52,11 @@ async fn feeds_are_managed_by_admins_and_by_their_own_hubs_coordinator() {
         .unwrap_err();
     assert_eq!(err.code(), "forbidden");
     // Slug and source are unique, whichever clashes; bad values are refused on their field.
-    let err = feeds::create_feed(&e.t.db, &admin, new_feed("national"))
+    let clash = NewFeed {
+        source: Some("autre-source".to_owned()),
+        ..new_feed("national")
+    };
+    let err = feeds::create_feed(&e.t.db, &admin, clash)
         .await
         .unwrap_err();
     assert_code(&err, "already_exists", Some("input.slug"));
