@@ -14,6 +14,7 @@ mod m20261122_000005_aidants;
 mod m20261122_000006_funding;
 mod m20261129_000007_ami;
 mod m20261204_000008_feeds;
+mod m20261204_000012_changes;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_funding::Migration),
             Box::new(m20261129_000007_ami::Migration),
             Box::new(m20261204_000008_feeds::Migration),
+            Box::new(m20261204_000012_changes::Migration),
         ]
     }
 }

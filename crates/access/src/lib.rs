@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod changes;
 mod entity;
 mod error;
 pub mod tokens;
+pub mod webhooks;
 
 pub use audit::{AuditChanges, AuditEntry, AuditFilter, AuditRecord, list_audit, record};
 pub use error::AccessError;

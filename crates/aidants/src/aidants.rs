@@ -12,7 +12,8 @@ use crate::territory::scope_departments;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
-use maillage_core::pagination::{Cursor, Page, PageRequest};
+use maillage_core::pagination::{Page, PageRequest};
+use maillage_core::sync::SyncOptions;
 use maillage_core::{Actor, DepartmentCode, Email, HubId, RegionCode};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -108,6 +109,7 @@ fn from_model(
             .map(|d| DepartmentCode::parse(d).map_err(&corrupt))
             .collect::<Result<_, _>>()?,
         version: m.version,
+        updated_at: m.updated_at,
     })
 }
 
@@ -168,14 +170,27 @@ pub async fn list_aidants<C: ConnectionTrait>(
     filter: &AidantFilter,
     page: &PageRequest,
 ) -> Result<Page<Aidant>, AidantsError> {
-    let cond = condition(db, filter).await?;
+    list_aidants_synced(db, filter, &SyncOptions::default(), page).await
+}
+
+/// Aidants matching `filter` and `sync` (`updatedSince`, `(updated_at, id)` order); mask with
+/// [`Aidant::person_for`] as for [`list_aidants`].
+#[tracing::instrument(skip_all)]
+pub async fn list_aidants_synced<C: ConnectionTrait>(
+    db: &C,
+    filter: &AidantFilter,
+    sync: &SyncOptions,
+    page: &PageRequest,
+) -> Result<Page<Aidant>, AidantsError> {
+    let cond = condition(db, filter)
+        .await?
+        .add(sync.condition(aidant::Column::UpdatedAt));
     let mut query = aidant::Entity::find().filter(cond.clone());
     if let Some(after) = &page.after {
-        let id: i32 = after.decode()?;
-        query = query.filter(aidant::Column::Id.gt(id));
+        query = query.filter(sync.after(aidant::Column::UpdatedAt, aidant::Column::Id, after)?);
     }
-    let rows = query
-        .order_by_asc(aidant::Column::Id)
+    let rows = sync
+        .order(query, aidant::Column::UpdatedAt, aidant::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;
@@ -186,7 +201,7 @@ pub async fn list_aidants<C: ConnectionTrait>(
     };
     let items = hydrate(db, rows).await?;
     Ok(Page::from_rows(items, page, total, |a| {
-        Cursor::encode(&a.id.0)
+        sync.cursor(a.updated_at, a.id.0)
     }))
 }
 

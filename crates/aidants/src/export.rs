@@ -53,7 +53,7 @@ pub async fn export_organisations<C: ConnectionTrait, W: Write>(
         Territory::Hub(slug) => filter.hub = Some(slug.clone()),
         Territory::Region(r) => filter.region = Some(r.clone()),
     }
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = maillage_core::csv::Writer::from_writer(out);
     w.write_record(header(ImportKind::Organisations))
         .map_err(csv_error)?;
     let mut after = None;
@@ -111,7 +111,7 @@ pub async fn export_aidants<C: ConnectionTrait, W: Write>(
         .map(|h| (h.id, h.slug))
         .collect();
     let mut sirets: HashMap<i32, String> = HashMap::new();
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = maillage_core::csv::Writer::from_writer(out);
     w.write_record(header(ImportKind::Aidants))
         .map_err(csv_error)?;
     let mut after = None;
@@ -197,7 +197,7 @@ pub async fn export_mandates<C: ConnectionTrait, W: Write>(
         .await?
         .into_iter()
         .collect();
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = maillage_core::csv::Writer::from_writer(out);
     w.write_record(header(ImportKind::Mandates))
         .map_err(csv_error)?;
     let mut ids: Vec<i32> = sirets.keys().copied().collect();

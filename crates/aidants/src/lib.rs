@@ -11,7 +11,8 @@ pub mod stats;
 pub mod territory;
 
 pub use aidants::{
-    AidantFilter, aidants_by_organisations, create_aidant, get_aidant, list_aidants, update_aidant,
+    AidantFilter, aidants_by_organisations, create_aidant, get_aidant, list_aidants,
+    list_aidants_synced, update_aidant,
 };
 pub use error::AidantsError;
 pub use model::{
@@ -21,7 +22,8 @@ pub use model::{
 };
 pub use organisations::{
     OrganisationFilter, StoreOutcome, can_write_in, create_organisation, get_organisation,
-    list_organisations, organisations_by_departments, organisations_by_ids, update_organisation,
+    list_organisations, list_organisations_synced, organisations_by_departments,
+    organisations_by_ids, update_organisation,
 };
 pub use stats::{AidantsCounts, MandateQuery, MandateTotal, aidants_counts, mandate_totals};
 pub use territory::Territory;

@@ -206,6 +206,8 @@ pub struct Organisation {
     pub active: bool,
     /// Optimistic-locking version, bumped by each change.
     pub version: i32,
+    /// When Maillage last wrote it (server clock), for incremental sync.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The content of an organisation, as given by an import or a mutation.
@@ -374,6 +376,8 @@ pub struct Aidant {
     pub departments: Vec<DepartmentCode>,
     /// Optimistic-locking version.
     pub version: i32,
+    /// When Maillage last wrote it (server clock), for incremental sync.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Aidant {

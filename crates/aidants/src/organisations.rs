@@ -10,7 +10,8 @@ use crate::territory::scope_departments;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
-use maillage_core::pagination::{Cursor, Page, PageRequest};
+use maillage_core::pagination::{Page, PageRequest};
+use maillage_core::sync::SyncOptions;
 use maillage_core::{Actor, DepartmentCode, RegionCode, Role, Siret, SiteId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -100,6 +101,7 @@ pub(crate) fn from_model(m: organisation::Model) -> Result<Organisation, Aidants
         },
         active: m.active,
         version: m.version,
+        updated_at: m.updated_at,
     })
 }
 
@@ -130,6 +132,17 @@ pub async fn list_organisations<C: ConnectionTrait>(
     filter: &OrganisationFilter,
     page: &PageRequest,
 ) -> Result<Page<Organisation>, AidantsError> {
+    list_organisations_synced(db, filter, &SyncOptions::default(), page).await
+}
+
+/// Organisations matching `filter` and `sync` (`updatedSince`, `(updated_at, id)` order).
+#[tracing::instrument(skip_all)]
+pub async fn list_organisations_synced<C: ConnectionTrait>(
+    db: &C,
+    filter: &OrganisationFilter,
+    sync: &SyncOptions,
+    page: &PageRequest,
+) -> Result<Page<Organisation>, AidantsError> {
     let departments = scope_departments(
         db,
         &filter.departments,
@@ -137,14 +150,21 @@ pub async fn list_organisations<C: ConnectionTrait>(
         filter.region.as_ref(),
     )
     .await?;
-    let cond = condition(filter, departments);
+    let cond = condition(filter, departments).add(sync.condition(organisation::Column::UpdatedAt));
     let mut query = organisation::Entity::find().filter(cond.clone());
     if let Some(after) = &page.after {
-        let id: i32 = after.decode()?;
-        query = query.filter(organisation::Column::Id.gt(id));
+        query = query.filter(sync.after(
+            organisation::Column::UpdatedAt,
+            organisation::Column::Id,
+            after,
+        )?);
     }
-    let rows = query
-        .order_by_asc(organisation::Column::Id)
+    let rows = sync
+        .order(
+            query,
+            organisation::Column::UpdatedAt,
+            organisation::Column::Id,
+        )
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;
@@ -158,7 +178,7 @@ pub async fn list_organisations<C: ConnectionTrait>(
         .map(from_model)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(items, page, total, |o| {
-        Cursor::encode(&o.id.0)
+        sync.cursor(o.updated_at, o.id.0)
     }))
 }
 

@@ -23,7 +23,7 @@ fn score(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.2}")).unwrap_or_default()
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> Result<String, AmiError> {
+fn finish(w: maillage_core::csv::Writer<Vec<u8>>) -> Result<String, AmiError> {
     let bytes = w
         .into_inner()
         .map_err(|e| AmiError::Export(e.to_string()))?;
@@ -47,7 +47,7 @@ pub async fn export_applications_csv<C: ConnectionTrait>(
         .into_iter()
         .map(|c| (c.id.0, c.code))
         .collect();
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = maillage_core::csv::Writer::from_writer(Vec::new());
     w.write_record([
         "id",
         "campaign",
@@ -140,7 +140,7 @@ pub async fn export_scores_csv<C: ConnectionTrait>(
         .into_iter()
         .map(|c| (c.id.0, c))
         .collect();
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = maillage_core::csv::Writer::from_writer(Vec::new());
     w.write_record([
         "application_id",
         "hub_name",

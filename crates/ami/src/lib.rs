@@ -31,7 +31,10 @@ pub use campaigns::{
 pub use decision::{reject_application, select_application};
 pub use error::AmiError;
 pub use export::{export_applications_csv, export_scores_csv};
-pub use list::{ApplicationFilter, ApplicationOrder, ListedApplication, list_applications};
+pub use list::{
+    ApplicationFilter, ApplicationOrder, ListedApplication, list_applications,
+    list_applications_synced,
+};
 pub use model::{
     Application, ApplicationData, ApplicationId, Attachment, AttachmentId, BudgetLine, Campaign,
     CampaignId, CoFunding, ConflictOfInterest, ConsortiumMember, Criterion, CriterionId, Decision,

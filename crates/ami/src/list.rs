@@ -13,6 +13,7 @@ use crate::model::{Application, ApplicationId, CampaignId, ScoreSummary};
 use crate::reviews::{can_see_summary, summaries};
 use crate::state::Status;
 use maillage_core::pagination::{Cursor, Page, PageRequest};
+use maillage_core::sync::SyncOptions;
 use maillage_core::{Actor, DepartmentCode, RegionCode, Role};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -155,7 +156,51 @@ pub async fn list_applications<C: ConnectionTrait>(
     order: ApplicationOrder,
     page: &PageRequest,
 ) -> Result<Page<ListedApplication>, AmiError> {
+    let items = matching(db, actor, filter).await?;
+    sorted_page(items, order, page)
+}
+
+/// Dossiers the caller may see, filtered by `filter` and `sync` (`updatedSince`), in `sync`'s `(updated_at, id)`
+/// order when it asks for it, else in `order`.
+pub async fn list_applications_synced<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    filter: &ApplicationFilter,
+    order: ApplicationOrder,
+    sync: &SyncOptions,
+    page: &PageRequest,
+) -> Result<Page<ListedApplication>, AmiError> {
     let mut items = matching(db, actor, filter).await?;
+    if let Some(since) = sync.updated_since {
+        items.retain(|i| i.application.updated_at >= since);
+    }
+    if !sync.by_updated_at {
+        return sorted_page(items, order, page);
+    }
+    let total = page.with_total.then_some(items.len() as u64);
+    let key = |i: &ListedApplication| {
+        let a = &i.application;
+        (a.updated_at, a.id.0)
+    };
+    items.sort_by_key(key);
+    if let Some(after) = &page.after {
+        let (at, id): (String, i32) = after.decode()?;
+        let at = chrono::DateTime::parse_from_rfc3339(&at)
+            .map_err(|_| maillage_core::pagination::PaginationError::InvalidCursor)?
+            .with_timezone(&chrono::Utc);
+        items.retain(|i| key(i) > (at, id));
+    }
+    items.truncate(page.first as usize + 1);
+    Ok(Page::from_rows(items, page, total, |i| {
+        sync.cursor(i.application.updated_at, i.application.id.0)
+    }))
+}
+
+fn sorted_page(
+    mut items: Vec<ListedApplication>,
+    order: ApplicationOrder,
+    page: &PageRequest,
+) -> Result<Page<ListedApplication>, AmiError> {
     let total = page.with_total.then_some(items.len() as u64);
     items.sort_by_key(|i| sort_key(i, order));
     if let Some(after) = &page.after {

@@ -1519,3 +1519,43 @@ async fn racing_writers_are_decided_by_the_database() {
     assert_eq!(count(&t, "ami_score_sheet").await, 1);
     assert_eq!(count(&t, "ami_score").await, 4);
 }
+
+/// An applicant's text reaches reviewers' spreadsheets: a formula in it comes out as text in both exports.
+#[tokio::test]
+async fn exports_neutralise_formulas_in_applicants_and_reviewers_text() {
+    let t = env().await;
+    let c = small_campaign(&t, "FORMULA", 1_000_000).await;
+    let rev = reviewer("rev-f");
+    let mut d = data();
+    d.hub_name = "=HYPERLINK(\"x\")".to_owned();
+    let id = under_review(&t, &applicant("mallory"), &c, d).await;
+    submit_score_sheet(
+        &t.db,
+        &rev,
+        id,
+        sheet(&[("coverage", 5), ("budget", 5)], "@SUM(A1:A9)"),
+    )
+    .await
+    .unwrap();
+    let read = |csv: &str| -> Vec<csv::StringRecord> {
+        csv::Reader::from_reader(csv.as_bytes())
+            .records()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let csv = export_applications_csv(&t.db, &rev, &ApplicationFilter::default())
+        .await
+        .unwrap();
+    let rows = read(&csv);
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert_eq!(&rows[0][3], "'=HYPERLINK(\"x\")", "{csv}");
+    let scores = export_scores_csv(&t.db, &rev, &ApplicationFilter::default())
+        .await
+        .unwrap();
+    let rows = read(&scores);
+    assert!(
+        rows.iter().all(|r| &r[1] == "'=HYPERLINK(\"x\")"),
+        "{scores}"
+    );
+    assert!(rows.iter().all(|r| &r[9] == "'@SUM(A1:A9)"), "{scores}");
+}

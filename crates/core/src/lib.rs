@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub mod actor;
+pub mod csv;
 pub mod db;
 pub mod error;
 pub mod ids;
 pub mod pagination;
+pub mod sync;
 pub mod text;
 pub mod values;
 

@@ -118,7 +118,7 @@ pub async fn export_counsellors<C: ConnectionTrait, W: Write>(
             .map(|c| (c.id, c.data.external_id))
             .collect()
     };
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = maillage_core::csv::Writer::from_writer(out);
     let mut header: Vec<&str> = COUNSELLOR_COLUMNS.to_vec();
     header.extend(["departement", "structure", "lieux"]);
     w.write_record(&header).map_err(io)?;
@@ -212,7 +212,7 @@ pub async fn export_structures<C: ConnectionTrait, W: Write>(
     for c in crate::query::counsellors_of_structures(db, &ids).await? {
         *counsellors.entry(c.data.structure_id).or_default() += 1;
     }
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = maillage_core::csv::Writer::from_writer(out);
     let mut header: Vec<&str> = STRUCTURE_COLUMNS.to_vec();
     header.extend(["type_financement", "conseillers"]);
     w.write_record(&header).map_err(io)?;

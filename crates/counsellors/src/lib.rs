@@ -17,8 +17,9 @@ pub use model::{
 pub use query::{
     CounsellorFilter, StructureFilter, assignments_of_counsellors, coordinated_by,
     counsellors_by_ids, counsellors_of_sites, counsellors_of_structures, get_counsellor,
-    get_structure, list_counsellors, list_structures, posts_by_ids, posts_of_structures,
-    statistics_by_department, structures_by_ids,
+    get_structure, list_counsellors, list_counsellors_synced, list_structures,
+    list_structures_synced, posts_by_ids, posts_of_structures, statistics_by_department,
+    structures_by_ids,
 };
 pub use write::{
     PostPatch, StoreOutcome, StructurePatch, can_write, create_counsellor, create_post,

@@ -9,7 +9,8 @@ use crate::model::{
     StructureId, StructureKind,
 };
 use maillage_core::error::FieldPath;
-use maillage_core::pagination::{Cursor, Page, PageRequest};
+use maillage_core::pagination::{Page, PageRequest};
+use maillage_core::sync::SyncOptions;
 use maillage_core::{DepartmentCode, Email, PostalCode, Siret, SiteId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -183,20 +184,23 @@ async fn allowed_departments<C: ConnectionTrait>(
     Ok(allowed)
 }
 
-fn after_id(page: &PageRequest) -> Result<Option<i32>, CounsellorsError> {
-    Ok(match &page.after {
-        Some(cursor) => Some(cursor.decode::<i32>()?),
-        None => None,
-    })
-}
-
 /// Host structures matching `filter`, by id.
 pub async fn list_structures<C: ConnectionTrait>(
     db: &C,
     filter: &StructureFilter,
     page: &PageRequest,
 ) -> Result<Page<Structure>, CounsellorsError> {
-    let mut cond = Condition::all();
+    list_structures_synced(db, filter, &SyncOptions::default(), page).await
+}
+
+/// Host structures matching `filter` and `sync` (`updatedSince`, `(updated_at, id)` order).
+pub async fn list_structures_synced<C: ConnectionTrait>(
+    db: &C,
+    filter: &StructureFilter,
+    sync: &SyncOptions,
+    page: &PageRequest,
+) -> Result<Page<Structure>, CounsellorsError> {
+    let mut cond = sync.condition(structure::Column::UpdatedAt);
     if let Some(deps) =
         allowed_departments(db, filter.departments.as_ref(), filter.hub.as_deref()).await?
     {
@@ -206,11 +210,12 @@ pub async fn list_structures<C: ConnectionTrait>(
         cond = cond.add(structure::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
     }
     let mut query = structure::Entity::find().filter(cond.clone());
-    if let Some(id) = after_id(page)? {
-        query = query.filter(structure::Column::Id.gt(id));
+    if let Some(after) = &page.after {
+        query =
+            query.filter(sync.after(structure::Column::UpdatedAt, structure::Column::Id, after)?);
     }
-    let rows = query
-        .order_by_asc(structure::Column::Id)
+    let rows = sync
+        .order(query, structure::Column::UpdatedAt, structure::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;
@@ -221,7 +226,7 @@ pub async fn list_structures<C: ConnectionTrait>(
     };
     let items = collect(rows, structure_from_model)?;
     Ok(Page::from_rows(items, page, total, |s| {
-        Cursor::encode(&s.id.0)
+        sync.cursor(s.updated_at, s.id.0)
     }))
 }
 
@@ -278,13 +283,30 @@ pub async fn list_counsellors<C: ConnectionTrait>(
     filter: &CounsellorFilter,
     page: &PageRequest,
 ) -> Result<Page<Counsellor>, CounsellorsError> {
-    let cond = counsellor_condition(db, filter).await?;
+    list_counsellors_synced(db, filter, &SyncOptions::default(), page).await
+}
+
+/// Counsellors matching `filter` and `sync` (`updatedSince`, `(updated_at, id)` order); personal data unmasked, as
+/// in [`list_counsellors`].
+pub async fn list_counsellors_synced<C: ConnectionTrait>(
+    db: &C,
+    filter: &CounsellorFilter,
+    sync: &SyncOptions,
+    page: &PageRequest,
+) -> Result<Page<Counsellor>, CounsellorsError> {
+    let cond = counsellor_condition(db, filter)
+        .await?
+        .add(sync.condition(counsellor::Column::UpdatedAt));
     let mut query = counsellor::Entity::find().filter(cond.clone());
-    if let Some(id) = after_id(page)? {
-        query = query.filter(counsellor::Column::Id.gt(id));
+    if let Some(after) = &page.after {
+        query = query.filter(sync.after(
+            counsellor::Column::UpdatedAt,
+            counsellor::Column::Id,
+            after,
+        )?);
     }
-    let rows = query
-        .order_by_asc(counsellor::Column::Id)
+    let rows = sync
+        .order(query, counsellor::Column::UpdatedAt, counsellor::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;
@@ -295,7 +317,7 @@ pub async fn list_counsellors<C: ConnectionTrait>(
     };
     let items = collect(rows, counsellor_from_model)?;
     Ok(Page::from_rows(items, page, total, |c| {
-        Cursor::encode(&c.id.0)
+        sync.cursor(c.updated_at, c.id.0)
     }))
 }
 

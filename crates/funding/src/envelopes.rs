@@ -10,6 +10,7 @@ use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Actor;
 use maillage_core::error::FieldPath;
+use maillage_core::sync::SyncOptions;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -29,6 +30,7 @@ pub(crate) fn from_model(m: envelope::Model) -> Envelope {
         amount: Money(m.amount_cents),
         source: m.source,
         version: m.version,
+        updated_at: m.updated_at,
     }
 }
 
@@ -36,6 +38,21 @@ pub(crate) fn from_model(m: envelope::Model) -> Envelope {
 pub async fn list_envelopes<C: ConnectionTrait>(db: &C) -> Result<Vec<Envelope>, FundingError> {
     Ok(envelope::Entity::find()
         .order_by_asc(envelope::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_model)
+        .collect())
+}
+
+/// The envelopes Maillage wrote at or after `sync.updated_since`, in `sync`'s order (all of them without a date).
+pub async fn list_envelopes_synced<C: ConnectionTrait>(
+    db: &C,
+    sync: &SyncOptions,
+) -> Result<Vec<Envelope>, FundingError> {
+    let query = envelope::Entity::find().filter(sync.condition(envelope::Column::UpdatedAt));
+    Ok(sync
+        .order(query, envelope::Column::UpdatedAt, envelope::Column::Id)
         .all(db)
         .await?
         .into_iter()

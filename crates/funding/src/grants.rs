@@ -10,7 +10,8 @@ use crate::money::Money;
 use chrono::{NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
-use maillage_core::pagination::{Cursor, Page, PageRequest};
+use maillage_core::pagination::{Page, PageRequest};
+use maillage_core::sync::SyncOptions;
 use maillage_core::{Actor, DepartmentCode, HubId, RegionCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -54,6 +55,7 @@ pub(crate) fn from_model(m: grant::Model) -> Result<Grant, FundingError> {
         status,
         signed_at: m.signed_at,
         version: m.version,
+        updated_at: m.updated_at,
     })
 }
 
@@ -95,7 +97,17 @@ pub async fn list_grants<C: ConnectionTrait>(
     filter: &GrantFilter,
     page: &PageRequest,
 ) -> Result<Page<Grant>, FundingError> {
-    let mut q = grant::Entity::find();
+    list_grants_synced(db, filter, &SyncOptions::default(), page).await
+}
+
+/// Grants matching `filter` and `sync` (`updatedSince`, `(updated_at, id)` order).
+pub async fn list_grants_synced<C: ConnectionTrait>(
+    db: &C,
+    filter: &GrantFilter,
+    sync: &SyncOptions,
+    page: &PageRequest,
+) -> Result<Page<Grant>, FundingError> {
+    let mut q = grant::Entity::find().filter(sync.condition(grant::Column::UpdatedAt));
     if let Some(e) = &filter.envelopes {
         q = q.filter(grant::Column::EnvelopeId.is_in(e.clone()));
     }
@@ -114,11 +126,10 @@ pub async fn list_grants<C: ConnectionTrait>(
         None
     };
     if let Some(after) = &page.after {
-        let id: i32 = after.decode()?;
-        q = q.filter(grant::Column::Id.gt(id));
+        q = q.filter(sync.after(grant::Column::UpdatedAt, grant::Column::Id, after)?);
     }
-    let rows = q
-        .order_by_asc(grant::Column::Id)
+    let rows = sync
+        .order(q, grant::Column::UpdatedAt, grant::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?
@@ -126,7 +137,7 @@ pub async fn list_grants<C: ConnectionTrait>(
         .map(from_model)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(rows, page, total, |g| {
-        Cursor::encode(&g.id)
+        sync.cursor(g.updated_at, g.id)
     }))
 }
 

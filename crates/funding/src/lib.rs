@@ -14,13 +14,13 @@ pub mod seed;
 pub use access::{can_edit_reference_data, can_manage_funding};
 pub use envelopes::{
     EnvelopePatch, NewEnvelope, consumption, consumption_of_all, create_envelope, drill_down,
-    envelope_by_code, get_envelope, list_envelopes, update_envelope,
+    envelope_by_code, get_envelope, list_envelopes, list_envelopes_synced, update_envelope,
 };
 pub use error::FundingError;
 pub use grants::{
     GrantFilter, NewDisbursement, NewGrant, cancel_grant, close_grant, create_grant,
     create_signed_grant_in, disbursed_by_grant, get_grant, list_disbursements, list_grants,
-    record_disbursement, sign_grant,
+    list_grants_synced, record_disbursement, sign_grant,
 };
 pub use model::{
     BeneficiaryKind, Consumption, ConsumptionPart, Disbursement, DrillDown, Envelope, FundingRule,

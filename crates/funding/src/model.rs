@@ -100,6 +100,8 @@ pub struct Envelope {
     pub source: Option<String>,
     /// Optimistic version.
     pub version: i32,
+    /// When Maillage last wrote it (server clock), for incremental sync.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A funding rule: for a host kind (and, optionally, one department), the grant per post and the per-counsellor
@@ -189,6 +191,8 @@ pub struct Grant {
     pub signed_at: Option<DateTime<Utc>>,
     /// Optimistic version.
     pub version: i32,
+    /// When Maillage last wrote it (server clock), for incremental sync.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A payment made under a grant.

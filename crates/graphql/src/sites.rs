@@ -534,6 +534,7 @@ impl SiteFilterInput {
             }),
             open_at: self.open_at,
             source: self.source,
+            ..SiteFilter::default()
         };
         filter.validate().gql()?;
         Ok(filter)

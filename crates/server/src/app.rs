@@ -71,7 +71,10 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
             dir: config.imports_dir.clone(),
             max_bytes: config.max_import_bytes,
         }))
+        .merge(crate::exports::routes())
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(crate::browser::compression())
+        .layer(axum::middleware::from_fn(crate::browser::cross_origin))
         // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.
         .layer(axum::middleware::from_fn(crate::telemetry::observe))
         .with_state(state)

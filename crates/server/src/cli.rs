@@ -18,6 +18,7 @@ mod aidants;
 mod ami;
 mod counsellors;
 mod feeds;
+mod mapping;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
 #[derive(Debug, Parser)]
@@ -42,7 +43,8 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Import a file of the national standard "lieux de médiation numérique" (CSV or JSON, v0.1 or v1).
+    /// Import a hub's file of "lieux de médiation numérique" (CSV, JSON or .xlsx; the standard v0.1 or v1, or another
+    /// layout through --mapping).
     Import(ImportArgs),
     /// Export sites as CSV in the national standard v1.0.2.
     Export(ExportArgs),
@@ -67,6 +69,11 @@ enum Command {
     Feed {
         #[command(subcommand)]
         action: feeds::FeedAction,
+    },
+    /// List the built-in mappings, or show what a mapping does to a file (nothing written).
+    Mapping {
+        #[command(subcommand)]
+        action: mapping::MappingAction,
     },
     /// Export AMI dossiers or their scores (CSV).
     Ami {
@@ -119,6 +126,7 @@ enum MigrateAction {
 enum FormatArg {
     Csv,
     Json,
+    Xlsx,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,7 +137,7 @@ struct ImportArgs {
     #[arg(long, required_unless_present = "feed", conflicts_with = "feed")]
     source: Option<String>,
     /// Import as a job of this feed (slug), with its source, mapping and policy: as `POST /feeds/{feed}/imports`.
-    #[arg(long, conflicts_with_all = ["format", "standard"])]
+    #[arg(long, conflicts_with_all = ["format", "standard", "mapping", "encoding", "sheet"])]
     feed: Option<String>,
     /// File format, when the extension does not tell.
     #[arg(long, value_enum)]
@@ -137,6 +145,16 @@ struct ImportArgs {
     /// Standard version (v0.1 or v1), when the columns do not tell.
     #[arg(long)]
     standard: Option<String>,
+    /// The file's layout: a built-in mapping (`maillage mapping list`) or a mapping file (TOML). Default: the
+    /// national standard's own columns.
+    #[arg(long)]
+    mapping: Option<String>,
+    /// A CSV file's encoding (utf-8, latin-1, windows-1252); detected when not given.
+    #[arg(long)]
+    encoding: Option<String>,
+    /// The spreadsheet's sheet (.xlsx; default: the first).
+    #[arg(long)]
+    sheet: Option<String>,
     /// Where to write the report of rejected and corrected rows (CSV).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -246,6 +264,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
         Command::Feed { .. } => Some("feed"),
+        Command::Mapping { .. } => Some("mapping"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
         tracing::info_span!("maillage.command", otel.name = %format!("maillage {name}"), command = name)
@@ -336,6 +355,7 @@ async fn execute(
         }
         Command::Ami { action } => ami::run(db_config, action).await,
         Command::Feed { action } => feeds::run(db_config, action).await,
+        Command::Mapping { action } => mapping::run(action),
     }
 }
 
@@ -367,13 +387,26 @@ async fn import(
             })
         })
         .transpose()?;
+    let mapping_arg = args
+        .mapping
+        .as_deref()
+        .map(|m| {
+            maillage_sites::mapping::Mapping::load(m)
+                .map(std::sync::Arc::new)
+                .map_err(|e| format!("{e} [{}]", e.code()))
+        })
+        .transpose()?;
     let options = ImportOptions {
         source: source.clone(),
         format: args.format.map(|f| match f {
             FormatArg::Csv => FileFormat::Csv,
             FormatArg::Json => FileFormat::Json,
+            FormatArg::Xlsx => FileFormat::Xlsx,
         }),
         version,
+        encoding: mapping::encoding_arg(args.encoding.as_deref())?,
+        sheet: args.sheet.clone(),
+        mapping: mapping_arg,
     };
     let report_path = args
         .report
@@ -452,6 +485,15 @@ async fn import(
         report = report_path.display(),
         lines = lines.len(),
     );
+    if !summary.untranslated.is_empty() {
+        println!(
+            "  untranslated values (kept raw), by column (mapping {}):",
+            summary.mapping
+        );
+        for ((column, value), count) in &summary.untranslated {
+            println!("    {column}: {value:?} × {count}");
+        }
+    }
     if !summary.unknown_columns.is_empty() {
         println!(
             "  ignored columns (not in the standard): {}",
@@ -462,7 +504,7 @@ async fn import(
 }
 
 fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_path(path)?;
+    let mut w = maillage_core::csv::Writer::from_path(path)?;
     w.write_record(["location", "id", "outcome", "field", "reason"])?;
     for l in lines {
         w.write_record([

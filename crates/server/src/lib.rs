@@ -3,9 +3,11 @@
 pub mod ami;
 pub mod app;
 pub mod auth;
+pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod exports;
 pub mod health;
 pub mod http;
 pub mod metrics;

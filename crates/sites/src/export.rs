@@ -1,11 +1,10 @@
 //! Exporting sites as CSV in the national standard v1.0.2.
 
-use crate::SitesError;
-use crate::entity::site;
-use crate::query::hydrate;
 use crate::standard::export::{V1_COLUMNS, to_v1_record};
+use crate::{Site, SiteFilter, SiteOrder, SiteOrderField, SitesError, list_sites};
+use maillage_core::pagination::PageRequest;
 use maillage_core::{Actor, DepartmentCode};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::ConnectionTrait;
 use std::io::Write;
 
 /// Which sites to export.
@@ -18,7 +17,48 @@ pub struct ExportScope {
 }
 
 /// Rows read per statement while exporting, so memory stays flat whatever the number of sites.
-const CHUNK: u64 = 500;
+const CHUNK: u32 = 500;
+
+impl ExportScope {
+    /// The same scope as a site filter (hub and department both apply).
+    pub fn filter(&self) -> SiteFilter {
+        SiteFilter {
+            hub: self.hub.clone(),
+            departments: self.department.clone().map(|d| vec![d]),
+            ..SiteFilter::default()
+        }
+    }
+}
+
+/// Calls `each` with every page of the sites matching `filter` (archived ones never), in id order, [`CHUNK`] sites
+/// per page: the walk every export of sites shares, so they all follow the API's filters and memory holds one
+/// page at a time.
+pub async fn for_each_page<C: ConnectionTrait>(
+    db: &C,
+    filter: &SiteFilter,
+    mut each: impl FnMut(&[Site]) -> Result<(), SitesError>,
+) -> Result<u64, SitesError> {
+    let order = SiteOrder {
+        field: SiteOrderField::Id,
+        descending: false,
+    };
+    let mut page = PageRequest {
+        first: CHUNK,
+        after: None,
+        with_total: false,
+    };
+    let mut count = 0u64;
+    loop {
+        let result = list_sites(db, filter, order, &page).await?;
+        let (cursors, sites): (Vec<_>, Vec<_>) = result.items.into_iter().unzip();
+        each(&sites)?;
+        count += sites.len() as u64;
+        match cursors.into_iter().last() {
+            Some(last) if result.has_next_page => page.after = Some(last),
+            _ => return Ok(count),
+        }
+    }
+}
 
 /// Writes the sites in `scope` as a v1.0.2 CSV to `out`, in id order; returns the number of rows.
 ///
@@ -27,7 +67,6 @@ const CHUNK: u64 = 500;
 /// E-mail addresses are written only when `include_emails` is asked *and* `actor` may read them (they may be
 /// personal data). Sites that cannot be expressed in v1.0.2 lose only the values the standard has no word for; the
 /// output always validates against the v1.0.2 schema.
-#[tracing::instrument(skip_all)]
 pub async fn export_v1<C: ConnectionTrait, W: Write>(
     db: &C,
     actor: &Actor,
@@ -35,44 +74,22 @@ pub async fn export_v1<C: ConnectionTrait, W: Write>(
     include_emails: bool,
     out: W,
 ) -> Result<u64, SitesError> {
-    let mut departments: Option<Vec<String>> = None;
-    if let Some(slug) = &scope.hub {
-        let hub = maillage_territories::hub_by_slug(db, slug)
-            .await?
-            .ok_or_else(|| SitesError::UnknownHub(slug.clone()))?;
-        let deps = maillage_territories::departments_of_hubs(db, &[hub.id]).await?;
-        departments = Some(
-            deps.into_iter()
-                .map(|(_, d)| d.code.as_str().to_owned())
-                .collect(),
-        );
-    }
-    if let Some(dep) = &scope.department {
-        let dep = dep.as_str().to_owned();
-        departments = Some(match departments {
-            Some(list) => list.into_iter().filter(|d| *d == dep).collect(),
-            None => vec![dep],
-        });
-    }
-    let mut writer = csv::WriterBuilder::new().from_writer(out);
+    write_v1(db, actor, &scope.filter(), include_emails, out).await
+}
+
+/// Writes the sites matching `filter` (the API's filters) as a v1.0.2 CSV; see [`export_v1`].
+#[tracing::instrument(skip_all)]
+pub async fn write_v1<C: ConnectionTrait, W: Write>(
+    db: &C,
+    actor: &Actor,
+    filter: &SiteFilter,
+    include_emails: bool,
+    out: W,
+) -> Result<u64, SitesError> {
+    let mut writer = maillage_core::csv::Writer::from_writer(out);
     writer.write_record(V1_COLUMNS).map_err(csv_error)?;
-    let mut last_id = 0;
-    let mut count = 0u64;
-    loop {
-        let mut query = site::Entity::find()
-            .filter(site::Column::Id.gt(last_id))
-            .filter(site::Column::ArchivedAt.is_null());
-        if let Some(deps) = &departments {
-            query = query.filter(site::Column::DepartmentCode.is_in(deps.iter().cloned()));
-        }
-        let rows = query
-            .order_by_asc(site::Column::Id)
-            .limit(CHUNK)
-            .all(db)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        last_id = last.id;
-        for site in hydrate(db, rows).await? {
+    let count = for_each_page(db, filter, |sites| {
+        for site in sites {
             let emails = include_emails && site.emails_for(actor).is_some();
             let mut record = to_v1_record(&site.data, emails);
             // The standard's `id` must be unique in a file; ids are unique only within a source, and an export may
@@ -81,14 +98,20 @@ pub async fn export_v1<C: ConnectionTrait, W: Write>(
                 *id = format!("{}:{}", site.source, site.data.source_id);
             }
             writer.write_record(record).map_err(csv_error)?;
-            count += 1;
         }
-    }
-    writer.flush().map_err(|source| SitesError::Io {
+        // Each page leaves the process as soon as it is written: a streaming consumer gets it now.
+        writer.flush().map_err(io_error)
+    })
+    .await?;
+    writer.flush().map_err(io_error)?;
+    Ok(count)
+}
+
+pub(crate) fn io_error(source: std::io::Error) -> SitesError {
+    SitesError::Io {
         path: "export output".to_owned(),
         source,
-    })?;
-    Ok(count)
+    }
 }
 
 fn csv_error(e: csv::Error) -> SitesError {

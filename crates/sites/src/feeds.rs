@@ -7,6 +7,7 @@
 
 use crate::SitesError;
 use crate::entity::feed;
+use crate::mapping::{BUILT_IN, Mapping};
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
@@ -185,19 +186,27 @@ fn check_mapping(mapping: Option<&str>, toml: Option<&str>) -> Result<(), SitesE
             "a feed uses either a built-in mapping or its own mapping text, not both",
         ));
     }
-    if let Some(m) = mapping {
-        check_key("mapping", m, &['_', '.'])?;
+    // Only built-in names: a feed never names a file of the server.
+    if let Some(m) = mapping
+        && Mapping::built_in(m).is_none()
+    {
+        return Err(invalid(
+            "mapping",
+            format!(
+                "no built-in mapping named {m:?}; built-in mappings: {}",
+                BUILT_IN.map(|(n, _)| n).join(", ")
+            ),
+        ));
     }
     if let Some(t) = toml {
-        if t.trim().is_empty() {
-            return Err(invalid("mappingToml", "the mapping text is empty"));
-        }
         if t.len() > MAX_MAPPING_BYTES {
             return Err(invalid(
                 "mappingToml",
                 format!("a mapping has at most {MAX_MAPPING_BYTES} bytes"),
             ));
         }
+        // Checked now, so that a feed never holds a mapping its imports would refuse.
+        Mapping::parse("feed", t).map_err(|e| invalid("mappingToml", e.to_string()))?;
     }
     Ok(())
 }

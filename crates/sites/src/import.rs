@@ -7,86 +7,38 @@
 //! nothing, and importing the same file again changes nothing.
 
 use crate::SitesError;
+use crate::mapping::{Mapping, MappingReport};
 use crate::model::{NewSite, StandardVersion};
-use crate::standard::parse::{
-    RawRow, RowIssue, RowOutcome, detect_version, known_columns, parse_row,
-};
+use crate::read::{self, FileInfo, Input, ReadOptions};
+use crate::standard::parse::{RawRow, RowIssue, RowOutcome, detect_version, parse_row};
 use crate::write::{StoreOutcome, can_write_site, existing_by_source_ids, store};
 use maillage_core::{Actor, Role};
 use sea_orm::DatabaseConnection;
-use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
-use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Rows handled per round trip: bounds memory and lets the existing rows of a batch load in two statements.
 const BATCH: usize = 500;
 
-/// A file format the importer reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    /// Comma- (or semicolon-) separated values with a header row, UTF-8.
-    Csv,
-    /// A JSON array of objects, one per row.
-    Json,
-}
+pub use crate::read::{Encoding, FileFormat, Location};
 
-impl FileFormat {
-    /// Parses `csv` or `json`.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "csv" => Some(Self::Csv),
-            "json" => Some(Self::Json),
-            _ => None,
-        }
-    }
-
-    /// Guesses from the file name's extension.
-    pub fn from_path(path: &Path) -> Option<Self> {
-        path.extension()
-            .and_then(|e| e.to_str())
-            .and_then(Self::parse)
-    }
-}
-
-impl fmt::Display for FileFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Csv => "csv",
-            Self::Json => "json",
-        })
-    }
-}
-
-/// How to read the file; `None` fields are detected.
-#[derive(Debug, Clone)]
+/// How to read the file and which mapping to apply; `None` fields are detected.
+#[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// The source name: with each row's `id`, the identity of a site.
     pub source: String,
     /// Force the format instead of guessing it from the extension.
     pub format: Option<FileFormat>,
-    /// Force the standard version instead of detecting it from the columns.
+    /// Force the standard version instead of detecting it from the columns (identity mapping of that version).
     pub version: Option<StandardVersion>,
-}
-
-/// Where a row is in its file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Location {
-    /// A CSV line number (1 is the header).
-    Line(u64),
-    /// A 0-based index in a JSON array.
-    Index(u64),
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Line(n) => write!(f, "line {n}"),
-            Self::Index(n) => write!(f, "index {n}"),
-        }
-    }
+    /// Force a CSV file's encoding instead of detecting it.
+    pub encoding: Option<Encoding>,
+    /// The spreadsheet's sheet (default: the first).
+    pub sheet: Option<String>,
+    /// The mapping from the file's layout to the standard (default: the identity mapping of the detected version).
+    pub mapping: Option<Arc<Mapping>>,
 }
 
 /// Whether a report line rejected its row or only corrected a field of it.
@@ -141,8 +93,12 @@ pub struct ImportSummary {
     pub rejected: u64,
     /// Stored rows with at least one corrected field.
     pub corrected: u64,
-    /// Columns the standard does not define (ignored).
+    /// Columns the mapping neither reads nor drops (ignored).
     pub unknown_columns: Vec<String>,
+    /// The mapping applied.
+    pub mapping: String,
+    /// (source column, value) → rows in which no translation of the mapping covered the value (kept raw).
+    pub untranslated: BTreeMap<(String, String), u64>,
 }
 
 impl ImportSummary {
@@ -157,22 +113,36 @@ impl ImportSummary {
     }
 }
 
-/// What pass 1 learnt about the file.
-struct Scan {
-    columns: Vec<String>,
-    csv_delimiter: u8,
-}
-
 /// Imports a file into the sites of `options.source`.
 ///
 /// `on_report` receives one line per rejected row issue and per corrected field; `on_progress` the number of rows
 /// handled so far. Refused as a whole (nothing written) when the caller may not write sites, the file cannot be
 /// read, its JSON or CSV syntax is broken anywhere, required columns are missing, or its version is unknown.
-#[tracing::instrument(skip_all, fields(source = %options.source, path = %path.display()))]
 pub async fn import_file(
     db: &DatabaseConnection,
     actor: &Actor,
     path: &Path,
+    options: &ImportOptions,
+    on_report: &mut (dyn FnMut(&ReportLine) + Send),
+    on_progress: &(dyn Fn(u64) + Sync),
+) -> Result<ImportSummary, SitesError> {
+    import_input(
+        db,
+        actor,
+        Input::Path(path.to_owned()),
+        options,
+        on_report,
+        on_progress,
+    )
+    .await
+}
+
+/// [`import_file`] for a file on disk or in memory (an upload).
+#[tracing::instrument(skip_all, fields(source = %options.source, file = %input.display_name()))]
+pub async fn import_input(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: Input,
     options: &ImportOptions,
     on_report: &mut (dyn FnMut(&ReportLine) + Send),
     on_progress: &(dyn Fn(u64) + Sync),
@@ -183,70 +153,32 @@ pub async fn import_file(
         ));
     }
     validate_source_name(&options.source)?;
-    let format = match options.format.or_else(|| FileFormat::from_path(path)) {
-        Some(f) => f,
-        None => {
-            return Err(SitesError::InvalidFile(format!(
-                "cannot tell the format of {}: use a .csv or .json file, or pass --format csv|json",
-                path.display()
-            )));
-        }
-    };
-    let scan_path = path.to_owned();
-    let scan = tokio::task::spawn_blocking(move || scan_file(&scan_path, format))
-        .await
-        .map_err(|e| SitesError::InvalidFile(format!("reading the file failed: {e}")))??;
-    let column_refs: Vec<&str> = scan.columns.iter().map(String::as_str).collect();
-    let version = match options.version.or_else(|| detect_version(&column_refs)) {
-        Some(v) => v,
-        None => {
-            return Err(SitesError::InvalidFile(
-                "cannot tell which version of the national standard this file follows from its columns: pass \
-                 --standard v0.1 or --standard v1"
-                    .to_owned(),
-            ));
-        }
-    };
-    let known = known_columns(version);
-    if format == FileFormat::Csv {
-        let mut required = vec![
-            "id",
-            "pivot",
-            "nom",
-            "commune",
-            "code_postal",
-            "adresse",
-            "date_maj",
-        ];
-        if version == StandardVersion::V0_1 {
-            required.push("services");
-        }
-        let missing: Vec<&str> = required
-            .into_iter()
-            .filter(|c| !scan.columns.iter().any(|h| h == c))
-            .collect();
-        if !missing.is_empty() {
-            return Err(SitesError::InvalidFile(format!(
-                "missing required column(s) for standard {version}: {}",
-                missing.join(", ")
-            )));
-        }
-    }
-    let unknown_columns: Vec<String> = scan
-        .columns
-        .iter()
-        .filter(|c| !known.contains(&c.as_str()))
-        .cloned()
-        .collect();
+    let file_name = input.display_name();
+    let prepared = prepare(input.clone(), options).await?;
+    let Prepared {
+        info,
+        mapping,
+        unknown_columns,
+    } = prepared;
+    let version = mapping.version();
+    let format = info.format;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Location, RawRow)>(BATCH);
-    let read_path = path.to_owned();
-    let delimiter = scan.csv_delimiter;
-    let separator = version.separator();
+    let reader_mapping = Arc::clone(&mapping);
+    let (notes_tx, mut notes_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Location, Option<String>, Vec<RowIssue>)>();
     let reader = tokio::task::spawn_blocking(move || {
-        read_rows(&read_path, format, delimiter, separator, &mut |loc, row| {
-            tx.blocking_send((loc, row)).is_ok()
+        let mut report = MappingReport::default();
+        read::for_each_row(&input, &info, &mut |row| {
+            let mapped = reader_mapping.apply(&row);
+            report.merge(mapped.report);
+            if !mapped.notes.is_empty() {
+                // Notes travel apart so that the write stage keeps its (location, row) batches.
+                let _ = notes_tx.send((row.location, mapped.row.get("id").cloned(), mapped.notes));
+            }
+            tx.blocking_send((row.location, mapped.row)).is_ok()
         })
+        .map(|()| report)
     });
 
     let mut summary = ImportSummary {
@@ -259,6 +191,8 @@ pub async fn import_file(
         rejected: 0,
         corrected: 0,
         unknown_columns,
+        mapping: mapping.name().to_owned(),
+        untranslated: BTreeMap::new(),
     };
     let txn = maillage_core::db::begin_write(db).await?;
     lock_source(&txn, &options.source).await?;
@@ -271,6 +205,17 @@ pub async fn import_file(
             batch.push(item);
         }
         if batch.len() >= BATCH || (done && !batch.is_empty()) {
+            while let Ok((location, source_id, notes)) = notes_rx.try_recv() {
+                for note in notes {
+                    on_report(&ReportLine {
+                        location,
+                        source_id: source_id.clone(),
+                        kind: IssueKind::Corrected,
+                        field: note.field,
+                        reason: note.reason,
+                    });
+                }
+            }
             let rows = std::mem::take(&mut batch);
             summary.rows += rows.len() as u64;
             import_batch(
@@ -290,11 +235,12 @@ pub async fn import_file(
             break;
         }
     }
-    reader
+    summary.untranslated = reader
         .await
-        .map_err(|e| SitesError::InvalidFile(format!("reading the file failed: {e}")))??;
+        .map_err(|e| SitesError::InvalidFile(format!("reading the file failed: {e}")))??
+        .untranslated;
     let mut changes = maillage_access::AuditChanges::new();
-    changes.note("file", &path.display().to_string());
+    changes.note("file", &file_name);
     changes.note("rows", &summary.rows);
     changes.note("created", &summary.created);
     changes.note("updated", &summary.updated);
@@ -411,6 +357,72 @@ async fn import_batch<C: sea_orm::ConnectionTrait>(
     Ok(())
 }
 
+/// What pass 1 and the mapping tell before anything is written.
+pub struct Prepared {
+    /// The file, as scanned.
+    pub info: FileInfo,
+    /// The mapping to apply.
+    pub mapping: Arc<Mapping>,
+    /// Columns the mapping neither reads nor drops.
+    pub unknown_columns: Vec<String>,
+}
+
+/// Pass 1: scans the file (refusing it if it cannot be read as a whole), picks the mapping (the identity mapping
+/// of the version its columns show, when none is given), and refuses a file that lacks a column the mapping needs
+/// for a required field of the standard.
+pub async fn prepare(input: Input, options: &ImportOptions) -> Result<Prepared, SitesError> {
+    let read_options = ReadOptions {
+        format: options.format,
+        encoding: options.encoding,
+        sheet: options.sheet.clone(),
+        array_separator: Some(
+            options
+                .mapping
+                .as_ref()
+                .map(|m| m.version())
+                .or(options.version)
+                .unwrap_or(StandardVersion::V0_1)
+                .separator(),
+        ),
+    };
+    let info = tokio::task::spawn_blocking(move || read::scan(&input, &read_options))
+        .await
+        .map_err(|e| SitesError::InvalidFile(format!("reading the file failed: {e}")))??;
+    let mapping = match (&options.mapping, options.version) {
+        (Some(mapping), _) => Arc::clone(mapping),
+        (None, Some(version)) => Arc::new(Mapping::standard(version)),
+        (None, None) => {
+            let columns: Vec<&str> = info.columns.iter().map(String::as_str).collect();
+            let Some(version) = detect_version(&columns) else {
+                return Err(SitesError::InvalidFile(
+                    "cannot tell which version of the national standard this file follows from its columns: pass \
+                     --standard v0.1 or --standard v1, or --mapping for another layout (maillage mapping list)"
+                        .to_owned(),
+                ));
+            };
+            Arc::new(Mapping::standard(version))
+        }
+    };
+    // JSON objects may omit keys they have no value for: only tabular files must have every column.
+    if info.format != FileFormat::Json {
+        let missing = mapping.missing_columns(&info.columns);
+        if !missing.is_empty() {
+            return Err(SitesError::InvalidFile(format!(
+                "missing required column(s) for mapping {} (standard {}): {}",
+                mapping.name(),
+                mapping.version(),
+                missing.join(", ")
+            )));
+        }
+    }
+    let unknown_columns = mapping.unused_columns(&info.columns);
+    Ok(Prepared {
+        info,
+        mapping,
+        unknown_columns,
+    })
+}
+
 /// Serialises imports of one source: two concurrent imports would both see a site as new and race to insert it.
 ///
 /// On PostgreSQL a transaction-scoped advisory lock makes the second import wait, then find the first one's rows
@@ -448,193 +460,4 @@ fn validate_source_name(source: &str) -> Result<(), SitesError> {
             "invalid source name {source:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
         )))
     }
-}
-
-fn open(path: &Path) -> Result<BufReader<std::fs::File>, SitesError> {
-    std::fs::File::open(path)
-        .map(BufReader::new)
-        .map_err(|source| SitesError::Io {
-            path: path.display().to_string(),
-            source,
-        })
-}
-
-/// Pass 1: syntax of the whole file, its columns, and (CSV) its delimiter.
-fn scan_file(path: &Path, format: FileFormat) -> Result<Scan, SitesError> {
-    match format {
-        FileFormat::Json => {
-            let mut columns = BTreeSet::new();
-            for_each_json_row(open(path)?, &mut |_, row| {
-                columns.extend(row.keys().cloned());
-                true
-            })?;
-            Ok(Scan {
-                columns: columns.into_iter().collect(),
-                csv_delimiter: b',',
-            })
-        }
-        FileFormat::Csv => {
-            let mut file = open(path)?;
-            let delimiter = sniff_delimiter(&mut file).map_err(|source| SitesError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let mut reader = csv_reader(file, delimiter);
-            let columns = csv_headers(&mut reader)?;
-            let mut record = csv::ByteRecord::new();
-            loop {
-                match reader.read_byte_record(&mut record) {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => return Err(csv_error(&e)),
-                }
-                if std::str::from_utf8(record.as_slice()).is_err() {
-                    let line = record.position().map_or(0, csv::Position::line);
-                    return Err(SitesError::InvalidFile(format!(
-                        "line {line} is not valid UTF-8: save the file as UTF-8"
-                    )));
-                }
-            }
-            Ok(Scan {
-                columns,
-                csv_delimiter: delimiter,
-            })
-        }
-    }
-}
-
-/// Pass 2: hands each row to `sink` until it returns false.
-fn read_rows(
-    path: &Path,
-    format: FileFormat,
-    delimiter: u8,
-    separator: char,
-    sink: &mut dyn FnMut(Location, RawRow) -> bool,
-) -> Result<(), SitesError> {
-    match format {
-        FileFormat::Json => for_each_json_row(open(path)?, &mut |i, object| {
-            let row = object
-                .into_iter()
-                .filter_map(|(k, v)| json_to_text(v, separator).map(|v| (k, v)))
-                .collect();
-            sink(Location::Index(i), row)
-        }),
-        FileFormat::Csv => {
-            let mut reader = csv_reader(open(path)?, delimiter);
-            let headers = csv_headers(&mut reader)?;
-            for record in reader.records() {
-                let record = record.map_err(|e| csv_error(&e))?;
-                let line = record.position().map_or(0, csv::Position::line);
-                let row = headers
-                    .iter()
-                    .zip(record.iter())
-                    .filter(|(_, v)| !v.trim().is_empty())
-                    .map(|(h, v)| (h.clone(), v.to_owned()))
-                    .collect();
-                if !sink(Location::Line(line), row) {
-                    break;
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-fn csv_reader<R: Read>(reader: R, delimiter: u8) -> csv::Reader<R> {
-    csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(reader)
-}
-
-fn csv_headers<R: Read>(reader: &mut csv::Reader<R>) -> Result<Vec<String>, SitesError> {
-    let headers = reader.headers().map_err(|e| csv_error(&e))?;
-    Ok(headers
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_owned())
-        .collect())
-}
-
-fn csv_error(e: &csv::Error) -> SitesError {
-    let at = e
-        .position()
-        .map(|p| format!(" at line {}", p.line()))
-        .unwrap_or_default();
-    SitesError::InvalidFile(format!("invalid CSV{at}: {e}"))
-}
-
-/// French spreadsheets often export with `;`: take whichever of `,` and `;` is more frequent in the header line.
-fn sniff_delimiter<R: BufRead>(reader: &mut R) -> std::io::Result<u8> {
-    let buf = reader.fill_buf()?;
-    let first_line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
-    let commas = first_line.iter().filter(|b| **b == b',').count();
-    let semicolons = first_line.iter().filter(|b| **b == b';').count();
-    Ok(if semicolons > commas { b';' } else { b',' })
-}
-
-/// A JSON value as the text the standard's CSV form would carry; `None` for null.
-fn json_to_text(value: Value, separator: char) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Array(items) => Some(
-            items
-                .into_iter()
-                .filter_map(|v| json_to_text(v, separator))
-                .collect::<Vec<_>>()
-                .join(&separator.to_string()),
-        ),
-        Value::Object(_) => Some(value.to_string()),
-    }
-}
-
-type JsonObject = serde_json::Map<String, Value>;
-
-/// Streams the objects of a top-level JSON array to `sink` without holding the array in memory.
-fn for_each_json_row<R: Read>(
-    reader: R,
-    sink: &mut dyn FnMut(u64, JsonObject) -> bool,
-) -> Result<(), SitesError> {
-    struct Rows<'a> {
-        sink: &'a mut dyn FnMut(u64, JsonObject) -> bool,
-    }
-    impl<'de> Visitor<'de> for Rows<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an array of objects, one per site")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            let mut index = 0u64;
-            loop {
-                let element: Option<Value> = seq.next_element()?;
-                let Some(element) = element else { break };
-                let Value::Object(object) = element else {
-                    return Err(A::Error::custom(format!(
-                        "element {index} of the array is not an object"
-                    )));
-                };
-                if !(self.sink)(index, object) {
-                    // The consumer stopped (its side failed): drain without work.
-                    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                    break;
-                }
-                index += 1;
-            }
-            Ok(())
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Rows<'_> {
-        type Value = ();
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    Rows { sink }
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| SitesError::InvalidFile(format!("invalid JSON: {e}")))
 }

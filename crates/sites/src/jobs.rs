@@ -12,6 +12,7 @@ use crate::SitesError;
 use crate::entity::{feed, import_job, import_job_line};
 use crate::feeds::{Feed, FeedId, can_manage_feed, feed_by_id, get_feed};
 use crate::import::{ImportOptions, ImportSummary, ReportLine, import_file};
+use crate::mapping::Mapping;
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::pagination::{Cursor, Page, PageRequest};
@@ -288,21 +289,26 @@ async fn import_actor<C: ConnectionTrait>(
     }
 }
 
-/// The options an import of `feed` runs with.
+/// The options an import of `feed` runs with: its source, and its mapping (a built-in one by name, or its own
+/// TOML text; neither: the national standard's own columns, version detected).
 fn options_of(feed: &Feed) -> Result<ImportOptions, SitesError> {
-    if feed.mapping.is_some() || feed.mapping_toml.is_some() {
-        // Mappings other than the national standard's own columns come with the mapping engine; until then a
-        // feed that names one is refused rather than imported as if it had none.
-        return Err(SitesError::InvalidFile(format!(
-            "feed {:?} names a mapping, and this server imports only files in the national standard's own \
-             layout: remove the mapping from the feed or upgrade the server",
-            feed.slug
-        )));
-    }
+    let mapping = match (&feed.mapping, &feed.mapping_toml) {
+        (Some(name), _) => Some(Mapping::built_in(name).ok_or_else(|| {
+            SitesError::InvalidFile(format!(
+                "feed {:?} names the mapping {name:?}, which this server does not have",
+                feed.slug
+            ))
+        })?),
+        (None, Some(text)) => Some(Mapping::parse(&feed.slug, text)?),
+        (None, None) => None,
+    };
     Ok(ImportOptions {
         source: feed.source.clone(),
         format: None,
         version: None,
+        encoding: None,
+        sheet: None,
+        mapping: mapping.map(Arc::new),
     })
 }
 
@@ -419,6 +425,30 @@ async fn finish_succeeded(
             detail: Set(None),
             ..Default::default()
         });
+        import_job_line::Entity::insert_many(rows)
+            .exec(&txn)
+            .await?;
+    }
+    // Values no translation of the mapping covers were kept raw: counted per column and value, so that the hub can
+    // extend its mapping.
+    let untranslated: Vec<_> = summary.untranslated.iter().collect();
+    for chunk in untranslated.chunks(LINE_BATCH) {
+        let rows = chunk
+            .iter()
+            .map(|((column, value), n)| import_job_line::ActiveModel {
+                job_id: Set(id.0),
+                location: Set("file".to_owned()),
+                source_id: Set(None),
+                outcome: Set("untranslated".to_owned()),
+                field: Set(column.clone()),
+                reason: Set(format!(
+                    "value {value:?} kept raw: no translation of the mapping covers it"
+                )),
+                detail: Set(Some(
+                    serde_json::json!({ "value": value, "rows": n }).to_string(),
+                )),
+                ..Default::default()
+            });
         import_job_line::Entity::insert_many(rows)
             .exec(&txn)
             .await?;
@@ -683,7 +713,8 @@ pub async fn job_report_csv<C: ConnectionTrait>(
         .order_by_asc(import_job_line::Column::Id)
         .all(db)
         .await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
+    // Report cells carry the file's own values: neutralised like every export (a spreadsheet opens this file).
+    let mut w = maillage_core::csv::Writer::from_writer(Vec::new());
     let csv_error = |e: csv::Error| SitesError::InvalidFile(format!("writing the report: {e}"));
     w.write_record(["location", "id", "outcome", "field", "reason", "detail"])
         .map_err(csv_error)?;

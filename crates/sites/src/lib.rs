@@ -1,14 +1,18 @@
 #![doc = include_str!("../README.md")]
 
+pub mod datainclusion;
 mod entity;
 mod error;
 pub mod export;
 pub mod feeds;
+pub mod geojson;
 pub mod hours;
 pub mod import;
 pub mod jobs;
+pub mod mapping;
 pub mod model;
 pub mod query;
+pub mod read;
 pub mod standard;
 mod write;
 
@@ -16,6 +20,6 @@ pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use query::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, get_site, list_sites,
-    list_sites_by_departments, sites_by_ids,
+    list_sites_by_departments, site_by_source, sites_by_ids,
 };
 pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};

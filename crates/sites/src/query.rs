@@ -38,8 +38,10 @@ pub struct Site {
     pub version: i32,
     /// When Maillage first stored it.
     pub created_at: DateTime<Utc>,
-    /// When Maillage last changed it.
+    /// When Maillage last changed it (server clock; not the source's `date_maj`).
     pub updated_at: DateTime<Utc>,
+    /// When it was archived: listed only with `include_archived`, as a tombstone a mirror removes.
+    pub archived_at: Option<DateTime<Utc>>,
     /// The normalised content.
     pub data: NewSite,
 }
@@ -94,6 +96,10 @@ pub struct SiteFilter {
     pub open_at: Option<DateTime<Utc>>,
     /// Sites from this import source.
     pub source: Option<String>,
+    /// Sites Maillage changed (or archived) at or after this instant, for incremental sync.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Also list archived sites (tombstones, with `archived_at` set), so a mirror can remove them.
+    pub include_archived: bool,
 }
 
 impl SiteFilter {
@@ -152,6 +158,8 @@ pub enum SiteOrderField {
     Name,
     /// `date_maj`.
     UpdatedOn,
+    /// Maillage's own `updated_at` (every write moves a site to the end: a paged pull cannot skip it).
+    UpdatedAt,
     /// Maillage id (insertion order).
     Id,
 }
@@ -176,8 +184,14 @@ struct Resolved {
 
 async fn resolve<C: ConnectionTrait>(db: &C, filter: &SiteFilter) -> Result<Resolved, SitesError> {
     filter.validate()?;
-    // Archived sites are kept (nothing is lost, the audit trail points at them) but never listed.
-    let mut cond = Condition::all().add(site::Column::ArchivedAt.is_null());
+    // Archived sites are kept (nothing is lost, the audit trail points at them) and listed only as tombstones.
+    let mut cond = Condition::all();
+    if !filter.include_archived {
+        cond = cond.add(site::Column::ArchivedAt.is_null());
+    }
+    if let Some(since) = filter.updated_since {
+        cond = cond.add(site::Column::UpdatedAt.gte(since));
+    }
     if let Some(deps) = &filter.departments {
         cond = cond
             .add(site::Column::DepartmentCode.is_in(deps.iter().map(|d| d.as_str().to_owned())));
@@ -258,6 +272,7 @@ fn order_column(field: SiteOrderField) -> site::Column {
     match field {
         SiteOrderField::Name => site::Column::SortName,
         SiteOrderField::UpdatedOn => site::Column::UpdatedOn,
+        SiteOrderField::UpdatedAt => site::Column::UpdatedAt,
         SiteOrderField::Id => site::Column::Id,
     }
 }
@@ -297,6 +312,18 @@ fn after_condition(order: SiteOrder, after: &Cursor) -> Result<Condition, SitesE
                 Condition::all().add(past),
                 Condition::all().add(col.eq(date)),
             )
+        }
+        SiteOrderField::UpdatedAt => {
+            let at: DateTime<Utc> = DateTime::parse_from_rfc3339(&value)
+                .map_err(|_| PaginationError::InvalidCursor)?
+                .with_timezone(&Utc);
+            let col = site::Column::UpdatedAt;
+            let past = if order.descending {
+                col.lt(at)
+            } else {
+                col.gt(at)
+            };
+            (Condition::all().add(past), Condition::all().add(col.eq(at)))
         }
     };
     let id_past = if order.descending {
@@ -429,6 +456,7 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
         let order_sql = match order.field {
             SiteOrderField::Name => format!("sort_name {dir}, id {dir}"),
             SiteOrderField::UpdatedOn => format!("updated_on {dir}, id {dir}"),
+            SiteOrderField::UpdatedAt => format!("updated_at {dir}, id {dir}"),
             SiteOrderField::Id => format!("id {dir}"),
         };
         let mut inner: SelectStatement = site::Entity::find().filter(cond).into_query();
@@ -506,6 +534,21 @@ pub async fn sites_by_ids<C: ConnectionTrait>(
     hydrate(db, rows).await
 }
 
+/// A site by its origin, `(source, source_id)`, archived or not (an archived one is a tombstone: `archived_at`).
+#[tracing::instrument(skip_all)]
+pub async fn site_by_source<C: ConnectionTrait>(
+    db: &C,
+    source: &str,
+    source_id: &str,
+) -> Result<Option<Site>, SitesError> {
+    let rows = site::Entity::find()
+        .filter(site::Column::Source.eq(source))
+        .filter(site::Column::SourceId.eq(source_id))
+        .all(db)
+        .await?;
+    Ok(hydrate(db, rows).await?.into_iter().next())
+}
+
 /// One site by id.
 pub async fn get_site<C: ConnectionTrait>(db: &C, id: SiteId) -> Result<Option<Site>, SitesError> {
     Ok(sites_by_ids(db, &[id]).await?.into_iter().next())
@@ -515,6 +558,7 @@ fn site_cursor(site: &Site, field: SiteOrderField) -> Cursor {
     let value = match field {
         SiteOrderField::Name => sort_name(&site.data.name),
         SiteOrderField::UpdatedOn => site.data.updated_on.to_string(),
+        SiteOrderField::UpdatedAt => instant_key(site.updated_at),
         SiteOrderField::Id => String::new(),
     };
     Cursor::encode(&(value, site.id.0))
@@ -525,6 +569,7 @@ fn sort_sites(sites: &mut [Site], order: SiteOrder) {
         let key = |s: &Site| match order.field {
             SiteOrderField::Name => (sort_name(&s.data.name), s.id.0),
             SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
+            SiteOrderField::UpdatedAt => (instant_key(s.updated_at), s.id.0),
             SiteOrderField::Id => (String::new(), s.id.0),
         };
         let ord = key(a).cmp(&key(b));
@@ -532,13 +577,25 @@ fn sort_sites(sites: &mut [Site], order: SiteOrder) {
     });
 }
 
+/// An instant as a fixed-width UTC string (nanoseconds), so string order is time order in cursors and candidates.
+fn instant_key(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
 /// The key sites are sorted by name on: folded so that case and accents do not scatter a list.
 pub(crate) fn sort_name(name: &str) -> String {
     maillage_core::text::fold(name.trim())
 }
 
-/// The narrow columns read to evaluate opening hours: id, department, sort name, date_maj, horaires.
-type CandidateRow = (i32, Option<String>, String, NaiveDate, Option<String>);
+/// The narrow columns read to evaluate opening hours: id, department, sort name, date_maj, horaires, updated_at.
+type CandidateRow = (
+    i32,
+    Option<String>,
+    String,
+    NaiveDate,
+    Option<String>,
+    DateTime<Utc>,
+);
 
 /// A site that may be open at some instant, with what ordering and evaluation need.
 struct Candidate {
@@ -577,27 +634,31 @@ async fn open_candidates<C: ConnectionTrait>(
             site::Column::SortName,
             site::Column::UpdatedOn,
             site::Column::OpeningHours,
+            site::Column::UpdatedAt,
         ])
         .filter(cond);
     let rows: Vec<CandidateRow> = apply_order(query, order).into_tuple().all(db).await?;
     Ok(rows
         .into_iter()
-        .filter(|(_, dep, _, _, hours)| {
+        .filter(|(_, dep, _, _, hours, _)| {
             let tz = timezone_for_department(dep.as_deref().unwrap_or_default());
             hours
                 .as_deref()
                 .and_then(|h| parse_hours(h).ok())
                 .is_some_and(|h| h.is_open_at(at, tz))
         })
-        .map(|(id, department_code, name, updated_on, _)| Candidate {
-            id,
-            department_code,
-            key: match order.field {
-                SiteOrderField::Name => name,
-                SiteOrderField::UpdatedOn => updated_on.to_string(),
-                SiteOrderField::Id => String::new(),
+        .map(
+            |(id, department_code, name, updated_on, _, updated_at)| Candidate {
+                id,
+                department_code,
+                key: match order.field {
+                    SiteOrderField::Name => name,
+                    SiteOrderField::UpdatedOn => updated_on.to_string(),
+                    SiteOrderField::UpdatedAt => instant_key(updated_at),
+                    SiteOrderField::Id => String::new(),
+                },
             },
-        })
+        )
         .collect())
 }
 
@@ -698,6 +759,7 @@ pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Sit
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        archived_at: m.archived_at,
         data: NewSite {
             source_id: m.source_id,
             standard_version,

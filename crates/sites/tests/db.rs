@@ -18,6 +18,7 @@ use maillage_sites::{
     BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SitesError, ValueKind, get_site,
     list_sites, list_sites_by_departments, sites_by_ids,
 };
+use maillage_sites::{datainclusion, geojson};
 use maillage_testkit::TestDb;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -104,8 +105,7 @@ impl Env {
             path,
             &ImportOptions {
                 source: source.to_owned(),
-                format: None,
-                version: None,
+                ..ImportOptions::default()
             },
             &mut on_report,
             &|_| {},
@@ -550,6 +550,10 @@ fn sort_like(sites: &mut [Site], order: SiteOrder) {
         let key = |s: &Site| match order.field {
             SiteOrderField::Name => (maillage_core::text::fold(s.data.name.trim()), s.id.0),
             SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
+            SiteOrderField::UpdatedAt => (
+                s.updated_at.format("%Y-%m-%dT%H:%M:%S%.9f").to_string(),
+                s.id.0,
+            ),
             SiteOrderField::Id => (String::new(), s.id.0),
         };
         let ord = key(a).cmp(&key(b));
@@ -557,7 +561,15 @@ fn sort_like(sites: &mut [Site], order: SiteOrder) {
     });
 }
 
-const ALL_ORDERS: [SiteOrder; 6] = [
+const ALL_ORDERS: [SiteOrder; 8] = [
+    SiteOrder {
+        field: SiteOrderField::UpdatedAt,
+        descending: false,
+    },
+    SiteOrder {
+        field: SiteOrderField::UpdatedAt,
+        descending: true,
+    },
     SiteOrder {
         field: SiteOrderField::Name,
         descending: false,
@@ -839,8 +851,7 @@ async fn duplicate_ids_are_found_across_write_batches() {
         &path,
         &ImportOptions {
             source: "hub".into(),
-            format: None,
-            version: None,
+            ..ImportOptions::default()
         },
         &mut |line: &ReportLine| report.push(line.clone()),
         &|n| progress.lock().unwrap().push(n),
@@ -954,12 +965,18 @@ async fn department_is_derived_from_insee_code_then_postal_code() {
         v1("mayotte", "Case", "97600", &[]),
         // A border commune: its INSEE code (Ain) wins over its postal code (Rhône).
         v1("border", "Mairie", "69000", &[("code_insee", "01004")]),
-        // Monaco is outside the 101 departments: stored without one.
+        // Monaco is outside the 101 departments: rejected (#19.6).
         v1("monaco", "Médiathèque", "98000", &[]),
     ];
     let path = e.v1_csv("lieux.csv", &rows);
     let imported = e.import(&path, "geo").await;
-    assert_eq!(imported.summary.created, 7, "{:#?}", imported.report);
+    assert_eq!(
+        (imported.summary.created, imported.summary.rejected),
+        (6, 1),
+        "{:#?}",
+        imported.report
+    );
+    assert!(e.find("geo", "monaco").await.is_none());
     let expected = [
         ("ajaccio", Some("2A")),
         ("bastia", Some("2B")),
@@ -967,7 +984,6 @@ async fn department_is_derived_from_insee_code_then_postal_code() {
         ("reunion", Some("974")),
         ("mayotte", Some("976")),
         ("border", Some("01")),
-        ("monaco", None),
     ];
     for (id, code) in expected {
         let site = e.site("geo", id).await;
@@ -980,10 +996,10 @@ async fn department_is_derived_from_insee_code_then_postal_code() {
 }
 
 /// Regression: `975` (Saint-Pierre-et-Miquelon) was accepted as a department code, so a row with `code_postal`
-/// 97500 broke the department foreign key and failed the whole import. It is a collectivity, not one of the 101
-/// departments: the row must be stored without a department.
+/// 97500 broke the department foreign key and failed the whole import; then such rows were stored silently without
+/// a department (#19.6). They are rejected, each with its reason, and the import goes on.
 #[tokio::test]
-async fn saint_pierre_et_miquelon_is_stored_without_department() {
+async fn postal_codes_of_no_department_are_rejected_with_a_reason() {
     let e = env().await;
     let path = e.v1_csv(
         "lieux.csv",
@@ -995,20 +1011,24 @@ async fn saint_pierre_et_miquelon_is_stored_without_department() {
                 "97500",
                 &[("commune", "Saint-Pierre")],
             ),
+            v1("zero", "Médiathèque", "00000", &[]),
         ],
     );
-    let result = e.import_as(&Actor::cli(), &path, "geo").await;
-    // Whatever happens, an import is all or nothing.
-    if result.is_err() {
-        assert_eq!(e.table_counts().await, (0, 0), "a failed import left rows");
+    let imported = e.import(&path, "geo").await;
+    imported.assert_accounts_for(3);
+    assert_eq!(
+        (imported.summary.created, imported.summary.rejected),
+        (1, 2)
+    );
+    let lines = imported.lines("code_postal");
+    assert_eq!(lines.len(), 2, "{:#?}", imported.report);
+    for (line, (at, code)) in lines.iter().zip([(3, "97500"), (4, "00000")]) {
+        assert_eq!(line.location, Location::Line(at));
+        assert_eq!(line.kind, IssueKind::Rejected);
+        assert!(line.reason.contains(code), "{line:?}");
+        assert!(line.reason.contains("no French department"), "{line:?}");
     }
-    let imported = result.unwrap_or_else(|err| {
-        panic!(
-            "importing a site in Saint-Pierre-et-Miquelon (97500) failed the whole import: {err}"
-        )
-    });
-    assert_eq!(imported.summary.created, 2);
-    assert_eq!(e.site("geo", "spm").await.department_code, None);
+    assert!(e.find("geo", "spm").await.is_none());
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1112,8 +1132,28 @@ async fn broken_csv_is_refused_even_after_a_full_batch_of_valid_rows() {
     let mut bytes = valid_bytes.clone();
     bytes.extend_from_slice(&last.join(&b','));
     bytes.push(b'\n');
+    // Read as Latin-1 since #13, unless the caller says it is UTF-8: then refused with the line.
     let path = e.write("latin1.csv", bytes);
-    assert_refused(&e, &path, &Actor::cli(), "invalid_file", "UTF-8").await;
+    let before = e.snapshot().await;
+    let err = import_file(
+        &e.t.db,
+        &Actor::cli(),
+        &path,
+        &ImportOptions {
+            source: "hub".into(),
+            encoding: Some(maillage_sites::import::Encoding::Utf8),
+            ..ImportOptions::default()
+        },
+        &mut |_| {},
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("line 602 is not valid UTF-8"),
+        "{err}"
+    );
+    assert_eq!(e.snapshot().await, before);
 }
 
 #[tokio::test]
@@ -1161,9 +1201,9 @@ async fn file_of_unknown_version_is_refused() {
     let rows = [v01("row-0", "Après", "69001", &[("courriels", "a@b.fr")])];
     let path = e.json("mixed.json", &rows);
     assert_refused(&e, &path, &Actor::cli(), "invalid_file", "version").await;
-    // A file whose format cannot be told from its name.
-    let path = e.write("lieux.txt", "[]");
-    assert_refused(&e, &path, &Actor::cli(), "invalid_file", "format").await;
+    // A file whose format cannot be told from its name is sniffed (here an empty JSON array: no version).
+    let path = e.write("lieux.dat", "[]");
+    assert_refused(&e, &path, &Actor::cli(), "invalid_file", "version").await;
 }
 
 #[tokio::test]
@@ -2407,4 +2447,688 @@ async fn real_hub_files_import_completely_and_idempotently() {
             m
         });
     println!("sites by department: {by_department:?}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Feeds in: encodings, formats, mappings, validation (issues #13.3-4, #19.6)
+// ---------------------------------------------------------------------------------------------------------------
+
+fn feed_fixture(name: &str) -> PathBuf {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/feeds"
+    ))
+    .join(name)
+}
+
+impl Env {
+    async fn import_with(&self, path: &Path, options: ImportOptions) -> Imported {
+        let mut report = Vec::new();
+        let summary = import_file(
+            &self.t.db,
+            &Actor::cli(),
+            path,
+            &options,
+            &mut |line: &ReportLine| report.push(line.clone()),
+            &|_| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("import of {} failed: {e}", path.display()));
+        Imported { summary, report }
+    }
+}
+
+/// What an import stored and reported, without what differs between two copies of one file (ids, times).
+async fn stored_view(e: &Env, source: &str, imported: &Imported) -> (Vec<String>, Vec<String>) {
+    let mut sites: Vec<String> = e
+        .all_sites()
+        .await
+        .into_iter()
+        .filter(|s| s.source == source)
+        .map(|s| {
+            let mut data = s.data.clone();
+            data.values.sort_by(|a, b| a.raw.cmp(&b.raw));
+            format!("{data:?} dep={:?}", s.department_code)
+        })
+        .collect();
+    sites.sort();
+    let mut report: Vec<String> = imported
+        .report
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {:?} {} {} {}",
+                l.location, l.source_id, l.kind, l.field, l.reason
+            )
+        })
+        .collect();
+    report.sort();
+    (sites, report)
+}
+
+/// The fixture's rows written as a workbook, as Excel would save the CSV.
+fn xlsx_copy(csv_path: &Path, out: &Path) {
+    let mut reader = csv::Reader::from_path(csv_path).unwrap();
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Lieux").unwrap();
+    for (col, name) in reader.headers().unwrap().iter().enumerate() {
+        sheet.write_string(0, col as u16, name).unwrap();
+    }
+    for (row, record) in reader.records().enumerate() {
+        for (col, cell) in record.unwrap().iter().enumerate() {
+            let (r, c) = (row as u32 + 1, col as u16);
+            // Numbers as numbers, like a spreadsheet holds them: the reader must give back their text.
+            match cell.parse::<f64>() {
+                Ok(n) if !cell.starts_with('0') || cell == "0" => sheet.write_number(r, c, n),
+                _ => sheet.write_string(r, c, cell),
+            }
+            .unwrap();
+        }
+    }
+    workbook.save(out).unwrap();
+}
+
+#[tokio::test]
+async fn feeds_latin1_semicolon_csv_and_xlsx_store_what_the_utf8_csv_stores() {
+    let utf8 = feed_fixture("lieux-v1.csv");
+    let latin1 = feed_fixture("lieux-v1-latin1.csv");
+    assert!(
+        std::str::from_utf8(&std::fs::read(&latin1).unwrap()).is_err(),
+        "the fixture is not Latin-1"
+    );
+    let e = env().await;
+    let reference = e.import(&utf8, "feed").await;
+    reference.assert_accounts_for(4);
+    assert_eq!(
+        (reference.summary.created, reference.summary.rejected),
+        (3, 1)
+    );
+    let expected = stored_view(&e, "feed", &reference).await;
+
+    let e = env().await;
+    let imported = e.import(&latin1, "feed").await;
+    assert_eq!(stored_view(&e, "feed", &imported).await, expected);
+    assert_eq!(
+        e.site("feed", "mj-2").await.data.name,
+        "Espace numérique de l'Île"
+    );
+
+    let e = env().await;
+    let xlsx = e.path("lieux.xlsx");
+    xlsx_copy(&utf8, &xlsx);
+    let imported = e.import(&xlsx, "feed").await;
+    assert_eq!(imported.summary.format.to_string(), "xlsx");
+    // A sheet's rows are numbered by the sheet: the two-line CSV cell is one row there.
+    let (sites, report) = stored_view(&e, "feed", &imported).await;
+    assert_eq!(sites, expected.0);
+    let csv_lines_as_rows = |line: &String| {
+        line.replacen("line 5 ", "line 4 ", 1)
+            .replacen("line 6 ", "line 5 ", 1)
+    };
+    assert_eq!(
+        report,
+        expected.1.iter().map(csv_lines_as_rows).collect::<Vec<_>>()
+    );
+    // A named sheet, and a sheet that does not exist.
+    let e = env().await;
+    let named = e
+        .import_with(
+            &xlsx,
+            ImportOptions {
+                source: "feed".into(),
+                sheet: Some("Lieux".into()),
+                ..ImportOptions::default()
+            },
+        )
+        .await;
+    assert_eq!(named.summary.created, 3);
+    let err = import_file(
+        &e.t.db,
+        &Actor::cli(),
+        &xlsx,
+        &ImportOptions {
+            source: "feed".into(),
+            sheet: Some("Feuil2".into()),
+            ..ImportOptions::default()
+        },
+        &mut |_| {},
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("Lieux"), "{err}");
+}
+
+#[tokio::test]
+async fn feeds_report_lines_are_the_files_own_lines_and_coordinates_are_checked() {
+    let e = env().await;
+    let imported = e.import(&feed_fixture("lieux-v1.csv"), "feed").await;
+    let at = |id: &str| {
+        imported
+            .report
+            .iter()
+            .filter(|l| l.source_id.as_deref() == Some(id))
+            .map(|l| (l.location, l.kind, l.field.clone(), l.reason.clone()))
+            .collect::<Vec<_>>()
+    };
+    // mj-2 starts on line 3 and spans two lines (a quoted line break): mj-3 is on line 5, mj-4 on line 6.
+    let swapped = at("mj-2");
+    assert_eq!(swapped.len(), 1, "{swapped:?}");
+    assert_eq!(swapped[0].0, Location::Line(3));
+    assert!(swapped[0].3.contains("swapped"), "{swapped:?}");
+    let site = e.site("feed", "mj-2").await;
+    assert_eq!(
+        (site.data.latitude, site.data.longitude),
+        (Some(45.695), Some(4.778))
+    );
+    let paris_in_lyon = at("mj-3");
+    assert_eq!(paris_in_lyon[0].0, Location::Line(5));
+    assert!(
+        paris_in_lyon[0].3.contains("outside department 69"),
+        "{paris_in_lyon:?}"
+    );
+    assert_eq!(e.site("feed", "mj-3").await.data.latitude, None);
+    let nowhere = at("mj-4");
+    assert_eq!(
+        (nowhere[0].0, nowhere[0].1, nowhere[0].2.as_str()),
+        (Location::Line(6), IssueKind::Rejected, "code_postal")
+    );
+    // In range and in its department: kept as given.
+    assert_eq!(e.site("feed", "mj-1").await.data.latitude, Some(47.322));
+}
+
+#[tokio::test]
+async fn feeds_duplicate_header_columns_are_refused_with_their_names() {
+    let e = env().await;
+    let path = e.write(
+        "dup.csv",
+        "id,nom,pivot,nom,commune,code_postal,adresse,date_maj,commune\n1,A,00000000000000,B,Lyon,69001,1 rue,2024-01-01,Lyon\n",
+    );
+    let err = e
+        .import_as(&Actor::cli(), &path, "dup")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "invalid_file");
+    assert!(
+        err.to_string()
+            .contains("duplicate column(s) in the header: nom, commune"),
+        "{err}"
+    );
+    assert_eq!(e.table_counts().await, (0, 0));
+}
+
+#[tokio::test]
+async fn feeds_over_long_values_are_refused_or_dropped() {
+    let e = env().await;
+    let long_name = "N".repeat(251);
+    let long_detail = "d".repeat(10_001);
+    let path = e.v1_csv(
+        "lieux.csv",
+        &[
+            v1("long-name", &long_name, "69001", &[]),
+            v1(
+                "long-detail",
+                "Lieu",
+                "69001",
+                &[("presentation_detail", &long_detail)],
+            ),
+        ],
+    );
+    let imported = e.import(&path, "long").await;
+    imported.assert_accounts_for(2);
+    let nom = imported.lines("nom");
+    assert_eq!(
+        (nom[0].kind, nom[0].location),
+        (IssueKind::Rejected, Location::Line(2))
+    );
+    assert!(
+        nom[0]
+            .reason
+            .contains("251 characters, over the limit of 250"),
+        "{nom:?}"
+    );
+    let detail = imported.lines("presentation_detail");
+    assert_eq!(detail[0].kind, IssueKind::Corrected);
+    assert_eq!(e.site("long", "long-detail").await.data.description, None);
+}
+
+#[tokio::test]
+async fn feeds_carto_2020_files_import_with_the_built_in_mapping() {
+    let mapping = std::sync::Arc::new(
+        maillage_sites::mapping::Mapping::load("aidants-connect-carto-2020").unwrap(),
+    );
+    let options = || ImportOptions {
+        source: "carto".into(),
+        mapping: Some(mapping.clone()),
+        ..ImportOptions::default()
+    };
+    // The layout's own valid example (../shared), when present.
+    let example = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/schemas/aidants-connect-carto-2020/exemple-valide.csv"
+    ));
+    if example.is_file() {
+        let e = env().await;
+        let imported = e.import_with(example, options()).await;
+        imported.assert_accounts_for(2);
+        assert_eq!(imported.summary.stored(), 1, "{:#?}", imported.report);
+    } else {
+        println!(
+            "skipped the layout's example: {} not found",
+            example.display()
+        );
+    }
+
+    let e = env().await;
+    let imported = e
+        .import_with(&feed_fixture("carto-2020.csv"), options())
+        .await;
+    imported.assert_accounts_for(3);
+    assert_eq!(
+        (imported.summary.created, imported.summary.rejected),
+        (2, 1)
+    );
+    assert_eq!(imported.summary.version.as_str(), "1.0.2");
+    // Extracted from the one-line address, then the INSEE code looked up in the communes table.
+    let dijon = e.site("carto", "mediatheque-champollion").await;
+    assert_eq!(dijon.data.postal_code.as_str(), "21000");
+    assert_eq!(dijon.data.commune, "Dijon");
+    assert_eq!(dijon.data.address, "38 Avenue Françoise Giroud");
+    assert_eq!(
+        dijon.data.insee_code.as_ref().map(|c| c.as_str()),
+        Some("21231")
+    );
+    assert_eq!(dijon.data.phone.as_deref(), Some("+33380488230"));
+    assert_eq!(
+        dijon.data.mapped_values(ValueKind::Service),
+        [
+            "Accès internet et matériel informatique",
+            "Acquisition de matériel informatique à prix solidaire"
+        ]
+    );
+    assert_eq!(
+        dijon.data.mapped_values(ValueKind::NationalProgramme),
+        ["France Services"]
+    );
+    assert_eq!(dijon.data.other_labels.as_deref(), Some("APTIC"));
+    // The dropped column is nowhere: not stored, not in the report.
+    assert!(!format!("{:?}{:?}", dijon.data, imported.report).contains("Dupont"));
+    let tilleuls = e.site("carto", "centre-social-les-tilleuls-69230").await;
+    assert_eq!(tilleuls.data.address, "12 rue des Tilleuls");
+    assert_eq!(
+        tilleuls.data.insee_code.as_ref().map(|c| c.as_str()),
+        Some("69204")
+    );
+    assert_eq!(
+        tilleuls.data.mapped_values(ValueKind::Itinerance),
+        ["Itinérant"]
+    );
+    assert_eq!(
+        tilleuls.data.mapped_values(ValueKind::SpecificSupport),
+        ["Langues étrangères (autres)"]
+    );
+    // Values no translation covers: kept raw, counted per column and value.
+    let untranslated = &imported.summary.untranslated;
+    assert_eq!(
+        untranslated.get(&("public_cible".into(), "Allocataires".into())),
+        Some(&1)
+    );
+    assert_eq!(
+        untranslated.get(&("tarifs".into(), "Adhérent".into())),
+        Some(&1)
+    );
+    assert_eq!(
+        untranslated.get(&("labels".into(), "APTIC".into())),
+        None,
+        "{untranslated:?}"
+    );
+    assert!(
+        dijon
+            .data
+            .values
+            .iter()
+            .any(|v| v.raw == "Allocataires" && v.value.is_none())
+    );
+    assert!(
+        imported
+            .rejected_ids()
+            .contains(&Some("permanence-sans-adresse".into()))
+    );
+    // Re-importing changes nothing.
+    let again = e
+        .import_with(&feed_fixture("carto-2020.csv"), options())
+        .await;
+    assert_eq!(again.summary.changes(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Incremental sync
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A partner's copy of the sites, kept by `updatedSince` pulls with tombstones.
+#[derive(Default)]
+struct Mirror {
+    sites: BTreeMap<i32, Site>,
+    /// The newest `updated_at` seen: the next pull asks from there, minus an overlap for slow transactions.
+    watermark: Option<DateTime<Utc>>,
+}
+
+impl Mirror {
+    /// Pulls every site changed since the watermark (everything the first time), in `UPDATED_AT` order, pages of
+    /// `size`; `during` runs after the first page, to change data while the pull is under way.
+    async fn pull<F: Future<Output = ()>>(&mut self, t: &TestDb, size: i32, during: F) {
+        let filter = SiteFilter {
+            updated_since: self.watermark.map(|w| w - chrono::Duration::seconds(1)),
+            include_archived: true,
+            ..SiteFilter::default()
+        };
+        let order = by(SiteOrderField::UpdatedAt, false);
+        let mut after: Option<Cursor> = None;
+        let mut during = Some(during);
+        loop {
+            let mut request = first(size);
+            request.after = after.clone();
+            let page = list_sites(&t.db, &filter, order, &request).await.unwrap();
+            let more = page.has_next_page;
+            after = page.items.last().map(|(c, _)| c.clone());
+            for (_, site) in page.items {
+                self.watermark = self.watermark.max(Some(site.updated_at));
+                if site.archived_at.is_some() {
+                    self.sites.remove(&site.id.0);
+                } else {
+                    self.sites.insert(site.id.0, site);
+                }
+            }
+            if let Some(f) = during.take() {
+                f.await;
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_mirror_synced_by_updated_since_with_tombstones_equals_the_server() {
+    let e = env().await;
+    let rows = many_v01(30);
+    e.import(&e.json("first.json", &rows), "hub").await;
+    let admin = Actor::cli();
+    let mut mirror = Mirror::default();
+    // A site renamed while the first pull runs moves to the end of the UPDATED_AT order: it is still seen.
+    let renamed_during_pull = e.site("hub", "row-3").await;
+    mirror
+        .pull(&e.t, 4, async {
+            maillage_sites::update_site(
+                &e.t.db,
+                &admin,
+                renamed_during_pull.id,
+                renamed_during_pull.version,
+                maillage_sites::SitePatch {
+                    name: Some("Zz renommé pendant la copie".to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        })
+        .await;
+    let server: BTreeMap<i32, Site> = e
+        .all_sites()
+        .await
+        .into_iter()
+        .map(|s| (s.id.0, s))
+        .collect();
+    assert_eq!(
+        mirror.sites, server,
+        "the first full pull is a faithful copy"
+    );
+
+    // Random updates and archives through the API services, then a re-import that edits, adds and keeps.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for round in 0..12 {
+        let sites = e.all_sites().await;
+        let s = &sites[next(sites.len())];
+        if next(3) == 0 {
+            maillage_sites::archive_site(&e.t.db, &admin, s.id, s.version)
+                .await
+                .unwrap();
+        } else {
+            maillage_sites::update_site(
+                &e.t.db,
+                &admin,
+                s.id,
+                s.version,
+                maillage_sites::SitePatch {
+                    name: Some(format!("Lieu modifié {round}")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let mut again = many_v01(34);
+    for i in [5, 17, 28] {
+        again[i]["nom"] = json!(format!("Réimporté {i}"));
+    }
+    e.import(&e.json("again.json", &again), "hub").await;
+
+    let before = mirror.sites.len();
+    let mut changed = 0;
+    {
+        let filter = SiteFilter {
+            updated_since: mirror.watermark,
+            include_archived: true,
+            ..SiteFilter::default()
+        };
+        changed += walk(&e.t, &filter, by(SiteOrderField::UpdatedAt, false), 100)
+            .await
+            .len();
+    }
+    mirror.pull(&e.t, 5, async {}).await;
+    let server: BTreeMap<i32, Site> = e
+        .all_sites()
+        .await
+        .into_iter()
+        .map(|s| (s.id.0, s))
+        .collect();
+    assert_eq!(
+        mirror.sites, server,
+        "the incremental pull converges exactly"
+    );
+    assert!(
+        changed < server.len() + 12,
+        "the second pull read only what changed"
+    );
+    assert!(before > 0 && changed > 0);
+    // Tombstones are readable as such, and a site is found by its origin, archived or not.
+    let archived: Vec<Site> = walk(
+        &e.t,
+        &SiteFilter {
+            include_archived: true,
+            ..SiteFilter::default()
+        },
+        by(SiteOrderField::Id, false),
+        100,
+    )
+    .await
+    .into_iter()
+    .filter(|s| s.archived_at.is_some())
+    .collect();
+    assert!(!archived.is_empty());
+    let tomb = &archived[0];
+    let found = maillage_sites::site_by_source(&e.t.db, "hub", &tomb.data.source_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.archived_at), (tomb.id, tomb.archived_at));
+    assert!(
+        maillage_sites::site_by_source(&e.t.db, "hub", "no-such-row")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5b. Exports for partners: formulas neutralised, data·inclusion, GeoJSON
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The data·inclusion schema of `collection` (`structure` or `service`), or `None` without `../shared`.
+fn datainclusion_schema(collection: &str) -> Option<jsonschema::Validator> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/schemas")
+        .join(format!("data-inclusion-v1-{collection}.schema.json"));
+    if !path.exists() {
+        assert!(
+            std::env::var("MAILLAGE_REQUIRE_SHARED_DATA").is_err(),
+            "{} is missing",
+            path.display()
+        );
+        eprintln!("skipped: {} not found", path.display());
+        return None;
+    }
+    let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    Some(
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_v1_export_neutralises_a_stored_formula() {
+    let e = env().await;
+    let path = e.v1_csv(
+        "formula.csv",
+        &[v1(
+            "f1",
+            "=HYPERLINK(\"x\")",
+            "69001",
+            &[
+                ("telephone", "+33472102030"),
+                ("longitude", "-1.5"),
+                ("latitude", "45.7"),
+            ],
+        )],
+    );
+    e.import(&path, "hub").await;
+    let (_, rows) = export(&e, &Actor::cli(), &ExportScope::default(), true).await;
+    assert_eq!(rows[0]["nom"], "'=HYPERLINK(\"x\")");
+    // Numbers and phones in the standard's form stay as they are.
+    assert_eq!(rows[0]["telephone"], "+33472102030");
+    assert_eq!(rows[0]["longitude"], "-1.5");
+}
+
+#[tokio::test]
+async fn datainclusion_objects_validate_and_emails_follow_the_callers_rights() {
+    let e = env().await;
+    catalogue(&e).await;
+    let all = e.all_sites().await;
+    assert!(all.len() >= 10);
+    let coordinator = e.hinaura_coordinator().await;
+    for (collection, which) in [
+        ("structure", datainclusion::Collection::Structures),
+        ("service", datainclusion::Collection::Services),
+    ] {
+        let mut out = Vec::new();
+        let n = datainclusion::write_datainclusion(
+            &e.t.db,
+            &Actor::cli(),
+            &SiteFilter::default(),
+            which,
+            &mut out,
+        )
+        .await
+        .unwrap();
+        let items: Vec<Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(items.len() as u64, n);
+        assert_eq!(items.len(), all.len());
+        if let Some(validator) = datainclusion_schema(collection) {
+            // The validator does refuse: an object without its required fields fails.
+            assert!(!validator.is_valid(&json!({ "id": "x" })));
+            for item in &items {
+                let errors: Vec<String> = validator
+                    .iter_errors(item)
+                    .map(|e| format!("{} at {}", e, e.instance_path()))
+                    .collect();
+                assert!(errors.is_empty(), "{collection} {item:#}: {errors:?}");
+            }
+        }
+    }
+    let c01 = all.iter().find(|s| s.data.source_id == "c01").expect("c01");
+    let s = datainclusion::structure(c01, &Actor::cli());
+    assert_eq!(s.id, format!("{}--c01", c01.source));
+    assert_eq!(s.courriel.as_deref(), Some("contact@mediatheque-mace.fr"));
+    assert_eq!(s.reseaux_porteurs, Some(vec!["france-service"]));
+    let service = datainclusion::service(c01, &Actor::cli());
+    assert_eq!(
+        service.thematiques,
+        Some(vec![
+            "numerique--acceder-a-des-services-en-ligne",
+            "numerique--maitriser-les-fondamentaux-du-numerique"
+        ])
+    );
+    assert_eq!(
+        service.publics,
+        Some(vec!["seniors", "personnes-en-situation-de-handicap"])
+    );
+    // Lyon is in Hinaura's territory: its coordinator reads the address; anonymous callers never do.
+    assert!(
+        datainclusion::structure(c01, &coordinator)
+            .courriel
+            .is_some()
+    );
+    assert!(
+        datainclusion::structure(c01, &Actor::anonymous())
+            .courriel
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn geojson_is_a_feature_collection_with_points_in_lon_lat_order() {
+    let e = env().await;
+    catalogue(&e).await;
+    let mut out = Vec::new();
+    let filter = SiteFilter {
+        departments: Some(vec![DepartmentCode::parse("69").unwrap()]),
+        ..SiteFilter::default()
+    };
+    let n = geojson::write_geojson(&e.t.db, &Actor::anonymous(), &filter, &mut out)
+        .await
+        .unwrap();
+    let collection: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(collection["type"], "FeatureCollection");
+    let features = collection["features"].as_array().unwrap();
+    assert_eq!(features.len() as u64, n);
+    assert!(n >= 1);
+    let c01 = features
+        .iter()
+        .find(|f| f["properties"]["source_id"] == "c01")
+        .expect("c01 in the Rhône");
+    assert_eq!(c01["type"], "Feature");
+    assert_eq!(
+        c01["geometry"],
+        json!({ "type": "Point", "coordinates": [4.84, 45.75] })
+    );
+    assert_eq!(c01["properties"]["nom"], "Médiathèque Jean Macé");
+    // Personal data: not for anonymous callers.
+    assert_eq!(c01["properties"]["courriels"], Value::Null);
+    assert!(
+        features
+            .iter()
+            .all(|f| f["properties"]["departement"] == "69")
+    );
 }

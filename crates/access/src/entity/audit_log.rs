@@ -15,6 +15,7 @@ pub struct Model {
     pub changes: String,
     pub department_code: Option<String>,
     pub hub_id: Option<i32>,
+    pub txid: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,3 +2,5 @@
 
 pub(crate) mod api_token;
 pub(crate) mod audit_log;
+pub(crate) mod webhook;
+pub(crate) mod webhook_delivery;

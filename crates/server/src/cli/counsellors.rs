@@ -157,7 +157,7 @@ pub(crate) async fn run(
 }
 
 fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_path(path)?;
+    let mut w = maillage_core::csv::Writer::from_path(path)?;
     w.write_record(["line", "id", "field", "reason"])?;
     for l in lines {
         w.write_record([

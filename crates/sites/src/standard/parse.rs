@@ -7,6 +7,7 @@
 use super::export::V1_COLUMNS;
 use super::vocabulary::{lookup, multi_valued_columns};
 use crate::hours::parse_hours;
+use crate::mapping::communes;
 use crate::model::{NewSite, StandardVersion, TaggedValue};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use maillage_core::{Email, InseeCode, Pivot, PostalCode};
@@ -150,14 +151,88 @@ pub fn is_standard_phone(phone: &str) -> bool {
     })
 }
 
+/// The longest value (in characters) each column may hold; longer values are refused: the row when the column is
+/// required, else only the value (dropped, with a report line). Generous for real data, they keep one runaway cell
+/// (a whole document pasted into a field) out of the database and the API's answers.
+pub const LENGTH_LIMITS: [(&str, usize); 24] = [
+    ("id", 100),
+    ("pivot", 20),
+    ("nom", 250),
+    ("commune", 100),
+    ("code_postal", 10),
+    ("code_insee", 10),
+    ("adresse", 250),
+    ("complement_adresse", 250),
+    ("latitude", 30),
+    ("longitude", 30),
+    ("cle_ban", 100),
+    ("telephone", 50),
+    ("courriel", 1000),
+    ("courriels", 1000),
+    ("site_web", 1000),
+    ("horaires", 1000),
+    ("presentation_resume", 2000),
+    ("presentation_detail", 10000),
+    ("source", 100),
+    ("structure_parente", 250),
+    ("labels_autres", 1000),
+    ("autres_formations_labels", 1000),
+    ("accessibilite", 500),
+    ("fiche_acces_libre", 500),
+];
+
+/// The limit of any column [`LENGTH_LIMITS`] does not list (the multi-valued ones, `prise_rdv`…).
+pub const DEFAULT_LENGTH_LIMIT: usize = 2000;
+
+/// The length limit of a column.
+pub fn length_limit(column: &str) -> usize {
+    LENGTH_LIMITS
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map_or(DEFAULT_LENGTH_LIMIT, |(_, n)| *n)
+}
+
 /// Reads one row of a file of the given version.
 pub fn parse_row(version: StandardVersion, row: &RawRow) -> RowOutcome {
+    let mut too_long: Vec<(String, usize, usize)> = Vec::new();
+    for (column, value) in row {
+        let (length, max) = (value.trim().chars().count(), length_limit(column));
+        if length > max {
+            too_long.push((column.clone(), length, max));
+        }
+    }
+    let trimmed: RawRow;
+    let row = if too_long.is_empty() {
+        row
+    } else {
+        let mut copy = row.clone();
+        for (column, _, _) in &too_long {
+            if !is_required(version, column) {
+                copy.remove(column);
+            }
+        }
+        trimmed = copy;
+        &trimmed
+    };
     let mut r = Reader {
         version,
         row,
         issues: Vec::new(),
         corrections: Vec::new(),
     };
+    for (column, length, max) in too_long {
+        if is_required(version, &column) {
+            r.reject(
+                &column,
+                format!("{length} characters, over the limit of {max}"),
+            );
+        } else {
+            r.correct(
+                &column,
+                format!("{length} characters, over the limit of {max}; dropped"),
+            );
+        }
+    }
 
     let source_id = r.required("id");
     let pivot = r.required("pivot").and_then(|raw| match Pivot::parse(raw) {
@@ -268,7 +343,17 @@ pub fn parse_row(version: StandardVersion, row: &RawRow) -> RowOutcome {
     if !r.issues.is_empty() {
         return RowOutcome::Rejected { issues: r.issues };
     }
-    let site = NewSite {
+    if postal_code.department_code().is_none() {
+        r.reject(
+            "code_postal",
+            format!(
+                "{} is the postal code of no French department (not a place Maillage can show)",
+                echo(postal_code.as_str())
+            ),
+        );
+        return RowOutcome::Rejected { issues: r.issues };
+    }
+    let mut site = NewSite {
         source_id: source_id.to_owned(),
         standard_version: version,
         pivot,
@@ -298,10 +383,19 @@ pub fn parse_row(version: StandardVersion, row: &RawRow) -> RowOutcome {
         accessibility_url: r.owned(accessibility),
         booking_url: r.owned("prise_rdv"),
     };
+    r.place_coordinates(&mut site);
     RowOutcome::Valid {
         site,
         corrections: r.corrections,
     }
+}
+
+/// Whether a row without this column is rejected.
+fn is_required(version: StandardVersion, column: &str) -> bool {
+    matches!(
+        column,
+        "id" | "pivot" | "nom" | "commune" | "code_postal" | "adresse" | "date_maj"
+    ) || (version == StandardVersion::V0_1 && column == "services")
 }
 
 /// Collects the issues of one row while its fields are read.
@@ -431,6 +525,47 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Coordinates must lie in the site's department (the box of its communes' centres, with a margin), or at
+    /// least in France when the department's box is unknown. Swapped latitude and longitude are the common slip:
+    /// they are swapped back when that fits; other misplaced points are dropped, never stored on the wrong spot.
+    fn place_coordinates(&mut self, site: &mut NewSite) {
+        let (Some(lat), Some(lon)) = (site.latitude, site.longitude) else {
+            return;
+        };
+        let department = site.department_code();
+        let bounds = department
+            .as_ref()
+            .and_then(|d| communes::department_bounds(d.as_str()));
+        let fits = |lat: f64, lon: f64| match bounds {
+            Some(b) => b.contains(lat, lon),
+            None => communes::in_france(lat, lon),
+        };
+        if fits(lat, lon) {
+            return;
+        }
+        let place = match (&department, bounds) {
+            (Some(d), Some(_)) => format!("department {d}"),
+            _ => "France".to_owned(),
+        };
+        if fits(lon, lat) {
+            site.latitude = Some(lon);
+            site.longitude = Some(lat);
+            self.correct(
+                "latitude",
+                format!(
+                    "{lat}, {lon} is outside {place}; latitude and longitude were swapped, stored as {lon}, {lat}"
+                ),
+            );
+        } else {
+            site.latitude = None;
+            site.longitude = None;
+            self.correct(
+                "latitude",
+                format!("{lat}, {lon} is outside {place}; coordinates dropped"),
+            );
+        }
+    }
+
     /// `courriel` / `courriels`: every valid address, in order, without duplicates.
     fn emails(&mut self) -> Vec<Email> {
         let column = match self.version {
@@ -500,7 +635,7 @@ fn parse_datetime_date(raw: &str) -> Option<NaiveDate> {
 ///
 /// Spaces, dots and dashes are layout; `0X XX XX XX XX` is a national number whose country code depends on its
 /// prefix (overseas departments have their own), `00` is the international prefix, `+33 (0)` a common slip.
-fn normalise_phone(raw: &str) -> Option<String> {
+pub(crate) fn normalise_phone(raw: &str) -> Option<String> {
     let compact: String = raw
         .replace("(0)", "")
         .chars()
