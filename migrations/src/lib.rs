@@ -14,6 +14,8 @@ mod m20261122_000005_aidants;
 mod m20261122_000006_funding;
 mod m20261129_000007_ami;
 mod m20261204_000008_feeds;
+mod m20261204_000009_dedup;
+mod m20261204_000011_funding_rules;
 mod m20261204_000012_changes;
 
 /// The ordered list of all migrations.
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_funding::Migration),
             Box::new(m20261129_000007_ami::Migration),
             Box::new(m20261204_000008_feeds::Migration),
+            Box::new(m20261204_000009_dedup::Migration),
+            Box::new(m20261204_000011_funding_rules::Migration),
             Box::new(m20261204_000012_changes::Migration),
         ]
     }

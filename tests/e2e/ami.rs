@@ -338,7 +338,7 @@ const SELECT: &str = "selectAmiApplication";
 const VIEW: &str = r#"query($id: ID!) { amiApplication(id: $id) { id version status applicant hubName changesRequested attachments { id fileName sizeBytes sha256 downloadPath } scoreSummary { reviews weightedMean spread } decision { reason awarded { cents } hubId grantId hub { slug name departments { code } } } } }"#;
 
 /// Scores a dossier as `token` (scores in the grid's order) and returns the sheet.
-async fn score(
+pub async fn score(
     app: &TestApp,
     token: &str,
     application: &str,
@@ -963,7 +963,7 @@ async fn applicants_see_only_their_own_dossiers_and_no_scores_before_the_decisio
     let list = call(
         &app,
         Some(&cast.alice),
-        r#"{ amiApplications(orderBy: SCORE_DESC) { nodes { scoreSummary { reviews } } } }"#,
+        r#"{ amiApplications(orderBy: { field: SCORE, direction: DESC }) { nodes { scoreSummary { reviews } } } }"#,
         json!({}),
         "amiApplications",
     )
@@ -1434,7 +1434,7 @@ async fn concurrent_selections_fill_the_envelope_exactly_and_lists_page_by_score
         let page = call(
             &app,
             Some(&cast.reviewer_2),
-            r#"query($c: ID!, $after: String) { amiApplications(filter: { campaign: $c }, orderBy: SCORE_DESC, first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id scoreSummary { weightedMean } } } }"#,
+            r#"query($c: ID!, $after: String) { amiApplications(filter: { campaign: $c }, orderBy: { field: SCORE, direction: DESC }, first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id scoreSummary { weightedMean } } } }"#,
             json!({ "c": campaign, "after": after }),
             "amiApplications",
         )
@@ -1519,7 +1519,7 @@ async fn concurrent_selections_fill_the_envelope_exactly_and_lists_page_by_score
 /// number of SQL statements for 2 dossiers as for 6: every list is loaded once for the whole page.
 #[tokio::test]
 async fn a_page_of_dossiers_runs_a_bounded_number_of_statements() {
-    const QUERY: &str = r#"query($c: ID!) { amiApplications(filter: { campaign: $c }, orderBy: SCORE_DESC, first: 50) { totalCount nodes { id hubName campaign { code criteria { code } } departments { name region { name } } attachments { fileName sizeBytes } scoreSummary { reviews weightedMean } scoreSheets { reviewer weighted scores { score } } conflicts { reviewer } decision { reason } } } }"#;
+    const QUERY: &str = r#"query($c: ID!) { amiApplications(filter: { campaign: $c }, orderBy: { field: SCORE, direction: DESC }, first: 50) { totalCount nodes { id hubName campaign { code criteria { code } } departments { name region { name } } attachments { fileName sizeBytes } scoreSummary { reviews weightedMean } scoreSheets { reviewer weighted scores { score } } conflicts { reviewer } decision { reason } } } }"#;
     let mut counts = Vec::new();
     for n in [2usize, 6] {
         let app = TestApp::spawn().await;

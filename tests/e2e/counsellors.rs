@@ -174,8 +174,9 @@ async fn a_time_share_above_100_percent_is_a_user_error() {
     let app = TestApp::spawn().await;
     let sites = populate(&app, &["69"], 2, 0).await;
     let token = app.token("hub_coordinator", Some("hinaura")).await;
-    let site_id =
-        |i: usize| maillage_graphql::id::encode(maillage_graphql::id::NodeKind::Site, sites[i].0).0;
+    let site_id = |i: usize| {
+        maillage_graphql::kit::id::encode(maillage_graphql::kit::id::NodeKind::Site, sites[i].0).0
+    };
 
     let (_, body) = app
         .post_as(
@@ -244,7 +245,8 @@ async fn a_time_share_above_100_percent_is_a_user_error() {
         body["data"]["setCounsellorAssignments"]["userErrors"][0]["code"],
         "stale_version"
     );
-    let unknown = maillage_graphql::id::encode(maillage_graphql::id::NodeKind::Site, 999_999).0;
+    let unknown =
+        maillage_graphql::kit::id::encode(maillage_graphql::kit::id::NodeKind::Site, 999_999).0;
     let (_, body) = app
         .post_as(
             Some(&token),

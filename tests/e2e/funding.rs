@@ -30,16 +30,15 @@ async fn envelope(app: &TestApp, admin: &str, code: &str, amount_cents: i64) -> 
     e["id"].as_str().unwrap().to_owned()
 }
 
+/// A grant to the conseil départemental of `department` (a collectivité the territories know; no rule applies).
 fn grant_input(envelope: &str, amount_cents: i64, department: &str) -> Value {
     json!({
         "envelopeId": envelope,
-        "beneficiaryKind": "HOST_STRUCTURE",
-        "beneficiaryRef": "siret:12345678900011",
-        "beneficiaryName": "Association Numérique Pour Tous",
+        "beneficiaryKind": "COLLECTIVITE",
+        "beneficiaryRef": format!("department:{department}"),
         "contact": "Camille Martin <camille.martin@example.org>",
         "department": department,
         "amount": amount_cents,
-        "posts": 1,
         "startsOn": "2021-03-01"
     })
 }
@@ -269,7 +268,13 @@ async fn anonymous_sees_totals_not_contacts_and_only_bdt_and_admins_write() {
     );
     assert_eq!(e["grants"]["totalCount"], 3);
     for g in e["grants"]["nodes"].as_array().unwrap() {
-        assert_eq!(g["beneficiaryName"], "Association Numérique Pour Tous");
+        assert!(
+            g["beneficiaryName"]
+                .as_str()
+                .unwrap()
+                .starts_with("Département "),
+            "{g}"
+        );
         assert!(
             g["contact"].is_null(),
             "anonymous must not see contacts: {g}"
@@ -346,4 +351,397 @@ async fn pass_programmes_link_sites_and_check_vouchers() {
         )
         .await;
     assert_eq!(list["passProgrammes"][0]["vouchersUsed"], 2_000);
+}
+
+// ---- Funding that adds up (issue 20) ----
+
+const CREATE_GRANT_FULL: &str = r#"mutation($input: CreateGrantInput!) { createGrant(input: $input) { grant { id status amount { cents } expectedAmount { cents } ruleId hostKind departmentCode beneficiaryName fundedPostsRef decisionDate overrideReason } userErrors { field code message } } }"#;
+
+fn siret(n: u64) -> String {
+    let base = format!("{n:013}");
+    (0..10)
+        .map(|k| format!("{base}{k}"))
+        .find(|s| maillage_core::Siret::parse(s).is_ok())
+        .unwrap()
+}
+
+/// A commune of the Rhône (host structure) with a post request granting 3 posts; returns (structure, post) IDs.
+async fn commune_69(app: &TestApp, admin: &str) -> (String, String) {
+    let (_, body) = app
+        .post_as(
+            Some(admin),
+            "mutation($input: CreateHostStructureInput!) { createHostStructure(input: $input) { hostStructure { id fundingKind } userErrors { code message } } }",
+            json!({ "input": { "siret": siret(6_900_001), "name": "Commune de Villeurbanne", "kind": "COMMUNE", "department": "69" } }),
+        )
+        .await;
+    let structure = body["data"]["createHostStructure"]["hostStructure"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let (_, body) = app
+        .post_as(
+            Some(admin),
+            "mutation($input: CreateFundedPostInput!) { createFundedPost(input: $input) { fundedPost { id } userErrors { code message } } }",
+            json!({ "input": { "structureId": structure, "requested": 3, "granted": 3, "decision": "ACCEPTED", "committeeDate": "2021-03-10" } }),
+        )
+        .await;
+    let post = body["data"]["createFundedPost"]["fundedPost"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    (structure, post)
+}
+
+async fn envelope_id(app: &TestApp, code: &str) -> String {
+    let body = app
+        .data(
+            "query($code: String!) { envelope(code: $code) { id } }",
+            json!({ "code": code }),
+        )
+        .await;
+    body["envelope"]["id"].as_str().unwrap().to_owned()
+}
+
+/// `createGrant(amount: 1 €, posts: 3, beneficiaryRef: "does-not-exist")` is refused: the beneficiary is unknown
+/// and the amount differs from the rule, which the userError names with the expected amount; three posts of a
+/// commune of the Rhône decided in March 2021 come out at 150 000 €.
+#[tokio::test]
+async fn a_one_euro_grant_is_refused_naming_the_rule_and_three_posts_in_69_make_150_000_euros() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let reviewer = app.token("bdt_reviewer", None).await;
+    let cnfs = envelope_id(&app, "FR-CNFS").await;
+    let (_, body) = app
+        .post_as(
+            Some(&reviewer),
+            CREATE_GRANT_FULL,
+            json!({ "input": {
+                "envelopeId": cnfs, "beneficiaryKind": "HOST_STRUCTURE", "beneficiaryRef": "does-not-exist",
+                "hostKind": "PUBLIC", "department": "69", "amount": 100, "posts": 3,
+                "decisionDate": "2021-03-15", "startsOn": "2021-04-01"
+            } }),
+        )
+        .await;
+    let payload = &body["data"]["createGrant"];
+    assert!(payload["grant"].is_null(), "{body}");
+    let errors = payload["userErrors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{body}");
+    assert_eq!(errors[0]["code"], "not_found");
+    assert_eq!(
+        errors[0]["field"],
+        json!(["input", "beneficiary", "reference"])
+    );
+    assert_eq!(errors[1]["code"], "amount_mismatch");
+    assert_eq!(errors[1]["field"], json!(["input", "amount"]));
+    let message = errors[1]["message"].as_str().unwrap();
+    assert!(message.contains("150 000,00 €"), "{message}");
+    assert!(
+        message.contains("(public host, all departments, 2020-11-17 to 2021-12-31"),
+        "{message}"
+    );
+    // The rule named is the one `fundingRules` lists.
+    let rules = app
+        .data("{ fundingRules { id description scheme } }", json!({}))
+        .await;
+    let named = rules["fundingRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| message.contains(r["description"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("no rule named in {message}"));
+    assert_eq!(named["scheme"], "FIXED");
+
+    // The real commune: the rule gives 150 000 € (the 2020 announcement has no per-counsellor lines).
+    let (structure, post) = commune_69(&app, &admin).await;
+    let quote = app
+        .data(
+            r#"{ grantQuote(hostKind: PUBLIC, department: "69", posts: 3, date: "2021-03-15") { total { cents } lines { label detail } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(cents(&quote["grantQuote"]["total"]), 15_000_000);
+    assert_eq!(
+        quote["grantQuote"]["lines"],
+        json!([{ "label": "grant per post", "detail": "50 000,00 € per post × 3 = 150 000,00 €" }])
+    );
+    let input = |amount: i64, posts: i64, reason: Option<&str>| {
+        json!({ "input": {
+            "envelopeId": cnfs, "beneficiaryKind": "HOST_STRUCTURE", "beneficiaryRef": structure,
+            "fundedPosts": post, "amount": amount, "posts": posts, "decisionDate": "2021-03-15",
+            "startsOn": "2021-04-01", "overrideReason": reason
+        } })
+    };
+    let (_, body) = app
+        .post_as(Some(&reviewer), CREATE_GRANT_FULL, input(100, 3, None))
+        .await;
+    let errors = body["data"]["createGrant"]["userErrors"]
+        .as_array()
+        .unwrap();
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["code"], "amount_mismatch");
+    let (_, body) = app
+        .post_as(
+            Some(&reviewer),
+            CREATE_GRANT_FULL,
+            input(20_000_000, 4, None),
+        )
+        .await;
+    assert!(
+        body["data"]["createGrant"]["userErrors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["code"] == "exceeds_funded_posts"),
+        "{body}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&reviewer),
+            CREATE_GRANT_FULL,
+            input(15_000_000, 3, None),
+        )
+        .await;
+    let g = &body["data"]["createGrant"]["grant"];
+    assert_eq!(cents(&g["amount"]), 15_000_000, "{body}");
+    assert_eq!(cents(&g["expectedAmount"]), 15_000_000);
+    assert_eq!(g["hostKind"], "PUBLIC");
+    assert_eq!(g["departmentCode"], "69");
+    assert_eq!(g["beneficiaryName"], "Commune de Villeurbanne");
+    assert_eq!(g["status"], "DRAFT");
+    // A different amount with a reason is recorded, and the audit trail keeps the reason and the expected amount.
+    let (_, body) = app
+        .post_as(
+            Some(&reviewer),
+            CREATE_GRANT_FULL,
+            input(12_000_000, 3, Some("Avenant n° 2: start delayed")),
+        )
+        .await;
+    let g = &body["data"]["createGrant"]["grant"];
+    assert_eq!(g["overrideReason"], "Avenant n° 2: start delayed", "{body}");
+    assert_eq!(cents(&g["expectedAmount"]), 15_000_000);
+}
+
+/// The salary-based rule: 100 % of the SMIC over 2 years, 70 % over 3, with the SMIC in force at the date.
+#[tokio::test]
+async fn the_salary_based_rule_quotes_two_and_three_year_contracts() {
+    let app = TestApp::spawn().await;
+    let q = r#"query($years: Int) { grantQuote(hostKind: PRIVATE, department: "13", posts: 1, date: "2021-03-15", contractYears: $years) { rule { scheme salaryReference salarySharePct salaryYears } lines { label unit { cents } detail } total { cents euros } } referenceSalaries { code validFrom monthly { cents } source } }"#;
+    let two = app.data(q, json!({ "years": 2 })).await;
+    // SMIC from 1 Jan 2021 (décret n° 2020-1598): 1 554,58 € × 12 × 2 × 100 % = 37 309,92 €.
+    assert_eq!(cents(&two["grantQuote"]["total"]), 3_730_992, "{two}");
+    assert_eq!(two["grantQuote"]["rule"]["salarySharePct"], 100);
+    assert_eq!(
+        two["grantQuote"]["lines"][0]["detail"],
+        "SMIC 1 554,58 € monthly (in force from 2021-01-01) × 12 months × 2 years × 100 % × 1 = 37 309,92 €"
+    );
+    let three = app.data(q, json!({ "years": 3 })).await;
+    // 1 554,58 € × 12 × 3 × 70 % = 39 175,416 € → 39 175,42 €.
+    assert_eq!(cents(&three["grantQuote"]["total"]), 3_917_542, "{three}");
+    assert_eq!(three["grantQuote"]["rule"]["scheme"], "SALARY_SHARE");
+    let fixed = app.data(q, json!({ "years": null })).await;
+    assert_eq!(cents(&fixed["grantQuote"]["total"]), 4_000_000);
+    let smic = two["referenceSalaries"].as_array().unwrap();
+    assert!(smic.iter().any(|s| s["validFrom"] == "2021-01-01"
+        && cents(&s["monthly"]) == 155_458
+        && s["source"].as_str().unwrap().contains("2020-1598")));
+}
+
+/// 64 concurrent Pass numérique programmes against an envelope with room for exactly 10: exactly 10 recorded.
+#[tokio::test]
+async fn sixty_four_concurrent_pass_programmes_never_over_commit() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let reviewer = app.token("bdt_reviewer", None).await;
+    let each = 2_500_000; // 25 000,00 €
+    let env = envelope(&app, &admin, "E2E-PASS-RACE", 10 * each).await;
+    let create = r#"mutation($input: PassProgrammeInput!) { createPassProgramme(input: $input) { programme { id envelopeId } userErrors { code } } }"#;
+    let responses = futures::future::join_all((0..64).map(|i| {
+        app.post_as(
+            Some(&reviewer),
+            create,
+            json!({ "input": { "collectivite": format!("Commune {i}"), "amount": each, "envelopeId": env, "signedOn": "2021-06-01" } }),
+        )
+    }))
+    .await;
+    let mut created = 0;
+    let mut refused = 0;
+    for (status, body) in &responses {
+        assert_eq!(*status, 200, "{body}");
+        let payload = &body["data"]["createPassProgramme"];
+        if payload["programme"].is_object() {
+            assert_eq!(payload["programme"]["envelopeId"], env.as_str());
+            created += 1;
+        } else {
+            assert_eq!(
+                payload["userErrors"][0]["code"], "envelope_exceeded",
+                "{body}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!((created, refused), (10, 54));
+    let body = app
+        .data(CONSUMPTION, json!({ "code": "E2E-PASS-RACE" }))
+        .await;
+    let c = &body["envelope"]["consumption"];
+    assert_eq!(cents(&c["committed"]), 10 * each);
+    assert_eq!(cents(&c["remaining"]), 0);
+    // The seeded PASS envelope targets 87 collectivités; a programme in it counts toward them.
+    let (_, body) = app
+        .post_as(
+            Some(&reviewer),
+            create,
+            json!({ "input": { "collectivite": "Département de la Gironde", "amount": 50_000_000, "signedOn": "2021-02-01" } }),
+        )
+        .await;
+    assert!(
+        body["data"]["createPassProgramme"]["programme"].is_object(),
+        "{body}"
+    );
+    let pass = app
+        .data(
+            r#"{ envelope(code: "PASS") { target { kind count } consumption { committed { cents } achieved target { count } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        pass["envelope"]["target"],
+        json!({ "kind": "COLLECTIVITES", "count": 87 })
+    );
+    assert_eq!(
+        cents(&pass["envelope"]["consumption"]["committed"]),
+        50_000_000
+    );
+    assert_eq!(pass["envelope"]["consumption"]["achieved"], 1);
+}
+
+/// `maillage funding import grants FILE` loads 2021 conventions with their real dates; the envelope's consumption
+/// per month follows the signature dates, and its target shows the progress (FR-CNFS-PRIVATE: 285 counsellors).
+#[tokio::test]
+async fn a_grants_file_with_2021_dates_imports_and_consumption_follows_its_months() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let (structure, post) = commune_69(&app, &admin).await;
+    let file = app.dir.path().join("grants-2021.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "envelope;beneficiary_kind;beneficiary_ref;funded_posts;posts;amount;decision_date;signed_on;closed_on\n\
+             FR-CNFS;host_structure;{structure};{post};3;150000;2021-02-10;2021-03-05;\n\
+             FR-CNFS-PRIVATE-CRF;collectivite;department:13;;0;40000;2021-04-20;2021-05-12;2021-12-31\n\
+             FR-CNFS;hub;hinaura;;0;25000,50;2021-05-02;2021-05-20;\n"
+        ),
+    )
+    .unwrap();
+    let out = app.cli(&["funding", "import", "grants", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("created:   3"), "{stdout}");
+    let report =
+        std::fs::read_to_string(app.dir.path().join("funding-import-report-grants.csv")).unwrap();
+    assert!(
+        report.starts_with("line,key,outcome,field,reason\n2,"),
+        "{report}"
+    );
+    let body = app
+        .data(
+            r#"{ envelope(code: "FR-CNFS") { consumptionByMonth { month committed { cents } committedToDate { cents } } consumption { committed { cents } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["envelope"]["consumptionByMonth"],
+        json!([
+            { "month": "2021-03-01", "committed": { "cents": 15_000_000 }, "committedToDate": { "cents": 15_000_000 } },
+            { "month": "2021-05-01", "committed": { "cents": 6_500_050 }, "committedToDate": { "cents": 21_500_050 } }
+        ]),
+        "{body}"
+    );
+    assert_eq!(
+        cents(&body["envelope"]["consumption"]["committed"]),
+        21_500_050
+    );
+    let private = app
+        .data(
+            r#"{ envelope(code: "FR-CNFS-PRIVATE") { amount { euros } target { kind count } } grants(filter: { status: [CLOSED] }) { nodes { decisionDate signedOn closedOn beneficiaryName } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(private["envelope"]["amount"]["euros"], "11 400 000,00 €");
+    assert_eq!(
+        private["envelope"]["target"],
+        json!({ "kind": "COUNSELLORS", "count": 285 })
+    );
+    assert_eq!(
+        private["grants"]["nodes"][0],
+        json!({ "decisionDate": "2021-04-20", "signedOn": "2021-05-12", "closedOn": "2021-12-31", "beneficiaryName": "Département Bouches-du-Rhône" })
+    );
+
+    // A file with one bad row imports nothing, and the report names the file lines.
+    let bad = app.dir.path().join("grants-bad.csv");
+    std::fs::write(
+        &bad,
+        "envelope,beneficiary_kind,beneficiary_ref,amount,decision_date,signed_on\n\
+         FR-CNFS,hub,hinaura,1000,2021-06-01,2021-06-02\n\
+         FR-CNFS,host_structure,does-not-exist,1,2021-06-01,2021-06-02\n",
+    )
+    .unwrap();
+    let out = app.cli(&[
+        "funding",
+        "import",
+        "grants",
+        bad.to_str().unwrap(),
+        "--report",
+        "bad.csv",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3: input.beneficiary.reference"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    let body = app
+        .data(
+            r#"{ envelope(code: "FR-CNFS") { consumption { committed { cents } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        cents(&body["envelope"]["consumption"]["committed"]),
+        21_500_050
+    );
+
+    // Pass numérique programmes too.
+    let pass = app.dir.path().join("pass.csv");
+    std::fs::write(
+        &pass,
+        "collectivite,department,amount,signed_on,vouchers_issued,vouchers_used,vouchers_on\n\
+         Département de la Gironde,33,500000,2021-02-15,10000,2500,2021-06-30\n",
+    )
+    .unwrap();
+    let out = app.cli(&["funding", "import", "pass", pass.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = app
+        .data(
+            r#"{ envelope(code: "PASS") { consumptionByMonth { month committed { cents } } } passProgrammes { signedOn voucherMovements { on issued used } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["envelope"]["consumptionByMonth"],
+        json!([{ "month": "2021-02-01", "committed": { "cents": 50_000_000 } }])
+    );
+    assert_eq!(
+        body["passProgrammes"][0],
+        json!({ "signedOn": "2021-02-15", "voucherMovements": [{ "on": "2021-06-30", "issued": 10_000, "used": 2_500 }] })
+    );
 }

@@ -15,7 +15,7 @@ use chrono_tz::Europe::Paris;
 use maillage_access::AuditChanges;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, text::fold};
-use maillage_funding::{BeneficiaryKind, Money, NewGrant};
+use maillage_funding::{BeneficiaryKind, Money, SelectionGrant, VerifiedBeneficiary};
 use maillage_territories::NewHub;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -167,21 +167,22 @@ pub async fn select_application(
     let grant = maillage_funding::create_signed_grant_in(
         &txn,
         actor,
-        NewGrant {
+        SelectionGrant {
             envelope_id: campaign.envelope_id,
-            beneficiary_kind: BeneficiaryKind::Hub,
-            beneficiary_ref: format!("siret:{}", app.data.carrier_siret),
-            beneficiary_name: app.data.carrier_name.clone(),
-            contact: None,
-            hub: Some(hub.id),
-            department: match app.data.departments.as_slice() {
-                [only] => Some(only.clone()),
-                _ => None,
+            beneficiary: VerifiedBeneficiary {
+                kind: BeneficiaryKind::Hub,
+                reference: format!("hub:{}", hub.id),
+                name: app.data.carrier_name.clone(),
+                host_kind: None,
+                department: match app.data.departments.as_slice() {
+                    [only] => Some(only.clone()),
+                    _ => None,
+                },
+                hub: Some(hub.id),
+                funded_posts: None,
             },
             amount: awarded,
-            posts: 0,
-            starts_on: now.with_timezone(&Paris).date_naive(),
-            ends_on: None,
+            decided_on: now.with_timezone(&Paris).date_naive(),
         },
     )
     .await?;

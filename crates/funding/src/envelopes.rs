@@ -4,9 +4,12 @@
 use crate::FundingError;
 use crate::access::require_admin;
 use crate::entity::envelope;
-use crate::model::{Consumption, ConsumptionPart, DrillDown, Envelope, GrantStatus};
+use crate::model::{
+    BeneficiaryKind, Consumption, ConsumptionPart, DrillDown, Envelope, GrantStatus,
+    MonthConsumption, Target, TargetKind,
+};
 use crate::money::Money;
-use chrono::Utc;
+use chrono::{Datelike, NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Actor;
 use maillage_core::error::FieldPath;
@@ -22,7 +25,15 @@ use std::collections::{BTreeMap, HashMap};
 const MAX_DEPTH: usize = 32;
 
 pub(crate) fn from_model(m: envelope::Model) -> Envelope {
+    let target = match (
+        m.target_kind.as_deref().and_then(TargetKind::parse),
+        m.target_count,
+    ) {
+        (Some(kind), Some(count)) => Some(Target { kind, count }),
+        _ => None,
+    };
     Envelope {
+        target,
         id: m.id,
         parent_id: m.parent_id,
         code: m.code,
@@ -132,12 +143,13 @@ fn committing_statuses() -> String {
         .join(", ")
 }
 
-/// Committed amounts of signed and closed grants, per envelope (its own grants only, not its children's).
+/// Committed amounts per envelope (its own commitments only, not its children's): signed and closed grants, and
+/// Pass numérique programmes (a programme is a signed convention from the moment it is recorded).
 async fn committed_by_envelope<C: ConnectionTrait>(
     db: &C,
 ) -> Result<HashMap<i32, i64>, FundingError> {
     // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back so both backends return an integer.
-    sums_by_envelope(
+    let mut out = sums_by_envelope(
         db,
         &format!(
             "SELECT envelope_id, CAST(SUM(amount_cents) AS BIGINT) AS total FROM funding_grant \
@@ -145,7 +157,59 @@ async fn committed_by_envelope<C: ConnectionTrait>(
             committing_statuses()
         ),
     )
-    .await
+    .await?;
+    let pass = sums_by_envelope(
+        db,
+        "SELECT envelope_id, CAST(SUM(amount_cents) AS BIGINT) AS total FROM pass_programme \
+         WHERE envelope_id IS NOT NULL GROUP BY envelope_id",
+    )
+    .await?;
+    for (id, total) in pass {
+        *out.entry(id).or_default() += total;
+    }
+    Ok(out)
+}
+
+/// What each envelope's own commitments achieve toward each kind of target: posts of committing grants, and
+/// collectivités (committing collectivité grants and Pass numérique programmes).
+async fn achieved_by_envelope<C: ConnectionTrait>(
+    db: &C,
+) -> Result<HashMap<(i32, TargetKind), i64>, FundingError> {
+    let posts = sums_by_envelope(
+        db,
+        &format!(
+            "SELECT envelope_id, CAST(SUM(posts) AS BIGINT) AS total FROM funding_grant \
+             WHERE status IN ({}) GROUP BY envelope_id",
+            committing_statuses()
+        ),
+    )
+    .await?;
+    let collectivite_grants = sums_by_envelope(
+        db,
+        &format!(
+            "SELECT envelope_id, CAST(COUNT(*) AS BIGINT) AS total FROM funding_grant \
+             WHERE status IN ({}) AND beneficiary_kind = '{}' GROUP BY envelope_id",
+            committing_statuses(),
+            BeneficiaryKind::Collectivite.as_str()
+        ),
+    )
+    .await?;
+    let programmes = sums_by_envelope(
+        db,
+        "SELECT envelope_id, CAST(COUNT(*) AS BIGINT) AS total FROM pass_programme \
+         WHERE envelope_id IS NOT NULL GROUP BY envelope_id",
+    )
+    .await?;
+    let mut out = HashMap::new();
+    for (id, n) in posts {
+        // One counsellor per funded post.
+        out.insert((id, TargetKind::Posts), n);
+        out.insert((id, TargetKind::Counsellors), n);
+    }
+    for (id, n) in collectivite_grants.into_iter().chain(programmes) {
+        *out.entry((id, TargetKind::Collectivites)).or_default() += n;
+    }
+    Ok(out)
 }
 
 async fn disbursed_by_envelope<C: ConnectionTrait>(
@@ -167,13 +231,15 @@ pub async fn consumption_of_all<C: ConnectionTrait>(
     let all = list_envelopes(db).await?;
     let committed = committed_by_envelope(db).await?;
     let disbursed = disbursed_by_envelope(db).await?;
-    Ok(consumption_from(&all, &committed, &disbursed))
+    let achieved = achieved_by_envelope(db).await?;
+    Ok(consumption_from(&all, &committed, &disbursed, &achieved))
 }
 
 fn consumption_from(
     all: &[Envelope],
     committed: &HashMap<i32, i64>,
     disbursed: &HashMap<i32, i64>,
+    achieved: &HashMap<(i32, TargetKind), i64>,
 ) -> HashMap<i32, Consumption> {
     all.iter()
         .map(|e| {
@@ -189,6 +255,12 @@ fn consumption_from(
                     amount: e.amount,
                     committed: sum(committed),
                     disbursed: sum(disbursed),
+                    target: e.target,
+                    achieved: e.target.map_or(0, |t| {
+                        ids.iter()
+                            .map(|i| achieved.get(&(*i, t.kind)).copied().unwrap_or(0))
+                            .sum()
+                    }),
                 },
             )
         })
@@ -204,6 +276,88 @@ pub async fn consumption<C: ConnectionTrait>(db: &C, id: i32) -> Result<Consumpt
             entity: "envelope",
             id,
         })
+}
+
+fn month_of(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
+/// An envelope's consumption (with its children) month by month: grants count in the month of their signature
+/// (recorded historical dates included; failing that their decision, then their start), Pass numérique programmes
+/// in the month their convention was signed, payments in the month they were made. Months without movement are
+/// left out; the running totals end at the envelope's committed and disbursed amounts.
+pub async fn consumption_by_month<C: ConnectionTrait>(
+    db: &C,
+    id: i32,
+) -> Result<Vec<MonthConsumption>, FundingError> {
+    use crate::entity::{disbursement, grant, pass_programme};
+    let all = list_envelopes(db).await?;
+    if !all.iter().any(|e| e.id == id) {
+        return Err(FundingError::NotFound {
+            entity: "envelope",
+            id,
+        });
+    }
+    let ids = subtree(&all, id);
+    let statuses: Vec<&str> = GrantStatus::ALL
+        .iter()
+        .filter(|s| s.commits())
+        .map(|s| s.as_str())
+        .collect();
+    let grants = grant::Entity::find()
+        .filter(grant::Column::EnvelopeId.is_in(ids.clone()))
+        .filter(grant::Column::Status.is_in(statuses))
+        .all(db)
+        .await?;
+    let programmes = pass_programme::Entity::find()
+        .filter(pass_programme::Column::EnvelopeId.is_in(ids.clone()))
+        .all(db)
+        .await?;
+    let grant_ids: Vec<i32> = grants.iter().map(|g| g.id).collect();
+    let payments = if grant_ids.is_empty() {
+        Vec::new()
+    } else {
+        disbursement::Entity::find()
+            .filter(disbursement::Column::GrantId.is_in(grant_ids))
+            .all(db)
+            .await?
+    };
+    let mut months: BTreeMap<NaiveDate, (Money, Money)> = BTreeMap::new();
+    let mut add = |day: NaiveDate, committed: Money, disbursed: Money| {
+        let m = months.entry(month_of(day)).or_default();
+        *m = (m.0 + committed, m.1 + disbursed);
+    };
+    for g in &grants {
+        let day = g
+            .signed_on
+            .or(g.decision_date)
+            .or(g.signed_at.map(|t| t.date_naive()))
+            .unwrap_or(g.starts_on);
+        add(day, Money(g.amount_cents), Money::ZERO);
+    }
+    for p in &programmes {
+        let day = p.signed_on.unwrap_or_else(|| p.created_at.date_naive());
+        add(day, Money(p.amount_cents), Money::ZERO);
+    }
+    for d in &payments {
+        add(d.paid_on, Money::ZERO, Money(d.amount_cents));
+    }
+    let mut committed_to_date = Money::ZERO;
+    let mut disbursed_to_date = Money::ZERO;
+    Ok(months
+        .into_iter()
+        .map(|(month, (committed, disbursed))| {
+            committed_to_date = committed_to_date + committed;
+            disbursed_to_date = disbursed_to_date + disbursed;
+            MonthConsumption {
+                month,
+                committed,
+                disbursed,
+                committed_to_date,
+                disbursed_to_date,
+            }
+        })
+        .collect())
 }
 
 /// The committed and disbursed amounts of an envelope (with its children) split per hub, department or region.
@@ -253,6 +407,47 @@ pub async fn drill_down<C: ConnectionTrait>(
             });
         part.committed = part.committed + Money(g.amount_cents);
         part.disbursed = part.disbursed + paid.get(&g.id).copied().unwrap_or(Money::ZERO);
+        part.grants += 1;
+    }
+    // Pass numérique programmes commit too: they fall in their department's part (and its region's), never a hub's.
+    let programmes = crate::entity::pass_programme::Entity::find()
+        .filter(crate::entity::pass_programme::Column::EnvelopeId.is_in(subtree(&all, id)))
+        .all(db)
+        .await?;
+    let codes: Vec<maillage_core::DepartmentCode> = programmes
+        .iter()
+        .filter_map(|p| p.department_code.as_deref())
+        .filter_map(|d| maillage_core::DepartmentCode::parse(d).ok())
+        .collect();
+    let regions: HashMap<String, String> = if codes.is_empty() {
+        HashMap::new()
+    } else {
+        maillage_territories::departments_by_codes(db, &codes)
+            .await?
+            .into_iter()
+            .map(|d| (d.code.to_string(), d.region_code.to_string()))
+            .collect()
+    };
+    for p in programmes {
+        let region = p
+            .department_code
+            .as_ref()
+            .and_then(|d| regions.get(d).cloned());
+        let (key, region) = match axis {
+            DrillDown::Hub => (None, None),
+            DrillDown::Department => (p.department_code.clone(), region),
+            DrillDown::Region => (region, None),
+        };
+        let part = parts
+            .entry((key.clone(), region.clone()))
+            .or_insert_with(|| ConsumptionPart {
+                key,
+                region,
+                committed: Money::ZERO,
+                disbursed: Money::ZERO,
+                grants: 0,
+            });
+        part.committed = part.committed + Money(p.amount_cents);
         part.grants += 1;
     }
     Ok(parts.into_values().collect())
@@ -365,6 +560,19 @@ pub struct NewEnvelope {
     pub amount: Money,
     /// Where the amount comes from.
     pub source: Option<String>,
+    /// What it is meant to fund, if stated.
+    pub target: Option<Target>,
+}
+
+fn check_target(target: Option<&Target>) -> Result<(), FundingError> {
+    if target.is_some_and(|t| t.count < 0) {
+        return Err(FundingError::invalid(
+            FieldPath::new("input").push("target").push("count"),
+            "invalid_value",
+            "a target cannot be negative",
+        ));
+    }
+    Ok(())
 }
 
 fn check_new(new: &NewEnvelope) -> Result<(), FundingError> {
@@ -395,7 +603,7 @@ fn check_new(new: &NewEnvelope) -> Result<(), FundingError> {
             "an envelope's amount cannot be negative",
         ));
     }
-    Ok(())
+    check_target(new.target.as_ref())
 }
 
 /// Stores an envelope without audit or checks of the caller: for the seed, inside its transaction.
@@ -410,6 +618,8 @@ pub(crate) async fn insert_envelope<C: ConnectionTrait>(
         name: Set(new.name.trim().to_owned()),
         amount_cents: Set(new.amount.cents()),
         source: Set(new.source.clone()),
+        target_kind: Set(new.target.map(|t| t.kind.as_str().to_owned())),
+        target_count: Set(new.target.map(|t| t.count)),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -463,6 +673,8 @@ pub async fn create_envelope(
     changes.created("name", &m.name);
     changes.created("amount_cents", &m.amount_cents);
     changes.created("parent_id", &m.parent_id);
+    changes.created("target_kind", &m.target_kind);
+    changes.created("target_count", &m.target_count);
     changes.note("via", "api");
     record(
         &txn,
@@ -483,6 +695,8 @@ pub struct EnvelopePatch {
     pub amount: Option<Money>,
     /// New source, or cleared.
     pub source: Option<Option<String>>,
+    /// New target, or cleared.
+    pub target: Option<Option<Target>>,
 }
 
 /// Updates an envelope at `version` (admins). Lowering an amount takes the chain's locks, so that it cannot slip
@@ -545,10 +759,20 @@ pub async fn update_envelope(
         ));
     }
     let source = patch.source.unwrap_or_else(|| old.source.clone());
+    let target = patch.target.unwrap_or(old.target);
+    check_target(target.as_ref())?;
     let updated = envelope::Entity::update_many()
         .col_expr(envelope::Column::Name, Expr::value(name.clone()))
         .col_expr(envelope::Column::AmountCents, Expr::value(amount.cents()))
         .col_expr(envelope::Column::Source, Expr::value(source.clone()))
+        .col_expr(
+            envelope::Column::TargetKind,
+            Expr::value(target.map(|t| t.kind.as_str().to_owned())),
+        )
+        .col_expr(
+            envelope::Column::TargetCount,
+            Expr::value(target.map(|t| t.count)),
+        )
         .col_expr(envelope::Column::Version, Expr::value(version + 1))
         .col_expr(envelope::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(envelope::Column::Id.eq(id))
@@ -567,6 +791,11 @@ pub async fn update_envelope(
     changes.changed("name", &old.name, &name);
     changes.changed("amount_cents", &old.amount.cents(), &amount.cents());
     changes.changed("source", &old.source, &source);
+    changes.changed(
+        "target",
+        &old.target.map(|t| format!("{} {}", t.count, t.kind)),
+        &target.map(|t| format!("{} {}", t.count, t.kind)),
+    );
     changes.note("via", "api");
     record(
         &txn,

@@ -91,6 +91,23 @@ pub enum FundingError {
     /// A seed file of this crate could not be read: a bug, caught by the tests.
     #[error("funding seed data is invalid: {0}")]
     InvalidSeed(String),
+    /// Several problems with one input, all reported at once (each becomes one `userError`).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<FundingError>),
+    /// A beneficiary's domain could not be read (its message is logged, never shown to clients).
+    #[error("beneficiary lookup failed: {0}")]
+    Directory(String),
+    /// An import file cannot be read (syntax, columns): nothing was imported.
+    #[error("{0}")]
+    InvalidFile(String),
+    /// Rows of an import were rejected: nothing was imported (the report gives each row's reason).
+    #[error("{rejected} of {rows} rows rejected: nothing was imported (see the report)")]
+    ImportRejected {
+        /// Rows rejected.
+        rejected: u64,
+        /// Rows in the file.
+        rows: u64,
+    },
     /// A database failure; its message is logged, never shown to clients.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -103,6 +120,23 @@ pub enum FundingError {
 }
 
 impl FundingError {
+    /// No error, one error, or [`FundingError::Several`].
+    pub fn all(mut errors: Vec<FundingError>) -> Option<Self> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(Self::Several(errors)),
+        }
+    }
+
+    /// The errors this one stands for: itself, or each of [`FundingError::Several`].
+    pub fn each(&self) -> Vec<&FundingError> {
+        match self {
+            Self::Several(all) => all.iter().flat_map(FundingError::each).collect(),
+            e => vec![e],
+        }
+    }
+
     /// An error on one input field, with its code.
     pub fn invalid(field: FieldPath, code: &'static str, message: impl Into<String>) -> Self {
         Self::InvalidInput {
@@ -117,6 +151,7 @@ impl ErrorCode for FundingError {
     fn code(&self) -> &'static str {
         match self {
             Self::InvalidInput { code, .. } => code,
+            Self::Several(all) => all.first().map_or("invalid_value", ErrorCode::code),
             Self::Pagination(e) => e.code(),
             Self::Forbidden(_) => "forbidden",
             Self::NotFound { .. } => "not_found",
@@ -124,8 +159,13 @@ impl ErrorCode for FundingError {
             Self::EnvelopeExceeded { .. } => "envelope_exceeded",
             Self::GrantExceeded { .. } => "grant_exceeded",
             Self::InvalidState(_) => "invalid_state",
+            Self::InvalidFile(_) => "invalid_file",
+            Self::ImportRejected { .. } => "rows_rejected",
             Self::AlreadyExists(_) => "already_exists",
-            Self::CorruptRow { .. } | Self::InvalidSeed(_) | Self::Database(_) => "internal_error",
+            Self::CorruptRow { .. }
+            | Self::InvalidSeed(_)
+            | Self::Database(_)
+            | Self::Directory(_) => "internal_error",
             Self::Territories(e) => e.code(),
             Self::Access(e) => e.code(),
         }
@@ -134,13 +174,18 @@ impl ErrorCode for FundingError {
     fn field(&self) -> Option<&FieldPath> {
         match self {
             Self::InvalidInput { field, .. } => Some(field),
+            Self::Several(all) => all.first().and_then(ErrorCode::field),
             _ => None,
         }
     }
 
     fn is_internal(&self) -> bool {
         match self {
-            Self::CorruptRow { .. } | Self::InvalidSeed(_) | Self::Database(_) => true,
+            Self::CorruptRow { .. }
+            | Self::InvalidSeed(_)
+            | Self::Database(_)
+            | Self::Directory(_) => true,
+            Self::Several(all) => all.iter().any(ErrorCode::is_internal),
             Self::Territories(e) => e.is_internal(),
             Self::Access(e) => e.is_internal(),
             _ => false,
@@ -156,7 +201,10 @@ impl ErrorCode for FundingError {
             | Self::EnvelopeExceeded { .. }
             | Self::GrantExceeded { .. }
             | Self::InvalidState(_)
-            | Self::AlreadyExists(_) => true,
+            | Self::AlreadyExists(_)
+            | Self::InvalidFile(_)
+            | Self::ImportRejected { .. } => true,
+            Self::Several(all) => all.iter().all(ErrorCode::is_user_error),
             Self::Territories(e) => e.is_user_error(),
             _ => false,
         }

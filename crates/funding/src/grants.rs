@@ -2,12 +2,15 @@
 //! signed grants never exceed their envelope chain, disbursements never exceed their grant.
 
 use crate::FundingError;
-use crate::access::require_manager;
+use crate::access::{require_admin, require_manager};
+use crate::beneficiary::{BeneficiaryClaim, BeneficiaryDirectory, VerifiedBeneficiary};
 use crate::entity::{disbursement, grant};
 use crate::envelopes::{check_room, lock_chain};
-use crate::model::{BeneficiaryKind, Disbursement, Grant, GrantStatus};
+use crate::model::{BeneficiaryKind, Disbursement, Grant, GrantStatus, HostKind};
 use crate::money::Money;
+use crate::rules::quote_from;
 use chrono::{NaiveDate, Utc};
+use chrono_tz::Europe::Paris;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
@@ -54,6 +57,18 @@ pub(crate) fn from_model(m: grant::Model) -> Result<Grant, FundingError> {
         ends_on: m.ends_on,
         status,
         signed_at: m.signed_at,
+        host_kind: match m.host_kind.as_deref() {
+            Some(k) => Some(HostKind::parse(k).ok_or_else(|| corrupt(format!("host kind {k:?}")))?),
+            None => None,
+        },
+        funded_posts_ref: m.funded_posts_ref,
+        rule_id: m.rule_id,
+        contract_years: m.contract_years,
+        expected_amount: m.expected_amount_cents.map(Money),
+        override_reason: m.override_reason,
+        decision_date: m.decision_date,
+        signed_on: m.signed_on,
+        closed_on: m.closed_on,
         version: m.version,
         updated_at: m.updated_at,
     })
@@ -201,47 +216,50 @@ async fn disbursed_of<C: ConnectionTrait>(db: &C, grant_id: i32) -> Result<Money
     Ok(Money(total))
 }
 
-/// A new grant, created as a draft: it commits nothing until signed.
+/// A new grant. Its beneficiary is a claim, resolved in its own domain through a [`BeneficiaryDirectory`]; for a
+/// host structure its amount is checked against the funding rule in force at its decision date.
 #[derive(Debug, Clone)]
 pub struct NewGrant {
     /// The envelope it draws on.
     pub envelope_id: i32,
-    /// What kind of beneficiary.
-    pub beneficiary_kind: BeneficiaryKind,
-    /// The beneficiary's id in its own domain (host structure id or SIRET, hub id, collectivité SIRET/INSEE).
-    pub beneficiary_ref: String,
-    /// The beneficiary's public name.
-    pub beneficiary_name: String,
+    /// Who it pays, as the caller names it.
+    pub beneficiary: BeneficiaryClaim,
     /// A contact (personal data: hidden from anonymous callers). Never bank details.
     pub contact: Option<String>,
-    /// The hub concerned.
-    pub hub: Option<HubId>,
-    /// The department concerned; its region is derived from the territories' reference data.
-    pub department: Option<DepartmentCode>,
     /// Amount.
     pub amount: Money,
-    /// Posts paid for.
+    /// Posts paid for (host structures: at least 1, at most the posts granted to the post request).
     pub posts: i32,
+    /// The contract's length in years, when the grant follows a salary-based rule (100 % of the SMIC over 2
+    /// years, 70 % over 3); `None`: the fixed-amount rules.
+    pub contract_years: Option<i32>,
+    /// The date of the funding decision (default: today): the rule in force that day applies.
+    pub decision_date: Option<NaiveDate>,
     /// First day.
     pub starts_on: NaiveDate,
     /// Last day.
     pub ends_on: Option<NaiveDate>,
+    /// Why the amount differs from the rule's computation; required when it does (audited).
+    pub override_reason: Option<String>,
+}
+
+/// The real dates of a grant recorded after the fact (historical records and imports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrantDates {
+    /// The day it was signed: the grant is then signed and commits its amount from that month.
+    pub signed_on: Option<NaiveDate>,
+    /// The day it was closed (needs `signed_on`).
+    pub closed_on: Option<NaiveDate>,
 }
 
 fn check_grant(new: &NewGrant) -> Result<(), FundingError> {
     let f = |name: &str| FieldPath::new("input").push(name);
-    if new.beneficiary_ref.trim().is_empty() || new.beneficiary_ref.len() > 200 {
+    let r = new.beneficiary.reference.trim();
+    if r.is_empty() || r.len() > 200 {
         return Err(FundingError::invalid(
-            f("beneficiaryRef"),
+            f("beneficiary").push("reference"),
             "invalid_value",
-            "beneficiaryRef must have 1 to 200 characters",
-        ));
-    }
-    if new.beneficiary_name.trim().is_empty() || new.beneficiary_name.len() > 300 {
-        return Err(FundingError::invalid(
-            f("beneficiaryName"),
-            "invalid_value",
-            "beneficiaryName must have 1 to 300 characters",
+            "the beneficiary's reference must have 1 to 200 characters",
         ));
     }
     if new.amount <= Money::ZERO {
@@ -258,6 +276,13 @@ fn check_grant(new: &NewGrant) -> Result<(), FundingError> {
             "posts must be between 0 and 10000",
         ));
     }
+    if new.contract_years.is_some_and(|y| !(1..=10).contains(&y)) {
+        return Err(FundingError::invalid(
+            f("contractYears"),
+            "invalid_value",
+            "contractYears must be between 1 and 10",
+        ));
+    }
     if new.ends_on.is_some_and(|e| e < new.starts_on) {
         return Err(FundingError::invalid(
             f("endsOn"),
@@ -265,7 +290,44 @@ fn check_grant(new: &NewGrant) -> Result<(), FundingError> {
             "endsOn must not be before startsOn",
         ));
     }
+    if new
+        .override_reason
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty() || r.len() > 2000)
+    {
+        return Err(FundingError::invalid(
+            f("overrideReason"),
+            "invalid_value",
+            "an override reason must have 1 to 2000 characters",
+        ));
+    }
     Ok(())
+}
+
+fn check_dates(decision: NaiveDate, dates: GrantDates) -> Result<(), FundingError> {
+    let f = |name: &str| FieldPath::new("input").push(name);
+    if let Some(signed) = dates.signed_on
+        && signed < decision
+    {
+        return Err(FundingError::invalid(
+            f("signedOn"),
+            "invalid_value",
+            format!("signedOn ({signed}) must not be before the decision ({decision})"),
+        ));
+    }
+    match (dates.signed_on, dates.closed_on) {
+        (None, Some(_)) => Err(FundingError::invalid(
+            f("closedOn"),
+            "invalid_value",
+            "a grant is closed only after it was signed: give signedOn",
+        )),
+        (Some(signed), Some(closed)) if closed < signed => Err(FundingError::invalid(
+            f("closedOn"),
+            "invalid_value",
+            format!("closedOn ({closed}) must not be before signedOn ({signed})"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The region of a grant's department, refusing a department the territories do not know.
@@ -280,25 +342,230 @@ async fn region_of<C: ConnectionTrait>(
     match found.into_iter().next() {
         Some(dep) => Ok(Some(dep.region_code)),
         None => Err(FundingError::invalid(
-            FieldPath::new("input").push("department"),
+            FieldPath::new("input")
+                .push("beneficiary")
+                .push("department"),
             "unknown_value",
             format!("unknown department {d}"),
         )),
     }
 }
 
-/// Records a draft grant (BdT reviewers, admins).
-#[tracing::instrument(skip_all, fields(envelope.id = %new.envelope_id))]
-pub async fn create_grant(
-    db: &DatabaseConnection,
-    actor: &Actor,
+/// A grant checked against its beneficiary and its rule, ready to be written.
+#[derive(Debug, Clone)]
+pub struct CheckedGrant {
     new: NewGrant,
-) -> Result<Grant, FundingError> {
-    require_manager(actor)?;
+    beneficiary: VerifiedBeneficiary,
+    region: Option<RegionCode>,
+    decision_date: NaiveDate,
+    rule_id: Option<i32>,
+    expected: Option<Money>,
+}
+
+impl CheckedGrant {
+    /// The amount the rule gives, when one applies.
+    pub fn expected_amount(&self) -> Option<Money> {
+        self.expected
+    }
+}
+
+/// Checks a grant against its beneficiary (resolved through `directory`) and, for a host structure, against the
+/// funding rule in force at its decision date and the posts it pays for. Every problem found is reported at once
+/// (`FundingError::Several` when there are more than one): an unknown beneficiary, an amount that differs from the
+/// rule's computation without an override reason (the error names the rule and the expected amount), more posts
+/// than the post request was granted.
+///
+/// Reads only (rules, reference salaries, territories): call it before opening the write transaction.
+pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
+    db: &C,
+    directory: &D,
+    new: NewGrant,
+) -> Result<CheckedGrant, FundingError> {
     check_grant(&new)?;
-    let region = region_of(db, new.department.as_ref()).await?;
-    let txn = maillage_core::db::begin_write(db).await?;
-    if crate::envelopes::get_envelope(&txn, new.envelope_id)
+    let claim = &new.beneficiary;
+    let field = |name: &str| FieldPath::new("input").push("beneficiary").push(name);
+    let decision_date = new
+        .decision_date
+        .unwrap_or_else(|| Utc::now().with_timezone(&Paris).date_naive());
+    let resolved = directory
+        .resolve(claim)
+        .await
+        .map_err(FundingError::Directory)?;
+    let mut errors = Vec::new();
+    if resolved.is_none() {
+        errors.push(FundingError::invalid(
+            field("reference"),
+            "not_found",
+            format!("no {} {:?}", claim.kind, claim.reference.trim()),
+        ));
+    }
+    if let Some(v) = &resolved {
+        if v.kind != claim.kind {
+            errors.push(FundingError::invalid(
+                field("kind"),
+                "invalid_value",
+                format!(
+                    "{:?} is a {}, not a {}",
+                    claim.reference, v.kind, claim.kind
+                ),
+            ));
+        }
+        if let (Some(said), Some(is)) = (claim.host_kind, v.host_kind)
+            && said != is
+        {
+            errors.push(FundingError::invalid(
+                field("hostKind"),
+                "invalid_value",
+                format!("{} is a {is} host, not a {said} one", v.name),
+            ));
+        }
+        if let (Some(said), Some(is)) = (&claim.department, &v.department)
+            && said != is
+        {
+            errors.push(FundingError::invalid(
+                field("department"),
+                "invalid_value",
+                format!("{} is in department {is}, not {said}", v.name),
+            ));
+        }
+    }
+    let host_kind = resolved
+        .as_ref()
+        .and_then(|v| v.host_kind)
+        .or(claim.host_kind);
+    let department = resolved
+        .as_ref()
+        .and_then(|v| v.department.clone())
+        .or_else(|| claim.department.clone());
+    let mut rule_id = None;
+    let mut expected = None;
+    if claim.kind == BeneficiaryKind::HostStructure {
+        if new.posts < 1 {
+            errors.push(FundingError::invalid(
+                FieldPath::new("input").push("posts"),
+                "invalid_value",
+                "a host structure's grant pays for at least one post",
+            ));
+        }
+        if let Some(v) = &resolved {
+            match (&claim.funded_posts, &v.funded_posts) {
+                (None, _) => errors.push(FundingError::invalid(
+                    field("fundedPosts"),
+                    "invalid_value",
+                    "a host structure's grant names the post request (conventionnement) it pays for",
+                )),
+                (Some(r), None) => errors.push(FundingError::invalid(
+                    field("fundedPosts"),
+                    "not_found",
+                    format!("{} has no post request {r:?}", v.name),
+                )),
+                (Some(_), Some(fp)) if new.posts > fp.granted => {
+                    errors.push(FundingError::invalid(
+                        FieldPath::new("input").push("posts"),
+                        "exceeds_funded_posts",
+                        format!(
+                            "{} posts, but the post request {} of {} was granted {}",
+                            new.posts, fp.reference, v.name, fp.granted
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(kind) = host_kind
+            && new.posts >= 1
+        {
+            let rules = crate::rules::list_rules(db).await?;
+            let salaries = crate::rules::list_reference_salaries(db).await?;
+            match quote_from(
+                &rules,
+                &salaries,
+                kind,
+                department.as_ref(),
+                new.posts,
+                decision_date,
+                new.contract_years,
+            ) {
+                Ok(q) => {
+                    rule_id = Some(q.rule.id);
+                    expected = Some(q.total);
+                    if q.total != new.amount && new.override_reason.is_none() {
+                        errors.push(FundingError::invalid(
+                            FieldPath::new("input").push("amount"),
+                            "amount_mismatch",
+                            format!(
+                                "{} differs from the {} computed by {} for {} posts decided on {decision_date} ({}); \
+                                 give an overrideReason to record a different amount",
+                                new.amount,
+                                q.total,
+                                q.rule.describe(),
+                                new.posts,
+                                q.lines
+                                    .iter()
+                                    .map(|l| format!("{}: {}", l.label, l.detail))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            ),
+                        ));
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    } else if new.contract_years.is_some() {
+        errors.push(FundingError::invalid(
+            FieldPath::new("input").push("contractYears"),
+            "invalid_value",
+            "only a host structure's grant follows a salary-based rule",
+        ));
+    }
+    let region = match region_of(db, department.as_ref()).await {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    if let Some(e) = FundingError::all(errors) {
+        return Err(e);
+    }
+    let mut beneficiary = resolved.ok_or_else(|| {
+        FundingError::invalid(field("reference"), "not_found", "no such beneficiary")
+    })?;
+    beneficiary.host_kind = host_kind;
+    beneficiary.department = department;
+    Ok(CheckedGrant {
+        new,
+        beneficiary,
+        region,
+        decision_date,
+        rule_id,
+        expected,
+    })
+}
+
+/// Writes a checked grant in the caller's write transaction, in the state its dates give (draft, signed, closed);
+/// a committing grant takes its envelope chain's locks and is refused beyond the room left (`envelope_exceeded`).
+pub(crate) async fn insert_checked<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    checked: &CheckedGrant,
+    dates: GrantDates,
+    via: &str,
+) -> Result<Grant, FundingError> {
+    let new = &checked.new;
+    let v = &checked.beneficiary;
+    check_dates(checked.decision_date, dates)?;
+    let status = match (dates.signed_on, dates.closed_on) {
+        (_, Some(_)) => GrantStatus::Closed,
+        (Some(_), None) => GrantStatus::Signed,
+        (None, None) => GrantStatus::Draft,
+    };
+    if status.commits() {
+        // `lock_chain` reports a missing envelope as `not_found`.
+        let chain = lock_chain(txn, new.envelope_id).await?;
+        check_room(txn, &chain, new.amount).await?;
+    } else if crate::envelopes::get_envelope(txn, new.envelope_id)
         .await?
         .is_none()
     {
@@ -309,32 +576,49 @@ pub async fn create_grant(
         ));
     }
     let now = Utc::now();
+    let signed_at = dates
+        .signed_on
+        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .map(|t| t.and_utc());
     let m = grant::ActiveModel {
         envelope_id: Set(new.envelope_id),
-        beneficiary_kind: Set(new.beneficiary_kind.as_str().to_owned()),
-        beneficiary_ref: Set(new.beneficiary_ref.trim().to_owned()),
-        beneficiary_name: Set(new.beneficiary_name.trim().to_owned()),
+        beneficiary_kind: Set(v.kind.as_str().to_owned()),
+        beneficiary_ref: Set(v.reference.clone()),
+        beneficiary_name: Set(v.name.trim().to_owned()),
         contact: Set(new
             .contact
             .as_deref()
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .map(str::to_owned)),
-        hub_id: Set(new.hub.map(|h| h.0)),
-        department_code: Set(new.department.as_ref().map(|d| d.as_str().to_owned())),
-        region_code: Set(region.as_ref().map(|r| r.as_str().to_owned())),
+        hub_id: Set(v.hub.map(|h| h.0)),
+        department_code: Set(v.department.as_ref().map(|d| d.as_str().to_owned())),
+        region_code: Set(checked.region.as_ref().map(|r| r.as_str().to_owned())),
         amount_cents: Set(new.amount.cents()),
         posts: Set(new.posts),
         starts_on: Set(new.starts_on),
         ends_on: Set(new.ends_on),
-        status: Set(GrantStatus::Draft.as_str().to_owned()),
-        signed_at: Set(None),
+        status: Set(status.as_str().to_owned()),
+        signed_at: Set(signed_at),
+        host_kind: Set(v.host_kind.map(|k| k.as_str().to_owned())),
+        funded_posts_ref: Set(v.funded_posts.as_ref().map(|p| p.reference.clone())),
+        rule_id: Set(checked.rule_id),
+        contract_years: Set(new.contract_years),
+        expected_amount_cents: Set(checked.expected.map(Money::cents)),
+        override_reason: Set(new
+            .override_reason
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_owned)),
+        decision_date: Set(Some(checked.decision_date)),
+        signed_on: Set(dates.signed_on),
+        closed_on: Set(dates.closed_on),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .map_err(|e| {
         if maillage_core::db::is_foreign_key_violation(&e) {
@@ -356,18 +640,68 @@ pub async fn create_grant(
     changes.created("contact_given", &m.contact.is_some());
     changes.created("amount_cents", &m.amount_cents);
     changes.created("posts", &m.posts);
+    changes.created("status", &m.status);
     changes.created("starts_on", &m.starts_on.to_string());
-    changes.note("via", "api");
+    changes.created("decision_date", &checked.decision_date.to_string());
+    changes.created("signed_on", &m.signed_on.map(|d| d.to_string()));
+    changes.created("closed_on", &m.closed_on.map(|d| d.to_string()));
+    changes.created("rule_id", &m.rule_id);
+    changes.created("expected_amount_cents", &m.expected_amount_cents);
+    changes.created("override_reason", &m.override_reason);
+    changes.note("via", via);
     record(
-        &txn,
+        txn,
         actor,
-        AuditEntry::new("funding_grant", m.id.to_string(), "create", changes)
-            .department(new.department.clone())
-            .hub(new.hub),
+        AuditEntry::new(
+            "funding_grant",
+            m.id.to_string(),
+            if dates.signed_on.is_some() {
+                "record"
+            } else {
+                "create"
+            },
+            changes,
+        )
+        .department(v.department.clone())
+        .hub(v.hub),
     )
     .await?;
-    txn.commit().await?;
     from_model(m)
+}
+
+/// Records a draft grant (BdT reviewers, admins), checked against its beneficiary and rule
+/// ([`check_grant_against`]).
+#[tracing::instrument(skip_all, fields(envelope.id = %new.envelope_id))]
+pub async fn create_grant<D: BeneficiaryDirectory>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    directory: &D,
+    new: NewGrant,
+) -> Result<Grant, FundingError> {
+    require_manager(actor)?;
+    let checked = check_grant_against(db, directory, new).await?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let g = insert_checked(&txn, actor, &checked, GrantDates::default(), "api").await?;
+    txn.commit().await?;
+    Ok(g)
+}
+
+/// Records a grant with its real dates (admins): historical conventions, signed (and closed) on the dates given,
+/// checked like any other grant and committed in their envelope under its locks (audited as `record`).
+#[tracing::instrument(skip_all, fields(envelope.id = %new.envelope_id))]
+pub async fn record_grant<D: BeneficiaryDirectory>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    directory: &D,
+    new: NewGrant,
+    dates: GrantDates,
+) -> Result<Grant, FundingError> {
+    require_admin(actor)?;
+    let checked = check_grant_against(db, directory, new).await?;
+    let txn = maillage_core::db::begin_write(db).await?;
+    let g = insert_checked(&txn, actor, &checked, dates, "api").await?;
+    txn.commit().await?;
+    Ok(g)
 }
 
 async fn load(txn: &impl ConnectionTrait, id: i32) -> Result<Grant, FundingError> {
@@ -404,8 +738,14 @@ async fn transition(
         .col_expr(grant::Column::Status, Expr::value(to.as_str()))
         .col_expr(grant::Column::Version, Expr::value(version + 1))
         .col_expr(grant::Column::UpdatedAt, Expr::value(now));
+    let today = now.with_timezone(&Paris).date_naive();
     if to == GrantStatus::Signed {
-        q = q.col_expr(grant::Column::SignedAt, Expr::value(now));
+        q = q
+            .col_expr(grant::Column::SignedAt, Expr::value(now))
+            .col_expr(grant::Column::SignedOn, Expr::value(today));
+    }
+    if to == GrantStatus::Closed {
+        q = q.col_expr(grant::Column::ClosedOn, Expr::value(today));
     }
     let updated = q
         .filter(grant::Column::Id.eq(g.id))
@@ -643,6 +983,19 @@ pub async fn record_disbursement(
     Ok(disbursement_from(m))
 }
 
+/// The grant of an AMI selection: the dossier (or hub) it pays, as the AMI decision knows it.
+#[derive(Debug, Clone)]
+pub struct SelectionGrant {
+    /// The envelope it draws on (the campaign's).
+    pub envelope_id: i32,
+    /// The dossier selected, with its laureate hub (resolved by the caller, which has just created the hub).
+    pub beneficiary: VerifiedBeneficiary,
+    /// The amount awarded.
+    pub amount: Money,
+    /// The day of the decision (and of the signature).
+    pub decided_on: NaiveDate,
+}
+
 /// Records a grant already signed, inside the caller's transaction, unless its amount would take its envelope or
 /// any ancestor beyond its amount (`envelope_exceeded`; the caller's transaction must then be dropped, and nothing
 /// it wrote is committed).
@@ -650,64 +1003,60 @@ pub async fn record_disbursement(
 /// For a decision taken elsewhere that must commit money atomically with its own changes (an AMI laureate's hub
 /// and grant). The room is checked under the envelope chain's locks, as in [`sign_grant`], so two concurrent
 /// decisions cannot both take the last room. BdT reviewers and admins may. The caller must have begun the
-/// transaction with `maillage_core::db::begin_write`.
+/// transaction with `maillage_core::db::begin_write`. Only an AMI dossier or a hub is paid this way: a host
+/// structure's grant is checked against its rule through [`create_grant`].
 #[tracing::instrument(skip_all, fields(envelope.id = %new.envelope_id))]
 pub async fn create_signed_grant_in<C: ConnectionTrait>(
     txn: &C,
     actor: &Actor,
-    new: NewGrant,
+    new: SelectionGrant,
 ) -> Result<Grant, FundingError> {
     require_manager(actor)?;
-    check_grant(&new)?;
-    let region = region_of(txn, new.department.as_ref()).await?;
-    // `lock_chain` reports a missing envelope as `not_found`.
-    let chain = lock_chain(txn, new.envelope_id).await?;
-    check_room(txn, &chain, new.amount).await?;
-    let now = Utc::now();
-    let m = grant::ActiveModel {
-        envelope_id: Set(new.envelope_id),
-        beneficiary_kind: Set(new.beneficiary_kind.as_str().to_owned()),
-        beneficiary_ref: Set(new.beneficiary_ref.trim().to_owned()),
-        beneficiary_name: Set(new.beneficiary_name.trim().to_owned()),
-        contact: Set(new
-            .contact
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned)),
-        hub_id: Set(new.hub.map(|h| h.0)),
-        department_code: Set(new.department.as_ref().map(|d| d.as_str().to_owned())),
-        region_code: Set(region.as_ref().map(|r| r.as_str().to_owned())),
-        amount_cents: Set(new.amount.cents()),
-        posts: Set(new.posts),
-        starts_on: Set(new.starts_on),
-        ends_on: Set(new.ends_on),
-        status: Set(GrantStatus::Signed.as_str().to_owned()),
-        signed_at: Set(Some(now)),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
+    let v = new.beneficiary;
+    if !matches!(v.kind, BeneficiaryKind::AmiDossier | BeneficiaryKind::Hub) || v.hub.is_none() {
+        return Err(FundingError::invalid(
+            FieldPath::new("input").push("beneficiary"),
+            "invalid_value",
+            "a selection grant pays an AMI dossier or a hub, with its hub",
+        ));
     }
-    .insert(txn)
-    .await?;
-    let mut changes = AuditChanges::new();
-    changes.created("envelope_id", &m.envelope_id);
-    changes.created("beneficiary_kind", &m.beneficiary_kind);
-    changes.created("beneficiary_ref", &m.beneficiary_ref);
-    changes.created("beneficiary_name", &m.beneficiary_name);
-    changes.created("contact_given", &m.contact.is_some());
-    changes.created("amount_cents", &m.amount_cents);
-    changes.created("status", &m.status);
-    changes.created("starts_on", &m.starts_on.to_string());
-    changes.note("via", "decision");
-    record(
+    let region = region_of(txn, v.department.as_ref()).await?;
+    let checked = CheckedGrant {
+        new: NewGrant {
+            envelope_id: new.envelope_id,
+            beneficiary: BeneficiaryClaim {
+                kind: v.kind,
+                reference: v.reference.clone(),
+                funded_posts: None,
+                host_kind: None,
+                department: v.department.clone(),
+                name: Some(v.name.clone()),
+            },
+            contact: None,
+            amount: new.amount,
+            posts: 0,
+            contract_years: None,
+            decision_date: Some(new.decided_on),
+            starts_on: new.decided_on,
+            ends_on: None,
+            override_reason: None,
+        },
+        beneficiary: v,
+        region,
+        decision_date: new.decided_on,
+        rule_id: None,
+        expected: None,
+    };
+    check_grant(&checked.new)?;
+    insert_checked(
         txn,
         actor,
-        AuditEntry::new("funding_grant", m.id.to_string(), "create_signed", changes)
-            .department(new.department.clone())
-            .hub(new.hub),
+        &checked,
+        GrantDates {
+            signed_on: Some(new.decided_on),
+            closed_on: None,
+        },
+        "decision",
     )
-    .await?;
-    from_model(m)
+    .await
 }

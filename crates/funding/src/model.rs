@@ -59,8 +59,65 @@ str_enum!(
         Hub => "hub",
         /// A collectivité (Pass numérique, reception modules).
         Collectivite => "collectivite",
+        /// An AMI dossier selected by the BdT (its laureate hub is the grant's hub).
+        AmiDossier => "ami_dossier",
     }
 );
+
+str_enum!(
+    /// How a rule computes the grant per post.
+    RuleScheme {
+        /// A fixed amount per post.
+        Fixed => "fixed",
+        /// A share of a dated reference salary (the SMIC) over a number of years.
+        SalaryShare => "salary_share",
+    }
+);
+
+str_enum!(
+    /// What an envelope's target counts.
+    TargetKind {
+        /// Funded posts (the posts of the committing grants).
+        Posts => "posts",
+        /// Counsellors (one per funded post).
+        Counsellors => "counsellors",
+        /// Collectivités (committing Pass numérique programmes and collectivité grants).
+        Collectivites => "collectivites",
+    }
+);
+
+/// What an envelope is meant to fund, beside its amount (e.g. 285 counsellors for 11.4 M€).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// What is counted.
+    pub kind: TargetKind,
+    /// How many are targeted.
+    pub count: i64,
+}
+
+/// The salary-based part of a rule: `share_pct` % of the reference salary over `years` years, per post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalaryShare {
+    /// The reference salary's code (`SMIC`).
+    pub reference: String,
+    /// The share paid, in percent (100, 70).
+    pub share_pct: i32,
+    /// The contract's length in years (2, 3): the rule applies to contracts of that length.
+    pub years: i32,
+}
+
+/// A dated value of a reference salary (the monthly gross SMIC in force from a date).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceSalary {
+    /// Its code (`SMIC`).
+    pub code: String,
+    /// First day it applies (it applies until the next value of the same code).
+    pub valid_from: NaiveDate,
+    /// The monthly gross amount.
+    pub monthly: Money,
+    /// The legal text that set it.
+    pub source: String,
+}
 
 str_enum!(
     /// Where a grant (convention) stands. Only signed and closed grants commit money in their envelope.
@@ -98,6 +155,8 @@ pub struct Envelope {
     pub amount: Money,
     /// Where the amount comes from (press release, decree…).
     pub source: Option<String>,
+    /// What it is meant to fund, if stated.
+    pub target: Option<Target>,
     /// Optimistic version.
     pub version: i32,
     /// When Maillage last wrote it (server clock), for incremental sync.
@@ -128,6 +187,10 @@ pub struct FundingRule {
     pub valid_to: Option<NaiveDate>,
     /// Where the figures come from.
     pub source: String,
+    /// How the grant per post is computed.
+    pub scheme: RuleScheme,
+    /// For a salary-based rule, the share, reference and years (`amount_per_post` is then unused).
+    pub salary: Option<SalaryShare>,
     /// Optimistic version.
     pub version: i32,
 }
@@ -143,6 +206,8 @@ pub struct QuoteLine {
     pub posts: i32,
     /// `unit × posts`.
     pub total: Money,
+    /// How the unit was obtained, for a human (`1 554,58 € × 12 months × 2 years × 100 %`).
+    pub detail: String,
 }
 
 /// What a host would receive for some posts on a date, and how that was computed.
@@ -187,8 +252,26 @@ pub struct Grant {
     pub ends_on: Option<NaiveDate>,
     /// Where it stands.
     pub status: GrantStatus,
-    /// When it was signed.
+    /// When it was signed (the moment it was recorded as signed).
     pub signed_at: Option<DateTime<Utc>>,
+    /// The host's kind, for a host-structure grant (from the verified beneficiary).
+    pub host_kind: Option<HostKind>,
+    /// The counsellors domain's post request (conventionnement) it pays for.
+    pub funded_posts_ref: Option<String>,
+    /// The rule its amount was checked against.
+    pub rule_id: Option<i32>,
+    /// The contract's length in years, for a salary-based rule.
+    pub contract_years: Option<i32>,
+    /// The amount the rule gives; differs from `amount` only with an `override_reason`.
+    pub expected_amount: Option<Money>,
+    /// Why the amount differs from the rule's computation (audited).
+    pub override_reason: Option<String>,
+    /// The date of the funding decision (the rule in force that day applies).
+    pub decision_date: Option<NaiveDate>,
+    /// The date of signature: the month its amount is committed in.
+    pub signed_on: Option<NaiveDate>,
+    /// The date it was closed.
+    pub closed_on: Option<NaiveDate>,
     /// Optimistic version.
     pub version: i32,
     /// When Maillage last wrote it (server clock), for incremental sync.
@@ -227,8 +310,27 @@ pub struct PassProgramme {
     pub vouchers_used: i64,
     /// Sites accepting the vouchers.
     pub sites: Vec<SiteId>,
+    /// The envelope its amount is committed in (the PASS envelope or one of its lines).
+    pub envelope_id: Option<i32>,
+    /// The date its convention was signed: the month its amount is committed in.
+    pub signed_on: Option<NaiveDate>,
     /// Optimistic version.
     pub version: i32,
+}
+
+/// Vouchers issued and used on one day by a Pass numérique programme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoucherMovement {
+    /// Its id.
+    pub id: i32,
+    /// The programme.
+    pub programme_id: i32,
+    /// Vouchers handed out that day (negative for a correction).
+    pub issued: i64,
+    /// Vouchers used that day (negative for a correction).
+    pub used: i64,
+    /// The day.
+    pub moved_on: NaiveDate,
 }
 
 /// Where the money of an envelope (and its children) stands.
@@ -240,6 +342,27 @@ pub struct Consumption {
     pub committed: Money,
     /// Payments made under those grants.
     pub disbursed: Money,
+    /// The envelope's target, if it has one.
+    pub target: Option<Target>,
+    /// What the committing grants and programmes achieve toward the target (posts, counsellors or collectivités);
+    /// 0 without a target.
+    pub achieved: i64,
+}
+
+/// One month of an envelope's consumption: what was committed (by signature date) and paid (by payment date) that
+/// month, and the running totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthConsumption {
+    /// The month's first day.
+    pub month: NaiveDate,
+    /// Committed that month.
+    pub committed: Money,
+    /// Paid that month.
+    pub disbursed: Money,
+    /// Committed up to the end of that month.
+    pub committed_to_date: Money,
+    /// Paid up to the end of that month.
+    pub disbursed_to_date: Money,
 }
 
 impl Consumption {
@@ -271,6 +394,6 @@ pub struct ConsumptionPart {
     pub committed: Money,
     /// Payments made.
     pub disbursed: Money,
-    /// Number of committing grants.
+    /// Number of committing grants (and Pass numérique programmes).
     pub grants: i64,
 }

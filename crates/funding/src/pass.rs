@@ -2,10 +2,12 @@
 
 use crate::FundingError;
 use crate::access::require_manager;
-use crate::entity::{pass_programme, pass_programme_site};
-use crate::model::PassProgramme;
+use crate::entity::{pass_programme, pass_programme_site, voucher_movement};
+use crate::envelopes::{check_room, envelope_by_code, lock_chain};
+use crate::model::{PassProgramme, VoucherMovement};
 use crate::money::Money;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Europe::Paris;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, SiteId};
@@ -35,6 +37,8 @@ fn from_model(m: pass_programme::Model, sites: Vec<SiteId>) -> Result<PassProgra
         vouchers_issued: m.vouchers_issued,
         vouchers_used: m.vouchers_used,
         sites,
+        envelope_id: m.envelope_id,
+        signed_on: m.signed_on,
         version: m.version,
     })
 }
@@ -106,6 +110,86 @@ pub struct PassProgrammeData {
     pub vouchers_used: i64,
     /// Sites accepting the vouchers.
     pub sites: Vec<SiteId>,
+    /// The envelope its amount is committed in; `None`: the `PASS` envelope.
+    pub envelope_id: Option<i32>,
+    /// The day its convention was signed (default: today): the month its amount is committed in.
+    pub signed_on: Option<NaiveDate>,
+    /// The day the voucher counts changed to the ones given (default: today): a change is recorded as a dated
+    /// movement.
+    pub vouchers_on: Option<NaiveDate>,
+}
+
+/// The code of the envelope Pass numérique programmes commit in by default.
+pub const PASS_ENVELOPE: &str = "PASS";
+
+fn today() -> NaiveDate {
+    Utc::now().with_timezone(&Paris).date_naive()
+}
+
+/// The envelope a programme commits in: the one given, else `PASS`.
+async fn envelope_of<C: ConnectionTrait>(
+    db: &C,
+    data: &PassProgrammeData,
+) -> Result<i32, FundingError> {
+    match data.envelope_id {
+        Some(id) => Ok(id),
+        None => envelope_by_code(db, PASS_ENVELOPE)
+            .await?
+            .map(|e| e.id)
+            .ok_or_else(|| {
+                FundingError::invalid(
+                    FieldPath::new("input").push("envelopeId"),
+                    "not_found",
+                    format!("no envelope {PASS_ENVELOPE}: give envelopeId"),
+                )
+            }),
+    }
+}
+
+/// Records the change of voucher counts as one dated movement (nothing when they did not change).
+async fn record_movement<C: ConnectionTrait>(
+    txn: &C,
+    programme_id: i32,
+    issued: i64,
+    used: i64,
+    on: NaiveDate,
+) -> Result<(), FundingError> {
+    if issued == 0 && used == 0 {
+        return Ok(());
+    }
+    voucher_movement::ActiveModel {
+        programme_id: Set(programme_id),
+        issued: Set(issued),
+        used: Set(used),
+        moved_on: Set(on),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// The dated voucher movements of a programme, oldest first: their sums are its counts.
+pub async fn voucher_movements<C: ConnectionTrait>(
+    db: &C,
+    programme_id: i32,
+) -> Result<Vec<VoucherMovement>, FundingError> {
+    Ok(voucher_movement::Entity::find()
+        .filter(voucher_movement::Column::ProgrammeId.eq(programme_id))
+        .order_by_asc(voucher_movement::Column::MovedOn)
+        .order_by_asc(voucher_movement::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| VoucherMovement {
+            id: m.id,
+            programme_id: m.programme_id,
+            issued: m.issued,
+            used: m.used,
+            moved_on: m.moved_on,
+        })
+        .collect())
 }
 
 fn check(data: &PassProgrammeData) -> Result<(), FundingError> {
@@ -192,6 +276,12 @@ fn audit(c: &mut AuditChanges, before: Option<&PassProgramme>, after: &PassProgr
             );
             c.changed("vouchers_used", &b.vouchers_used, &after.vouchers_used);
             c.changed("sites", &sites(&b.sites), &sites(&after.sites));
+            c.changed("envelope_id", &b.envelope_id, &after.envelope_id);
+            c.changed(
+                "signed_on",
+                &b.signed_on.map(|d| d.to_string()),
+                &after.signed_on.map(|d| d.to_string()),
+            );
         }
         None => {
             c.created("collectivite", &after.collectivite);
@@ -200,6 +290,8 @@ fn audit(c: &mut AuditChanges, before: Option<&PassProgramme>, after: &PassProgr
             c.created("vouchers_issued", &after.vouchers_issued);
             c.created("vouchers_used", &after.vouchers_used);
             c.created("sites", &sites(&after.sites));
+            c.created("envelope_id", &after.envelope_id);
+            c.created("signed_on", &after.signed_on.map(|d| d.to_string()));
         }
     }
 }
@@ -214,8 +306,30 @@ pub async fn create_pass_programme(
     require_manager(actor)?;
     check(&data)?;
     let txn = maillage_core::db::begin_write(db).await?;
+    let p = create_pass_programme_in(&txn, actor, data, "api").await?;
+    txn.commit().await?;
+    Ok(p)
+}
+
+/// [`create_pass_programme`] inside the caller's write transaction (imports): the programme's amount is committed
+/// in its envelope under the envelope chain's locks, as grants are, so concurrent programmes never over-commit.
+pub(crate) async fn create_pass_programme_in<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    mut data: PassProgrammeData,
+    via: &str,
+) -> Result<PassProgramme, FundingError> {
+    check(&data)?;
+    let envelope_id = envelope_of(txn, &data).await?;
+    data.envelope_id = Some(envelope_id);
+    let signed_on = data.signed_on.unwrap_or_else(today);
+    data.signed_on = Some(signed_on);
+    let chain = lock_chain(txn, envelope_id).await?;
+    check_room(txn, &chain, data.amount).await?;
     let now = Utc::now();
     let m = pass_programme::ActiveModel {
+        envelope_id: Set(Some(envelope_id)),
+        signed_on: Set(Some(signed_on)),
         collectivite: Set(data.collectivite.trim().to_owned()),
         department_code: Set(data.department.as_ref().map(|d| d.as_str().to_owned())),
         amount_cents: Set(data.amount.cents()),
@@ -226,27 +340,33 @@ pub async fn create_pass_programme(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    replace_sites(&txn, m.id, &data.sites).await?;
+    replace_sites(txn, m.id, &data.sites).await?;
+    record_movement(
+        txn,
+        m.id,
+        data.vouchers_issued,
+        data.vouchers_used,
+        data.vouchers_on.unwrap_or(signed_on),
+    )
+    .await?;
     let mut changes = AuditChanges::new();
     audit(&mut changes, None, &data);
-    changes.note("via", "api");
+    changes.note("via", via);
     record(
-        &txn,
+        txn,
         actor,
         AuditEntry::new("pass_programme", m.id.to_string(), "create", changes)
             .department(data.department.clone()),
     )
     .await?;
-    let p = get_pass_programme(&txn, m.id)
+    get_pass_programme(txn, m.id)
         .await?
         .ok_or(FundingError::NotFound {
             entity: "pass programme",
             id: m.id,
-        })?;
-    txn.commit().await?;
-    Ok(p)
+        })
 }
 
 /// Replaces a programme's content at `version` (BdT reviewers, admins): typically new voucher counts.
@@ -275,6 +395,27 @@ pub async fn update_pass_programme(
             actual: old.version,
         });
     }
+    let mut data = data;
+    let envelope_id = match data.envelope_id {
+        Some(e) => e,
+        None => match old.envelope_id {
+            Some(e) => e,
+            None => envelope_of(&txn, &data).await?,
+        },
+    };
+    data.envelope_id = Some(envelope_id);
+    data.signed_on = data.signed_on.or(old.signed_on);
+    // Only what the programme newly commits in the envelope needs room: its old amount is counted already when it
+    // stays in the same envelope.
+    let before = if old.envelope_id == Some(envelope_id) {
+        old.amount
+    } else {
+        Money::ZERO
+    };
+    if data.amount > before {
+        let chain = lock_chain(&txn, envelope_id).await?;
+        check_room(&txn, &chain, data.amount - before).await?;
+    }
     let updated = pass_programme::Entity::update_many()
         .col_expr(
             pass_programme::Column::Collectivite,
@@ -296,6 +437,14 @@ pub async fn update_pass_programme(
             pass_programme::Column::VouchersUsed,
             Expr::value(data.vouchers_used),
         )
+        .col_expr(
+            pass_programme::Column::EnvelopeId,
+            Expr::value(Some(envelope_id)),
+        )
+        .col_expr(
+            pass_programme::Column::SignedOn,
+            Expr::value(data.signed_on),
+        )
         .col_expr(pass_programme::Column::Version, Expr::value(version + 1))
         .col_expr(pass_programme::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(pass_programme::Column::Id.eq(id))
@@ -311,6 +460,14 @@ pub async fn update_pass_programme(
         });
     }
     replace_sites(&txn, id, &data.sites).await?;
+    record_movement(
+        &txn,
+        id,
+        data.vouchers_issued - old.vouchers_issued,
+        data.vouchers_used - old.vouchers_used,
+        data.vouchers_on.unwrap_or_else(today),
+    )
+    .await?;
     let mut changes = AuditChanges::new();
     audit(&mut changes, Some(&old), &data);
     changes.note("via", "api");

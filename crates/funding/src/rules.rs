@@ -2,8 +2,10 @@
 
 use crate::FundingError;
 use crate::access::require_admin;
-use crate::entity::rule;
-use crate::model::{FundingRule, GrantQuote, HostKind, QuoteLine};
+use crate::entity::{reference_salary, rule};
+use crate::model::{
+    FundingRule, GrantQuote, HostKind, QuoteLine, ReferenceSalary, RuleScheme, SalaryShare,
+};
 use crate::money::Money;
 use chrono::{NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
@@ -27,6 +29,28 @@ pub(crate) fn from_model(m: rule::Model) -> Result<FundingRule, FundingError> {
         Some(d) => Some(DepartmentCode::parse(d).map_err(|e| corrupt(e.to_string()))?),
         None => None,
     };
+    let scheme =
+        RuleScheme::parse(&m.scheme).ok_or_else(|| corrupt(format!("scheme {:?}", m.scheme)))?;
+    let salary = match (
+        scheme,
+        m.salary_reference,
+        m.salary_share_pct,
+        m.salary_years,
+    ) {
+        (RuleScheme::Fixed, ..) => None,
+        (RuleScheme::SalaryShare, Some(reference), Some(share_pct), Some(years)) => {
+            Some(SalaryShare {
+                reference,
+                share_pct,
+                years,
+            })
+        }
+        (RuleScheme::SalaryShare, ..) => {
+            return Err(corrupt(
+                "a salary-based rule without reference, share or years".to_owned(),
+            ));
+        }
+    };
     Ok(FundingRule {
         id: m.id,
         host_kind,
@@ -38,8 +62,41 @@ pub(crate) fn from_model(m: rule::Model) -> Result<FundingRule, FundingError> {
         valid_from: m.valid_from,
         valid_to: m.valid_to,
         source: m.source,
+        scheme,
+        salary,
         version: m.version,
     })
+}
+
+/// Every dated value of the reference salaries, by code then date.
+pub async fn list_reference_salaries<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<ReferenceSalary>, FundingError> {
+    Ok(reference_salary::Entity::find()
+        .order_by_asc(reference_salary::Column::Code)
+        .order_by_asc(reference_salary::Column::ValidFrom)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| ReferenceSalary {
+            code: m.code,
+            valid_from: m.valid_from,
+            monthly: Money(m.monthly_cents),
+            source: m.source,
+        })
+        .collect())
+}
+
+/// The value of reference salary `code` in force on `date`: the latest one starting on or before it.
+pub fn salary_on<'a>(
+    salaries: &'a [ReferenceSalary],
+    code: &str,
+    date: NaiveDate,
+) -> Option<&'a ReferenceSalary> {
+    salaries
+        .iter()
+        .filter(|s| s.code == code && s.valid_from <= date)
+        .max_by_key(|s| s.valid_from)
 }
 
 /// Every rule, ordered by host kind, department (general rules first) and start date.
@@ -67,30 +124,64 @@ impl FundingRule {
     pub fn valid_on(&self, date: NaiveDate) -> bool {
         self.valid_from <= date && self.valid_to.is_none_or(|to| date <= to)
     }
+
+    /// The rule as a human names it in an error or a quote: id, host kind, territory, period, scheme and source.
+    pub fn describe(&self) -> String {
+        let territory = self.department.as_ref().map_or_else(
+            || "all departments".to_owned(),
+            |d| format!("department {d}"),
+        );
+        let period = match self.valid_to {
+            Some(to) => format!("{} to {to}", self.valid_from),
+            None => format!("from {}", self.valid_from),
+        };
+        let scheme = match &self.salary {
+            Some(s) => format!(
+                "{} % of the {} over {} years",
+                s.share_pct, s.reference, s.years
+            ),
+            None => format!("{} per post", self.amount_per_post),
+        };
+        format!(
+            "rule {} ({} host, {territory}, {period}, {scheme}; {})",
+            self.id, self.host_kind, self.source
+        )
+    }
 }
 
 /// The rule that applies to a host of `kind` in `department` on `date`: a rule specific to the department wins
 /// over a general one; among equals, the one that started last (a newer source supersedes an older one).
+///
+/// Without `contract_years` only fixed-amount rules are candidates; with it, only the salary-based rules for
+/// contracts of that many years (100 % of the SMIC over 2 years, 70 % over 3).
 pub fn applicable_rule<'a>(
     rules: &'a [FundingRule],
     kind: HostKind,
     department: Option<&DepartmentCode>,
     date: NaiveDate,
+    contract_years: Option<i32>,
 ) -> Option<&'a FundingRule> {
     rules
         .iter()
         .filter(|r| r.host_kind == kind && r.valid_on(date))
+        .filter(|r| match (contract_years, &r.salary) {
+            (None, None) => true,
+            (Some(y), Some(s)) => s.years == y,
+            _ => false,
+        })
         .filter(|r| r.department.is_none() || r.department.as_ref() == department)
         .max_by_key(|r| (r.department.is_some(), r.valid_from, r.id))
 }
 
-/// What a host of `kind` in `department` would receive for `posts` funded posts on `date`, line by line.
+/// What a host of `kind` in `department` would receive for `posts` funded posts on `date`, line by line, under the
+/// fixed-amount rules, or under the salary-based rule for a contract of `contract_years` years if given.
 pub async fn grant_quote<C: ConnectionTrait>(
     db: &C,
     kind: HostKind,
     department: Option<&DepartmentCode>,
     posts: i32,
     date: NaiveDate,
+    contract_years: Option<i32>,
 ) -> Result<GrantQuote, FundingError> {
     if !(1..=10_000).contains(&posts) {
         return Err(FundingError::invalid(
@@ -100,34 +191,130 @@ pub async fn grant_quote<C: ConnectionTrait>(
         ));
     }
     let rules = list_rules(db).await?;
-    let rule = applicable_rule(&rules, kind, department, date)
+    let salaries = list_reference_salaries(db).await?;
+    quote_from(
+        &rules,
+        &salaries,
+        kind,
+        department,
+        posts,
+        date,
+        contract_years,
+    )
+}
+
+/// [`grant_quote`] on rules and salaries already read (no database).
+pub fn quote_from(
+    rules: &[FundingRule],
+    salaries: &[ReferenceSalary],
+    kind: HostKind,
+    department: Option<&DepartmentCode>,
+    posts: i32,
+    date: NaiveDate,
+    contract_years: Option<i32>,
+) -> Result<GrantQuote, FundingError> {
+    let rule = applicable_rule(rules, kind, department, date, contract_years)
         .cloned()
         .ok_or_else(|| {
             FundingError::invalid(
                 FieldPath::new("date"),
                 "no_rule",
                 format!(
-                    "no funding rule for a {kind} host in {} on {date}",
+                    "no {} funding rule for a {kind} host in {} on {date}",
+                    contract_years.map_or_else(
+                        || "fixed-amount".to_owned(),
+                        |y| format!("salary-based ({y}-year contract)")
+                    ),
                     department.map_or("(no department)", DepartmentCode::as_str)
                 ),
             )
         })?;
-    quote_with(rule, posts)
+    let salary = match &rule.salary {
+        Some(s) => Some(
+            salary_on(salaries, &s.reference, date)
+                .cloned()
+                .ok_or_else(|| {
+                    FundingError::invalid(
+                        FieldPath::new("date"),
+                        "no_rule",
+                        format!("no value of the {} in force on {date}", s.reference),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    quote_with(rule, posts, salary.as_ref())
 }
 
-/// Applies one rule to a number of posts (no database: the computation itself, testable alone).
-pub fn quote_with(rule: FundingRule, posts: i32) -> Result<GrantQuote, FundingError> {
-    let components = [
-        ("grant per post", rule.amount_per_post),
-        ("training", rule.training),
-        ("equipment kit", rule.kit),
-        ("certification", rule.certification),
-    ];
+/// The grant per post of a salary-based rule: `share` % of the monthly salary × 12 months × `years`, rounded to the
+/// nearest cent (half up), with the computation spelled out.
+pub fn salary_per_post(share: &SalaryShare, salary: &ReferenceSalary) -> Option<(Money, String)> {
+    let months = 12_i64.checked_mul(i64::from(share.years))?;
+    let hundredths = salary
+        .monthly
+        .cents()
+        .checked_mul(months)?
+        .checked_mul(i64::from(share.share_pct))?;
+    let cents = hundredths.checked_add(50)?.div_euclid(100);
+    let detail = format!(
+        "{} {} monthly (in force from {}) × 12 months × {} years × {} %",
+        salary.code, salary.monthly, salary.valid_from, share.years, share.share_pct
+    );
+    Some((Money(cents), detail))
+}
+
+/// Applies one rule to a number of posts (no database: the computation itself, testable alone). A salary-based rule
+/// needs the value of its reference salary in force on the quote's date.
+pub fn quote_with(
+    rule: FundingRule,
+    posts: i32,
+    salary: Option<&ReferenceSalary>,
+) -> Result<GrantQuote, FundingError> {
     let overflow =
         || FundingError::invalid(FieldPath::new("posts"), "invalid_value", "amount too large");
+    let per_post = match (&rule.salary, salary) {
+        (Some(share), Some(value)) => {
+            let (unit, detail) = salary_per_post(share, value).ok_or_else(overflow)?;
+            ("salary share per post", unit, detail)
+        }
+        (Some(share), None) => {
+            return Err(FundingError::invalid(
+                FieldPath::new("date"),
+                "no_rule",
+                format!(
+                    "no value of the {} for {}",
+                    share.reference,
+                    rule.describe()
+                ),
+            ));
+        }
+        (None, _) => (
+            "grant per post",
+            rule.amount_per_post,
+            format!("{} per post", rule.amount_per_post),
+        ),
+    };
+    let components = [
+        per_post,
+        (
+            "training",
+            rule.training,
+            format!("{} per counsellor", rule.training),
+        ),
+        (
+            "equipment kit",
+            rule.kit,
+            format!("{} per counsellor", rule.kit),
+        ),
+        (
+            "certification",
+            rule.certification,
+            format!("{} per counsellor", rule.certification),
+        ),
+    ];
     let mut lines = Vec::new();
     let mut total = Money::ZERO;
-    for (label, unit) in components {
+    for (label, unit, detail) in components {
         if unit == Money::ZERO {
             continue;
         }
@@ -138,6 +325,7 @@ pub fn quote_with(rule: FundingRule, posts: i32) -> Result<GrantQuote, FundingEr
             unit,
             posts,
             total: line_total,
+            detail: format!("{detail} × {posts} = {line_total}"),
         });
     }
     Ok(GrantQuote { rule, lines, total })
@@ -164,6 +352,8 @@ pub struct NewRule {
     pub valid_to: Option<NaiveDate>,
     /// Where the figures come from.
     pub source: String,
+    /// For a salary-based rule, its share, reference and years; `None`: a fixed amount per post.
+    pub salary: Option<SalaryShare>,
 }
 
 fn check_rule(new: &NewRule) -> Result<(), FundingError> {
@@ -188,6 +378,22 @@ fn check_rule(new: &NewRule) -> Result<(), FundingError> {
             "validTo must not be before validFrom",
         ));
     }
+    if let Some(s) = &new.salary {
+        if !(1..=100).contains(&s.share_pct) || !(1..=10).contains(&s.years) {
+            return Err(FundingError::invalid(
+                FieldPath::new("input").push("salary"),
+                "invalid_value",
+                "a salary share is 1 to 100 % over 1 to 10 years",
+            ));
+        }
+        if s.reference.trim().is_empty() {
+            return Err(FundingError::invalid(
+                FieldPath::new("input").push("salary").push("reference"),
+                "invalid_value",
+                "a salary-based rule names its reference salary (SMIC)",
+            ));
+        }
+    }
     if new.source.trim().is_empty() {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("source"),
@@ -210,6 +416,16 @@ pub(crate) fn active_model(new: &NewRule) -> rule::ActiveModel {
         valid_from: Set(new.valid_from),
         valid_to: Set(new.valid_to),
         source: Set(new.source.trim().to_owned()),
+        scheme: Set(if new.salary.is_some() {
+            RuleScheme::SalaryShare
+        } else {
+            RuleScheme::Fixed
+        }
+        .as_str()
+        .to_owned()),
+        salary_reference: Set(new.salary.as_ref().map(|s| s.reference.trim().to_owned())),
+        salary_share_pct: Set(new.salary.as_ref().map(|s| s.share_pct)),
+        salary_years: Set(new.salary.as_ref().map(|s| s.years)),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -271,6 +487,17 @@ fn audit_rule(c: &mut AuditChanges, before: Option<&FundingRule>, after: &NewRul
         "source",
         |r: &FundingRule| r.source.clone(),
         |n: &NewRule| n.source.clone()
+    );
+    field!(
+        "salary",
+        |r: &FundingRule| r
+            .salary
+            .as_ref()
+            .map(|s| format!("{} % {} × {} years", s.share_pct, s.reference, s.years)),
+        |n: &NewRule| n
+            .salary
+            .as_ref()
+            .map(|s| format!("{} % {} × {} years", s.share_pct, s.reference, s.years))
     );
 }
 

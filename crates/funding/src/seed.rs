@@ -4,19 +4,21 @@
 //! source); rows present already, even edited since by an admin, are left as they are.
 
 use crate::FundingError;
-use crate::entity::{envelope, rule};
+use crate::entity::{envelope, reference_salary, rule};
 use crate::envelopes::{NewEnvelope, insert_envelope};
-use crate::model::HostKind;
+use crate::model::{HostKind, SalaryShare, Target, TargetKind};
 use crate::money::Money;
 use crate::rules::{NewRule, active_model};
 use chrono::NaiveDate;
 use maillage_core::DepartmentCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 use std::collections::HashMap;
 
 const ENVELOPES_CSV: &str = include_str!("../data/envelopes.csv");
 const RULES_CSV: &str = include_str!("../data/funding_rules.csv");
+const SALARIES_CSV: &str = include_str!("../data/reference_salaries.csv");
 
 /// What seeding added.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct FundingSeedReport {
     pub envelopes: usize,
     /// Rules created.
     pub rules: usize,
+    /// Reference salary values created.
+    pub salaries: usize,
 }
 
 #[derive(Deserialize)]
@@ -33,6 +37,16 @@ struct EnvelopeRow {
     parent_code: String,
     name: String,
     amount_euros: String,
+    source: String,
+    target_kind: String,
+    target_count: String,
+}
+
+#[derive(Deserialize)]
+struct SalaryRow {
+    code: String,
+    valid_from: String,
+    monthly_euros: String,
     source: String,
 }
 
@@ -47,6 +61,57 @@ struct RuleRow {
     valid_from: String,
     valid_to: String,
     source: String,
+    salary_reference: String,
+    salary_share_pct: String,
+    salary_years: String,
+}
+
+fn target(row: &EnvelopeRow) -> Result<Option<Target>, FundingError> {
+    match (row.target_kind.trim(), row.target_count.trim()) {
+        ("", "") => Ok(None),
+        (kind, count) => Ok(Some(Target {
+            kind: TargetKind::parse(kind).ok_or_else(|| {
+                FundingError::InvalidSeed(format!("envelope {}: target kind {kind:?}", row.code))
+            })?,
+            count: count.parse().map_err(|e| {
+                FundingError::InvalidSeed(format!("envelope {}: target {count:?}: {e}", row.code))
+            })?,
+        })),
+    }
+}
+
+fn salary_share(r: &RuleRow) -> Result<Option<SalaryShare>, FundingError> {
+    let int = |raw: &str| {
+        raw.trim()
+            .parse::<i32>()
+            .map_err(|e| FundingError::InvalidSeed(format!("rule {:?}: {raw:?}: {e}", r.source)))
+    };
+    match r.salary_reference.trim() {
+        "" => Ok(None),
+        reference => Ok(Some(SalaryShare {
+            reference: reference.to_owned(),
+            share_pct: int(&r.salary_share_pct)?,
+            years: int(&r.salary_years)?,
+        })),
+    }
+}
+
+/// The seeded values of the reference salaries (the monthly gross SMIC and the legal text of each value).
+pub fn seed_salaries() -> Result<Vec<crate::model::ReferenceSalary>, FundingError> {
+    let rows: Vec<SalaryRow> = csv::Reader::from_reader(SALARIES_CSV.as_bytes())
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .map_err(|e| FundingError::InvalidSeed(e.to_string()))?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(crate::model::ReferenceSalary {
+                code: r.code.trim().to_owned(),
+                valid_from: date(&r.valid_from)?,
+                monthly: money(&r.monthly_euros)?,
+                source: r.source,
+            })
+        })
+        .collect()
 }
 
 fn money(raw: &str) -> Result<Money, FundingError> {
@@ -93,6 +158,7 @@ pub fn seed_rules() -> Result<Vec<NewRule>, FundingError> {
                     "" => None,
                     d => Some(date(d)?),
                 },
+                salary: salary_share(&r)?,
                 source: r.source,
             })
         })
@@ -105,6 +171,7 @@ pub async fn seed_reference_data(
 ) -> Result<FundingSeedReport, FundingError> {
     let envelopes = envelope_rows()?;
     let rules = seed_rules()?;
+    let salaries = seed_salaries()?;
     let txn = maillage_core::db::begin_write(db).await?;
     let mut report = FundingSeedReport::default();
     let mut ids: HashMap<String, i32> = envelope::Entity::find()
@@ -114,7 +181,18 @@ pub async fn seed_reference_data(
         .map(|e| (e.code, e.id))
         .collect();
     for row in envelopes {
-        if ids.contains_key(&row.code) {
+        let target = target(&row)?;
+        if let Some(&id) = ids.get(&row.code) {
+            // Envelopes seeded before targets existed get theirs; a target an admin set is left alone.
+            if let Some(t) = target {
+                envelope::Entity::update_many()
+                    .col_expr(envelope::Column::TargetKind, Expr::value(t.kind.as_str()))
+                    .col_expr(envelope::Column::TargetCount, Expr::value(t.count))
+                    .filter(envelope::Column::Id.eq(id))
+                    .filter(envelope::Column::TargetKind.is_null())
+                    .exec(&txn)
+                    .await?;
+            }
             continue;
         }
         let parent_id = match row.parent_code.trim() {
@@ -131,6 +209,7 @@ pub async fn seed_reference_data(
                 name: row.name,
                 amount: money(&row.amount_euros)?,
                 source: Some(row.source).filter(|s| !s.trim().is_empty()),
+                target,
             },
         )
         .await?;
@@ -152,6 +231,28 @@ pub async fn seed_reference_data(
         active_model(&new).insert(&txn).await?;
         report.rules += 1;
     }
+    for value in salaries {
+        let exists = reference_salary::Entity::find()
+            .filter(reference_salary::Column::Code.eq(value.code.as_str()))
+            .filter(reference_salary::Column::ValidFrom.eq(value.valid_from))
+            .one(&txn)
+            .await?
+            .is_some();
+        if exists {
+            continue;
+        }
+        reference_salary::ActiveModel {
+            code: Set(value.code),
+            valid_from: Set(value.valid_from),
+            monthly_cents: Set(value.monthly.cents()),
+            source: Set(value.source),
+            created_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        report.salaries += 1;
+    }
     txn.commit().await?;
     Ok(report)
 }
@@ -163,6 +264,7 @@ mod tests {
     #[test]
     fn seed_files_parse() {
         assert!(envelope_rows().is_ok_and(|r| r.len() == 12));
-        assert!(seed_rules().is_ok_and(|r| r.len() == 9));
+        assert!(seed_rules().is_ok_and(|r| r.len() == 13));
+        assert!(seed_salaries().is_ok_and(|r| r.len() == 10));
     }
 }

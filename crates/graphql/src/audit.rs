@@ -1,11 +1,11 @@
 //! The audit log, read-only: there is no mutation that edits or deletes it.
 
-use crate::error::IntoGql;
-use crate::state;
+use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::error::IntoGql;
+use crate::kit::state;
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditFilter, AuditRecord};
-use maillage_core::pagination::{Page, PageRequest};
 
 /// One recorded change.
 #[derive(SimpleObject)]
@@ -62,56 +62,11 @@ pub struct AuditLogFilter {
     pub actor: Option<String>,
 }
 
-/// A page of audit entries, newest first.
-pub struct AuditEntryConnection(Page<AuditRecord>);
-
-/// An audit entry and its cursor.
-#[derive(SimpleObject)]
-pub struct AuditEntryEdge {
-    /// Opaque cursor.
-    pub cursor: String,
-    /// The entry.
-    pub node: AuditEntry,
-}
-
-#[Object]
-impl AuditEntryConnection {
-    /// Entries with cursors.
-    async fn edges(&self) -> Vec<AuditEntryEdge> {
-        self.0
-            .items
-            .iter()
-            .map(|(c, r)| AuditEntryEdge {
-                cursor: c.as_str().to_owned(),
-                node: r.clone().into(),
-            })
-            .collect()
-    }
-    /// Entries.
-    async fn nodes(&self) -> Vec<AuditEntry> {
-        self.0.items.iter().map(|(_, r)| r.clone().into()).collect()
-    }
-    /// Page position.
-    async fn page_info(&self) -> crate::sites::PageInfo {
-        crate::sites::PageInfo {
-            has_next_page: self.0.has_next_page,
-            has_previous_page: self.0.has_previous_page,
-            start_cursor: self.0.items.first().map(|(c, _)| c.as_str().to_owned()),
-            end_cursor: self.0.items.last().map(|(c, _)| c.as_str().to_owned()),
-        }
-    }
-    /// Number of matching entries (counted only when selected).
-    async fn total_count(&self) -> i32 {
-        self.0
-            .total_count
-            .map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
-    }
-}
-
 /// `auditLog`.
 #[derive(Default)]
 pub struct AuditQuery;
 
+/// `auditLog`.
 #[Object]
 impl AuditQuery {
     /// What changed, who changed it, when: every entry for admins, the entries of their departments for hub
@@ -123,12 +78,10 @@ impl AuditQuery {
         filter: Option<AuditLogFilter>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last entry of the previous page.")] after: Option<String>,
-    ) -> async_graphql::Result<AuditEntryConnection> {
+    ) -> async_graphql::Result<Connection<AuditEntry>> {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
-        let page = PageRequest::new(first, after.as_deref())
-            .gql()?
-            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let page = page_request(ctx, first, after)?;
         let filter = AuditFilter {
             entity_type: filter.entity_type,
             entity_id: filter.entity_id,
@@ -138,6 +91,6 @@ impl AuditQuery {
         let page = maillage_access::list_audit(&s.db, &s.actor, &filter, &page)
             .await
             .gql()?;
-        Ok(AuditEntryConnection(page))
+        Ok(connection(page, AuditEntry::from))
     }
 }

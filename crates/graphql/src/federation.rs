@@ -4,11 +4,12 @@
 //! A separate schema (served on its own route) rather than federation on the public one: the public contract stays
 //! free of `_entities`/`_service`, and the subgraph shares every resolver with it.
 
-use crate::error::IntoGql;
-use crate::id::{NodeKind, decode, decode_int};
-use crate::sites::SiteNode;
-use crate::territories::{DepartmentNode, HubNode};
-use crate::{QueryRoot, SchemaLimits, state};
+use crate::kit::error::IntoGql;
+use crate::kit::handles::{DepartmentLoader, DepartmentNode, HubNode, SiteNode};
+use crate::kit::id::{NodeKind, decode, decode_int};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use crate::schema::{QueryRoot, SchemaLimits, recursive_depth};
 use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, MergedObject, Object, Schema};
 use maillage_core::{DepartmentCode, HubId, SiteId};
 
@@ -17,6 +18,8 @@ use maillage_core::{DepartmentCode, HubId, SiteId};
 #[derive(Default)]
 pub struct EntityQuery;
 
+/// How a gateway resolves a reference to one of our entities. Not visible in the schema: async-graphql turns
+/// these into the `_entities` field.
 #[Object]
 impl EntityQuery {
     /// A site by its global ID, for `_entities`.
@@ -54,7 +57,7 @@ impl EntityQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<DepartmentNode>> {
-        let s = state(ctx)?;
+        let _s = state(ctx)?;
         let code = match decode(&id)? {
             (NodeKind::Department, key) => DepartmentCode::parse(&key).ok(),
             _ => None,
@@ -62,8 +65,7 @@ impl EntityQuery {
         let Some(code) = code else {
             return Ok(None);
         };
-        Ok(s.loaders
-            .department
+        Ok(loader::<DepartmentLoader>(ctx)?
             .load_one(code)
             .await?
             .map(DepartmentNode))
@@ -83,7 +85,7 @@ pub fn build_federation_schema(limits: SchemaLimits) -> FederationSchema {
     Schema::build(FederationQuery::default(), EmptyMutation, EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(crate::recursive_depth(limits))
+        .limit_recursive_depth(recursive_depth(limits))
         .enable_federation()
         .extension(crate::telemetry::Telemetry)
         .finish()

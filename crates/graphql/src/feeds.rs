@@ -1,11 +1,11 @@
 //! Feeds and import jobs: `feeds`, `feed`, `createFeed`, `updateFeed`, `importJob`, `importJobs`.
 
-use crate::error::IntoGql;
-use crate::mutations::{UserError, classify, user_error, writer};
-use crate::sites::PageInfo;
-use crate::state;
-use crate::territories::HubNode;
+use crate::kit::error::IntoGql;
+use crate::kit::handles::HubNode;
+use crate::kit::payload::{UserError, classify, user_error, writer};
+use crate::kit::state;
 use async_graphql::ID;
+use async_graphql::connection::PageInfo;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -140,7 +140,7 @@ async fn one_with_hub(ctx: &Context<'_>, feed: Feed) -> async_graphql::Result<Fe
     Ok(with_hubs(ctx, vec![feed])
         .await?
         .pop()
-        .ok_or_else(|| crate::error::coded("internal error", "internal_error", None))?)
+        .ok_or_else(|| crate::kit::error::coded("internal error", "internal_error", None))?)
 }
 
 /// Where an import job is in its life.
@@ -395,7 +395,7 @@ impl FeedsQuery {
         match feeds::get_feed(&s.db, &s.actor, &slug).await {
             Ok(f) => Ok(Some(one_with_hub(ctx, f).await?)),
             Err(maillage_sites::SitesError::UnknownFeed(_)) => Ok(None),
-            Err(e) => Err(crate::error::to_gql(&e)),
+            Err(e) => Err(crate::kit::error::to_gql(&e)),
         }
     }
 
@@ -406,11 +406,12 @@ impl FeedsQuery {
         id: ID,
     ) -> async_graphql::Result<Option<ImportJobNode>> {
         let s = state(ctx)?;
-        let id = decode_job_id(&id).map_err(|m| crate::error::coded(&m, "invalid_id", None))?;
+        let id =
+            decode_job_id(&id).map_err(|m| crate::kit::error::coded(&m, "invalid_id", None))?;
         match jobs::get_job(&s.db, &s.actor, id).await {
             Ok(job) => Ok(with_feeds(ctx, vec![job]).await?.pop()),
             Err(maillage_sites::SitesError::UnknownJob(_)) => Ok(None),
-            Err(e) => Err(crate::error::to_gql(&e)),
+            Err(e) => Err(crate::kit::error::to_gql(&e)),
         }
     }
 

@@ -1,12 +1,33 @@
 //! The Relay `Node` interface: fetch anything by global ID.
+//!
+//! Every type with an `id` implements `Node`, and `node`/`nodes` resolve every kind of [`NodeKind`]. `nodes` groups
+//! its IDs by kind and resolves each kind with one domain call (a few kinds without a by-ids service take one call
+//! per ID, bounded by [`MAX_NODES`]). Visibility is the domain's: an ID the caller may not see resolves as it does
+//! through the kind's own field (null, or `forbidden` for callers that read no dossier at all).
 
-use crate::error::{IntoGql, coded};
-use crate::id::{NodeKind, decode};
-use crate::sites::{SiteNode, sites_by_ids};
-use crate::state;
-use crate::territories::{DepartmentNode, HubNode, RegionNode};
+use crate::aidants::{AidantNode, AidantsOrganisationNode, OrganisationLoader};
+use crate::ami::{AmiApplicationNode, AmiAttachmentNode, AmiCampaignNode, AmiScoreSheetNode};
+use crate::counsellors::{
+    CounsellorLoader, CounsellorNode, PostLoader, PostNode, StructureLoader, StructureNode,
+};
+use crate::funding::{
+    DisbursementNode, EnvelopeNode, FundingRuleNode, GrantNode, PassProgrammeNode, grant_context,
+    load_tree,
+};
+use crate::kit::error::{IntoGql, coded, to_gql};
+use crate::kit::handles::{
+    DepartmentLoader, DepartmentNode, HubNode, RegionLoader, RegionNode, SiteNode,
+};
+use crate::kit::id::{NodeKind, decode, parse_child};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use crate::sites::sites_by_ids;
 use async_graphql::{Context, ID, Interface, Object};
+use maillage_ami as ami;
 use maillage_core::{DepartmentCode, HubId, RegionCode, SiteId};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::Arc;
 
 /// An object with a global ID.
 #[allow(
@@ -24,15 +45,44 @@ pub enum Node {
     Department(DepartmentNode),
     /// A region.
     Region(RegionNode),
+    /// A host structure.
+    HostStructure(StructureNode),
+    /// A funded post.
+    FundedPost(PostNode),
+    /// A conseiller numérique.
+    Counsellor(CounsellorNode),
+    /// An Aidants Connect organisation.
+    AidantsOrganisation(AidantsOrganisationNode),
+    /// An aidant.
+    Aidant(AidantNode),
+    /// A funding envelope.
+    Envelope(EnvelopeNode),
+    /// A funding rule.
+    FundingRule(FundingRuleNode),
+    /// A grant.
+    Grant(GrantNode),
+    /// A disbursement.
+    Disbursement(DisbursementNode),
+    /// A Pass numérique programme.
+    PassProgramme(PassProgrammeNode),
+    /// An AMI campaign.
+    AmiCampaign(AmiCampaignNode),
+    /// An AMI dossier.
+    AmiApplication(AmiApplicationNode),
+    /// An attachment of an AMI dossier.
+    AmiAttachment(AmiAttachmentNode),
+    /// A reviewer's score sheet.
+    AmiScoreSheet(AmiScoreSheetNode),
 }
 
 /// The most IDs `nodes` accepts at once.
-const MAX_NODES: usize = 100;
+pub const MAX_NODES: usize = 100;
 
 /// `node` and `nodes`.
 #[derive(Default)]
 pub struct NodeQuery;
 
+/// `node` and `nodes`.
 #[Object]
 impl NodeQuery {
     /// The object with this global ID, or null if it does not exist.
@@ -62,58 +112,283 @@ impl NodeQuery {
     }
 }
 
+/// The IDs of one kind: their positions in the request and their raw text.
+type Wanted<'a> = Vec<(usize, &'a str)>;
+
 async fn load(ctx: &Context<'_>, ids: &[ID]) -> async_graphql::Result<Vec<Option<Node>>> {
-    let s = state(ctx)?;
-    let decoded = ids
-        .iter()
-        .map(decode)
-        .collect::<async_graphql::Result<Vec<_>>>()?;
-    let int_keys = |kind: NodeKind| -> Vec<i32> {
-        decoded
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .filter_map(|(_, key)| key.parse().ok())
-            .collect()
-    };
-    let site_ids: Vec<SiteId> = int_keys(NodeKind::Site).into_iter().map(SiteId).collect();
-    let hub_ids: Vec<HubId> = int_keys(NodeKind::Hub).into_iter().map(HubId).collect();
-    let sites = sites_by_ids(ctx, &site_ids).await?;
-    let hubs = maillage_territories::hubs_by_ids(&s.db, &hub_ids)
-        .await
-        .gql()?;
-    let mut out = Vec::with_capacity(decoded.len());
-    for (kind, key) in decoded {
-        let node = match kind {
-            NodeKind::Site => key
-                .parse()
-                .ok()
-                .and_then(|id: i32| sites.iter().find(|s| s.id.0 == id))
-                .map(|s| Node::Site(SiteNode::new(s.clone()))),
-            NodeKind::Hub => key
-                .parse()
-                .ok()
-                .and_then(|id: i32| hubs.iter().find(|h| h.id.0 == id))
-                .map(|h| Node::Hub(HubNode(h.clone()))),
-            NodeKind::Department => match DepartmentCode::parse(&key) {
-                Ok(code) => s
-                    .loaders
-                    .department
-                    .load_one(code)
-                    .await?
-                    .map(|d| Node::Department(DepartmentNode(d))),
-                Err(_) => None,
-            },
-            NodeKind::Region => match RegionCode::parse(&key) {
-                Ok(code) => s
-                    .loaders
-                    .region
-                    .load_one(code)
-                    .await?
-                    .map(|r| Node::Region(RegionNode(r))),
-                Err(_) => None,
-            },
-        };
-        out.push(node);
+    let mut by_kind: BTreeMap<usize, (NodeKind, Wanted<'_>)> = BTreeMap::new();
+    for (position, id) in ids.iter().enumerate() {
+        let (kind, _) = decode(id)?;
+        let rank = NodeKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        by_kind
+            .entry(rank)
+            .or_insert_with(|| (kind, Vec::new()))
+            .1
+            .push((position, id.as_str()));
+    }
+    let mut out: Vec<Option<Node>> = std::iter::repeat_with(|| None).take(ids.len()).collect();
+    for (kind, wanted) in by_kind.into_values() {
+        for (position, node) in resolve(ctx, kind, &wanted).await? {
+            if let Some(slot) = out.get_mut(position) {
+                *slot = Some(node);
+            }
+        }
     }
     Ok(out)
+}
+
+/// Integer keys of the wanted IDs (an ID with a key of the wrong shape resolves to null).
+fn int_keys(kind: NodeKind, wanted: &Wanted<'_>) -> Vec<(usize, Option<i32>, i32)> {
+    wanted
+        .iter()
+        .filter_map(|(pos, raw)| {
+            parse_child(raw, kind)
+                .ok()
+                .map(|(parent, id)| (*pos, parent, id))
+        })
+        .collect()
+}
+
+/// Places found values at the positions that asked for them.
+fn place<K: Eq + Hash, T: Clone>(
+    keys: impl IntoIterator<Item = (usize, K)>,
+    found: &HashMap<K, T>,
+    node: impl Fn(T) -> Node,
+) -> Vec<(usize, Node)> {
+    keys.into_iter()
+        .filter_map(|(pos, key)| found.get(&key).map(|v| (pos, node(v.clone()))))
+        .collect()
+}
+
+/// Resolves the IDs of one kind.
+async fn resolve(
+    ctx: &Context<'_>,
+    kind: NodeKind,
+    wanted: &Wanted<'_>,
+) -> async_graphql::Result<Vec<(usize, Node)>> {
+    let s = state(ctx)?;
+    let keys = int_keys(kind, wanted);
+    let ids = || keys.iter().map(|(pos, _, id)| (*pos, *id));
+    let distinct = || {
+        let mut v: Vec<i32> = keys.iter().map(|(_, _, id)| *id).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    Ok(match kind {
+        NodeKind::Site => {
+            let rows =
+                sites_by_ids(ctx, &distinct().into_iter().map(SiteId).collect::<Vec<_>>()).await?;
+            let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
+            place(ids(), &found, |r| Node::Site(SiteNode::new(r)))
+        }
+        NodeKind::Hub => {
+            let hub_ids: Vec<HubId> = distinct().into_iter().map(HubId).collect();
+            let rows = maillage_territories::hubs_by_ids(&s.db, &hub_ids)
+                .await
+                .gql()?;
+            let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
+            place(ids(), &found, |r| Node::Hub(HubNode(r)))
+        }
+        NodeKind::Department => {
+            let codes: Vec<(usize, DepartmentCode)> = text_keys(kind, wanted)
+                .filter_map(|(pos, key)| DepartmentCode::parse(&key).ok().map(|c| (pos, c)))
+                .collect();
+            let found = loader::<DepartmentLoader>(ctx)?
+                .load_many(codes.iter().map(|(_, c)| c.clone()))
+                .await?;
+            place(codes, &found, |d| Node::Department(DepartmentNode(d)))
+        }
+        NodeKind::Region => {
+            let codes: Vec<(usize, RegionCode)> = text_keys(kind, wanted)
+                .filter_map(|(pos, key)| RegionCode::parse(&key).ok().map(|c| (pos, c)))
+                .collect();
+            let found = loader::<RegionLoader>(ctx)?
+                .load_many(codes.iter().map(|(_, c)| c.clone()))
+                .await?;
+            place(codes, &found, |r| Node::Region(RegionNode(r)))
+        }
+        NodeKind::HostStructure => {
+            let keys: Vec<_> = ids()
+                .map(|(p, id)| (p, maillage_counsellors::StructureId(id)))
+                .collect();
+            let found = loader::<StructureLoader>(ctx)?
+                .load_many(keys.iter().map(|(_, k)| *k))
+                .await?;
+            place(keys, &found, |r| Node::HostStructure(StructureNode(r)))
+        }
+        NodeKind::FundedPost => {
+            let keys: Vec<_> = ids()
+                .map(|(p, id)| (p, maillage_counsellors::PostId(id)))
+                .collect();
+            let found = loader::<PostLoader>(ctx)?
+                .load_many(keys.iter().map(|(_, k)| *k))
+                .await?;
+            place(keys, &found, |r| Node::FundedPost(PostNode(r)))
+        }
+        NodeKind::Counsellor => {
+            let keys: Vec<_> = ids()
+                .map(|(p, id)| (p, maillage_counsellors::CounsellorId(id)))
+                .collect();
+            let found = loader::<CounsellorLoader>(ctx)?
+                .load_many(keys.iter().map(|(_, k)| *k))
+                .await?;
+            place(keys, &found, |r| Node::Counsellor(CounsellorNode(r)))
+        }
+        NodeKind::AidantsOrganisation => {
+            let keys: Vec<_> = ids()
+                .map(|(p, id)| (p, maillage_aidants::OrganisationId(id)))
+                .collect();
+            let found = loader::<OrganisationLoader>(ctx)?
+                .load_many(keys.iter().map(|(_, k)| *k))
+                .await?;
+            place(keys, &found, |r| {
+                Node::AidantsOrganisation(AidantsOrganisationNode(r))
+            })
+        }
+        NodeKind::Aidant => {
+            // No by-ids service: one call per distinct ID (at most MAX_NODES).
+            let mut found = HashMap::new();
+            for id in distinct() {
+                if let Some(a) = maillage_aidants::get_aidant(&s.db, maillage_aidants::AidantId(id))
+                    .await
+                    .gql()?
+                {
+                    found.insert(id, a);
+                }
+            }
+            place(ids(), &found, |r| Node::Aidant(AidantNode(r)))
+        }
+        NodeKind::Envelope => {
+            let tree = load_tree(ctx).await?;
+            let found: HashMap<i32, _> = tree.envelopes.iter().map(|e| (e.id, e.clone())).collect();
+            place(ids(), &found, |envelope| {
+                Node::Envelope(EnvelopeNode {
+                    envelope,
+                    tree: Arc::clone(&tree),
+                })
+            })
+        }
+        NodeKind::FundingRule => {
+            let found: HashMap<i32, _> = maillage_funding::list_rules(&s.db)
+                .await
+                .gql()?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
+            place(ids(), &found, |r| Node::FundingRule(FundingRuleNode(r)))
+        }
+        NodeKind::Grant => {
+            let mut grants = Vec::new();
+            for id in distinct() {
+                if let Some(g) = maillage_funding::get_grant(&s.db, id).await.gql()? {
+                    grants.push(g);
+                }
+            }
+            let shared = grant_context(ctx, &grants).await?;
+            let found: HashMap<i32, _> = grants.into_iter().map(|g| (g.id, g)).collect();
+            place(ids(), &found, |grant| {
+                Node::Grant(GrantNode {
+                    grant,
+                    shared: Arc::clone(&shared),
+                })
+            })
+        }
+        NodeKind::Disbursement => {
+            let mut found = HashMap::new();
+            let mut grants: Vec<i32> = keys.iter().filter_map(|(_, g, _)| *g).collect();
+            grants.sort_unstable();
+            grants.dedup();
+            for grant in grants {
+                for d in maillage_funding::list_disbursements(&s.db, grant)
+                    .await
+                    .gql()?
+                {
+                    found.insert((Some(grant), d.id), d);
+                }
+            }
+            let keys = keys.iter().map(|(pos, g, id)| (*pos, (*g, *id)));
+            place(keys, &found, |d| Node::Disbursement(DisbursementNode(d)))
+        }
+        NodeKind::PassProgramme => {
+            let mut found = HashMap::new();
+            for id in distinct() {
+                if let Some(p) = maillage_funding::get_pass_programme(&s.db, id)
+                    .await
+                    .gql()?
+                {
+                    found.insert(id, p);
+                }
+            }
+            place(ids(), &found, |p| Node::PassProgramme(PassProgrammeNode(p)))
+        }
+        NodeKind::AmiCampaign => {
+            let mut found = HashMap::new();
+            for id in distinct() {
+                if let Some(c) = ami::get_campaign(&s.db, ami::CampaignId(id)).await.gql()? {
+                    found.insert(id, c);
+                }
+            }
+            place(ids(), &found, |c| Node::AmiCampaign(AmiCampaignNode(c)))
+        }
+        NodeKind::AmiApplication => {
+            let mut found = HashMap::new();
+            for id in distinct() {
+                match ami::get_application(&s.db, &s.actor, ami::ApplicationId(id)).await {
+                    Ok(app) => {
+                        found.insert(id, app);
+                    }
+                    Err(ami::AmiError::NotFound { .. }) => {}
+                    Err(e) => return Err(to_gql(&e)),
+                }
+            }
+            place(ids(), &found, |a| {
+                Node::AmiApplication(AmiApplicationNode::new(a))
+            })
+        }
+        NodeKind::AmiAttachment | NodeKind::AmiScoreSheet => {
+            let mut parents: Vec<ami::ApplicationId> = keys
+                .iter()
+                .filter_map(|(_, p, _)| p.map(ami::ApplicationId))
+                .collect();
+            parents.sort_unstable_by_key(|p| p.0);
+            parents.dedup();
+            let keys: Vec<_> = keys.iter().map(|(pos, _, id)| (*pos, *id)).collect();
+            if parents.is_empty() {
+                return Ok(Vec::new());
+            }
+            if kind == NodeKind::AmiAttachment {
+                let found: HashMap<i32, _> = ami::attachments_of(&s.db, &s.actor, &parents)
+                    .await
+                    .gql()?
+                    .into_values()
+                    .flatten()
+                    .map(|a| (a.id.0, a))
+                    .collect();
+                place(keys, &found, |a| Node::AmiAttachment(AmiAttachmentNode(a)))
+            } else {
+                let found: HashMap<i32, _> = ami::score_sheets_of(&s.db, &s.actor, &parents)
+                    .await
+                    .gql()?
+                    .into_values()
+                    .flatten()
+                    .map(|a| (a.id.0, a))
+                    .collect();
+                place(keys, &found, |a| Node::AmiScoreSheet(AmiScoreSheetNode(a)))
+            }
+        }
+    })
+}
+
+/// Text keys (departments and regions are keyed by INSEE code).
+fn text_keys<'a>(
+    kind: NodeKind,
+    wanted: &'a Wanted<'_>,
+) -> impl Iterator<Item = (usize, String)> + 'a {
+    wanted
+        .iter()
+        .filter_map(move |(pos, raw)| match decode(&ID((*raw).to_owned())) {
+            Ok((k, key)) if k == kind => Some((*pos, key)),
+            _ => None,
+        })
 }

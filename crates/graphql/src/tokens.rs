@@ -1,10 +1,10 @@
 //! API tokens without a shell: `apiTokens`, `createApiToken`, `revokeApiToken`; a laureate's
 //! `hubInvitations` and `acceptHubInvitation`. Who may do what is `maillage_access`'s decision.
 
-use crate::error::IntoGql;
-use crate::mutations::{UserError, classify, user_error, writer};
-use crate::state;
-use crate::territories::HubNode;
+use crate::kit::error::IntoGql;
+use crate::kit::handles::HubNode;
+use crate::kit::payload::{UserError, classify, user_error, writer};
+use crate::kit::state;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -115,7 +115,7 @@ async fn one(ctx: &Context<'_>, token: TokenInfo) -> async_graphql::Result<ApiTo
     with_hubs(ctx, vec![token])
         .await?
         .pop()
-        .ok_or_else(|| crate::error::coded("internal error", "internal_error", None))
+        .ok_or_else(|| crate::kit::error::coded("internal error", "internal_error", None))
 }
 
 /// `apiTokens`, `hubInvitations`.

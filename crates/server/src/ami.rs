@@ -24,7 +24,7 @@ use maillage_ami::{
     NewAttachment, Status, Storage,
 };
 use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role};
-use maillage_graphql::ami::{AmiKind, ami_id, decode_ami_id};
+use maillage_graphql::kit::id::{NodeKind, encode, encode_child, parse_int};
 use serde::Deserialize;
 use serde_json::json;
 use std::path::PathBuf;
@@ -223,8 +223,8 @@ fn bad_query(e: &QueryRejection) -> ApiError {
     )
 }
 
-fn decode(raw: &str, kind: AmiKind) -> Result<i32, ApiError> {
-    decode_ami_id(raw, kind).map_err(|m| error(StatusCode::BAD_REQUEST, "invalid_id", &m))
+fn decode(raw: &str, kind: NodeKind) -> Result<i32, ApiError> {
+    parse_int(raw, kind).map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_id", &e.to_string()))
 }
 
 /// Query parameters of an upload.
@@ -238,8 +238,8 @@ pub struct UploadParams {
 /// An attachment's metadata, as the upload route answers it (the same fields as GraphQL's `AmiAttachment`).
 fn attachment_json(a: &Attachment) -> serde_json::Value {
     json!({
-        "id": ami_id(AmiKind::Attachment, a.id.0).to_string(),
-        "applicationId": ami_id(AmiKind::Application, a.application_id.0).to_string(),
+        "id": encode_child(NodeKind::AmiAttachment, a.application_id.0, a.id.0).to_string(),
+        "applicationId": encode(NodeKind::AmiApplication, a.application_id.0).to_string(),
         "fileName": a.file_name,
         "contentType": a.content_type,
         "sizeBytes": a.size_bytes,
@@ -287,7 +287,7 @@ pub async fn upload(
         )
         .into_response();
     }
-    let id = match decode(&id, AmiKind::Application) {
+    let id = match decode(&id, NodeKind::AmiApplication) {
         Ok(id) => ApplicationId(id),
         Err(r) => return r.into_response(),
     };
@@ -327,7 +327,7 @@ pub async fn upload(
         Ok(a) => {
             let location = format!(
                 "/ami/attachments/{}",
-                ami_id(AmiKind::Attachment, a.id.0).as_str()
+                encode_child(NodeKind::AmiAttachment, a.application_id.0, a.id.0).as_str()
             );
             let mut response = (
                 StatusCode::CREATED,
@@ -359,7 +359,7 @@ pub async fn download(
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    let id = match decode(&id, AmiKind::Attachment) {
+    let id = match decode(&id, NodeKind::AmiAttachment) {
         Ok(id) => AttachmentId(id),
         Err(r) => return r.into_response(),
     };
@@ -392,7 +392,7 @@ pub async fn remove(
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    let id = match decode(&id, AmiKind::Attachment) {
+    let id = match decode(&id, NodeKind::AmiAttachment) {
         Ok(id) => AttachmentId(id),
         Err(r) => return r.into_response(),
     };

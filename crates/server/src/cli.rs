@@ -17,7 +17,9 @@ use std::process::ExitCode;
 mod aidants;
 mod ami;
 mod counsellors;
+mod dedup;
 mod feeds;
+mod funding;
 mod mapping;
 
 /// Maillage: the GraphQL data hub of the hubs territoriaux pour un numérique inclusif.
@@ -79,6 +81,16 @@ enum Command {
     Ami {
         #[command(subcommand)]
         action: ami::AmiAction,
+    },
+    /// Find duplicate sites across sources, or report on them (CSV).
+    Dedup {
+        #[command(subcommand)]
+        action: dedup::DedupAction,
+    },
+    /// Import historical grants or Pass numérique programmes (CSV, all or nothing).
+    Funding {
+        #[command(subcommand)]
+        action: funding::FundingAction,
     },
 }
 
@@ -264,6 +276,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
         Command::Feed { .. } => Some("feed"),
+        Command::Dedup { .. } => Some("dedup"),
+        Command::Funding { .. } => Some("funding"),
         Command::Mapping { .. } => Some("mapping"),
     };
     let span = name.map_or_else(tracing::Span::none, |name| {
@@ -355,6 +369,8 @@ async fn execute(
         }
         Command::Ami { action } => ami::run(db_config, action).await,
         Command::Feed { action } => feeds::run(db_config, action).await,
+        Command::Dedup { action } => dedup::run(db_config, action).await,
+        Command::Funding { action } => funding::run(db_config, metrics_textfile, action).await,
         Command::Mapping { action } => mapping::run(action),
     }
 }
@@ -436,6 +452,7 @@ async fn import(
             bar.set_position(n);
         }
     };
+    let started = chrono::Utc::now();
     let result = import_file(
         &db,
         &Actor::cli(),
@@ -461,6 +478,7 @@ async fn import(
     };
     write_report(&report_path, &lines)
         .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
+    let matched = dedup::after_import(&db, &source, started).await?;
     record_import(
         metrics_textfile,
         "sites",
@@ -485,6 +503,7 @@ async fn import(
         report = report_path.display(),
         lines = lines.len(),
     );
+    println!("  duplicates: {matched}");
     if !summary.untranslated.is_empty() {
         println!(
             "  untranslated values (kept raw), by column (mapping {}):",
@@ -496,7 +515,7 @@ async fn import(
     }
     if !summary.unknown_columns.is_empty() {
         println!(
-            "  ignored columns (not in the standard): {}",
+            "  columns not read (neither in the mapping nor dropped by it): {}",
             summary.unknown_columns.join(", ")
         );
     }

@@ -14,8 +14,9 @@
 //! file for a whole one.
 //!
 //! **Conditional requests.** Every domain write appends to the audit trail in its own transaction, so the last
-//! audit entry versions the whole data set. The `ETag` hashes it with the export, its parameters and what the
-//! caller may see (role and territory); `Last-Modified` is its time. `If-None-Match` (or `If-Modified-Since`) that
+//! audit entry versions the whole data set. The `ETag` hashes it with the export, its parameters, what the caller
+//! may see (role and territory), the day and the release; `Last-Modified` is its time (at the earliest, today's
+//! midnight UTC). `If-None-Match` (or `If-Modified-Since`) that
 //! still matches gets `304 Not Modified` without touching the data. The tag is weak (`W/`): the bytes may arrive
 //! gzip- or brotli-encoded.
 
@@ -362,6 +363,10 @@ async fn respond(
         Ok(v) => v,
         Err(f) => return f.into_response(),
     };
+    // Some lists depend on the day as well as on the data ("still under contract"), and seeded reference data on
+    // the release: both are part of the tag, and the day bounds `Last-Modified` from below.
+    let today = Utc::now().date_naive();
+    let midnight = today.and_time(chrono::NaiveTime::MIN).and_utc();
     let mut hash = Sha256::new();
     for part in [
         export.name,
@@ -369,6 +374,8 @@ async fn respond(
         parameters,
         &view_of(actor),
         &version.map(|(id, _)| id.to_string()).unwrap_or_default(),
+        &today.to_string(),
+        env!("CARGO_PKG_VERSION"),
     ] {
         hash.update(part.as_bytes());
         hash.update([0]);
@@ -376,7 +383,7 @@ async fn respond(
     let digest = hash.finalize();
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     let etag = format!("W/\"{hex}\"");
-    let last_modified = version.map(|(_, at)| at);
+    let last_modified = version.map(|(_, at)| at.max(midnight));
     let mut validators = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&etag) {
         validators.insert(header::ETAG, v);

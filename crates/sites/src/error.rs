@@ -84,6 +84,12 @@ pub enum SitesError {
         /// What could not be parsed.
         detail: String,
     },
+    /// No candidate pair with this id.
+    #[error("no candidate pair with id {0}")]
+    MatchNotFound(i32),
+    /// A dedup decision that does not apply to the pair or cluster in its current state.
+    #[error("{0}")]
+    InvalidDecision(String),
     /// A database failure; its message is logged, never shown to clients.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -120,6 +126,8 @@ impl ErrorCode for SitesError {
             Self::NotFound(_) => "not_found",
             Self::StaleVersion { .. } => "stale_version",
             Self::AlreadyExists { .. } => "already_exists",
+            Self::MatchNotFound(_) => "not_found",
+            Self::InvalidDecision(_) => "invalid_decision",
             Self::Access(e) => e.code(),
             Self::CorruptRow { .. } | Self::Database(_) => "internal_error",
             Self::Territories(e) => e.code(),
@@ -154,6 +162,8 @@ impl ErrorCode for SitesError {
                 | Self::NotFound(_)
                 | Self::StaleVersion { .. }
                 | Self::AlreadyExists { .. }
+                | Self::MatchNotFound(_)
+                | Self::InvalidDecision(_)
         )
     }
 }

@@ -153,6 +153,7 @@ pub async fn import_input(
         ));
     }
     validate_source_name(&options.source)?;
+    crate::dedup::refuse_canonical_source(&options.source)?;
     let file_name = input.display_name();
     let prepared = prepare(input.clone(), options).await?;
     let Prepared {
@@ -375,15 +376,8 @@ pub async fn prepare(input: Input, options: &ImportOptions) -> Result<Prepared, 
         format: options.format,
         encoding: options.encoding,
         sheet: options.sheet.clone(),
-        array_separator: Some(
-            options
-                .mapping
-                .as_ref()
-                .map(|m| m.version())
-                .or(options.version)
-                .unwrap_or(StandardVersion::V0_1)
-                .separator(),
-        ),
+        // Set once the mapping (hence the version) is known, below.
+        array_separator: None,
     };
     let info = tokio::task::spawn_blocking(move || read::scan(&input, &read_options))
         .await
@@ -416,6 +410,8 @@ pub async fn prepare(input: Input, options: &ImportOptions) -> Result<Prepared, 
         }
     }
     let unknown_columns = mapping.unused_columns(&info.columns);
+    let mut info = info;
+    info.set_array_separator(mapping.version().separator());
     Ok(Prepared {
         info,
         mapping,

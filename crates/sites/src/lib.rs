@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod datainclusion;
+pub mod dedup;
 mod entity;
 mod error;
 pub mod export;
@@ -19,7 +20,7 @@ mod write;
 pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use query::{
-    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, get_site, list_sites,
+    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, get_site, list_sites,
     list_sites_by_departments, site_by_source, sites_by_ids,
 };
 pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};

@@ -40,6 +40,8 @@ pub struct Site {
     pub created_at: DateTime<Utc>,
     /// When Maillage last changed it (server clock; not the source's `date_maj`).
     pub updated_at: DateTime<Utc>,
+    /// The canonical site this source record is merged into (served instead of it), if any.
+    pub merged_into: Option<SiteId>,
     /// When it was archived: listed only with `include_archived`, as a tombstone a mirror removes.
     pub archived_at: Option<DateTime<Utc>>,
     /// The normalised content.
@@ -100,6 +102,18 @@ pub struct SiteFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Also list archived sites (tombstones, with `archived_at` set), so a mirror can remove them.
     pub include_archived: bool,
+    /// Canonical sites (the default) or the raw source records underneath them.
+    pub records: SiteRecords,
+}
+
+/// Which rows a read serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SiteRecords {
+    /// One site per place: a confirmed cluster of duplicates is served as its canonical site, never as its members.
+    #[default]
+    Canonical,
+    /// The source records as imported, merged or not; canonical sites are left out.
+    Sources,
 }
 
 impl SiteFilter {
@@ -192,6 +206,10 @@ async fn resolve<C: ConnectionTrait>(db: &C, filter: &SiteFilter) -> Result<Reso
     if let Some(since) = filter.updated_since {
         cond = cond.add(site::Column::UpdatedAt.gte(since));
     }
+    cond = match filter.records {
+        SiteRecords::Canonical => cond.add(site::Column::MergedInto.is_null()),
+        SiteRecords::Sources => cond.add(site::Column::Source.ne(crate::dedup::CANONICAL_SOURCE)),
+    };
     if let Some(deps) = &filter.departments {
         cond = cond
             .add(site::Column::DepartmentCode.is_in(deps.iter().map(|d| d.as_str().to_owned())));
@@ -529,6 +547,7 @@ pub async fn sites_by_ids<C: ConnectionTrait>(
     let rows = site::Entity::find()
         .filter(site::Column::Id.is_in(ids.iter().map(|i| i.0)))
         .filter(site::Column::ArchivedAt.is_null())
+        .filter(site::Column::MergedInto.is_null())
         .all(db)
         .await?;
     hydrate(db, rows).await
@@ -552,6 +571,18 @@ pub async fn site_by_source<C: ConnectionTrait>(
 /// One site by id.
 pub async fn get_site<C: ConnectionTrait>(db: &C, id: SiteId) -> Result<Option<Site>, SitesError> {
     Ok(sites_by_ids(db, &[id]).await?.into_iter().next())
+}
+
+/// One live row by id, even a source record merged into a canonical site (for writes to that record).
+pub(crate) async fn get_record<C: ConnectionTrait>(
+    db: &C,
+    id: SiteId,
+) -> Result<Option<Site>, SitesError> {
+    let rows = site::Entity::find_by_id(id.0)
+        .filter(site::Column::ArchivedAt.is_null())
+        .all(db)
+        .await?;
+    Ok(hydrate(db, rows).await?.into_iter().next())
 }
 
 fn site_cursor(site: &Site, field: SiteOrderField) -> Cursor {
@@ -759,6 +790,7 @@ pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Sit
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        merged_into: m.merged_into.map(SiteId),
         archived_at: m.archived_at,
         data: NewSite {
             source_id: m.source_id,

@@ -77,7 +77,7 @@ pub(crate) async fn existing_by_source_ids<C: ConnectionTrait>(
 }
 
 /// The columns of a site's row derived from its content (everything but id, version and timestamps).
-fn content_columns(source: &str, new: &NewSite) -> site::ActiveModel {
+pub(crate) fn content_columns(source: &str, new: &NewSite) -> site::ActiveModel {
     let emails = (!new.emails.is_empty()).then(|| {
         new.emails
             .iter()
@@ -292,6 +292,7 @@ pub async fn create_site(
     new: NewSite,
 ) -> Result<Site, SitesError> {
     forbid_outside(actor, new.department_code().as_ref())?;
+    crate::dedup::refuse_canonical_source(source)?;
     let txn = maillage_core::db::begin_write(db).await?;
     let exists = existing_by_source_ids(&txn, source, std::slice::from_ref(&new.source_id)).await?;
     if !exists.is_empty() {
@@ -315,7 +316,7 @@ pub async fn create_site(
     let id = match outcome {
         StoreOutcome::Created(id) | StoreOutcome::Updated(id) | StoreOutcome::Unchanged(id) => id,
     };
-    let site = crate::query::get_site(&txn, id)
+    let site = crate::query::get_record(&txn, id)
         .await?
         .ok_or(SitesError::NotFound(id))?;
     txn.commit().await?;
@@ -424,10 +425,11 @@ pub async fn update_site(
     patch: SitePatch,
 ) -> Result<Site, SitesError> {
     let txn = maillage_core::db::begin_write(db).await?;
-    let old = crate::query::get_site(&txn, id)
+    let old = crate::query::get_record(&txn, id)
         .await?
         .ok_or(SitesError::NotFound(id))?;
     forbid_outside(actor, old.department_code.as_ref())?;
+    crate::dedup::refuse_canonical_source(&old.source)?;
     if old.version != version {
         return Err(SitesError::StaleVersion {
             id,
@@ -465,7 +467,8 @@ pub async fn update_site(
             .department(new.department_code()),
     )
     .await?;
-    let site = crate::query::get_site(&txn, id)
+    crate::dedup::refresh_canonical_in(&txn, &[id]).await?;
+    let site = crate::query::get_record(&txn, id)
         .await?
         .ok_or(SitesError::NotFound(id))?;
     txn.commit().await?;
@@ -482,7 +485,7 @@ pub async fn archive_site(
     version: i32,
 ) -> Result<(), SitesError> {
     let txn = maillage_core::db::begin_write(db).await?;
-    let old = crate::query::get_site(&txn, id)
+    let old = crate::query::get_record(&txn, id)
         .await?
         .ok_or(SitesError::NotFound(id))?;
     forbid_outside(actor, old.department_code.as_ref())?;
@@ -512,6 +515,7 @@ pub async fn archive_site(
             .department(old.department_code.clone()),
     )
     .await?;
+    crate::dedup::refresh_canonical_in(&txn, &[id]).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -3015,11 +3015,13 @@ async fn the_v1_export_neutralises_a_stored_formula() {
         &[v1(
             "f1",
             "=HYPERLINK(\"x\")",
-            "69001",
+            // Nantes: a negative longitude inside its department (the import checks coordinates against it).
+            "44000",
             &[
+                ("commune", "Nantes"),
                 ("telephone", "+33472102030"),
                 ("longitude", "-1.5"),
-                ("latitude", "45.7"),
+                ("latitude", "47.2"),
             ],
         )],
     );
@@ -3131,4 +3133,531 @@ async fn geojson_is_a_feature_collection_with_points_in_lon_lat_order() {
             .iter()
             .all(|f| f["properties"]["departement"] == "69")
     );
+}
+
+#[tokio::test]
+async fn feeds_json_arrays_are_joined_with_the_detected_versions_separator() {
+    let e = env().await;
+    let path = e.json(
+        "v1.json",
+        &[json!({
+            "id": "arr", "pivot": "00000000000000", "nom": "Lieu", "commune": "Lyon", "code_postal": "69001",
+            "adresse": "1 rue", "date_maj": "2024-01-10", "courriels": ["a@b.fr"],
+            "services": ["Aide aux démarches administratives", "Accès internet et matériel informatique"],
+        })],
+    );
+    let imported = e.import(&path, "json").await;
+    assert_eq!(imported.summary.version.as_str(), "1.0.2");
+    assert!(imported.report.is_empty(), "{:#?}", imported.report);
+    assert_eq!(
+        e.site("json", "arr")
+            .await
+            .data
+            .mapped_values(ValueKind::Service),
+        [
+            "Aide aux démarches administratives",
+            "Accès internet et matériel informatique"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dedup: matching, review, canonical sites, un-merge
+// ---------------------------------------------------------------------------------------------------------------
+
+mod dedup {
+    use super::*;
+    use maillage_sites::dedup::{
+        MatchFilter, MatchOptions, MatchStatus, canonical_of, canonical_provenance,
+        confirm_site_match, dedup_report, list_site_matches, match_sites, reject_site_match,
+        source_records, split_site_cluster,
+    };
+    use maillage_sites::{SiteRecords, update_site};
+
+    /// One place as each of three origins writes it (two of them share the `source` label "Hub" of `v01`).
+    fn place(id: &str, spelling: usize) -> Value {
+        let (nom, adresse, tel) = [
+            (
+                "Médiathèque de St-Martin",
+                "27bis Bd Louis-Braille",
+                "+33489228939",
+            ),
+            (
+                "MAIRIE DE SAINT MARTIN",
+                "27 bis boulevard Louis Braille",
+                "04 89 22 89 39",
+            ),
+            (
+                "Mediatheque Saint Martin",
+                "27 BIS BD LOUIS BRAILLE",
+                "0489228939",
+            ),
+        ][spelling];
+        v01(
+            id,
+            nom,
+            "13300",
+            &[
+                ("commune", "Salon-de-Provence"),
+                ("adresse", adresse),
+                ("telephone", tel),
+                ("latitude", "43.638207"),
+                ("longitude", "5.091971"),
+                ("horaires", "Mo-Fr 09:00-12:00"),
+                ("labels_nationaux", "France Services"),
+            ],
+        )
+    }
+
+    /// Another place in the same commune, which must never be matched with the first.
+    fn other_place(id: &str) -> Value {
+        v01(
+            id,
+            "Espace jeunes",
+            "13300",
+            &[
+                ("commune", "Salon-de-Provence"),
+                ("adresse", "3 rue Victor Hugo"),
+                ("latitude", "43.6401"),
+                ("longitude", "5.0975"),
+            ],
+        )
+    }
+
+    /// Every column of these rows of `site` and `site_value`, as text, read with plain SQL.
+    async fn raw_rows(t: &TestDb, ids: &[i32]) -> Vec<String> {
+        let list = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+        let site_columns = [
+            "id",
+            "source",
+            "source_id",
+            "standard_version",
+            "pivot",
+            "name",
+            "commune",
+            "postal_code",
+            "insee_code",
+            "department_code",
+            "address",
+            "address_complement",
+            "latitude",
+            "longitude",
+            "ban_key",
+            "phone",
+            "emails",
+            "website",
+            "opening_hours",
+            "opening_hours_valid",
+            "summary",
+            "description",
+            "source_label",
+            "parent_structure",
+            "updated_on",
+            "other_labels",
+            "accessibility_url",
+            "booking_url",
+            "search_text",
+            "sort_name",
+            "version",
+            "created_at",
+            "updated_at",
+            "archived_at",
+            "merged_into",
+        ];
+        let value_columns = ["site_id", "kind", "position", "value", "raw"];
+        let mut out = Vec::new();
+        for (table, columns, order) in [
+            ("site", &site_columns[..], "id"),
+            ("site_value", &value_columns[..], "site_id, kind, position"),
+        ] {
+            let key = if table == "site" { "id" } else { "site_id" };
+            let select = columns
+                .iter()
+                .map(|c| format!("CAST({c} AS TEXT) AS {c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let rows =
+                t.db.query_all_raw(Statement::from_string(
+                    t.db.get_database_backend(),
+                    format!(
+                        "SELECT {select} FROM {table} WHERE {key} IN ({list}) ORDER BY {order}"
+                    ),
+                ))
+                .await
+                .unwrap();
+            for row in rows {
+                let cells: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("{c}={:?}", row.try_get::<Option<String>>("", c).unwrap()))
+                    .collect();
+                out.push(format!("{table}: {}", cells.join(" ")));
+            }
+        }
+        out
+    }
+
+    async fn pairs(
+        t: &TestDb,
+        actor: &Actor,
+        status: Option<MatchStatus>,
+    ) -> Vec<(i32, SiteId, SiteId)> {
+        let page = list_site_matches(
+            &t.db,
+            actor,
+            &MatchFilter {
+                status,
+                min_score: None,
+            },
+            &PageRequest::new(Some(100), None).unwrap().with_total(true),
+        )
+        .await
+        .unwrap();
+        page.items
+            .iter()
+            .map(|(_, v)| (v.site_match.id, v.site_match.a, v.site_match.b))
+            .collect()
+    }
+
+    async fn export_rows(t: &TestDb) -> Vec<String> {
+        let mut out = Vec::new();
+        export_v1(
+            &t.db,
+            &Actor::cli(),
+            &ExportScope::default(),
+            false,
+            &mut out,
+        )
+        .await
+        .unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    async fn total(t: &TestDb, filter: &SiteFilter) -> u64 {
+        list_sites(
+            &t.db,
+            filter,
+            SiteOrder::default(),
+            &PageRequest::new(Some(1), None).unwrap().with_total(true),
+        )
+        .await
+        .unwrap()
+        .total_count
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn merge_then_unmerge_restores_the_source_records_byte_for_byte() {
+        let e = env().await;
+        let a = e.json("a.json", &[place("1", 0), other_place("2")]);
+        let b = e.json("b.json", &[place("x", 1)]);
+        e.import(&a, "feed-a").await;
+        e.import(&b, "feed-b").await;
+        let summary = match_sites(&e.t.db, &MatchOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(summary.candidates, 1, "{summary:?}");
+        let admin = Actor::cli();
+        let found = pairs(&e.t, &admin, Some(MatchStatus::Pending)).await;
+        assert_eq!(found.len(), 1);
+        let (pair, ida, idb) = found[0];
+        let view = &list_site_matches(
+            &e.t.db,
+            &admin,
+            &MatchFilter::default(),
+            &PageRequest::new(Some(10), None).unwrap(),
+        )
+        .await
+        .unwrap()
+        .items[0]
+            .1;
+        let codes: Vec<&str> = view
+            .site_match
+            .reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect();
+        assert!(
+            codes.contains(&"same_name") && codes.contains(&"same_phone"),
+            "{codes:?}"
+        );
+        assert_eq!(view.a.source, "feed-a");
+
+        let before = raw_rows(&e.t, &[ida.0, idb.0]).await;
+        assert_eq!(total(&e.t, &SiteFilter::default()).await, 3);
+        let decision = confirm_site_match(&e.t.db, &admin, pair).await.unwrap();
+        let canonical = decision.canonical.unwrap();
+
+        // Every default read serves the canonical site instead of its two records.
+        assert_eq!(total(&e.t, &SiteFilter::default()).await, 2);
+        let raw = SiteFilter {
+            records: SiteRecords::Sources,
+            ..SiteFilter::default()
+        };
+        assert_eq!(total(&e.t, &raw).await, 3);
+        assert_eq!(export_rows(&e.t).await.len(), 2);
+        assert!(get_site(&e.t.db, ida).await.unwrap().is_none());
+        assert_eq!(canonical_of(&e.t.db, ida).await.unwrap(), Some(canonical));
+        let site = get_site(&e.t.db, canonical).await.unwrap().unwrap();
+        assert_eq!(site.source, "maillage");
+        assert_eq!(site.data.source_id, canonical.0.to_string());
+        let members = source_records(&e.t.db, canonical).await.unwrap();
+        assert_eq!(members.iter().map(|s| s.id).collect::<Vec<_>>(), [ida, idb]);
+        let provenance = canonical_provenance(&e.t.db, canonical).await.unwrap();
+        let name = provenance.iter().find(|p| p.field == "name").unwrap();
+        assert!(name.record_site_id == Some(ida) || name.record_site_id == Some(idb));
+        assert_eq!(name.origin, "merge");
+        assert!(!site.data.values.is_empty(), "values come from a member");
+
+        // Un-merge: the records are back exactly as they were, the canonical row is gone.
+        let undo = reject_site_match(&e.t.db, &admin, pair).await.unwrap();
+        assert_eq!(undo.restored, [ida, idb]);
+        assert_eq!(raw_rows(&e.t, &[ida.0, idb.0]).await, before);
+        assert!(raw_rows(&e.t, &[canonical.0]).await.is_empty());
+        assert_eq!(total(&e.t, &SiteFilter::default()).await, 3);
+
+        // A rejected pair never comes back.
+        let again = match_sites(
+            &e.t.db,
+            &MatchOptions {
+                auto_confirm_at: Some(0.5),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (again.already_decided, again.created, again.auto_confirmed),
+            (1, 0, 0)
+        );
+        assert!(
+            pairs(&e.t, &admin, Some(MatchStatus::Pending))
+                .await
+                .is_empty()
+        );
+        assert_eq!(total(&e.t, &SiteFilter::default()).await, 3);
+
+        // The audit trail tells the story.
+        let actions: Vec<(String, String)> = maillage_access::list_audit(
+            &e.t.db,
+            &admin,
+            &maillage_access::AuditFilter::default(),
+            &PageRequest::new(Some(100), None).unwrap(),
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|(_, r)| (r.entity_type, r.action))
+        .collect();
+        for expected in ["confirm", "merge", "reject", "unmerge", "dissolve"] {
+            assert!(
+                actions.iter().any(|(_, a)| a == expected),
+                "{expected} in {actions:?}"
+            );
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn three_origins(e: &Env) -> (SiteId, SiteId, SiteId) {
+        let rows = [
+            ("a.json", "feed-a", place("1", 0)),
+            ("b.json", "feed-b", place("1", 1)),
+            ("c.json", "feed-c", place("1", 2)),
+        ];
+        for (file, source, row) in rows {
+            let path = e.json(file, &[row]);
+            e.import(&path, source).await;
+        }
+        let all = e.all_sites().await;
+        (all[0].id, all[1].id, all[2].id)
+    }
+
+    #[tokio::test]
+    async fn a_cluster_keeps_its_id_as_records_join_and_split_restores_them_all() {
+        let e = env().await;
+        let (a, b, c) = three_origins(&e).await;
+        match_sites(&e.t.db, &MatchOptions::default())
+            .await
+            .unwrap();
+        let admin = Actor::cli();
+        let found = pairs(&e.t, &admin, None).await;
+        assert_eq!(found.len(), 3);
+        let before = raw_rows(&e.t, &[a.0, b.0, c.0]).await;
+        let id_of = |x: SiteId, y: SiteId| found.iter().find(|p| p.1 == x && p.2 == y).unwrap().0;
+        let first = confirm_site_match(&e.t.db, &admin, id_of(a, b))
+            .await
+            .unwrap();
+        let canonical = first.canonical.unwrap();
+        let second = confirm_site_match(&e.t.db, &admin, id_of(b, c))
+            .await
+            .unwrap();
+        assert_eq!(
+            second.canonical,
+            Some(canonical),
+            "the cluster's id survives a new member"
+        );
+        assert_eq!(source_records(&e.t.db, canonical).await.unwrap().len(), 3);
+        assert_eq!(e.all_sites().await.len(), 1);
+        // The third pair is inside the cluster already: confirming it changes nothing but its status.
+        let third = confirm_site_match(&e.t.db, &admin, id_of(a, c))
+            .await
+            .unwrap();
+        assert_eq!(third.canonical, Some(canonical));
+
+        // Editing a member refreshes the canonical site.
+        let member = source_records(&e.t.db, canonical).await.unwrap()[2].clone();
+        update_site(
+            &e.t.db,
+            &admin,
+            member.id,
+            member.version,
+            maillage_sites::SitePatch {
+                summary: Some(Some("Un lieu rénové".to_owned())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let site = get_site(&e.t.db, canonical).await.unwrap().unwrap();
+        assert_eq!(site.data.summary.as_deref(), Some("Un lieu rénové"));
+        // As they will be once free again: only `merged_into` differs while they are merged.
+        let after_edit: Vec<String> = raw_rows(&e.t, &[a.0, b.0, c.0])
+            .await
+            .into_iter()
+            .map(|r| {
+                r.replace(
+                    &format!("merged_into=Some(\"{}\")", canonical.0),
+                    "merged_into=None",
+                )
+            })
+            .collect();
+
+        // Rejecting one confirmed pair keeps the other two: still one cluster (a–c and b–c hold it together).
+        reject_site_match(&e.t.db, &admin, id_of(a, b))
+            .await
+            .unwrap();
+        assert_eq!(source_records(&e.t.db, canonical).await.unwrap().len(), 3);
+        let restored = split_site_cluster(&e.t.db, &admin, canonical)
+            .await
+            .unwrap();
+        assert_eq!(restored.len(), 3);
+        assert_eq!(raw_rows(&e.t, &[a.0, b.0, c.0]).await, after_edit);
+        assert_ne!(after_edit, before, "the edit itself is kept");
+        assert_eq!(e.all_sites().await.len(), 3);
+        let rejected = pairs(&e.t, &admin, Some(MatchStatus::Rejected)).await;
+        assert_eq!(
+            rejected.len(),
+            3,
+            "a split rejects every pair of the cluster"
+        );
+    }
+
+    #[tokio::test]
+    async fn coordinators_see_and_decide_only_the_pairs_of_their_departments() {
+        let e = env().await;
+        three_origins(&e).await;
+        match_sites(&e.t.db, &MatchOptions::default())
+            .await
+            .unwrap();
+        let south = hub_coordinator(&e.t, "hub-du-sud").await;
+        let other = e.hinaura_coordinator().await;
+        let mine = pairs(&e.t, &south, None).await;
+        assert_eq!(mine.len(), 3);
+        assert!(pairs(&e.t, &other, None).await.is_empty());
+        let err = confirm_site_match(&e.t.db, &other, mine[0].0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+        let err = reject_site_match(&e.t.db, &other, mine[0].0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+        let partner = Actor::with_role(Role::Partner, "app");
+        assert_eq!(
+            list_site_matches(&e.t.db, &partner, &MatchFilter::default(), &first(10))
+                .await
+                .unwrap_err()
+                .code(),
+            "forbidden"
+        );
+        let decision = confirm_site_match(&e.t.db, &south, mine[0].0)
+            .await
+            .unwrap();
+        assert_eq!(decision.site_match.status, MatchStatus::Confirmed);
+        assert_eq!(
+            decision.site_match.decided_by.as_deref(),
+            Some("hub-du-sud")
+        );
+        let err = split_site_cluster(&e.t.db, &other, decision.canonical.unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+        let report = dedup_report(&e.t.db).await.unwrap();
+        let line = report
+            .iter()
+            .find(|l| l.scope == "hub" && l.key == "hub-du-sud")
+            .unwrap();
+        assert_eq!(
+            (line.rows, line.candidates, line.confirmed, line.pending),
+            (3, 3, 1, 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_canonical_source_name_is_reserved() {
+        let e = env().await;
+        let path = e.json("a.json", &[place("1", 0)]);
+        let Err(err) = e.import_as(&Actor::cli(), &path, "maillage").await else {
+            panic!("a feed named maillage was accepted");
+        };
+        assert_eq!(err.code(), "reserved_source");
+    }
+
+    #[tokio::test]
+    async fn hinaura_imported_twice_and_auto_confirmed_serves_one_row_per_canonical_site() {
+        let file = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/lieux/hinaura-aura.json"
+        ));
+        if !file.is_file() {
+            println!("skipped: {} not found", file.display());
+            return;
+        }
+        let e = env().await;
+        e.import(file, "hinaura").await;
+        e.import(file, "hinaura-copy").await;
+        let before = total(&e.t, &SiteFilter::default()).await;
+        let summary = match_sites(
+            &e.t.db,
+            &MatchOptions {
+                auto_confirm_at: Some(MatchOptions::RECOMMENDED_THRESHOLD),
+            },
+        )
+        .await
+        .unwrap();
+        let canonical_sites = total(&e.t, &SiteFilter::default()).await;
+        println!("hinaura twice: {before} rows before, {canonical_sites} sites after; {summary:?}");
+        assert!(
+            canonical_sites <= 687 * 105 / 100,
+            "{canonical_sites} sites"
+        );
+        assert_eq!(export_rows(&e.t).await.len() as u64, canonical_sites);
+        let audit = maillage_access::list_audit(
+            &e.t.db,
+            &Actor::cli(),
+            &maillage_access::AuditFilter {
+                action: Some("auto_confirm".to_owned()),
+                actor: Some("dedup".to_owned()),
+                ..Default::default()
+            },
+            &PageRequest::new(Some(1), None).unwrap().with_total(true),
+        )
+        .await
+        .unwrap();
+        assert_eq!(audit.total_count, Some(summary.auto_confirmed as u64));
+    }
 }

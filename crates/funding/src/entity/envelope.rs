@@ -10,6 +10,8 @@ pub struct Model {
     pub name: String,
     pub amount_cents: i64,
     pub source: Option<String>,
+    pub target_kind: Option<String>,
+    pub target_count: Option<i64>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -5,4 +5,6 @@ pub(crate) mod envelope;
 pub(crate) mod grant;
 pub(crate) mod pass_programme;
 pub(crate) mod pass_programme_site;
+pub(crate) mod reference_salary;
 pub(crate) mod rule;
+pub(crate) mod voucher_movement;

@@ -10,6 +10,8 @@ pub struct Model {
     pub amount_cents: i64,
     pub vouchers_issued: i64,
     pub vouchers_used: i64,
+    pub envelope_id: Option<i32>,
+    pub signed_on: Option<Date>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

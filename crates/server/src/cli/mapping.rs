@@ -7,8 +7,17 @@ use maillage_sites::mapping::{BUILT_IN, Mapping, MappingReport};
 use maillage_sites::read::{self, Input, ReadOptions};
 use maillage_sites::standard::parse::{RowOutcome, parse_row};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// `writeln!` into the output buffer (writing to a `String` cannot fail).
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        let _ = writeln!($out, $($arg)*);
+    };
+}
 
 /// `maillage mapping …`.
 #[derive(Debug, Subcommand)]
@@ -85,6 +94,8 @@ fn check(
     rejected_shown: usize,
 ) -> Result<ExitCode, String> {
     let fail = |e: maillage_sites::SitesError| format!("{e} [{}]", e.code());
+    // Written at the end in one go: `| head` closing the pipe early ends the command quietly.
+    let mut out = String::new();
     let mapping = Mapping::load(mapping).map_err(fail)?;
     let format = format
         .map(|f| {
@@ -100,7 +111,8 @@ fn check(
     };
     let input = Input::Path(file.to_owned());
     let info = read::scan(&input, &options).map_err(fail)?;
-    println!(
+    say!(
+        out,
         "{}: {} rows ({}{}{}), mapping {} → standard {}",
         file.display(),
         info.rows,
@@ -124,14 +136,15 @@ fn check(
     );
     let missing = mapping.missing_columns(&info.columns);
     if !missing.is_empty() {
-        println!(
+        say!(
+            out,
             "  missing required column(s): {} (an import is refused)",
             missing.join(", ")
         );
     }
     let unused = mapping.unused_columns(&info.columns);
     if !unused.is_empty() {
-        println!("  columns not read: {}", unused.join(", "));
+        say!(out, "  columns not read: {}", unused.join(", "));
     }
     let mut report = MappingReport::default();
     let mut values: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
@@ -166,30 +179,39 @@ fn check(
         true
     })
     .map_err(fail)?;
-    println!(
+    say!(
+        out,
         "  would store {valid} ({corrected} with corrections), reject {rejected_count}; {notes} value(s) the mapping could not use"
     );
-    println!("fields (rows with a value, samples):");
+    say!(out, "fields (rows with a value, samples):");
     for (field, (count, sample)) in &values {
         let sample: Vec<String> = sample.iter().map(|s| format!("{:?}", shorten(s))).collect();
-        println!("  {field:<32} {count:>6}  {}", sample.join(", "));
+        say!(out, "  {field:<32} {count:>6}  {}", sample.join(", "));
     }
     if !report.untranslated.is_empty() {
-        println!("untranslated values (kept raw; add them to the mapping's translate tables):");
+        say!(
+            out,
+            "untranslated values (kept raw; add them to the mapping's translate tables):"
+        );
         for ((column, value), count) in &report.untranslated {
-            println!("  {column:<28} {count:>6}  {value:?}");
+            say!(out, "  {column:<28} {count:>6}  {value:?}");
         }
     }
     if rejected_count > 0 {
-        println!("rejected rows ({rejected_count}):");
+        say!(out, "rejected rows ({rejected_count}):");
         for line in &rejected {
-            println!("  {line}");
+            say!(out, "  {line}");
         }
         if rejected_count > rejected.len() as u64 {
-            println!("  … {} more", rejected_count - rejected.len() as u64);
+            say!(out, "  … {} more", rejected_count - rejected.len() as u64);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the output: {e}"))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn shorten(s: &str) -> String {

@@ -12,9 +12,17 @@ use std::rc::Rc;
 pub(super) fn scan(input: &Input, forced: Option<Encoding>) -> Result<FileInfo, SitesError> {
     let mut file = input.open()?;
     let delimiter = sniff_delimiter(&mut file).map_err(|e| input.io_error(e))?;
-    let file = decoding(file, forced);
+    let newlines = Rc::new(RefCell::new(Newlines::default()));
+    let file = LineCounter {
+        inner: decoding(file, forced),
+        offset: 0,
+        newlines: Rc::clone(&newlines),
+    };
     let mut reader = csv_reader(file, delimiter);
-    let header = reader.byte_headers().map_err(|e| csv_error(&e))?.clone();
+    let header = reader
+        .byte_headers()
+        .map_err(|e| csv_error(&e, &newlines))?
+        .clone();
     let mut latin = forced.is_some_and(|e| e != Encoding::Utf8);
     let mut detected = false;
     let mut not_utf8 = |bytes: &[u8], line: u64| -> Result<(), SitesError> {
@@ -37,10 +45,12 @@ pub(super) fn scan(input: &Input, forced: Option<Encoding>) -> Result<FileInfo, 
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(&e)),
+            Err(e) => return Err(csv_error(&e, &newlines)),
         }
         rows += 1;
-        not_utf8(record.as_slice(), line_of(&record))?;
+        let start = record.position().map_or(0, csv::Position::byte);
+        let line = newlines.borrow_mut().line_at(start);
+        not_utf8(record.as_slice(), line)?;
     }
     let encoding = match forced {
         Some(encoding) => encoding,
@@ -86,13 +96,15 @@ pub(super) fn read(
         newlines: Rc::clone(&newlines),
     };
     let mut reader = csv_reader(file, info.delimiter.unwrap_or(b','));
-    reader.byte_headers().map_err(|e| csv_error(&e))?;
+    reader
+        .byte_headers()
+        .map_err(|e| csv_error(&e, &newlines))?;
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(&e)),
+            Err(e) => return Err(csv_error(&e, &newlines)),
         }
         let start = record.position().map_or(0, csv::Position::byte);
         // The csv crate's own line count misses the line ends of CRLF files: count them.
@@ -130,11 +142,6 @@ fn decode_cell(bytes: &[u8], encoding: Option<Encoding>) -> String {
     }
 }
 
-/// The line where a record starts, as the file's editor shows it (the header is line 1).
-fn line_of(record: &csv::ByteRecord) -> u64 {
-    record.position().map_or(0, csv::Position::line)
-}
-
 fn csv_reader<R: Read>(reader: R, delimiter: u8) -> csv::Reader<R> {
     csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -143,12 +150,19 @@ fn csv_reader<R: Read>(reader: R, delimiter: u8) -> csv::Reader<R> {
         .from_reader(reader)
 }
 
-fn csv_error(e: &csv::Error) -> SitesError {
+fn csv_error(e: &csv::Error, newlines: &RefCell<Newlines>) -> SitesError {
     let at = e
         .position()
-        .map(|p| format!(" at line {}", p.line()))
+        .map(|p| format!(" at line {}", newlines.borrow_mut().line_at(p.byte())))
         .unwrap_or_default();
-    SitesError::InvalidFile(format!("invalid CSV{at}: {e}"))
+    // The csv crate's own message repeats its line count, which is wrong for CRLF files.
+    let what = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        _ => e.to_string(),
+    };
+    SitesError::InvalidFile(format!("invalid CSV{at}: {what}"))
 }
 
 /// French spreadsheets export with `;`, some tools with tabs: take the most frequent of `,`, `;` and tab in the

@@ -242,6 +242,14 @@ pub struct FileInfo {
     array_separator: char,
 }
 
+impl FileInfo {
+    /// Sets how the values of a JSON array are joined into one cell, once the target version is known (a file's
+    /// version may be detected from the columns that the scan found).
+    pub fn set_array_separator(&mut self, separator: char) {
+        self.array_separator = separator;
+    }
+}
+
 /// Pass 1: reads the whole file once without keeping its rows, and refuses it if it cannot be read as a whole.
 pub fn scan(input: &Input, options: &ReadOptions) -> Result<FileInfo, SitesError> {
     let format = match options.format.or_else(|| input.format_from_name()) {

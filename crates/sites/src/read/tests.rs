@@ -222,3 +222,16 @@ fn crlf_files_with_line_breaks_in_cells() {
         );
     }
 }
+
+#[test]
+fn syntax_errors_name_the_files_line() {
+    for end in ["\n", "\r\n"] {
+        let text = format!("id,nom{end}1,a{end}2,b,c{end}");
+        let err = scan(&bytes(text.as_bytes(), "f.csv"), &ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid CSV at line 3: 3 fields where the header has 2",
+            "{end:?}"
+        );
+    }
+}

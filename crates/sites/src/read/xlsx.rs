@@ -7,8 +7,8 @@ use std::io::Cursor;
 
 pub(super) fn scan(input: &Input, sheet: Option<&str>) -> Result<FileInfo, SitesError> {
     let (name, range) = load(input, sheet)?;
-    let (columns, body) = split(input, &range)?;
-    let rows = body.filter(|(_, cells)| !blank(cells)).count() as u64;
+    let columns = split(input, &range)?;
+    let rows = body(&range).filter(|(_, cells)| !blank(cells)).count() as u64;
     Ok(FileInfo {
         format: FileFormat::Xlsx,
         columns,
@@ -27,8 +27,8 @@ pub(super) fn read(
     sink: &mut dyn FnMut(SourceRow) -> bool,
 ) -> Result<(), SitesError> {
     let (_, range) = load(input, info.sheet.as_deref())?;
-    let (columns, body) = split(input, &range)?;
-    for (line, cells) in body {
+    let columns = split(input, &range)?;
+    for (line, cells) in body(&range) {
         if blank(&cells) {
             continue;
         }
@@ -47,14 +47,10 @@ fn blank(cells: &[String]) -> bool {
     cells.iter().all(|c| c.trim().is_empty())
 }
 
-/// The header and the body rows, each with its 1-based row number in the sheet.
-fn split<'a>(
-    input: &Input,
-    range: &'a Range<Data>,
-) -> Result<(Vec<String>, impl Iterator<Item = (u64, Vec<String>)> + 'a), SitesError> {
-    let first_row = u64::from(range.start().map_or(0, |(row, _)| row)) + 1;
-    let mut rows = range.rows();
-    let header: Vec<String> = rows
+/// The header's columns; [`body`] gives the rows under it.
+fn split(input: &Input, range: &Range<Data>) -> Result<Vec<String>, SitesError> {
+    let header: Vec<String> = range
+        .rows()
         .next()
         .map(|r| r.iter().map(cell_text).collect())
         .unwrap_or_default();
@@ -64,11 +60,17 @@ fn split<'a>(
             input.display_name()
         )));
     }
-    let columns = clean_headers(header.iter().map(String::as_str), input)?;
-    let body = rows
+    clean_headers(header.iter().map(String::as_str), input)
+}
+
+/// The rows under the header, each with its 1-based row number in the sheet (as Excel shows it).
+fn body(range: &Range<Data>) -> impl Iterator<Item = (u64, Vec<String>)> + '_ {
+    let header_row = u64::from(range.start().map_or(0, |(row, _)| row)) + 1;
+    range
+        .rows()
+        .skip(1)
         .enumerate()
-        .map(move |(i, r)| (first_row + 1 + i as u64, r.iter().map(cell_text).collect()));
-    Ok((columns, body))
+        .map(move |(i, r)| (header_row + 1 + i as u64, r.iter().map(cell_text).collect()))
 }
 
 fn load(input: &Input, sheet: Option<&str>) -> Result<(String, Range<Data>), SitesError> {

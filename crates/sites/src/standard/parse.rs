@@ -904,6 +904,60 @@ mod tests {
     }
 
     #[test]
+    fn validation_of_postal_codes_coordinates_and_lengths() {
+        for code in ["00000", "97500", "98000"] {
+            let mut r = minimal_v0_1();
+            r.insert("code_postal".into(), code.into());
+            let RowOutcome::Rejected { issues } = parse_row(V0_1, &r) else {
+                panic!("{code} accepted");
+            };
+            assert!(
+                has(&issues, "code_postal", "no French department"),
+                "{issues:?}"
+            );
+        }
+        let place = |lat: &str, lon: &str| {
+            let mut r = minimal_v0_1();
+            r.insert("latitude".into(), lat.into());
+            r.insert("longitude".into(), lon.into());
+            valid(parse_row(V0_1, &r))
+        };
+        let (site, corrections) = place("45.76", "4.83");
+        assert_eq!(
+            (site.latitude, site.longitude, corrections.len()),
+            (Some(45.76), Some(4.83), 0)
+        );
+        let (site, corrections) = place("4.83", "45.76");
+        assert_eq!((site.latitude, site.longitude), (Some(45.76), Some(4.83)));
+        assert!(has(&corrections, "latitude", "swapped"), "{corrections:?}");
+        let (site, corrections) = place("43.30", "5.37");
+        assert_eq!((site.latitude, site.longitude), (None, None));
+        assert!(has(
+            &corrections,
+            "latitude",
+            "outside department 69; coordinates dropped"
+        ));
+        let mut r = minimal_v0_1();
+        r.insert("id".into(), "i".repeat(101));
+        r.insert("structure_parente".into(), "s".repeat(251));
+        let RowOutcome::Rejected { issues } = parse_row(V0_1, &r) else {
+            panic!("accepted");
+        };
+        assert!(
+            has(&issues, "id", "101 characters, over the limit of 100"),
+            "{issues:?}"
+        );
+        r.insert("id".into(), "i".repeat(100));
+        let (site, corrections) = valid(parse_row(V0_1, &r));
+        assert_eq!(site.parent_structure, None);
+        assert!(has(
+            &corrections,
+            "structure_parente",
+            "over the limit of 250; dropped"
+        ));
+    }
+
+    #[test]
     fn datetime_keeps_the_date() {
         let mut r = minimal_v0_1();
         r.insert("date_maj".into(), "2022-09-01T23:30:00+02:00".into());

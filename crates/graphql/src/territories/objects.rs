@@ -1,22 +1,20 @@
-//! Regions, departments and hubs.
+//! The `Region`, `Department` and `Hub` objects (their data: [`crate::kit::handles`]).
 
-use crate::error::{IntoGql, coded};
-use crate::id::{NodeKind, encode};
-use crate::sites::{SiteConnection, SiteFilterInput, SiteOrderByInput, sites_args};
-use crate::state;
+use crate::kit::connection::Connection;
+use crate::kit::error::coded;
+use crate::kit::handles::{
+    DepartmentHubsLoader, DepartmentNode, HubDepartmentsLoader, HubNode, RegionDepartmentsLoader,
+    RegionLoader, RegionNode, SiteNode,
+};
+use crate::kit::id::{NodeKind, encode};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use crate::sites::{
+    DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
+};
 use async_graphql::{Context, ID, Object};
-use maillage_core::{DepartmentCode, RegionCode};
-use maillage_territories::{Department, Hub, Region};
 
 /// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
-pub struct RegionNode(pub Region);
-
-/// A department (INSEE code: 01…95, 2A/2B, 971…976).
-pub struct DepartmentNode(pub Department);
-
-/// A hub territorial pour un numérique inclusif: coordinates the sites and actors of the departments it covers.
-pub struct HubNode(pub Hub);
-
 #[Object(name = "Region")]
 impl RegionNode {
     /// Global ID (opaque).
@@ -33,10 +31,8 @@ impl RegionNode {
     }
     /// Departments of the region, by code.
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
-        let s = state(ctx)?;
-        let deps = s
-            .loaders
-            .region_departments
+        let _s = state(ctx)?;
+        let deps = loader::<RegionDepartmentsLoader>(ctx)?
             .load_one(self.0.code.clone())
             .await?;
         Ok(deps
@@ -47,6 +43,7 @@ impl RegionNode {
     }
 }
 
+/// A department (INSEE code: 01…95, 2A/2B, 971…976).
 #[Object(name = "Department")]
 impl DepartmentNode {
     /// Global ID (opaque).
@@ -63,19 +60,16 @@ impl DepartmentNode {
     }
     /// The region it belongs to.
     async fn region(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<RegionNode>> {
-        let s = state(ctx)?;
-        Ok(s.loaders
-            .region
+        let _s = state(ctx)?;
+        Ok(loader::<RegionLoader>(ctx)?
             .load_one(self.0.region_code.clone())
             .await?
             .map(RegionNode))
     }
     /// Hubs covering this department (usually one).
     async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
-        let s = state(ctx)?;
-        let hubs = s
-            .loaders
-            .department_hubs
+        let _s = state(ctx)?;
+        let hubs = loader::<DepartmentHubsLoader>(ctx)?
             .load_one(self.0.code.clone())
             .await?;
         Ok(hubs.unwrap_or_default().into_iter().map(HubNode).collect())
@@ -89,16 +83,14 @@ impl DepartmentNode {
         order_by: Option<SiteOrderByInput>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
-    ) -> async_graphql::Result<SiteConnection> {
-        let s = state(ctx)?;
+    ) -> async_graphql::Result<Connection<SiteNode>> {
+        let _s = state(ctx)?;
         let args = sites_args(ctx, filter, order_by, first, after)?;
-        let page = s
-            .loaders
-            .department_sites
+        let page = loader::<DepartmentSitesLoader>(ctx)?
             .load_one((self.0.code.clone(), args))
             .await?
             .ok_or_else(|| coded("internal error", "internal_error", None))?;
-        SiteConnection::load(ctx, page, Some(&self.0)).await
+        site_connection(ctx, page, Some(&self.0)).await
     }
     /// Aidants Connect organisations located in this department; batched across departments in one statement.
     async fn aidants_organisations(
@@ -110,6 +102,7 @@ impl DepartmentNode {
     }
 }
 
+/// A hub territorial pour un numérique inclusif: coordinates the sites and actors of the departments it covers.
 #[Object(name = "Hub")]
 impl HubNode {
     /// Global ID (opaque).
@@ -138,75 +131,14 @@ impl HubNode {
     }
     /// The departments this hub covers.
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
-        let s = state(ctx)?;
-        let deps = s.loaders.hub_departments.load_one(self.0.id).await?;
+        let _s = state(ctx)?;
+        let deps = loader::<HubDepartmentsLoader>(ctx)?
+            .load_one(self.0.id)
+            .await?;
         Ok(deps
             .unwrap_or_default()
             .into_iter()
             .map(DepartmentNode)
             .collect())
-    }
-}
-
-/// Queries on territories.
-#[derive(Default)]
-pub struct TerritoriesQuery;
-
-#[Object]
-impl TerritoriesQuery {
-    /// The 18 regions, by code.
-    async fn regions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RegionNode>> {
-        let s = state(ctx)?;
-        let rows = maillage_territories::list_regions(&s.db).await.gql()?;
-        Ok(rows.into_iter().map(RegionNode).collect())
-    }
-
-    /// The 101 departments by code, or those of one region.
-    async fn departments(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "INSEE region code, e.g. \"84\".")] region: Option<String>,
-    ) -> async_graphql::Result<Vec<DepartmentNode>> {
-        let s = state(ctx)?;
-        let region = region
-            .map(|r| RegionCode::parse(&r))
-            .transpose()
-            .map_err(|e| coded(&e.to_string(), "invalid_value", Some("region".to_owned())))?;
-        let rows = maillage_territories::list_departments(&s.db, region.as_ref())
-            .await
-            .gql()?;
-        Ok(rows.into_iter().map(DepartmentNode).collect())
-    }
-
-    /// One department by INSEE code.
-    async fn department(
-        &self,
-        ctx: &Context<'_>,
-        code: String,
-    ) -> async_graphql::Result<Option<DepartmentNode>> {
-        let s = state(ctx)?;
-        let code = DepartmentCode::parse(&code)
-            .map_err(|e| coded(&e.to_string(), "invalid_value", Some("code".to_owned())))?;
-        Ok(s.loaders
-            .department
-            .load_one(code)
-            .await?
-            .map(DepartmentNode))
-    }
-
-    /// The hubs, by name.
-    async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
-        let s = state(ctx)?;
-        let rows = maillage_territories::list_hubs(&s.db).await.gql()?;
-        Ok(rows.into_iter().map(HubNode).collect())
-    }
-
-    /// One hub by slug, e.g. `hinaura`.
-    async fn hub(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<HubNode>> {
-        let s = state(ctx)?;
-        let hub = maillage_territories::hub_by_slug(&s.db, &slug)
-            .await
-            .gql()?;
-        Ok(hub.map(HubNode))
     }
 }

@@ -1,0 +1,341 @@
+//! Mutations on Aidants Connect.
+
+use super::inputs::AidantChecks;
+use super::inputs::{
+    CreateAidantInput, CreateAidantsOrganisationInput, UpdateAidantInput,
+    UpdateAidantsOrganisationInput,
+};
+use super::objects::{AidantNode, AidantsOrganisationNode};
+use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::payload::{Checks, UserError, classify, writer};
+use crate::kit::state;
+use async_graphql::{Context, MaybeUndefined, Object, SimpleObject};
+use chrono::NaiveDate;
+use maillage_aidants::{
+    AidantId, AidantPatch, AidantPerson, CounsellorRef, NewAidant, NewOrganisation, OrganisationId,
+    OrganisationPatch,
+};
+use maillage_core::error::FieldPath;
+use maillage_core::{DepartmentCode, Email, HubId, PostalCode, Siret, SiteId};
+
+pub(crate) fn maybe<T, U>(
+    v: MaybeUndefined<T>,
+    f: impl FnOnce(T) -> Option<U>,
+) -> Option<Option<U>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => f(v).map(Some),
+    }
+}
+
+pub(crate) fn opt_text(v: String) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// An optional text field of an update: absent leaves it, `null` or blank clears it.
+pub(crate) fn maybe_text(v: MaybeUndefined<String>) -> Option<Option<String>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(opt_text(v)),
+    }
+}
+
+/// The result of creating or updating an organisation.
+#[derive(SimpleObject)]
+pub struct AidantsOrganisationPayload {
+    /// The organisation as stored, or null when nothing was written.
+    pub organisation: Option<AidantsOrganisationNode>,
+    /// Why nothing was written.
+    pub user_errors: Vec<UserError>,
+}
+
+/// The result of creating or updating an aidant.
+#[derive(SimpleObject)]
+pub struct AidantPayload {
+    /// The aidant as stored, or null when nothing was written.
+    pub aidant: Option<AidantNode>,
+    /// Why nothing was written.
+    pub user_errors: Vec<UserError>,
+}
+
+pub(crate) fn date(v: MaybeUndefined<NaiveDate>) -> Option<Option<NaiveDate>> {
+    maybe(v, Some)
+}
+
+/// Mutations on Aidants Connect: admins anywhere, hub coordinators in their hub's departments.
+#[derive(Default)]
+pub struct AidantsMutation;
+
+/// Mutations on Aidants Connect: admins anywhere, hub coordinators in their hub's departments.
+#[Object]
+impl AidantsMutation {
+    /// Creates an organisation.
+    async fn create_aidants_organisation(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAidantsOrganisationInput,
+    ) -> async_graphql::Result<AidantsOrganisationPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let name = c.text("name", &input.name, 300);
+        let siret = c.parse("siret", Siret::parse(&input.siret));
+        let address = c.text("address", &input.address, 300);
+        let postal_code = input
+            .postal_code
+            .as_deref()
+            .and_then(|p| c.parse("postalCode", PostalCode::parse(p)))
+            .map(|p| p.as_str().to_owned());
+        let department = c.parse("department", DepartmentCode::parse(&input.department));
+        let site = input
+            .site
+            .map(|id| {
+                c.id_at(
+                    FieldPath::new("input").push("site"),
+                    decode_int(&id, NodeKind::Site),
+                )
+            })
+            .and_then(|v| v.map(SiteId));
+        let (Some(name), Some(siret), Some(address), Some(department)) =
+            (name, siret, address, department)
+        else {
+            return Ok(AidantsOrganisationPayload {
+                organisation: None,
+                user_errors: c.0,
+            });
+        };
+        if !c.0.is_empty() {
+            return Ok(AidantsOrganisationPayload {
+                organisation: None,
+                user_errors: c.0,
+            });
+        }
+        let new = NewOrganisation {
+            name,
+            siret,
+            kind: input.kind.into(),
+            address,
+            postal_code,
+            commune: input.commune.and_then(opt_text),
+            department,
+            france_services: input.france_services,
+            site,
+        };
+        let s = state(ctx)?;
+        Ok(
+            match maillage_aidants::create_organisation(&s.db, &actor, new).await {
+                Ok(org) => AidantsOrganisationPayload {
+                    organisation: Some(AidantsOrganisationNode(org)),
+                    user_errors: Vec::new(),
+                },
+                Err(e) => AidantsOrganisationPayload {
+                    organisation: None,
+                    user_errors: classify(&e)?,
+                },
+            },
+        )
+    }
+
+    /// Updates an organisation if `version` is still its version.
+    async fn update_aidants_organisation(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAidantsOrganisationInput,
+    ) -> async_graphql::Result<AidantsOrganisationPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let id = c.id_at(
+            FieldPath::new("input").push("id"),
+            decode_int(&input.id, NodeKind::AidantsOrganisation),
+        );
+        let name = input.name.as_deref().and_then(|v| c.text("name", v, 300));
+        let address = input
+            .address
+            .as_deref()
+            .and_then(|v| c.text("address", v, 300));
+        let postal_code = maybe(input.postal_code, |p| {
+            c.parse("postalCode", PostalCode::parse(&p))
+                .map(|p| p.as_str().to_owned())
+        });
+        let department = input
+            .department
+            .as_deref()
+            .and_then(|d| c.parse("department", DepartmentCode::parse(d)));
+        let site = maybe(input.site, |id| {
+            c.id_at(
+                FieldPath::new("input").push("site"),
+                decode_int(&id, NodeKind::Site),
+            )
+            .map(SiteId)
+        });
+        let (Some(id), true) = (id, c.0.is_empty()) else {
+            return Ok(AidantsOrganisationPayload {
+                organisation: None,
+                user_errors: c.0,
+            });
+        };
+        let patch = OrganisationPatch {
+            name,
+            kind: input.kind.map(Into::into),
+            address,
+            postal_code,
+            commune: maybe_text(input.commune),
+            department,
+            france_services: input.france_services,
+            active: input.active,
+            site,
+        };
+        let s = state(ctx)?;
+        Ok(
+            match maillage_aidants::update_organisation(
+                &s.db,
+                &actor,
+                OrganisationId(id),
+                input.version,
+                patch,
+            )
+            .await
+            {
+                Ok(org) => AidantsOrganisationPayload {
+                    organisation: Some(AidantsOrganisationNode(org)),
+                    user_errors: Vec::new(),
+                },
+                Err(e) => AidantsOrganisationPayload {
+                    organisation: None,
+                    user_errors: classify(&e)?,
+                },
+            },
+        )
+    }
+
+    /// Creates an aidant.
+    async fn create_aidant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAidantInput,
+    ) -> async_graphql::Result<AidantPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let first_name = c.text("firstName", &input.first_name, 200);
+        let last_name = c.text("lastName", &input.last_name, 200);
+        let email = c.parse("email", Email::parse(&input.email));
+        let organisations = c.organisations(&input.organisations);
+        let training_hub = input
+            .training_hub
+            .map(|id| {
+                c.id_at(
+                    FieldPath::new("input").push("trainingHub"),
+                    decode_int(&id, NodeKind::Hub),
+                )
+            })
+            .and_then(|v| v.map(HubId));
+        let (Some(first_name), Some(last_name), Some(email), true) =
+            (first_name, last_name, email, c.0.is_empty())
+        else {
+            return Ok(AidantPayload {
+                aidant: None,
+                user_errors: c.0,
+            });
+        };
+        let new = NewAidant {
+            person: AidantPerson {
+                first_name,
+                last_name,
+                email,
+                profession: input.profession.and_then(opt_text),
+            },
+            organisations,
+            status: input.status.into(),
+            requested_on: input.requested_on,
+            trained_on: input.trained_on,
+            training_hub,
+            authorised_on: input.authorised_on,
+            revoked_on: input.revoked_on,
+            counsellor: input.counsellor_id.map(CounsellorRef),
+        };
+        let s = state(ctx)?;
+        Ok(
+            match maillage_aidants::create_aidant(&s.db, &actor, new).await {
+                Ok(a) => AidantPayload {
+                    aidant: Some(AidantNode(a)),
+                    user_errors: Vec::new(),
+                },
+                Err(e) => AidantPayload {
+                    aidant: None,
+                    user_errors: classify(&e)?,
+                },
+            },
+        )
+    }
+
+    /// Updates an aidant if `version` is still its version.
+    async fn update_aidant(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAidantInput,
+    ) -> async_graphql::Result<AidantPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let id = c.id_at(
+            FieldPath::new("input").push("id"),
+            decode_int(&input.id, NodeKind::Aidant),
+        );
+        let first_name = input
+            .first_name
+            .as_deref()
+            .and_then(|v| c.text("firstName", v, 200));
+        let last_name = input
+            .last_name
+            .as_deref()
+            .and_then(|v| c.text("lastName", v, 200));
+        let email = input
+            .email
+            .as_deref()
+            .and_then(|v| c.parse("email", Email::parse(v)));
+        let organisations = input.organisations.map(|ids| c.organisations(&ids));
+        let training_hub = maybe(input.training_hub, |id| {
+            c.id_at(
+                FieldPath::new("input").push("trainingHub"),
+                decode_int(&id, NodeKind::Hub),
+            )
+            .map(HubId)
+        });
+        let (Some(id), true) = (id, c.0.is_empty()) else {
+            return Ok(AidantPayload {
+                aidant: None,
+                user_errors: c.0,
+            });
+        };
+        let patch = AidantPatch {
+            first_name,
+            last_name,
+            email,
+            profession: maybe_text(input.profession),
+            organisations,
+            status: input.status.map(Into::into),
+            requested_on: date(input.requested_on),
+            trained_on: date(input.trained_on),
+            training_hub,
+            authorised_on: date(input.authorised_on),
+            revoked_on: date(input.revoked_on),
+            counsellor: maybe(input.counsellor_id, |v| Some(CounsellorRef(v))),
+        };
+        let s = state(ctx)?;
+        Ok(
+            match maillage_aidants::update_aidant(&s.db, &actor, AidantId(id), input.version, patch)
+                .await
+            {
+                Ok(a) => AidantPayload {
+                    aidant: Some(AidantNode(a)),
+                    user_errors: Vec::new(),
+                },
+                Err(e) => AidantPayload {
+                    aidant: None,
+                    user_errors: classify(&e)?,
+                },
+            },
+        )
+    }
+}

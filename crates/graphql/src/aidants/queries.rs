@@ -1,0 +1,115 @@
+//! Queries on Aidants Connect.
+
+use super::inputs::{AidantFilterInput, AidantsOrganisationFilter, invalid};
+use super::loaders::OrganisationLoader;
+use super::objects::{AidantNode, AidantsOrganisationNode, AidantsStatistics};
+use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::error::{IntoGql, coded};
+use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use async_graphql::{Context, ID, Object};
+use maillage_aidants::{AidantId, OrganisationId, Territory};
+use maillage_core::{DepartmentCode, RegionCode};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Queries on Aidants Connect.
+#[derive(Default)]
+pub struct AidantsQuery;
+
+/// Queries on Aidants Connect.
+#[Object]
+impl AidantsQuery {
+    /// Aidants Connect organisations matching a filter, by id (at most 100 per page).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn aidants_organisations(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AidantsOrganisationFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<AidantsOrganisationNode>> {
+        let s = state(ctx)?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let page = page_request(ctx, first, after)?;
+        let page = maillage_aidants::list_organisations(&s.db, &filter, &page)
+            .await
+            .gql()?;
+        Ok(connection(page, AidantsOrganisationNode))
+    }
+
+    /// One organisation by ID.
+    async fn aidants_organisation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<AidantsOrganisationNode>> {
+        let id = OrganisationId(decode_int(&id, NodeKind::AidantsOrganisation)?);
+        let org = loader::<OrganisationLoader>(ctx)?.load_one(id).await?;
+        Ok(org.map(AidantsOrganisationNode))
+    }
+
+    /// Aidants matching a filter, by id (at most 100 per page). Personal fields follow the caller's rights.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn aidants(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AidantFilterInput>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<AidantNode>> {
+        let s = state(ctx)?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let page = page_request(ctx, first, after)?;
+        let page = maillage_aidants::list_aidants(&s.db, &filter, &page)
+            .await
+            .gql()?;
+        Ok(connection(page, AidantNode))
+    }
+
+    /// One aidant by ID.
+    async fn aidant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<AidantNode>> {
+        let s = state(ctx)?;
+        let id = AidantId(decode_int(&id, NodeKind::Aidant)?);
+        let aidant = maillage_aidants::get_aidant(&s.db, id).await.gql()?;
+        Ok(aidant.map(AidantNode))
+    }
+
+    /// Public aggregates for dashboards: give at most one of `department`, `hub` or `region`; none is the whole
+    /// country.
+    async fn aidants_statistics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "INSEE department code, e.g. \"31\".")] department: Option<String>,
+        #[graphql(desc = "Hub slug, e.g. \"rhinocc\".")] hub: Option<String>,
+        #[graphql(desc = "INSEE region code, e.g. \"76\".")] region: Option<String>,
+    ) -> async_graphql::Result<AidantsStatistics> {
+        let s = state(ctx)?;
+        let territory = match (department, hub, region) {
+            (None, None, None) => Territory::National,
+            (Some(d), None, None) => Territory::Department(
+                DepartmentCode::parse(&d).map_err(|e| invalid("department", &e))?,
+            ),
+            (None, Some(h), None) => Territory::Hub(h),
+            (None, None, Some(r)) => {
+                Territory::Region(RegionCode::parse(&r).map_err(|e| invalid("region", &e))?)
+            }
+            _ => {
+                return Err(coded(
+                    "give at most one of department, hub or region",
+                    "invalid_value",
+                    None,
+                ));
+            }
+        };
+        let counts = maillage_aidants::aidants_counts(&s.db, &territory)
+            .await
+            .gql()?;
+        Ok(AidantsStatistics { territory, counts })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,174 @@
+//! This domain's loaders: one batched statement per level of a nested query.
+
+use crate::db_loader;
+use crate::kit::error::IntoGql;
+use async_graphql::dataloader::Loader;
+use maillage_core::SiteId;
+use maillage_counsellors::{
+    Assignment, Counsellor, CounsellorId, Post, PostId, Structure, StructureId,
+};
+use maillage_sites::Site;
+use std::collections::HashMap;
+
+db_loader!(
+    /// Loads host structures by id.
+    pub StructureLoader,
+    /// Loads posts by id.
+    pub PostLoader,
+    /// Loads counsellors by id.
+    pub CounsellorLoader,
+    /// Loads the posts of each structure.
+    pub StructurePostsLoader,
+    /// Loads the counsellors of each structure.
+    pub StructureCounsellorsLoader,
+    /// Loads the counsellors each coordinator coordinates.
+    pub CoordinatedLoader,
+    /// Loads the site assignments of each counsellor.
+    pub AssignmentsLoader,
+    /// Loads the counsellors working at each site.
+    pub SiteCounsellorsLoader,
+    /// Loads sites by id (for a counsellor's sites).
+    pub SiteLoader,
+);
+
+pub(crate) fn grouped<K: std::hash::Hash + Eq + Clone, V>(
+    keys: &[K],
+    items: impl IntoIterator<Item = (K, V)>,
+) -> HashMap<K, Vec<V>> {
+    let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+    for (k, v) in items {
+        out.entry(k).or_default().push(v);
+    }
+    out
+}
+
+impl Loader<StructureId> for StructureLoader {
+    type Value = Structure;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[StructureId],
+    ) -> Result<HashMap<StructureId, Structure>, Self::Error> {
+        let rows = maillage_counsellors::structures_by_ids(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(|s| (s.id, s)).collect())
+    }
+}
+
+impl Loader<PostId> for PostLoader {
+    type Value = Post;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[PostId]) -> Result<HashMap<PostId, Post>, Self::Error> {
+        let rows = maillage_counsellors::posts_by_ids(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    }
+}
+
+impl Loader<CounsellorId> for CounsellorLoader {
+    type Value = Counsellor;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[CounsellorId],
+    ) -> Result<HashMap<CounsellorId, Counsellor>, Self::Error> {
+        let rows = maillage_counsellors::counsellors_by_ids(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+    }
+}
+
+impl Loader<StructureId> for StructurePostsLoader {
+    type Value = Vec<Post>;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[StructureId],
+    ) -> Result<HashMap<StructureId, Vec<Post>>, Self::Error> {
+        let rows = maillage_counsellors::posts_of_structures(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(grouped(keys, rows.into_iter().map(|p| (p.structure_id, p))))
+    }
+}
+
+impl Loader<StructureId> for StructureCounsellorsLoader {
+    type Value = Vec<Counsellor>;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[StructureId],
+    ) -> Result<HashMap<StructureId, Vec<Counsellor>>, Self::Error> {
+        let rows = maillage_counsellors::counsellors_of_structures(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(grouped(
+            keys,
+            rows.into_iter().map(|c| (c.data.structure_id, c)),
+        ))
+    }
+}
+
+impl Loader<CounsellorId> for CoordinatedLoader {
+    type Value = Vec<Counsellor>;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[CounsellorId],
+    ) -> Result<HashMap<CounsellorId, Vec<Counsellor>>, Self::Error> {
+        let rows = maillage_counsellors::coordinated_by(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(grouped(
+            keys,
+            rows.into_iter()
+                .filter_map(|c| c.data.coordinator_id.map(|k| (k, c))),
+        ))
+    }
+}
+
+impl Loader<CounsellorId> for AssignmentsLoader {
+    type Value = Vec<Assignment>;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[CounsellorId],
+    ) -> Result<HashMap<CounsellorId, Vec<Assignment>>, Self::Error> {
+        let rows = maillage_counsellors::assignments_of_counsellors(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(grouped(
+            keys,
+            rows.into_iter().map(|a| (a.counsellor_id, a)),
+        ))
+    }
+}
+
+impl Loader<SiteId> for SiteCounsellorsLoader {
+    type Value = Vec<(Assignment, Counsellor)>;
+    type Error = async_graphql::Error;
+    async fn load(
+        &self,
+        keys: &[SiteId],
+    ) -> Result<HashMap<SiteId, Vec<(Assignment, Counsellor)>>, Self::Error> {
+        let rows = maillage_counsellors::counsellors_of_sites(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(grouped(
+            keys,
+            rows.into_iter().map(|(a, c)| (a.site_id, (a, c))),
+        ))
+    }
+}
+
+impl Loader<SiteId> for SiteLoader {
+    type Value = Site;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[SiteId]) -> Result<HashMap<SiteId, Site>, Self::Error> {
+        let rows = maillage_sites::sites_by_ids(&self.0, keys).await.gql()?;
+        Ok(rows.into_iter().map(|s| (s.id, s)).collect())
+    }
+}

@@ -1,0 +1,494 @@
+//! Mutations on counsellors, structures and posts.
+
+use super::inputs::CounsellorChecks;
+use super::inputs::{
+    CreateCounsellorInput, CreateFundedPostInput, CreateHostStructureInput,
+    SetCounsellorAssignmentsInput, UpdateCounsellorInput, UpdateFundedPostInput,
+    UpdateHostStructureInput, email,
+};
+use super::objects::{CounsellorNode, PostNode, StructureNode};
+use crate::kit::error::IntoGql;
+use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::payload::{Checks, UserError, classify, maybe, opt_text, user_error, writer};
+use crate::kit::state;
+use async_graphql::{Context, MaybeUndefined, Object, SimpleObject};
+use maillage_core::error::FieldPath;
+use maillage_core::{DepartmentCode, Email, PostalCode, Siret, SiteId};
+use maillage_counsellors::{
+    CounsellorId, CounsellorsError, NewCounsellor, NewPost, NewStructure, PersonalData, PostId,
+    PostPatch, StructureId, StructurePatch,
+};
+
+macro_rules! payload {
+    ($name:ident, $field:ident, $node:ty, $what:literal) => {
+        #[doc = concat!("The result of a mutation on ", $what, ": the object, or `userErrors` (nothing written).")]
+        #[derive(SimpleObject)]
+        pub struct $name {
+            #[doc = concat!("The ", $what, " as stored, or null when refused.")]
+            pub $field: Option<$node>,
+            /// Business errors; empty on success.
+            pub user_errors: Vec<UserError>,
+        }
+
+        impl $name {
+            fn refused(user_errors: Vec<UserError>) -> Self {
+                Self {
+                    $field: None,
+                    user_errors,
+                }
+            }
+
+            fn from<T>(
+                r: Result<T, CounsellorsError>,
+                wrap: impl FnOnce(T) -> $node,
+            ) -> async_graphql::Result<Self> {
+                match r {
+                    Ok(v) => Ok(Self {
+                        $field: Some(wrap(v)),
+                        user_errors: Vec::new(),
+                    }),
+                    Err(e) => Ok(Self::refused(classify(&e)?)),
+                }
+            }
+        }
+    };
+}
+
+payload!(
+    CreateHostStructurePayload,
+    host_structure,
+    StructureNode,
+    "a host structure"
+);
+payload!(
+    UpdateHostStructurePayload,
+    host_structure,
+    StructureNode,
+    "a host structure"
+);
+payload!(
+    CreateFundedPostPayload,
+    funded_post,
+    PostNode,
+    "a funded post"
+);
+payload!(
+    UpdateFundedPostPayload,
+    funded_post,
+    PostNode,
+    "a funded post"
+);
+payload!(
+    CreateCounsellorPayload,
+    counsellor,
+    CounsellorNode,
+    "a counsellor"
+);
+payload!(
+    UpdateCounsellorPayload,
+    counsellor,
+    CounsellorNode,
+    "a counsellor"
+);
+payload!(
+    SetCounsellorAssignmentsPayload,
+    counsellor,
+    CounsellorNode,
+    "a counsellor"
+);
+/// Mutations on counsellors, structures and posts: hub coordinators within their departments, and admins.
+#[derive(Default)]
+pub struct CounsellorsMutation;
+
+/// Mutations on counsellors, structures and posts: hub coordinators within their departments, and admins.
+#[Object]
+impl CounsellorsMutation {
+    /// Creates a host structure.
+    async fn create_host_structure(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateHostStructureInput,
+    ) -> async_graphql::Result<CreateHostStructurePayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let siret = c.parse("siret", Siret::parse(&input.siret));
+        let name = c.text("name", &input.name, 300);
+        let department = c.parse("department", DepartmentCode::parse(&input.department));
+        let postal_code =
+            opt_text(input.postal_code).and_then(|p| c.parse("postalCode", PostalCode::parse(&p)));
+        let (Some(siret), Some(name), Some(department)) = (siret, name, department) else {
+            return Ok(CreateHostStructurePayload::refused(c.0));
+        };
+        if !c.0.is_empty() {
+            return Ok(CreateHostStructurePayload::refused(c.0));
+        }
+        let new = NewStructure {
+            siret,
+            name,
+            kind: input.kind.into(),
+            address: opt_text(input.address),
+            postal_code,
+            commune: opt_text(input.commune),
+            department,
+            france_services: input.france_services,
+            zrr: input.zrr,
+            qpv: input.qpv,
+        };
+        let s = state(ctx)?;
+        CreateHostStructurePayload::from(
+            maillage_counsellors::create_structure(&s.db, &actor, new).await,
+            StructureNode,
+        )
+    }
+
+    /// Changes a host structure (a move to another department moves its counsellors).
+    async fn update_host_structure(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateHostStructureInput,
+    ) -> async_graphql::Result<UpdateHostStructurePayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let id = c.id("id", decode_int(&input.id, NodeKind::HostStructure));
+        let name = input.name.as_deref().and_then(|v| c.text("name", v, 300));
+        let department = input
+            .department
+            .as_deref()
+            .and_then(|d| c.parse("department", DepartmentCode::parse(d)));
+        let postal_code = maybe(input.postal_code, |p| {
+            c.parse("postalCode", PostalCode::parse(&p))
+        });
+        let Some(id) = id else {
+            return Ok(UpdateHostStructurePayload::refused(c.0));
+        };
+        if !c.0.is_empty() {
+            return Ok(UpdateHostStructurePayload::refused(c.0));
+        }
+        let patch = StructurePatch {
+            name,
+            kind: input.kind.map(Into::into),
+            address: maybe(input.address, |v| opt_text(Some(v))),
+            postal_code,
+            commune: maybe(input.commune, |v| opt_text(Some(v))),
+            department,
+            france_services: input.france_services,
+            zrr: input.zrr,
+            qpv: input.qpv,
+        };
+        let s = state(ctx)?;
+        UpdateHostStructurePayload::from(
+            maillage_counsellors::update_structure(
+                &s.db,
+                &actor,
+                StructureId(id),
+                input.version,
+                patch,
+            )
+            .await,
+            StructureNode,
+        )
+    }
+
+    /// Records a request for posts (first agreement or renewal) of a structure.
+    async fn create_funded_post(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateFundedPostInput,
+    ) -> async_graphql::Result<CreateFundedPostPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let Some(structure) = c.id(
+            "structureId",
+            decode_int(&input.structure_id, NodeKind::HostStructure),
+        ) else {
+            return Ok(CreateFundedPostPayload::refused(c.0));
+        };
+        let new = NewPost {
+            renewal: input.renewal,
+            requested: input.requested,
+            granted: input.granted,
+            decision: input
+                .decision
+                .map_or(maillage_counsellors::CommitteeDecision::Pending, Into::into),
+            committee_date: input.committee_date,
+            agreement_start: input.agreement_start,
+            agreement_end: input.agreement_end,
+        };
+        let s = state(ctx)?;
+        CreateFundedPostPayload::from(
+            maillage_counsellors::create_post(&s.db, &actor, StructureId(structure), new).await,
+            PostNode,
+        )
+    }
+
+    /// Changes a post, e.g. to record the committee's decision.
+    async fn update_funded_post(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateFundedPostInput,
+    ) -> async_graphql::Result<UpdateFundedPostPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let Some(id) = c.id("id", decode_int(&input.id, NodeKind::FundedPost)) else {
+            return Ok(UpdateFundedPostPayload::refused(c.0));
+        };
+        let patch = PostPatch {
+            requested: input.requested,
+            granted: input.granted,
+            decision: input.decision.map(Into::into),
+            committee_date: maybe(input.committee_date, Some),
+            agreement_start: maybe(input.agreement_start, Some),
+            agreement_end: maybe(input.agreement_end, Some),
+        };
+        let s = state(ctx)?;
+        UpdateFundedPostPayload::from(
+            maillage_counsellors::update_post(&s.db, &actor, PostId(id), input.version, patch)
+                .await,
+            PostNode,
+        )
+    }
+
+    /// Creates a counsellor in a structure of the caller's departments.
+    async fn create_counsellor(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCounsellorInput,
+    ) -> async_graphql::Result<CreateCounsellorPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let external_id = c.text("externalId", &input.external_id, 64);
+        let structure = c.id(
+            "structureId",
+            decode_int(&input.structure_id, NodeKind::HostStructure),
+        );
+        let post = input
+            .post_id
+            .map(|p| c.id("postId", decode_int(&p, NodeKind::FundedPost)));
+        let coordinator = input
+            .coordinator_id
+            .map(|k| c.id("coordinatorId", decode_int(&k, NodeKind::Counsellor)));
+        let first_name = c.text("firstName", &input.first_name, 100);
+        let last_name = c.text("lastName", &input.last_name, 100);
+        let email_v = email(&mut c, "email", input.email);
+        let personal_email = email(&mut c, "personalEmail", input.personal_email);
+        let phone = opt_text(input.phone).and_then(|p| c.phone(&p));
+        let (Some(external_id), Some(structure), Some(first_name), Some(last_name)) =
+            (external_id, structure, first_name, last_name)
+        else {
+            return Ok(CreateCounsellorPayload::refused(c.0));
+        };
+        if !c.0.is_empty() {
+            return Ok(CreateCounsellorPayload::refused(c.0));
+        }
+        let new = NewCounsellor {
+            external_id,
+            structure_id: StructureId(structure),
+            post_id: post.flatten().map(PostId),
+            personal: PersonalData {
+                first_name,
+                last_name,
+                email: email_v,
+                personal_email,
+                phone,
+            },
+            status: input.status.map_or(
+                maillage_counsellors::CounsellorStatus::Recruited,
+                Into::into,
+            ),
+            recruited_on: input.recruited_on,
+            training_started_on: None,
+            active_since: None,
+            ended_on: None,
+            contract_type: input.contract_type.map(Into::into),
+            contract_start: input.contract_start,
+            contract_end: input.contract_end,
+            training_completed_on: None,
+            pix_certified: false,
+            host_share: input.host_share,
+            is_coordinator: input.is_coordinator,
+            coordinator_id: coordinator.flatten().map(CounsellorId),
+        };
+        let s = state(ctx)?;
+        CreateCounsellorPayload::from(
+            maillage_counsellors::create_counsellor(&s.db, &actor, new).await,
+            CounsellorNode,
+        )
+    }
+
+    /// Changes a counsellor: status and dates, contract, training, post, coordinator, personal data.
+    async fn update_counsellor(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCounsellorInput,
+    ) -> async_graphql::Result<UpdateCounsellorPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let id = c.id("id", decode_int(&input.id, NodeKind::Counsellor));
+        let structure = input
+            .structure_id
+            .as_ref()
+            .and_then(|s| c.id("structureId", decode_int(s, NodeKind::HostStructure)));
+        let post = match input.post_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(p) => c
+                .id("postId", decode_int(&p, NodeKind::FundedPost))
+                .map(Some),
+        };
+        let coordinator = match input.coordinator_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(k) => c
+                .id("coordinatorId", decode_int(&k, NodeKind::Counsellor))
+                .map(Some),
+        };
+        let first_name = input
+            .first_name
+            .as_deref()
+            .and_then(|v| c.text("firstName", v, 100));
+        let last_name = input
+            .last_name
+            .as_deref()
+            .and_then(|v| c.text("lastName", v, 100));
+        let email_v = maybe(input.email, |e| c.parse("email", Email::parse(&e)));
+        let personal_email = maybe(input.personal_email, |e| {
+            c.parse("personalEmail", Email::parse(&e))
+        });
+        let phone = maybe(input.phone, |p| c.phone(&p));
+        let Some(id) = id else {
+            return Ok(UpdateCounsellorPayload::refused(c.0));
+        };
+        if !c.0.is_empty() {
+            return Ok(UpdateCounsellorPayload::refused(c.0));
+        }
+        let change = move |n: &mut NewCounsellor| {
+            if let Some(v) = structure {
+                n.structure_id = StructureId(v);
+            }
+            if let Some(v) = post {
+                n.post_id = v.map(PostId);
+            }
+            if let Some(v) = coordinator {
+                n.coordinator_id = v.map(CounsellorId);
+            }
+            if let Some(v) = first_name {
+                n.personal.first_name = v;
+            }
+            if let Some(v) = last_name {
+                n.personal.last_name = v;
+            }
+            if let Some(v) = email_v {
+                n.personal.email = v;
+            }
+            if let Some(v) = personal_email {
+                n.personal.personal_email = v;
+            }
+            if let Some(v) = phone {
+                n.personal.phone = v;
+            }
+            if let Some(v) = input.status {
+                n.status = v.into();
+            }
+            let dates = [
+                (input.recruited_on, &mut n.recruited_on),
+                (input.training_started_on, &mut n.training_started_on),
+                (input.active_since, &mut n.active_since),
+                (input.ended_on, &mut n.ended_on),
+                (input.contract_start, &mut n.contract_start),
+                (input.contract_end, &mut n.contract_end),
+                (input.training_completed_on, &mut n.training_completed_on),
+            ];
+            for (value, slot) in dates {
+                if let Some(v) = maybe(value, Some) {
+                    *slot = v;
+                }
+            }
+            if let Some(v) = maybe(input.contract_type, Some) {
+                n.contract_type = v.map(Into::into);
+            }
+            if let Some(v) = input.pix_certified {
+                n.pix_certified = v;
+            }
+            if let Some(v) = input.host_share {
+                n.host_share = v;
+            }
+            if let Some(v) = input.is_coordinator {
+                n.is_coordinator = v;
+            }
+        };
+        let s = state(ctx)?;
+        UpdateCounsellorPayload::from(
+            maillage_counsellors::update_counsellor(
+                &s.db,
+                &actor,
+                CounsellorId(id),
+                input.version,
+                change,
+            )
+            .await,
+            CounsellorNode,
+        )
+    }
+
+    /// Sets a counsellor's host share and sites; refused with `time_share_exceeded` above 100 % in total.
+    async fn set_counsellor_assignments(
+        &self,
+        ctx: &Context<'_>,
+        input: SetCounsellorAssignmentsInput,
+    ) -> async_graphql::Result<SetCounsellorAssignmentsPayload> {
+        let actor = writer(ctx)?;
+        let mut c = Checks::default();
+        let id = c.id(
+            "counsellorId",
+            decode_int(&input.counsellor_id, NodeKind::Counsellor),
+        );
+        let mut sites = Vec::with_capacity(input.assignments.len());
+        for (i, a) in input.assignments.iter().enumerate() {
+            match decode_int(&a.site_id, NodeKind::Site) {
+                Ok(site) => sites.push((SiteId(site), a.share)),
+                Err(e) => c.0.push(user_error(
+                    FieldPath::new("input")
+                        .push("assignments")
+                        .index(i)
+                        .push("siteId"),
+                    "invalid_id",
+                    e.message,
+                )),
+            }
+        }
+        let (Some(id), true) = (id, c.0.is_empty()) else {
+            return Ok(SetCounsellorAssignmentsPayload::refused(c.0));
+        };
+        let s = state(ctx)?;
+        // Sites are another domain's: check they exist (and are not archived) before assigning.
+        let ids: Vec<SiteId> = sites.iter().map(|(s, _)| *s).collect();
+        let found = maillage_sites::sites_by_ids(&s.db, &ids).await.gql()?;
+        for (i, (site, _)) in sites.iter().enumerate() {
+            if !found.iter().any(|f| f.id == *site) {
+                c.0.push(user_error(
+                    FieldPath::new("input")
+                        .push("assignments")
+                        .index(i)
+                        .push("siteId"),
+                    "not_found",
+                    format!("no site with id {site}"),
+                ));
+            }
+        }
+        if !c.0.is_empty() {
+            return Ok(SetCounsellorAssignmentsPayload::refused(c.0));
+        }
+        SetCounsellorAssignmentsPayload::from(
+            maillage_counsellors::set_assignments(
+                &s.db,
+                &actor,
+                CounsellorId(id),
+                input.version,
+                input.host_share,
+                &sites,
+            )
+            .await,
+            CounsellorNode,
+        )
+    }
+}

@@ -1,0 +1,365 @@
+//! The `HostStructure`, `FundedPost`, `Counsellor` and `CounsellorAssignment` objects.
+
+use super::inputs::{
+    CommitteeDecision, ContractType, CounsellorStatus, FundingKind, StructureKind,
+};
+use super::loaders::{
+    AssignmentsLoader, CoordinatedLoader, CounsellorLoader, PostLoader, SiteCounsellorsLoader,
+    SiteLoader, StructureCounsellorsLoader, StructureLoader, StructurePostsLoader,
+};
+use crate::kit::handles::{DepartmentLoader, DepartmentNode, SiteNode};
+use crate::kit::id::{NodeKind, encode};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use async_graphql::{Context, ID, Object};
+use chrono::NaiveDate;
+use maillage_core::SiteId;
+use maillage_counsellors::{Assignment, Counsellor, PersonalData, Post, Structure};
+
+/// The counsellors working at a site: `Site.counsellors`, batched over all the sites of a page.
+pub(crate) async fn counsellors_of_site(
+    ctx: &Context<'_>,
+    site: SiteId,
+) -> async_graphql::Result<Vec<CounsellorNode>> {
+    let rows = loader::<SiteCounsellorsLoader>(ctx)?.load_one(site).await?;
+    Ok(rows
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, c)| CounsellorNode(c))
+        .collect())
+}
+
+/// A structure hosting conseillers numériques (collectivité, association…), identified by its SIRET.
+pub struct StructureNode(pub Structure);
+
+/// A structure hosting conseillers numériques (collectivité, association…), identified by its SIRET.
+#[Object(name = "HostStructure")]
+impl StructureNode {
+    /// Global ID (opaque).
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::HostStructure, self.0.id.0)
+    }
+    /// SIRET (14 digits).
+    async fn siret(&self) -> &str {
+        self.0.data.siret.as_str()
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.data.name
+    }
+    /// Legal kind.
+    async fn kind(&self) -> StructureKind {
+        self.0.data.kind.into()
+    }
+    /// Public or private, derived from the kind: decides the grant rule of its posts.
+    async fn funding_kind(&self) -> FundingKind {
+        self.0.funding_kind().into()
+    }
+    /// Street address.
+    async fn address(&self) -> Option<&str> {
+        self.0.data.address.as_deref()
+    }
+    /// Postal code.
+    async fn postal_code(&self) -> Option<&str> {
+        self.0.data.postal_code.as_ref().map(|p| p.as_str())
+    }
+    /// Commune.
+    async fn commune(&self) -> Option<&str> {
+        self.0.data.commune.as_deref()
+    }
+    /// INSEE code of the department.
+    async fn department_code(&self) -> &str {
+        self.0.data.department.as_str()
+    }
+    /// The department.
+    async fn department(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DepartmentNode>> {
+        let _s = state(ctx)?;
+        Ok(loader::<DepartmentLoader>(ctx)?
+            .load_one(self.0.data.department.clone())
+            .await?
+            .map(DepartmentNode))
+    }
+    /// Labelled France Services.
+    async fn france_services(&self) -> bool {
+        self.0.data.france_services
+    }
+    /// In a zone de revitalisation rurale.
+    async fn zrr(&self) -> bool {
+        self.0.data.zrr
+    }
+    /// In (or serving) a quartier prioritaire de la politique de la ville.
+    async fn qpv(&self) -> bool {
+        self.0.data.qpv
+    }
+    /// Version for optimistic concurrency.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// Its requests for posts (first agreement, renewal).
+    async fn posts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PostNode>> {
+        let posts = loader::<StructurePostsLoader>(ctx)?
+            .load_one(self.0.id)
+            .await?;
+        Ok(posts
+            .unwrap_or_default()
+            .into_iter()
+            .map(PostNode)
+            .collect())
+    }
+    /// Its counsellors.
+    async fn counsellors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CounsellorNode>> {
+        let list = loader::<StructureCounsellorsLoader>(ctx)?
+            .load_one(self.0.id)
+            .await?;
+        Ok(list
+            .unwrap_or_default()
+            .into_iter()
+            .map(CounsellorNode)
+            .collect())
+    }
+}
+
+/// A request for funded posts (conventionnement) and the selection committee's decision.
+pub struct PostNode(pub Post);
+
+/// A request for funded posts (conventionnement) and the selection committee's decision.
+#[Object(name = "FundedPost")]
+impl PostNode {
+    /// Global ID (opaque).
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::FundedPost, self.0.id.0)
+    }
+    /// Whether this renews a first agreement.
+    async fn renewal(&self) -> bool {
+        self.0.data.renewal
+    }
+    /// Posts requested.
+    async fn requested(&self) -> i32 {
+        self.0.data.requested
+    }
+    /// Posts granted.
+    async fn granted(&self) -> i32 {
+        self.0.data.granted
+    }
+    /// The committee's decision.
+    async fn decision(&self) -> CommitteeDecision {
+        self.0.data.decision.into()
+    }
+    /// The committee's date.
+    async fn committee_date(&self) -> Option<NaiveDate> {
+        self.0.data.committee_date
+    }
+    /// First day of the funding agreement.
+    async fn agreement_start(&self) -> Option<NaiveDate> {
+        self.0.data.agreement_start
+    }
+    /// Last day of the funding agreement.
+    async fn agreement_end(&self) -> Option<NaiveDate> {
+        self.0.data.agreement_end
+    }
+    /// Version for optimistic concurrency.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The host structure.
+    async fn structure(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StructureNode>> {
+        let s = loader::<StructureLoader>(ctx)?
+            .load_one(self.0.structure_id)
+            .await?;
+        Ok(s.map(StructureNode))
+    }
+}
+
+/// A conseiller numérique France Services.
+///
+/// Personal fields (names, e-mails, phone) are **null** for anonymous and partner callers and for hub coordinators
+/// outside the counsellor's department; no error is raised.
+pub struct CounsellorNode(pub Counsellor);
+
+impl CounsellorNode {
+    fn personal(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&PersonalData>> {
+        Ok(self.0.personal_for(&state(ctx)?.actor))
+    }
+}
+
+/// A conseiller numérique France Services.
+///
+/// Personal fields (names, e-mails, phone) are **null** for anonymous and partner callers and for hub coordinators
+/// outside the counsellor's department; no error is raised.
+#[Object(name = "Counsellor")]
+impl CounsellorNode {
+    /// Global ID (opaque).
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Counsellor, self.0.id.0)
+    }
+    /// The national platform's id: the identity across imports.
+    async fn external_id(&self) -> &str {
+        &self.0.data.external_id
+    }
+    /// First name (personal data).
+    async fn first_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.personal(ctx)?.map(|p| p.first_name.clone()))
+    }
+    /// Last name (personal data).
+    async fn last_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.personal(ctx)?.map(|p| p.last_name.clone()))
+    }
+    /// Professional e-mail (personal data).
+    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self
+            .personal(ctx)?
+            .and_then(|p| p.email.as_ref().map(|e| e.as_str().to_owned())))
+    }
+    /// Personal e-mail (personal data).
+    async fn personal_email(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self
+            .personal(ctx)?
+            .and_then(|p| p.personal_email.as_ref().map(|e| e.as_str().to_owned())))
+    }
+    /// Phone (personal data).
+    async fn phone(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.personal(ctx)?.and_then(|p| p.phone.clone()))
+    }
+    /// Status.
+    async fn status(&self) -> CounsellorStatus {
+        self.0.data.status.into()
+    }
+    /// Recruitment date.
+    async fn recruited_on(&self) -> Option<NaiveDate> {
+        self.0.data.recruited_on
+    }
+    /// Start of the initial training.
+    async fn training_started_on(&self) -> Option<NaiveDate> {
+        self.0.data.training_started_on
+    }
+    /// First day of activity with the public.
+    async fn active_since(&self) -> Option<NaiveDate> {
+        self.0.data.active_since
+    }
+    /// End of the mission.
+    async fn ended_on(&self) -> Option<NaiveDate> {
+        self.0.data.ended_on
+    }
+    /// Contract type.
+    async fn contract_type(&self) -> Option<ContractType> {
+        self.0.data.contract_type.map(Into::into)
+    }
+    /// First day of the contract.
+    async fn contract_start(&self) -> Option<NaiveDate> {
+        self.0.data.contract_start
+    }
+    /// Last day of the contract.
+    async fn contract_end(&self) -> Option<NaiveDate> {
+        self.0.data.contract_end
+    }
+    /// When the initial training was completed.
+    async fn training_completed_on(&self) -> Option<NaiveDate> {
+        self.0.data.training_completed_on
+    }
+    /// Holds the PIX certification.
+    async fn pix_certified(&self) -> bool {
+        self.0.data.pix_certified
+    }
+    /// Percent of time for the host structure's own public; with `assignments`, at most 100.
+    async fn host_share(&self) -> i32 {
+        self.0.data.host_share
+    }
+    /// Whether this counsellor coordinates others.
+    async fn is_coordinator(&self) -> bool {
+        self.0.data.is_coordinator
+    }
+    /// INSEE code of the department (the host structure's).
+    async fn department_code(&self) -> &str {
+        self.0.department.as_str()
+    }
+    /// Version for optimistic concurrency (assignment changes bump it too).
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The host structure.
+    async fn structure(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StructureNode>> {
+        let s = loader::<StructureLoader>(ctx)?
+            .load_one(self.0.data.structure_id)
+            .await?;
+        Ok(s.map(StructureNode))
+    }
+    /// The funded post this counsellor fills.
+    async fn post(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PostNode>> {
+        let Some(id) = self.0.data.post_id else {
+            return Ok(None);
+        };
+        Ok(loader::<PostLoader>(ctx)?.load_one(id).await?.map(PostNode))
+    }
+    /// The coordinator of this counsellor.
+    async fn coordinator(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<CounsellorNode>> {
+        let Some(id) = self.0.data.coordinator_id else {
+            return Ok(None);
+        };
+        Ok(loader::<CounsellorLoader>(ctx)?
+            .load_one(id)
+            .await?
+            .map(CounsellorNode))
+    }
+    /// The counsellors this coordinator coordinates (empty for others).
+    async fn coordinated(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CounsellorNode>> {
+        let list = loader::<CoordinatedLoader>(ctx)?
+            .load_one(self.0.id)
+            .await?;
+        Ok(list
+            .unwrap_or_default()
+            .into_iter()
+            .map(CounsellorNode)
+            .collect())
+    }
+    /// Where the counsellor works, with the share of time at each site.
+    async fn assignments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AssignmentNode>> {
+        let list = loader::<AssignmentsLoader>(ctx)?
+            .load_one(self.0.id)
+            .await?;
+        Ok(list
+            .unwrap_or_default()
+            .into_iter()
+            .map(AssignmentNode)
+            .collect())
+    }
+    /// The sites where the counsellor works (archived sites are left out).
+    async fn sites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SiteNode>> {
+        let list = loader::<AssignmentsLoader>(ctx)?
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        let sites = loader::<SiteLoader>(ctx)?
+            .load_many(list.iter().map(|a| a.site_id))
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|a| sites.get(&a.site_id).cloned().map(SiteNode::new))
+            .collect())
+    }
+}
+
+/// A counsellor's share of time at one site.
+pub struct AssignmentNode(pub Assignment);
+
+/// A counsellor's share of time at one site.
+#[Object(name = "CounsellorAssignment")]
+impl AssignmentNode {
+    /// Global ID of the site.
+    async fn site_id(&self) -> ID {
+        encode(NodeKind::Site, self.0.site_id.0)
+    }
+    /// Percent of the counsellor's time at this site.
+    async fn share(&self) -> i32 {
+        self.0.share
+    }
+    /// The site (null if it was archived since).
+    async fn site(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SiteNode>> {
+        Ok(loader::<SiteLoader>(ctx)?
+            .load_one(self.0.site_id)
+            .await?
+            .map(SiteNode::new))
+    }
+}

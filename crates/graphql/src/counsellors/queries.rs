@@ -1,0 +1,224 @@
+//! Queries on counsellors, host structures and their statistics.
+
+use super::inputs::{
+    CounsellorExportList, CounsellorFilterInput, CounsellorStatistics, HostStructureFilter,
+    StatisticsLevel, departments, invalid_input,
+};
+use super::loaders::{CounsellorLoader, StructureLoader};
+use super::objects::{CounsellorNode, StructureNode};
+use crate::kit::connection::{Connection, connection, keyed_page_request};
+use crate::kit::error::{IntoGql, coded};
+use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use async_graphql::{Context, ID, Object};
+use maillage_core::DepartmentCode;
+use maillage_core::error::FieldPath;
+use maillage_counsellors::{CounsellorFilter, CounsellorId, StructureFilter, StructureId};
+use std::collections::BTreeMap;
+
+/// Queries on counsellors, host structures and their statistics.
+#[derive(Default)]
+pub struct CounsellorsQuery;
+
+/// Queries on counsellors, host structures and their statistics.
+#[Object]
+impl CounsellorsQuery {
+    /// Host structures matching a filter, as a Relay connection (at most 100 per page).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn host_structures(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<HostStructureFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<StructureNode>> {
+        let s = state(ctx)?;
+        let f = filter.unwrap_or_default();
+        let filter = StructureFilter {
+            departments: departments(f.departments)?,
+            hub: f.hub,
+            kinds: f
+                .kinds
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        };
+        let page = keyed_page_request::<i32>(ctx, first, after)?;
+        let result = maillage_counsellors::list_structures(&s.db, &filter, &page)
+            .await
+            .gql()?;
+        Ok(connection(result, StructureNode))
+    }
+
+    /// One host structure by its global ID.
+    async fn host_structure(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<StructureNode>> {
+        let id = StructureId(decode_int(&id, NodeKind::HostStructure)?);
+        Ok(loader::<StructureLoader>(ctx)?
+            .load_one(id)
+            .await?
+            .map(StructureNode))
+    }
+
+    /// Counsellors matching a filter, as a Relay connection (at most 100 per page). Personal fields are null
+    /// unless the caller may read them.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn counsellors(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CounsellorFilterInput>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<CounsellorNode>> {
+        let s = state(ctx)?;
+        let f = filter.unwrap_or_default();
+        let filter = CounsellorFilter {
+            departments: departments(f.departments)?,
+            hub: f.hub,
+            statuses: f
+                .statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            structure_kinds: f
+                .structure_kinds
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            without_site: f.without_site,
+            structure: None,
+        };
+        let page = keyed_page_request::<i32>(ctx, first, after)?;
+        let result = maillage_counsellors::list_counsellors(&s.db, &filter, &page)
+            .await
+            .gql()?;
+        Ok(connection(result, CounsellorNode))
+    }
+
+    /// One counsellor by its global ID.
+    async fn counsellor(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<CounsellorNode>> {
+        let id = CounsellorId(decode_int(&id, NodeKind::Counsellor)?);
+        Ok(loader::<CounsellorLoader>(ctx)?
+            .load_one(id)
+            .await?
+            .map(CounsellorNode))
+    }
+
+    /// Public counts per department, hub or region: posts granted, counsellors active, in training and without any
+    /// site. Readable by anyone; territories with nothing to count are included with zeros.
+    async fn counsellor_statistics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "StatisticsLevel::Department")] by: StatisticsLevel,
+    ) -> async_graphql::Result<Vec<CounsellorStatistics>> {
+        let s = state(ctx)?;
+        let per_department = maillage_counsellors::statistics_by_department(&s.db)
+            .await
+            .gql()?;
+        let all_departments = maillage_territories::list_departments(&s.db, None)
+            .await
+            .gql()?;
+        let mut lines: BTreeMap<String, (String, maillage_counsellors::DepartmentCounts)> =
+            BTreeMap::new();
+        match by {
+            StatisticsLevel::Department => {
+                for d in &all_departments {
+                    let counts = per_department.get(&d.code).cloned().unwrap_or_default();
+                    lines.insert(d.code.as_str().to_owned(), (d.name.clone(), counts));
+                }
+            }
+            StatisticsLevel::Region => {
+                let regions = maillage_territories::list_regions(&s.db).await.gql()?;
+                for r in &regions {
+                    let mut counts = maillage_counsellors::DepartmentCounts::default();
+                    for d in all_departments.iter().filter(|d| d.region_code == r.code) {
+                        if let Some(c) = per_department.get(&d.code) {
+                            counts.add(c);
+                        }
+                    }
+                    lines.insert(r.code.as_str().to_owned(), (r.name.clone(), counts));
+                }
+            }
+            StatisticsLevel::Hub => {
+                let hubs = maillage_territories::list_hubs(&s.db).await.gql()?;
+                let ids: Vec<_> = hubs.iter().map(|h| h.id).collect();
+                let covered = maillage_territories::departments_of_hubs(&s.db, &ids)
+                    .await
+                    .gql()?;
+                for h in &hubs {
+                    let mut counts = maillage_counsellors::DepartmentCounts::default();
+                    for (_, d) in covered.iter().filter(|(id, _)| *id == h.id) {
+                        if let Some(c) = per_department.get(&d.code) {
+                            counts.add(c);
+                        }
+                    }
+                    lines.insert(h.slug.clone(), (h.name.clone(), counts));
+                }
+            }
+        }
+        Ok(lines
+            .into_iter()
+            .map(|(key, (name, c))| CounsellorStatistics {
+                key,
+                name,
+                posts_granted: c.posts_granted,
+                counsellors_active: c.active,
+                counsellors_in_training: c.in_training,
+                counsellors_without_site: c.without_site,
+            })
+            .collect())
+    }
+
+    /// A list as CSV text (UTF-8, `,`-separated, header row), as hub coordinators use it in spreadsheets. Counsellor
+    /// lists need a hub coordinator (its departments only), BdT or admin token; structures are public.
+    async fn counsellors_export(
+        &self,
+        ctx: &Context<'_>,
+        list: CounsellorExportList,
+        #[graphql(desc = "Only this department (INSEE code).")] department: Option<String>,
+        #[graphql(desc = "Only the departments of this hub (slug).")] hub: Option<String>,
+    ) -> async_graphql::Result<String> {
+        use maillage_counsellors::export::{
+            CounsellorList, ExportScope, export_counsellors, export_structures,
+        };
+        let s = state(ctx)?;
+        let department = department
+            .map(|d| DepartmentCode::parse(&d))
+            .transpose()
+            .map_err(|e| invalid_input(FieldPath::new("department"), &e))?;
+        let scope = ExportScope { hub, department };
+        let mut out = Vec::new();
+        match list {
+            CounsellorExportList::Territory => {
+                export_counsellors(&s.db, &s.actor, CounsellorList::Territory, &scope, &mut out)
+                    .await
+            }
+            CounsellorExportList::WithoutSite => {
+                export_counsellors(
+                    &s.db,
+                    &s.actor,
+                    CounsellorList::WithoutSite,
+                    &scope,
+                    &mut out,
+                )
+                .await
+            }
+            CounsellorExportList::StructuresAndPosts => {
+                export_structures(&s.db, &s.actor, &scope, &mut out).await
+            }
+        }
+        .gql()?;
+        String::from_utf8(out).map_err(|_| coded("internal error", "internal_error", None))
+    }
+}

@@ -1,0 +1,78 @@
+//! The one connection type: Relay `edges { cursor node }`, `nodes`, `pageInfo`, and `totalCount` counted only when
+//! the query selects it.
+//!
+//! A list field takes `first`/`after`, validates them with [`page_request`] (which also decides whether to count),
+//! asks its domain service for a [`Page`], and returns [`connection`]`(page, Wrapper)`. The GraphQL type names
+//! follow the node: `SiteConnection`, `SiteEdge`.
+
+use crate::kit::error::IntoGql;
+use async_graphql::connection::{Edge, EmptyFields};
+use async_graphql::{Context, Object};
+use maillage_core::pagination::{Page, PageRequest};
+use serde::de::DeserializeOwned;
+
+/// A page of `N` (Relay connection).
+pub type Connection<N> = async_graphql::connection::Connection<String, N, TotalCount, EmptyFields>;
+
+/// The connection's `totalCount`.
+pub struct TotalCount(Option<u64>);
+
+/// The connection's `totalCount`.
+#[Object]
+impl TotalCount {
+    /// Number of items matching the filter, all pages together (counted only when selected).
+    async fn total_count(&self) -> i32 {
+        self.0.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+/// The cost of a connection field for `#[graphql(complexity = …)]`: its page size times its children.
+#[macro_export]
+macro_rules! page_cost {
+    () => {
+        "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    };
+}
+
+/// Validates `first`/`after` and asks for the total only when `totalCount` is selected.
+pub fn page_request(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<PageRequest> {
+    Ok(PageRequest::new(first, after.as_deref())
+        .gql()?
+        .with_total(ctx.look_ahead().field("totalCount").exists()))
+}
+
+/// [`page_request`], also rejecting a forged `after` up front (with `invalid_cursor`) rather than deep inside a
+/// batched load: `K` is the list's sort key.
+pub fn keyed_page_request<K: DeserializeOwned>(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<PageRequest> {
+    let page = page_request(ctx, first, after)?;
+    if let Some(after) = &page.after {
+        after.decode::<K>().gql()?;
+    }
+    Ok(page)
+}
+
+/// A domain page as a connection, each item wrapped by `node`.
+pub fn connection<T, N: async_graphql::OutputType>(
+    page: Page<T>,
+    mut node: impl FnMut(T) -> N,
+) -> Connection<N> {
+    let mut out = Connection::with_additional_fields(
+        page.has_previous_page,
+        page.has_next_page,
+        TotalCount(page.total_count),
+    );
+    out.edges = page
+        .items
+        .into_iter()
+        .map(|(cursor, item)| Edge::new(cursor.as_str().to_owned(), node(item)))
+        .collect();
+    out
+}

@@ -1,0 +1,153 @@
+//! Handles of the objects several domains return: regions, departments, hubs and sites, with the loaders that fetch
+//! territories.
+//!
+//! A handle is the data behind a GraphQL object; its `#[Object]` resolvers live in its domain module
+//! (`territories::objects`, `sites::objects`). Keeping the handle here lets every domain return a `Department` or a
+//! `Site` without importing the module that resolves its fields, so domain modules never import each other in a
+//! circle.
+
+use crate::db_loader;
+use crate::kit::error::IntoGql;
+use async_graphql::dataloader::Loader;
+use maillage_core::{DepartmentCode, HubId, RegionCode};
+use maillage_sites::Site;
+use maillage_territories::{Department, Hub, Region};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
+pub struct RegionNode(pub Region);
+
+/// A department (INSEE code: 01…95, 2A/2B, 971…976).
+pub struct DepartmentNode(pub Department);
+
+/// A hub territorial pour un numérique inclusif: coordinates the sites and actors of the departments it covers.
+pub struct HubNode(pub Hub);
+
+/// A lieu de médiation numérique (site), normalised from the national standard (v0.1.1 or v1.0.2).
+///
+/// Multi-valued fields (`services`, `publics`, …) give v1.0.2 labels; values of the source that have no v1.0.2
+/// equivalent are in `rawValues` with a null `value`.
+pub struct SiteNode {
+    /// The site.
+    pub site: Site,
+    /// The department and its hubs when the parent already knows them (a department's sites) or prefetched them
+    /// for the whole page: `department` and `hubs` then cost no query at all, whatever the page size.
+    pub related: Arc<Related>,
+}
+
+/// Departments and hubs known in advance for the sites of one page.
+#[derive(Default)]
+pub struct Related {
+    /// Departments by code.
+    pub departments: HashMap<DepartmentCode, Department>,
+    /// Hubs of each department, when prefetched.
+    pub hubs: Option<HashMap<DepartmentCode, Vec<Hub>>>,
+}
+
+impl SiteNode {
+    /// A site with nothing prefetched.
+    pub fn new(site: Site) -> Self {
+        Self {
+            site,
+            related: Arc::default(),
+        }
+    }
+}
+
+db_loader!(
+    /// Loads departments by code.
+    pub DepartmentLoader,
+    /// Loads regions by code.
+    pub RegionLoader,
+    /// Loads the departments each hub covers.
+    pub HubDepartmentsLoader,
+    /// Loads the hubs covering each department.
+    pub DepartmentHubsLoader,
+    /// Loads the departments of each region.
+    pub RegionDepartmentsLoader,
+);
+
+impl Loader<DepartmentCode> for DepartmentLoader {
+    type Value = Department;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[DepartmentCode],
+    ) -> Result<HashMap<DepartmentCode, Department>, Self::Error> {
+        let rows = maillage_territories::departments_by_codes(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(|d| (d.code.clone(), d)).collect())
+    }
+}
+
+impl Loader<RegionCode> for RegionLoader {
+    type Value = Region;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[RegionCode]) -> Result<HashMap<RegionCode, Region>, Self::Error> {
+        let rows = maillage_territories::regions_by_codes(&self.0, keys)
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(|r| (r.code.clone(), r)).collect())
+    }
+}
+
+impl Loader<HubId> for HubDepartmentsLoader {
+    type Value = Vec<Department>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[HubId]) -> Result<HashMap<HubId, Vec<Department>>, Self::Error> {
+        let rows = maillage_territories::departments_of_hubs(&self.0, keys)
+            .await
+            .gql()?;
+        let mut out: HashMap<HubId, Vec<Department>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for (hub, dep) in rows {
+            out.entry(hub).or_default().push(dep);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<DepartmentCode> for DepartmentHubsLoader {
+    type Value = Vec<Hub>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[DepartmentCode],
+    ) -> Result<HashMap<DepartmentCode, Vec<Hub>>, Self::Error> {
+        let rows = maillage_territories::hubs_of_departments(&self.0, keys)
+            .await
+            .gql()?;
+        let mut out: HashMap<DepartmentCode, Vec<Hub>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for (dep, hub) in rows {
+            out.entry(dep).or_default().push(hub);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<RegionCode> for RegionDepartmentsLoader {
+    type Value = Vec<Department>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[RegionCode],
+    ) -> Result<HashMap<RegionCode, Vec<Department>>, Self::Error> {
+        let rows = maillage_territories::departments_of_regions(&self.0, keys)
+            .await
+            .gql()?;
+        let mut out: HashMap<RegionCode, Vec<Department>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for dep in rows {
+            out.entry(dep.region_code.clone()).or_default().push(dep);
+        }
+        Ok(out)
+    }
+}

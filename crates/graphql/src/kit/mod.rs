@@ -1,0 +1,49 @@
+//! What every domain module shares: global IDs, connections, payloads, filters and orders, loaders, enum mirrors,
+//! errors, the request state, and the handles of the objects several domains return.
+//!
+//! Domain modules depend on the kit and never the other way round; see the crate README, "How to add a domain
+//! module".
+
+pub mod connection;
+pub mod enums;
+pub mod error;
+pub mod handles;
+pub mod id;
+pub mod loader;
+pub mod order;
+pub mod payload;
+
+use async_graphql::Context;
+use maillage_core::Actor;
+use sea_orm::DatabaseConnection;
+
+/// What one request runs with: the database, the caller, and its DataLoaders.
+pub struct RequestState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// The caller.
+    pub actor: Actor,
+    /// This request's loaders, made on first use.
+    pub loaders: loader::Loaders,
+    /// The request id (from `x-request-id` or generated), recorded in the audit trail and logs.
+    pub request_id: String,
+}
+
+impl RequestState {
+    /// State for one request by `actor`.
+    pub fn new(db: DatabaseConnection, actor: Actor, request_id: impl Into<String>) -> Self {
+        let loaders = loader::Loaders::new(&db);
+        Self {
+            db,
+            actor,
+            loaders,
+            request_id: request_id.into(),
+        }
+    }
+}
+
+/// The request state from a resolver's context.
+pub fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestState> {
+    ctx.data::<RequestState>()
+        .map_err(|_| error::coded("internal error", "internal_error", None))
+}

@@ -1,0 +1,81 @@
+//! The schema: the merged root objects, the limits and the SDL.
+
+use crate::{
+    aidants, ami, audit, counsellors, feeds, funding, node, sites, telemetry, territories, tokens,
+};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+/// The root query: one object per domain, merged.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    node::NodeQuery,
+    territories::TerritoriesQuery,
+    sites::SitesQuery,
+    counsellors::CounsellorsQuery,
+    audit::AuditQuery,
+    funding::FundingQuery,
+    aidants::AidantsQuery,
+    ami::AmiQuery,
+    feeds::FeedsQuery,
+    tokens::TokensQuery,
+);
+
+/// The root mutation: one object per domain, merged.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    territories::TerritoriesMutation,
+    sites::SitesMutation,
+    counsellors::CounsellorsMutation,
+    funding::FundingMutation,
+    aidants::AidantsMutation,
+    ami::AmiMutation,
+    feeds::FeedsMutation,
+    tokens::TokensMutation,
+);
+
+/// The executable schema.
+pub type MaillageSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Limits that protect the server from expensive queries.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    /// Maximum nesting depth of a query.
+    pub max_depth: usize,
+    /// Maximum complexity (a connection costs its page size × its children).
+    pub max_complexity: usize,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 15,
+            max_complexity: 100_000,
+        }
+    }
+}
+
+/// Builds the schema. It holds no database: each request carries its own [`RequestState`], so the SDL can be
+/// printed without one.
+pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(recursive_depth(limits))
+    .extension(telemetry::Telemetry)
+    .finish()
+}
+
+/// The parser's recursion limit follows the depth limit, so raising `MAILLAGE_MAX_QUERY_DEPTH` is enough. These
+/// limits of async-graphql are a backstop: the HTTP layer's cost analysis ([`cost`]) refuses first, with the cost.
+pub(crate) fn recursive_depth(limits: SchemaLimits) -> usize {
+    limits.max_depth.saturating_mul(2).max(32)
+}
+
+/// The committed contract: the schema in SDL.
+pub fn sdl() -> String {
+    build_schema(SchemaLimits::default()).sdl()
+}

@@ -1,0 +1,389 @@
+//! Inputs of the sites queries and mutations, and the site rules of mutation inputs.
+
+use super::loaders::SitesArgs;
+use crate::kit::connection::keyed_page_request;
+use crate::kit::error::IntoGql;
+use crate::kit::order::OrderDirection;
+use crate::kit::payload::{Checks, user_error};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
+use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::error::FieldPath;
+use maillage_core::{DepartmentCode, Email, RegionCode};
+use maillage_sites::standard::parse::is_standard_phone;
+use maillage_sites::standard::vocabulary::is_v1_label;
+use maillage_sites::{BoundingBox, SiteFilter, SiteOrder, SiteOrderField, SitesError, ValueKind};
+
+/// A geographic rectangle (WGS84 degrees, bounds included).
+#[derive(InputObject)]
+#[graphql(name = "BoundingBox")]
+pub struct BoundingBoxInput {
+    /// Southern bound.
+    pub min_latitude: f64,
+    /// Northern bound.
+    pub max_latitude: f64,
+    /// Western bound.
+    pub min_longitude: f64,
+    /// Eastern bound.
+    pub max_longitude: f64,
+}
+
+/// Criteria on sites; all given criteria must hold.
+#[derive(InputObject, Default)]
+#[graphql(name = "SiteFilter")]
+pub struct SiteFilterInput {
+    /// Sites in any of these departments (INSEE codes).
+    pub departments: Option<Vec<String>>,
+    /// Sites in the departments of this hub (slug).
+    pub hub: Option<String>,
+    /// Sites in this region (INSEE code).
+    pub region: Option<String>,
+    /// Sites offering every one of these services (v1.0.2 labels, e.g. "Aide aux démarches administratives").
+    pub services: Option<Vec<String>>,
+    /// Sites addressing every one of these publics or specific supports (v1.0.2 labels, e.g. "Seniors").
+    pub publics: Option<Vec<String>>,
+    /// Sites with every one of these national programmes or labels (v1.0.2 labels, e.g. "France Services").
+    pub labels: Option<Vec<String>>,
+    /// Text contained in the name or the commune, ignoring case and accents.
+    pub text: Option<String>,
+    /// Sites whose coordinates are in this rectangle.
+    pub bounding_box: Option<BoundingBoxInput>,
+    /// Sites open at this instant, according to their opening hours, in their local time zone. Public holidays
+    /// are not taken into account.
+    pub open_at: Option<DateTime<Utc>>,
+    /// Sites from this import source.
+    pub source: Option<String>,
+}
+
+/// Fields sites can be sorted by; ties are broken by id.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(name = "SiteOrderField")]
+pub enum SiteOrderFieldInput {
+    /// Name, ignoring case and accents.
+    #[default]
+    Name,
+    /// Source's last update date.
+    UpdatedOn,
+    /// Order of first import.
+    Id,
+}
+
+/// How to sort sites.
+#[derive(InputObject)]
+#[graphql(name = "SiteOrderBy")]
+pub struct SiteOrderByInput {
+    /// Field (default NAME).
+    #[graphql(default)]
+    pub field: SiteOrderFieldInput,
+    /// Direction (default ASC).
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+pub(crate) fn invalid(
+    field: FieldPath,
+    e: &maillage_core::error::InvalidValue,
+) -> async_graphql::Error {
+    crate::kit::error::to_gql(&SitesError::invalid(field, e))
+}
+
+impl SiteFilterInput {
+    pub(crate) fn into_domain(self) -> async_graphql::Result<SiteFilter> {
+        let departments = self
+            .departments
+            .map(|list| {
+                list.iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        DepartmentCode::parse(d).map_err(|e| {
+                            invalid(FieldPath::new("filter").push("departments").index(i), &e)
+                        })
+                    })
+                    .collect::<async_graphql::Result<Vec<_>>>()
+            })
+            .transpose()?;
+        let region = self
+            .region
+            .map(|r| {
+                RegionCode::parse(&r)
+                    .map_err(|e| invalid(FieldPath::new("filter").push("region"), &e))
+            })
+            .transpose()?;
+        let filter = SiteFilter {
+            departments,
+            hub: self.hub,
+            region,
+            services: self.services.unwrap_or_default(),
+            publics: self.publics.unwrap_or_default(),
+            labels: self.labels.unwrap_or_default(),
+            text: self.text,
+            bounding_box: self.bounding_box.map(|b| BoundingBox {
+                min_latitude: b.min_latitude,
+                max_latitude: b.max_latitude,
+                min_longitude: b.min_longitude,
+                max_longitude: b.max_longitude,
+            }),
+            open_at: self.open_at,
+            source: self.source,
+            ..SiteFilter::default()
+        };
+        filter.validate().gql()?;
+        Ok(filter)
+    }
+}
+
+/// Validates the arguments of a `sites` field, and asks for the total only when `totalCount` is selected.
+pub fn sites_args(
+    ctx: &Context<'_>,
+    filter: Option<SiteFilterInput>,
+    order_by: Option<SiteOrderByInput>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<SitesArgs> {
+    let filter = filter.unwrap_or_default().into_domain()?;
+    let order = order_by.map_or_else(SiteOrder::default, |o| SiteOrder {
+        field: match o.field {
+            SiteOrderFieldInput::Name => SiteOrderField::Name,
+            SiteOrderFieldInput::UpdatedOn => SiteOrderField::UpdatedOn,
+            SiteOrderFieldInput::Id => SiteOrderField::Id,
+        },
+        descending: o.direction == OrderDirection::Desc,
+    });
+    // A forged cursor is refused up front, with its code, rather than deep inside a batched load.
+    let page = keyed_page_request::<(String, i32)>(ctx, first, after)?;
+    Ok(SitesArgs::new(filter, order, page))
+}
+
+/// The site rules of mutation inputs, on top of the kit's [`Checks`].
+pub(crate) trait SiteChecks {
+    /// Checks `phone`.
+    fn phone(&mut self, value: &str) -> Option<String>;
+    /// Checks `emails`.
+    fn emails(&mut self, values: &[String]) -> Vec<Email>;
+    /// Checks `coordinates`.
+    fn coordinates(&mut self, latitude: Option<f64>, longitude: Option<f64>) -> Option<(f64, f64)>;
+    /// Checks `labels`.
+    fn labels(&mut self, field: &str, kind: ValueKind, values: &[String]) -> Vec<String>;
+}
+
+impl SiteChecks for Checks {
+    fn phone(&mut self, value: &str) -> Option<String> {
+        let v: String = value
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '.')
+            .collect();
+        if is_standard_phone(&v) {
+            Some(v)
+        } else {
+            self.0.push(user_error(
+                FieldPath::new("input").push("phone"),
+                "invalid_value",
+                "phone must be in international form, e.g. +33478000000",
+            ));
+            None
+        }
+    }
+
+    fn emails(&mut self, values: &[String]) -> Vec<Email> {
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match Email::parse(e) {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    self.0.push(user_error(
+                        FieldPath::new("input").push("emails").index(i),
+                        "invalid_value",
+                        err.to_string(),
+                    ));
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn coordinates(&mut self, latitude: Option<f64>, longitude: Option<f64>) -> Option<(f64, f64)> {
+        match (latitude, longitude) {
+            (Some(lat), Some(lon))
+                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+            {
+                Some((lat, lon))
+            }
+            (None, None) => None,
+            _ => {
+                self.0.push(user_error(
+                    FieldPath::new("input").push("latitude"),
+                    "invalid_value",
+                    "latitude (-90..90) and longitude (-180..180) go together",
+                ));
+                None
+            }
+        }
+    }
+
+    fn labels(&mut self, field: &str, kind: ValueKind, values: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            if is_v1_label(kind, v) {
+                if !out.contains(v) {
+                    out.push(v.clone());
+                }
+            } else {
+                self.0.push(user_error(
+                    FieldPath::new("input").push(field).index(i),
+                    "unknown_value",
+                    format!("{v:?} is not a value of the national standard v1.0.2 for {field}"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Multi-valued fields of the national standard v1.0.2, as inputs (labels exactly as in the standard).
+#[derive(InputObject, Default)]
+pub struct SiteValuesInput {
+    /// `services`.
+    pub services: Option<Vec<String>>,
+    /// `publics_specifiquement_adresses`.
+    pub publics: Option<Vec<String>>,
+    /// `prise_en_charge_specifique`.
+    pub specific_support: Option<Vec<String>>,
+    /// `frais_a_charge`.
+    pub fees: Option<Vec<String>>,
+    /// `dispositif_programmes_nationaux`.
+    pub national_programmes: Option<Vec<String>>,
+    /// `formations_labels`.
+    pub training_labels: Option<Vec<String>>,
+    /// `modalites_acces`.
+    pub access_modes: Option<Vec<String>>,
+    /// `modalites_accompagnement`.
+    pub support_modes: Option<Vec<String>>,
+}
+
+impl SiteValuesInput {
+    pub(crate) fn check(self, checks: &mut Checks) -> Vec<(ValueKind, Vec<String>)> {
+        let fields = [
+            ("services", ValueKind::Service, self.services),
+            ("publics", ValueKind::Public, self.publics),
+            (
+                "specificSupport",
+                ValueKind::SpecificSupport,
+                self.specific_support,
+            ),
+            ("fees", ValueKind::Fee, self.fees),
+            (
+                "nationalProgrammes",
+                ValueKind::NationalProgramme,
+                self.national_programmes,
+            ),
+            (
+                "trainingLabels",
+                ValueKind::TrainingLabel,
+                self.training_labels,
+            ),
+            ("accessModes", ValueKind::AccessMode, self.access_modes),
+            ("supportModes", ValueKind::SupportMode, self.support_modes),
+        ];
+        fields
+            .into_iter()
+            .filter_map(|(name, kind, values)| {
+                values.map(|v| (kind, checks.labels(name, kind, &v)))
+            })
+            .collect()
+    }
+}
+
+/// A new site.
+#[derive(InputObject)]
+pub struct CreateSiteInput {
+    /// Source name (e.g. the hub's slug); with `sourceId`, the site's identity.
+    pub source: String,
+    /// Identifier within the source.
+    pub source_id: String,
+    /// SIRET, RNA or RIDET of the structure (default: the `00000000000000` placeholder).
+    pub pivot: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Commune.
+    pub commune: String,
+    /// Postal code (5 digits): decides the department with `inseeCode`.
+    pub postal_code: String,
+    /// INSEE commune code.
+    pub insee_code: Option<String>,
+    /// Street address.
+    pub address: String,
+    /// Address complement.
+    pub address_complement: Option<String>,
+    /// Latitude (WGS84), with `longitude`.
+    pub latitude: Option<f64>,
+    /// Longitude (WGS84), with `latitude`.
+    pub longitude: Option<f64>,
+    /// Public phone number, international form.
+    pub phone: Option<String>,
+    /// E-mail addresses (treated as personal data).
+    pub emails: Option<Vec<String>>,
+    /// Website.
+    pub website: Option<String>,
+    /// Opening hours, OpenStreetMap opening_hours syntax.
+    pub opening_hours: Option<String>,
+    /// Short presentation.
+    pub summary: Option<String>,
+    /// Detailed presentation.
+    pub description: Option<String>,
+    /// Date of the information (default: today).
+    pub updated_on: Option<NaiveDate>,
+    /// Multi-valued fields.
+    #[graphql(default)]
+    pub values: SiteValuesInput,
+}
+
+/// Changes to a site; omitted fields stay as they are, `null` clears an optional field.
+#[derive(InputObject)]
+pub struct UpdateSiteInput {
+    /// The site.
+    pub id: ID,
+    /// The version read; refused with `stale_version` if the site changed since.
+    pub version: i32,
+    /// Name.
+    pub name: Option<String>,
+    /// Commune.
+    pub commune: Option<String>,
+    /// Postal code; moving a site outside your departments is refused.
+    pub postal_code: Option<String>,
+    /// INSEE commune code.
+    pub insee_code: MaybeUndefined<String>,
+    /// Street address.
+    pub address: Option<String>,
+    /// Address complement.
+    pub address_complement: MaybeUndefined<String>,
+    /// Latitude, with `longitude` (both null to clear).
+    pub latitude: MaybeUndefined<f64>,
+    /// Longitude, with `latitude`.
+    pub longitude: MaybeUndefined<f64>,
+    /// Phone.
+    pub phone: MaybeUndefined<String>,
+    /// E-mail addresses (the whole list).
+    pub emails: Option<Vec<String>>,
+    /// Website.
+    pub website: MaybeUndefined<String>,
+    /// Opening hours.
+    pub opening_hours: MaybeUndefined<String>,
+    /// Short presentation.
+    pub summary: MaybeUndefined<String>,
+    /// Detailed presentation.
+    pub description: MaybeUndefined<String>,
+    /// Date of the information (default: today).
+    pub updated_on: Option<NaiveDate>,
+    /// Multi-valued fields: each given list replaces that field's values.
+    #[graphql(default)]
+    pub values: SiteValuesInput,
+}
+
+/// The site to archive.
+#[derive(InputObject)]
+pub struct DeleteSiteInput {
+    /// The site.
+    pub id: ID,
+    /// The version read.
+    pub version: i32,
+}

@@ -1,0 +1,84 @@
+//! The sites loader: one page of sites per department, batched across departments.
+
+use crate::db_loader;
+use crate::kit::error::IntoGql;
+use async_graphql::dataloader::Loader;
+use maillage_core::DepartmentCode;
+use maillage_core::pagination::{Page, PageRequest};
+use maillage_sites::{Site, SiteFilter, SiteOrder};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+db_loader!(
+    /// Loads one page of sites per department, for the same arguments.
+    pub DepartmentSitesLoader,
+);
+
+/// The arguments of a nested `sites` field; requests with equal arguments are batched together.
+#[derive(Debug, Clone)]
+pub struct SitesArgs {
+    /// The filter.
+    pub filter: SiteFilter,
+    /// The order.
+    pub order: SiteOrder,
+    /// The page.
+    pub page: PageRequest,
+    pub(crate) canonical: Arc<str>,
+}
+
+impl SitesArgs {
+    /// Bundles the arguments; equality is on their canonical text (the filter holds floats, which are not `Eq`).
+    pub fn new(filter: SiteFilter, order: SiteOrder, page: PageRequest) -> Self {
+        let canonical = format!("{filter:?}|{order:?}|{page:?}").into();
+        Self {
+            filter,
+            order,
+            page,
+            canonical,
+        }
+    }
+}
+
+impl PartialEq for SitesArgs {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical == other.canonical
+    }
+}
+impl Eq for SitesArgs {}
+impl Hash for SitesArgs {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.canonical.hash(state);
+    }
+}
+
+impl Loader<(DepartmentCode, SitesArgs)> for DepartmentSitesLoader {
+    type Value = Page<Site>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[(DepartmentCode, SitesArgs)],
+    ) -> Result<HashMap<(DepartmentCode, SitesArgs), Page<Site>>, Self::Error> {
+        let mut groups: HashMap<&SitesArgs, Vec<DepartmentCode>> = HashMap::new();
+        for (dep, args) in keys {
+            groups.entry(args).or_default().push(dep.clone());
+        }
+        let mut out = HashMap::new();
+        for (args, deps) in groups {
+            let pages = maillage_sites::list_sites_by_departments(
+                &self.0,
+                &deps,
+                &args.filter,
+                args.order,
+                &args.page,
+            )
+            .await
+            .gql()?;
+            for (dep, page) in pages {
+                out.insert((dep, args.clone()), page);
+            }
+        }
+        Ok(out)
+    }
+}

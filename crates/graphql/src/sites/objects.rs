@@ -1,0 +1,316 @@
+//! The `Site` object and its connection.
+
+use crate::kit::connection::{Connection, connection};
+use crate::kit::error::IntoGql;
+use crate::kit::handles::{
+    DepartmentHubsLoader, DepartmentLoader, DepartmentNode, HubNode, Related, SiteNode,
+};
+use crate::kit::id::{NodeKind, encode};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::DepartmentCode;
+use maillage_core::pagination::Page;
+use maillage_sites::{Site, ValueKind};
+use maillage_territories::{Department, Hub};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a site's multi-valued field said in its source, and its v1.0.2 label if there is one.
+#[derive(async_graphql::SimpleObject)]
+pub struct SiteValue {
+    /// The field: `service`, `public`, `specific_support`, `fee`, `national_programme`, `training_label`,
+    /// `access_mode`, `support_mode`, `typology` or `itinerance`.
+    pub field: String,
+    /// The v1.0.2 label, or null when the source's value has none.
+    pub value: Option<String>,
+    /// The value exactly as the source wrote it.
+    pub raw: String,
+}
+
+impl SiteNode {
+    fn values(&self, kind: ValueKind) -> Vec<String> {
+        self.site
+            .data
+            .mapped_values(kind)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A lieu de médiation numérique (site), normalised from the national standard (v0.1.1 or v1.0.2).
+///
+/// Multi-valued fields (`services`, `publics`, …) give v1.0.2 labels; values of the source that have no v1.0.2
+/// equivalent are in `rawValues` with a null `value`.
+#[Object(name = "Site")]
+impl SiteNode {
+    /// Global ID (opaque).
+    pub async fn id(&self) -> ID {
+        encode(NodeKind::Site, self.site.id)
+    }
+    /// The import source (e.g. `hinaura`); with `sourceId`, the site's identity.
+    async fn source(&self) -> &str {
+        &self.site.source
+    }
+    /// The row's `id` in its source.
+    async fn source_id(&self) -> &str {
+        &self.site.data.source_id
+    }
+    /// Version of the national standard of the source file (`0.1.1` or `1.0.2`).
+    async fn standard_version(&self) -> &str {
+        self.site.data.standard_version.as_str()
+    }
+    /// SIRET, RNA or RIDET of the structure; `00000000000000` when the source did not know it.
+    async fn pivot(&self) -> &str {
+        self.site.data.pivot.as_str()
+    }
+    /// Name (`nom`).
+    async fn name(&self) -> &str {
+        &self.site.data.name
+    }
+    /// Commune, as written by the source.
+    async fn commune(&self) -> &str {
+        &self.site.data.commune
+    }
+    /// Postal code.
+    async fn postal_code(&self) -> &str {
+        self.site.data.postal_code.as_str()
+    }
+    /// INSEE commune code, when the source gave a valid one.
+    async fn insee_code(&self) -> Option<&str> {
+        self.site.data.insee_code.as_ref().map(|c| c.as_str())
+    }
+    /// Street address.
+    async fn address(&self) -> &str {
+        &self.site.data.address
+    }
+    /// Address complement.
+    async fn address_complement(&self) -> Option<&str> {
+        self.site.data.address_complement.as_deref()
+    }
+    /// Latitude (WGS84).
+    async fn latitude(&self) -> Option<f64> {
+        self.site.data.latitude
+    }
+    /// Longitude (WGS84).
+    async fn longitude(&self) -> Option<f64> {
+        self.site.data.longitude
+    }
+    /// Public phone number of the site (international form).
+    async fn phone(&self) -> Option<&str> {
+        self.site.data.phone.as_deref()
+    }
+    /// E-mail addresses. They may be personal (prenom.nom@…), so they are **null** for anonymous and partner
+    /// callers and for hub coordinators outside the site's department; no error is raised.
+    async fn emails(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<String>>> {
+        let s = state(ctx)?;
+        Ok(self
+            .site
+            .emails_for(&s.actor)
+            .map(|list| list.iter().map(|e| e.as_str().to_owned()).collect()))
+    }
+    /// Website(s), as written by the source (`|`-separated when several).
+    async fn website(&self) -> Option<&str> {
+        self.site.data.website.as_deref()
+    }
+    /// Opening hours as written by the source (OpenStreetMap opening_hours syntax).
+    async fn opening_hours(&self) -> Option<&str> {
+        self.site.data.opening_hours.as_deref()
+    }
+    /// Whether `openingHours` parses; unparsable values are kept, but such sites never match `openAt`.
+    async fn opening_hours_valid(&self) -> Option<bool> {
+        self.site.opening_hours_valid
+    }
+    /// Short presentation.
+    async fn summary(&self) -> Option<&str> {
+        self.site.data.summary.as_deref()
+    }
+    /// Detailed presentation.
+    async fn description(&self) -> Option<&str> {
+        self.site.data.description.as_deref()
+    }
+    /// The row's own `source` column (e.g. `conseiller-numerique`, `france-services`).
+    async fn source_label(&self) -> Option<&str> {
+        self.site.data.source_label.as_deref()
+    }
+    /// Parent structure.
+    async fn parent_structure(&self) -> Option<&str> {
+        self.site.data.parent_structure.as_deref()
+    }
+    /// Date of the source's last update (`date_maj`); `1970-01-01` in some sources means unknown.
+    async fn updated_on(&self) -> NaiveDate {
+        self.site.data.updated_on
+    }
+    /// Services offered (v1.0.2 labels).
+    async fn services(&self) -> Vec<String> {
+        self.values(ValueKind::Service)
+    }
+    /// Publics specifically addressed (v1.0.2 `publics_specifiquement_adresses`).
+    async fn publics(&self) -> Vec<String> {
+        self.values(ValueKind::Public)
+    }
+    /// Specific support (v1.0.2 `prise_en_charge_specifique`).
+    async fn specific_support(&self) -> Vec<String> {
+        self.values(ValueKind::SpecificSupport)
+    }
+    /// Fees (v1.0.2 `frais_a_charge`).
+    async fn fees(&self) -> Vec<String> {
+        self.values(ValueKind::Fee)
+    }
+    /// National programmes (v1.0.2 `dispositif_programmes_nationaux`).
+    async fn national_programmes(&self) -> Vec<String> {
+        self.values(ValueKind::NationalProgramme)
+    }
+    /// Training and labels (v1.0.2 `formations_labels`).
+    async fn training_labels(&self) -> Vec<String> {
+        self.values(ValueKind::TrainingLabel)
+    }
+    /// Other labels, free text.
+    async fn other_labels(&self) -> Option<&str> {
+        self.site.data.other_labels.as_deref()
+    }
+    /// Access modes (v1.0.2 `modalites_acces`).
+    async fn access_modes(&self) -> Vec<String> {
+        self.values(ValueKind::AccessMode)
+    }
+    /// Support modes (v1.0.2 `modalites_accompagnement`).
+    async fn support_modes(&self) -> Vec<String> {
+        self.values(ValueKind::SupportMode)
+    }
+    /// Typology codes.
+    async fn typologies(&self) -> Vec<String> {
+        self.values(ValueKind::Typology)
+    }
+    /// Every multi-valued field as the source wrote it, mapped or not.
+    async fn raw_values(&self) -> Vec<SiteValue> {
+        self.site
+            .data
+            .values
+            .iter()
+            .map(|v| SiteValue {
+                field: v.kind.as_str().to_owned(),
+                value: v.value.clone(),
+                raw: v.raw.clone(),
+            })
+            .collect()
+    }
+    /// Accessibility sheet (acceslibre) URL.
+    async fn accessibility_url(&self) -> Option<&str> {
+        self.site.data.accessibility_url.as_deref()
+    }
+    /// Booking URL.
+    async fn booking_url(&self) -> Option<&str> {
+        self.site.data.booking_url.as_deref()
+    }
+    /// The department, derived from the INSEE code or the postal code; null outside the 101 departments.
+    async fn department(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DepartmentNode>> {
+        let Some(code) = self.site.department_code.clone() else {
+            return Ok(None);
+        };
+        if let Some(dep) = self.related.departments.get(&code) {
+            return Ok(Some(DepartmentNode(dep.clone())));
+        }
+        let _s = state(ctx)?;
+        Ok(loader::<DepartmentLoader>(ctx)?
+            .load_one(code)
+            .await?
+            .map(DepartmentNode))
+    }
+    /// The hubs covering the site's department.
+    async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
+        let Some(code) = self.site.department_code.clone() else {
+            return Ok(Vec::new());
+        };
+        if let Some(hubs) = &self.related.hubs {
+            let hubs = hubs.get(&code).cloned().unwrap_or_default();
+            return Ok(hubs.into_iter().map(HubNode).collect());
+        }
+        let _s = state(ctx)?;
+        let hubs = loader::<DepartmentHubsLoader>(ctx)?.load_one(code).await?;
+        Ok(hubs.unwrap_or_default().into_iter().map(HubNode).collect())
+    }
+    /// The conseillers numériques working at this site (batched over the whole page).
+    async fn counsellors(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::counsellors::CounsellorNode>> {
+        crate::counsellors::counsellors_of_site(ctx, self.site.id).await
+    }
+    /// Version for optimistic concurrency.
+    async fn version(&self) -> i32 {
+        self.site.version
+    }
+    /// When Maillage first stored the site.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.site.created_at
+    }
+    /// When Maillage last changed the site.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.site.updated_at
+    }
+}
+
+/// A page of sites, with their departments and hubs fetched once for the whole page when the query selects them
+/// (one statement each, whatever the page size) or taken from `parent` when all sites share that department.
+pub async fn site_connection(
+    ctx: &Context<'_>,
+    page: Page<Site>,
+    parent: Option<&Department>,
+) -> async_graphql::Result<Connection<SiteNode>> {
+    let s = state(ctx)?;
+    let look = ctx.look_ahead();
+    let selects = |field: &str| {
+        look.field("nodes").field(field).exists()
+            || look.field("edges").field("node").field(field).exists()
+    };
+    let mut related = Related::default();
+    if let Some(dep) = parent {
+        related.departments.insert(dep.code.clone(), dep.clone());
+    }
+    let mut codes: Vec<DepartmentCode> = page
+        .items
+        .iter()
+        .filter_map(|(_, site)| site.department_code.clone())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    if selects("department") {
+        let missing: Vec<DepartmentCode> = codes
+            .iter()
+            .filter(|c| !related.departments.contains_key(*c))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            for dep in maillage_territories::departments_by_codes(&s.db, &missing)
+                .await
+                .gql()?
+            {
+                related.departments.insert(dep.code.clone(), dep);
+            }
+        }
+    }
+    if selects("hubs") && !codes.is_empty() {
+        let mut hubs: HashMap<DepartmentCode, Vec<Hub>> = HashMap::new();
+        if let Some(dep) = parent {
+            let list = loader::<DepartmentHubsLoader>(ctx)?
+                .load_one(dep.code.clone())
+                .await?;
+            hubs.insert(dep.code.clone(), list.unwrap_or_default());
+        } else {
+            for (code, hub) in maillage_territories::hubs_of_departments(&s.db, &codes)
+                .await
+                .gql()?
+            {
+                hubs.entry(code).or_default().push(hub);
+            }
+        }
+        related.hubs = Some(hubs);
+    }
+    let related = Arc::new(related);
+    Ok(connection(page, |site| SiteNode {
+        site,
+        related: Arc::clone(&related),
+    }))
+}

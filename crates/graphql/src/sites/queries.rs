@@ -1,0 +1,52 @@
+//! Queries on sites.
+
+use super::inputs::{SiteFilterInput, SiteOrderByInput, sites_args};
+use super::objects::site_connection;
+use crate::kit::connection::Connection;
+use crate::kit::error::IntoGql;
+use crate::kit::handles::SiteNode;
+use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::state;
+use async_graphql::{Context, ID, Object};
+use maillage_core::SiteId;
+use maillage_sites::Site;
+
+/// Queries on sites.
+#[derive(Default)]
+pub struct SitesQuery;
+
+/// Queries on sites.
+#[Object]
+impl SitesQuery {
+    /// Sites matching a filter, as a Relay connection (at most 100 per page).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn sites(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SiteFilterInput>,
+        order_by: Option<SiteOrderByInput>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<Connection<SiteNode>> {
+        let s = state(ctx)?;
+        let args = sites_args(ctx, filter, order_by, first, after)?;
+        let page = maillage_sites::list_sites(&s.db, &args.filter, args.order, &args.page)
+            .await
+            .gql()?;
+        site_connection(ctx, page, None).await
+    }
+
+    /// One site by its global ID.
+    async fn site(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<SiteNode>> {
+        let s = state(ctx)?;
+        let id = decode_int(&id, NodeKind::Site)?;
+        let site = maillage_sites::get_site(&s.db, SiteId(id)).await.gql()?;
+        Ok(site.map(SiteNode::new))
+    }
+}
+
+/// Used by `node`/`nodes`.
+pub async fn sites_by_ids(ctx: &Context<'_>, ids: &[SiteId]) -> async_graphql::Result<Vec<Site>> {
+    let s = state(ctx)?;
+    maillage_sites::sites_by_ids(&s.db, ids).await.gql()
+}

@@ -1,0 +1,71 @@
+//! Queries on territories.
+
+use crate::kit::error::{IntoGql, coded};
+use crate::kit::handles::{DepartmentLoader, DepartmentNode, HubNode, RegionNode};
+use crate::kit::loader::loader;
+use crate::kit::state;
+use async_graphql::{Context, Object};
+use maillage_core::{DepartmentCode, RegionCode};
+
+/// Queries on territories.
+#[derive(Default)]
+pub struct TerritoriesQuery;
+
+/// Queries on territories.
+#[Object]
+impl TerritoriesQuery {
+    /// The 18 regions, by code.
+    async fn regions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RegionNode>> {
+        let s = state(ctx)?;
+        let rows = maillage_territories::list_regions(&s.db).await.gql()?;
+        Ok(rows.into_iter().map(RegionNode).collect())
+    }
+
+    /// The 101 departments by code, or those of one region.
+    async fn departments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "INSEE region code, e.g. \"84\".")] region: Option<String>,
+    ) -> async_graphql::Result<Vec<DepartmentNode>> {
+        let s = state(ctx)?;
+        let region = region
+            .map(|r| RegionCode::parse(&r))
+            .transpose()
+            .map_err(|e| coded(&e.to_string(), "invalid_value", Some("region".to_owned())))?;
+        let rows = maillage_territories::list_departments(&s.db, region.as_ref())
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(DepartmentNode).collect())
+    }
+
+    /// One department by INSEE code.
+    async fn department(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> async_graphql::Result<Option<DepartmentNode>> {
+        let _s = state(ctx)?;
+        let code = DepartmentCode::parse(&code)
+            .map_err(|e| coded(&e.to_string(), "invalid_value", Some("code".to_owned())))?;
+        Ok(loader::<DepartmentLoader>(ctx)?
+            .load_one(code)
+            .await?
+            .map(DepartmentNode))
+    }
+
+    /// The hubs, by name.
+    async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
+        let s = state(ctx)?;
+        let rows = maillage_territories::list_hubs(&s.db).await.gql()?;
+        Ok(rows.into_iter().map(HubNode).collect())
+    }
+
+    /// One hub by slug, e.g. `hinaura`.
+    async fn hub(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<HubNode>> {
+        let s = state(ctx)?;
+        let hub = maillage_territories::hub_by_slug(&s.db, &slug)
+            .await
+            .gql()?;
+        Ok(hub.map(HubNode))
+    }
+}

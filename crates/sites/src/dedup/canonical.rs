@@ -1,0 +1,687 @@
+//! Canonical sites: one row of `site` per confirmed cluster, built from its members.
+//!
+//! A cluster's members are source records whose `merged_into` names the canonical row; their own columns and values
+//! are never written by dedup (only `merged_into`, which leaves `version` and `updated_at` alone), so un-merging is
+//! clearing `merged_into` and deleting the canonical row: the source records are back exactly as they were.
+//!
+//! Each field of the canonical row comes from the most recently updated member that has it (`date_maj`, then the
+//! time Maillage stored it, then the newest id), unless a coordinator chose a value ([`set_canonical_field`]).
+//! [`canonical_provenance`] says, field by field, which member or which choice a value came from.
+
+use super::entity::{site_match, site_override};
+use super::{CANONICAL_SOURCE, MatchStatus};
+use crate::SitesError;
+use crate::entity::{site, site_value};
+use crate::model::{NewSite, StandardVersion, ValueKind};
+use crate::query::{Site, hydrate};
+use chrono::Utc;
+use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::error::FieldPath;
+use maillage_core::{Actor, Pivot, Role, SiteId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect, Set,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The fields a coordinator may choose for a canonical site (free text the members may disagree on).
+pub const OVERRIDABLE_FIELDS: [&str; 9] = [
+    "name",
+    "phone",
+    "website",
+    "opening_hours",
+    "summary",
+    "description",
+    "parent_structure",
+    "accessibility_url",
+    "booking_url",
+];
+
+/// Where one field of a canonical site comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProvenance {
+    /// The field (`name`, `address`, `coordinates`, `values.service`, …).
+    pub field: String,
+    /// `merge` (taken from a member) or `api` (chosen by a coordinator).
+    pub origin: &'static str,
+    /// The member it was taken from (`None` for a choice, or when no member has the field).
+    pub record_site_id: Option<SiteId>,
+    /// Who chose it, for `api`.
+    pub actor: Option<String>,
+}
+
+/// The actor named in the audit trail for what matching does on its own (auto-confirmations).
+pub fn dedup_actor() -> Actor {
+    Actor::with_role(Role::Admin, "dedup")
+}
+
+/// The canonical content of a cluster and where each field came from.
+pub(crate) fn build(
+    source_id: &str,
+    members: &[Site],
+    overrides: &[site_override::Model],
+) -> Option<(NewSite, Vec<FieldProvenance>)> {
+    let mut ordered: Vec<&Site> = members.iter().collect();
+    ordered.sort_by(|x, y| {
+        (y.data.updated_on, y.updated_at, y.id.0).cmp(&(x.data.updated_on, x.updated_at, x.id.0))
+    });
+    let mut provenance = Vec::new();
+    fn note<'s>(
+        provenance: &mut Vec<FieldProvenance>,
+        field: &str,
+        pick: Option<&'s Site>,
+    ) -> Option<&'s Site> {
+        provenance.push(FieldProvenance {
+            field: field.to_owned(),
+            origin: "merge",
+            record_site_id: pick.map(|s| s.id),
+            actor: None,
+        });
+        pick
+    }
+    let newest = ordered.first().copied();
+    let mut data = newest?.data.clone();
+    let has = |f: &dyn Fn(&Site) -> bool| ordered.iter().copied().find(|s| f(s));
+    let text = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
+
+    data.source_id = source_id.to_owned();
+    data.standard_version = StandardVersion::V1_0;
+    let pivot = note(
+        &mut provenance,
+        "pivot",
+        has(&|s| !s.data.pivot.is_placeholder()).or(newest),
+    );
+    data.pivot = pivot.map_or_else(Pivot::placeholder, |s| s.data.pivot.clone());
+    if let Some(s) = note(
+        &mut provenance,
+        "name",
+        has(&|s| !s.data.name.trim().is_empty()),
+    ) {
+        data.name = s.data.name.clone();
+    }
+    // Address, commune, postal and INSEE codes describe one location: they come together from one member.
+    if let Some(s) = note(
+        &mut provenance,
+        "address",
+        has(&|s| !s.data.address.trim().is_empty()).or(newest),
+    ) {
+        data.address = s.data.address.clone();
+        data.address_complement = s.data.address_complement.clone();
+        data.commune = s.data.commune.clone();
+        data.postal_code = s.data.postal_code.clone();
+        data.insee_code = s.data.insee_code.clone();
+        data.ban_key = s.data.ban_key.clone();
+    }
+    let coords = note(
+        &mut provenance,
+        "coordinates",
+        has(&|s| s.data.latitude.is_some() && s.data.longitude.is_some()),
+    );
+    data.latitude = coords.and_then(|s| s.data.latitude);
+    data.longitude = coords.and_then(|s| s.data.longitude);
+    macro_rules! optional {
+        ($field:ident) => {{
+            let pick = note(
+                &mut provenance,
+                stringify!($field),
+                has(&|s| text(&s.data.$field)),
+            );
+            data.$field = pick.and_then(|s| s.data.$field.clone());
+        }};
+    }
+    optional!(phone);
+    optional!(website);
+    optional!(opening_hours);
+    optional!(summary);
+    optional!(description);
+    optional!(source_label);
+    optional!(parent_structure);
+    optional!(other_labels);
+    optional!(accessibility_url);
+    optional!(booking_url);
+    let emails = note(
+        &mut provenance,
+        "emails",
+        has(&|s| !s.data.emails.is_empty()),
+    );
+    data.emails = emails.map(|s| s.data.emails.clone()).unwrap_or_default();
+    let latest = ordered.iter().map(|s| s.data.updated_on).max();
+    note(&mut provenance, "updated_on", newest);
+    if let Some(d) = latest {
+        data.updated_on = d;
+    }
+    data.values = Vec::new();
+    for kind in ValueKind::ALL {
+        let pick = note(
+            &mut provenance,
+            &format!("values.{}", kind.as_str()),
+            has(&|s| s.data.values.iter().any(|v| v.kind == kind)),
+        );
+        if let Some(s) = pick {
+            data.values
+                .extend(s.data.values.iter().filter(|v| v.kind == kind).cloned());
+        }
+    }
+    for o in overrides {
+        let value = o.value.clone().filter(|v| !v.trim().is_empty());
+        let applied = match o.field.as_str() {
+            "name" => value.map(|v| data.name = v).is_some(),
+            "phone" => {
+                data.phone = value;
+                true
+            }
+            "website" => {
+                data.website = value;
+                true
+            }
+            "opening_hours" => {
+                data.opening_hours = value;
+                true
+            }
+            "summary" => {
+                data.summary = value;
+                true
+            }
+            "description" => {
+                data.description = value;
+                true
+            }
+            "parent_structure" => {
+                data.parent_structure = value;
+                true
+            }
+            "accessibility_url" => {
+                data.accessibility_url = value;
+                true
+            }
+            "booking_url" => {
+                data.booking_url = value;
+                true
+            }
+            _ => false,
+        };
+        if applied && let Some(p) = provenance.iter_mut().find(|p| p.field == o.field) {
+            *p = FieldProvenance {
+                field: o.field.clone(),
+                origin: "api",
+                record_site_id: None,
+                actor: Some(o.actor.clone()),
+            };
+        }
+    }
+    Some((data, provenance))
+}
+
+/// Source records (live or merged, not archived) by id.
+pub(crate) async fn records<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i32],
+) -> Result<Vec<Site>, SitesError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows = site::Entity::find()
+            .filter(site::Column::Id.is_in(chunk.iter().copied()))
+            .filter(site::Column::ArchivedAt.is_null())
+            .all(db)
+            .await?;
+        out.extend(hydrate(db, rows).await?);
+    }
+    Ok(out)
+}
+
+/// The live members of a canonical row, oldest first.
+async fn members_of<C: ConnectionTrait>(db: &C, canonical: i32) -> Result<Vec<Site>, SitesError> {
+    let rows = site::Entity::find()
+        .filter(site::Column::MergedInto.eq(canonical))
+        .filter(site::Column::Source.ne(CANONICAL_SOURCE))
+        .filter(site::Column::ArchivedAt.is_null())
+        .all(db)
+        .await?;
+    let mut sites = hydrate(db, rows).await?;
+    sites.sort_by_key(|s| s.id.0);
+    Ok(sites)
+}
+
+async fn overrides_of<C: ConnectionTrait>(
+    db: &C,
+    canonical: i32,
+) -> Result<Vec<site_override::Model>, SitesError> {
+    Ok(site_override::Entity::find()
+        .filter(site_override::Column::SiteId.eq(canonical))
+        .all(db)
+        .await?)
+}
+
+/// The canonical row `id`, if it is one (live or absorbed).
+async fn canonical_row<C: ConnectionTrait>(db: &C, id: i32) -> Result<Option<Site>, SitesError> {
+    let rows = site::Entity::find()
+        .filter(site::Column::Id.eq(id))
+        .filter(site::Column::Source.eq(CANONICAL_SOURCE))
+        .all(db)
+        .await?;
+    Ok(hydrate(db, rows).await?.into_iter().next())
+}
+
+/// Writes the canonical row from `members` (creating it when `canonical` is `None`); returns its id.
+async fn materialise<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    canonical: Option<&Site>,
+    members: &[Site],
+) -> Result<SiteId, SitesError> {
+    let (source_id, overrides) = match canonical {
+        Some(c) => (c.data.source_id.clone(), overrides_of(db, c.id.0).await?),
+        // Renamed to the row's own id right after the insert: unique, and stable for the row's whole life.
+        None => (format!("new-{}", Utc::now().timestamp_micros()), Vec::new()),
+    };
+    let Some((new, _)) = build(&source_id, members, &overrides) else {
+        return Err(SitesError::InvalidDecision(
+            "a cluster needs at least one source record".to_owned(),
+        ));
+    };
+    let outcome =
+        crate::write::store(db, actor, "dedup", CANONICAL_SOURCE, &new, canonical).await?;
+    Ok(match outcome {
+        crate::StoreOutcome::Created(id) => {
+            site::Entity::update_many()
+                .col_expr(site::Column::SourceId, Expr::value(id.0.to_string()))
+                .filter(site::Column::Id.eq(id.0))
+                .exec(db)
+                .await?;
+            id
+        }
+        crate::StoreOutcome::Updated(id) | crate::StoreOutcome::Unchanged(id) => id,
+    })
+}
+
+/// Points `members` at `into` (or frees them), leaving every other column as it is; one audit entry each.
+async fn set_merged<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    members: &[&Site],
+    into: Option<i32>,
+) -> Result<(), SitesError> {
+    let ids: Vec<i32> = members
+        .iter()
+        .filter(|m| m.merged_into.map(|c| c.0) != into)
+        .map(|m| m.id.0)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    site::Entity::update_many()
+        .col_expr(site::Column::MergedInto, Expr::value(into))
+        .filter(site::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    for m in members.iter().filter(|m| ids.contains(&m.id.0)) {
+        let mut changes = AuditChanges::new();
+        changes.changed("merged_into", &m.merged_into.map(|c| c.0), &into);
+        let action = if into.is_some() { "merge" } else { "unmerge" };
+        record(
+            db,
+            actor,
+            AuditEntry::new("site", m.id.to_string(), action, changes)
+                .department(m.department_code.clone()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Puts source records `a` and `b` in one cluster (after a confirmation); returns the canonical site.
+///
+/// Neither in a cluster: a new canonical row. One of them: the other joins that cluster (its canonical ID does not
+/// change). Both, in two clusters: the older canonical row survives, the other's members move to it, and the other
+/// row is archived with `merged_into` pointing at the survivor, so its ID redirects ([`canonical_of`]).
+pub(crate) async fn join<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    a: i32,
+    b: i32,
+) -> Result<SiteId, SitesError> {
+    let pair = records(db, &[a, b]).await?;
+    let (Some(ra), Some(rb)) = (
+        pair.iter().find(|s| s.id.0 == a),
+        pair.iter().find(|s| s.id.0 == b),
+    ) else {
+        return Err(SitesError::InvalidDecision(
+            "one of the two source records no longer exists".to_owned(),
+        ));
+    };
+    let survivor = match (ra.merged_into, rb.merged_into) {
+        (None, None) => {
+            let members = [ra.clone(), rb.clone()];
+            let id = materialise(db, actor, None, &members).await?;
+            set_merged(db, actor, &[ra, rb], Some(id.0)).await?;
+            return Ok(id);
+        }
+        (Some(c), None) | (None, Some(c)) => {
+            let joining = if ra.merged_into.is_none() { ra } else { rb };
+            set_merged(db, actor, &[joining], Some(c.0)).await?;
+            c
+        }
+        (Some(x), Some(y)) if x == y => x,
+        (Some(x), Some(y)) => {
+            let (keep, drop) = if x.0 < y.0 { (x, y) } else { (y, x) };
+            let moving = members_of(db, drop.0).await?;
+            set_merged(db, actor, &moving.iter().collect::<Vec<_>>(), Some(keep.0)).await?;
+            move_overrides(db, drop.0, keep.0).await?;
+            // The absorbed row stays (archived) so that its ID, known to API clients, redirects to the survivor.
+            site::Entity::update_many()
+                .col_expr(site::Column::MergedInto, Expr::value(keep.0))
+                .col_expr(site::Column::ArchivedAt, Expr::value(Utc::now()))
+                .filter(site::Column::Id.eq(drop.0))
+                .exec(db)
+                .await?;
+            let mut changes = AuditChanges::new();
+            changes.changed("merged_into", &None::<i32>, &keep.0);
+            record(
+                db,
+                actor,
+                AuditEntry::new("site", drop.to_string(), "absorb", changes)
+                    .department(ra.department_code.clone()),
+            )
+            .await?;
+            keep
+        }
+    };
+    refresh(db, actor, survivor.0).await?;
+    Ok(survivor)
+}
+
+/// Coordinators' choices on an absorbed canonical row move to the survivor, unless it has its own for that field.
+async fn move_overrides<C: ConnectionTrait>(db: &C, from: i32, to: i32) -> Result<(), SitesError> {
+    let theirs = overrides_of(db, from).await?;
+    let ours: HashSet<String> = overrides_of(db, to)
+        .await?
+        .into_iter()
+        .map(|o| o.field)
+        .collect();
+    for o in theirs.into_iter().filter(|o| !ours.contains(&o.field)) {
+        site_override::ActiveModel {
+            site_id: Set(to),
+            field: Set(o.field),
+            value: Set(o.value),
+            actor: Set(o.actor),
+            at: Set(o.at),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rewrites canonical row `canonical` from its current members and choices (a no-op when nothing changed).
+pub(crate) async fn refresh<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    canonical: i32,
+) -> Result<(), SitesError> {
+    let Some(row) = canonical_row(db, canonical).await? else {
+        return Ok(());
+    };
+    let members = members_of(db, canonical).await?;
+    if members.is_empty() {
+        return Ok(());
+    }
+    materialise(db, actor, Some(&row), &members).await?;
+    Ok(())
+}
+
+/// Recomputes the clusters inside canonical row `canonical` from the pairs still confirmed between its members
+/// (after a rejection or a split); returns the source records that are on their own again.
+///
+/// The largest remaining group (ties: the one with the oldest record) keeps the canonical row and its ID; other
+/// groups of two or more get new canonical rows; single records are freed. When no group is left, the canonical
+/// row is deleted: its members never changed, so nothing else needs restoring.
+pub(crate) async fn recluster<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    canonical: i32,
+) -> Result<Vec<SiteId>, SitesError> {
+    let members = members_of(db, canonical).await?;
+    let ids: Vec<i32> = members.iter().map(|m| m.id.0).collect();
+    let edges = site_match::Entity::find()
+        .filter(site_match::Column::SiteA.is_in(ids.iter().copied()))
+        .filter(site_match::Column::SiteB.is_in(ids.iter().copied()))
+        .filter(site_match::Column::Status.is_in([
+            MatchStatus::Confirmed.as_str(),
+            MatchStatus::AutoConfirmed.as_str(),
+        ]))
+        .all(db)
+        .await?;
+    let mut parent: HashMap<i32, i32> = ids.iter().map(|i| (*i, *i)).collect();
+    fn root(parent: &mut HashMap<i32, i32>, mut x: i32) -> i32 {
+        while let Some(&p) = parent.get(&x) {
+            if p == x {
+                break;
+            }
+            let grand = parent.get(&p).copied().unwrap_or(p);
+            parent.insert(x, grand);
+            x = p;
+        }
+        x
+    }
+    for e in &edges {
+        let (ra, rb) = (root(&mut parent, e.site_a), root(&mut parent, e.site_b));
+        if ra != rb {
+            parent.insert(ra.max(rb), ra.min(rb));
+        }
+    }
+    let mut groups: BTreeMap<i32, Vec<&Site>> = BTreeMap::new();
+    for m in &members {
+        let r = root(&mut parent, m.id.0);
+        groups.entry(r).or_default().push(m);
+    }
+    let mut groups: Vec<Vec<&Site>> = groups.into_values().collect();
+    groups.sort_by(|x, y| y.len().cmp(&x.len()).then(x[0].id.0.cmp(&y[0].id.0)));
+    let mut freed = Vec::new();
+    let mut kept = false;
+    for (i, group) in groups.iter().enumerate() {
+        if group.len() < 2 {
+            set_merged(db, actor, group, None).await?;
+            freed.extend(group.iter().map(|s| s.id));
+        } else if i == 0 {
+            kept = true;
+        } else {
+            let owned: Vec<Site> = group.iter().map(|s| (*s).clone()).collect();
+            let id = materialise(db, actor, None, &owned).await?;
+            set_merged(db, actor, group, Some(id.0)).await?;
+        }
+    }
+    if kept {
+        refresh(db, actor, canonical).await?;
+    } else {
+        delete_canonical(db, actor, canonical).await?;
+    }
+    Ok(freed)
+}
+
+/// Deletes a canonical row that no longer stands for any cluster (with its values and choices).
+async fn delete_canonical<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    canonical: i32,
+) -> Result<(), SitesError> {
+    let department = canonical_row(db, canonical)
+        .await?
+        .and_then(|s| s.department_code);
+    // Absorbed rows redirecting here would point at nothing: they no longer redirect.
+    site::Entity::update_many()
+        .col_expr(site::Column::MergedInto, Expr::value(None::<i32>))
+        .filter(site::Column::MergedInto.eq(canonical))
+        .exec(db)
+        .await?;
+    site_value::Entity::delete_many()
+        .filter(site_value::Column::SiteId.eq(canonical))
+        .exec(db)
+        .await?;
+    site_override::Entity::delete_many()
+        .filter(site_override::Column::SiteId.eq(canonical))
+        .exec(db)
+        .await?;
+    site::Entity::delete_many()
+        .filter(site::Column::Id.eq(canonical))
+        .filter(site::Column::Source.eq(CANONICAL_SOURCE))
+        .exec(db)
+        .await?;
+    record(
+        db,
+        actor,
+        AuditEntry::new(
+            "site",
+            canonical.to_string(),
+            "dissolve",
+            AuditChanges::new(),
+        )
+        .department(department),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Refreshes the canonical sites of these source records (after an import or an edit changed them), as `dedup`.
+///
+/// Meant to run in the caller's transaction, right after the change.
+#[tracing::instrument(skip_all, fields(members = member_ids.len()))]
+pub async fn refresh_canonical_in<C: ConnectionTrait>(
+    db: &C,
+    member_ids: &[SiteId],
+) -> Result<(), SitesError> {
+    let mut canonicals: Vec<i32> = Vec::new();
+    for chunk in member_ids.chunks(500) {
+        let rows: Vec<Option<i32>> = site::Entity::find()
+            .select_only()
+            .column(site::Column::MergedInto)
+            .filter(site::Column::Id.is_in(chunk.iter().map(|i| i.0)))
+            .filter(site::Column::MergedInto.is_not_null())
+            .into_tuple()
+            .all(db)
+            .await?;
+        canonicals.extend(rows.into_iter().flatten());
+    }
+    canonicals.sort_unstable();
+    canonicals.dedup();
+    let actor = dedup_actor();
+    for c in canonicals {
+        refresh(db, &actor, c).await?;
+    }
+    Ok(())
+}
+
+/// The canonical site a site ID now stands for: itself when it is live and not merged, the canonical row when it is
+/// a merged source record, the survivor when it is an absorbed canonical row; `None` when there is none.
+pub async fn canonical_of<C: ConnectionTrait>(
+    db: &C,
+    id: SiteId,
+) -> Result<Option<SiteId>, SitesError> {
+    let mut current = id.0;
+    // Chains are short (an absorbed row points at a live one, which may itself be absorbed later).
+    for _ in 0..16 {
+        let row: Option<(Option<i32>, Option<chrono::DateTime<Utc>>)> = site::Entity::find()
+            .select_only()
+            .column(site::Column::MergedInto)
+            .column(site::Column::ArchivedAt)
+            .filter(site::Column::Id.eq(current))
+            .into_tuple()
+            .one(db)
+            .await?;
+        match row {
+            Some((Some(next), _)) => current = next,
+            Some((None, None)) => return Ok(Some(SiteId(current))),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// The source records a canonical site was built from, oldest first (empty for a site that is not canonical).
+pub async fn source_records<C: ConnectionTrait>(
+    db: &C,
+    canonical: SiteId,
+) -> Result<Vec<Site>, SitesError> {
+    members_of(db, canonical.0).await
+}
+
+/// Where each field of canonical site `canonical` comes from: the member it was taken from, or a coordinator's
+/// choice. Empty for a site that is not canonical.
+pub async fn canonical_provenance<C: ConnectionTrait>(
+    db: &C,
+    canonical: SiteId,
+) -> Result<Vec<FieldProvenance>, SitesError> {
+    let Some(row) = canonical_row(db, canonical.0).await? else {
+        return Ok(Vec::new());
+    };
+    let members = members_of(db, canonical.0).await?;
+    let overrides = overrides_of(db, canonical.0).await?;
+    Ok(build(&row.data.source_id, &members, &overrides)
+        .map(|(_, p)| p)
+        .unwrap_or_default())
+}
+
+/// Sets (or, with `None`, removes) a coordinator's choice for one field of a canonical site, then rewrites it.
+///
+/// Only [`OVERRIDABLE_FIELDS`]; the caller must be allowed to write sites in the canonical site's department.
+#[tracing::instrument(skip_all, fields(site.id = %canonical))]
+pub async fn set_canonical_field(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    canonical: SiteId,
+    field: &str,
+    value: Option<String>,
+) -> Result<Site, SitesError> {
+    if !OVERRIDABLE_FIELDS.contains(&field) {
+        return Err(SitesError::InvalidInput {
+            field: FieldPath::new("field"),
+            message: format!(
+                "{field:?} cannot be chosen; choose one of {}",
+                OVERRIDABLE_FIELDS.join(", ")
+            ),
+            code: "unknown_value",
+        });
+    }
+    let txn = maillage_core::db::begin_write(db).await?;
+    let row = canonical_row(&txn, canonical.0)
+        .await?
+        .filter(|s| s.merged_into.is_none())
+        .ok_or(SitesError::NotFound(canonical))?;
+    if !crate::can_write_site(actor, row.department_code.as_ref()) {
+        return Err(SitesError::Forbidden(
+            "this canonical site is outside the departments you may edit".to_owned(),
+        ));
+    }
+    let before = site_override::Entity::find_by_id((canonical.0, field.to_owned()))
+        .one(&txn)
+        .await?;
+    site_override::Entity::delete_by_id((canonical.0, field.to_owned()))
+        .exec(&txn)
+        .await?;
+    if let Some(v) = &value {
+        site_override::ActiveModel {
+            site_id: Set(canonical.0),
+            field: Set(field.to_owned()),
+            value: Set(Some(v.clone())),
+            actor: Set(actor.label().to_owned()),
+            at: Set(Utc::now()),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    let mut changes = AuditChanges::new();
+    changes.changed(field, &before.and_then(|b| b.value), &value);
+    record(
+        &txn,
+        actor,
+        AuditEntry::new("site", canonical.to_string(), "choose_field", changes)
+            .department(row.department_code.clone()),
+    )
+    .await?;
+    refresh(&txn, actor, canonical.0).await?;
+    let site = canonical_row(&txn, canonical.0)
+        .await?
+        .ok_or(SitesError::NotFound(canonical))?;
+    txn.commit().await?;
+    Ok(site)
+}
