@@ -13,6 +13,7 @@ mod m20261122_000004_counsellors;
 mod m20261122_000005_aidants;
 mod m20261122_000006_funding;
 mod m20261129_000007_ami;
+mod m20261204_000008_feeds;
 mod m20261204_000009_dedup;
 mod m20261204_000010_import_write;
 mod m20261204_000011_funding_rules;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_aidants::Migration),
             Box::new(m20261122_000006_funding::Migration),
             Box::new(m20261129_000007_ami::Migration),
+            Box::new(m20261204_000008_feeds::Migration),
             Box::new(m20261204_000009_dedup::Migration),
             Box::new(m20261204_000010_import_write::Migration),
             Box::new(m20261204_000011_funding_rules::Migration),

@@ -12,6 +12,7 @@ mod cli;
 mod counsellors;
 mod exports;
 mod federation;
+mod feeds;
 mod feeds_write;
 mod funding;
 mod graphql;

@@ -29,6 +29,7 @@ impl TestApp {
     pub async fn spawn_with(mut config: ServeConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         config.attachments_dir = dir.path().join("attachments");
+        config.imports_dir = dir.path().join("imports");
         let db = TestDb::new_shared().await;
         maillage_server::db::make_ready(&db.db)
             .await

@@ -48,4 +48,11 @@ impl ErrorCode for AccessError {
     fn is_internal(&self) -> bool {
         matches!(self, Self::Database(_))
     }
+
+    fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidInput { .. } | Self::UnknownToken(_) | Self::Pagination(_)
+        )
+    }
 }

@@ -12,5 +12,6 @@ pub use audit::{
 };
 pub use error::AccessError;
 pub use tokens::{
-    NewToken, TokenInfo, authenticate_token, create_token, list_tokens, revoke_token,
+    NewToken, TokenInfo, accept_invitation, authenticate_token, create_token,
+    invite_hub_coordinator_in, list_tokens, pending_invitations, revoke_token,
 };

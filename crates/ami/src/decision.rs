@@ -99,8 +99,8 @@ fn clean_reason(reason: Option<&str>, required: bool) -> Result<Option<String>, 
 }
 
 /// Selects a dossier under review (reviewers, admins) and awards `awarded`: in one transaction, creates the hub
-/// with the dossier's departments, the signed grant from the campaign's envelope, moves the dossier to `selected`
-/// and writes the audit entries of all three.
+/// with the dossier's departments, a hub-coordinator invitation for the dossier's applicant account, the signed
+/// grant from the campaign's envelope, moves the dossier to `selected` and writes the audit entries of all.
 ///
 /// `awarded` must be positive, at most the amount requested and at most the cap plus the bonuses that apply.
 /// When the envelope (or an ancestor) lacks room the answer is `envelope_exceeded` and nothing is written.
@@ -162,6 +162,8 @@ pub async fn select_application(
         },
     )
     .await?;
+    // The laureate's applicant account will coordinate the new hub: it accepts this invitation with its own token.
+    maillage_access::invite_hub_coordinator_in(&txn, actor, hub.id, &app.owner).await?;
     let grant = maillage_funding::create_signed_grant_in(
         &txn,
         actor,

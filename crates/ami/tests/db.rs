@@ -580,6 +580,43 @@ async fn an_application_end_to_end_creates_one_hub_and_one_grant() {
     );
     let summary = score_summary(&t.db, &alice, id).await.unwrap().unwrap();
     assert_eq!(summary.reviews, 2);
+    // The laureate's account, and only it, has one invitation to coordinate the new hub; accepting it once gives
+    // a coordinator token of that hub, whose secret works; the invitation itself never authenticates.
+    assert!(
+        maillage_access::pending_invitations(&t.db, &applicant("bob"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let invitations = maillage_access::pending_invitations(&t.db, &alice)
+        .await
+        .unwrap();
+    assert_eq!(invitations.len(), 1);
+    assert_eq!(invitations[0].hub, Some(hub));
+    assert_eq!(invitations[0].role, Role::HubCoordinator);
+    let err = maillage_access::accept_invitation(&t.db, &applicant("bob"), invitations[0].id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+    let (token, secret) = maillage_access::accept_invitation(&t.db, &alice, invitations[0].id)
+        .await
+        .unwrap();
+    assert_eq!((token.role, token.hub), (Role::HubCoordinator, Some(hub)));
+    let authenticated = maillage_access::authenticate_token(&t.db, &secret)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(authenticated.id, token.id);
+    let again = maillage_access::accept_invitation(&t.db, &alice, invitations[0].id)
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), "not_found");
+    assert!(
+        maillage_access::pending_invitations(&t.db, &alice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -608,6 +645,7 @@ async fn selecting_when_the_envelope_is_full_writes_nothing() {
         count(&t, "hub_department").await,
         count(&t, "funding_grant").await,
         count(&t, "audit_log").await,
+        count(&t, "api_token").await,
     );
     let v = version(&t, second).await;
     let err = select_application(
@@ -628,6 +666,7 @@ async fn selecting_when_the_envelope_is_full_writes_nothing() {
         count(&t, "hub_department").await,
         count(&t, "funding_grant").await,
         count(&t, "audit_log").await,
+        count(&t, "api_token").await,
     );
     assert_eq!(before, after);
     let still = get_application(&t.db, &rev, second).await.unwrap();

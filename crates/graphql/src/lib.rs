@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+// The merged roots (one object per domain) nest deeper than the default limit when the compiler lays out their futures.
+#![recursion_limit = "256"]
 
 pub mod aidants;
 pub mod ami;
@@ -9,6 +11,7 @@ pub mod cost;
 pub mod counsellors;
 pub mod dedup;
 pub mod federation;
+pub mod feeds;
 pub mod funding;
 pub mod kit;
 pub mod node;
@@ -16,6 +19,7 @@ pub mod schema;
 pub mod sites;
 pub mod telemetry;
 pub mod territories;
+pub mod tokens;
 
 pub use kit::RequestState;
 pub use schema::{MaillageSchema, MutationRoot, QueryRoot, SchemaLimits, build_schema, sdl};

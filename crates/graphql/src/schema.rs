@@ -1,7 +1,8 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
 use crate::{
-    aidants, ami, audit, changes, counsellors, dedup, funding, node, sites, telemetry, territories,
+    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, node, sites, telemetry,
+    territories, tokens,
 };
 use async_graphql::{MergedObject, Schema};
 
@@ -20,6 +21,8 @@ pub struct QueryRoot(
     changes::FeedQuery,
     changes::WebhooksQuery,
     changes::SyncQuery,
+    feeds::FeedsQuery,
+    tokens::TokensQuery,
 );
 
 /// The root mutation: one object per domain, merged.
@@ -33,6 +36,8 @@ pub struct MutationRoot(
     ami::AmiMutation,
     dedup::DedupMutation,
     changes::WebhooksMutation,
+    feeds::FeedsMutation,
+    tokens::TokensMutation,
 );
 
 /// The executable schema.

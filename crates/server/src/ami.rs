@@ -99,7 +99,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+pub(crate) fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
     ApiError {
         status,
         code,
@@ -134,7 +134,7 @@ fn domain_error(e: &AmiError) -> ApiError {
 
 /// Authenticates like `/graphql`, refuses anonymous callers (dossiers are never public) and applies the caller's
 /// request rate.
-async fn caller(
+pub(crate) async fn caller(
     app: &AppState,
     client: ClientAddr,
     headers: &HeaderMap,
@@ -197,7 +197,7 @@ fn new_request_id() -> String {
 }
 
 /// Refuses a state-changing request without the anti-CSRF header.
-fn require_upload_header(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_upload_header(headers: &HeaderMap) -> Result<(), ApiError> {
     let present = headers
         .get(UPLOAD_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -548,7 +548,11 @@ pub async fn export(
 
 /// A file to save rather than display: never cached by shared caches (dossiers and scores are not public), never
 /// sniffed into another type.
-fn file_response(body: impl Into<Body>, content_type: &'static str, disposition: &str) -> Response {
+pub(crate) fn file_response(
+    body: impl Into<Body>,
+    content_type: &'static str,
+    disposition: &str,
+) -> Response {
     let mut response = (StatusCode::OK, body.into()).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -76,6 +76,10 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
         .merge(crate::ami::routes(crate::ami::AttachmentStore::local(
             config.attachments_dir.clone(),
         )))
+        .merge(crate::uploads::routes(crate::uploads::ImportUploads {
+            dir: config.imports_dir.clone(),
+            max_bytes: config.max_import_bytes,
+        }))
         .merge(crate::exports::routes())
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(crate::browser::compression())

@@ -18,6 +18,7 @@ mod aidants;
 mod ami;
 mod counsellors;
 mod dedup;
+mod feeds;
 mod funding;
 mod mapping;
 
@@ -66,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         action: aidants::AidantsAction,
     },
+    /// Create, list or change feeds (named sources of sites with their mapping and policy).
+    Feed {
+        #[command(subcommand)]
+        action: feeds::FeedAction,
+    },
     /// List the built-in mappings, or show what a mapping does to a file (nothing written).
     Mapping {
         #[command(subcommand)]
@@ -95,13 +101,13 @@ enum TokenAction {
         /// Role: partner, hub_coordinator, bdt_reviewer, ami_applicant or admin.
         #[arg(long)]
         role: String,
-        /// Hub slug, for hub_coordinator tokens.
+        /// Hub slug: required for hub_coordinator tokens, optional for partner tokens (a hub's partner).
         #[arg(long)]
         hub: Option<String>,
         /// Who or what uses the token (appears in the audit log).
         #[arg(long)]
         name: String,
-        /// Last day the token works (YYYY-MM-DD, inclusive, UTC).
+        /// Last day the token works (YYYY-MM-DD, inclusive, UTC); a past day is refused.
         #[arg(long)]
         expires: Option<chrono::NaiveDate>,
     },
@@ -140,8 +146,11 @@ struct ImportArgs {
     /// The file to import.
     file: PathBuf,
     /// Name of the source (e.g. hinaura): with each row's id, the identity of a site.
-    #[arg(long)]
-    source: String,
+    #[arg(long, required_unless_present = "feed", conflicts_with = "feed")]
+    source: Option<String>,
+    /// Import as a job of this feed (slug), with its source, mapping and policy: as `POST /feeds/{feed}/imports`.
+    #[arg(long, conflicts_with_all = ["format", "standard", "mapping", "encoding", "sheet"])]
+    feed: Option<String>,
     /// File format, when the extension does not tell.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -266,6 +275,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Counsellors { .. } => Some("counsellors"),
         Command::Aidants { .. } => Some("aidants"),
         Command::Ami { .. } => Some("ami"),
+        Command::Feed { .. } => Some("feed"),
         Command::Dedup { .. } => Some("dedup"),
         Command::Funding { .. } => Some("funding"),
         Command::Mapping { .. } => Some("mapping"),
@@ -298,6 +308,9 @@ async fn execute(
             if config.webhooks.enabled {
                 crate::webhooks::spawn_worker(db.clone(), (&config.webhooks).into());
             }
+            maillage_sites::jobs::fail_interrupted_jobs(&db)
+                .await
+                .map_err(|e| e.to_string())?;
             let app = build_app(AppState::new(db, &config), &config);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -358,6 +371,7 @@ async fn execute(
             counsellors::run(db_config, metrics_textfile, action).await
         }
         Command::Ami { action } => ami::run(db_config, action).await,
+        Command::Feed { action } => feeds::run(db_config, action).await,
         Command::Dedup { action } => dedup::run(db_config, action).await,
         Command::Funding { action } => funding::run(db_config, metrics_textfile, action).await,
         Command::Mapping { action } => mapping::run(action),
@@ -369,6 +383,20 @@ async fn import(
     metrics_textfile: Option<&std::path::Path>,
     args: ImportArgs,
 ) -> Result<ExitCode, String> {
+    let source = match (args.source.clone(), &args.feed) {
+        (_, Some(feed)) => {
+            return feeds::import_with_feed(
+                db_config,
+                metrics_textfile,
+                &args.file,
+                feed,
+                args.report,
+            )
+            .await;
+        }
+        (Some(source), None) => source,
+        (None, None) => return Err("pass --source NAME or --feed SLUG".to_owned()),
+    };
     let version = args
         .standard
         .as_deref()
@@ -388,7 +416,7 @@ async fn import(
         })
         .transpose()?;
     let options = ImportOptions {
-        source: args.source.clone(),
+        source: source.clone(),
         format: args.format.map(|f| match f {
             FormatArg::Csv => FileFormat::Csv,
             FormatArg::Json => FileFormat::Json,
@@ -403,7 +431,7 @@ async fn import(
     let report_path = args
         .report
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("import-report-{}.csv", args.source)));
+        .unwrap_or_else(|| PathBuf::from(format!("import-report-{source}.csv")));
     let db = open_ready(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
@@ -454,7 +482,7 @@ async fn import(
     };
     write_report(&report_path, &lines)
         .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
-    let matched = dedup::after_import(&db, &args.source, started).await?;
+    let matched = dedup::after_import(&db, &source, started).await?;
     record_import(
         metrics_textfile,
         "sites",
@@ -569,18 +597,36 @@ async fn token(db_config: &DbConfig, action: TokenAction) -> Result<ExitCode, St
             let tokens = maillage_access::list_tokens(&db, &actor)
                 .await
                 .map_err(fail)?;
-            println!("id\tname\trole\thub\tprefix\tcreated\texpires\trevoked");
+            let hubs: std::collections::HashMap<maillage_core::HubId, String> =
+                maillage_territories::list_hubs(&db)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|h| (h.id, h.slug))
+                    .collect();
+            let now = chrono::Utc::now();
+            println!("id\tname\trole\thub\tprefix\tstatus\tcreated\texpires\trevoked");
             for t in tokens {
                 let when = |d: Option<chrono::DateTime<chrono::Utc>>| {
                     d.map(|d| d.to_rfc3339()).unwrap_or_default()
                 };
+                let status = match (t.revoked_at, t.is_invitation(), t.is_expired(now)) {
+                    (Some(_), true, _) => "invitation-used",
+                    (Some(_), false, _) => "revoked",
+                    (None, _, true) => "EXPIRED",
+                    (None, true, false) => "invitation",
+                    (None, false, false) => "active",
+                };
                 println!(
-                    "{}\t{}\t{}\t{}\t{}…\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}…\t{}\t{}\t{}\t{}",
                     t.id,
                     t.name,
                     t.role,
-                    t.hub.map(|h| h.to_string()).unwrap_or_default(),
+                    t.hub
+                        .map(|h| hubs.get(&h).cloned().unwrap_or_else(|| h.to_string()))
+                        .unwrap_or_default(),
                     t.prefix,
+                    status,
                     t.created_at.to_rfc3339(),
                     when(t.expires_at),
                     when(t.revoked_at),

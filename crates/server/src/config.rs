@@ -166,6 +166,15 @@ pub struct ServeConfig {
     #[arg(long, env = "MAILLAGE_ATTACHMENTS_DIR", default_value = maillage_ami::DEFAULT_ATTACHMENT_DIR)]
     pub attachments_dir: std::path::PathBuf,
 
+    /// Directory where files sent to `POST /feeds/{feed}/imports` wait for their import job (created on first
+    /// upload; each file is removed when its job ends).
+    #[arg(long, env = "MAILLAGE_IMPORTS_DIR", default_value = "./data/imports")]
+    pub imports_dir: std::path::PathBuf,
+
+    /// Largest file accepted by `POST /feeds/{feed}/imports`, in bytes.
+    #[arg(long, env = "MAILLAGE_MAX_IMPORT_BYTES", default_value_t = 104_857_600)]
+    pub max_import_bytes: u64,
+
     /// Cost, rate, request and persisted-query limits.
     #[command(flatten)]
     pub protection: ProtectionConfig,
@@ -248,6 +257,8 @@ impl Default for ServeConfig {
             max_body_bytes: 1_048_576,
             shutdown_timeout_secs: 30,
             attachments_dir: std::path::PathBuf::from(maillage_ami::DEFAULT_ATTACHMENT_DIR),
+            imports_dir: std::path::PathBuf::from("./data/imports"),
+            max_import_bytes: 104_857_600,
             protection: ProtectionConfig::default(),
             webhooks: crate::webhooks::WebhookConfig::default(),
         }

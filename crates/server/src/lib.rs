@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod persisted;
 pub mod protection;
 pub mod telemetry;
+pub mod uploads;
 pub mod webhooks;
 
 pub use app::{AppState, build_app};

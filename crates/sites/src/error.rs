@@ -95,6 +95,12 @@ pub enum SitesError {
     /// No hub with this slug.
     #[error("no hub with slug {0:?}")]
     UnknownHub(String),
+    /// No feed with this slug (or none the caller may see).
+    #[error("no feed {0:?}")]
+    UnknownFeed(String),
+    /// No import job with this id (or none the caller may see).
+    #[error("no import job {0}")]
+    UnknownJob(i32),
     /// A stored row could not be read back (edited outside Maillage?).
     #[error("site {id} is stored with an invalid value: {detail}")]
     CorruptRow {
@@ -143,6 +149,7 @@ impl ErrorCode for SitesError {
             Self::ArchiveShareExceeded { .. } => "archive_share_exceeded",
             Self::Cancelled => "cancelled",
             Self::StagingLost(_) => "staging_lost",
+            Self::UnknownFeed(_) | Self::UnknownJob(_) => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::NotFound(_) => "not_found",
             Self::StaleVersion { .. } => "stale_version",
@@ -177,6 +184,8 @@ impl ErrorCode for SitesError {
             Self::InvalidInput { .. }
                 | Self::Pagination(_)
                 | Self::UnknownHub(_)
+                | Self::UnknownFeed(_)
+                | Self::UnknownJob(_)
                 | Self::Conflict { .. }
                 | Self::NotFound(_)
                 | Self::StaleVersion { .. }

@@ -1,0 +1,594 @@
+//! Feeds and import jobs: `feeds`, `feed`, `createFeed`, `updateFeed`, `importJob`, `importJobs`.
+
+use crate::kit::error::IntoGql;
+use crate::kit::handles::HubNode;
+use crate::kit::payload::{UserError, classify, user_error, writer};
+use crate::kit::state;
+use async_graphql::ID;
+use async_graphql::connection::PageInfo;
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use maillage_core::HubId;
+use maillage_core::error::FieldPath;
+use maillage_core::pagination::{Page, PageRequest};
+use maillage_sites::feeds::{self, Feed, FeedPatch, NewFeed};
+use maillage_sites::jobs::{self, ImportJob, JobFilter, JobLine, JobStatus};
+use maillage_territories::Hub;
+use std::collections::HashMap;
+
+const JOB_PREFIX: &str = "ImportJob";
+
+/// The global ID of an import job, as `importJob(id:)` and the HTTP routes `/imports/{id}` take it.
+pub fn job_id(id: maillage_sites::jobs::JobId) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("{JOB_PREFIX}:{id}")))
+}
+
+/// Decodes an import job's global ID; the message says what is wrong (for `invalid_id`).
+pub fn decode_job_id(raw: &str) -> Result<maillage_sites::jobs::JobId, String> {
+    URL_SAFE_NO_PAD
+        .decode(raw.trim().trim_end_matches('='))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| {
+            t.strip_prefix(JOB_PREFIX)
+                .and_then(|r| r.strip_prefix(':'))
+                .and_then(|n| n.parse().ok())
+        })
+        .map(maillage_sites::jobs::JobId)
+        .ok_or_else(|| format!("this ID does not name an {JOB_PREFIX}"))
+}
+
+fn int(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The global ID of a feed.
+fn feed_id(id: feeds::FeedId) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("Feed:{id}")))
+}
+
+/// A feed: a named source of sites, owned by a hub (or national), with its mapping and import policy.
+pub struct FeedNode {
+    feed: Feed,
+    hub: Option<Hub>,
+}
+
+#[Object(name = "Feed")]
+impl FeedNode {
+    /// Global ID (opaque).
+    async fn id(&self) -> ID {
+        feed_id(self.feed.id)
+    }
+    /// Stable key in URLs (`POST /feeds/{slug}/imports`) and on the command line.
+    async fn slug(&self) -> &str {
+        &self.feed.slug
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.feed.name
+    }
+    /// The `source` of the sites this feed stores (with each row's id, a site's identity).
+    async fn source(&self) -> &str {
+        &self.feed.source
+    }
+    /// The owning hub, whose departments bound what the feed may store; null for a national feed.
+    async fn hub(&self) -> Option<HubNode> {
+        self.hub.clone().map(HubNode)
+    }
+    /// The built-in mapping the feed's files follow, if any.
+    async fn mapping(&self) -> Option<&str> {
+        self.feed.mapping.as_deref()
+    }
+    /// The feed's own mapping (TOML), if any. Neither mapping: files in the national standard's own layout.
+    async fn mapping_toml(&self) -> Option<&str> {
+        self.feed.mapping_toml.as_deref()
+    }
+    /// Whether each file is the whole feed (sites absent from it are archived) rather than a partial update.
+    async fn complete(&self) -> bool {
+        self.feed.complete
+    }
+    /// Whether the feed's values win over edits made through the API (by default the edits stand).
+    async fn feed_wins(&self) -> bool {
+        self.feed.feed_wins
+    }
+    /// The largest share (0 to 1) of a complete feed's sites one file may archive unless forced.
+    async fn max_archive_share(&self) -> f64 {
+        self.feed.max_archive_share
+    }
+    /// Version, for `updateFeed`.
+    async fn version(&self) -> i32 {
+        self.feed.version
+    }
+    /// Creation time.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.feed.created_at
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.feed.updated_at
+    }
+}
+
+/// Feeds with their hubs, read in one statement for the whole list.
+async fn with_hubs(ctx: &Context<'_>, list: Vec<Feed>) -> async_graphql::Result<Vec<FeedNode>> {
+    let s = state(ctx)?;
+    let mut ids: Vec<HubId> = list.iter().filter_map(|f| f.hub).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let hubs: HashMap<HubId, Hub> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        maillage_territories::hubs_by_ids(&s.db, &ids)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|h| (h.id, h))
+            .collect()
+    };
+    Ok(list
+        .into_iter()
+        .map(|feed| {
+            let hub = feed.hub.and_then(|h| hubs.get(&h).cloned());
+            FeedNode { feed, hub }
+        })
+        .collect())
+}
+
+async fn one_with_hub(ctx: &Context<'_>, feed: Feed) -> async_graphql::Result<FeedNode> {
+    with_hubs(ctx, vec![feed])
+        .await?
+        .pop()
+        .ok_or_else(|| crate::kit::error::coded("internal error", "internal_error", None))
+}
+
+/// Where an import job is in its life.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "ImportJobStatus")]
+pub enum ImportJobStatusEnum {
+    /// Waiting to start.
+    Queued,
+    /// Importing.
+    Running,
+    /// Imported: the counts and the report are final.
+    Succeeded,
+    /// Nothing stored: the file was refused, the import failed, or the server stopped during it.
+    Failed,
+}
+
+impl From<JobStatus> for ImportJobStatusEnum {
+    fn from(s: JobStatus) -> Self {
+        match s {
+            JobStatus::Queued => Self::Queued,
+            JobStatus::Running => Self::Running,
+            JobStatus::Succeeded => Self::Succeeded,
+            JobStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<ImportJobStatusEnum> for JobStatus {
+    fn from(s: ImportJobStatusEnum) -> Self {
+        match s {
+            ImportJobStatusEnum::Queued => Self::Queued,
+            ImportJobStatusEnum::Running => Self::Running,
+            ImportJobStatusEnum::Succeeded => Self::Succeeded,
+            ImportJobStatusEnum::Failed => Self::Failed,
+        }
+    }
+}
+
+/// One line of an import job's report: a rejected row, a corrected field, …
+#[derive(SimpleObject)]
+#[graphql(name = "ImportJobLine")]
+pub struct ImportJobLineNode {
+    /// Where the row is in the file: `line 3` (CSV, the header is line 1) or `index 2` (JSON array, from 0).
+    pub location: String,
+    /// The row's id in its source, when it has one.
+    pub source_id: Option<String>,
+    /// What happened: `rejected` (row not stored) or `corrected` (stored without or with a fixed value).
+    pub outcome: String,
+    /// The field concerned (column of the national standard).
+    pub field: String,
+    /// Why, in plain words (`this site is outside the departments you may edit`, …).
+    pub reason: String,
+    /// The values concerned, as JSON, when the line has them.
+    pub detail: Option<String>,
+}
+
+impl From<JobLine> for ImportJobLineNode {
+    fn from(l: JobLine) -> Self {
+        Self {
+            location: l.location,
+            source_id: l.source_id,
+            outcome: l.outcome,
+            field: l.field,
+            reason: l.reason,
+            detail: l.detail,
+        }
+    }
+}
+
+/// A page of report lines, in file order.
+#[derive(SimpleObject)]
+pub struct ImportJobLineConnection {
+    /// The lines.
+    pub nodes: Vec<ImportJobLineNode>,
+    /// Page position.
+    pub page_info: PageInfo,
+    /// Number of lines (counted only when selected).
+    pub total_count: i32,
+}
+
+fn page_info<T>(page: &Page<T>) -> PageInfo {
+    PageInfo {
+        has_next_page: page.has_next_page,
+        has_previous_page: page.has_previous_page,
+        start_cursor: page.items.first().map(|(c, _)| c.as_str().to_owned()),
+        end_cursor: page.items.last().map(|(c, _)| c.as_str().to_owned()),
+    }
+}
+
+/// One file sent to a feed, imported in the server: status, progress, counts and row report.
+pub struct ImportJobNode {
+    job: ImportJob,
+    feed: Option<Feed>,
+}
+
+#[Object(name = "ImportJob")]
+impl ImportJobNode {
+    /// Global ID (opaque); also the `{job}` of `GET /imports/{job}` and `GET /imports/{job}/report.csv`.
+    async fn id(&self) -> ID {
+        job_id(self.job.id)
+    }
+    /// The feed the file was sent to.
+    async fn feed(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<FeedNode>> {
+        match &self.feed {
+            Some(f) => Ok(Some(one_with_hub(ctx, f.clone()).await?)),
+            None => Ok(None),
+        }
+    }
+    /// The file's name as sent.
+    async fn file_name(&self) -> &str {
+        &self.job.file_name
+    }
+    /// Status: poll until `SUCCEEDED` or `FAILED`.
+    async fn status(&self) -> ImportJobStatusEnum {
+        self.job.status.into()
+    }
+    /// Rows handled so far.
+    async fn rows_done(&self) -> i32 {
+        int(self.job.rows_done)
+    }
+    /// Rows in the file, once known.
+    async fn rows_total(&self) -> Option<i32> {
+        self.job.rows_total.map(int)
+    }
+    /// Rows stored (created, updated or unchanged).
+    async fn stored(&self) -> i32 {
+        int(self.job.counts.stored())
+    }
+    /// New sites.
+    async fn created(&self) -> i32 {
+        int(self.job.counts.created)
+    }
+    /// Sites whose content changed.
+    async fn updated(&self) -> i32 {
+        int(self.job.counts.updated)
+    }
+    /// Rows identical to what was stored.
+    async fn unchanged(&self) -> i32 {
+        int(self.job.counts.unchanged)
+    }
+    /// Rows not stored, each with report lines (rows outside the sender's departments among them).
+    async fn rejected(&self) -> i32 {
+        int(self.job.counts.rejected)
+    }
+    /// Stored rows with at least one corrected field.
+    async fn corrected(&self) -> i32 {
+        int(self.job.counts.corrected)
+    }
+    /// Why the job failed (nothing was stored then).
+    async fn error(&self) -> Option<&str> {
+        self.job.error.as_deref()
+    }
+    /// Who sent the file.
+    async fn created_by(&self) -> &str {
+        &self.job.created_by
+    }
+    /// When the file was sent.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.job.created_at
+    }
+    /// When the import started.
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.job.started_at
+    }
+    /// When the job ended.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.job.finished_at
+    }
+    /// Where to download the whole report as CSV (with the same token).
+    async fn report_url(&self) -> String {
+        format!("/imports/{}/report.csv", job_id(self.job.id).as_str())
+    }
+    /// The row report, in file order.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn report(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last line of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<ImportJobLineConnection> {
+        let s = state(ctx)?;
+        let page = PageRequest::new(first, after.as_deref())
+            .gql()?
+            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let page = jobs::job_lines(&s.db, &s.actor, self.job.id, &page)
+            .await
+            .gql()?;
+        Ok(ImportJobLineConnection {
+            page_info: page_info(&page),
+            total_count: page.total_count.map_or(0, int),
+            nodes: page.items.into_iter().map(|(_, l)| l.into()).collect(),
+        })
+    }
+}
+
+/// A page of import jobs, newest first.
+#[derive(SimpleObject)]
+pub struct ImportJobConnection {
+    /// The jobs.
+    pub nodes: Vec<ImportJobNode>,
+    /// Page position.
+    pub page_info: PageInfo,
+    /// Number of matching jobs (counted only when selected).
+    pub total_count: i32,
+}
+
+/// Jobs with their feeds, read in one statement for the whole list.
+async fn with_feeds(
+    ctx: &Context<'_>,
+    list: Vec<ImportJob>,
+) -> async_graphql::Result<Vec<ImportJobNode>> {
+    let s = state(ctx)?;
+    let mut ids: Vec<feeds::FeedId> = list.iter().map(|j| j.feed).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let by_id: HashMap<feeds::FeedId, Feed> = feeds::feeds_by_ids(&s.db, &s.actor, &ids)
+        .await
+        .gql()?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
+    Ok(list
+        .into_iter()
+        .map(|job| {
+            let feed = by_id.get(&job.feed).cloned();
+            ImportJobNode { job, feed }
+        })
+        .collect())
+}
+
+/// `feeds`, `feed`, `importJob`, `importJobs`.
+#[derive(Default)]
+pub struct FeedsQuery;
+
+#[Object]
+impl FeedsQuery {
+    /// The feeds the caller manages, by slug: every feed for admins, its hub's for a hub coordinator; refused
+    /// (`forbidden`) for other callers.
+    async fn feeds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FeedNode>> {
+        let s = state(ctx)?;
+        let list = feeds::list_feeds(&s.db, &s.actor).await.gql()?;
+        with_hubs(ctx, list).await
+    }
+
+    /// A feed the caller manages, by slug; null when there is none (or it is another hub's).
+    async fn feed(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<FeedNode>> {
+        let s = state(ctx)?;
+        match feeds::get_feed(&s.db, &s.actor, &slug).await {
+            Ok(f) => Ok(Some(one_with_hub(ctx, f).await?)),
+            Err(maillage_sites::SitesError::UnknownFeed(_)) => Ok(None),
+            Err(e) => Err(crate::kit::error::to_gql(&e)),
+        }
+    }
+
+    /// An import job the caller may see (admins: all; a hub coordinator: its hub's feeds'); null otherwise.
+    async fn import_job(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<ImportJobNode>> {
+        let s = state(ctx)?;
+        let id =
+            decode_job_id(&id).map_err(|m| crate::kit::error::coded(&m, "invalid_id", None))?;
+        match jobs::get_job(&s.db, &s.actor, id).await {
+            Ok(job) => Ok(with_feeds(ctx, vec![job]).await?.pop()),
+            Err(maillage_sites::SitesError::UnknownJob(_)) => Ok(None),
+            Err(e) => Err(crate::kit::error::to_gql(&e)),
+        }
+    }
+
+    /// Import jobs the caller may see, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn import_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this feed's jobs (slug).")] feed: Option<String>,
+        #[graphql(desc = "Only jobs with this status.")] status: Option<ImportJobStatusEnum>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last job of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<ImportJobConnection> {
+        let s = state(ctx)?;
+        let page = PageRequest::new(first, after.as_deref())
+            .gql()?
+            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let filter = JobFilter {
+            feed,
+            status: status.map(Into::into),
+        };
+        let page = jobs::list_jobs(&s.db, &s.actor, &filter, &page)
+            .await
+            .gql()?;
+        let info = page_info(&page);
+        let total_count = page.total_count.map_or(0, int);
+        let list = page.items.into_iter().map(|(_, j)| j).collect();
+        Ok(ImportJobConnection {
+            nodes: with_feeds(ctx, list).await?,
+            page_info: info,
+            total_count,
+        })
+    }
+}
+
+/// Creates a feed. Admins create national feeds (no `hub`) or any hub's; a hub coordinator its own hub's.
+#[derive(InputObject)]
+pub struct CreateFeedInput {
+    /// Stable key: 1 to 64 lower-case letters, digits or `-`.
+    pub slug: String,
+    /// Display name (default: the slug).
+    pub name: Option<String>,
+    /// The `source` of the sites it stores (default: the slug); never changes afterwards.
+    pub source: Option<String>,
+    /// The owning hub's slug; a hub coordinator's feeds are always its hub's. Absent for admins: a national feed.
+    pub hub: Option<String>,
+    /// A built-in mapping's name.
+    pub mapping: Option<String>,
+    /// The feed's own mapping (TOML text).
+    pub mapping_toml: Option<String>,
+    /// Each file is the whole feed: sites absent from it are archived. Default false (partial files).
+    #[graphql(default)]
+    pub complete: bool,
+    /// The feed's values win over API edits. Default false (edits stand).
+    #[graphql(default)]
+    pub feed_wins: bool,
+    /// Largest share (0 to 1) of a complete feed one file may archive unless forced (default 0.2).
+    pub max_archive_share: Option<f64>,
+}
+
+/// Changes a feed's name, mapping or policy (its slug, source and hub never change).
+#[derive(InputObject)]
+pub struct UpdateFeedInput {
+    /// The feed's slug.
+    pub slug: String,
+    /// The version read (`Feed.version`): a stale one is refused with `stale_version`.
+    pub version: i32,
+    /// New display name.
+    pub name: Option<String>,
+    /// New built-in mapping; null removes it.
+    pub mapping: MaybeUndefined<String>,
+    /// New mapping text; null removes it.
+    pub mapping_toml: MaybeUndefined<String>,
+    /// Complete or partial files.
+    pub complete: Option<bool>,
+    /// Whether the feed wins over API edits.
+    pub feed_wins: Option<bool>,
+    /// New archive threshold (0 to 1).
+    pub max_archive_share: Option<f64>,
+}
+
+/// The result of `createFeed` or `updateFeed`.
+#[derive(SimpleObject)]
+pub struct FeedPayload {
+    /// The feed as it now stands, unless there were user errors.
+    pub feed: Option<FeedNode>,
+    /// Business errors; empty on success (`invalid_value`, `already_exists`, `not_found`, `stale_version`).
+    pub user_errors: Vec<UserError>,
+}
+
+impl FeedPayload {
+    async fn from_result(
+        ctx: &Context<'_>,
+        result: Result<Feed, maillage_sites::SitesError>,
+    ) -> async_graphql::Result<Self> {
+        match result {
+            Ok(feed) => Ok(Self {
+                feed: Some(one_with_hub(ctx, feed).await?),
+                user_errors: Vec::new(),
+            }),
+            Err(e) => Ok(Self {
+                feed: None,
+                user_errors: classify(&e)?,
+            }),
+        }
+    }
+}
+
+fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// `createFeed`, `updateFeed`.
+#[derive(Default)]
+pub struct FeedsMutation;
+
+#[Object]
+impl FeedsMutation {
+    /// Creates a feed (admins; hub coordinators for their own hub).
+    async fn create_feed(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateFeedInput,
+    ) -> async_graphql::Result<FeedPayload> {
+        let actor = writer(ctx)?;
+        let s = state(ctx)?;
+        let hub = match input.hub.as_deref() {
+            Some(slug) => match maillage_territories::hub_by_slug(&s.db, slug).await.gql()? {
+                Some(h) => Some(h.id),
+                None => {
+                    return Ok(FeedPayload {
+                        feed: None,
+                        user_errors: vec![user_error(
+                            FieldPath::new("input").push("hub"),
+                            "unknown_value",
+                            format!("no hub with slug {slug:?}"),
+                        )],
+                    });
+                }
+            },
+            None => None,
+        };
+        let new = NewFeed {
+            slug: input.slug,
+            name: input.name.unwrap_or_default(),
+            source: input.source,
+            hub,
+            mapping: input.mapping,
+            mapping_toml: input.mapping_toml,
+            complete: input.complete,
+            feed_wins: input.feed_wins,
+            max_archive_share: input.max_archive_share,
+        };
+        FeedPayload::from_result(ctx, feeds::create_feed(&s.db, &actor, new).await).await
+    }
+
+    /// Changes a feed the caller manages; another hub's feed is `not_found`.
+    async fn update_feed(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateFeedInput,
+    ) -> async_graphql::Result<FeedPayload> {
+        let actor = writer(ctx)?;
+        let s = state(ctx)?;
+        let patch = FeedPatch {
+            name: input.name,
+            mapping: maybe(input.mapping),
+            mapping_toml: maybe(input.mapping_toml),
+            complete: input.complete,
+            feed_wins: input.feed_wins,
+            max_archive_share: input.max_archive_share,
+        };
+        let result = feeds::update_feed(&s.db, &actor, &input.slug, input.version, patch).await;
+        FeedPayload::from_result(ctx, result).await
+    }
+}
