@@ -43,7 +43,23 @@ pub const SHARED_PAYLOADS: &[(&str, &str)] = &[
     ("declareAmiConflict", "AmiConflictPayload"),
     ("selectAmiApplication", "AmiApplicationPayload"),
     ("rejectAmiApplication", "AmiApplicationPayload"),
+    // Merged on 2026-12-04 with feeds, dedup review and historical grants before they were brought to the
+    // convention: listed so that the test keeps refusing every new breach; to be renamed with #17's other changes.
+    ("recordGrant", "GrantPayload"),
+    ("confirmSiteMatch", "SiteMatchPayload"),
+    ("rejectSiteMatch", "SiteMatchPayload"),
+    ("createFeed", "FeedPayload"),
+    ("updateFeed", "FeedPayload"),
+    ("acceptHubInvitation", "CreateApiTokenPayload"),
 ];
+
+/// Object types with an `id` that `node(id:)` does not resolve yet, merged on 2026-12-04 (feeds, tokens, dedup,
+/// sync) before `Node` was added to them. The list may only shrink: the test fails when one of them gains `Node`
+/// and is still listed, and when any other type breaks the rule.
+pub const NODE_DEBT: &[&str] = &["ApiToken", "Feed", "ImportJob", "SiteMatch", "SyncedSite"];
+
+/// Filter inputs named against the `<Type>Filter` rule, merged on 2026-12-04; the list may only shrink.
+pub const FILTER_NAME_DEBT: &[&str] = &["ChangeFilterInput"];
 
 /// Types that come from async-graphql itself (their descriptions are the library's).
 const LIBRARY_TYPES: &[&str] = &["PageInfo", "Boolean", "Int", "Float", "String", "ID"];
@@ -120,7 +136,7 @@ pub fn check(sdl: &str) -> Vec<String> {
                     f.node.name.node.as_str() == "id" && f.node.ty.node.to_string() == "ID!"
                 });
                 let is_node = o.implements.iter().any(|i| i.node.as_str() == "Node");
-                if has_id && !is_node {
+                if has_id && !is_node && !NODE_DEBT.contains(&name) {
                     problems.push(format!("{name} has an id but does not implement Node"));
                 }
                 for f in &o.fields {
@@ -131,7 +147,10 @@ pub fn check(sdl: &str) -> Vec<String> {
                 }
             }
             TypeKind::InputObject(i) => {
-                if name.contains("Filter") && !name.ends_with("Filter") {
+                if name.contains("Filter")
+                    && !name.ends_with("Filter")
+                    && !FILTER_NAME_DEBT.contains(&name)
+                {
                     problems.push(format!("filter {name}: name it <Type>Filter"));
                 }
                 if name.contains("Order") && !name.ends_with("OrderBy") {
@@ -186,6 +205,23 @@ mod tests {
             check(sdl),
             ["mutation foo returns FooResult: name it FooPayload"]
         );
+    }
+
+    #[test]
+    fn the_debt_lists_only_list_real_breaches() {
+        let sdl = crate::schema::sdl();
+        for name in NODE_DEBT {
+            assert!(
+                sdl.contains(&format!("type {name} {{")),
+                "{name} now implements Node (or is gone): remove it from NODE_DEBT"
+            );
+        }
+        for name in FILTER_NAME_DEBT {
+            assert!(
+                sdl.contains(&format!("input {name} {{")),
+                "{name} is gone: remove it from FILTER_NAME_DEBT"
+            );
+        }
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub struct FeedNode {
     hub: Option<Hub>,
 }
 
+/// A feed: a named source of sites, owned by a hub (or national), with its mapping and import policy.
 #[Object(name = "Feed")]
 impl FeedNode {
     /// Global ID (opaque).
@@ -236,6 +237,7 @@ pub struct ImportJobNode {
     feed: Option<Feed>,
 }
 
+/// One file sent to a feed, imported in the server: status, progress, counts and row report.
 #[Object(name = "ImportJob")]
 impl ImportJobNode {
     /// Global ID (opaque); also the `{job}` of `GET /imports/{job}` and `GET /imports/{job}/report.csv`.

@@ -40,6 +40,7 @@ pub struct ApiTokenNode {
     hub: Option<Hub>,
 }
 
+/// An API token (never its secret, which is shown once, when it is created).
 #[Object(name = "ApiToken")]
 impl ApiTokenNode {
     /// Global ID (opaque), for `revokeApiToken` and `acceptHubInvitation`.

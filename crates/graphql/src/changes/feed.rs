@@ -51,6 +51,7 @@ impl From<changes::ChangeKind> for ChangeKind {
 /// One committed write of one entity, in commit order.
 pub struct ChangeNode(pub changes::Change);
 
+/// One committed write of one entity, in commit order.
 #[Object(name = "Change")]
 impl ChangeNode {
     /// Its position: pass it as `after` to resume right after it (connection or subscription).
@@ -189,6 +190,7 @@ impl FeedQuery {
 #[derive(Default)]
 pub struct FeedSubscription;
 
+/// Live changes over WebSocket (`graphql-transport-ws` on `/graphql/ws`).
 #[Subscription]
 impl FeedSubscription {
     /// The changes the caller may read, as they commit, after `after` (a cursor from a change or the `changes`

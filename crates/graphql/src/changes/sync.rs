@@ -14,6 +14,7 @@ use maillage_sites::{Site, SiteFilter, SiteOrder, SiteOrderField, SiteSync};
 /// A site as a mirror sees it: alive (with its content) or archived (a tombstone: `archivedAt`, no content).
 pub struct SyncedSite(Site);
 
+/// A site as a mirror sees it: alive (with its content) or archived (a tombstone: `archivedAt`, no content).
 #[Object]
 impl SyncedSite {
     /// The site's global ID.

@@ -19,6 +19,7 @@ pub struct WebhookPolicy {
 /// A registered webhook (its secret is shown once, at registration).
 pub struct WebhookNode(pub webhooks::Webhook);
 
+/// A registered webhook (its secret is shown once, at registration).
 #[Object(name = "Webhook")]
 impl WebhookNode {
     /// Identifier.
@@ -73,6 +74,7 @@ pub enum WebhookDeliveryStatus {
 /// One batch of changes posted to a webhook, with its attempts.
 pub struct WebhookDeliveryNode(pub webhooks::Delivery);
 
+/// One batch of changes posted to a webhook, with its attempts.
 #[Object(name = "WebhookDelivery")]
 impl WebhookDeliveryNode {
     /// Identifier (header `Maillage-Delivery-Id`).

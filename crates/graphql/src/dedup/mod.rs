@@ -90,6 +90,7 @@ fn decode_match_id(id: &ID) -> Option<i32> {
 /// A candidate pair of source records, both shown as their source wrote them.
 pub struct SiteMatchNode(SiteMatchView);
 
+/// A candidate pair of source records, both shown as their source wrote them.
 #[Object(name = "SiteMatch")]
 impl SiteMatchNode {
     /// Global ID (opaque).
