@@ -755,7 +755,12 @@ async fn a_partner_mirror_synced_by_updated_since_with_tombstones_equals_the_ser
         second_read < first_read,
         "the second pull skipped what did not change ({second_read} items read, {first_read} the first time)"
     );
-    assert!(server.values().any(|n| n.ends_with("(rénové)")));
+    // The file's edit shows, unless a random round renamed or archived that site through the API first: an API
+    // edit stands against later imports (#13), and the mirror must then converge on the edit instead.
+    let touched_by_api = !server
+        .values()
+        .any(|n| n.starts_with("Espace numérique Croix-Rousse"));
+    assert!(touched_by_api || server.values().any(|n| n.ends_with("(rénové)")));
 
     // The origin look-up, for a partner that keeps the source's keys.
     let data = app

@@ -68,6 +68,8 @@ async fn sites_keep_answering_during_a_large_import() {
             "a read failed during the import: {body}"
         );
         reads += 1;
+        // Paced like a dashboard polling, under the anonymous rate limit (600 a minute) that a tight loop would hit.
+        tokio::time::sleep(Duration::from_millis(150)).await;
         // A few small writes go through too, early in the import, while it stages its rows (they would wait for
         // the lock during the short publishing step, never fail with "database is locked").
         if reads.is_multiple_of(10) && writes < 3 {

@@ -152,8 +152,8 @@ async fn node_resolves_every_type_with_an_id() {
         &app,
         admin,
         "mutation($input: CreateGrantInput!) { createGrant(input: $input) { grant { id } userErrors { code } } }",
-        json!({ "envelopeId": envelope_id, "beneficiaryKind": "HOST_STRUCTURE", "beneficiaryRef": "siret:12345678900011",
-            "beneficiaryName": "Association", "department": "33", "amount": 1_000_000, "posts": 1, "startsOn": "2021-03-01" }),
+        json!({ "envelopeId": envelope_id, "beneficiaryKind": "COLLECTIVITE", "beneficiaryRef": "department:33",
+            "department": "33", "amount": 1_000_000, "startsOn": "2021-03-01" }),
         "grant",
     )
     .await;
