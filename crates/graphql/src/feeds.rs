@@ -435,9 +435,16 @@ impl FeedsQuery {
             feed,
             status: status.map(Into::into),
         };
-        let page = jobs::list_jobs(&s.db, &s.actor, &filter, &page)
-            .await
-            .gql()?;
+        // A feed no one has lists no jobs, as an unknown hub in a filter matches no sites.
+        let page = match jobs::list_jobs(&s.db, &s.actor, &filter, &page).await {
+            Err(maillage_sites::SitesError::UnknownFeed(_)) => maillage_core::pagination::Page {
+                items: Vec::new(),
+                has_next_page: false,
+                has_previous_page: false,
+                total_count: page.with_total.then_some(0),
+            },
+            other => other.gql()?,
+        };
         let info = page_info(&page);
         let total_count = page.total_count.map_or(0, int);
         let list = page.items.into_iter().map(|(_, j)| j).collect();

@@ -132,21 +132,20 @@ impl ChangeFilterInput {
             .collect::<Result<Vec<_>, _>>()?;
         let hub = match self.hub {
             Some(slug) => {
-                let hub = maillage_territories::hub_by_slug(db, &slug)
-                    .await
-                    .gql()?
-                    .ok_or_else(|| {
-                        coded(
-                            &format!("no hub {slug:?}"),
-                            "not_found",
-                            Some("filter.hub".to_owned()),
-                        )
-                    })?;
-                let scope = maillage_territories::hub_scope(db, hub.id).await.gql()?;
-                Some(HubFilter {
-                    hub: scope.hub,
-                    departments: scope.departments,
-                })
+                // A hub no one has matches nothing, as `sites(filter: {hub})` does: ids start at 1.
+                match maillage_territories::hub_by_slug(db, &slug).await.gql()? {
+                    Some(hub) => {
+                        let scope = maillage_territories::hub_scope(db, hub.id).await.gql()?;
+                        Some(HubFilter {
+                            hub: scope.hub,
+                            departments: scope.departments,
+                        })
+                    }
+                    None => Some(HubFilter {
+                        hub: maillage_core::HubId(0),
+                        departments: Vec::new(),
+                    }),
+                }
             }
             None => None,
         };
