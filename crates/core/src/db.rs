@@ -123,6 +123,32 @@ impl StatementCounter {
     }
 }
 
+/// Whether a database error is a unique-constraint violation (two writers raced for the same key).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Whether a database error is a foreign-key violation (a reference to a row that does not exist).
+pub fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
+}
+
+/// Starts a transaction that will write.
+///
+/// On SQLite it begins `IMMEDIATE`: a deferred transaction that reads first and writes later fails at once with
+/// "database is locked" when another writer went first (SQLite cannot wait there without risking a deadlock), while
+/// an immediate one waits its turn at `BEGIN`. PostgreSQL ignores the mode and relies on row locks.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_url;
@@ -152,30 +178,4 @@ mod tests {
             "postgres://u@h:5432/db"
         );
     }
-}
-
-/// Whether a database error is a unique-constraint violation (two writers raced for the same key).
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
-/// Whether a database error is a foreign-key violation (a reference to a row that does not exist).
-pub fn is_foreign_key_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(SqlErr::ForeignKeyConstraintViolation(_))
-    )
-}
-
-/// Starts a transaction that will write.
-///
-/// On SQLite it begins `IMMEDIATE`: a deferred transaction that reads first and writes later fails at once with
-/// "database is locked" when another writer went first (SQLite cannot wait there without risking a deadlock), while
-/// an immediate one waits its turn at `BEGIN`. PostgreSQL ignores the mode and relies on row locks.
-pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
 }
