@@ -8,6 +8,7 @@ use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::loader::loader;
 use crate::kit::state;
+use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, ID, Object};
 use maillage_aidants::{AidantId, OrganisationId, Territory};
 use maillage_core::{DepartmentCode, RegionCode};
@@ -33,7 +34,7 @@ impl AidantsQuery {
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<AidantsOrganisationNode>> {
         let s = state(ctx)?;
-        let filter = filter.unwrap_or_default().into_domain()?;
+        let filter = filter.unwrap_or_default().into_domain(ctx).await?;
         let page = page_request(ctx, first, after)?;
         let page = maillage_aidants::list_organisations(&s.db, &filter, &page)
             .await
@@ -62,7 +63,7 @@ impl AidantsQuery {
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<AidantNode>> {
         let s = state(ctx)?;
-        let filter = filter.unwrap_or_default().into_domain()?;
+        let filter = filter.unwrap_or_default().into_domain(ctx).await?;
         let page = page_request(ctx, first, after)?;
         let page = maillage_aidants::list_aidants(&s.db, &filter, &page)
             .await
@@ -84,10 +85,11 @@ impl AidantsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "INSEE department code, e.g. \"31\".")] department: Option<String>,
-        #[graphql(desc = "Hub slug, e.g. \"rhinocc\".")] hub: Option<String>,
+        #[graphql(desc = "A hub: its global ID, or its slug, e.g. \"rhinocc\".")] hub: Option<ID>,
         #[graphql(desc = "INSEE region code, e.g. \"76\".")] region: Option<String>,
     ) -> async_graphql::Result<AidantsStatistics> {
         let s = state(ctx)?;
+        let hub = opt_hub_slug(ctx, hub.as_ref(), "hub").await?;
         let territory = match (department, hub, region) {
             (None, None, None) => Territory::National,
             (Some(d), None, None) => Territory::Department(

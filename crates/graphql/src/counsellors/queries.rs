@@ -8,9 +8,10 @@ use super::loaders::{CounsellorLoader, StructureLoader};
 use super::objects::{CounsellorNode, StructureNode};
 use crate::kit::connection::{Connection, connection, keyed_page_request};
 use crate::kit::error::{IntoGql, coded};
-use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::id::{NodeKind, decode_int, encode};
 use crate::kit::loader::loader;
 use crate::kit::state;
+use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, ID, Object};
 use maillage_core::DepartmentCode;
 use maillage_core::error::FieldPath;
@@ -37,7 +38,7 @@ impl CounsellorsQuery {
         let f = filter.unwrap_or_default();
         let filter = StructureFilter {
             departments: departments(f.departments)?,
-            hub: f.hub,
+            hub: opt_hub_slug(ctx, f.hub.as_ref(), "filter.hub").await?,
             kinds: f
                 .kinds
                 .unwrap_or_default()
@@ -79,7 +80,7 @@ impl CounsellorsQuery {
         let f = filter.unwrap_or_default();
         let filter = CounsellorFilter {
             departments: departments(f.departments)?,
-            hub: f.hub,
+            hub: opt_hub_slug(ctx, f.hub.as_ref(), "filter.hub").await?,
             statuses: f
                 .statuses
                 .unwrap_or_default()
@@ -163,7 +164,10 @@ impl CounsellorsQuery {
                             counts.add(c);
                         }
                     }
-                    lines.insert(h.slug.clone(), (h.name.clone(), counts));
+                    lines.insert(
+                        encode(NodeKind::Hub, h.id.0).to_string(),
+                        (h.name.clone(), counts),
+                    );
                 }
             }
         }
@@ -187,7 +191,8 @@ impl CounsellorsQuery {
         ctx: &Context<'_>,
         list: CounsellorExportList,
         #[graphql(desc = "Only this department (INSEE code).")] department: Option<String>,
-        #[graphql(desc = "Only the departments of this hub (slug).")] hub: Option<String>,
+        #[graphql(desc = "Only the departments of this hub: its global ID, or its slug.")]
+        hub: Option<ID>,
     ) -> async_graphql::Result<String> {
         use maillage_counsellors::export::{
             CounsellorList, ExportScope, export_counsellors, export_structures,
@@ -197,6 +202,7 @@ impl CounsellorsQuery {
             .map(|d| DepartmentCode::parse(&d))
             .transpose()
             .map_err(|e| invalid_input(FieldPath::new("department"), &e))?;
+        let hub = opt_hub_slug(ctx, hub.as_ref(), "hub").await?;
         let scope = ExportScope { hub, department };
         let mut out = Vec::new();
         match list {

@@ -215,7 +215,7 @@ pub struct GrantFilterInput {
     pub status: Option<Vec<GrantStatusGql>>,
     /// Department code.
     pub department: Option<String>,
-    /// Hub (global ID).
+    /// Hub: its global ID, or its slug (e.g. `hinaura`).
     pub hub: Option<ID>,
 }
 

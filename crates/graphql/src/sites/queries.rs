@@ -29,7 +29,7 @@ impl SitesQuery {
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<SiteNode>> {
         let s = state(ctx)?;
-        let args = sites_args(ctx, filter, order_by, first, after)?;
+        let args = sites_args(ctx, filter, order_by, first, after).await?;
         let page = maillage_sites::list_sites(&s.db, &args.filter, args.order, &args.page)
             .await
             .gql()?;
