@@ -584,7 +584,20 @@ async fn killing_the_server_during_an_http_import_leaves_the_database_as_it_was_
         assert!(Instant::now() < deadline, "the job did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Progress is written while the job runs (not only at its end), on both backends.
+    loop {
+        let job = job_status(&client, &server.base(), &admin, &location).await;
+        assert_eq!(
+            job["status"], "running",
+            "the job ended before it could be interrupted: {job:#}"
+        );
+        if job["rowsDone"].as_u64().unwrap_or_default() > 0 {
+            assert_eq!(job["rowsTotal"], 40_000, "{job:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress written: {job:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.kill();
 
     assert_eq!(
@@ -600,13 +613,30 @@ async fn killing_the_server_during_an_http_import_leaves_the_database_as_it_was_
         audit_before
     );
     let server = Server::start(&db.url).await;
-    let job = job_status(&client, &server.base(), &admin, &location).await;
+    // The new instance cannot tell a dead process from a live instance on another machine until the job's
+    // heartbeat is older than the lease; then its sweep fails the job (and discards its staged rows).
+    let deadline = Instant::now() + maillage_sites::jobs::LEASE + Duration::from_secs(30);
+    let job = loop {
+        let job = job_status(&client, &server.base(), &admin, &location).await;
+        if job["status"] != "running" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the interrupted job is still running: {job:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert_eq!(job["status"], "failed", "{job:#}");
     assert_eq!(job["error"], maillage_sites::jobs::INTERRUPTED);
     assert_eq!(job["counts"]["stored"], 0);
     assert_eq!(
         count(&db, "SELECT COUNT(*) AS n FROM site").await,
         sites_before
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) AS n FROM site_import_stage").await,
+        0
     );
 }
 
