@@ -551,6 +551,7 @@ async fn killing_the_server_during_an_http_import_leaves_the_database_as_it_was_
         .map(|i| {
             json!({
                 "id": format!("big-{i}"), "nom": format!("Lieu {i}"), "pivot": "00000000000000",
+                "courriel": format!("lieu-{i}@example.org"),
                 "commune": "Lyon", "code_postal": "69001", "adresse": format!("{i} rue de la République"),
                 "services": "Accéder à une connexion internet;Accéder à du matériel",
                 "date_maj": "2021-05-05",
