@@ -85,6 +85,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
     .override_output_type_description::<NaiveDate>(DATE)
     .override_input_type_description::<NaiveDate>(DATE)
+    .extension(crate::nul::RefuseNul)
     .finish()
 }
 
