@@ -792,3 +792,67 @@ pub async fn record_attempt<C: ConnectionTrait>(
     .await?;
     Ok(delivery_from(m))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn only_public_unicast_addresses_receive_webhooks() {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public_address(ip(private)), "{private}");
+        }
+        for public in ["93.184.215.14", "1.1.1.1", "2a00:1450:4007:80e::200e"] {
+            assert!(is_public_address(ip(public)), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn destinations_are_checked_by_address_unless_development_allows_them() {
+        for url in [
+            "https://127.0.0.1/x",
+            "https://localhost:8443/x",
+            "https://[::1]/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://user@10.0.0.1:443/x",
+        ] {
+            let refused = check_destination(url, false).await;
+            assert!(
+                matches!(refused, Err(AccessError::InvalidInput { .. })),
+                "{url}: {refused:?}"
+            );
+            assert!(check_destination(url, true).await.is_ok(), "{url}");
+        }
+        assert!(check_destination("https://93.184.215.14/x", false).await.is_ok());
+        assert_eq!(
+            url_parts("https://[::1]:8443/x").map(|(s, h, p)| (s, h, p)),
+            Some(("https".to_owned(), "::1".to_owned(), 8443))
+        );
+        assert_eq!(
+            url_parts("HTTP://example.org/x").map(|(_, _, p)| p),
+            Some(80)
+        );
+    }
+}
