@@ -815,7 +815,12 @@ async fn webhooks_to_private_addresses_are_refused_at_registration_and_at_delive
     // A webhook whose host passed registration (allowed here, as a DNS answer would have been public then) and
     // now points at loopback, by name (the resolver's check) or by literal address, gets no request.
     let receiver = Receiver::start(0).await;
-    let port = receiver.url.rsplit(':').next().unwrap().trim_end_matches("/hook");
+    let port = receiver
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/hook");
     let (by_name, _) = register(&app, &format!("http://localhost:{port}/hook"), "by-name").await;
     let (by_address, _) = register(&app, &receiver.url, "by-address").await;
     spawn_worker(
@@ -1012,7 +1017,8 @@ async fn create_counsellor(app: &TestApp, token: &str, structure: &str, n: usize
 }
 
 #[tokio::test]
-async fn a_mirror_of_counsellors_synced_by_updated_since_equals_the_server_and_tombstones_reach_mirrors() {
+async fn a_mirror_of_counsellors_synced_by_updated_since_equals_the_server_and_tombstones_reach_mirrors()
+ {
     let app = TestApp::spawn().await;
     let admin = app.token("admin", None).await;
     let partner = app.token("partner", None).await;
@@ -1117,7 +1123,11 @@ async fn a_mirror_of_counsellors_synced_by_updated_since_equals_the_server_and_t
         .iter()
         .map(|n| n["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [kept.as_str()], "the archived site is a tombstone, not a row");
+    assert_eq!(
+        ids,
+        [kept.as_str()],
+        "the archived site is a tombstone, not a row"
+    );
     let data = app
         .data(
             r#"{ kept: site(source: "partner-app", sourceId: "kept-1") { id } gone: site(source: "partner-app", sourceId: "tomb-1") { id } none: site(source: "partner-app", sourceId: "nope") { id } }"#,

@@ -290,7 +290,12 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), Acc
         Ok(ip) => vec![ip],
         Err(_) => tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| invalid("url", format!("the webhook host {host:?} does not resolve: {e}")))?
+            .map_err(|e| {
+                invalid(
+                    "url",
+                    format!("the webhook host {host:?} does not resolve: {e}"),
+                )
+            })?
             .map(|a| a.ip())
             .collect(),
     };
@@ -845,9 +850,13 @@ mod tests {
             );
             assert!(check_destination(url, true).await.is_ok(), "{url}");
         }
-        assert!(check_destination("https://93.184.215.14/x", false).await.is_ok());
+        assert!(
+            check_destination("https://93.184.215.14/x", false)
+                .await
+                .is_ok()
+        );
         assert_eq!(
-            url_parts("https://[::1]:8443/x").map(|(s, h, p)| (s, h, p)),
+            url_parts("https://[::1]:8443/x"),
             Some(("https".to_owned(), "::1".to_owned(), 8443))
         );
         assert_eq!(

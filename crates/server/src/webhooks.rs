@@ -11,10 +11,10 @@ use maillage_access::webhooks::{
     AttemptOutcome, Delivery, RetryPolicy, SIGNATURE_HEADER, WebhookTarget, is_public_address,
     next_delivery, record_attempt, signature_header, webhooks_to_deliver,
 };
-use std::net::IpAddr;
 use maillage_core::{Actor, Role};
 use sea_orm::DatabaseConnection;
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
