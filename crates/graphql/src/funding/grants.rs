@@ -77,6 +77,10 @@ impl GrantNode {
     pub async fn id(&self) -> ID {
         encode(NodeKind::Grant, self.grant.id)
     }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.grant.updated_at
+    }
     /// Version, for the status mutations.
     async fn version(&self) -> i32 {
         self.grant.version
@@ -268,12 +272,15 @@ pub(crate) async fn grant_node(
 pub(crate) async fn grant_page(
     ctx: &Context<'_>,
     filter: funding::GrantFilter,
+    sync: &maillage_core::sync::SyncOptions,
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<GrantNode>> {
     let s = state(ctx)?;
     let request = page_request(ctx, first, after)?;
-    let page = funding::list_grants(&s.db, &filter, &request).await.gql()?;
+    let page = funding::list_grants_synced(&s.db, &filter, sync, &request)
+        .await
+        .gql()?;
     let grants: Vec<Grant> = page.items.iter().map(|(_, g)| g.clone()).collect();
     let shared = grant_context(ctx, &grants).await?;
     Ok(connection(page, |grant| GrantNode {

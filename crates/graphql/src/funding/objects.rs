@@ -137,6 +137,10 @@ impl EnvelopeNode {
     pub async fn id(&self) -> ID {
         encode(NodeKind::Envelope, self.envelope.id)
     }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.envelope.updated_at
+    }
     /// Stable code, e.g. `FR-CNFS`.
     async fn code(&self) -> &str {
         &self.envelope.code
@@ -283,7 +287,14 @@ impl EnvelopeNode {
             statuses: status.map(|s| s.into_iter().map(Into::into).collect()),
             ..funding::GrantFilter::default()
         };
-        grant_page(ctx, filter, first, after).await
+        grant_page(
+            ctx,
+            filter,
+            &maillage_core::sync::SyncOptions::default(),
+            first,
+            after,
+        )
+        .await
     }
 }
 
