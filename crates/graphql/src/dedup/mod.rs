@@ -1,6 +1,8 @@
-//! Duplicates across sources: candidate pairs for review, decisions, a canonical site's source records.
+//! Duplicates across sources: candidate pairs for review, decisions, a canonical site's source records, each
+//! field's provenance, and coordinators' per-field choices on canonical sites.
 //!
-//! Resolvers are thin: each calls one service of `maillage_sites::dedup`, where authorization lives.
+//! Resolvers are thin: each calls one service of `maillage_sites::dedup` (or `maillage_sites::provenance`), where
+//! authorization lives. `Site.provenance` and `Site.sourceRecords` are batched over a page by the loaders below.
 
 use crate::kit::connection::{Connection, connection, keyed_page_request};
 use crate::kit::error::IntoGql;
@@ -13,6 +15,9 @@ use chrono::{DateTime, Utc};
 use maillage_core::SiteId;
 use maillage_core::error::FieldPath;
 use maillage_sites::dedup::{self, MatchFilter, MatchStatus, SiteMatchView};
+
+mod provenance;
+pub use provenance::*;
 
 /// Where a candidate pair stands.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -296,6 +301,43 @@ impl DedupMutation {
             }),
         }
     }
+
+    /// Chooses the value of one field of a canonical site (admins, or the coordinator of its department;
+    /// audit-logged). The choice stands through later rebuilds, imports and merges until it is removed; the
+    /// field's provenance then says `API`, with who and when.
+    async fn override_site_field(
+        &self,
+        ctx: &Context<'_>,
+        input: OverrideSiteFieldInput,
+    ) -> async_graphql::Result<OverrideSiteFieldPayload> {
+        let actor = writer(ctx)?;
+        let failed = |user_errors| OverrideSiteFieldPayload {
+            site: None,
+            user_errors,
+        };
+        let id = match decode_int(&input.site_id, NodeKind::Site) {
+            Ok(id) => SiteId(id),
+            Err(e) => {
+                return Ok(failed(vec![user_error(
+                    crate::kit::payload::input("siteId"),
+                    "invalid_id",
+                    e.message,
+                )]));
+            }
+        };
+        let value = input
+            .value
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        let s = state(ctx)?;
+        match dedup::set_canonical_field(&s.db, &actor, id, input.field.key(), value).await {
+            Ok(site) => Ok(OverrideSiteFieldPayload {
+                site: Some(SiteNode::new(site)),
+                user_errors: Vec::new(),
+            }),
+            Err(e) => Ok(failed(classify(&e)?)),
+        }
+    }
 }
 
 async fn decide(
@@ -345,4 +387,82 @@ pub(crate) async fn matches_for_node(
         .into_iter()
         .map(|v| (v.site_match.id, SiteMatchNode(v)))
         .collect())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Coordinators' choices on canonical sites
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A field of a canonical site a coordinator may choose (free text its source records may disagree on).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OverridableSiteField {
+    /// `name`.
+    Name,
+    /// `phone`.
+    Phone,
+    /// `website`.
+    Website,
+    /// `openingHours`.
+    OpeningHours,
+    /// `summary`.
+    Summary,
+    /// `description`.
+    Description,
+    /// `parentStructure`.
+    ParentStructure,
+    /// `accessibilityUrl`.
+    AccessibilityUrl,
+    /// `bookingUrl`.
+    BookingUrl,
+}
+
+impl OverridableSiteField {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Phone => "phone",
+            Self::Website => "website",
+            Self::OpeningHours => "opening_hours",
+            Self::Summary => "summary",
+            Self::Description => "description",
+            Self::ParentStructure => "parent_structure",
+            Self::AccessibilityUrl => "accessibility_url",
+            Self::BookingUrl => "booking_url",
+        }
+    }
+}
+
+/// Input of `overrideSiteField`.
+#[derive(InputObject)]
+pub struct OverrideSiteFieldInput {
+    /// The canonical site.
+    pub site_id: ID,
+    /// The field to choose.
+    pub field: OverridableSiteField,
+    /// The value to serve whatever the source records say; null (or blank) removes the choice, and the field
+    /// comes from the source records again.
+    pub value: Option<String>,
+}
+
+/// Result of `overrideSiteField`.
+#[derive(SimpleObject)]
+pub struct OverrideSiteFieldPayload {
+    /// The canonical site after the choice, unless there were user errors.
+    pub site: Option<SiteNode>,
+    /// Business errors; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::site_field_name;
+
+    #[test]
+    fn stored_field_names_become_site_field_names() {
+        assert_eq!(site_field_name("postal_code"), "postalCode");
+        assert_eq!(site_field_name("accessibility_url"), "accessibilityUrl");
+        assert_eq!(site_field_name("name"), "name");
+        assert_eq!(site_field_name("service"), "services");
+        assert_eq!(site_field_name("specific_support"), "specificSupport");
+    }
 }
