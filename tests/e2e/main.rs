@@ -10,6 +10,7 @@ mod ami;
 mod changes;
 mod cli;
 mod counsellors;
+mod dedup;
 mod exports;
 mod federation;
 mod feeds;

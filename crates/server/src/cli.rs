@@ -501,7 +501,6 @@ async fn import(
             bar.set_position(n);
         }
     };
-    let started = chrono::Utc::now();
     let result = import_file(
         &db,
         &Actor::cli(),
@@ -527,7 +526,7 @@ async fn import(
     };
     write_report(&report_path, &lines)
         .map_err(|e| format!("cannot write the report {}: {e}", report_path.display()))?;
-    let matched = dedup::after_import(&db, &source, started).await?;
+    let matched = dedup::after_import(&db, &source).await?;
     record_import(
         metrics_textfile,
         "sites",

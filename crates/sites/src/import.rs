@@ -243,6 +243,7 @@ pub async fn import_input(
     }
     validate_source_name(&options.source)?;
     crate::dedup::refuse_canonical_source(&options.source)?;
+    let started = Utc::now();
     let file_name = input.display_name();
     let prepared = prepare(input.clone(), options).await?;
     let Prepared {
@@ -349,6 +350,7 @@ pub async fn import_input(
         }
         return Err(e);
     }
+    crate::dedup::match_imported_rows(db, &options.source, started).await;
     Ok(summary)
 }
 

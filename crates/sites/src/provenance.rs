@@ -12,7 +12,9 @@ use crate::model::{NewSite, ValueKind};
 use chrono::{DateTime, NaiveDate, Utc};
 use maillage_core::{Actor, SiteId};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -277,12 +279,107 @@ pub async fn provenance_of<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// One field's provenance with the source it came from named, as API clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceView {
+    /// The stored provenance.
+    pub entry: FieldProvenance,
+    /// The source (feed) name the value came from: the site's own for an import, the source record's for a merge;
+    /// `None` for an edit through the API.
+    pub source: Option<String>,
+    /// For a merge: the source record's own id in its source.
+    pub record_source_id: Option<String>,
+}
+
+/// The provenance of every field of these sites with its source named ([`provenance_of`] plus one statement for
+/// the source records that merged fields came from).
+pub async fn provenance_views<C: ConnectionTrait>(
+    db: &C,
+    sites: &[(SiteId, String)],
+) -> Result<HashMap<SiteId, Vec<ProvenanceView>>, SitesError> {
+    let ids: Vec<SiteId> = sites.iter().map(|(id, _)| *id).collect();
+    let all = provenance_of(db, &ids).await?;
+    let mut records: Vec<i32> = all
+        .values()
+        .flatten()
+        .filter_map(|p| p.record_site_id.map(|r| r.0))
+        .collect();
+    records.sort_unstable();
+    records.dedup();
+    let mut named: HashMap<i32, (String, String)> = HashMap::new();
+    for chunk in records.chunks(500) {
+        let rows: Vec<(i32, String, String)> = crate::entity::site::Entity::find()
+            .select_only()
+            .column(crate::entity::site::Column::Id)
+            .column(crate::entity::site::Column::Source)
+            .column(crate::entity::site::Column::SourceId)
+            .filter(crate::entity::site::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        named.extend(rows.into_iter().map(|(id, s, sid)| (id, (s, sid))));
+    }
+    let own: HashMap<SiteId, &String> = sites.iter().map(|(id, s)| (*id, s)).collect();
+    Ok(all
+        .into_iter()
+        .map(|(site, list)| {
+            let views = list
+                .into_iter()
+                .map(|entry| {
+                    let record = entry.record_site_id.and_then(|r| named.get(&r.0));
+                    let source = match entry.origin {
+                        Origin::Import => own.get(&site).map(|s| (*s).clone()),
+                        Origin::Merge => record.map(|(s, _)| s.clone()),
+                        Origin::Api => None,
+                    };
+                    ProvenanceView {
+                        source,
+                        record_source_id: record.map(|(_, sid)| sid.clone()),
+                        entry,
+                    }
+                })
+                .collect();
+            (site, views)
+        })
+        .collect())
+}
+
 /// Records (replaces) the provenance of fields of one site, e.g. a canonical site's fields taken from its records.
 pub async fn record_provenance<C: ConnectionTrait>(
     db: &C,
     site: SiteId,
     entries: Vec<FieldProvenance>,
 ) -> Result<(), SitesError> {
+    upsert(
+        db,
+        entries.into_iter().map(|p| p.into_row(site.0)).collect(),
+    )
+    .await
+}
+
+/// Makes `entries` the whole provenance of `site` (a canonical site rebuilt from its records): rows of other fields
+/// go. Writes nothing when the stored rows already say exactly this.
+pub async fn replace_provenance<C: ConnectionTrait>(
+    db: &C,
+    site: SiteId,
+    mut entries: Vec<FieldProvenance>,
+) -> Result<(), SitesError> {
+    let mut stored = row::Entity::find()
+        .filter(row::Column::SiteId.eq(site.0))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(FieldProvenance::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    stored.sort_by(|a, b| a.field.cmp(&b.field));
+    entries.sort_by(|a, b| a.field.cmp(&b.field));
+    if stored == entries {
+        return Ok(());
+    }
+    row::Entity::delete_many()
+        .filter(row::Column::SiteId.eq(site.0))
+        .exec(db)
+        .await?;
     upsert(
         db,
         entries.into_iter().map(|p| p.into_row(site.0)).collect(),

@@ -3604,7 +3604,7 @@ mod dedup {
     use maillage_sites::dedup::{
         MatchFilter, MatchOptions, MatchStatus, canonical_of, canonical_provenance,
         confirm_site_match, dedup_report, list_site_matches, match_sites, reject_site_match,
-        source_records, split_site_cluster,
+        set_canonical_field, source_records, split_site_cluster,
     };
     use maillage_sites::{SiteRecords, update_site};
 
@@ -3844,7 +3844,7 @@ mod dedup {
         let provenance = canonical_provenance(&e.t.db, canonical).await.unwrap();
         let name = provenance.iter().find(|p| p.field == "name").unwrap();
         assert!(name.record_site_id == Some(ida) || name.record_site_id == Some(idb));
-        assert_eq!(name.origin, "merge");
+        assert_eq!(name.origin, Origin::Merge);
         assert!(!site.data.values.is_empty(), "values come from a member");
 
         // Un-merge: the records are back exactly as they were, the canonical row is gone.
@@ -3887,7 +3887,7 @@ mod dedup {
         .into_iter()
         .map(|(_, r)| (r.entity_type, r.action))
         .collect();
-        for expected in ["confirm", "merge", "reject", "unmerge", "dissolve"] {
+        for expected in ["confirm", "merge", "reject", "unmerge", "delete"] {
             assert!(
                 actions.iter().any(|(_, a)| a == expected),
                 "{expected} in {actions:?}"
@@ -4058,7 +4058,15 @@ mod dedup {
             "/../../../shared/data/lieux/hinaura-aura.json"
         ));
         if !file.is_file() {
-            println!("skipped: {} not found", file.display());
+            assert!(
+                !std::env::var("MAILLAGE_REQUIRE_SHARED_DATA").is_ok_and(|v| !v.is_empty()),
+                "MAILLAGE_REQUIRE_SHARED_DATA is set but {} does not exist",
+                file.display()
+            );
+            println!(
+                "skipped: {} not found (set MAILLAGE_REQUIRE_SHARED_DATA=1 to fail instead)",
+                file.display()
+            );
             return;
         }
         let e = env().await;
@@ -4093,5 +4101,223 @@ mod dedup {
         .await
         .unwrap();
         assert_eq!(audit.total_count, Some(summary.auto_confirmed as u64));
+    }
+
+    /// `place(id, 1)` written by another source in a neighbouring department (Vaucluse), at the same spot.
+    fn across_the_border(id: &str) -> Value {
+        v01(
+            id,
+            "MAIRIE DE SAINT MARTIN",
+            "84300",
+            &[
+                ("commune", "Cavaillon"),
+                ("adresse", "27 bis boulevard Louis Braille"),
+                ("telephone", "04 89 22 89 39"),
+                ("latitude", "43.638207"),
+                ("longitude", "5.091971"),
+                // Older than the others: it gives the canonical site no field, so joining changes no content.
+                ("date_maj", "2020-01-10"),
+            ],
+        )
+    }
+
+    #[tokio::test]
+    async fn imports_match_their_changed_rows_across_department_borders_and_merges_bump_the_canonical_site()
+     {
+        let e = env().await;
+        let a = e.json("a.json", &[place("1", 0), other_place("2")]);
+        e.import(&a, "feed-a").await;
+        let admin = Actor::cli();
+        assert!(pairs(&e.t, &admin, None).await.is_empty());
+        // No `match_sites`: the import itself matches the rows it created.
+        let b = e.json("b.json", &[place("x", 1)]);
+        e.import(&b, "feed-b").await;
+        let found = pairs(&e.t, &admin, Some(MatchStatus::Pending)).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        // Re-importing an unchanged file matches nothing again (its rows did not change) and keeps the pair.
+        let before = pairs(&e.t, &admin, None).await;
+        assert_eq!(e.import(&b, "feed-b").await.summary.changes(), 0);
+        assert_eq!(pairs(&e.t, &admin, None).await, before);
+
+        // A record in the Vaucluse, at the same spot: found by the import although its department differs.
+        let c = e.json("c.json", &[across_the_border("v")]);
+        e.import(&c, "feed-c").await;
+        let all = pairs(&e.t, &admin, None).await;
+        let border = e.site("feed-c", "v").await;
+        assert_eq!(border.department_code.as_ref().unwrap().as_str(), "84");
+        let with_border: Vec<_> = all
+            .iter()
+            .filter(|p| p.1 == border.id || p.2 == border.id)
+            .collect();
+        assert_eq!(
+            with_border.len(),
+            2,
+            "paired with both records in 13: {all:?}"
+        );
+
+        // Merges: a record joining a cluster bumps the canonical site even when its content stays the same.
+        let (pair, _, _) = found[0];
+        let canonical = confirm_site_match(&e.t.db, &admin, pair)
+            .await
+            .unwrap()
+            .canonical
+            .unwrap();
+        let first = get_site(&e.t.db, canonical).await.unwrap().unwrap();
+        let joining = with_border[0].0;
+        assert_eq!(
+            confirm_site_match(&e.t.db, &admin, joining)
+                .await
+                .unwrap()
+                .canonical,
+            Some(canonical)
+        );
+        let second = get_site(&e.t.db, canonical).await.unwrap().unwrap();
+        assert!(second.version > first.version, "{first:?} {second:?}");
+        assert!(second.updated_at > first.updated_at);
+        let synced = list_sites_since(&e.t, first.updated_at).await;
+        assert!(synced.contains(&canonical), "{synced:?}");
+    }
+
+    /// The ids of the sites changed at or after `since` (incremental sync).
+    async fn list_sites_since(t: &TestDb, since: DateTime<Utc>) -> Vec<SiteId> {
+        maillage_sites::list_sites_synced(
+            &t.db,
+            &SiteFilter::default(),
+            &maillage_sites::SiteSync {
+                updated_since: Some(since + chrono::Duration::microseconds(1)),
+                include_archived: false,
+            },
+            SiteOrder::default(),
+            &PageRequest::new(Some(100), None).unwrap(),
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|(_, s)| s.id)
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn a_canonical_site_names_the_record_of_each_field_and_a_coordinators_choice_survives_imports()
+     {
+        let e = env().await;
+        let a = e.json("a.json", &[place("1", 0)]);
+        let b = e.json("b.json", &[place("x", 1)]);
+        e.import(&a, "feed-a").await;
+        e.import(&b, "feed-b").await;
+        let admin = Actor::cli();
+        let (pair, ida, idb) = pairs(&e.t, &admin, None).await[0];
+        let plain = provenance_of(&e.t.db, &[ida]).await.unwrap()[&ida].clone();
+        let name = plain.iter().find(|p| p.field == "name").unwrap();
+        assert_eq!(
+            (name.origin, name.file_name.as_deref()),
+            (Origin::Import, Some("a.json"))
+        );
+
+        let canonical = confirm_site_match(&e.t.db, &admin, pair)
+            .await
+            .unwrap()
+            .canonical
+            .unwrap();
+        let provenance = canonical_provenance(&e.t.db, canonical).await.unwrap();
+        let fields: Vec<&str> = provenance.iter().map(|p| p.field.as_str()).collect();
+        for f in [
+            "name",
+            "address",
+            "postal_code",
+            "latitude",
+            "phone",
+            "opening_hours",
+            "service",
+        ] {
+            assert!(fields.contains(&f), "{f} in {fields:?}");
+        }
+        for p in &provenance {
+            assert_eq!(p.origin, Origin::Merge, "{p:?}");
+            assert!(
+                p.record_site_id == Some(ida) || p.record_site_id == Some(idb),
+                "{p:?}"
+            );
+        }
+        // Same `date_maj`: the record stored last (feed-b's) gives every field it has, with its own file.
+        let name = provenance.iter().find(|p| p.field == "name").unwrap();
+        assert_eq!(
+            (name.record_site_id, name.file_name.as_deref()),
+            (Some(idb), Some("b.json"))
+        );
+        // Provenance is as `provenance_of` serves it for any site.
+        assert_eq!(
+            provenance_of(&e.t.db, &[canonical]).await.unwrap()[&canonical],
+            provenance
+        );
+
+        // A coordinator's choice: only within its departments, audit-logged, and it stands through imports.
+        let other = e.hinaura_coordinator().await;
+        let err = set_canonical_field(&e.t.db, &other, canonical, "name", Some("X".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+        let south = hub_coordinator(&e.t, "hub-du-sud").await;
+        let chosen = "Médiathèque Saint-Martin";
+        let err = set_canonical_field(&e.t.db, &south, canonical, "address", Some("X".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "unknown_value");
+        let site = set_canonical_field(&e.t.db, &south, canonical, "name", Some(chosen.into()))
+            .await
+            .unwrap();
+        assert_eq!(site.data.name, chosen);
+        let mut b2 = place("x", 1);
+        b2["nom"] = json!("Mairie annexe");
+        b2["horaires"] = json!("Mo-Sa 09:00-12:00");
+        let b2 = e.json("b2.json", &[b2]);
+        e.import(&b2, "feed-b").await;
+        match_sites(
+            &e.t.db,
+            &MatchOptions {
+                auto_confirm_at: Some(0.5),
+            },
+        )
+        .await
+        .unwrap();
+        let site = get_site(&e.t.db, canonical).await.unwrap().unwrap();
+        assert_eq!(site.data.name, chosen);
+        assert_eq!(
+            site.data.opening_hours.as_deref(),
+            Some("Mo-Sa 09:00-12:00")
+        );
+        let provenance = canonical_provenance(&e.t.db, canonical).await.unwrap();
+        let name = provenance.iter().find(|p| p.field == "name").unwrap();
+        assert_eq!(
+            (name.origin, name.actor.as_deref(), name.record_site_id),
+            (Origin::Api, Some("hub-du-sud"), None)
+        );
+        let hours = provenance
+            .iter()
+            .find(|p| p.field == "opening_hours")
+            .unwrap();
+        assert_eq!(
+            (hours.record_site_id, hours.file_name.as_deref()),
+            (Some(idb), Some("b2.json"))
+        );
+        let audit = maillage_access::list_audit(
+            &e.t.db,
+            &admin,
+            &maillage_access::AuditFilter {
+                action: Some("choose_field".to_owned()),
+                ..Default::default()
+            },
+            &PageRequest::new(Some(10), None).unwrap().with_total(true),
+        )
+        .await
+        .unwrap();
+        assert_eq!(audit.total_count, Some(1));
+
+        // Removing the choice gives the field back to the records.
+        let site = set_canonical_field(&e.t.db, &south, canonical, "name", None)
+            .await
+            .unwrap();
+        assert_eq!(site.data.name, "Mairie annexe");
     }
 }

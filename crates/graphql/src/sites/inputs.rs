@@ -11,7 +11,9 @@ use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, Email, RegionCode};
 use maillage_sites::standard::parse::is_standard_phone;
 use maillage_sites::standard::vocabulary::is_v1_label;
-use maillage_sites::{BoundingBox, SiteFilter, SiteOrder, SiteOrderField, SitesError, ValueKind};
+use maillage_sites::{
+    BoundingBox, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SitesError, ValueKind,
+};
 
 /// A geographic rectangle (WGS84 degrees, bounds included).
 #[derive(InputObject)]
@@ -52,10 +54,24 @@ pub struct SiteFilterInput {
     pub open_at: Option<DateTime<Utc>>,
     /// Sites from this import source.
     pub source: Option<String>,
+    /// Canonical sites, one per place (the default), or the raw source records underneath them.
+    pub records: Option<SiteRecordsInput>,
     /// Only sites Maillage wrote at or after this instant (server clock, not the source's `date_maj`): with
     /// `orderBy: {field: UPDATED_AT}`, a mirror's incremental pull (docs/SYNC.md; tombstones of archived sites:
     /// `sitesUpdatedSince`). Top-level `sites` list only.
     pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// Which rows a site list serves.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(name = "SiteRecords")]
+pub enum SiteRecordsInput {
+    /// One site per place: a confirmed cluster of duplicates is served as its canonical site (`source` =
+    /// `maillage`), never as its source records.
+    #[default]
+    Canonical,
+    /// The source records as imported, merged into a canonical site or not; canonical sites are left out.
+    Sources,
 }
 
 /// Fields sites can be sorted by; ties are broken by id.
@@ -131,7 +147,10 @@ impl SiteFilterInput {
             }),
             open_at: self.open_at,
             source: self.source,
-            ..SiteFilter::default()
+            records: match self.records.unwrap_or_default() {
+                SiteRecordsInput::Canonical => SiteRecords::Canonical,
+                SiteRecordsInput::Sources => SiteRecords::Sources,
+            },
         };
         filter.validate().gql()?;
         Ok(filter)

@@ -250,6 +250,20 @@ impl SiteNode {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.site.updated_at
     }
+    /// Where each field's value came from: a feed's file (source, file, date), an API edit (who, when), or, for a
+    /// canonical site (`source` = `maillage`), the source record it was taken from or a coordinator's choice.
+    /// Batched over the page.
+    async fn provenance(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::dedup::SiteFieldProvenanceNode>> {
+        crate::dedup::site_provenance(ctx, &self.site).await
+    }
+    /// The source records this site stands for, as their sources wrote them: the members of a canonical site
+    /// (one per source that lists the place), or the site itself when it is a source record. Batched over the page.
+    async fn source_records(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SiteNode>> {
+        crate::dedup::site_source_records(ctx, &self.site).await
+    }
 }
 
 /// A page of sites, with their departments and hubs fetched once for the whole page when the query selects them

@@ -82,23 +82,26 @@ pub(crate) async fn run(db_config: &DbConfig, action: DedupAction) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Matches what an import just created or changed (`maillage import` calls it after its commit); returns a line
-/// for the import's summary.
+/// The duplicates line of `maillage import`'s summary: the import itself matched the rows it changed
+/// ([`maillage_sites::dedup::match_imported_rows`]); this reads where the source's pairs now stand.
 pub(crate) async fn after_import(
     db: &sea_orm::DatabaseConnection,
     source: &str,
-    since: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, String> {
-    let s = maillage_sites::dedup::match_after_import(db, source, since, &MatchOptions::default())
-        .await
-        .map_err(|e| {
-            format!(
-                "the import is stored, but matching its rows failed: {}",
-                failed(&e)
-            )
-        })?;
-    Ok(format!(
-        "{} candidate pairs for the changed rows ({} new, run `maillage dedup report` for the totals)",
-        s.candidates, s.created
-    ))
+    let lines = dedup_report(db).await.map_err(|e| {
+        format!(
+            "the import is stored, but its duplicates could not be counted: {}",
+            failed(&e)
+        )
+    })?;
+    let line = lines
+        .iter()
+        .find(|l| l.scope == "source" && l.key == source);
+    Ok(match line {
+        Some(l) => format!(
+            "{} candidate pairs with a record of {source} ({} pending review; `maillage dedup report` for the totals)",
+            l.candidates, l.pending
+        ),
+        None => format!("no candidate pair with a record of {source}"),
+    })
 }

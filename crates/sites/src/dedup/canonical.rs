@@ -13,12 +13,13 @@ use super::{CANONICAL_SOURCE, MatchStatus};
 use crate::SitesError;
 use crate::entity::{site, site_value};
 use crate::model::{NewSite, StandardVersion, ValueKind};
+use crate::provenance;
 use crate::query::{Site, hydrate};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, Pivot, Role, SiteId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QuerySelect, Set,
@@ -38,17 +39,18 @@ pub const OVERRIDABLE_FIELDS: [&str; 9] = [
     "booking_url",
 ];
 
-/// Where one field of a canonical site comes from.
+/// Where [`build`] took one field of a canonical site from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldProvenance {
-    /// The field (`name`, `address`, `coordinates`, `values.service`, …).
-    pub field: String,
-    /// `merge` (taken from a member) or `api` (chosen by a coordinator).
-    pub origin: &'static str,
-    /// The member it was taken from (`None` for a choice, or when no member has the field).
-    pub record_site_id: Option<SiteId>,
-    /// Who chose it, for `api`.
-    pub actor: Option<String>,
+pub(crate) enum Pick {
+    /// The member (source record) with this id.
+    Member(SiteId),
+    /// A coordinator's choice (`site_override`): who, when.
+    Choice {
+        /// The coordinator's actor label.
+        actor: String,
+        /// When the choice was made.
+        at: DateTime<Utc>,
+    },
 }
 
 /// The actor named in the audit trail for what matching does on its own (auto-confirmations).
@@ -56,28 +58,36 @@ pub fn dedup_actor() -> Actor {
     Actor::with_role(Role::Admin, "dedup")
 }
 
-/// The canonical content of a cluster and where each field came from.
+/// The fields of the location, which come together from one member.
+const LOCATION_FIELDS: [&str; 6] = [
+    "address",
+    "address_complement",
+    "commune",
+    "postal_code",
+    "insee_code",
+    "ban_key",
+];
+
+/// The canonical content of a cluster and where each field came from (field names of
+/// [`crate::provenance::fields`]; a field no member has is absent).
 pub(crate) fn build(
     source_id: &str,
     members: &[Site],
     overrides: &[site_override::Model],
-) -> Option<(NewSite, Vec<FieldProvenance>)> {
+) -> Option<(NewSite, Vec<(&'static str, Pick)>)> {
     let mut ordered: Vec<&Site> = members.iter().collect();
     ordered.sort_by(|x, y| {
         (y.data.updated_on, y.updated_at, y.id.0).cmp(&(x.data.updated_on, x.updated_at, x.id.0))
     });
-    let mut provenance = Vec::new();
+    let mut picks: Vec<(&'static str, Pick)> = Vec::new();
     fn note<'s>(
-        provenance: &mut Vec<FieldProvenance>,
-        field: &str,
+        picks: &mut Vec<(&'static str, Pick)>,
+        fields: &[&'static str],
         pick: Option<&'s Site>,
     ) -> Option<&'s Site> {
-        provenance.push(FieldProvenance {
-            field: field.to_owned(),
-            origin: "merge",
-            record_site_id: pick.map(|s| s.id),
-            actor: None,
-        });
+        if let Some(s) = pick {
+            picks.extend(fields.iter().map(|f| (*f, Pick::Member(s.id))));
+        }
         pick
     }
     let newest = ordered.first().copied();
@@ -88,22 +98,22 @@ pub(crate) fn build(
     data.source_id = source_id.to_owned();
     data.standard_version = StandardVersion::V1_0;
     let pivot = note(
-        &mut provenance,
-        "pivot",
+        &mut picks,
+        &["pivot"],
         has(&|s| !s.data.pivot.is_placeholder()).or(newest),
     );
     data.pivot = pivot.map_or_else(Pivot::placeholder, |s| s.data.pivot.clone());
     if let Some(s) = note(
-        &mut provenance,
-        "name",
+        &mut picks,
+        &["name"],
         has(&|s| !s.data.name.trim().is_empty()),
     ) {
         data.name = s.data.name.clone();
     }
     // Address, commune, postal and INSEE codes describe one location: they come together from one member.
     if let Some(s) = note(
-        &mut provenance,
-        "address",
+        &mut picks,
+        &LOCATION_FIELDS,
         has(&|s| !s.data.address.trim().is_empty()).or(newest),
     ) {
         data.address = s.data.address.clone();
@@ -114,8 +124,8 @@ pub(crate) fn build(
         data.ban_key = s.data.ban_key.clone();
     }
     let coords = note(
-        &mut provenance,
-        "coordinates",
+        &mut picks,
+        &["latitude", "longitude"],
         has(&|s| s.data.latitude.is_some() && s.data.longitude.is_some()),
     );
     data.latitude = coords.and_then(|s| s.data.latitude);
@@ -123,8 +133,8 @@ pub(crate) fn build(
     macro_rules! optional {
         ($field:ident) => {{
             let pick = note(
-                &mut provenance,
-                stringify!($field),
+                &mut picks,
+                &[stringify!($field)],
                 has(&|s| text(&s.data.$field)),
             );
             data.$field = pick.and_then(|s| s.data.$field.clone());
@@ -140,22 +150,17 @@ pub(crate) fn build(
     optional!(other_labels);
     optional!(accessibility_url);
     optional!(booking_url);
-    let emails = note(
-        &mut provenance,
-        "emails",
-        has(&|s| !s.data.emails.is_empty()),
-    );
+    let emails = note(&mut picks, &["emails"], has(&|s| !s.data.emails.is_empty()));
     data.emails = emails.map(|s| s.data.emails.clone()).unwrap_or_default();
-    let latest = ordered.iter().map(|s| s.data.updated_on).max();
-    note(&mut provenance, "updated_on", newest);
-    if let Some(d) = latest {
-        data.updated_on = d;
+    // `ordered` starts with the latest `date_maj`.
+    if let Some(s) = note(&mut picks, &["updated_on"], newest) {
+        data.updated_on = s.data.updated_on;
     }
     data.values = Vec::new();
     for kind in ValueKind::ALL {
         let pick = note(
-            &mut provenance,
-            &format!("values.{}", kind.as_str()),
+            &mut picks,
+            &[kind.as_str()],
             has(&|s| s.data.values.iter().any(|v| v.kind == kind)),
         );
         if let Some(s) = pick {
@@ -165,52 +170,102 @@ pub(crate) fn build(
     }
     for o in overrides {
         let value = o.value.clone().filter(|v| !v.trim().is_empty());
-        let applied = match o.field.as_str() {
-            "name" => value.map(|v| data.name = v).is_some(),
+        let field = match o.field.as_str() {
+            "name" => value.map(|v| data.name = v).map(|()| "name"),
             "phone" => {
                 data.phone = value;
-                true
+                Some("phone")
             }
             "website" => {
                 data.website = value;
-                true
+                Some("website")
             }
             "opening_hours" => {
                 data.opening_hours = value;
-                true
+                Some("opening_hours")
             }
             "summary" => {
                 data.summary = value;
-                true
+                Some("summary")
             }
             "description" => {
                 data.description = value;
-                true
+                Some("description")
             }
             "parent_structure" => {
                 data.parent_structure = value;
-                true
+                Some("parent_structure")
             }
             "accessibility_url" => {
                 data.accessibility_url = value;
-                true
+                Some("accessibility_url")
             }
             "booking_url" => {
                 data.booking_url = value;
-                true
+                Some("booking_url")
             }
-            _ => false,
+            _ => None,
         };
-        if applied && let Some(p) = provenance.iter_mut().find(|p| p.field == o.field) {
-            *p = FieldProvenance {
-                field: o.field.clone(),
-                origin: "api",
-                record_site_id: None,
-                actor: Some(o.actor.clone()),
-            };
+        if let Some(field) = field {
+            picks.retain(|(f, _)| *f != field);
+            picks.push((
+                field,
+                Pick::Choice {
+                    actor: o.actor.clone(),
+                    at: o.at,
+                },
+            ));
         }
     }
-    Some((data, provenance))
+    Some((data, picks))
+}
+
+/// The provenance rows of a canonical site from [`build`]'s picks: a member's field names that member, with the
+/// feed, file and date (or the API edit) its own provenance records for it; a choice names the coordinator.
+pub(crate) async fn provenance_rows<C: ConnectionTrait>(
+    db: &C,
+    picks: &[(&'static str, Pick)],
+    members: &[Site],
+) -> Result<Vec<provenance::FieldProvenance>, SitesError> {
+    let ids: Vec<SiteId> = members.iter().map(|m| m.id).collect();
+    let theirs = provenance::provenance_of(db, &ids).await?;
+    let stored: HashMap<SiteId, DateTime<Utc>> =
+        members.iter().map(|m| (m.id, m.updated_at)).collect();
+    Ok(picks
+        .iter()
+        .map(|(field, pick)| match pick {
+            Pick::Member(id) => {
+                let own = theirs
+                    .get(id)
+                    .and_then(|list| list.iter().find(|p| p.field == *field));
+                provenance::FieldProvenance {
+                    field: (*field).to_owned(),
+                    origin: provenance::Origin::Merge,
+                    feed_id: own.and_then(|p| p.feed_id),
+                    import_job_id: own.and_then(|p| p.import_job_id),
+                    file_name: own.and_then(|p| p.file_name.clone()),
+                    file_date: own.and_then(|p| p.file_date),
+                    record_site_id: Some(*id),
+                    actor: own.and_then(|p| p.actor.clone()),
+                    at: own
+                        .map(|p| p.at)
+                        .or_else(|| stored.get(id).copied())
+                        .unwrap_or_else(Utc::now),
+                }
+            }
+            Pick::Choice { actor, at } => provenance::FieldProvenance {
+                field: (*field).to_owned(),
+                origin: provenance::Origin::Api,
+                feed_id: None,
+                import_job_id: None,
+                file_name: None,
+                file_date: None,
+                record_site_id: None,
+                actor: Some(actor.clone()),
+                at: *at,
+            },
+        })
+        .collect())
 }
 
 /// Source records (live or merged, not archived) by id.
@@ -263,26 +318,31 @@ async fn canonical_row<C: ConnectionTrait>(db: &C, id: i32) -> Result<Option<Sit
     Ok(hydrate(db, rows).await?.into_iter().next())
 }
 
-/// Writes the canonical row from `members` (creating it when `canonical` is `None`); returns its id.
+/// Writes the canonical row from `members` (creating it when `canonical` is `None`) and its provenance; returns its
+/// id.
+///
+/// `members_changed`: records joined or left the cluster. The row then gets a new version and `updated_at` even
+/// when its content stays the same, so that incremental sync (`updatedSince`) and the change feed see the merge.
 async fn materialise<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
     canonical: Option<&Site>,
     members: &[Site],
+    members_changed: bool,
 ) -> Result<SiteId, SitesError> {
     let (source_id, overrides) = match canonical {
         Some(c) => (c.data.source_id.clone(), overrides_of(db, c.id.0).await?),
         // Renamed to the row's own id right after the insert: unique, and stable for the row's whole life.
         None => (format!("new-{}", Utc::now().timestamp_micros()), Vec::new()),
     };
-    let Some((new, _)) = build(&source_id, members, &overrides) else {
+    let Some((new, picks)) = build(&source_id, members, &overrides) else {
         return Err(SitesError::InvalidDecision(
             "a cluster needs at least one source record".to_owned(),
         ));
     };
     let outcome =
         crate::write::store(db, actor, "dedup", CANONICAL_SOURCE, &new, canonical).await?;
-    Ok(match outcome {
+    let id = match outcome {
         crate::StoreOutcome::Created(id) => {
             site::Entity::update_many()
                 .col_expr(site::Column::SourceId, Expr::value(id.0.to_string()))
@@ -291,8 +351,50 @@ async fn materialise<C: ConnectionTrait>(
                 .await?;
             id
         }
-        crate::StoreOutcome::Updated(id) | crate::StoreOutcome::Unchanged(id) => id,
-    })
+        crate::StoreOutcome::Updated(id) => id,
+        crate::StoreOutcome::Unchanged(id) => {
+            if members_changed {
+                touch(db, actor, id, new.department_code(), members).await?;
+            }
+            id
+        }
+    };
+    let rows = provenance_rows(db, &picks, members).await?;
+    provenance::replace_provenance(db, id, rows).await?;
+    Ok(id)
+}
+
+/// A new version and `updated_at` for canonical row `id`, whose members changed but not its content; audit-logged
+/// as an update (the change feed's `updated`) naming the members.
+async fn touch<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    id: SiteId,
+    department: Option<maillage_core::DepartmentCode>,
+    members: &[Site],
+) -> Result<(), SitesError> {
+    site::Entity::update_many()
+        .col_expr(site::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(
+            site::Column::Version,
+            Expr::col(site::Column::Version).add(1),
+        )
+        .filter(site::Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
+    let mut changes = AuditChanges::new();
+    changes.note(
+        "members",
+        &members.iter().map(|m| m.id.0).collect::<Vec<_>>(),
+    );
+    changes.note("via", "dedup");
+    record(
+        db,
+        actor,
+        AuditEntry::new("site", id.to_string(), "update", changes).department(department),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Points `members` at `into` (or frees them), leaving every other column as it is; one audit entry each.
@@ -353,7 +455,7 @@ pub(crate) async fn join<C: ConnectionTrait>(
     let survivor = match (ra.merged_into, rb.merged_into) {
         (None, None) => {
             let members = [ra.clone(), rb.clone()];
-            let id = materialise(db, actor, None, &members).await?;
+            let id = materialise(db, actor, None, &members, true).await?;
             set_merged(db, actor, &[ra, rb], Some(id.0)).await?;
             return Ok(id);
         }
@@ -362,32 +464,45 @@ pub(crate) async fn join<C: ConnectionTrait>(
             set_merged(db, actor, &[joining], Some(c.0)).await?;
             c
         }
-        (Some(x), Some(y)) if x == y => x,
+        (Some(x), Some(y)) if x == y => {
+            // Both are in this cluster already (through other pairs): nothing joins.
+            refresh(db, actor, x.0, false).await?;
+            return Ok(x);
+        }
         (Some(x), Some(y)) => {
             let (keep, drop) = if x.0 < y.0 { (x, y) } else { (y, x) };
             let moving = members_of(db, drop.0).await?;
             set_merged(db, actor, &moving.iter().collect::<Vec<_>>(), Some(keep.0)).await?;
             move_overrides(db, drop.0, keep.0).await?;
             // The absorbed row stays (archived) so that its ID, known to API clients, redirects to the survivor.
+            // Its new version and `updated_at` let incremental sync see it go (as a tombstone).
+            let now = Utc::now();
             site::Entity::update_many()
                 .col_expr(site::Column::MergedInto, Expr::value(keep.0))
-                .col_expr(site::Column::ArchivedAt, Expr::value(Utc::now()))
+                .col_expr(site::Column::ArchivedAt, Expr::value(now))
+                .col_expr(site::Column::UpdatedAt, Expr::value(now))
+                .col_expr(
+                    site::Column::Version,
+                    Expr::col(site::Column::Version).add(1),
+                )
                 .filter(site::Column::Id.eq(drop.0))
                 .exec(db)
                 .await?;
+            // Recorded as an archive (with why): the change feed then tells mirrors to drop the absorbed row.
             let mut changes = AuditChanges::new();
             changes.changed("merged_into", &None::<i32>, &keep.0);
+            changes.note("via", "absorb");
             record(
                 db,
                 actor,
-                AuditEntry::new("site", drop.to_string(), "absorb", changes)
+                AuditEntry::new("site", drop.to_string(), "archive", changes)
                     .department(ra.department_code.clone()),
             )
             .await?;
             keep
         }
     };
-    refresh(db, actor, survivor.0).await?;
+    refresh(db, actor, survivor.0, true).await?;
     Ok(survivor)
 }
 
@@ -413,11 +528,13 @@ async fn move_overrides<C: ConnectionTrait>(db: &C, from: i32, to: i32) -> Resul
     Ok(())
 }
 
-/// Rewrites canonical row `canonical` from its current members and choices (a no-op when nothing changed).
+/// Rewrites canonical row `canonical` and its provenance from its current members and choices (a no-op when
+/// nothing changed, unless `members_changed`: see [`materialise`]).
 pub(crate) async fn refresh<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
     canonical: i32,
+    members_changed: bool,
 ) -> Result<(), SitesError> {
     let Some(row) = canonical_row(db, canonical).await? else {
         return Ok(());
@@ -426,7 +543,7 @@ pub(crate) async fn refresh<C: ConnectionTrait>(
     if members.is_empty() {
         return Ok(());
     }
-    materialise(db, actor, Some(&row), &members).await?;
+    materialise(db, actor, Some(&row), &members, members_changed).await?;
     Ok(())
 }
 
@@ -467,7 +584,7 @@ pub(crate) async fn recluster<C: ConnectionTrait>(
     for e in &edges {
         let (ra, rb) = (root(&mut parent, e.site_a), root(&mut parent, e.site_b));
         if ra != rb {
-            parent.insert(ra.max(rb), ra.min(rb));
+            parent.insert(Ord::max(ra, rb), Ord::min(ra, rb));
         }
     }
     let mut groups: BTreeMap<i32, Vec<&Site>> = BTreeMap::new();
@@ -487,12 +604,12 @@ pub(crate) async fn recluster<C: ConnectionTrait>(
             kept = true;
         } else {
             let owned: Vec<Site> = group.iter().map(|s| (*s).clone()).collect();
-            let id = materialise(db, actor, None, &owned).await?;
+            let id = materialise(db, actor, None, &owned, true).await?;
             set_merged(db, actor, group, Some(id.0)).await?;
         }
     }
     if kept {
-        refresh(db, actor, canonical).await?;
+        refresh(db, actor, canonical, groups.len() > 1).await?;
     } else {
         delete_canonical(db, actor, canonical).await?;
     }
@@ -530,12 +647,12 @@ async fn delete_canonical<C: ConnectionTrait>(
     record(
         db,
         actor,
-        AuditEntry::new(
-            "site",
-            canonical.to_string(),
-            "dissolve",
-            AuditChanges::new(),
-        )
+        // Recorded as a deletion (with why): the change feed then tells mirrors to drop the canonical site.
+        AuditEntry::new("site", canonical.to_string(), "delete", {
+            let mut changes = AuditChanges::new();
+            changes.note("via", "dissolve");
+            changes
+        })
         .department(department),
     )
     .await?;
@@ -566,7 +683,7 @@ pub async fn refresh_canonical_in<C: ConnectionTrait>(
     canonicals.dedup();
     let actor = dedup_actor();
     for c in canonicals {
-        refresh(db, &actor, c).await?;
+        refresh(db, &actor, c, false).await?;
     }
     Ok(())
 }
@@ -597,6 +714,42 @@ pub async fn canonical_of<C: ConnectionTrait>(
     Ok(None)
 }
 
+/// The source records of several canonical sites at once (one statement, plus their values), oldest first; a
+/// site that is not canonical has no entry.
+pub async fn source_records_of<C: ConnectionTrait>(
+    db: &C,
+    canonicals: &[SiteId],
+) -> Result<HashMap<SiteId, Vec<Site>>, SitesError> {
+    let mut out: HashMap<SiteId, Vec<Site>> = HashMap::new();
+    for chunk in canonicals.chunks(500) {
+        let rows = site::Entity::find()
+            .filter(site::Column::MergedInto.is_in(chunk.iter().map(|c| c.0)))
+            .filter(site::Column::Source.ne(CANONICAL_SOURCE))
+            .filter(site::Column::ArchivedAt.is_null())
+            .all(db)
+            .await?;
+        for s in hydrate(db, rows).await? {
+            if let Some(c) = s.merged_into {
+                out.entry(c).or_default().push(s);
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|s| s.id.0);
+    }
+    Ok(out)
+}
+
+/// Source records by id, merged into a canonical site or not (archived ones left out): what a canonical site's
+/// provenance points at, which the default reads no longer serve on their own.
+pub async fn records_by_ids<C: ConnectionTrait>(
+    db: &C,
+    ids: &[SiteId],
+) -> Result<Vec<Site>, SitesError> {
+    let ids: Vec<i32> = ids.iter().map(|i| i.0).collect();
+    records(db, &ids).await
+}
+
 /// The source records a canonical site was built from, oldest first (empty for a site that is not canonical).
 pub async fn source_records<C: ConnectionTrait>(
     db: &C,
@@ -605,19 +758,19 @@ pub async fn source_records<C: ConnectionTrait>(
     members_of(db, canonical.0).await
 }
 
-/// Where each field of canonical site `canonical` comes from: the member it was taken from, or a coordinator's
-/// choice. Empty for a site that is not canonical.
+/// Where each field of canonical site `canonical` comes from: the member it was taken from (origin `merge`, with
+/// that member's own feed, file and date), or a coordinator's choice (origin `api`). Empty for a site that is not
+/// canonical. Read from `site_field_provenance`, which every rebuild of the canonical row rewrites.
 pub async fn canonical_provenance<C: ConnectionTrait>(
     db: &C,
     canonical: SiteId,
-) -> Result<Vec<FieldProvenance>, SitesError> {
-    let Some(row) = canonical_row(db, canonical.0).await? else {
+) -> Result<Vec<provenance::FieldProvenance>, SitesError> {
+    if canonical_row(db, canonical.0).await?.is_none() {
         return Ok(Vec::new());
-    };
-    let members = members_of(db, canonical.0).await?;
-    let overrides = overrides_of(db, canonical.0).await?;
-    Ok(build(&row.data.source_id, &members, &overrides)
-        .map(|(_, p)| p)
+    }
+    Ok(provenance::provenance_of(db, &[canonical])
+        .await?
+        .remove(&canonical)
         .unwrap_or_default())
 }
 
@@ -678,7 +831,7 @@ pub async fn set_canonical_field(
             .department(row.department_code.clone()),
     )
     .await?;
-    refresh(&txn, actor, canonical.0).await?;
+    refresh(&txn, actor, canonical.0, false).await?;
     let site = canonical_row(&txn, canonical.0)
         .await?
         .ok_or(SitesError::NotFound(canonical))?;

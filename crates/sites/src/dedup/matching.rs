@@ -17,8 +17,8 @@ pub const MAX_BLOCK: usize = 40;
 pub const MIN_SCORE: f64 = 0.5;
 
 /// Grid cells for the coordinates block, in degrees: about 220 m north–south and 240 m east–west in France.
-const CELL_LAT: f64 = 0.002;
-const CELL_LON: f64 = 0.003;
+pub(crate) const CELL_LAT: f64 = 0.002;
+pub(crate) const CELL_LON: f64 = 0.003;
 
 /// What matching needs of one source record (read from the narrow columns of `site`).
 #[derive(Debug, Clone, PartialEq)]

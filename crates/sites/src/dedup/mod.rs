@@ -16,8 +16,8 @@ pub mod review;
 pub mod run;
 
 pub use canonical::{
-    FieldProvenance, OVERRIDABLE_FIELDS, canonical_of, canonical_provenance, dedup_actor,
-    refresh_canonical_in, set_canonical_field, source_records,
+    OVERRIDABLE_FIELDS, canonical_of, canonical_provenance, dedup_actor, records_by_ids,
+    refresh_canonical_in, set_canonical_field, source_records, source_records_of,
 };
 pub use matching::{Candidate, MatchInput, Reason, find_candidates};
 pub use report::{ReportLine, dedup_report, write_report_csv};
@@ -25,7 +25,10 @@ pub use review::{
     MatchFilter, SiteMatch, SiteMatchView, confirm_site_match, list_site_matches,
     reject_site_match, site_matches_by_ids, split_site_cluster,
 };
-pub use run::{MatchOptions, MatchSummary, match_after_import, match_sites, match_sites_in};
+pub use run::{
+    MatchOptions, MatchSummary, match_after_import, match_imported_rows, match_sites,
+    match_sites_in,
+};
 
 use std::fmt;
 

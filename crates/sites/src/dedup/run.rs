@@ -7,11 +7,11 @@
 
 use super::canonical::{dedup_actor, join};
 use super::entity::site_match;
-use super::matching::{Candidate, MatchInput, find_candidates};
+use super::matching::{CELL_LAT, CELL_LON, Candidate, MatchInput, find_candidates};
 use super::{CANONICAL_SOURCE, MatchStatus};
 use crate::SitesError;
 use crate::entity::site;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::{DepartmentCode, SiteId};
 use sea_orm::{
@@ -141,30 +141,7 @@ async fn run_in<C: ConnectionTrait>(
     let only: Option<HashSet<i32>> = changed.map(|c| c.iter().map(|i| i.0).collect());
     let rows = match &only {
         None => load(db, Condition::all()).await?,
-        Some(ids) => {
-            let mut departments: HashSet<String> = HashSet::new();
-            let mut rows = Vec::new();
-            let list: Vec<i32> = ids.iter().copied().collect();
-            for chunk in list.chunks(500) {
-                let own = load(
-                    db,
-                    Condition::all().add(site::Column::Id.is_in(chunk.iter().copied())),
-                )
-                .await?;
-                departments.extend(own.iter().filter_map(|r| r.department_code.clone()));
-                rows.extend(own.into_iter().filter(|r| r.department_code.is_none()));
-            }
-            if !departments.is_empty() {
-                rows.extend(
-                    load(
-                        db,
-                        Condition::all().add(site::Column::DepartmentCode.is_in(departments)),
-                    )
-                    .await?,
-                );
-            }
-            rows
-        }
+        Some(ids) => neighbourhood(db, ids).await?,
     };
     let merged: HashMap<i32, Option<i32>> = rows.iter().map(|r| (r.id, r.merged_into)).collect();
     let departments: HashMap<i32, Option<String>> = rows
@@ -311,6 +288,94 @@ async fn run_in<C: ConnectionTrait>(
     Ok(summary)
 }
 
+/// The records an incremental run compares: the changed records, the records of their departments, and the
+/// records of any department that share a real pivot with one of them or lie in a grid cell next to one of them
+/// (so that a lieu on a department border, or a structure known by its SIRET in two departments, is matched).
+async fn neighbourhood<C: ConnectionTrait>(
+    db: &C,
+    ids: &HashSet<i32>,
+) -> Result<Vec<Row>, SitesError> {
+    let mut own = Vec::new();
+    let list: Vec<i32> = ids.iter().copied().collect();
+    for chunk in list.chunks(500) {
+        own.extend(
+            load(
+                db,
+                Condition::all().add(site::Column::Id.is_in(chunk.iter().copied())),
+            )
+            .await?,
+        );
+    }
+    let departments: HashSet<String> = own
+        .iter()
+        .filter_map(|r| r.department_code.clone())
+        .collect();
+    let pivots: Vec<String> = own
+        .iter()
+        .map(|r| r.pivot.trim().to_owned())
+        .filter(|p| !p.is_empty() && !p.chars().all(|c| c == '0'))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    // The changed records' coordinates, by tile of about 25 km: each tile's box, widened by two grid cells (the
+    // blocking compares a cell with its neighbours), is one range condition on the indexed-free coordinates.
+    const TILE: f64 = 0.25;
+    let mut tiles: HashMap<(i64, i64), (f64, f64, f64, f64)> = HashMap::new();
+    for r in &own {
+        let (Some(lat), Some(lon)) = (r.latitude, r.longitude) else {
+            continue;
+        };
+        if !lat.is_finite() || !lon.is_finite() {
+            continue;
+        }
+        // Saturating float-to-int casts: coordinates are small, the tile index cannot lose meaning.
+        let key = ((lat / TILE).floor() as i64, (lon / TILE).floor() as i64);
+        let b = tiles.entry(key).or_insert((lat, lat, lon, lon));
+        *b = (b.0.min(lat), b.1.max(lat), b.2.min(lon), b.3.max(lon));
+    }
+    let (dlat, dlon) = (2.0 * CELL_LAT, 2.0 * CELL_LON);
+    let boxes: Vec<Condition> = tiles
+        .into_values()
+        .map(|(min_lat, max_lat, min_lon, max_lon)| {
+            Condition::all()
+                .add(site::Column::Latitude.between(min_lat - dlat, max_lat + dlat))
+                .add(site::Column::Longitude.between(min_lon - dlon, max_lon + dlon))
+        })
+        .collect();
+
+    let mut rows: HashMap<i32, Row> = own.into_iter().map(|r| (r.id, r)).collect();
+    let mut add = |found: Vec<Row>| {
+        for r in found {
+            rows.entry(r.id).or_insert(r);
+        }
+    };
+    if !departments.is_empty() {
+        add(load(
+            db,
+            Condition::all().add(site::Column::DepartmentCode.is_in(departments)),
+        )
+        .await?);
+    }
+    for chunk in pivots.chunks(500) {
+        add(load(
+            db,
+            Condition::all().add(site::Column::Pivot.is_in(chunk.iter().cloned())),
+        )
+        .await?);
+    }
+    for chunk in boxes.chunks(100) {
+        let any = chunk
+            .iter()
+            .cloned()
+            .fold(Condition::any(), |c, b| c.add(b));
+        add(load(db, any).await?);
+    }
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    // Matching breaks ties by input order: keep it stable from one run to the next.
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
 /// Stored pairs in the scope of a run: all of them, or those touching the changed records.
 async fn existing_pairs<C: ConnectionTrait>(
     db: &C,
@@ -366,4 +431,29 @@ pub async fn match_after_import(
     let summary = match_sites_in(&txn, &ids, options).await?;
     txn.commit().await?;
     Ok(summary)
+}
+
+/// The matching step of every import (`maillage import`, `import --feed`, HTTP import jobs): matches the records
+/// the import of `source` created or changed since `since` (its start), once the import has committed, and
+/// refreshes the canonical sites they belong to.
+///
+/// The import is stored whatever happens here: a failure is logged, not returned, and `maillage dedup run` finds
+/// the same pairs later.
+pub async fn match_imported_rows(db: &DatabaseConnection, source: &str, since: DateTime<Utc>) {
+    match match_after_import(db, source, since, &MatchOptions::default()).await {
+        Ok(s) => tracing::info!(
+            site.source = %source,
+            records = s.records,
+            candidates = s.candidates,
+            created = s.created,
+            withdrawn = s.withdrawn,
+            matching_ms = u64::try_from(s.matching_ms).unwrap_or(u64::MAX),
+            "matched the imported rows"
+        ),
+        Err(e) => tracing::error!(
+            site.source = %source,
+            error = %e,
+            "the import is stored, but matching its rows failed; run `maillage dedup run`"
+        ),
+    }
 }

@@ -1,0 +1,252 @@
+//! Duplicates through the API as clients see them: the import matches what it changed, a coordinator confirms a
+//! pair of its departments, the canonical site shows its source records and where each field came from, and a
+//! coordinator's choice of a field stands through the next import.
+
+use crate::support::TestApp;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// One lieu as a source writes it (v0.1 JSON), with this name and opening hours.
+fn place(id: &str, nom: &str, horaires: &str, postal_code: &str, commune: &str) -> Value {
+    json!({
+        "id": id,
+        "pivot": "00000000000000",
+        "nom": nom,
+        "commune": commune,
+        "code_postal": postal_code,
+        "adresse": "27 bis boulevard Louis Braille",
+        "latitude": "43.638207",
+        "longitude": "5.091971",
+        "telephone": "+33489228939",
+        "horaires": horaires,
+        "date_maj": "2024-01-10",
+        "services": "Prendre en main un ordinateur",
+        "conditions_acces": "Gratuit : Je peux accéder gratuitement au lieu et à ses services",
+    })
+}
+
+fn write(app: &TestApp, name: &str, rows: &[Value]) -> PathBuf {
+    let path = app.dir.path().join(name);
+    std::fs::write(&path, serde_json::to_string(rows).unwrap()).unwrap();
+    path
+}
+
+const SITE: &str = "query($id: ID!) { site(id: $id) {
+    id source name openingHours version updatedAt
+    sourceRecords { id source sourceId name }
+    provenance { field origin source sourceId record { source sourceId } fileName at by }
+} }";
+
+fn field<'a>(site: &'a Value, name: &str) -> &'a Value {
+    site["provenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["field"] == name)
+        .unwrap_or_else(|| panic!("no provenance for {name}: {site:#}"))
+}
+
+#[tokio::test]
+async fn a_canonical_site_shows_its_source_records_and_where_each_field_came_from() {
+    let app = TestApp::spawn().await;
+    let a = write(
+        &app,
+        "a.json",
+        &[place(
+            "1",
+            "Médiathèque de St-Martin",
+            "Mo-Fr 09:00-12:00",
+            "13300",
+            "Salon-de-Provence",
+        )],
+    );
+    let b = write(
+        &app,
+        "b.json",
+        &[place(
+            "x",
+            "MAIRIE DE SAINT MARTIN",
+            "Mo-Fr 09:00-12:00",
+            "13300",
+            "Salon-de-Provence",
+        )],
+    );
+    app.import(&a, "feed-a");
+    let out = app.import(&b, "feed-b");
+    assert!(
+        out.contains("duplicates: 1 candidate pairs with a record of feed-b (1 pending"),
+        "the import matched its own rows: {out}"
+    );
+    let south = app.token("hub_coordinator", Some("hub-du-sud")).await;
+    let other = app.token("hub_coordinator", Some("hinaura")).await;
+
+    // A plain site: every field came from its feed's file; who imported it is not for anonymous callers.
+    let data = app
+        .data(
+            "{ sites(first: 10, orderBy: {field: ID}) { nodes { id source sourceRecords { source sourceId }
+               provenance { field origin source fileName at by } } } }",
+            json!({}),
+        )
+        .await;
+    let plain = &data["sites"]["nodes"][0];
+    assert_eq!(plain["source"], "feed-a");
+    assert_eq!(
+        plain["sourceRecords"],
+        json!([{ "source": "feed-a", "sourceId": "1" }])
+    );
+    let name = field(plain, "name");
+    assert_eq!(
+        (&name["origin"], &name["source"], &name["fileName"]),
+        (&json!("IMPORT"), &json!("feed-a"), &json!("a.json"))
+    );
+    assert!(name["by"].is_null(), "{name}");
+    assert_eq!(field(plain, "postalCode")["origin"], "IMPORT");
+
+    // Review: the Hub du Sud's coordinator sees and confirms the pair; another hub's sees nothing and may not.
+    let matches = "{ siteMatches(first: 10) { nodes { id status a { source } b { source } } } }";
+    let (_, body) = app.post_as(Some(&other), matches, json!({})).await;
+    assert_eq!(body["data"]["siteMatches"]["nodes"], json!([]), "{body:#}");
+    let (_, body) = app.post_as(Some(&south), matches, json!({})).await;
+    let pair = body["data"]["siteMatches"]["nodes"][0].clone();
+    assert_eq!(pair["status"], "PENDING", "{body:#}");
+    let confirm = "mutation($id: ID!) { confirmSiteMatch(input: {id: $id}) {
+        status canonicalSiteId userErrors { code } } }";
+    let (_, body) = app
+        .post_as(Some(&other), confirm, json!({ "id": pair["id"] }))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "forbidden",
+        "{body:#}"
+    );
+    let (_, body) = app
+        .post_as(Some(&south), confirm, json!({ "id": pair["id"] }))
+        .await;
+    let decided = &body["data"]["confirmSiteMatch"];
+    assert_eq!(decided["status"], "CONFIRMED", "{body:#}");
+    let canonical = decided["canonicalSiteId"].clone();
+
+    // One site served, two source records underneath.
+    assert_eq!(app.site_count().await, 1);
+    let raw = app
+        .data(
+            "{ sites(first: 10, filter: {records: SOURCES}) { totalCount nodes { source } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(raw["sites"]["totalCount"], 2, "{raw:#}");
+    let (_, body) = app
+        .post_as(Some(&south), SITE, json!({ "id": canonical }))
+        .await;
+    let site = body["data"]["site"].clone();
+    assert_eq!(site["source"], "maillage", "{body:#}");
+    let records: Vec<&Value> = site["sourceRecords"].as_array().unwrap().iter().collect();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (
+                r["source"].as_str().unwrap(),
+                r["sourceId"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [("feed-a", "1"), ("feed-b", "x")]
+    );
+    // Each field names the source record it was taken from, with that record's own file.
+    for p in site["provenance"].as_array().unwrap() {
+        assert_eq!(p["origin"], "MERGE", "{p}");
+        assert_eq!(p["record"]["source"], p["source"], "{p}");
+        assert_eq!(p["record"]["sourceId"], p["sourceId"], "{p}");
+    }
+    // Same date_maj: the record Maillage stored last (feed-b's) gives the fields.
+    let name = field(&site, "name");
+    assert_eq!(
+        (&name["source"], &name["fileName"]),
+        (&json!("feed-b"), &json!("b.json")),
+        "{name}"
+    );
+    assert_eq!(site["name"], "MAIRIE DE SAINT MARTIN");
+
+    // A coordinator chooses the name: refused outside its departments, and for an ID that names no site.
+    let choose = "mutation($id: ID!, $value: String) {
+        overrideSiteField(input: {siteId: $id, field: NAME, value: $value}) {
+            site { name } userErrors { field code } } }";
+    let chosen = "Médiathèque Saint-Martin";
+    let (_, body) = app
+        .post_as(
+            Some(&other),
+            choose,
+            json!({ "id": canonical, "value": chosen }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "forbidden",
+        "{body:#}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&south),
+            choose,
+            json!({ "id": "bm9wZQ", "value": chosen }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["overrideSiteField"]["userErrors"],
+        json!([{ "field": ["input", "siteId"], "code": "invalid_id" }]),
+        "{body:#}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&south),
+            choose,
+            json!({ "id": canonical, "value": chosen }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["overrideSiteField"],
+        json!({ "site": { "name": chosen }, "userErrors": [] }),
+        "{body:#}"
+    );
+
+    // feed-b's next file renames its record and changes its hours: the choice stands, the hours follow the file.
+    let b2 = write(
+        &app,
+        "b2.json",
+        &[place(
+            "x",
+            "Mairie annexe Saint-Martin",
+            "Mo-Sa 09:00-12:00",
+            "13300",
+            "Salon-de-Provence",
+        )],
+    );
+    app.import(&b2, "feed-b");
+    let (_, body) = app
+        .post_as(Some(&south), SITE, json!({ "id": canonical }))
+        .await;
+    let after = body["data"]["site"].clone();
+    assert_eq!(after["name"], chosen, "{body:#}");
+    assert_eq!(after["openingHours"], "Mo-Sa 09:00-12:00");
+    let name = field(&after, "name");
+    assert_eq!(name["origin"], "API", "{name}");
+    assert!(
+        name["record"].is_null() && name["source"].is_null(),
+        "{name}"
+    );
+    assert!(
+        name["by"].as_str().is_some_and(|b| !b.is_empty()),
+        "the coordinator of the department sees who chose: {name}"
+    );
+    let hours = field(&after, "openingHours");
+    assert_eq!(
+        (&hours["origin"], &hours["fileName"]),
+        (&json!("MERGE"), &json!("b2.json")),
+        "{hours}"
+    );
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(
+        at(&after["updatedAt"]) > at(&site["updatedAt"]),
+        "the change of a record shows on its canonical site"
+    );
+    // Anonymous callers read the provenance without the names of people.
+    let anonymous = app.data(SITE, json!({ "id": canonical })).await;
+    assert!(field(&anonymous["site"], "name")["by"].is_null());
+}
