@@ -24,6 +24,7 @@ use crate::kit::state;
 use crate::sites::sites_by_ids;
 use async_graphql::{Context, ID, Interface, Object};
 use maillage_ami as ami;
+use maillage_core::Code;
 use maillage_core::{DepartmentCode, HubId, RegionCode, SiteId};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -104,7 +105,7 @@ impl NodeQuery {
         if ids.len() > MAX_NODES {
             return Err(coded(
                 &format!("at most {MAX_NODES} ids per call"),
-                "too_many_ids",
+                Code::TooManyIds,
                 Some("ids".to_owned()),
             ));
         }

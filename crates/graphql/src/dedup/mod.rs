@@ -12,6 +12,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use maillage_core::Code;
 use maillage_core::SiteId;
 use maillage_core::error::FieldPath;
 use maillage_sites::dedup::{self, MatchFilter, MatchStatus, SiteMatchView};
@@ -268,7 +269,7 @@ impl DedupMutation {
                     restored_site_ids: Vec::new(),
                     user_errors: vec![user_error(
                         FieldPath::new("input").push("siteId"),
-                        "invalid_id",
+                        Code::InvalidId,
                         e.message,
                     )],
                 });
@@ -297,7 +298,7 @@ async fn decide(
     let Some(id) = decode_match_id(id) else {
         return Ok(failed(vec![user_error(
             FieldPath::new("input").push("id"),
-            "invalid_id",
+            Code::InvalidId,
             "this ID does not name a SiteMatch",
         )]));
     };

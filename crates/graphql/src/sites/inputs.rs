@@ -7,6 +7,7 @@ use crate::kit::order::OrderDirection;
 use crate::kit::payload::{Checks, user_error};
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, Email, RegionCode};
 use maillage_sites::standard::parse::is_standard_phone;
@@ -176,7 +177,7 @@ impl SiteChecks for Checks {
         } else {
             self.0.push(user_error(
                 FieldPath::new("input").push("phone"),
-                "invalid_value",
+                Code::InvalidValue,
                 "phone must be in international form, e.g. +33478000000",
             ));
             None
@@ -192,7 +193,7 @@ impl SiteChecks for Checks {
                 Err(err) => {
                     self.0.push(user_error(
                         FieldPath::new("input").push("emails").index(i),
-                        "invalid_value",
+                        Code::InvalidValue,
                         err.to_string(),
                     ));
                     None
@@ -212,7 +213,7 @@ impl SiteChecks for Checks {
             _ => {
                 self.0.push(user_error(
                     FieldPath::new("input").push("latitude"),
-                    "invalid_value",
+                    Code::InvalidValue,
                     "latitude (-90..90) and longitude (-180..180) go together",
                 ));
                 None
@@ -230,7 +231,7 @@ impl SiteChecks for Checks {
             } else {
                 self.0.push(user_error(
                     FieldPath::new("input").push(field).index(i),
-                    "unknown_value",
+                    Code::UnknownValue,
                     format!("{v:?} is not a value of the national standard v1.0.2 for {field}"),
                 ));
             }
