@@ -185,3 +185,94 @@ fn schema_subcommand_prints_only_the_sdl() {
     let sdl = String::from_utf8(out.stdout).unwrap();
     assert_eq!(sdl.trim_end(), maillage_graphql::sdl().trim_end());
 }
+
+/// The mistakes a new user makes with `DATABASE_URL` get, within seconds, a message that says what failed and how
+/// to fix it (issue 19, point 8); URLs people type are accepted as they mean them.
+#[tokio::test]
+async fn database_url_mistakes_are_explained_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |url: &str| {
+        let started = std::time::Instant::now();
+        let out = crate::support::run_cli(url, dir.path(), &["token", "list"]);
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stderr, took)
+    };
+
+    // A closed port: refused at once, not after the pool's 30 s.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (ok, stderr, took) = run(&format!("postgres://postgres@127.0.0.1:{port}/maillage"));
+    assert!(!ok);
+    assert!(stderr.contains("connection refused"), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+
+    // A bare path and a sqlite:// URL without `mode=rwc` create the file.
+    let (ok, stderr, _) = run("bare.db");
+    assert!(ok, "{stderr}");
+    assert!(dir.path().join("bare.db").exists());
+    let (ok, stderr, _) = run("sqlite://plain.db");
+    assert!(ok, "{stderr}");
+    assert!(dir.path().join("plain.db").exists());
+
+    // A directory that does not exist is named.
+    let (ok, stderr, _) = run("sqlite://no-such-dir/x.db");
+    assert!(!ok);
+    assert!(stderr.contains("no-such-dir does not exist"), "{stderr}");
+
+    // Something that is no database URL at all.
+    let (ok, stderr, _) = run("mysql://root@localhost/maillage");
+    assert!(!ok);
+    assert!(stderr.contains("postgres://USER"), "{stderr}");
+
+    // On PostgreSQL, a database that does not exist gets the `createdb` command.
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+        let (ok, stderr, _) = run(&format!("{base}/maillage_no_such_database"));
+        assert!(!ok);
+        assert!(
+            stderr.contains("does not exist") && stderr.contains("createdb"),
+            "{stderr}"
+        );
+    }
+}
+
+/// `maillage export | head` ends quietly with status 0 when the reader goes away, and help puts the database and
+/// telemetry options under their own headings (issue 19, point 9).
+#[tokio::test]
+async fn export_into_a_closed_pipe_ends_quietly_and_help_is_grouped() {
+    use std::io::Read;
+    let Some(path) = shared_data("lieux/hub-du-sud-paca.json") else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    app.import(&path, "hub-du-sud");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
+        .args(["export", "--standard", "v1"])
+        .current_dir(app.dir.path())
+        .env("DATABASE_URL", &app.db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line's worth, then close the pipe as `head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0_u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+
+    let help = crate::support::run_cli(&app.db.url, app.dir.path(), &["import", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let options = help.find("--mapping").unwrap();
+    let database = help.find("\nDatabase:").expect("a Database heading");
+    let telemetry = help
+        .find("\nLogs and traces:")
+        .expect("a telemetry heading");
+    assert!(options < database && database < telemetry, "{help}");
+    assert!(help[database..].contains("--database-url"), "{help}");
+}

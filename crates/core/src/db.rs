@@ -16,7 +16,27 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://maillage.db?mode=rwc";
 /// import, so that small API writes queue behind it rather than fail.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens a connection pool for a `sqlite:` or `postgres:` URL.
+/// The URL as the driver wants it, from what a person is likely to type.
+///
+/// `sqlite://FILE` without `mode=` gets `mode=rwc` (create the file when missing: without it the driver only says
+/// "unable to open database file"), and a bare path such as `maillage.db` is read as that SQLite file. PostgreSQL
+/// URLs, in-memory SQLite and anything else are left as they are (the driver's own error then names the problem).
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim();
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest.contains(":memory:") || url.contains("mode=") {
+            return url.to_owned();
+        }
+        let sep = if url.contains('?') { '&' } else { '?' };
+        return format!("{url}{sep}mode=rwc");
+    }
+    if !url.is_empty() && !url.contains("://") && !url.contains(':') {
+        return format!("sqlite://{url}?mode=rwc");
+    }
+    url.to_owned()
+}
+
+/// Opens a connection pool for a `sqlite:` or `postgres:` URL (first normalised by [`normalize_url`]).
 ///
 /// An in-memory SQLite database lives in one connection, so its pool is capped at one (otherwise every connection
 /// would see its own empty database). `statements` counts every statement run, for tests and metrics.
@@ -25,8 +45,9 @@ pub async fn connect(
     max_connections: u32,
     statements: Option<StatementCounter>,
 ) -> Result<DatabaseConnection, DbErr> {
+    let url = normalize_url(url);
     let in_memory = url.starts_with("sqlite") && url.contains(":memory:");
-    let mut options = ConnectOptions::new(url.to_owned());
+    let mut options = ConnectOptions::new(url);
     options
         .max_connections(if in_memory { 1 } else { max_connections.max(1) })
         .min_connections(if in_memory { 1 } else { 0 })
@@ -126,4 +147,35 @@ pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, 
         ..TransactionOptions::default()
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_url;
+
+    #[test]
+    fn urls_people_type_are_made_usable() {
+        assert_eq!(
+            normalize_url("sqlite://file.db"),
+            "sqlite://file.db?mode=rwc"
+        );
+        assert_eq!(
+            normalize_url("sqlite://file.db?cache=shared"),
+            "sqlite://file.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            normalize_url("sqlite://f.db?mode=ro"),
+            "sqlite://f.db?mode=ro"
+        );
+        assert_eq!(normalize_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(normalize_url("file.db"), "sqlite://file.db?mode=rwc");
+        assert_eq!(
+            normalize_url("./data/m.db"),
+            "sqlite://./data/m.db?mode=rwc"
+        );
+        assert_eq!(
+            normalize_url("postgres://u@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::app::{build_app, serve};
 use crate::config::{DbConfig, ServeConfig, TelemetryConfig};
-use crate::db::open_ready;
+use crate::db::open_for_command;
 use crate::state::AppState;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -206,9 +206,50 @@ impl Cli {
         Self::parse_from(args.into_iter().chain(["serve".into()]))
     }
 
+    /// The log filter when `MAILLAGE_LOG` is unset: the server's, or the quieter one of batch commands.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            None | Some(Command::Serve(_)) => crate::config::SERVER_LOG_FILTER,
+            Some(_) => crate::config::BATCH_LOG_FILTER,
+        }
+    }
+
     /// Logs and traces settings, read before the command runs (they set up the subscriber).
     pub fn telemetry(&self) -> &TelemetryConfig {
         &self.telemetry
+    }
+}
+
+/// Set when the reader of standard output went away (`maillage export | head`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Standard output for a command's data. A closed pipe still fails the write (so the command stops at once), but
+/// is remembered, and [`run`] then exits 0 without a message, as `cat` or `grep` do when `head` has had enough.
+pub(crate) fn stdout() -> PipeOut {
+    PipeOut(std::io::stdout().lock())
+}
+
+/// See [`stdout`].
+pub(crate) struct PipeOut(std::io::StdoutLock<'static>);
+
+impl PipeOut {
+    fn note(result: std::io::Result<usize>) -> std::io::Result<usize> {
+        if let Err(e) = &result
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        result
+    }
+}
+
+impl Write for PipeOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::note(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::note(self.0.flush().map(|()| 0)).map(|_| ())
     }
 }
 
@@ -216,6 +257,7 @@ impl Cli {
 pub async fn run(cli: Cli) -> ExitCode {
     match dispatch(cli).await {
         Ok(code) => code,
+        Err(_) if STDOUT_CLOSED.load(std::sync::atomic::Ordering::SeqCst) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
@@ -294,18 +336,17 @@ async fn execute(
 ) -> Result<ExitCode, String> {
     match command {
         Command::Schema => {
-            let mut out = std::io::stdout().lock();
+            let mut out = stdout();
             writeln!(out, "{}", maillage_graphql::sdl().trim_end()).map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(config) => {
             tracing::info!(database = %db_config.database_url, "opening the database");
-            let db = open_ready(
+            let db = open_for_command(
                 db_config.database_url.expose_secret(),
                 db_config.max_connections,
             )
-            .await
-            .map_err(|e| format!("cannot open the database: {e}"))?;
+            .await?;
             if config.webhooks.enabled {
                 crate::webhooks::spawn_worker(db.clone(), (&config.webhooks).into());
             }
@@ -330,6 +371,10 @@ async fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { action } => {
+            crate::db::probe(&maillage_core::db::normalize_url(
+                db_config.database_url.expose_secret(),
+            ))
+            .await?;
             let db = maillage_core::db::connect(db_config.database_url.expose_secret(), 1, None)
                 .await
                 .map_err(|e| format!("cannot open the database: {e}"))?;
@@ -433,12 +478,11 @@ async fn import(
         .report
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("import-report-{source}.csv")));
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
 
     // The report goes to a temporary file first: a refused import must not leave a report that looks real.
     let mut lines: Vec<ReportLine> = Vec::new();
@@ -544,12 +588,11 @@ fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> 
 }
 
 async fn token(db_config: &DbConfig, action: TokenAction) -> Result<ExitCode, String> {
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let actor = Actor::cli();
     let fail = |e: maillage_access::AccessError| format!("{e} [{}]", e.code());
     match action {
@@ -661,12 +704,11 @@ async fn export(db_config: &DbConfig, args: ExportArgs) -> Result<ExitCode, Stri
         hub: args.hub,
         department,
     };
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let actor = Actor::cli();
     let count = match &args.output {
         Some(path) => {
@@ -681,16 +723,7 @@ async fn export(db_config: &DbConfig, args: ExportArgs) -> Result<ExitCode, Stri
             )
             .await
         }
-        None => {
-            export_v1(
-                &db,
-                &actor,
-                &scope,
-                args.with_emails,
-                std::io::stdout().lock(),
-            )
-            .await
-        }
+        None => export_v1(&db, &actor, &scope, args.with_emails, stdout()).await,
     }
     .map_err(|e| format!("{e} [{}]", e.code()))?;
     eprintln!("exported {count} sites");

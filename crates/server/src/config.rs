@@ -60,15 +60,12 @@ pub enum LogFormat {
 
 /// Logs and traces: read by every subcommand, before anything else runs.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logs and traces")]
 pub struct TelemetryConfig {
-    /// Log filter (tracing `EnvFilter` syntax, e.g. `info,maillage_server=debug`).
-    #[arg(
-        long = "log",
-        env = "MAILLAGE_LOG",
-        default_value = "info,sqlx=warn,sea_orm=warn",
-        global = true
-    )]
-    pub log_filter: String,
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info,maillage_server=debug`). Unset: `info,sqlx=warn,sea_orm=warn`
+    /// for the server, `warn` for batch commands (their own output is what a person reads).
+    #[arg(long = "log", env = "MAILLAGE_LOG", global = true)]
+    pub log_filter: Option<String>,
 
     /// Log format on stderr.
     #[arg(
@@ -108,10 +105,17 @@ pub struct TelemetryConfig {
     pub service_name: String,
 }
 
+/// The log filter of the server when `MAILLAGE_LOG` is unset.
+pub const SERVER_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+
+/// The log filter of batch commands when `MAILLAGE_LOG` is unset: warnings and errors only, so that log lines do
+/// not interleave with the command's own output.
+pub const BATCH_LOG_FILTER: &str = "warn";
+
 impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
-            log_filter: "info,sqlx=warn,sea_orm=warn".to_owned(),
+            log_filter: None,
             log_format: LogFormat::Text,
             otlp_endpoint: None,
             metrics_textfile: None,
@@ -122,6 +126,7 @@ impl Default for TelemetryConfig {
 
 /// Settings shared by every subcommand that touches the database.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database")]
 pub struct DbConfig {
     /// Database URL: `sqlite://FILE?mode=rwc` (embedded, default) or `postgres://user@host:port/db`.
     #[arg(long = "database-url", env = "DATABASE_URL", default_value = maillage_core::db::DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]

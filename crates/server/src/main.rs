@@ -6,13 +6,14 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     // The whole configuration is read here, once; the subscriber comes first so that every later line is logged.
     let cli = maillage_server::cli::Cli::from_args();
-    let telemetry = match maillage_server::telemetry::init(cli.telemetry()) {
-        Ok(guard) => guard,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let telemetry =
+        match maillage_server::telemetry::init(cli.telemetry(), cli.default_log_filter()) {
+            Ok(guard) => guard,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+        };
     let code = maillage_server::cli::run(cli).await;
     telemetry.shutdown();
     code

@@ -51,9 +51,10 @@ impl TelemetryGuard {
 
 /// Installs the process-wide subscriber: log lines on stderr, plus OTLP export when an endpoint is configured.
 ///
-/// Logs go to stderr so that `maillage schema > schema.graphql` and `maillage export` stay clean.
-pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, String> {
-    let filter = EnvFilter::try_new(&config.log_filter)
+/// Logs go to stderr so that `maillage schema > schema.graphql` and `maillage export` stay clean; `default_filter`
+/// applies when `MAILLAGE_LOG` is unset (the server logs more than a batch command).
+pub fn init(config: &TelemetryConfig, default_filter: &str) -> Result<TelemetryGuard, String> {
+    let filter = EnvFilter::try_new(config.log_filter.as_deref().unwrap_or(default_filter))
         .map_err(|e| format!("MAILLAGE_LOG is not a valid filter ({e})"))?;
     let fmt = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()

@@ -773,11 +773,21 @@ pub async fn prepare(input: Input, options: &ImportOptions) -> Result<Prepared, 
         (None, None) => {
             let columns: Vec<&str> = info.columns.iter().map(String::as_str).collect();
             let Some(version) = detect_version(&columns) else {
-                return Err(SitesError::InvalidFile(
-                    "cannot tell which version of the national standard this file follows from its columns: pass \
-                     --standard v0.1 or --standard v1, or --mapping for another layout (maillage mapping list)"
-                        .to_owned(),
-                ));
+                // Name what each version would miss: a file that lacks required columns is the usual cause.
+                let lacks = |v: StandardVersion| {
+                    let missing = Mapping::standard(v).missing_columns(&info.columns);
+                    if missing.is_empty() {
+                        format!("as {v} it has every required column")
+                    } else {
+                        format!("as {v} it lacks {}", missing.join(", "))
+                    }
+                };
+                return Err(SitesError::InvalidFile(format!(
+                    "cannot tell which version of the national standard this file follows from its columns ({}; {}): \
+                     pass --standard v0.1 or --standard v1, or --mapping for another layout (maillage mapping list)",
+                    lacks(StandardVersion::V1_0),
+                    lacks(StandardVersion::V0_1),
+                )));
             };
             Arc::new(Mapping::standard(version))
         }

@@ -1,7 +1,7 @@
 //! `maillage aidants import|export`: the Aidants Connect files (organisations, aidants, monthly mandate aggregates).
 
 use crate::config::DbConfig;
-use crate::db::open_ready;
+use crate::db::open_for_command;
 use clap::{Subcommand, ValueEnum};
 use maillage_aidants::Territory;
 use maillage_aidants::export::{export_aidants, export_mandates, export_organisations};
@@ -71,12 +71,11 @@ pub(crate) async fn run(
     metrics_textfile: Option<&std::path::Path>,
     action: AidantsAction,
 ) -> Result<ExitCode, String> {
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let actor = Actor::cli();
     match action {
         AidantsAction::Import { kind, file, report } => {
@@ -135,7 +134,7 @@ pub(crate) async fn run(
                     std::fs::File::create(path)
                         .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
                 )),
-                None => Box::new(std::io::stdout().lock()),
+                None => Box::new(super::stdout()),
             };
             let count = match kind {
                 KindArg::Organisations => export_organisations(&db, &territory, out).await,

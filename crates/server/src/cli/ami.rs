@@ -3,7 +3,7 @@
 //! The same files as `GET /ami/export/…` (which reviewers use with their token), for scripts on the server.
 
 use crate::config::DbConfig;
-use crate::db::open_ready;
+use crate::db::open_for_command;
 use clap::{Subcommand, ValueEnum};
 use maillage_ami::{ApplicationFilter, Status};
 use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode};
@@ -61,12 +61,11 @@ pub(crate) async fn run(db_config: &DbConfig, action: AmiAction) -> Result<ExitC
         region,
         output,
     } = action;
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let campaign = match campaign {
         Some(code) => Some(
             maillage_ami::campaign_by_code(&db, &code)
@@ -108,8 +107,7 @@ pub(crate) async fn run(db_config: &DbConfig, action: AmiAction) -> Result<ExitC
     match &output {
         Some(path) => std::fs::write(path, &csv)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        None => std::io::stdout()
-            .lock()
+        None => super::stdout()
             .write_all(csv.as_bytes())
             .map_err(|e| e.to_string())?,
     }

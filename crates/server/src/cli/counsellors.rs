@@ -1,7 +1,7 @@
 //! `maillage counsellors import|export`: host structures (with their posts) and conseillers numériques as CSV.
 
 use crate::config::DbConfig;
-use crate::db::open_ready;
+use crate::db::open_for_command;
 use clap::{Subcommand, ValueEnum};
 use maillage_core::{Actor, DepartmentCode, ErrorCode};
 use maillage_counsellors::export::{
@@ -68,12 +68,11 @@ pub(crate) async fn run(
     metrics_textfile: Option<&std::path::Path>,
     action: CounsellorsAction,
 ) -> Result<ExitCode, String> {
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let actor = Actor::cli();
     match action {
         CounsellorsAction::Import { kind, file, report } => {
@@ -138,7 +137,7 @@ pub(crate) async fn run(
                     std::fs::File::create(path)
                         .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
                 )),
-                None => Box::new(std::io::stdout().lock()),
+                None => Box::new(super::stdout()),
             };
             let count = match list {
                 ListArg::Territory => {

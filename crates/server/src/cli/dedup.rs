@@ -1,7 +1,7 @@
 //! `maillage dedup run|report`: cross-source duplicate matching on demand, and its report as CSV.
 
 use crate::config::DbConfig;
-use crate::db::open_ready;
+use crate::db::open_for_command;
 use clap::Subcommand;
 use maillage_core::ErrorCode;
 use maillage_sites::dedup::{MatchOptions, dedup_report, match_sites, write_report_csv};
@@ -35,12 +35,11 @@ fn failed(e: &maillage_sites::SitesError) -> String {
 
 /// Runs `maillage dedup …` as the operator.
 pub(crate) async fn run(db_config: &DbConfig, action: DedupAction) -> Result<ExitCode, String> {
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     match action {
         DedupAction::Run {
             auto_confirm,
@@ -74,7 +73,7 @@ pub(crate) async fn run(db_config: &DbConfig, action: DedupAction) -> Result<Exi
             match output {
                 Some(path) => std::fs::write(&path, buffer)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-                None => std::io::stdout()
+                None => super::stdout()
                     .write_all(&buffer)
                     .map_err(|e| e.to_string())?,
             }

@@ -2,7 +2,7 @@
 //! and a file imported as a job of its feed, through the same service as the HTTP upload.
 
 use crate::config::DbConfig;
-use crate::db::open_ready;
+use crate::db::open_for_command;
 use clap::Subcommand;
 use maillage_core::{Actor, ErrorCode, HubId};
 use maillage_sites::SitesError;
@@ -129,12 +129,11 @@ const HEADER: &str = "slug\tname\tsource\thub\tmapping\tfiles\tprecedence\tmax_a
 
 /// Runs `maillage feed …` as the operator.
 pub(crate) async fn run(db_config: &DbConfig, action: FeedAction) -> Result<ExitCode, String> {
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let actor = Actor::cli();
     match action {
         FeedAction::Create {
@@ -229,12 +228,11 @@ pub(crate) async fn import_with_feed(
     feed_slug: &str,
     report: Option<PathBuf>,
 ) -> Result<ExitCode, String> {
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let actor = Actor::cli();
     let path =
         std::fs::canonicalize(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;

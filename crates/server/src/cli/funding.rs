@@ -6,7 +6,7 @@
 //! at its decision date. Columns: see `maillage_funding::import`.
 
 use crate::config::DbConfig;
-use crate::db::open_ready;
+use crate::db::open_for_command;
 use clap::{Subcommand, ValueEnum};
 use maillage_core::{Actor, ErrorCode};
 use maillage_funding::import::{ImportSummary, ReportLine, import_grants, import_pass};
@@ -45,12 +45,11 @@ pub(crate) async fn run(
     metrics_textfile: Option<&std::path::Path>,
     action: FundingAction,
 ) -> Result<ExitCode, String> {
-    let db = open_ready(
+    let db = open_for_command(
         db_config.database_url.expose_secret(),
         db_config.max_connections,
     )
-    .await
-    .map_err(|e| format!("cannot open the database: {e}"))?;
+    .await?;
     let actor = Actor::cli();
     let FundingAction::Import { kind, file, report } = action;
     let name = match kind {
