@@ -81,6 +81,10 @@ fn attachment_json(a: &Attachment) -> serde_json::Value {
 
 /// `POST /ami/applications/{id}/attachments?fileName=NAME`: the body is the PDF itself (`Content-Type:
 /// application/pdf`), at most the campaign's limit. Answers 201 with the attachment's metadata.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "axum extractors: the gate, the route's parameters and the body"
+)]
 pub async fn upload(
     State(app): State<AppState>,
     Extension(store): Extension<AttachmentStore>,
@@ -370,6 +374,8 @@ pub(crate) fn file_response(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -16,12 +16,19 @@ pub struct ApiError {
     pub code: Code,
     /// For a human; never an internal detail.
     pub message: String,
+    /// What only some refusals carry, boxed so that `Result<_, ApiError>` stays small.
+    extra: Option<Box<Extra>>,
+}
+
+/// The rarer parts of a refusal.
+#[derive(Debug, Default)]
+struct Extra {
     /// More members of the error's `extensions` (e.g. the limit a query broke).
-    pub details: serde_json::Map<String, serde_json::Value>,
+    details: serde_json::Map<String, serde_json::Value>,
     /// Headers of the response (`Retry-After`, `Allow`; `WWW-Authenticate` is added for every 401).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// The caller's bucket key when it is known (a rate limit), so that a GraphQL answer reports its budget.
-    pub bucket: Option<String>,
+    bucket: Option<String>,
 }
 
 impl ApiError {
@@ -30,10 +37,24 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
-            details: serde_json::Map::new(),
-            headers: Vec::new(),
-            bucket: None,
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The caller's bucket key, when the refusal is a rate limit.
+    pub fn bucket(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.bucket.as_deref())
+    }
+
+    /// This refusal naming the caller's bucket key.
+    #[must_use]
+    pub fn with_bucket(mut self, key: String) -> Self {
+        self.extra().bucket = Some(key);
+        self
     }
 
     /// A domain error as a refusal: the code is the domain's; internal errors are logged and masked.
@@ -68,14 +89,14 @@ impl ApiError {
     /// This refusal with one more response header.
     #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+        self.extra().headers.push((name, value));
         self
     }
 
     /// This refusal with one more member in its `extensions`.
     #[must_use]
     pub fn detail(mut self, key: &str, value: serde_json::Value) -> Self {
-        self.details.insert(key.to_owned(), value);
+        self.extra().details.insert(key.to_owned(), value);
         self
     }
 
@@ -93,7 +114,11 @@ impl ApiError {
         extensions: Option<serde_json::Value>,
     ) -> Response {
         crate::metrics::global().error(self.code.as_str());
-        let mut details = self.details;
+        let Extra {
+            mut details,
+            headers,
+            ..
+        } = self.extra.map(|e| *e).unwrap_or_default();
         details.insert("code".to_owned(), json!(self.code.as_str()));
         details.insert(
             "classification".to_owned(),
@@ -113,7 +138,7 @@ impl ApiError {
         if self.code == Code::Unauthenticated {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        for (name, value) in self.headers {
+        for (name, value) in headers {
             h.insert(name, value);
         }
         response

@@ -64,15 +64,15 @@ async fn admit(
     {
         tracing::info!(caller = %key, "request rate exceeded");
         let config = &app.protection.config;
-        let mut refusal = ApiError::new(
+        let refusal = ApiError::new(
             Code::RateLimited,
             format!(
                 "too many requests: at most {} per minute (bursts of {}); retry in {} s",
                 config.rate_limit_per_minute, config.rate_limit_burst, exhausted.retry_after_secs
             ),
         )
-        .retry_after(exhausted.retry_after_secs);
-        refusal.bucket = Some(key);
+        .retry_after(exhausted.retry_after_secs)
+        .with_bucket(key);
         return Err(refusal);
     }
     let request_id = headers

@@ -300,8 +300,7 @@ async fn get(
 /// The answer to a caller the gate refused; a rate limit also reports the caller's budget (`extensions.cost`).
 fn refused_caller(app: &AppState, ty: ResponseType, e: ApiError) -> Response {
     let cost = e
-        .bucket
-        .as_deref()
+        .bucket()
         .map(|key| cost_json(&app.protection, key, Some(0), 0, None));
     let status = e.status();
     e.render(

@@ -249,7 +249,7 @@ pub async fn upload(
         Err(e) => {
             return ApiError::new(
                 Code::InvalidValue,
-                &format!("invalid query parameters: {}", e.body_text()),
+                format!("invalid query parameters: {}", e.body_text()),
             )
             .into_response();
         }
@@ -295,7 +295,7 @@ pub async fn upload(
         Ok(None) => {
             return ApiError::new(
                 Code::TooLarge,
-                &format!(
+                format!(
                     "the file is larger than this server accepts ({} bytes at most)",
                     settings.max_bytes
                 ),
