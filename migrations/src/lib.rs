@@ -18,6 +18,7 @@ mod m20261204_000009_dedup;
 mod m20261204_000010_import_write;
 mod m20261204_000011_funding_rules;
 mod m20261204_000012_changes;
+mod m20261205_000013_import_jobs_live;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_import_write::Migration),
             Box::new(m20261204_000011_funding_rules::Migration),
             Box::new(m20261204_000012_changes::Migration),
+            Box::new(m20261205_000013_import_jobs_live::Migration),
         ]
     }
 }

@@ -606,7 +606,7 @@ async fn graphql_subscriptions_cross_instances_keep_to_the_territory_resume_by_c
 
 const PULL: &str = r#"query($since: DateTime, $after: String) {
   sitesUpdatedSince(updatedSince: $since, first: 4, after: $after) {
-    nodes { id updatedAt archivedAt site { name } }
+    nodes { siteId updatedAt archivedAt site { name } }
     pageInfo { hasNextPage endCursor }
   }
 }"#;
@@ -634,7 +634,7 @@ impl GraphqlMirror {
             let connection = &body["data"]["sitesUpdatedSince"];
             for node in connection["nodes"].as_array().unwrap() {
                 self.read += 1;
-                let id = node["id"].as_str().unwrap().to_owned();
+                let id = node["siteId"].as_str().unwrap().to_owned();
                 let at: chrono::DateTime<chrono::Utc> =
                     node["updatedAt"].as_str().unwrap().parse().unwrap();
                 self.watermark = self.watermark.max(Some(at));
@@ -765,10 +765,10 @@ async fn a_partner_mirror_synced_by_updated_since_with_tombstones_equals_the_ser
     // The origin look-up, for a partner that keeps the source's keys.
     let data = app
         .data(
-            r#"{ siteByOrigin(source: "hinaura", sourceId: "lyon-2") { id site { name } } }"#,
+            r#"{ siteByOrigin(source: "hinaura", sourceId: "lyon-2") { siteId site { name } } }"#,
             json!({}),
         )
         .await;
     let found = &data["siteByOrigin"];
-    assert!(found["id"].is_string(), "{data}");
+    assert!(found["siteId"].is_string(), "{data}");
 }

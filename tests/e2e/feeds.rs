@@ -551,6 +551,7 @@ async fn killing_the_server_during_an_http_import_leaves_the_database_as_it_was_
         .map(|i| {
             json!({
                 "id": format!("big-{i}"), "nom": format!("Lieu {i}"), "pivot": "00000000000000",
+                "courriel": format!("lieu-{i}@example.org"),
                 "commune": "Lyon", "code_postal": "69001", "adresse": format!("{i} rue de la République"),
                 "services": "Accéder à une connexion internet;Accéder à du matériel",
                 "date_maj": "2021-05-05",
@@ -584,7 +585,20 @@ async fn killing_the_server_during_an_http_import_leaves_the_database_as_it_was_
         assert!(Instant::now() < deadline, "the job did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Progress is written while the job runs (not only at its end), on both backends.
+    loop {
+        let job = job_status(&client, &server.base(), &admin, &location).await;
+        assert_eq!(
+            job["status"], "running",
+            "the job ended before it could be interrupted: {job:#}"
+        );
+        if job["rowsDone"].as_u64().unwrap_or_default() > 0 {
+            assert_eq!(job["rowsTotal"], 40_000, "{job:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress written: {job:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.kill();
 
     assert_eq!(
@@ -600,13 +614,30 @@ async fn killing_the_server_during_an_http_import_leaves_the_database_as_it_was_
         audit_before
     );
     let server = Server::start(&db.url).await;
-    let job = job_status(&client, &server.base(), &admin, &location).await;
+    // The new instance cannot tell a dead process from a live instance on another machine until the job's
+    // heartbeat is older than the lease; then its sweep fails the job (and discards its staged rows).
+    let deadline = Instant::now() + maillage_sites::jobs::LEASE + Duration::from_secs(30);
+    let job = loop {
+        let job = job_status(&client, &server.base(), &admin, &location).await;
+        if job["status"] != "running" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the interrupted job is still running: {job:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert_eq!(job["status"], "failed", "{job:#}");
     assert_eq!(job["error"], maillage_sites::jobs::INTERRUPTED);
     assert_eq!(job["counts"]["stored"], 0);
     assert_eq!(
         count(&db, "SELECT COUNT(*) AS n FROM site").await,
         sites_before
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) AS n FROM site_import_stage").await,
+        0
     );
 }
 

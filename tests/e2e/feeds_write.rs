@@ -1,12 +1,16 @@
 //! The API stays up while a large file is imported: on the embedded SQLite default (WAL), reads go on during the
-//! whole import and small writes go on while it stages its rows.
+//! whole import and small writes go on while it stages its rows; on PostgreSQL (MVCC, staging by `COPY`) the same
+//! holds with a smaller file, since that backend never had the lock this test is about.
 
 use crate::support::{TestApp, run_cli, summary_number};
 use maillage_sites::standard::V1_COLUMNS;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-const ROWS: usize = 50_000;
+/// Rows of the file on SQLite (the acceptance's 50 000-row import).
+const SQLITE_ROWS: usize = 50_000;
+/// Rows of the file on PostgreSQL: enough for the import to last many reads.
+const POSTGRES_ROWS: usize = 10_000;
 
 /// A v1.0.2 CSV of `rows` valid sites in the Rhône, every column of the schema.
 fn write_v1_csv(path: &std::path::Path, rows: usize) {
@@ -35,13 +39,14 @@ fn write_v1_csv(path: &std::path::Path, rows: usize) {
 #[tokio::test]
 async fn sites_keep_answering_during_a_large_import() {
     let app = TestApp::spawn().await;
-    if app.db.is_postgres() {
-        // PostgreSQL never blocks readers behind a writer; the lock this test is about is SQLite's.
-        return;
-    }
+    let rows = if app.db.is_postgres() {
+        POSTGRES_ROWS
+    } else {
+        SQLITE_ROWS
+    };
     let admin = app.token("admin", None).await;
     let file = app.dir.path().join("national.csv");
-    write_v1_csv(&file, ROWS);
+    write_v1_csv(&file, rows);
 
     // The import runs as an operator runs it: another process, on the same database file.
     let url = app.db.url.clone();
@@ -103,12 +108,12 @@ async fn sites_keep_answering_during_a_large_import() {
         "import failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(summary_number(&stdout, "stored"), ROWS as u64, "{stdout}");
+    assert_eq!(summary_number(&stdout, "stored"), rows as u64, "{stdout}");
     // Reads went on through the whole import, not only before and after it.
     assert!(
         reads >= 10 && writes >= 1,
         "{reads} reads and {writes} writes during an import of {took:?}"
     );
     assert!(slowest < Duration::from_secs(2), "a read took {slowest:?}");
-    assert_eq!(app.site_count().await, ROWS as u64 + u64::from(writes));
+    assert_eq!(app.site_count().await, rows as u64 + u64::from(writes));
 }

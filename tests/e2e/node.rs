@@ -238,6 +238,90 @@ async fn node_resolves_every_type_with_an_id() {
     let sheet = score(&app, &cast.reviewer_2, &dossier, [8, 7, 9, 6], "solide").await;
     ids.insert("AmiScoreSheet", sheet["id"].as_str().unwrap().to_owned());
 
+    // A feed and a job sent to it; a token; a candidate pair of duplicates found by `dedup run`.
+    let (_, body) = app
+        .post_as(
+            Some(admin),
+            "mutation($input: CreateFeedInput!) { createFeed(input: $input) { feed { id slug } userErrors { code } } }",
+            json!({ "input": { "slug": "node-feed" } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createFeed"]["userErrors"],
+        json!([]),
+        "{body:#}"
+    );
+    ids.insert(
+        "Feed",
+        body["data"]["createFeed"]["feed"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let response = app
+        .client
+        .post(format!("{}/feeds/node-feed/imports", app.base))
+        .header("content-disposition", "attachment; filename=\"empty.json\"")
+        .header("content-type", "application/json")
+        .header("x-maillage-upload", "1")
+        .bearer_auth(admin)
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let body: Value = response.json().await.unwrap();
+    ids.insert("ImportJob", body["job"]["id"].as_str().unwrap().to_owned());
+    let (_, body) = app
+        .post_as(
+            Some(admin),
+            "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token { id } userErrors { code } } }",
+            json!({ "input": { "name": "node test", "role": "partner" } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createApiToken"]["userErrors"],
+        json!([]),
+        "{body:#}"
+    );
+    ids.insert(
+        "ApiToken",
+        body["data"]["createApiToken"]["token"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    create(
+        &app,
+        admin,
+        "mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } userErrors { code } } }",
+        json!({ "source": "node-twin", "sourceId": "1", "name": "Médiathèque", "commune": "Bordeaux",
+            "postalCode": "33000", "address": "1 cours Victor Hugo" }),
+        "site",
+    )
+    .await;
+    let out = app.cli(&["dedup", "run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let matches = call(
+        &app,
+        Some(admin),
+        "{ siteMatches(first: 1) { nodes { id } } }",
+        json!({}),
+        "siteMatches",
+    )
+    .await;
+    ids.insert(
+        "SiteMatch",
+        matches["nodes"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no candidate pair: {matches:#}"))
+            .to_owned(),
+    );
+
     // Exactly the types implementing Node.
     let possible = call(
         &app,
@@ -269,16 +353,32 @@ async fn node_resolves_every_type_with_an_id() {
         assert_eq!(found["__typename"], *typename, "{id}");
         assert_eq!(found["id"], json!(id), "{typename}");
     }
-    let all: Vec<&String> = ids.values().collect();
-    let found = call(
-        &app,
-        Some(&cast.reviewer_1),
-        "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }",
-        json!({ "ids": all }),
-        "nodes",
-    )
-    .await;
-    for (i, (typename, id)) in ids.iter().enumerate() {
-        assert_eq!(found[i]["id"], json!(id), "{typename}: {found:#}");
+    // All at once: the AMI kinds and the public ones as a reviewer, the kinds only admins manage as an admin.
+    let admin_only = ["ApiToken", "Feed", "ImportJob"];
+    for (token, admin_kinds) in [(&cast.reviewer_1, false), (admin, true)] {
+        let wanted: Vec<(&&str, &String)> = ids
+            .iter()
+            .filter(|(t, _)| admin_only.contains(*t) == admin_kinds)
+            .collect();
+        let all: Vec<&String> = wanted.iter().map(|(_, id)| *id).collect();
+        let found = call(
+            &app,
+            Some(token),
+            "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }",
+            json!({ "ids": all }),
+            "nodes",
+        )
+        .await;
+        for (i, (typename, id)) in wanted.iter().enumerate() {
+            assert_eq!(found[i]["id"], json!(id), "{typename}: {found:#}");
+            assert_eq!(found[i]["__typename"], json!(typename), "{found:#}");
+        }
+    }
+    // What a caller may not see resolves to null, never to an error: a reviewer manages no feed, job or token.
+    for typename in admin_only {
+        let (_, body) = app
+            .post_as(Some(&cast.reviewer_1), node, json!({ "id": ids[typename] }))
+            .await;
+        assert_eq!(body["data"]["node"], Value::Null, "{typename}: {body:#}");
     }
 }

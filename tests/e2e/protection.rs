@@ -295,3 +295,70 @@ async fn a_body_too_large_gets_413_with_a_code() {
         "BAD_REQUEST"
     );
 }
+
+/// A NUL character (U+0000) in any string argument, inline or in variables, is `invalid_value` with the path of
+/// the argument, the same on both backends — never an `internal_error` (issue 19, point 1). In an imported file it
+/// rejects its row, naming the column, and the other rows are stored.
+#[tokio::test]
+async fn a_nul_character_is_refused_at_the_edge_with_its_path() {
+    let app = TestApp::spawn().await;
+    let (status, _, body) = post(&app, r#"{ hub(slug: "a\u0000b") { slug } }"#).await;
+    assert_eq!(status, 400, "{body}");
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "invalid_value", "{body}");
+    assert_eq!(error["extensions"]["field"], "hub(slug)", "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+
+    let (status, _, body) = post(
+        &app,
+        r#"{ sites(filter: { text: "x", departments: ["69", "7\u0000"] }) { totalCount } }"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "sites(filter).departments[1]",
+        "{body}"
+    );
+
+    let admin = app.token("admin", None).await;
+    let (status, body) = app
+        .post_as(
+            Some(&admin),
+            "mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } } }",
+            json!({ "input": {
+                "source": "api", "sourceId": "nul-1", "name": "Lieu\u{0}", "commune": "Lyon",
+                "postalCode": "69002", "address": "2 place Bellecour",
+            }}),
+        )
+        .await;
+    assert_eq!(status, 400, "a request error, before anything runs: {body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "invalid_value",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "$input.name",
+        "{body}"
+    );
+    assert_eq!(app.site_count().await, 0);
+
+    // An import: the row with a NUL is rejected with its line and column, the other one stored.
+    let csv = std::fs::read_to_string(fixture("sites-v1.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let file = app.dir.path().join("nul.csv");
+    let second = row
+        .replacen("lyon-1", "lyon-nul", 1)
+        .replacen("Lyon", "Ly\u{0}on", 1);
+    std::fs::write(&file, format!("{header}\n{row}\n{second}\n")).unwrap();
+    let report = app.dir.path().join("nul-report.csv");
+    let out = app.import_with(&file, "nul", &["--report", report.to_str().unwrap()]);
+    assert_eq!(crate::support::summary_number(&out, "stored"), 1, "{out}");
+    assert_eq!(crate::support::summary_number(&out, "rejected"), 1, "{out}");
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        report.contains("3,lyon-nul,rejected") && report.contains("NUL character"),
+        "{report}"
+    );
+}

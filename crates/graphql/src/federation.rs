@@ -88,6 +88,7 @@ pub fn build_federation_schema(limits: SchemaLimits) -> FederationSchema {
         .limit_recursive_depth(recursive_depth(limits))
         .enable_federation()
         .extension(crate::telemetry::Telemetry)
+        .extension(crate::nul::RefuseNul)
         .extension(crate::kit::error::ErrorCodes)
         .finish()
 }

@@ -2,13 +2,12 @@
 
 use crate::kit::error::IntoGql;
 use crate::kit::handles::HubNode;
+use crate::kit::id::{NodeKind, encode, parse_int};
 use crate::kit::payload::{UserError, classify, user_error, writer};
 use crate::kit::state;
 use async_graphql::ID;
 use async_graphql::connection::PageInfo;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use maillage_core::Code;
 use maillage_core::HubId;
@@ -19,26 +18,16 @@ use maillage_sites::jobs::{self, ImportJob, JobFilter, JobLine, JobStatus};
 use maillage_territories::Hub;
 use std::collections::HashMap;
 
-const JOB_PREFIX: &str = "ImportJob";
-
 /// The global ID of an import job, as `importJob(id:)` and the HTTP routes `/imports/{id}` take it.
 pub fn job_id(id: maillage_sites::jobs::JobId) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{JOB_PREFIX}:{id}")))
+    encode(NodeKind::ImportJob, id.0)
 }
 
 /// Decodes an import job's global ID; the message says what is wrong (for `invalid_id`).
 pub fn decode_job_id(raw: &str) -> Result<maillage_sites::jobs::JobId, String> {
-    URL_SAFE_NO_PAD
-        .decode(raw.trim().trim_end_matches('='))
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| {
-            t.strip_prefix(JOB_PREFIX)
-                .and_then(|r| r.strip_prefix(':'))
-                .and_then(|n| n.parse().ok())
-        })
+    parse_int(raw, NodeKind::ImportJob)
         .map(maillage_sites::jobs::JobId)
-        .ok_or_else(|| format!("this ID does not name an {JOB_PREFIX}"))
+        .map_err(|e| e.to_string())
 }
 
 fn int(n: u64) -> i32 {
@@ -47,7 +36,7 @@ fn int(n: u64) -> i32 {
 
 /// The global ID of a feed.
 fn feed_id(id: feeds::FeedId) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("Feed:{id}")))
+    encode(NodeKind::Feed, id.0)
 }
 
 /// A feed: a named source of sites, owned by a hub (or national), with its mapping and import policy.
@@ -60,7 +49,7 @@ pub struct FeedNode {
 #[Object(name = "Feed")]
 impl FeedNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         feed_id(self.feed.id)
     }
     /// Stable key in URLs (`POST /feeds/{slug}/imports`) and on the command line.
@@ -242,7 +231,7 @@ pub struct ImportJobNode {
 #[Object(name = "ImportJob")]
 impl ImportJobNode {
     /// Global ID (opaque); also the `{job}` of `GET /imports/{job}` and `GET /imports/{job}/report.csv`.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         job_id(self.job.id)
     }
     /// The feed the file was sent to.
@@ -512,6 +501,17 @@ pub struct FeedPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    FeedPayload {
+        /// The feed as it now stands, unless there were user errors.
+        feed: Option<FeedNode>,
+    }
+    /// Result of `createFeed`.
+    CreateFeedPayload,
+    /// Result of `updateFeed`.
+    UpdateFeedPayload,
+}
+
 impl FeedPayload {
     async fn from_result(
         ctx: &Context<'_>,
@@ -549,14 +549,14 @@ impl FeedsMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateFeedInput,
-    ) -> async_graphql::Result<FeedPayload> {
+    ) -> async_graphql::Result<CreateFeedPayload> {
         let actor = writer(ctx)?;
         let s = state(ctx)?;
         let hub = match input.hub.as_deref() {
             Some(slug) => match maillage_territories::hub_by_slug(&s.db, slug).await.gql()? {
                 Some(h) => Some(h.id),
                 None => {
-                    return Ok(FeedPayload {
+                    return Ok(CreateFeedPayload {
                         feed: None,
                         user_errors: vec![user_error(
                             FieldPath::new("input").push("hub"),
@@ -579,7 +579,9 @@ impl FeedsMutation {
             feed_wins: input.feed_wins,
             max_archive_share: input.max_archive_share,
         };
-        FeedPayload::from_result(ctx, feeds::create_feed(&s.db, &actor, new).await).await
+        FeedPayload::from_result(ctx, feeds::create_feed(&s.db, &actor, new).await)
+            .await
+            .map(Into::into)
     }
 
     /// Changes a feed the caller manages; another hub's feed is `not_found`.
@@ -587,7 +589,7 @@ impl FeedsMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateFeedInput,
-    ) -> async_graphql::Result<FeedPayload> {
+    ) -> async_graphql::Result<UpdateFeedPayload> {
         let actor = writer(ctx)?;
         let s = state(ctx)?;
         let patch = FeedPatch {
@@ -599,6 +601,43 @@ impl FeedsMutation {
             max_archive_share: input.max_archive_share,
         };
         let result = feeds::update_feed(&s.db, &actor, &input.slug, input.version, patch).await;
-        FeedPayload::from_result(ctx, result).await
+        FeedPayload::from_result(ctx, result).await.map(Into::into)
     }
+}
+
+/// The feeds with these ids that the caller manages, for `node(id:)`: one statement for all of them.
+pub(crate) async fn feeds_for_node(
+    ctx: &Context<'_>,
+    ids: &[i32],
+) -> async_graphql::Result<Vec<(i32, FeedNode)>> {
+    let s = state(ctx)?;
+    let ids: Vec<feeds::FeedId> = ids.iter().copied().map(feeds::FeedId).collect();
+    let list = feeds::feeds_by_ids(&s.db, &s.actor, &ids).await.gql()?;
+    Ok(with_hubs(ctx, list)
+        .await?
+        .into_iter()
+        .map(|f| (f.feed.id.0, f))
+        .collect())
+}
+
+/// The import jobs with these ids that the caller may see, for `node(id:)` (one look-up per job; `nodes` takes at
+/// most 100 IDs).
+pub(crate) async fn jobs_for_node(
+    ctx: &Context<'_>,
+    ids: &[i32],
+) -> async_graphql::Result<Vec<(i32, ImportJobNode)>> {
+    let s = state(ctx)?;
+    let mut found = Vec::new();
+    for id in ids {
+        match jobs::get_job(&s.db, &s.actor, maillage_sites::jobs::JobId(*id)).await {
+            Ok(job) => found.push(job),
+            Err(maillage_sites::SitesError::UnknownJob(_)) => {}
+            Err(e) => return Err(crate::kit::error::to_gql(&e)),
+        }
+    }
+    Ok(with_feeds(ctx, found)
+        .await?
+        .into_iter()
+        .map(|j| (j.job.id.0, j))
+        .collect())
 }

@@ -15,6 +15,7 @@ pub mod feeds;
 pub mod funding;
 pub mod kit;
 pub mod node;
+pub mod nul;
 pub mod schema;
 pub mod sites;
 pub mod telemetry;

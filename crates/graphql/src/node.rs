@@ -10,6 +10,8 @@ use crate::ami::{AmiApplicationNode, AmiAttachmentNode, AmiCampaignNode, AmiScor
 use crate::counsellors::{
     CounsellorLoader, CounsellorNode, PostLoader, PostNode, StructureLoader, StructureNode,
 };
+use crate::dedup::{SiteMatchNode, matches_for_node};
+use crate::feeds::{FeedNode, ImportJobNode, feeds_for_node, jobs_for_node};
 use crate::funding::{
     DisbursementNode, EnvelopeNode, FundingRuleNode, GrantNode, PassProgrammeNode, grant_context,
     load_tree,
@@ -22,6 +24,7 @@ use crate::kit::id::{NodeKind, decode, parse_child};
 use crate::kit::loader::loader;
 use crate::kit::state;
 use crate::sites::sites_by_ids;
+use crate::tokens::{ApiTokenNode, tokens_for_node};
 use async_graphql::{Context, ID, Interface, Object};
 use maillage_ami as ami;
 use maillage_core::Code;
@@ -74,6 +77,14 @@ pub enum Node {
     AmiAttachment(AmiAttachmentNode),
     /// A reviewer's score sheet.
     AmiScoreSheet(AmiScoreSheetNode),
+    /// A feed of sites.
+    Feed(FeedNode),
+    /// An import job.
+    ImportJob(ImportJobNode),
+    /// An API token or a hub-coordinator invitation.
+    ApiToken(ApiTokenNode),
+    /// A candidate pair of duplicate source records.
+    SiteMatch(SiteMatchNode),
 }
 
 /// The most IDs `nodes` accepts at once.
@@ -158,6 +169,18 @@ fn place<K: Eq + Hash, T: Clone>(
 ) -> Vec<(usize, Node)> {
     keys.into_iter()
         .filter_map(|(pos, key)| found.get(&key).map(|v| (pos, node(v.clone()))))
+        .collect()
+}
+
+/// Places found values that cannot be cloned: an ID asked twice in one `nodes` call resolves the first time, and to
+/// null after (a client has no reason to ask twice).
+fn place_once<K: Eq + Hash, T>(
+    keys: impl IntoIterator<Item = (usize, K)>,
+    mut found: HashMap<K, T>,
+    node: impl Fn(T) -> Node,
+) -> Vec<(usize, Node)> {
+    keys.into_iter()
+        .filter_map(|(pos, key)| found.remove(&key).map(|v| (pos, node(v))))
         .collect()
 }
 
@@ -346,6 +369,32 @@ async fn resolve(
             place(ids(), &found, |a| {
                 Node::AmiApplication(AmiApplicationNode::new(a))
             })
+        }
+        NodeKind::Feed => {
+            let found: HashMap<i32, _> = feeds_for_node(ctx, &distinct())
+                .await?
+                .into_iter()
+                .collect();
+            place_once(ids(), found, Node::Feed)
+        }
+        NodeKind::ImportJob => {
+            let found: HashMap<i32, _> =
+                jobs_for_node(ctx, &distinct()).await?.into_iter().collect();
+            place_once(ids(), found, Node::ImportJob)
+        }
+        NodeKind::ApiToken => {
+            let found: HashMap<i32, _> = tokens_for_node(ctx, &distinct())
+                .await?
+                .into_iter()
+                .collect();
+            place_once(ids(), found, Node::ApiToken)
+        }
+        NodeKind::SiteMatch => {
+            let found: HashMap<i32, _> = matches_for_node(ctx, &distinct())
+                .await?
+                .into_iter()
+                .collect();
+            place_once(ids(), found, Node::SiteMatch)
         }
         NodeKind::AmiAttachment | NodeKind::AmiScoreSheet => {
             let mut parents: Vec<ami::ApplicationId> = keys

@@ -73,6 +73,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(recursive_depth(limits))
     .extension(telemetry::Telemetry)
+    .extension(crate::nul::RefuseNul)
     .extension(crate::kit::error::ErrorCodes)
     .finish()
 }

@@ -3,11 +3,10 @@
 
 use crate::kit::error::IntoGql;
 use crate::kit::handles::HubNode;
+use crate::kit::id::{NodeKind, encode, parse_int};
 use crate::kit::payload::{UserError, classify, user_error, writer};
 use crate::kit::state;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use maillage_access::{AccessError, NewToken, TokenInfo};
 use maillage_core::Code;
@@ -16,23 +15,13 @@ use maillage_core::{HubId, Role};
 use maillage_territories::Hub;
 use std::collections::HashMap;
 
-const PREFIX: &str = "ApiToken";
-
-fn token_id(id: i32) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{PREFIX}:{id}")))
+/// The global ID of a token.
+pub(crate) fn token_id(id: i32) -> ID {
+    encode(NodeKind::ApiToken, id)
 }
 
 fn decode_token_id(raw: &str) -> Result<i32, String> {
-    URL_SAFE_NO_PAD
-        .decode(raw.trim().trim_end_matches('='))
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| {
-            t.strip_prefix(PREFIX)
-                .and_then(|r| r.strip_prefix(':'))
-                .and_then(|n| n.parse().ok())
-        })
-        .ok_or_else(|| format!("this ID does not name an {PREFIX}"))
+    parse_int(raw, NodeKind::ApiToken).map_err(|e| e.to_string())
 }
 
 /// An API token (never its secret, which is shown once, when it is created).
@@ -45,7 +34,7 @@ pub struct ApiTokenNode {
 #[Object(name = "ApiToken")]
 impl ApiTokenNode {
     /// Global ID (opaque), for `revokeApiToken` and `acceptHubInvitation`.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         token_id(self.token.id)
     }
     /// Who or what uses it (in the audit trail as `token:ID:NAME`).
@@ -166,6 +155,17 @@ pub struct CreateApiTokenPayload {
     pub secret: Option<String>,
     /// Business errors (`invalid_value`, `unknown_value`, `not_found`).
     pub user_errors: Vec<UserError>,
+}
+
+crate::payloads! {
+    CreateApiTokenPayload {
+        /// The token, unless there were user errors.
+        token: Option<ApiTokenNode>,
+        /// The secret (`mlg_…`), shown this once: it is stored only as a hash.
+        secret: Option<String>,
+    }
+    /// Result of `acceptHubInvitation`.
+    AcceptHubInvitationPayload,
 }
 
 impl CreateApiTokenPayload {
@@ -302,14 +302,39 @@ impl TokensMutation {
         &self,
         ctx: &Context<'_>,
         input: AcceptHubInvitationInput,
-    ) -> async_graphql::Result<CreateApiTokenPayload> {
+    ) -> async_graphql::Result<AcceptHubInvitationPayload> {
         let actor = writer(ctx)?;
         let s = state(ctx)?;
         let id = match decode_token_id(&input.id) {
             Ok(id) => id,
-            Err(m) => return Ok(CreateApiTokenPayload::errors(vec![id_error(m)])),
+            Err(m) => return Ok(CreateApiTokenPayload::errors(vec![id_error(m)]).into()),
         };
         let result = maillage_access::accept_invitation(&s.db, &actor, id).await;
-        CreateApiTokenPayload::from_result(ctx, result).await
+        CreateApiTokenPayload::from_result(ctx, result)
+            .await
+            .map(Into::into)
     }
+}
+
+/// The tokens with these ids that the caller manages (admins, a coordinator's partners) or that are its own pending
+/// invitations, for `node(id:)`: one statement for all of them.
+pub(crate) async fn tokens_for_node(
+    ctx: &Context<'_>,
+    ids: &[i32],
+) -> async_graphql::Result<Vec<(i32, ApiTokenNode)>> {
+    let s = state(ctx)?;
+    let list = match s.actor.role() {
+        Role::Admin | Role::HubCoordinator => {
+            maillage_access::list_tokens(&s.db, &s.actor).await.gql()?
+        }
+        _ => maillage_access::pending_invitations(&s.db, &s.actor)
+            .await
+            .gql()?,
+    };
+    let list = list.into_iter().filter(|t| ids.contains(&t.id)).collect();
+    Ok(with_hubs(ctx, list)
+        .await?
+        .into_iter()
+        .map(|t| (t.token.id, t))
+        .collect())
 }

@@ -353,6 +353,7 @@ async fn execute(
             maillage_sites::jobs::fail_interrupted_jobs(&db)
                 .await
                 .map_err(|e| e.to_string())?;
+            tokio::spawn(maillage_sites::jobs::watch_interrupted_jobs(db.clone()));
             let app = build_app(AppState::new(db, &config), &config);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await

@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+// The schema's merged roots (and the `Node` union of every kind) nest deeper than the default limit when the
+// compiler lays out the futures that execute them.
+#![recursion_limit = "256"]
 
 pub mod ami;
 pub mod app;

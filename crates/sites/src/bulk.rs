@@ -19,8 +19,8 @@ use maillage_access::{AuditChanges, AuditEntry, record_many};
 use maillage_core::{Actor, DepartmentCode};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
+    IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -199,12 +199,13 @@ pub(crate) async fn stage(
     if rows.is_empty() {
         return Ok(());
     }
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        return stage_copy(db, job_key, first_seq, rows).await;
+    }
     let now = Utc::now();
     let mut models = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        let payload = serde_json::to_string(row).map_err(|e| {
-            SitesError::Database(sea_orm::DbErr::Custom(format!("cannot stage a row: {e}")))
-        })?;
+        let payload = payload_of(row)?;
         models.push(stage::ActiveModel {
             job_key: Set(job_key.to_owned()),
             seq: Set(first_seq + i32::try_from(i).unwrap_or(i32::MAX)),
@@ -227,10 +228,90 @@ pub(crate) async fn stage(
     Ok(())
 }
 
+fn payload_of(row: &Staged) -> Result<String, SitesError> {
+    serde_json::to_string(row).map_err(|e| {
+        SitesError::Database(sea_orm::DbErr::Custom(format!("cannot stage a row: {e}")))
+    })
+}
+
+fn copy_error(e: sea_orm::sqlx::Error) -> SitesError {
+    SitesError::Database(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
+        std::sync::Arc::new(e),
+    )))
+}
+
+/// [`stage`] on PostgreSQL: one `COPY … FROM STDIN` per chunk, the cheapest way in (autocommitted: the staged rows
+/// are invisible to readers until published, and unlogged, so a crash empties the table).
+async fn stage_copy(
+    db: &DatabaseConnection,
+    job_key: &str,
+    first_seq: i32,
+    rows: &[Staged],
+) -> Result<(), SitesError> {
+    use sea_orm::sqlx::postgres::PgPoolCopyExt;
+    use std::fmt::Write as _;
+    let now = Utc::now().to_rfc3339();
+    let mut data = String::with_capacity(rows.len() * 2_048);
+    for (i, row) in rows.iter().enumerate() {
+        let payload = payload_of(row)?;
+        let seq = first_seq.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
+        // COPY's text format escapes backslashes; compact JSON has no raw tab or line break, and the job key and
+        // timestamp are plain ASCII.
+        let _ = write!(data, "{job_key}\t{seq}\t");
+        data.push_str(&payload.replace('\\', "\\\\"));
+        let _ = writeln!(data, "\t{now}");
+    }
+    let pool = db.get_postgres_connection_pool();
+    let mut copy = pool
+        .copy_in_raw(
+            "COPY site_import_stage (job_key, seq, payload, created_at) FROM STDIN (FORMAT text)",
+        )
+        .await
+        .map_err(copy_error)?;
+    copy.send(data.into_bytes()).await.map_err(copy_error)?;
+    copy.finish().await.map_err(copy_error)?;
+    Ok(())
+}
+
 /// Deletes the staged rows of one import (after a failure or a cancellation).
 pub(crate) async fn discard<C: ConnectionTrait>(db: &C, job_key: &str) -> Result<u64, SitesError> {
     Ok(stage::Entity::delete_many()
         .filter(stage::Column::JobKey.eq(job_key))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Deletes the staged rows of the import job `job` (a job declared interrupted).
+pub(crate) async fn discard_job_staging<C: ConnectionTrait>(
+    db: &C,
+    job: i32,
+) -> Result<u64, SitesError> {
+    Ok(stage::Entity::delete_many()
+        .filter(stage::Column::JobKey.starts_with(format!("job-{job}-")))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Deletes the staged rows of command-line imports (no job) whose newest row is older than `before`: their process
+/// stopped long ago.
+pub(crate) async fn discard_stale_runs<C: ConnectionTrait>(
+    db: &C,
+    before: DateTime<Utc>,
+) -> Result<u64, SitesError> {
+    let live: Vec<String> = stage::Entity::find()
+        .select_only()
+        .column(stage::Column::JobKey)
+        .filter(stage::Column::JobKey.starts_with("run-"))
+        .filter(stage::Column::CreatedAt.gte(before))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(stage::Entity::delete_many()
+        .filter(stage::Column::JobKey.starts_with("run-"))
+        .filter(stage::Column::JobKey.is_not_in(live))
         .exec(db)
         .await?
         .rows_affected)
@@ -249,15 +330,20 @@ pub(crate) struct Published {
     pub(crate) skipped: Vec<Staged>,
 }
 
-/// Publishes the `count` staged rows of `job_key` inside the caller's transaction, then deletes them.
+/// Publishes the `count` staged rows of `job_key` (rows of `source`) inside the caller's transaction, then deletes
+/// them.
 pub(crate) async fn publish<C: ConnectionTrait>(
     txn: &C,
     actor: &Actor,
+    source: &str,
     job_key: &str,
     count: i32,
     origin: &ImportOrigin,
     on_report: &mut (dyn FnMut(&ReportLine) + Send),
 ) -> Result<Published, SitesError> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        return publish_pg(txn, actor, source, job_key, count, origin, on_report).await;
+    }
     let mut published = Published::default();
     let chunk_len = i32::try_from(PUBLISH_CHUNK).unwrap_or(i32::MAX);
     let mut from = 0;
@@ -289,6 +375,231 @@ pub(crate) async fn publish<C: ConnectionTrait>(
     }
     discard(txn, job_key).await?;
     Ok(published)
+}
+
+fn pg(sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    sea_orm::Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
+}
+
+/// [`publish`] on PostgreSQL: a fixed number of set-based statements for the whole import, whatever its size. The
+/// staging table's payload is `jsonb` there (parsed once, by the `COPY` that staged it), and every write is an
+/// `INSERT … SELECT`, `UPDATE … FROM` or `DELETE … USING` over it: no row travels back to the client, except the
+/// rare rows whose site an API edit changed since they were staged.
+async fn publish_pg<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    source: &str,
+    job_key: &str,
+    count: i32,
+    origin: &ImportOrigin,
+    on_report: &mut (dyn FnMut(&ReportLine) + Send),
+) -> Result<Published, SitesError> {
+    let mut published = Published::default();
+    let now = Utc::now();
+    let key = || -> sea_orm::Value { job_key.into() };
+    let staged = txn
+        .query_one_raw(pg(
+            "SELECT count(*) AS n FROM site_import_stage WHERE job_key = $1",
+            vec![key()],
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or_default();
+    if staged != i64::from(count) {
+        return Err(SitesError::StagingLost(job_key.to_owned()));
+    }
+    // The stored sites the import changes, locked (in id order, as every writer does).
+    txn.execute_raw(pg(
+        "CREATE TEMP TABLE import_touched ON COMMIT DROP AS \
+         SELECT st.seq, (st.payload->>'site_id')::int AS site_id, (st.payload->>'base_version')::int AS base, \
+                st.payload->>'action' AS action \
+         FROM site_import_stage st WHERE st.job_key = $1 AND st.payload->>'site_id' IS NOT NULL",
+        vec![key()],
+    ))
+    .await?;
+    txn.execute_raw(pg(
+        "SELECT count(*) FROM (SELECT id FROM site WHERE id IN (SELECT site_id FROM import_touched) \
+         ORDER BY id FOR UPDATE) locked",
+        vec![],
+    ))
+    .await?;
+    // Rows whose site changed since the row was decided are set aside: an API edit made while the file was
+    // staging stands.
+    let stale = txn
+        .query_all_raw(pg(
+            "SELECT st.seq, st.payload::text AS payload FROM import_touched t \
+             JOIN site_import_stage st ON st.job_key = $1 AND st.seq = t.seq \
+             LEFT JOIN site s ON s.id = t.site_id \
+             WHERE s.id IS NULL OR s.version <> t.base OR (t.action = 'Archive' AND s.archived_at IS NOT NULL) \
+             ORDER BY st.seq",
+            vec![key()],
+        ))
+        .await?;
+    let mut stale_seqs = Vec::with_capacity(stale.len());
+    for r in stale {
+        stale_seqs.push(r.try_get::<i32>("", "seq")?);
+        let payload: String = r.try_get("", "payload")?;
+        let s = serde_json::from_str::<Staged>(&payload).map_err(|e| {
+            SitesError::Database(sea_orm::DbErr::Custom(format!(
+                "a staged row of {job_key} is unreadable: {e}"
+            )))
+        })?;
+        report_stale(&s, on_report);
+        published.skipped.push(s);
+    }
+    if !stale_seqs.is_empty() {
+        txn.execute_raw(pg(
+            "DELETE FROM site_import_stage WHERE job_key = $1 AND seq = ANY($2)",
+            vec![key(), stale_seqs.into()],
+        ))
+        .await?;
+    }
+
+    // New sites: every column but the id (and merges, which only dedup sets).
+    let list = INSERTED_COLUMNS.join(", ");
+    let select = INSERTED_COLUMNS
+        .iter()
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    txn.execute_raw(pg(
+        &format!(
+            "INSERT INTO site ({list}) SELECT {select} FROM site_import_stage st \
+             CROSS JOIN LATERAL jsonb_populate_record(NULL::site, st.payload->'row') r \
+             WHERE st.job_key = $1 AND st.payload->>'action' = 'Create' ORDER BY st.seq"
+        ),
+        vec![key()],
+    ))
+    .await
+    .map_err(|e| {
+        if maillage_core::db::is_unique_violation(&e) {
+            SitesError::Conflict {
+                site_source: source.to_owned(),
+                source_id: "(one of a batch)".to_owned(),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    // Changed and restored sites: every content column.
+    let set = UPDATED_COLUMNS
+        .iter()
+        .map(|c| {
+            let c = sea_orm::IdenStatic::as_str(c);
+            format!("{c} = r.{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    txn.execute_raw(pg(
+        &format!(
+            "UPDATE site SET {set} FROM site_import_stage st \
+             CROSS JOIN LATERAL jsonb_populate_record(NULL::site, st.payload->'row') r \
+             WHERE st.job_key = $1 AND st.payload->>'action' IN ('Update', 'Restore') \
+               AND site.id = (st.payload->>'site_id')::int"
+        ),
+        vec![key()],
+    ))
+    .await?;
+    txn.execute_raw(pg(
+        "UPDATE site SET archived_at = $2, archive_origin = $3, version = version + 1, updated_at = $2 \
+         WHERE id IN (SELECT (payload->>'site_id')::int FROM site_import_stage \
+                      WHERE job_key = $1 AND payload->>'action' = 'Archive') \
+           AND archived_at IS NULL",
+        vec![key(), now.into(), ARCHIVED_BY_IMPORT.into()],
+    ))
+    .await?;
+    // The site of every published row, new ones included, for their values, provenance and audit entries.
+    txn.execute_raw(pg(
+        "CREATE TEMP TABLE import_published ON COMMIT DROP AS \
+         SELECT st.seq, s.id AS site_id, st.payload->>'action' AS action FROM site_import_stage st \
+         JOIN site s ON s.source = $2 AND s.source_id = st.payload->>'source_id' WHERE st.job_key = $1",
+        vec![key(), source.into()],
+    ))
+    .await?;
+    txn.execute_raw(pg("ANALYZE import_published", vec![]))
+        .await?;
+    txn.execute_raw(pg(
+        "DELETE FROM site_value WHERE site_id IN \
+           (SELECT site_id FROM import_published WHERE action IN ('Update', 'Restore'))",
+        vec![],
+    ))
+    .await?;
+    txn.execute_raw(pg(
+        "INSERT INTO site_value (site_id, kind, position, value, raw) \
+         SELECT t.site_id, v.e->>0, (v.n - 1)::int, v.e->>1, v.e->>2 FROM import_published t \
+         JOIN site_import_stage st ON st.job_key = $1 AND st.seq = t.seq \
+         CROSS JOIN LATERAL jsonb_array_elements(st.payload->'values') WITH ORDINALITY AS v(e, n) \
+         WHERE t.action <> 'Archive'",
+        vec![key()],
+    ))
+    .await?;
+    txn.execute_raw(pg(
+        "INSERT INTO site_field_provenance \
+           (site_id, field, origin, feed_id, import_job_id, file_name, file_date, record_site_id, actor, at) \
+         SELECT site_id, $1, $2, $3, $4, $5, $6, NULL, $7, $8 FROM import_published \
+         WHERE action <> 'Archive' \
+         ON CONFLICT (site_id, field) DO UPDATE SET origin = EXCLUDED.origin, feed_id = EXCLUDED.feed_id, \
+           import_job_id = EXCLUDED.import_job_id, file_name = EXCLUDED.file_name, \
+           file_date = EXCLUDED.file_date, record_site_id = EXCLUDED.record_site_id, \
+           actor = EXCLUDED.actor, at = EXCLUDED.at",
+        vec![
+            provenance::ALL_FIELDS.into(),
+            provenance::Origin::Import.as_str().into(),
+            origin.feed_id.into(),
+            origin.import_job_id.into(),
+            origin.file_name.clone().into(),
+            origin.file_date.into(),
+            origin.actor.clone().into(),
+            now.into(),
+        ],
+    ))
+    .await?;
+    txn.execute_raw(pg(
+        "DELETE FROM site_field_provenance f USING import_published t \
+         JOIN site_import_stage st ON st.job_key = $1 AND st.seq = t.seq \
+         CROSS JOIN LATERAL jsonb_array_elements_text(st.payload->'forget') AS g(field) \
+         WHERE t.action IN ('Update', 'Restore') AND f.site_id = t.site_id AND f.field = g.field",
+        vec![key()],
+    ))
+    .await?;
+    txn.execute_raw(pg(
+        "INSERT INTO audit_log (occurred_at, actor_label, actor_role, request_id, entity_type, entity_id, action, \
+           changes, department_code) \
+         SELECT $2, $3, $4, $5, 'site', t.site_id::text, \
+           CASE t.action WHEN 'Create' THEN 'create' WHEN 'Update' THEN 'update' WHEN 'Restore' THEN 'restore' \
+             ELSE 'archive' END, \
+           (st.payload->'changes')::text, st.payload->>'department' \
+         FROM import_published t JOIN site_import_stage st ON st.job_key = $1 AND st.seq = t.seq \
+         ORDER BY t.seq",
+        vec![
+            key(),
+            now.into(),
+            actor.label().into(),
+            actor.role().as_str().into(),
+            actor.request_id().map(str::to_owned).into(),
+        ],
+    ))
+    .await?;
+    discard(txn, job_key).await?;
+    Ok(published)
+}
+
+/// Reports a staged row that was not applied because its site changed after the row was decided.
+fn report_stale(s: &Staged, on_report: &mut (dyn FnMut(&ReportLine) + Send)) {
+    if let Some(location) = s.location {
+        on_report(&ReportLine {
+            location: location.into(),
+            source_id: Some(s.source_id.clone()),
+            kind: IssueKind::EditedDuringImport,
+            field: "id".to_owned(),
+            reason: "the site was changed through the API while the file was being imported: that change \
+                     stands, import the file again to apply it"
+                .to_owned(),
+            stored_value: None,
+            file_value: None,
+        });
+    }
 }
 
 #[derive(sea_orm::FromQueryResult)]
@@ -340,19 +651,7 @@ async fn publish_chunk<C: ConnectionTrait>(
             _ => s.action == Action::Create,
         };
         if !fresh {
-            if let Some(location) = s.location {
-                on_report(&ReportLine {
-                    location: location.into(),
-                    source_id: Some(s.source_id.clone()),
-                    kind: IssueKind::EditedDuringImport,
-                    field: "id".to_owned(),
-                    reason: "the site was changed through the API while the file was being imported: that \
-                             change stands, import the file again to apply it"
-                        .to_owned(),
-                    stored_value: None,
-                    file_value: None,
-                });
-            }
+            report_stale(&s, on_report);
             published.skipped.push(s);
             continue;
         }
@@ -495,6 +794,44 @@ async fn publish_chunk<C: ConnectionTrait>(
     record_many(txn, actor, entries).await?;
     Ok(())
 }
+
+/// Every column an import writes for a new site (all but its id and `merged_into`), by name.
+const INSERTED_COLUMNS: [&str; 34] = [
+    "source",
+    "source_id",
+    "standard_version",
+    "pivot",
+    "name",
+    "commune",
+    "postal_code",
+    "insee_code",
+    "department_code",
+    "address",
+    "address_complement",
+    "latitude",
+    "longitude",
+    "ban_key",
+    "phone",
+    "emails",
+    "website",
+    "opening_hours",
+    "opening_hours_valid",
+    "summary",
+    "description",
+    "source_label",
+    "parent_structure",
+    "updated_on",
+    "other_labels",
+    "accessibility_url",
+    "booking_url",
+    "search_text",
+    "sort_name",
+    "version",
+    "created_at",
+    "updated_at",
+    "archived_at",
+    "archive_origin",
+];
 
 /// Every column an import may change on a stored site (all but its id and creation time).
 const UPDATED_COLUMNS: [site::Column; 33] = [

@@ -485,8 +485,16 @@ async fn finish(
     let publishing = std::time::Instant::now();
     let txn = maillage_core::db::begin_write(db).await?;
     lock_source(&txn, &options.source).await?;
-    let published =
-        bulk::publish(&txn, actor, state.job_key, state.staged, origin, on_report).await?;
+    let published = bulk::publish(
+        &txn,
+        actor,
+        &options.source,
+        state.job_key,
+        state.staged,
+        origin,
+        on_report,
+    )
+    .await?;
     // Rows whose site an API edit changed while the file was staging were not applied: they changed nothing.
     for s in published.skipped {
         match s.action {

@@ -7,11 +7,15 @@
 //! nothing, so a job that fails, or a process that dies under it, leaves the sites as they were;
 //! [`fail_interrupted_jobs`] (run by the server at start) marks the jobs a dead process left `queued` or `running`
 //! as failed.
+//!
+//! Several server instances may share one database: the process running a job renews the job's heartbeat every
+//! second, and a job is declared interrupted only once its heartbeat is older than [`LEASE`] (a starting instance,
+//! or [`watch_interrupted_jobs`] in every running one, never fails a job that another live instance is running).
 
 use crate::SitesError;
 use crate::entity::{feed, import_job, import_job_line};
 use crate::feeds::{Feed, FeedId, can_manage_feed, feed_by_id, get_feed};
-use crate::import::{FeedPolicy, ImportOptions, ImportSummary, ReportLine, import_file};
+use crate::import::{FeedPolicy, ImportOptions, ImportSummary, Progress, ReportLine, import_file};
 use crate::mapping::Mapping;
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
@@ -32,8 +36,49 @@ use std::time::Duration;
 /// Report lines written per statement.
 const LINE_BATCH: usize = 500;
 
-/// How often a running job's progress is written.
+/// How often a running job's progress and heartbeat are written.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a running job's heartbeat stays valid: a job whose heartbeat is older was interrupted (its process
+/// stopped). Much longer than [`PROGRESS_EVERY`], so that a heartbeat delayed by a busy database is not mistaken
+/// for a dead process.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How often [`watch_interrupted_jobs`] looks for interrupted jobs.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Staged rows of a command-line import (no job, hence no heartbeat) older than this belong to a dead process.
+const STALE_RUN: Duration = Duration::from_secs(6 * 3600);
+
+/// The jobs this process is running: its own sweeps never fail them, whatever their heartbeat says.
+static RUNNING_HERE: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes a job from [`RUNNING_HERE`] when the run ends, however it ends.
+struct RunningHere(i32);
+
+impl RunningHere {
+    fn new(id: JobId) -> Self {
+        if let Ok(mut ids) = RUNNING_HERE.lock() {
+            ids.push(id.0);
+        }
+        Self(id.0)
+    }
+}
+
+impl Drop for RunningHere {
+    fn drop(&mut self) {
+        if let Ok(mut ids) = RUNNING_HERE.lock() {
+            ids.retain(|i| *i != self.0);
+        }
+    }
+}
+
+fn running_here() -> Vec<i32> {
+    RUNNING_HERE
+        .lock()
+        .map(|ids| ids.clone())
+        .unwrap_or_default()
+}
 
 /// The error a job interrupted by a stopped process ends with.
 pub const INTERRUPTED: &str =
@@ -323,34 +368,42 @@ fn options_of(feed: &Feed) -> Result<ImportOptions, SitesError> {
     })
 }
 
-/// Writes a running job's progress every [`PROGRESS_EVERY`] until `done` fires. Best effort: while the import
-/// holds SQLite's write lock the update waits or fails, which only delays the figure.
+/// Writes a running job's progress (rows done, rows in the file) and renews its heartbeat every
+/// [`PROGRESS_EVERY`] until `done` fires. Each write is its own short statement, outside the import's
+/// transactions; on SQLite it waits for the write lock between the import's short transactions.
 async fn write_progress(
     db: DatabaseConnection,
     job: JobId,
     rows: Arc<AtomicU64>,
+    total: Arc<AtomicU64>,
     mut done: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut written = 0u64;
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tokio::select! {
             _ = &mut done => return,
             _ = tick.tick() => {}
         }
-        let now = rows.load(Ordering::Relaxed);
-        if now == written {
-            continue;
+        let mut update = import_job::Entity::update_many()
+            .col_expr(
+                import_job::Column::RowsDone,
+                Expr::value(stored_count(rows.load(Ordering::Relaxed))),
+            )
+            .col_expr(import_job::Column::HeartbeatAt, Expr::value(Utc::now()));
+        let total = total.load(Ordering::Relaxed);
+        if total > 0 {
+            update = update.col_expr(
+                import_job::Column::RowsTotal,
+                Expr::value(stored_count(total)),
+            );
         }
-        let result = import_job::Entity::update_many()
-            .col_expr(import_job::Column::RowsDone, Expr::value(stored_count(now)))
+        let result = update
             .filter(import_job::Column::Id.eq(job.0))
             .filter(import_job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec(&db)
             .await;
-        match result {
-            Ok(_) => written = now,
-            Err(e) => tracing::debug!(job = %job, error = %e, "progress not written this time"),
+        if let Err(e) = result {
+            tracing::debug!(job = %job, error = %e, "progress not written this time");
         }
     }
 }
@@ -378,6 +431,7 @@ pub async fn run_job(
             Expr::value(JobStatus::Running.as_str()),
         )
         .col_expr(import_job::Column::StartedAt, Expr::value(Utc::now()))
+        .col_expr(import_job::Column::HeartbeatAt, Expr::value(Utc::now()))
         .filter(import_job::Column::Id.eq(id.0))
         .filter(import_job::Column::Status.eq(JobStatus::Queued.as_str()))
         .exec(db)
@@ -389,12 +443,28 @@ pub async fn run_job(
             code: Code::InvalidState,
         });
     }
+    let _here = RunningHere::new(id);
     let rows = Arc::new(AtomicU64::new(0));
+    let total = Arc::new(AtomicU64::new(0));
     let (stop, done) = tokio::sync::oneshot::channel();
-    let progress = tokio::spawn(write_progress(db.clone(), id, rows.clone(), done));
+    let progress = tokio::spawn(write_progress(
+        db.clone(),
+        id,
+        rows.clone(),
+        total.clone(),
+        done,
+    ));
     let mut lines: Vec<ReportLine> = Vec::new();
     let result = match (options_of(&feed), import_actor(db, actor, &feed).await) {
-        (Ok(options), Ok(import_as)) => {
+        (Ok(mut options), Ok(import_as)) => {
+            options.import_job_id = Some(id.0);
+            options.file_name = Some(model.file_name.clone());
+            let (seen, of) = (rows.clone(), total.clone());
+            options.progress = Some(Progress::new(move |done, all| {
+                seen.store(done, Ordering::Relaxed);
+                of.store(all, Ordering::Relaxed);
+                std::ops::ControlFlow::Continue(())
+            }));
             let on_progress = |n: u64| rows.store(n, Ordering::Relaxed);
             import_file(
                 db,
@@ -411,7 +481,12 @@ pub async fn run_job(
     let _ = stop.send(());
     let _ = progress.await;
     match result {
-        Ok(summary) => finish_succeeded(db, actor, &feed, id, &summary, &lines).await,
+        Ok(summary) => {
+            let job = finish_succeeded(db, actor, &feed, id, &summary, &lines).await?;
+            // The one place for what follows a succeeded import of a feed (HTTP upload and `maillage import
+            // --feed` alike), after its sites are published and the job is final: add further steps here.
+            Ok(job)
+        }
         Err(e) => finish_failed(db, actor, &feed, id, &e).await,
     }
 }
@@ -565,34 +640,79 @@ async fn load<C: ConnectionTrait>(db: &C, id: JobId) -> Result<ImportJob, SitesE
         .and_then(ImportJob::try_from)
 }
 
-/// Marks every job left `queued` or `running` as failed: run once when a server starts, before it accepts
-/// uploads, since no process runs them any more and their imports were rolled back with the process. Returns how
-/// many jobs it failed.
-///
-/// With several instances on one database, an instance starting while another imports would fail that import's
-/// job: instances are restarted one at a time after their imports have finished (see `docs/FEEDS.md`).
+/// Marks as failed the jobs no live process runs any more, and discards their staged rows: `running` jobs whose
+/// heartbeat is older than [`LEASE`] (their process stopped; their import was rolled back with it) and `queued`
+/// jobs older than the lease (the instance that took the upload starts them at once). Jobs this process runs are
+/// never touched, nor jobs another live instance keeps renewing. Staged rows of command-line imports older than
+/// a few hours go too. Run by the server at start (before it accepts uploads) and then every few seconds by
+/// [`watch_interrupted_jobs`]. Returns how many jobs it failed.
 pub async fn fail_interrupted_jobs<C: ConnectionTrait>(db: &C) -> Result<u64, SitesError> {
     let now = Utc::now();
-    let result = import_job::Entity::update_many()
-        .col_expr(
-            import_job::Column::Status,
-            Expr::value(JobStatus::Failed.as_str()),
+    let expired = now - chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let dead = Condition::any()
+        .add(
+            Condition::all()
+                .add(import_job::Column::Status.eq(JobStatus::Running.as_str()))
+                .add(
+                    Condition::any()
+                        .add(import_job::Column::HeartbeatAt.is_null())
+                        .add(import_job::Column::HeartbeatAt.lt(expired)),
+                ),
         )
-        .col_expr(import_job::Column::Error, Expr::value(INTERRUPTED))
-        .col_expr(import_job::Column::FinishedAt, Expr::value(now))
-        .filter(
-            import_job::Column::Status
-                .is_in([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]),
-        )
-        .exec(db)
+        .add(
+            Condition::all()
+                .add(import_job::Column::Status.eq(JobStatus::Queued.as_str()))
+                .add(import_job::Column::CreatedAt.lt(expired)),
+        );
+    let ids: Vec<i32> = import_job::Entity::find()
+        .select_only()
+        .column(import_job::Column::Id)
+        .filter(dead.clone())
+        .filter(import_job::Column::Id.is_not_in(running_here()))
+        .into_tuple()
+        .all(db)
         .await?;
-    if result.rows_affected > 0 {
+    let mut failed = 0;
+    for chunk in ids.chunks(500) {
+        let result = import_job::Entity::update_many()
+            .col_expr(
+                import_job::Column::Status,
+                Expr::value(JobStatus::Failed.as_str()),
+            )
+            .col_expr(import_job::Column::Error, Expr::value(INTERRUPTED))
+            .col_expr(import_job::Column::FinishedAt, Expr::value(now))
+            .filter(import_job::Column::Id.is_in(chunk.iter().copied()))
+            // Still dead now: a job that renewed its heartbeat meanwhile is alive.
+            .filter(dead.clone())
+            .exec(db)
+            .await?;
+        failed += result.rows_affected;
+    }
+    for id in &ids {
+        crate::bulk::discard_job_staging(db, *id).await?;
+    }
+    let stale_run = now - chrono::Duration::from_std(STALE_RUN).unwrap_or_default();
+    crate::bulk::discard_stale_runs(db, stale_run).await?;
+    if failed > 0 {
         tracing::warn!(
-            jobs = result.rows_affected,
-            "import jobs interrupted by the previous stop marked failed"
+            jobs = failed,
+            "import jobs interrupted by a stopped process marked failed"
         );
     }
-    Ok(result.rows_affected)
+    Ok(failed)
+}
+
+/// Runs [`fail_interrupted_jobs`] every few seconds, for as long as the server runs: a job whose process died
+/// while this instance was up (another instance, or this one's previous life when it restarted within the lease)
+/// ends `failed` soon after its lease expires. Errors are logged and the next round tries again.
+pub async fn watch_interrupted_jobs(db: DatabaseConnection) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = fail_interrupted_jobs(&db).await {
+            tracing::warn!(error = %e, "could not look for interrupted import jobs");
+        }
+    }
 }
 
 /// A job the caller may see: admins every job, a hub coordinator the jobs of its hub's feeds. Others get

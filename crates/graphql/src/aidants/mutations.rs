@@ -52,6 +52,17 @@ pub struct AidantsOrganisationPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    AidantsOrganisationPayload {
+        /// The organisation as stored, or null when nothing was written.
+        organisation: Option<AidantsOrganisationNode>,
+    }
+    /// Result of `createAidantsOrganisation`.
+    CreateAidantsOrganisationPayload,
+    /// Result of `updateAidantsOrganisation`.
+    UpdateAidantsOrganisationPayload,
+}
+
 /// The result of creating or updating an aidant.
 #[derive(SimpleObject)]
 pub struct AidantPayload {
@@ -59,6 +70,17 @@ pub struct AidantPayload {
     pub aidant: Option<AidantNode>,
     /// Why nothing was written.
     pub user_errors: Vec<UserError>,
+}
+
+crate::payloads! {
+    AidantPayload {
+        /// The aidant as stored, or null when nothing was written.
+        aidant: Option<AidantNode>,
+    }
+    /// Result of `createAidant`.
+    CreateAidantPayload,
+    /// Result of `updateAidant`.
+    UpdateAidantPayload,
 }
 
 pub(crate) fn date(v: MaybeUndefined<NaiveDate>) -> Option<Option<NaiveDate>> {
@@ -77,7 +99,7 @@ impl AidantsMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateAidantsOrganisationInput,
-    ) -> async_graphql::Result<AidantsOrganisationPayload> {
+    ) -> async_graphql::Result<CreateAidantsOrganisationPayload> {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
         let name = c.text("name", &input.name, 300);
@@ -101,13 +123,13 @@ impl AidantsMutation {
         let (Some(name), Some(siret), Some(address), Some(department)) =
             (name, siret, address, department)
         else {
-            return Ok(AidantsOrganisationPayload {
+            return Ok(CreateAidantsOrganisationPayload {
                 organisation: None,
                 user_errors: c.0,
             });
         };
         if !c.0.is_empty() {
-            return Ok(AidantsOrganisationPayload {
+            return Ok(CreateAidantsOrganisationPayload {
                 organisation: None,
                 user_errors: c.0,
             });
@@ -126,11 +148,11 @@ impl AidantsMutation {
         let s = state(ctx)?;
         Ok(
             match maillage_aidants::create_organisation(&s.db, &actor, new).await {
-                Ok(org) => AidantsOrganisationPayload {
+                Ok(org) => CreateAidantsOrganisationPayload {
                     organisation: Some(AidantsOrganisationNode(org)),
                     user_errors: Vec::new(),
                 },
-                Err(e) => AidantsOrganisationPayload {
+                Err(e) => CreateAidantsOrganisationPayload {
                     organisation: None,
                     user_errors: classify(&e)?,
                 },
@@ -143,7 +165,7 @@ impl AidantsMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateAidantsOrganisationInput,
-    ) -> async_graphql::Result<AidantsOrganisationPayload> {
+    ) -> async_graphql::Result<UpdateAidantsOrganisationPayload> {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
         let id = c.id_at(
@@ -171,7 +193,7 @@ impl AidantsMutation {
             .map(SiteId)
         });
         let (Some(id), true) = (id, c.0.is_empty()) else {
-            return Ok(AidantsOrganisationPayload {
+            return Ok(UpdateAidantsOrganisationPayload {
                 organisation: None,
                 user_errors: c.0,
             });
@@ -198,11 +220,11 @@ impl AidantsMutation {
             )
             .await
             {
-                Ok(org) => AidantsOrganisationPayload {
+                Ok(org) => UpdateAidantsOrganisationPayload {
                     organisation: Some(AidantsOrganisationNode(org)),
                     user_errors: Vec::new(),
                 },
-                Err(e) => AidantsOrganisationPayload {
+                Err(e) => UpdateAidantsOrganisationPayload {
                     organisation: None,
                     user_errors: classify(&e)?,
                 },
@@ -215,7 +237,7 @@ impl AidantsMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateAidantInput,
-    ) -> async_graphql::Result<AidantPayload> {
+    ) -> async_graphql::Result<CreateAidantPayload> {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
         let first_name = c.text("firstName", &input.first_name, 200);
@@ -234,7 +256,7 @@ impl AidantsMutation {
         let (Some(first_name), Some(last_name), Some(email), true) =
             (first_name, last_name, email, c.0.is_empty())
         else {
-            return Ok(AidantPayload {
+            return Ok(CreateAidantPayload {
                 aidant: None,
                 user_errors: c.0,
             });
@@ -258,11 +280,11 @@ impl AidantsMutation {
         let s = state(ctx)?;
         Ok(
             match maillage_aidants::create_aidant(&s.db, &actor, new).await {
-                Ok(a) => AidantPayload {
+                Ok(a) => CreateAidantPayload {
                     aidant: Some(AidantNode(a)),
                     user_errors: Vec::new(),
                 },
-                Err(e) => AidantPayload {
+                Err(e) => CreateAidantPayload {
                     aidant: None,
                     user_errors: classify(&e)?,
                 },
@@ -275,7 +297,7 @@ impl AidantsMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateAidantInput,
-    ) -> async_graphql::Result<AidantPayload> {
+    ) -> async_graphql::Result<UpdateAidantPayload> {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
         let id = c.id_at(
@@ -303,7 +325,7 @@ impl AidantsMutation {
             .map(HubId)
         });
         let (Some(id), true) = (id, c.0.is_empty()) else {
-            return Ok(AidantPayload {
+            return Ok(UpdateAidantPayload {
                 aidant: None,
                 user_errors: c.0,
             });
@@ -327,11 +349,11 @@ impl AidantsMutation {
             match maillage_aidants::update_aidant(&s.db, &actor, AidantId(id), input.version, patch)
                 .await
             {
-                Ok(a) => AidantPayload {
+                Ok(a) => UpdateAidantPayload {
                     aidant: Some(AidantNode(a)),
                     user_errors: Vec::new(),
                 },
-                Err(e) => AidantPayload {
+                Err(e) => UpdateAidantPayload {
                     aidant: None,
                     user_errors: classify(&e)?,
                 },

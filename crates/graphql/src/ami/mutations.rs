@@ -31,6 +31,31 @@ pub struct AmiApplicationPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    AmiApplicationPayload {
+        /// The dossier as it now stands, unless there were user errors.
+        application: Option<AmiApplicationNode>,
+    }
+    /// Result of `createAmiApplication`.
+    CreateAmiApplicationPayload,
+    /// Result of `updateAmiApplication`.
+    UpdateAmiApplicationPayload,
+    /// Result of `submitAmiApplication`.
+    SubmitAmiApplicationPayload,
+    /// Result of `resubmitAmiApplication`.
+    ResubmitAmiApplicationPayload,
+    /// Result of `withdrawAmiApplication`.
+    WithdrawAmiApplicationPayload,
+    /// Result of `startAmiReview`.
+    StartAmiReviewPayload,
+    /// Result of `requestAmiChanges`.
+    RequestAmiChangesPayload,
+    /// Result of `selectAmiApplication`.
+    SelectAmiApplicationPayload,
+    /// Result of `rejectAmiApplication`.
+    RejectAmiApplicationPayload,
+}
+
 impl AmiApplicationPayload {
     fn errors(user_errors: Vec<UserError>) -> Self {
         Self {
@@ -59,6 +84,17 @@ pub struct AmiScoreSheetPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    AmiScoreSheetPayload {
+        /// The score sheet, unless there were user errors.
+        score_sheet: Option<AmiScoreSheetNode>,
+    }
+    /// Result of `scoreAmiApplication`.
+    ScoreAmiApplicationPayload,
+    /// Result of `updateAmiScoreSheet`.
+    UpdateAmiScoreSheetPayload,
+}
+
 /// Result of `declareAmiConflict`.
 #[derive(SimpleObject)]
 pub struct AmiConflictPayload {
@@ -66,6 +102,15 @@ pub struct AmiConflictPayload {
     pub conflict: Option<AmiConflictNode>,
     /// Business errors; empty on success.
     pub user_errors: Vec<UserError>,
+}
+
+crate::payloads! {
+    AmiConflictPayload {
+        /// The declaration, unless there were user errors.
+        conflict: Option<AmiConflictNode>,
+    }
+    /// Result of `declareAmiConflict`.
+    DeclareAmiConflictPayload,
 }
 
 pub(crate) fn sheet_payload(
@@ -90,6 +135,17 @@ pub struct AmiCampaignPayload {
     pub campaign: Option<AmiCampaignNode>,
     /// Business errors; empty on success.
     pub user_errors: Vec<UserError>,
+}
+
+crate::payloads! {
+    AmiCampaignPayload {
+        /// The campaign, unless there were user errors.
+        campaign: Option<AmiCampaignNode>,
+    }
+    /// Result of `createAmiCampaign`.
+    CreateAmiCampaignPayload,
+    /// Result of `updateAmiCampaign`.
+    UpdateAmiCampaignPayload,
 }
 
 #[derive(Clone, Copy)]
@@ -186,20 +242,20 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateAmiCampaignInput,
-    ) -> async_graphql::Result<AmiCampaignPayload> {
+    ) -> async_graphql::Result<CreateAmiCampaignPayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let opens_at = paris_input("opensAt", &input.opens_at, &mut errors);
         let closes_at = paris_input("closesAt", &input.closes_at, &mut errors);
         let regions = regions_input(&input.priority_regions, &mut errors);
         let (Some(opens_at), Some(closes_at)) = (opens_at, closes_at) else {
-            return Ok(AmiCampaignPayload {
+            return Ok(CreateAmiCampaignPayload {
                 campaign: None,
                 user_errors: errors,
             });
         };
         if !errors.is_empty() {
-            return Ok(AmiCampaignPayload {
+            return Ok(CreateAmiCampaignPayload {
                 campaign: None,
                 user_errors: errors,
             });
@@ -229,7 +285,7 @@ impl AmiMutation {
                 .collect(),
         };
         let s = state(ctx)?;
-        campaign_payload(ami::create_campaign(&s.db, &actor, new).await)
+        campaign_payload(ami::create_campaign(&s.db, &actor, new).await).map(Into::into)
     }
 
     /// Changes a campaign at the given version (admins): name, window, caps, bonuses, priority regions, attachment
@@ -238,7 +294,7 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateAmiCampaignInput,
-    ) -> async_graphql::Result<AmiCampaignPayload> {
+    ) -> async_graphql::Result<UpdateAmiCampaignPayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let id = parse_int(&input.id, NodeKind::AmiCampaign)
@@ -258,7 +314,7 @@ impl AmiMutation {
             .as_deref()
             .map(|raw| regions_input(raw, &mut errors));
         let Some(id) = id.filter(|_| errors.is_empty()) else {
-            return Ok(AmiCampaignPayload {
+            return Ok(UpdateAmiCampaignPayload {
                 campaign: None,
                 user_errors: errors,
             });
@@ -277,6 +333,7 @@ impl AmiMutation {
         campaign_payload(
             ami::update_campaign(&s.db, &actor, CampaignId(id), input.version, patch).await,
         )
+        .map(Into::into)
     }
 
     /// Opens a draft dossier in a campaign (applicants; the campaign must be open). Completeness is checked at
@@ -285,7 +342,7 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateAmiApplicationInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
+    ) -> async_graphql::Result<CreateAmiApplicationPayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let campaign = parse_int(&input.campaign_id, NodeKind::AmiCampaign)
@@ -294,10 +351,10 @@ impl AmiMutation {
             .ok();
         let data = input.content.parse(&mut errors);
         let (Some(campaign), Some(data)) = (campaign, data) else {
-            return Ok(AmiApplicationPayload::errors(errors));
+            return Ok(AmiApplicationPayload::errors(errors).into());
         };
         if !errors.is_empty() {
-            return Ok(AmiApplicationPayload::errors(errors));
+            return Ok(AmiApplicationPayload::errors(errors).into());
         }
         let s = state(ctx)?;
         let new = ami::NewApplication {
@@ -307,6 +364,7 @@ impl AmiMutation {
         AmiApplicationPayload::from_result(
             ami::create_application(&s.db, &actor, &SystemClock, new).await,
         )
+        .map(Into::into)
     }
 
     /// Replaces the content of a draft, or of a dossier whose reviewers requested changes (its applicant only).
@@ -314,7 +372,7 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateAmiApplicationInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
+    ) -> async_graphql::Result<UpdateAmiApplicationPayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let id = parse_int(&input.id, NodeKind::AmiApplication)
@@ -323,15 +381,16 @@ impl AmiMutation {
             .ok();
         let data = input.content.parse(&mut errors);
         let (Some(id), Some(data)) = (id, data) else {
-            return Ok(AmiApplicationPayload::errors(errors));
+            return Ok(AmiApplicationPayload::errors(errors).into());
         };
         if !errors.is_empty() {
-            return Ok(AmiApplicationPayload::errors(errors));
+            return Ok(AmiApplicationPayload::errors(errors).into());
         }
         let s = state(ctx)?;
         AmiApplicationPayload::from_result(
             ami::update_application(&s.db, &actor, ApplicationId(id), input.version, data).await,
         )
+        .map(Into::into)
     }
 
     /// Submits a complete draft before the campaign's closing second (its applicant). The dossier is frozen from
@@ -340,8 +399,10 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: AmiApplicationVersionInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
-        transition(ctx, input, Transition::Submit).await
+    ) -> async_graphql::Result<SubmitAmiApplicationPayload> {
+        transition(ctx, input, Transition::Submit)
+            .await
+            .map(Into::into)
     }
 
     /// Sends a dossier again after the changes reviewers requested (its applicant).
@@ -349,8 +410,10 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: AmiApplicationVersionInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
-        transition(ctx, input, Transition::Resubmit).await
+    ) -> async_graphql::Result<ResubmitAmiApplicationPayload> {
+        transition(ctx, input, Transition::Resubmit)
+            .await
+            .map(Into::into)
     }
 
     /// Withdraws a dossier before any decision (its applicant). Final.
@@ -358,8 +421,10 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: AmiApplicationVersionInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
-        transition(ctx, input, Transition::Withdraw).await
+    ) -> async_graphql::Result<WithdrawAmiApplicationPayload> {
+        transition(ctx, input, Transition::Withdraw)
+            .await
+            .map(Into::into)
     }
 
     /// Starts reviewing a submitted or resubmitted dossier (reviewers, admins): it can then be scored.
@@ -367,8 +432,10 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: AmiApplicationVersionInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
-        transition(ctx, input, Transition::StartReview).await
+    ) -> async_graphql::Result<StartAmiReviewPayload> {
+        transition(ctx, input, Transition::StartReview)
+            .await
+            .map(Into::into)
     }
 
     /// Sends a dossier under review back to its applicant with what to change (reviewers, admins).
@@ -376,11 +443,13 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: RequestAmiChangesInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
+    ) -> async_graphql::Result<RequestAmiChangesPayload> {
         let actor = writer(ctx)?;
         let id = match parse_int(&input.id, NodeKind::AmiApplication).map_err(|e| e.to_string()) {
             Ok(id) => ApplicationId(id),
-            Err(m) => return Ok(AmiApplicationPayload::errors(vec![id_error(input_id(), m)])),
+            Err(m) => {
+                return Ok(AmiApplicationPayload::errors(vec![id_error(input_id(), m)]).into());
+            }
         };
         let s = state(ctx)?;
         AmiApplicationPayload::from_result(
@@ -394,6 +463,7 @@ impl AmiMutation {
             )
             .await,
         )
+        .map(Into::into)
     }
 
     /// Records one's score sheet on a dossier under review (reviewers, admins): one per reviewer per dossier
@@ -402,14 +472,14 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: ScoreAmiApplicationInput,
-    ) -> async_graphql::Result<AmiScoreSheetPayload> {
+    ) -> async_graphql::Result<ScoreAmiApplicationPayload> {
         let actor = writer(ctx)?;
         let id = match parse_int(&input.application_id, NodeKind::AmiApplication)
             .map_err(|e| e.to_string())
         {
             Ok(id) => ApplicationId(id),
             Err(m) => {
-                return Ok(AmiScoreSheetPayload {
+                return Ok(ScoreAmiApplicationPayload {
                     score_sheet: None,
                     user_errors: vec![id_error(self::input("applicationId"), m)],
                 });
@@ -417,7 +487,7 @@ impl AmiMutation {
         };
         let s = state(ctx)?;
         let sheet = scores(input.scores, input.comment);
-        sheet_payload(ami::submit_score_sheet(&s.db, &actor, id, sheet).await)
+        sheet_payload(ami::submit_score_sheet(&s.db, &actor, id, sheet).await).map(Into::into)
     }
 
     /// Changes one's own score sheet at the given version, while the dossier is under review.
@@ -425,12 +495,12 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateAmiScoreSheetInput,
-    ) -> async_graphql::Result<AmiScoreSheetPayload> {
+    ) -> async_graphql::Result<UpdateAmiScoreSheetPayload> {
         let actor = writer(ctx)?;
         let id = match parse_int(&input.id, NodeKind::AmiScoreSheet).map_err(|e| e.to_string()) {
             Ok(id) => ami::ScoreSheetId(id),
             Err(m) => {
-                return Ok(AmiScoreSheetPayload {
+                return Ok(UpdateAmiScoreSheetPayload {
                     score_sheet: None,
                     user_errors: vec![id_error(input_id(), m)],
                 });
@@ -439,6 +509,7 @@ impl AmiMutation {
         let s = state(ctx)?;
         let sheet = scores(input.scores, input.comment);
         sheet_payload(ami::update_score_sheet(&s.db, &actor, id, input.version, sheet).await)
+            .map(Into::into)
     }
 
     /// Declares a conflict of interest with a dossier (reviewers, admins): the declarer can no longer score it.
@@ -446,14 +517,14 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: DeclareAmiConflictInput,
-    ) -> async_graphql::Result<AmiConflictPayload> {
+    ) -> async_graphql::Result<DeclareAmiConflictPayload> {
         let actor = writer(ctx)?;
         let id = match parse_int(&input.application_id, NodeKind::AmiApplication)
             .map_err(|e| e.to_string())
         {
             Ok(id) => ApplicationId(id),
             Err(m) => {
-                return Ok(AmiConflictPayload {
+                return Ok(DeclareAmiConflictPayload {
                     conflict: None,
                     user_errors: vec![id_error(self::input("applicationId"), m)],
                 });
@@ -461,11 +532,11 @@ impl AmiMutation {
         };
         let s = state(ctx)?;
         match ami::declare_conflict(&s.db, &actor, id, input.reason.as_deref()).await {
-            Ok(c) => Ok(AmiConflictPayload {
+            Ok(c) => Ok(DeclareAmiConflictPayload {
                 conflict: Some(AmiConflictNode(c)),
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(AmiConflictPayload {
+            Err(e) => Ok(DeclareAmiConflictPayload {
                 conflict: None,
                 user_errors: classify(&e)?,
             }),
@@ -479,11 +550,13 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: SelectAmiApplicationInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
+    ) -> async_graphql::Result<SelectAmiApplicationPayload> {
         let actor = writer(ctx)?;
         let id = match parse_int(&input.id, NodeKind::AmiApplication).map_err(|e| e.to_string()) {
             Ok(id) => ApplicationId(id),
-            Err(m) => return Ok(AmiApplicationPayload::errors(vec![id_error(input_id(), m)])),
+            Err(m) => {
+                return Ok(AmiApplicationPayload::errors(vec![id_error(input_id(), m)]).into());
+            }
         };
         let s = state(ctx)?;
         AmiApplicationPayload::from_result(
@@ -498,6 +571,7 @@ impl AmiMutation {
             )
             .await,
         )
+        .map(Into::into)
     }
 
     /// Rejects a dossier under review with a reason its applicant reads (reviewers, admins).
@@ -505,11 +579,13 @@ impl AmiMutation {
         &self,
         ctx: &Context<'_>,
         input: RejectAmiApplicationInput,
-    ) -> async_graphql::Result<AmiApplicationPayload> {
+    ) -> async_graphql::Result<RejectAmiApplicationPayload> {
         let actor = writer(ctx)?;
         let id = match parse_int(&input.id, NodeKind::AmiApplication).map_err(|e| e.to_string()) {
             Ok(id) => ApplicationId(id),
-            Err(m) => return Ok(AmiApplicationPayload::errors(vec![id_error(input_id(), m)])),
+            Err(m) => {
+                return Ok(AmiApplicationPayload::errors(vec![id_error(input_id(), m)]).into());
+            }
         };
         let s = state(ctx)?;
         AmiApplicationPayload::from_result(
@@ -523,5 +599,6 @@ impl AmiMutation {
             )
             .await,
         )
+        .map(Into::into)
     }
 }

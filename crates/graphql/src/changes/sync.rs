@@ -17,8 +17,9 @@ pub struct SyncedSite(Site);
 /// A site as a mirror sees it: alive (with its content) or archived (a tombstone: `archivedAt`, no content).
 #[Object]
 impl SyncedSite {
-    /// The site's global ID.
-    async fn id(&self) -> ID {
+    /// The site's global ID (a `Site` ID: `node(id:)` returns the live site). A synced site is a view of a site,
+    /// not an object of its own, so it has no `id` of its own.
+    async fn site_id(&self) -> ID {
         encode(NodeKind::Site, self.0.id.0)
     }
 

@@ -9,8 +9,6 @@ use crate::kit::id::{NodeKind, decode_arg, decode_int, encode};
 use crate::kit::payload::{UserError, classify, user_error, writer};
 use crate::kit::state;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use maillage_core::Code;
 use maillage_core::SiteId;
@@ -76,26 +74,21 @@ pub struct SiteMatchReason {
 }
 
 fn match_id(id: i32) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("SiteMatch:{id}")))
+    encode(NodeKind::SiteMatch, id)
 }
 
 fn decode_match_id(id: &ID) -> Option<i32> {
-    let raw = URL_SAFE_NO_PAD.decode(id.as_bytes()).ok()?;
-    String::from_utf8(raw)
-        .ok()?
-        .strip_prefix("SiteMatch:")?
-        .parse()
-        .ok()
+    crate::kit::id::parse_int(id, NodeKind::SiteMatch).ok()
 }
 
 /// A candidate pair of source records, both shown as their source wrote them.
-pub struct SiteMatchNode(SiteMatchView);
+pub struct SiteMatchNode(pub(crate) SiteMatchView);
 
 /// A candidate pair of source records, both shown as their source wrote them.
 #[Object(name = "SiteMatch")]
 impl SiteMatchNode {
     /// Global ID (opaque).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         match_id(self.0.site_match.id)
     }
     /// Score in [0, 1]: the sum of the reasons' weights.
@@ -208,6 +201,23 @@ pub struct SiteMatchPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    SiteMatchPayload {
+        /// The pair after the decision, unless there were user errors.
+        site_match_id: Option<ID>,
+        /// Its status after the decision.
+        status: Option<SiteMatchStatusGql>,
+        /// The canonical site both records now belong to (after a confirmation).
+        canonical_site_id: Option<ID>,
+        /// Source records served on their own again (after rejecting a confirmed pair).
+        restored_site_ids: Vec<ID>,
+    }
+    /// Result of `confirmSiteMatch`.
+    ConfirmSiteMatchPayload,
+    /// Result of `rejectSiteMatch`.
+    RejectSiteMatchPayload,
+}
+
 /// Result of `splitSiteCluster`.
 #[derive(SimpleObject)]
 pub struct SplitSiteClusterPayload {
@@ -242,8 +252,8 @@ impl DedupMutation {
         &self,
         ctx: &Context<'_>,
         input: DecideSiteMatchInput,
-    ) -> async_graphql::Result<SiteMatchPayload> {
-        decide(ctx, &input.id, true).await
+    ) -> async_graphql::Result<ConfirmSiteMatchPayload> {
+        decide(ctx, &input.id, true).await.map(Into::into)
     }
 
     /// Rejects a pair: two places, never proposed again. Rejecting a confirmed pair restores its records.
@@ -251,8 +261,8 @@ impl DedupMutation {
         &self,
         ctx: &Context<'_>,
         input: DecideSiteMatchInput,
-    ) -> async_graphql::Result<SiteMatchPayload> {
-        decide(ctx, &input.id, false).await
+    ) -> async_graphql::Result<RejectSiteMatchPayload> {
+        decide(ctx, &input.id, false).await.map(Into::into)
     }
 
     /// Splits a canonical site back into its source records, exactly as their sources wrote them.
@@ -318,4 +328,22 @@ async fn decide(
         }),
         Err(e) => Ok(failed(classify(&e)?)),
     }
+}
+
+/// The candidate pairs with these ids that the caller may review, for `node(id:)`: one statement for the pairs
+/// and one for their records.
+pub(crate) async fn matches_for_node(
+    ctx: &Context<'_>,
+    ids: &[i32],
+) -> async_graphql::Result<Vec<(i32, SiteMatchNode)>> {
+    let s = state(ctx)?;
+    let views = match dedup::site_matches_by_ids(&s.db, &s.actor, ids).await {
+        // A caller who reviews no duplicates sees no pair: `node` answers null, as for any ID it may not see.
+        Err(maillage_sites::SitesError::Forbidden(_)) => Vec::new(),
+        other => other.gql()?,
+    };
+    Ok(views
+        .into_iter()
+        .map(|v| (v.site_match.id, SiteMatchNode(v)))
+        .collect())
 }

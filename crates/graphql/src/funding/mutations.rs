@@ -28,6 +28,17 @@ pub struct EnvelopePayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    EnvelopePayload {
+        /// The envelope, unless there were user errors.
+        envelope: Option<EnvelopeNode>,
+    }
+    /// Result of `createEnvelope`.
+    CreateEnvelopePayload,
+    /// Result of `updateEnvelope`.
+    UpdateEnvelopePayload,
+}
+
 /// Result of `createFundingRule` and `updateFundingRule`.
 #[derive(SimpleObject)]
 pub struct FundingRulePayload {
@@ -35,6 +46,17 @@ pub struct FundingRulePayload {
     pub rule: Option<FundingRuleNode>,
     /// Business errors; empty on success.
     pub user_errors: Vec<UserError>,
+}
+
+crate::payloads! {
+    FundingRulePayload {
+        /// The rule, unless there were user errors.
+        rule: Option<FundingRuleNode>,
+    }
+    /// Result of `createFundingRule`.
+    CreateFundingRulePayload,
+    /// Result of `updateFundingRule`.
+    UpdateFundingRulePayload,
 }
 
 /// Result of the grant mutations.
@@ -46,6 +68,23 @@ pub struct GrantPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    GrantPayload {
+        /// The grant, unless there were user errors.
+        grant: Option<GrantNode>,
+    }
+    /// Result of `createGrant`.
+    CreateGrantPayload,
+    /// Result of `signGrant`.
+    SignGrantPayload,
+    /// Result of `closeGrant`.
+    CloseGrantPayload,
+    /// Result of `cancelGrant`.
+    CancelGrantPayload,
+    /// Result of `recordGrant`.
+    RecordGrantPayload,
+}
+
 /// Result of `recordDisbursement`.
 #[derive(SimpleObject)]
 pub struct DisbursementPayload {
@@ -55,6 +94,15 @@ pub struct DisbursementPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    DisbursementPayload {
+        /// The payment, unless there were user errors.
+        disbursement: Option<DisbursementNode>,
+    }
+    /// Result of `recordDisbursement`.
+    RecordDisbursementPayload,
+}
+
 /// Result of the Pass numérique mutations.
 #[derive(SimpleObject)]
 pub struct PassProgrammePayload {
@@ -62,6 +110,17 @@ pub struct PassProgrammePayload {
     pub programme: Option<PassProgrammeNode>,
     /// Business errors; empty on success.
     pub user_errors: Vec<UserError>,
+}
+
+crate::payloads! {
+    PassProgrammePayload {
+        /// The programme, unless there were user errors.
+        programme: Option<PassProgrammeNode>,
+    }
+    /// Result of `createPassProgramme`.
+    CreatePassProgrammePayload,
+    /// Result of `updatePassProgramme`.
+    UpdatePassProgrammePayload,
 }
 
 /// Funding mutations: grants, payments and Pass numérique for BdT reviewers and admins; envelopes and rules for
@@ -78,7 +137,7 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateEnvelopeInput,
-    ) -> async_graphql::Result<EnvelopePayload> {
+    ) -> async_graphql::Result<CreateEnvelopePayload> {
         let actor = writer(ctx)?;
         let parent_id = match input
             .parent_id
@@ -86,7 +145,7 @@ impl FundingMutation {
             .map(|p| parse_int(p, NodeKind::Envelope).map_err(|e| e.to_string()))
         {
             Some(Err(m)) => {
-                return Ok(EnvelopePayload {
+                return Ok(CreateEnvelopePayload {
                     envelope: None,
                     user_errors: vec![id_error(FieldPath::new("input").push("parentId"), m)],
                 });
@@ -104,11 +163,11 @@ impl FundingMutation {
             target: input.target.map(Into::into),
         };
         match funding::create_envelope(&s.db, &actor, new).await {
-            Ok(e) => Ok(EnvelopePayload {
+            Ok(e) => Ok(CreateEnvelopePayload {
                 envelope: envelope_node(ctx, e.id).await?,
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(EnvelopePayload {
+            Err(e) => Ok(CreateEnvelopePayload {
                 envelope: None,
                 user_errors: classify(&e)?,
             }),
@@ -120,12 +179,12 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateEnvelopeInput,
-    ) -> async_graphql::Result<EnvelopePayload> {
+    ) -> async_graphql::Result<UpdateEnvelopePayload> {
         let actor = writer(ctx)?;
         let id = match parse_int(&input.id, NodeKind::Envelope).map_err(|e| e.to_string()) {
             Ok(id) => id,
             Err(m) => {
-                return Ok(EnvelopePayload {
+                return Ok(UpdateEnvelopePayload {
                     envelope: None,
                     user_errors: vec![id_error(FieldPath::new("input").push("id"), m)],
                 });
@@ -147,11 +206,11 @@ impl FundingMutation {
         };
         let s = state(ctx)?;
         match funding::update_envelope(&s.db, &actor, id, input.version, patch).await {
-            Ok(e) => Ok(EnvelopePayload {
+            Ok(e) => Ok(UpdateEnvelopePayload {
                 envelope: envelope_node(ctx, e.id).await?,
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(EnvelopePayload {
+            Err(e) => Ok(UpdateEnvelopePayload {
                 envelope: None,
                 user_errors: classify(&e)?,
             }),
@@ -163,23 +222,23 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: FundingRuleInput,
-    ) -> async_graphql::Result<FundingRulePayload> {
+    ) -> async_graphql::Result<CreateFundingRulePayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let new = rule_input(input, "department", &mut errors);
         if !errors.is_empty() {
-            return Ok(FundingRulePayload {
+            return Ok(CreateFundingRulePayload {
                 rule: None,
                 user_errors: errors,
             });
         }
         let s = state(ctx)?;
         match funding::create_rule(&s.db, &actor, new).await {
-            Ok(r) => Ok(FundingRulePayload {
+            Ok(r) => Ok(CreateFundingRulePayload {
                 rule: Some(FundingRuleNode(r)),
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(FundingRulePayload {
+            Err(e) => Ok(CreateFundingRulePayload {
                 rule: None,
                 user_errors: classify(&e)?,
             }),
@@ -191,7 +250,7 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateFundingRuleInput,
-    ) -> async_graphql::Result<FundingRulePayload> {
+    ) -> async_graphql::Result<UpdateFundingRulePayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let id = parse_int(&input.id, NodeKind::FundingRule)
@@ -200,18 +259,18 @@ impl FundingMutation {
             .ok();
         let new = rule_input(input.rule, "rule", &mut errors);
         let Some(id) = id.filter(|_| errors.is_empty()) else {
-            return Ok(FundingRulePayload {
+            return Ok(UpdateFundingRulePayload {
                 rule: None,
                 user_errors: errors,
             });
         };
         let s = state(ctx)?;
         match funding::update_rule(&s.db, &actor, id, input.version, new).await {
-            Ok(r) => Ok(FundingRulePayload {
+            Ok(r) => Ok(UpdateFundingRulePayload {
                 rule: Some(FundingRuleNode(r)),
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(FundingRulePayload {
+            Err(e) => Ok(UpdateFundingRulePayload {
                 rule: None,
                 user_errors: classify(&e)?,
             }),
@@ -226,12 +285,12 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateGrantInput,
-    ) -> async_graphql::Result<GrantPayload> {
+    ) -> async_graphql::Result<CreateGrantPayload> {
         let actor = writer(ctx)?;
         let new = match grant_input(input) {
             Ok(new) => new,
             Err(errors) => {
-                return Ok(GrantPayload {
+                return Ok(CreateGrantPayload {
                     grant: None,
                     user_errors: errors,
                 });
@@ -243,7 +302,7 @@ impl FundingMutation {
             actor: &actor,
         };
         let result = funding::create_grant(&s.db, &actor, &directory, new).await;
-        grant_payload(ctx, result).await
+        grant_payload(ctx, result).await.map(Into::into)
     }
 
     /// Records a grant with its real decision, signature and closing dates (admins; audited): a historical
@@ -253,7 +312,7 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: RecordGrantInput,
-    ) -> async_graphql::Result<GrantPayload> {
+    ) -> async_graphql::Result<RecordGrantPayload> {
         let actor = writer(ctx)?;
         let dates = funding::GrantDates {
             signed_on: input.signed_on,
@@ -262,7 +321,7 @@ impl FundingMutation {
         let new = match grant_input(input.grant) {
             Ok(new) => new,
             Err(errors) => {
-                return Ok(GrantPayload {
+                return Ok(RecordGrantPayload {
                     grant: None,
                     user_errors: errors,
                 });
@@ -274,7 +333,7 @@ impl FundingMutation {
             actor: &actor,
         };
         let result = funding::record_grant(&s.db, &actor, &directory, new, dates).await;
-        grant_payload(ctx, result).await
+        grant_payload(ctx, result).await.map(Into::into)
     }
 
     /// Signs a draft grant: refused with `envelope_exceeded` if its envelope, or any envelope above it, would be
@@ -283,8 +342,10 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: GrantVersionInput,
-    ) -> async_graphql::Result<GrantPayload> {
-        grant_transition(ctx, input, Transition::Sign).await
+    ) -> async_graphql::Result<SignGrantPayload> {
+        grant_transition(ctx, input, Transition::Sign)
+            .await
+            .map(Into::into)
     }
 
     /// Closes a signed grant: no more payments; its amount stays committed.
@@ -292,8 +353,10 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: GrantVersionInput,
-    ) -> async_graphql::Result<GrantPayload> {
-        grant_transition(ctx, input, Transition::Close).await
+    ) -> async_graphql::Result<CloseGrantPayload> {
+        grant_transition(ctx, input, Transition::Close)
+            .await
+            .map(Into::into)
     }
 
     /// Cancels a draft, or a signed grant nothing was paid under (its amount is released).
@@ -301,8 +364,10 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: GrantVersionInput,
-    ) -> async_graphql::Result<GrantPayload> {
-        grant_transition(ctx, input, Transition::Cancel).await
+    ) -> async_graphql::Result<CancelGrantPayload> {
+        grant_transition(ctx, input, Transition::Cancel)
+            .await
+            .map(Into::into)
     }
 
     /// Records a payment under a signed grant: refused with `grant_exceeded` if payments would exceed the grant.
@@ -310,13 +375,13 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: RecordDisbursementInput,
-    ) -> async_graphql::Result<DisbursementPayload> {
+    ) -> async_graphql::Result<RecordDisbursementPayload> {
         let actor = writer(ctx)?;
         let grant_id = match parse_int(&input.grant_id, NodeKind::Grant).map_err(|e| e.to_string())
         {
             Ok(id) => id,
             Err(m) => {
-                return Ok(DisbursementPayload {
+                return Ok(RecordDisbursementPayload {
                     disbursement: None,
                     user_errors: vec![id_error(FieldPath::new("input").push("grantId"), m)],
                 });
@@ -330,11 +395,11 @@ impl FundingMutation {
             reference: input.reference,
         };
         match funding::record_disbursement(&s.db, &actor, new).await {
-            Ok(d) => Ok(DisbursementPayload {
+            Ok(d) => Ok(RecordDisbursementPayload {
                 disbursement: Some(DisbursementNode(d)),
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(DisbursementPayload {
+            Err(e) => Ok(RecordDisbursementPayload {
                 disbursement: None,
                 user_errors: classify(&e)?,
             }),
@@ -346,23 +411,23 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: PassProgrammeInput,
-    ) -> async_graphql::Result<PassProgrammePayload> {
+    ) -> async_graphql::Result<CreatePassProgrammePayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let data = programme_input(input, &mut errors);
         if !errors.is_empty() {
-            return Ok(PassProgrammePayload {
+            return Ok(CreatePassProgrammePayload {
                 programme: None,
                 user_errors: errors,
             });
         }
         let s = state(ctx)?;
         match funding::create_pass_programme(&s.db, &actor, data).await {
-            Ok(p) => Ok(PassProgrammePayload {
+            Ok(p) => Ok(CreatePassProgrammePayload {
                 programme: Some(PassProgrammeNode(p)),
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(PassProgrammePayload {
+            Err(e) => Ok(CreatePassProgrammePayload {
                 programme: None,
                 user_errors: classify(&e)?,
             }),
@@ -374,7 +439,7 @@ impl FundingMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdatePassProgrammeInput,
-    ) -> async_graphql::Result<PassProgrammePayload> {
+    ) -> async_graphql::Result<UpdatePassProgrammePayload> {
         let actor = writer(ctx)?;
         let mut errors = Vec::new();
         let id = parse_int(&input.id, NodeKind::PassProgramme)
@@ -383,18 +448,18 @@ impl FundingMutation {
             .ok();
         let data = programme_input(input.programme, &mut errors);
         let Some(id) = id.filter(|_| errors.is_empty()) else {
-            return Ok(PassProgrammePayload {
+            return Ok(UpdatePassProgrammePayload {
                 programme: None,
                 user_errors: errors,
             });
         };
         let s = state(ctx)?;
         match funding::update_pass_programme(&s.db, &actor, id, input.version, data).await {
-            Ok(p) => Ok(PassProgrammePayload {
+            Ok(p) => Ok(UpdatePassProgrammePayload {
                 programme: Some(PassProgrammeNode(p)),
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(PassProgrammePayload {
+            Err(e) => Ok(UpdatePassProgrammePayload {
                 programme: None,
                 user_errors: classify(&e)?,
             }),

@@ -49,11 +49,19 @@ pub enum NodeKind {
     AmiAttachment,
     /// A reviewer's score sheet.
     AmiScoreSheet,
+    /// A feed of sites.
+    Feed,
+    /// An import job (one file sent to a feed).
+    ImportJob,
+    /// An API token (or a hub-coordinator invitation).
+    ApiToken,
+    /// A candidate pair of duplicate source records.
+    SiteMatch,
 }
 
 impl NodeKind {
     /// Every kind, in the order of the schema's documentation.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 22] = [
         Self::Site,
         Self::Hub,
         Self::Department,
@@ -72,6 +80,10 @@ impl NodeKind {
         Self::AmiApplication,
         Self::AmiAttachment,
         Self::AmiScoreSheet,
+        Self::Feed,
+        Self::ImportJob,
+        Self::ApiToken,
+        Self::SiteMatch,
     ];
 
     /// The GraphQL type name, which is also the prefix inside the ID.
@@ -95,6 +107,10 @@ impl NodeKind {
             Self::AmiApplication => "AmiApplication",
             Self::AmiAttachment => "AmiAttachment",
             Self::AmiScoreSheet => "AmiScoreSheet",
+            Self::Feed => "Feed",
+            Self::ImportJob => "ImportJob",
+            Self::ApiToken => "ApiToken",
+            Self::SiteMatch => "SiteMatch",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod id;
 pub mod loader;
 pub mod order;
 pub mod payload;
+pub mod territory;
 
 use async_graphql::Context;
 use maillage_core::Actor;

@@ -140,3 +140,47 @@ pub fn maybe<T, U>(v: MaybeUndefined<T>, f: impl FnOnce(T) -> Option<U>) -> Opti
 pub fn maybe_text(v: MaybeUndefined<String>) -> Option<Option<String>> {
     maybe(v, |s| opt_text(Some(s)))
 }
+
+/// Declares one `<Mutation>Payload` per mutation that returns the same object, each a copy of `$base`'s fields
+/// (converted with `From<$base>`), so that every mutation has a payload of its own name and can grow its own
+/// fields later without breaking the others.
+///
+/// ```ignore
+/// payloads! {
+///     GrantPayload {
+///         /// The grant, unless there were user errors.
+///         grant: Option<GrantNode>,
+///     }
+///     /// Result of `signGrant`.
+///     SignGrantPayload,
+///     /// Result of `closeGrant`.
+///     CloseGrantPayload,
+/// }
+/// ```
+#[macro_export]
+macro_rules! payloads {
+    (
+        @one $base:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),+ $(,)? }
+        $(#[$meta:meta])* $name:ident
+    ) => {
+        $(#[$meta])*
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)+
+            /// Business errors; empty on success (and when not empty, nothing was written).
+            pub user_errors: Vec<$crate::kit::payload::UserError>,
+        }
+
+        impl From<$base> for $name {
+            fn from(p: $base) -> Self {
+                Self {
+                    $($field: p.$field,)+
+                    user_errors: p.user_errors,
+                }
+            }
+        }
+    };
+    ($base:ident $fields:tt $($(#[$meta:meta])* $name:ident),+ $(,)?) => {
+        $($crate::payloads!(@one $base $fields $(#[$meta])* $name);)+
+    };
+}

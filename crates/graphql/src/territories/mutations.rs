@@ -45,6 +45,15 @@ pub struct UpdateHubPayload {
     pub user_errors: Vec<UserError>,
 }
 
+crate::payloads! {
+    UpdateHubPayload {
+        /// The hub as updated, unless there were user errors.
+        hub: Option<HubNode>,
+    }
+    /// Result of `setHubDepartments`.
+    SetHubDepartmentsPayload,
+}
+
 pub(crate) fn id_error(field: &str, e: &async_graphql::Error) -> UserError {
     user_error(
         FieldPath::new("input").push(field),
@@ -99,12 +108,12 @@ impl TerritoriesMutation {
         &self,
         ctx: &Context<'_>,
         input: SetHubDepartmentsInput,
-    ) -> async_graphql::Result<UpdateHubPayload> {
+    ) -> async_graphql::Result<SetHubDepartmentsPayload> {
         let actor = writer(ctx)?;
         let id = match decode_int(&input.id, NodeKind::Hub) {
             Ok(id) => HubId(id),
             Err(e) => {
-                return Ok(UpdateHubPayload {
+                return Ok(SetHubDepartmentsPayload {
                     hub: None,
                     user_errors: vec![id_error("id", &e)],
                 });
@@ -123,7 +132,7 @@ impl TerritoriesMutation {
             }
         }
         if !errors.is_empty() {
-            return Ok(UpdateHubPayload {
+            return Ok(SetHubDepartmentsPayload {
                 hub: None,
                 user_errors: errors,
             });
@@ -132,11 +141,11 @@ impl TerritoriesMutation {
         match maillage_territories::set_hub_departments(&s.db, &actor, id, input.version, &codes)
             .await
         {
-            Ok(hub) => Ok(UpdateHubPayload {
+            Ok(hub) => Ok(SetHubDepartmentsPayload {
                 hub: Some(HubNode(hub)),
                 user_errors: Vec::new(),
             }),
-            Err(e) => Ok(UpdateHubPayload {
+            Err(e) => Ok(SetHubDepartmentsPayload {
                 hub: None,
                 user_errors: classify(&e)?,
             }),

@@ -23,7 +23,7 @@ pub use matching::{Candidate, MatchInput, Reason, find_candidates};
 pub use report::{ReportLine, dedup_report, write_report_csv};
 pub use review::{
     MatchFilter, SiteMatch, SiteMatchView, confirm_site_match, list_site_matches,
-    reject_site_match, split_site_cluster,
+    reject_site_match, site_matches_by_ids, split_site_cluster,
 };
 pub use run::{MatchOptions, MatchSummary, match_after_import, match_sites, match_sites_in};
 

@@ -217,6 +217,51 @@ pub async fn list_site_matches<C: ConnectionTrait>(
     }))
 }
 
+/// The pairs with these ids that `actor` may see, each with both records (for look-ups by global ID).
+#[tracing::instrument(skip_all)]
+pub async fn site_matches_by_ids<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    ids: &[i32],
+) -> Result<Vec<SiteMatchView>, SitesError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = site_match::Entity::find()
+        .filter(
+            Condition::all()
+                .add(visible(actor)?)
+                .add(site_match::Column::Id.is_in(ids.iter().copied())),
+        )
+        .all(db)
+        .await?;
+    let mut site_ids: Vec<i32> = rows.iter().flat_map(|m| [m.site_a, m.site_b]).collect();
+    site_ids.sort_unstable();
+    site_ids.dedup();
+    let sites = site::Entity::find()
+        .filter(site::Column::Id.is_in(site_ids))
+        .all(db)
+        .await?;
+    let by_id: HashMap<i32, Site> = hydrate(db, sites)
+        .await?
+        .into_iter()
+        .map(|s| (s.id.0, s))
+        .collect();
+    let mut views = Vec::with_capacity(rows.len());
+    for m in rows {
+        let (Some(a), Some(b)) = (by_id.get(&m.site_a).cloned(), by_id.get(&m.site_b).cloned())
+        else {
+            continue;
+        };
+        views.push(SiteMatchView {
+            site_match: from_model(m)?,
+            a,
+            b,
+        });
+    }
+    Ok(views)
+}
+
 async fn load_pair<C: ConnectionTrait>(db: &C, id: i32) -> Result<site_match::Model, SitesError> {
     site_match::Entity::find_by_id(id)
         .one(db)

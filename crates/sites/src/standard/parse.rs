@@ -194,6 +194,16 @@ pub fn length_limit(column: &str) -> usize {
 
 /// Reads one row of a file of the given version.
 pub fn parse_row(version: StandardVersion, row: &RawRow) -> RowOutcome {
+    // PostgreSQL cannot store U+0000 and SQLite would: refuse the row on both, naming the column, rather than fail
+    // the whole file on one backend.
+    if let Some((column, _)) = row.iter().find(|(_, v)| v.contains('\0')) {
+        return RowOutcome::Rejected {
+            issues: vec![RowIssue::new(
+                column,
+                "contains a NUL character (U+0000), which Maillage does not store",
+            )],
+        };
+    }
     let mut too_long: Vec<(String, usize, usize)> = Vec::new();
     for (column, value) in row {
         let (length, max) = (value.trim().chars().count(), length_limit(column));
@@ -760,6 +770,17 @@ mod tests {
             ["Maîtrise des outils numériques du quotidien"]
         );
         assert_eq!(site.latitude, None);
+    }
+
+    #[test]
+    fn a_nul_character_rejects_the_row_naming_its_column() {
+        let mut r = minimal_v0_1();
+        r.insert("telephone".into(), "04 78\u{0}".into());
+        let RowOutcome::Rejected { issues } = parse_row(V0_1, &r) else {
+            panic!("a NUL must reject the row");
+        };
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "telephone");
     }
 
     #[test]

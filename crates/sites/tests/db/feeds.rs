@@ -290,8 +290,24 @@ async fn a_refused_file_fails_its_job_and_stores_nothing() {
     assert_eq!(count_rows(&e.t, "import_job_line").await, 0);
 }
 
+/// Runs `sql` with `$1`, `$2`… bound to `values` (written `?` on SQLite).
+async fn exec(e: &Env, sql: &str, values: Vec<sea_orm::Value>) {
+    let backend = e.t.db.get_database_backend();
+    let sql = if backend == sea_orm::DatabaseBackend::Postgres {
+        sql.to_owned()
+    } else {
+        (1..=values.len())
+            .rev()
+            .fold(sql.to_owned(), |s, n| s.replace(&format!("${n}"), "?"))
+    };
+    e.t.db
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn jobs_left_queued_or_running_by_a_stopped_process_are_failed_at_start() {
+async fn jobs_whose_process_stopped_are_failed_and_jobs_of_live_instances_are_left_alone() {
     let e = env().await;
     let admin = Actor::cli();
     feeds::create_feed(&e.t.db, &admin, new_feed("national"))
@@ -302,30 +318,65 @@ async fn jobs_left_queued_or_running_by_a_stopped_process_are_failed_at_start() 
         .await
         .unwrap();
     jobs::run_job(&e.t.db, &admin, finished.id).await.unwrap();
-    let (_, queued) = jobs::create_job(&e.t.db, &admin, "national", "ok.json", &file)
-        .await
-        .unwrap();
-    let (_, running) = jobs::create_job(&e.t.db, &admin, "national", "ok.json", &file)
-        .await
-        .unwrap();
-    e.t.db
-        .execute_raw(Statement::from_string(
-            e.t.db.get_database_backend(),
-            format!(
-                "UPDATE import_job SET status = 'running' WHERE id = {}",
-                running.id
-            ),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(jobs::fail_interrupted_jobs(&e.t.db).await.unwrap(), 2);
-    for id in [queued.id, running.id] {
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let (_, job) = jobs::create_job(&e.t.db, &admin, "national", "ok.json", &file)
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    let [queued_now, queued_long_ago, live, dead, dead_unknown] = ids[..] else {
+        unreachable!()
+    };
+    let now = chrono::Utc::now();
+    let long_ago = now - chrono::Duration::hours(1);
+    // Queued an hour ago: the instance that took the upload never started it.
+    exec(
+        &e,
+        "UPDATE import_job SET created_at = $1 WHERE id = $2",
+        vec![long_ago.into(), queued_long_ago.0.into()],
+    )
+    .await;
+    // Running with a fresh heartbeat: another live instance imports it.
+    // Running with a heartbeat older than the lease, or none: its process stopped.
+    for (id, heartbeat) in [
+        (live, Some(now)),
+        (dead, Some(long_ago)),
+        (dead_unknown, None),
+    ] {
+        exec(
+            &e,
+            "UPDATE import_job SET status = 'running', heartbeat_at = $1 WHERE id = $2",
+            vec![heartbeat.into(), id.0.into()],
+        )
+        .await;
+    }
+    // Both running jobs had staged rows.
+    for id in [live, dead] {
+        exec(
+            &e,
+            "INSERT INTO site_import_stage (job_key, seq, payload, created_at) VALUES ($1, 0, '{}', $2)",
+            vec![format!("job-{id}-1-0").into(), now.into()],
+        )
+        .await;
+    }
+
+    assert_eq!(jobs::fail_interrupted_jobs(&e.t.db).await.unwrap(), 3);
+    for id in [queued_long_ago, dead, dead_unknown] {
         let job = jobs::get_job(&e.t.db, &admin, id).await.unwrap();
         assert_eq!(job.status, JobStatus::Failed);
         assert_eq!(job.error.as_deref(), Some(INTERRUPTED));
         assert!(job.finished_at.is_some());
     }
-    let job = jobs::get_job(&e.t.db, &admin, finished.id).await.unwrap();
-    assert_eq!(job.status, JobStatus::Succeeded);
+    for (id, status) in [
+        (queued_now, JobStatus::Queued),
+        (live, JobStatus::Running),
+        (finished.id, JobStatus::Succeeded),
+    ] {
+        let job = jobs::get_job(&e.t.db, &admin, id).await.unwrap();
+        assert_eq!(job.status, status, "job {id}");
+    }
+    // The dead job's staged rows are gone, the live one's stay.
+    assert_eq!(count_rows(&e.t, "site_import_stage").await, 1);
     assert_eq!(jobs::fail_interrupted_jobs(&e.t.db).await.unwrap(), 0);
 }
