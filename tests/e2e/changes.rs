@@ -195,6 +195,7 @@ async fn webhooks_get_signed_deliveries_retried_on_500_and_a_dead_receiver_block
                 max_delay: Duration::from_secs(1),
                 max_attempts: 20,
             },
+            allow_private_addresses: true,
         },
     );
 
@@ -771,4 +772,381 @@ async fn a_partner_mirror_synced_by_updated_since_with_tombstones_equals_the_ser
         .await;
     let found = &data["siteByOrigin"];
     assert!(found["siteId"].is_string(), "{data}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Webhooks go to public addresses only (SSRF)
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn webhooks_to_private_addresses_are_refused_at_registration_and_at_delivery() {
+    // Production settings: https only, public destinations only.
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::ffff:192.168.1.1]/hook",
+        "https://[fd00::1]/hook",
+        "http://hooks.example.org/hook",
+    ] {
+        let (_, body) = app
+            .post_as(
+                Some(&admin),
+                r#"mutation($url: String!) { createWebhook(input: { name: "x", url: $url }) {
+                    webhook { id } userErrors { field code message } } }"#,
+                json!({ "url": url }),
+            )
+            .await;
+        let payload = &body["data"]["createWebhook"];
+        assert!(payload["webhook"].is_null(), "{url} registered: {body}");
+        let errors = payload["userErrors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{url}: {body}");
+        assert_eq!(errors[0]["field"], json!(["input", "url"]), "{url}: {body}");
+        let message = errors[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("public addresses") || message.contains("https://"),
+            "{url}: {message}"
+        );
+    }
+
+    // A webhook whose host passed registration (allowed here, as a DNS answer would have been public then) and
+    // now points at loopback, by name (the resolver's check) or by literal address, gets no request.
+    let receiver = Receiver::start(0).await;
+    let port = receiver
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/hook");
+    let (by_name, _) = register(&app, &format!("http://localhost:{port}/hook"), "by-name").await;
+    let (by_address, _) = register(&app, &receiver.url, "by-address").await;
+    spawn_worker(
+        app.db.db.clone(),
+        WorkerSettings {
+            tick: Duration::from_millis(50),
+            timeout: Duration::from_secs(2),
+            retry: RetryPolicy {
+                base: Duration::from_millis(100),
+                max_delay: Duration::from_secs(1),
+                max_attempts: 3,
+            },
+            allow_private_addresses: false,
+        },
+    );
+    create_site(&app, &admin, "ssrf-1", "69001").await;
+    let page = PageRequest::new(Some(10), None).unwrap();
+    for id in [by_name, by_address] {
+        let mut attempted = None;
+        for _ in 0..200 {
+            let deliveries = list_deliveries(&app.db.db, &Actor::cli(), id, &page)
+                .await
+                .unwrap();
+            if let Some((_, d)) = deliveries.items.first()
+                && d.attempts >= 1
+            {
+                attempted = Some(d.clone());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let d = attempted.unwrap_or_else(|| panic!("webhook {id}: no attempt recorded"));
+        assert_ne!(d.status, DeliveryStatus::Delivered, "{d:?}");
+        assert!(
+            d.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("public address")),
+            "webhook {id}: {d:?}"
+        );
+    }
+    assert_eq!(
+        receiver.hits.load(Ordering::SeqCst),
+        0,
+        "no request reached the private address"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A mirror of a list other than sites: counsellors, with the tombstones of every list
+// ---------------------------------------------------------------------------------------------------------------
+
+const COUNSELLORS_PULL: &str = r#"query($since: DateTime, $after: String) {
+  counsellors(filter: { updatedSince: $since }, orderBy: { field: UPDATED_AT }, first: 5, after: $after) {
+    nodes { id updatedAt lastName version }
+    pageInfo { hasNextPage endCursor }
+  }
+}"#;
+
+const TOMBSTONES: &str = r#"query($since: DateTime!, $types: [String!]) {
+  deletedSince(since: $since, entityTypes: $types, first: 100) { nodes { id entityType archivedAt } }
+}"#;
+
+const UPDATE_COUNSELLOR: &str = r#"mutation($input: UpdateCounsellorInput!) {
+  updateCounsellor(input: $input) { counsellor { id version } userErrors { code message } } }"#;
+
+/// A valid SIRET (Luhn key) built from a number.
+fn siret(n: u64) -> String {
+    let base = format!("{n:013}");
+    (0..10)
+        .map(|k| format!("{base}{k}"))
+        .find(|s| maillage_core::Siret::parse(s).is_ok())
+        .unwrap()
+}
+
+/// A hub's copy of the counsellors: global id → (last name, version), kept by `updatedSince` pulls.
+#[derive(Default)]
+struct CounsellorMirror {
+    rows: std::collections::BTreeMap<String, (String, i64)>,
+    watermark: Option<chrono::DateTime<chrono::Utc>>,
+    read: usize,
+}
+
+impl CounsellorMirror {
+    /// Pulls what changed; with `writer`, renames the first counsellor read once the first page is in, as a
+    /// concurrent write would (it must come back at the end of this very pull).
+    async fn pull(&mut self, app: &TestApp, token: &str, writer: Option<&str>) {
+        let since = self
+            .watermark
+            .map(|w| (w - chrono::Duration::seconds(1)).to_rfc3339());
+        let mut after: Option<String> = None;
+        let mut first_page = true;
+        loop {
+            let (_, body) = app
+                .post_as(
+                    Some(token),
+                    COUNSELLORS_PULL,
+                    json!({ "since": since, "after": after }),
+                )
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+            let connection = &body["data"]["counsellors"];
+            let nodes = connection["nodes"].as_array().unwrap();
+            for node in nodes {
+                self.read += 1;
+                let at: chrono::DateTime<chrono::Utc> =
+                    node["updatedAt"].as_str().unwrap().parse().unwrap();
+                self.watermark = self.watermark.max(Some(at));
+                self.rows.insert(
+                    node["id"].as_str().unwrap().to_owned(),
+                    (
+                        node["lastName"].as_str().unwrap().to_owned(),
+                        node["version"].as_i64().unwrap(),
+                    ),
+                );
+            }
+            if let (true, Some(writer), Some(node)) = (first_page, writer, nodes.first()) {
+                let (_, body) = app
+                    .post_as(
+                        Some(writer),
+                        UPDATE_COUNSELLOR,
+                        json!({ "input": { "id": node["id"], "version": node["version"], "lastName": "Pendant" } }),
+                    )
+                    .await;
+                assert!(
+                    body["data"]["updateCounsellor"]["userErrors"] == json!([]),
+                    "{body}"
+                );
+            }
+            first_page = false;
+            if connection["pageInfo"]["hasNextPage"] != json!(true) {
+                break;
+            }
+            after = connection["pageInfo"]["endCursor"]
+                .as_str()
+                .map(str::to_owned);
+        }
+        // Tombstones: removed from whatever list held them.
+        let since = since.unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        let (_, body) = app
+            .post_as(
+                Some(token),
+                TOMBSTONES,
+                json!({ "since": since, "types": ["counsellor"] }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        for t in body["data"]["deletedSince"]["nodes"].as_array().unwrap() {
+            self.rows.remove(t["id"].as_str().unwrap());
+        }
+    }
+}
+
+/// The server's counsellors, id → (last name, version).
+async fn server_counsellors(
+    app: &TestApp,
+    token: &str,
+) -> std::collections::BTreeMap<String, (String, i64)> {
+    let (_, body) = app
+        .post_as(
+            Some(token),
+            "{ counsellors(first: 100) { nodes { id lastName version } } }",
+            json!({}),
+        )
+        .await;
+    body["data"]["counsellors"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_owned(),
+                (
+                    n["lastName"].as_str().unwrap().to_owned(),
+                    n["version"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn create_counsellor(app: &TestApp, token: &str, structure: &str, n: usize) {
+    let (_, body) = app
+        .post_as(
+            Some(token),
+            "mutation($input: CreateCounsellorInput!) { createCounsellor(input: $input) { counsellor { id } userErrors { code message } } }",
+            json!({ "input": { "externalId": format!("cn-{n}"), "structureId": structure,
+                "firstName": "Camille", "lastName": format!("Nom {n}"), "hostShare": 100 } }),
+        )
+        .await;
+    assert!(
+        body["data"]["createCounsellor"]["counsellor"]["id"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_mirror_of_counsellors_synced_by_updated_since_equals_the_server_and_tombstones_reach_mirrors()
+ {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let partner = app.token("partner", None).await;
+    let mut structures = Vec::new();
+    for (i, dep) in ["69", "13"].iter().enumerate() {
+        let (_, body) = app
+            .post_as(
+                Some(&admin),
+                "mutation($input: CreateHostStructureInput!) { createHostStructure(input: $input) { hostStructure { id } userErrors { code message } } }",
+                json!({ "input": { "siret": siret(100 + i as u64), "name": format!("Mairie {dep}"), "kind": "COMMUNE", "department": dep } }),
+            )
+            .await;
+        structures.push(
+            body["data"]["createHostStructure"]["hostStructure"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned(),
+        );
+    }
+    for n in 0..12 {
+        create_counsellor(&app, &admin, &structures[n % 2], n).await;
+    }
+    // Older than the pull's overlap margin, so that untouched counsellors are not read again later.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let start = chrono::Utc::now();
+
+    let mut mirror = CounsellorMirror::default();
+    mirror.pull(&app, &admin, Some(&admin)).await;
+    assert_eq!(
+        mirror.rows,
+        server_counsellors(&app, &admin).await,
+        "a counsellor renamed while the pull paged came back at its end"
+    );
+    assert!(mirror.rows.values().any(|(name, _)| name == "Pendant"));
+    let first_read = mirror.read;
+
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for round in 0..5 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let current: Vec<(String, (String, i64))> =
+            server_counsellors(&app, &admin).await.into_iter().collect();
+        let (id, (_, version)) = &current[(x % current.len() as u64) as usize];
+        let (_, body) = app
+            .post_as(
+                Some(&admin),
+                UPDATE_COUNSELLOR,
+                json!({ "input": { "id": id, "version": version, "lastName": format!("Modifié {round}") } }),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["updateCounsellor"]["userErrors"],
+            json!([]),
+            "{body}"
+        );
+    }
+    for n in 12..14 {
+        create_counsellor(&app, &admin, &structures[0], n).await;
+    }
+    mirror.pull(&app, &admin, None).await;
+    assert_eq!(mirror.rows, server_counsellors(&app, &admin).await);
+    let second_read = mirror.read - first_read;
+    assert!(
+        second_read <= 8 && second_read < first_read,
+        "the second pull read only what changed: {second_read} (first: {first_read})"
+    );
+
+    // Counsellors are never archived nor deleted: no tombstone. A site archived through the API is one, for
+    // every caller who may read sites, as the `sites` list's own `updatedSince` and the origin look-up agree.
+    let (site, version) = create_site(&app, &admin, "tomb-1", "69001").await;
+    let (kept, _) = create_site(&app, &admin, "kept-1", "69001").await;
+    let (_, body) = app
+        .post_as(
+            Some(&admin),
+            r#"mutation($input: DeleteSiteInput!) { deleteSite(input: $input) { deletedSiteId } }"#,
+            json!({ "input": { "id": site, "version": version } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    // On PostgreSQL the feed hands out finished transactions only, and any transaction open in the cluster holds
+    // its horizon back a moment (docs/SYNC.md): the tombstone shows within seconds, never out of order.
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        body = app
+            .post_as(
+                Some(&partner),
+                TOMBSTONES,
+                json!({ "since": start.to_rfc3339(), "types": ["counsellor", "site"] }),
+            )
+            .await
+            .1;
+        if body["data"]["deletedSince"]["nodes"]
+            .as_array()
+            .is_some_and(|n| !n.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tombstones = body["data"]["deletedSince"]["nodes"].as_array().unwrap();
+    assert_eq!(tombstones.len(), 1, "{body}");
+    assert_eq!(tombstones[0]["id"], json!(site), "{body}");
+    assert_eq!(tombstones[0]["entityType"], "site");
+    assert!(tombstones[0]["archivedAt"].is_string());
+    let data = app
+        .data(
+            r#"query($since: DateTime) { sites(filter: { updatedSince: $since }, orderBy: { field: UPDATED_AT }, first: 100) { nodes { id } } }"#,
+            json!({ "since": start.to_rfc3339() }),
+        )
+        .await;
+    let ids: Vec<&str> = data["sites"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [kept.as_str()],
+        "the archived site is a tombstone, not a row"
+    );
+    let data = app
+        .data(
+            r#"{ kept: site(source: "partner-app", sourceId: "kept-1") { id } gone: site(source: "partner-app", sourceId: "tomb-1") { id } none: site(source: "partner-app", sourceId: "nope") { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["kept"]["id"], json!(kept), "{data}");
+    assert!(data["gone"].is_null() && data["none"].is_null(), "{data}");
 }

@@ -338,6 +338,33 @@ pub async fn list_changes<C: ConnectionTrait>(
     Ok(Page::from_rows(rows, page, None, |c| c.position.cursor()))
 }
 
+/// The audit actions that remove an entity from its list (see [`ChangeKind::Archived`]).
+const REMOVING_ACTIONS: [&str; 2] = ["archive", "delete"];
+
+/// One page of the tombstones `actor` may read: the archive and delete changes that passed `filter` at or after
+/// `since`, in feed order. A mirror of any list removes these ids; entity types never archived nor deleted simply
+/// have none.
+#[tracing::instrument(skip_all)]
+pub async fn list_removed_since<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    since: DateTime<Utc>,
+    filter: &ChangeFilter,
+    page: &PageRequest,
+) -> Result<Page<Change>, AccessError> {
+    let after = page
+        .after
+        .as_ref()
+        .map(ChangePosition::from_cursor)
+        .transpose()?;
+    let cond = rights_condition(actor)
+        .add(filter.condition())
+        .add(audit_log::Column::Action.is_in(REMOVING_ACTIONS))
+        .add(audit_log::Column::OccurredAt.gte(since));
+    let rows = read(db, cond, after, u64::from(page.first) + 1).await?;
+    Ok(Page::from_rows(rows, page, None, |c| c.position.cursor()))
+}
+
 /// Up to `limit` changes after `after`, all entity types and territories, for the server's fan-out and webhook
 /// worker, which then apply [`may_read`] per subscriber.
 pub async fn read_feed<C: ConnectionTrait>(

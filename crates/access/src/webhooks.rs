@@ -31,6 +31,7 @@ use sea_orm::{
 };
 use serde_json::json;
 use sha2::Sha256;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// The header carrying `t=…,v1=…`.
@@ -217,19 +218,113 @@ fn internal(message: String) -> AccessError {
     AccessError::Database(sea_orm::DbErr::Custom(message))
 }
 
+/// The scheme, host and port of a URL (the port defaults to the scheme's), without parsing more than needed.
+fn url_parts(url: &str) -> Option<(String, String, u16)> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+        (host, after.strip_prefix(':'))
+    } else {
+        match host_port.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        }
+    };
+    let default_port = if scheme == "http" { 80 } else { 443 };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    Some((scheme, host.to_owned(), port))
+}
+
+/// Whether a webhook may be posted to `ip`: a public unicast address, not loopback, private (RFC 1918, unique
+/// local), link-local (which holds cloud metadata endpoints), carrier-grade NAT, unspecified, broadcast,
+/// multicast or documentation. An IPv4 address mapped into IPv6 is judged as the IPv4 address it is.
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || (first == 0x64 && v6.segments()[1] == 0xff9b))
+        }
+    }
+}
+
+/// Resolves a webhook URL's host and checks every address it resolves to with [`is_public_address`], unless
+/// `allow_private` (development and tests, whose receivers listen on loopback). Called at registration; the
+/// delivery worker checks again at each connection, since DNS answers can change after registration (rebinding).
+pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), AccessError> {
+    if allow_private {
+        return Ok(());
+    }
+    let (_, host, port) =
+        url_parts(url).ok_or_else(|| invalid("url", "a webhook URL needs a host"))?;
+    let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| {
+                invalid(
+                    "url",
+                    format!("the webhook host {host:?} does not resolve: {e}"),
+                )
+            })?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    if addresses.is_empty() {
+        return Err(invalid(
+            "url",
+            format!("the webhook host {host:?} does not resolve"),
+        ));
+    }
+    if let Some(ip) = addresses.iter().find(|ip| !is_public_address(**ip)) {
+        return Err(invalid(
+            "url",
+            format!(
+                "the webhook host {host:?} resolves to {ip}, a loopback, private or link-local address: webhooks \
+                 go to public addresses only"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a webhook URL: `https://host…`, or `http://` to a loopback host when `allow_http_loopback`.
 pub fn validate_url(url: &str, allow_http_loopback: bool) -> Result<(), AccessError> {
     let url = url.trim();
-    let (scheme, rest) = url
+    let (scheme, _) = url
         .split_once("://")
         .ok_or_else(|| invalid("url", "a webhook URL must start with https://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
+    let host = url_parts(url).map(|(_, h, _)| h).unwrap_or_default();
+    let host = host.as_str();
     if host.is_empty() || url.len() > 2000 || url.chars().any(char::is_whitespace) {
         return Err(invalid("url", "a webhook URL needs a host"));
     }
@@ -418,6 +513,7 @@ pub async fn create_webhook<C: ConnectionTrait>(
         ));
     }
     validate_url(&new.url, allow_http_loopback)?;
+    check_destination(&new.url, allow_http_loopback).await?;
     let secret = new_secret()?;
     let head = changes::feed_head(db).await?;
     let m = webhook::ActiveModel {
@@ -700,4 +796,72 @@ pub async fn record_attempt<C: ConnectionTrait>(
     .update(db)
     .await?;
     Ok(delivery_from(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn only_public_unicast_addresses_receive_webhooks() {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public_address(ip(private)), "{private}");
+        }
+        for public in ["93.184.215.14", "1.1.1.1", "2a00:1450:4007:80e::200e"] {
+            assert!(is_public_address(ip(public)), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn destinations_are_checked_by_address_unless_development_allows_them() {
+        for url in [
+            "https://127.0.0.1/x",
+            "https://localhost:8443/x",
+            "https://[::1]/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://user@10.0.0.1:443/x",
+        ] {
+            let refused = check_destination(url, false).await;
+            assert!(
+                matches!(refused, Err(AccessError::InvalidInput { .. })),
+                "{url}: {refused:?}"
+            );
+            assert!(check_destination(url, true).await.is_ok(), "{url}");
+        }
+        assert!(
+            check_destination("https://93.184.215.14/x", false)
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            url_parts("https://[::1]:8443/x"),
+            Some(("https".to_owned(), "::1".to_owned(), 8443))
+        );
+        assert_eq!(
+            url_parts("HTTP://example.org/x").map(|(_, _, p)| p),
+            Some(80)
+        );
+    }
 }

@@ -419,7 +419,8 @@ async fn a_coordinators_webhook_gets_batches_of_its_territory_retried_until_acce
         &owner,
         NewWebhook {
             name: "sync".to_owned(),
-            url: "https://example.org/hook".to_owned(),
+            // A public address literal: registration resolves host names, and tests may have no DNS.
+            url: "https://93.184.215.14/hook".to_owned(),
             entity_types: vec!["site".to_owned(), "aidant".to_owned()],
             ..NewWebhook::default()
         },

@@ -178,17 +178,17 @@ pub async fn list_applications_synced<C: ConnectionTrait>(
         return sorted_page(items, order, page);
     }
     let total = page.with_total.then_some(items.len() as u64);
-    let key = |i: &ListedApplication| {
-        let a = &i.application;
-        (a.updated_at, a.id.0)
-    };
-    items.sort_by_key(key);
+    let key = |i: &ListedApplication| (i.application.updated_at, i.application.id.0);
+    sync.sort(&mut items, key);
     if let Some(after) = &page.after {
-        let (at, id): (String, i32) = after.decode()?;
-        let at = chrono::DateTime::parse_from_rfc3339(&at)
-            .map_err(|_| maillage_core::pagination::PaginationError::InvalidCursor)?
-            .with_timezone(&chrono::Utc);
-        items.retain(|i| key(i) > (at, id));
+        let mut kept = Vec::with_capacity(items.len());
+        for i in items {
+            let (at, id) = key(&i);
+            if sync.is_after(at, id, after)? {
+                kept.push(i);
+            }
+        }
+        items = kept;
     }
     items.truncate(page.first as usize + 1);
     Ok(Page::from_rows(items, page, total, |i| {

@@ -15,6 +15,8 @@ pub struct SyncOptions {
     pub updated_since: Option<DateTime<Utc>>,
     /// Order by `(updated_at, id)` instead of `id` (cursors then carry both).
     pub by_updated_at: bool,
+    /// Newest (or highest id) first. A mirror reads oldest first; dashboards want the latest writes on top.
+    pub descending: bool,
 }
 
 /// An instant as a fixed-width UTC string (nanoseconds): string order is time order.
@@ -40,25 +42,77 @@ impl SyncOptions {
     ) -> Result<Condition, PaginationError> {
         if !self.by_updated_at {
             let last: i32 = after.decode()?;
-            return Ok(Condition::all().add(id.gt(last)));
+            let past = if self.descending {
+                id.lt(last)
+            } else {
+                id.gt(last)
+            };
+            return Ok(Condition::all().add(past));
         }
         let (at, last): (String, i32) = after.decode()?;
         let at = DateTime::parse_from_rfc3339(&at)
             .map_err(|_| PaginationError::InvalidCursor)?
             .with_timezone(&Utc);
+        let (later, past) = if self.descending {
+            (updated_at.lt(at), id.lt(last))
+        } else {
+            (updated_at.gt(at), id.gt(last))
+        };
         Ok(Condition::any()
-            .add(updated_at.gt(at))
-            .add(Condition::all().add(updated_at.eq(at)).add(id.gt(last))))
+            .add(later)
+            .add(Condition::all().add(updated_at.eq(at)).add(past)))
+    }
+
+    /// Whether a row keyed `(updated_at, id)` comes after the cursor `after` in this order (for lists sorted in
+    /// memory, e.g. AMI dossiers whose visibility is decided row by row).
+    pub fn is_after(
+        &self,
+        updated_at: DateTime<Utc>,
+        id: i32,
+        after: &Cursor,
+    ) -> Result<bool, PaginationError> {
+        let ordering = if self.by_updated_at {
+            let (at, last): (String, i32) = after.decode()?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(|_| PaginationError::InvalidCursor)?
+                .with_timezone(&Utc);
+            (updated_at, id).cmp(&(at, last))
+        } else {
+            let last: i32 = after.decode()?;
+            id.cmp(&last)
+        };
+        Ok(if self.descending {
+            ordering.is_lt()
+        } else {
+            ordering.is_gt()
+        })
+    }
+
+    /// Sorts rows keyed `(updated_at, id)` in this order, in memory.
+    pub fn sort<T>(&self, rows: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, i32)) {
+        if self.by_updated_at {
+            rows.sort_by_key(|r| key(r));
+        } else {
+            rows.sort_by_key(|r| key(r).1);
+        }
+        if self.descending {
+            rows.reverse();
+        }
     }
 
     /// The list's order.
     pub fn order<Q: QueryOrder, C: ColumnTrait>(&self, query: Q, updated_at: C, id: C) -> Q {
+        let direction = if self.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
         let query = if self.by_updated_at {
-            query.order_by(updated_at, Order::Asc)
+            query.order_by(updated_at, direction.clone())
         } else {
             query
         };
-        query.order_by(id, Order::Asc)
+        query.order_by(id, direction)
     }
 
     /// The cursor of a row (the id alone when ordered by id, as lists always did).
@@ -89,5 +143,37 @@ mod tests {
         assert_eq!((s.as_str(), id), ("2026-12-04T10:00:00.123456789Z", 7));
         assert!(SyncOptions::default().cursor(at, 7).decode::<i32>().is_ok());
         assert!(c.decode::<i32>().is_err());
+    }
+
+    #[test]
+    fn is_after_and_sort_follow_the_direction() {
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .with_timezone(&Utc)
+        };
+        let early = t("2026-12-04T10:00:00Z");
+        let late = t("2026-12-04T11:00:00Z");
+        let asc = SyncOptions {
+            by_updated_at: true,
+            ..SyncOptions::default()
+        };
+        let desc = SyncOptions {
+            descending: true,
+            ..asc
+        };
+        let c = asc.cursor(early, 5);
+        assert_eq!(asc.is_after(late, 1, &c).ok(), Some(true));
+        assert_eq!(asc.is_after(early, 5, &c).ok(), Some(false));
+        assert_eq!(asc.is_after(early, 6, &c).ok(), Some(true));
+        assert_eq!(desc.is_after(late, 1, &c).ok(), Some(false));
+        assert_eq!(desc.is_after(early, 4, &c).ok(), Some(true));
+        let mut rows = vec![(late, 1), (early, 9), (early, 2)];
+        asc.sort(&mut rows, |r| *r);
+        assert_eq!(rows, vec![(early, 2), (early, 9), (late, 1)]);
+        desc.sort(&mut rows, |r| *r);
+        assert_eq!(rows, vec![(late, 1), (early, 9), (early, 2)]);
+        SyncOptions::default().sort(&mut rows, |r| *r);
+        assert_eq!(rows, vec![(late, 1), (early, 2), (early, 9)]);
     }
 }

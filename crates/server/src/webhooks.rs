@@ -8,12 +8,13 @@
 use chrono::Utc;
 use clap::Args;
 use maillage_access::webhooks::{
-    AttemptOutcome, Delivery, RetryPolicy, SIGNATURE_HEADER, WebhookTarget, next_delivery,
-    record_attempt, signature_header, webhooks_to_deliver,
+    AttemptOutcome, Delivery, RetryPolicy, SIGNATURE_HEADER, WebhookTarget, is_public_address,
+    next_delivery, record_attempt, signature_header, webhooks_to_deliver,
 };
 use maillage_core::{Actor, Role};
 use sea_orm::DatabaseConnection;
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,7 +41,9 @@ pub struct WebhookConfig {
     #[arg(long, env = "MAILLAGE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12)]
     pub webhook_max_attempts: i32,
 
-    /// Accept `http://` webhook URLs to loopback addresses (development and tests only; production needs https).
+    /// Accept `http://` webhook URLs to loopback addresses, and destinations on loopback, private or link-local
+    /// addresses (development and tests only). Off, webhooks go over https to public addresses only, checked at
+    /// registration and again at each delivery's connection (a DNS answer changed since, rebinding, is refused).
     #[arg(
         long,
         env = "MAILLAGE_WEBHOOK_ALLOW_HTTP_LOOPBACK",
@@ -82,6 +85,8 @@ pub struct WorkerSettings {
     pub timeout: Duration,
     /// Retries.
     pub retry: RetryPolicy,
+    /// Deliver to loopback, private and link-local addresses (development and tests); refused otherwise.
+    pub allow_private_addresses: bool,
 }
 
 impl From<&WebhookConfig> for WorkerSettings {
@@ -90,6 +95,7 @@ impl From<&WebhookConfig> for WorkerSettings {
             tick: Duration::from_millis(c.webhook_tick_ms.max(10)),
             timeout: Duration::from_secs(c.webhook_timeout_secs.max(1)),
             retry: c.retry_policy(),
+            allow_private_addresses: c.webhook_allow_http_loopback,
         }
     }
 }
@@ -100,12 +106,16 @@ pub fn spawn_worker(
     settings: WorkerSettings,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
             // A receiver's redirect would send signed data somewhere the owner did not register.
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
+            // A proxy would resolve the host itself, out of reach of the address check.
+            .no_proxy();
+        if !settings.allow_private_addresses {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        let client = match builder.build() {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "webhook worker cannot build its HTTP client; no delivery will be made");
@@ -124,8 +134,9 @@ pub fn spawn_worker(
                         }
                         let (db, client, busy, retry) =
                             (db.clone(), client.clone(), busy.clone(), settings.retry);
+                        let allow_private = settings.allow_private_addresses;
                         tokio::spawn(async move {
-                            serve_webhook(&db, &client, &target, &retry).await;
+                            serve_webhook(&db, &client, &target, &retry, allow_private).await;
                             if let Ok(mut b) = busy.lock() {
                                 b.remove(&id);
                             }
@@ -161,6 +172,7 @@ async fn serve_webhook(
     client: &reqwest::Client,
     target: &WebhookTarget,
     retry: &RetryPolicy,
+    allow_private: bool,
 ) {
     let Some(owner) = owner_of(db, target).await else {
         return;
@@ -174,7 +186,7 @@ async fn serve_webhook(
                 return;
             }
         };
-        let outcome = post(client, target, &delivery).await;
+        let outcome = post(client, target, &delivery, allow_private).await;
         match record_attempt(db, &delivery, &outcome, retry).await {
             Ok(d) if d.delivered_at.is_some() => {}
             Ok(d) => {
@@ -195,7 +207,57 @@ async fn serve_webhook(
     }
 }
 
-async fn post(client: &reqwest::Client, target: &WebhookTarget, d: &Delivery) -> AttemptOutcome {
+/// Resolves webhook hosts keeping public addresses only, at each connection: a host that passed the check at
+/// registration and now answers with a private address (DNS rebinding) gets no request.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            // The port is the connector's to set; 0 here is replaced by the URL's.
+            let all: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| is_public_address(a.ip()))
+                .collect();
+            if public.is_empty() {
+                let message = format!(
+                    "{host} resolves to no public address ({all:?}): webhooks go to public addresses only"
+                );
+                return Err(message.into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Whether the URL names its host by a literal address that is not public (the resolver never sees those).
+fn literal_private_address(url: &str) -> Option<IpAddr> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    (!is_public_address(ip)).then_some(ip)
+}
+
+async fn post(
+    client: &reqwest::Client,
+    target: &WebhookTarget,
+    d: &Delivery,
+    allow_private: bool,
+) -> AttemptOutcome {
+    if !allow_private && let Some(ip) = literal_private_address(&target.webhook.url) {
+        return AttemptOutcome::Error(format!(
+            "{ip} is a loopback, private or link-local address: webhooks go to public addresses only"
+        ));
+    }
     let now = Utc::now().timestamp();
     let result = client
         .post(&target.webhook.url)
@@ -211,6 +273,16 @@ async fn post(client: &reqwest::Client, target: &WebhookTarget, d: &Delivery) ->
         .await;
     match result {
         Ok(response) => AttemptOutcome::Status(response.status().as_u16()),
-        Err(e) => AttemptOutcome::Error(e.to_string()),
+        Err(e) => {
+            // reqwest's message names the URL only; the cause (refused address, DNS, TLS) is in the sources.
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            AttemptOutcome::Error(message)
+        }
     }
 }

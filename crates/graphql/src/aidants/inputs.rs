@@ -129,6 +129,9 @@ pub struct AidantsOrganisationFilter {
     pub kind: Option<AidantsOrganisationKind>,
     /// Running this site (its global ID).
     pub site: Option<ID>,
+    /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
+    /// the incremental pull of a mirror (docs/SYNC.md).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl AidantsOrganisationFilter {
@@ -164,6 +167,9 @@ pub struct AidantFilterInput {
     pub organisation: Option<ID>,
     /// Trained by this hub (its global ID).
     pub training_hub: Option<ID>,
+    /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
+    /// the incremental pull of a mirror (docs/SYNC.md).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl AidantFilterInput {

@@ -36,6 +36,10 @@ impl AidantsOrganisationNode {
     pub async fn id(&self) -> ID {
         encode(NodeKind::AidantsOrganisation, self.0.id.0)
     }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.updated_at
+    }
     /// Name of the structure.
     async fn name(&self) -> &str {
         &self.0.data.name
@@ -131,6 +135,10 @@ impl AidantNode {
     /// Opaque ID.
     pub async fn id(&self) -> ID {
         encode(NodeKind::Aidant, self.0.id.0)
+    }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.updated_at
     }
     /// First name (personal data: null unless you may read it).
     async fn first_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {

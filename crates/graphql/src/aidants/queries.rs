@@ -3,6 +3,7 @@
 use super::inputs::{AidantFilterInput, AidantsOrganisationFilter, invalid};
 use super::loaders::OrganisationLoader;
 use super::objects::{AidantNode, AidantsOrganisationNode, AidantsStatistics};
+use crate::changes::sync::{AidantOrderBy, AidantsOrganisationOrderBy};
 use crate::kit::connection::{Connection, connection, page_request};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, decode_int};
@@ -30,13 +31,16 @@ impl AidantsQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<AidantsOrganisationFilter>,
+        order_by: Option<AidantsOrganisationOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<AidantsOrganisationNode>> {
         let s = state(ctx)?;
-        let filter = filter.unwrap_or_default().into_domain()?;
+        let filter = filter.unwrap_or_default();
+        let sync = AidantsOrganisationOrderBy::sync(order_by, filter.updated_since);
+        let filter = filter.into_domain()?;
         let page = page_request(ctx, first, after)?;
-        let page = maillage_aidants::list_organisations(&s.db, &filter, &page)
+        let page = maillage_aidants::list_organisations_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;
         Ok(connection(page, AidantsOrganisationNode))
@@ -59,13 +63,16 @@ impl AidantsQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<AidantFilterInput>,
+        order_by: Option<AidantOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<AidantNode>> {
         let s = state(ctx)?;
-        let filter = filter.unwrap_or_default().into_domain()?;
+        let filter = filter.unwrap_or_default();
+        let sync = AidantOrderBy::sync(order_by, filter.updated_since);
+        let filter = filter.into_domain()?;
         let page = page_request(ctx, first, after)?;
-        let page = maillage_aidants::list_aidants(&s.db, &filter, &page)
+        let page = maillage_aidants::list_aidants_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;
         Ok(connection(page, AidantNode))

@@ -432,6 +432,9 @@ pub struct AmiApplicationFilter {
     pub qpv: Option<bool>,
     /// Only dossiers with (`true`) or without (`false`) work in Action Cœur de Ville towns.
     pub acv: Option<bool>,
+    /// Only dossiers Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
+    /// the incremental pull of a mirror (docs/SYNC.md).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Fields dossiers can be sorted by.
@@ -443,6 +446,9 @@ pub enum AmiApplicationOrderField {
     /// Weighted mean of the score sheets; unscored dossiers last in both directions (for applicants before the
     /// decision: all unscored).
     Score,
+    /// When Maillage last wrote the dossier (server clock), then id: a dossier written while you page moves to
+    /// the end instead of being skipped.
+    UpdatedAt,
 }
 
 /// How to sort dossiers.
@@ -457,6 +463,18 @@ pub struct AmiApplicationOrderBy {
 }
 
 impl AmiApplicationOrderBy {
+    /// The sync options of this order with the filter's `updatedSince`.
+    pub(crate) fn sync(
+        &self,
+        updated_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> maillage_core::sync::SyncOptions {
+        maillage_core::sync::SyncOptions {
+            updated_since,
+            by_updated_at: self.field == AmiApplicationOrderField::UpdatedAt,
+            descending: self.direction.descending(),
+        }
+    }
+
     /// The domain's order; `ID` sorts ascending only.
     pub(crate) fn into_domain(self) -> async_graphql::Result<ami::ApplicationOrder> {
         match (self.field, self.direction) {
@@ -472,6 +490,8 @@ impl AmiApplicationOrderBy {
             (AmiApplicationOrderField::Score, OrderDirection::Asc) => {
                 Ok(ami::ApplicationOrder::ScoreAsc)
             }
+            // Sorted by the sync options (`sync`), in either direction.
+            (AmiApplicationOrderField::UpdatedAt, _) => Ok(ami::ApplicationOrder::Id),
         }
     }
 }

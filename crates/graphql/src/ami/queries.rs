@@ -73,12 +73,15 @@ impl AmiQuery {
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<AmiApplicationNode>> {
         let s = state(ctx)?;
-        let filter = filter.unwrap_or_default().into_domain()?;
+        let filter = filter.unwrap_or_default();
+        let order_by = order_by.unwrap_or_default();
+        let sync = order_by.sync(filter.updated_since);
+        let filter = filter.into_domain()?;
         let page = PageRequest::new(first, after.as_deref())
             .gql()?
             .with_total(ctx.look_ahead().field("totalCount").exists());
-        let order = order_by.unwrap_or_default().into_domain()?;
-        let result = ami::list_applications(&s.db, &s.actor, &filter, order, &page)
+        let order = order_by.into_domain()?;
+        let result = ami::list_applications_synced(&s.db, &s.actor, &filter, order, &sync, &page)
             .await
             .gql()?;
         let shared = Shared::of(result.items.iter().map(|(_, l)| l.application.id).collect());

@@ -49,6 +49,29 @@ impl From<changes::ChangeKind> for ChangeKind {
     }
 }
 
+/// The global ID of an entity of the feed, when `node(id:)` resolves its type.
+pub(crate) fn global_id(entity_type: &str, entity_id: &str) -> Option<ID> {
+    let kind = match entity_type {
+        "site" => NodeKind::Site,
+        "hub" => NodeKind::Hub,
+        "host_structure" => NodeKind::HostStructure,
+        "funded_post" => NodeKind::FundedPost,
+        "counsellor" => NodeKind::Counsellor,
+        "aidants_organisation" => NodeKind::AidantsOrganisation,
+        "aidant" => NodeKind::Aidant,
+        "funding_envelope" => NodeKind::Envelope,
+        "funding_rule" => NodeKind::FundingRule,
+        "funding_grant" => NodeKind::Grant,
+        "funding_disbursement" => NodeKind::Disbursement,
+        "pass_programme" => NodeKind::PassProgramme,
+        "ami_campaign" => NodeKind::AmiCampaign,
+        "ami_application" => NodeKind::AmiApplication,
+        "ami_score_sheet" => NodeKind::AmiScoreSheet,
+        _ => return None,
+    };
+    Some(encode(kind, entity_id))
+}
+
 /// One committed write of one entity, in commit order.
 pub struct ChangeNode(pub changes::Change);
 
@@ -60,14 +83,10 @@ impl ChangeNode {
         self.0.position.cursor().as_str().to_owned()
     }
 
-    /// The entity's global ID, for the types readable through `node(id:)` (sites, hubs); null for the others.
+    /// The entity's global ID, for the types readable through `node(id:)` (sites, hubs, structures, posts,
+    /// counsellors, organisations, aidants, envelopes, grants, dossiers, …); null for the others.
     async fn id(&self) -> Option<ID> {
-        let kind = match self.0.entity_type.as_str() {
-            "site" => NodeKind::Site,
-            "hub" => NodeKind::Hub,
-            _ => return None,
-        };
-        Some(encode(kind, &self.0.entity_id))
+        global_id(&self.0.entity_type, &self.0.entity_id)
     }
 
     /// The entity type: `site`, `hub`, `host_structure`, `funded_post`, `counsellor`, `aidants_organisation`,

@@ -116,6 +116,9 @@ pub struct HostStructureFilter {
     pub hub: Option<String>,
     /// Structures of any of these kinds.
     pub kinds: Option<Vec<StructureKind>>,
+    /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
+    /// the incremental pull of a mirror (docs/SYNC.md).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Criteria on counsellors; all given criteria must hold.
@@ -133,6 +136,9 @@ pub struct CounsellorFilterInput {
     /// Only counsellors still under contract whose time is assigned to no site.
     #[graphql(default)]
     pub without_site: bool,
+    /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
+    /// the incremental pull of a mirror (docs/SYNC.md).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The territorial level of statistics.

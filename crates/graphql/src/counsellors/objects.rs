@@ -39,6 +39,10 @@ impl StructureNode {
     pub async fn id(&self) -> ID {
         encode(NodeKind::HostStructure, self.0.id.0)
     }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.updated_at
+    }
     /// SIRET (14 digits).
     async fn siret(&self) -> &str {
         self.0.data.siret.as_str()
@@ -191,6 +195,10 @@ impl CounsellorNode {
     /// Global ID (opaque).
     pub async fn id(&self) -> ID {
         encode(NodeKind::Counsellor, self.0.id.0)
+    }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.updated_at
     }
     /// The national platform's id: the identity across imports.
     async fn external_id(&self) -> &str {

@@ -6,7 +6,8 @@ use super::inputs::{
 };
 use super::loaders::{CounsellorLoader, StructureLoader};
 use super::objects::{CounsellorNode, StructureNode};
-use crate::kit::connection::{Connection, connection, keyed_page_request};
+use crate::changes::sync::{CounsellorOrderBy, HostStructureOrderBy};
+use crate::kit::connection::{Connection, connection, page_request};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::loader::loader;
@@ -31,6 +32,7 @@ impl CounsellorsQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<HostStructureFilter>,
+        order_by: Option<HostStructureOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<StructureNode>> {
@@ -46,8 +48,9 @@ impl CounsellorsQuery {
                 .map(Into::into)
                 .collect(),
         };
-        let page = keyed_page_request::<i32>(ctx, first, after)?;
-        let result = maillage_counsellors::list_structures(&s.db, &filter, &page)
+        let sync = HostStructureOrderBy::sync(order_by, f.updated_since);
+        let page = page_request(ctx, first, after)?;
+        let result = maillage_counsellors::list_structures_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;
         Ok(connection(result, StructureNode))
@@ -73,6 +76,7 @@ impl CounsellorsQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<CounsellorFilterInput>,
+        order_by: Option<CounsellorOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<CounsellorNode>> {
@@ -96,8 +100,9 @@ impl CounsellorsQuery {
             without_site: f.without_site,
             structure: None,
         };
-        let page = keyed_page_request::<i32>(ctx, first, after)?;
-        let result = maillage_counsellors::list_counsellors(&s.db, &filter, &page)
+        let sync = CounsellorOrderBy::sync(order_by, f.updated_since);
+        let page = page_request(ctx, first, after)?;
+        let result = maillage_counsellors::list_counsellors_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;
         Ok(connection(result, CounsellorNode))

@@ -205,6 +205,14 @@ pub enum DrillDownAxis {
     Region,
 }
 
+/// Filter of the `envelopes` list.
+#[derive(InputObject, Default)]
+pub struct EnvelopeFilter {
+    /// Only those Maillage wrote at or after this instant (server clock; an envelope's consumption follows its
+    /// grants, which a mirror syncs with `grants(filter: {updatedSince})`).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Filter of the `grants` list.
 #[derive(InputObject, Default)]
 #[graphql(name = "GrantFilter")]
@@ -217,6 +225,9 @@ pub struct GrantFilterInput {
     pub department: Option<String>,
     /// Hub (global ID).
     pub hub: Option<ID>,
+    /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
+    /// the incremental pull of a mirror (docs/SYNC.md).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A new envelope (admins).

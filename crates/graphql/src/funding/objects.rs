@@ -137,6 +137,10 @@ impl EnvelopeNode {
     pub async fn id(&self) -> ID {
         encode(NodeKind::Envelope, self.envelope.id)
     }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.envelope.updated_at
+    }
     /// Stable code, e.g. `FR-CNFS`.
     async fn code(&self) -> &str {
         &self.envelope.code
@@ -283,7 +287,14 @@ impl EnvelopeNode {
             statuses: status.map(|s| s.into_iter().map(Into::into).collect()),
             ..funding::GrantFilter::default()
         };
-        grant_page(ctx, filter, first, after).await
+        grant_page(
+            ctx,
+            filter,
+            &maillage_core::sync::SyncOptions::default(),
+            first,
+            after,
+        )
+        .await
     }
 }
 
@@ -427,6 +438,10 @@ impl GrantNode {
     /// Global ID (opaque).
     pub async fn id(&self) -> ID {
         encode(NodeKind::Grant, self.grant.id)
+    }
+    /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.grant.updated_at
     }
     /// Version, for the status mutations.
     async fn version(&self) -> i32 {
@@ -619,12 +634,15 @@ pub(crate) async fn grant_node(
 pub(crate) async fn grant_page(
     ctx: &Context<'_>,
     filter: funding::GrantFilter,
+    sync: &maillage_core::sync::SyncOptions,
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<GrantNode>> {
     let s = state(ctx)?;
     let request = page_request(ctx, first, after)?;
-    let page = funding::list_grants(&s.db, &filter, &request).await.gql()?;
+    let page = funding::list_grants_synced(&s.db, &filter, sync, &request)
+        .await
+        .gql()?;
     let grants: Vec<Grant> = page.items.iter().map(|(_, g)| g.clone()).collect();
     let shared = grant_context(ctx, &grants).await?;
     Ok(connection(page, |grant| GrantNode {

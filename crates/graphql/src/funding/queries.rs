@@ -1,11 +1,12 @@
 //! Queries on funding.
 
-use super::inputs::{GrantFilterInput, HostKindGql};
+use super::inputs::{EnvelopeFilter, GrantFilterInput, HostKindGql};
 use super::money::MoneyNode;
 use super::objects::{
     EnvelopeNode, FundingRuleNode, GrantNode, GrantQuoteNode, PassProgrammeNode, QuoteLineNode,
     ReferenceSalaryNode, grant_node, grant_page, load_tree,
 };
+use crate::changes::sync::{EnvelopeOrderBy, GrantOrderBy};
 use crate::kit::connection::Connection;
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::parse_int;
@@ -25,22 +26,29 @@ pub struct FundingQuery;
 /// Funding queries: open to everyone (totals and public names), contacts aside.
 #[Object]
 impl FundingQuery {
-    /// The envelopes, parents before children; `rootsOnly` keeps the top lines (walk `children` from there).
+    /// The envelopes, parents before children (by id); `rootsOnly` keeps the top lines (walk `children` from
+    /// there); `filter.updatedSince` with `orderBy: {field: UPDATED_AT}` is a mirror's incremental pull.
     async fn envelopes(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false)] roots_only: bool,
+        filter: Option<EnvelopeFilter>,
+        order_by: Option<EnvelopeOrderBy>,
     ) -> async_graphql::Result<Vec<EnvelopeNode>> {
         let tree = load_tree(ctx).await?;
-        Ok(tree
+        let sync = EnvelopeOrderBy::sync(order_by, filter.and_then(|f| f.updated_since));
+        let mut envelopes: Vec<EnvelopeNode> = tree
             .envelopes
             .iter()
             .filter(|e| !roots_only || e.parent_id.is_none())
+            .filter(|e| sync.updated_since.is_none_or(|since| e.updated_at >= since))
             .map(|e| EnvelopeNode {
                 envelope: e.clone(),
                 tree: Arc::clone(&tree),
             })
-            .collect())
+            .collect();
+        sync.sort(&mut envelopes, |e| (e.envelope.updated_at, e.envelope.id));
+        Ok(envelopes)
     }
 
     /// One envelope, by global ID or by code.
@@ -169,6 +177,7 @@ impl FundingQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(default)] filter: GrantFilterInput,
+        order_by: Option<GrantOrderBy>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<GrantNode>> {
@@ -214,7 +223,8 @@ impl FundingQuery {
         if let Some(h) = &filter.hub {
             f.hub = Some(HubId(decode_int(h, NodeKind::Hub)?));
         }
-        grant_page(ctx, f, first, after).await
+        let sync = GrantOrderBy::sync(order_by, filter.updated_since);
+        grant_page(ctx, f, &sync, first, after).await
     }
 
     /// One grant.

@@ -53,6 +53,10 @@ pub struct SiteFilterInput {
     pub open_at: Option<DateTime<Utc>>,
     /// Sites from this import source.
     pub source: Option<String>,
+    /// Only sites Maillage wrote at or after this instant (server clock, not the source's `date_maj`): with
+    /// `orderBy: {field: UPDATED_AT}`, a mirror's incremental pull (docs/SYNC.md; tombstones of archived sites:
+    /// `sitesUpdatedSince`). Top-level `sites` list only.
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 /// Fields sites can be sorted by; ties are broken by id.
@@ -66,6 +70,9 @@ pub enum SiteOrderFieldInput {
     UpdatedOn,
     /// Order of first import.
     Id,
+    /// When Maillage last wrote the site (server clock), then id: a site written while you page moves to the end
+    /// instead of being skipped.
+    UpdatedAt,
 }
 
 /// How to sort sites.
@@ -140,12 +147,21 @@ pub fn sites_args(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<SitesArgs> {
-    let filter = filter.unwrap_or_default().into_domain()?;
+    let filter = filter.unwrap_or_default();
+    if filter.updated_since.is_some() {
+        return Err(crate::kit::error::coded(
+            "updatedSince is a filter of the top-level sites list only",
+            "invalid_value",
+            Some("filter.updatedSince".to_owned()),
+        ));
+    }
+    let filter = filter.into_domain()?;
     let order = order_by.map_or_else(SiteOrder::default, |o| SiteOrder {
         field: match o.field {
             SiteOrderFieldInput::Name => SiteOrderField::Name,
             SiteOrderFieldInput::UpdatedOn => SiteOrderField::UpdatedOn,
             SiteOrderFieldInput::Id => SiteOrderField::Id,
+            SiteOrderFieldInput::UpdatedAt => SiteOrderField::UpdatedAt,
         },
         descending: o.direction == OrderDirection::Desc,
     });

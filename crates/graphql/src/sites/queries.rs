@@ -3,7 +3,7 @@
 use super::inputs::{SiteFilterInput, SiteOrderByInput, sites_args};
 use super::objects::site_connection;
 use crate::kit::connection::Connection;
-use crate::kit::error::IntoGql;
+use crate::kit::error::{IntoGql, coded};
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::state;
@@ -29,18 +29,54 @@ impl SitesQuery {
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<SiteNode>> {
         let s = state(ctx)?;
+        let mut filter = filter;
+        let sync = maillage_sites::SiteSync {
+            updated_since: filter.as_mut().and_then(|f| f.updated_since.take()),
+            include_archived: false,
+        };
         let args = sites_args(ctx, filter, order_by, first, after)?;
-        let page = maillage_sites::list_sites(&s.db, &args.filter, args.order, &args.page)
-            .await
-            .gql()?;
+        let page =
+            maillage_sites::list_sites_synced(&s.db, &args.filter, &sync, args.order, &args.page)
+                .await
+                .gql()?;
         site_connection(ctx, page, None).await
     }
 
-    /// One site by its global ID.
-    async fn site(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<SiteNode>> {
+    /// One site by its global ID, or by its origin: the import source and the source's own id (`source` and
+    /// `sourceId` together). A source record merged into a canonical site gives that canonical site; an archived
+    /// one gives null (its tombstone: `siteByOrigin`, `sitesUpdatedSince`).
+    async fn site(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        #[graphql(desc = "The import source, e.g. `hinaura` (with `sourceId`).")] source: Option<
+            String,
+        >,
+        #[graphql(desc = "The source's own id of the site (with `source`).")] source_id: Option<
+            String,
+        >,
+    ) -> async_graphql::Result<Option<SiteNode>> {
         let s = state(ctx)?;
-        let id = decode_int(&id, NodeKind::Site)?;
-        let site = maillage_sites::get_site(&s.db, SiteId(id)).await.gql()?;
+        let id = match (id, source, source_id) {
+            (Some(id), None, None) => SiteId(decode_int(&id, NodeKind::Site)?),
+            (None, Some(source), Some(source_id)) => {
+                match maillage_sites::site_by_source(&s.db, &source, &source_id)
+                    .await
+                    .gql()?
+                {
+                    Some(record) => record.merged_into.unwrap_or(record.id),
+                    None => return Ok(None),
+                }
+            }
+            _ => {
+                return Err(coded(
+                    "give either id, or source and sourceId",
+                    "invalid_value",
+                    None,
+                ));
+            }
+        };
+        let site = maillage_sites::get_site(&s.db, id).await.gql()?;
         Ok(site.map(SiteNode::new))
     }
 }
