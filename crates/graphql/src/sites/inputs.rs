@@ -151,7 +151,7 @@ pub fn sites_args(
     if filter.updated_since.is_some() {
         return Err(crate::kit::error::coded(
             "updatedSince is a filter of the top-level sites list only",
-            "invalid_value",
+            Code::InvalidValue,
             Some("filter.updatedSince".to_owned()),
         ));
     }
