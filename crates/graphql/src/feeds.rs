@@ -9,6 +9,7 @@ use async_graphql::ID;
 use async_graphql::connection::PageInfo;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use maillage_core::Code;
 use maillage_core::HubId;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
@@ -130,7 +131,7 @@ async fn one_with_hub(ctx: &Context<'_>, feed: Feed) -> async_graphql::Result<Fe
     with_hubs(ctx, vec![feed])
         .await?
         .pop()
-        .ok_or_else(|| crate::kit::error::coded("internal error", "internal_error", None))
+        .ok_or_else(|| crate::kit::error::coded("internal error", Code::InternalError, None))
 }
 
 /// Where an import job is in its life.
@@ -398,7 +399,7 @@ impl FeedsQuery {
     ) -> async_graphql::Result<Option<ImportJobNode>> {
         let s = state(ctx)?;
         let id =
-            decode_job_id(&id).map_err(|m| crate::kit::error::coded(&m, "invalid_id", None))?;
+            decode_job_id(&id).map_err(|m| crate::kit::error::coded(&m, Code::InvalidId, None))?;
         match jobs::get_job(&s.db, &s.actor, id).await {
             Ok(job) => Ok(with_feeds(ctx, vec![job]).await?.pop()),
             Err(maillage_sites::SitesError::UnknownJob(_)) => Ok(None),
@@ -559,7 +560,7 @@ impl FeedsMutation {
                         feed: None,
                         user_errors: vec![user_error(
                             FieldPath::new("input").push("hub"),
-                            "unknown_value",
+                            Code::UnknownValue,
                             format!("no hub with slug {slug:?}"),
                         )],
                     });

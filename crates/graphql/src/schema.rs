@@ -74,6 +74,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     .limit_recursive_depth(recursive_depth(limits))
     .extension(telemetry::Telemetry)
     .extension(crate::nul::RefuseNul)
+    .extension(crate::kit::error::ErrorCodes)
     .finish()
 }
 

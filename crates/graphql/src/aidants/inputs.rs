@@ -6,6 +6,7 @@ use crate::kit::payload::Checks;
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
 use chrono::NaiveDate;
 use maillage_aidants::{AidantFilter, OrganisationFilter, OrganisationId};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, HubId, RegionCode, SiteId};
 
@@ -89,7 +90,7 @@ pub enum MandateDuration {
 }
 
 pub(crate) fn invalid(field: &str, e: &impl std::fmt::Display) -> async_graphql::Error {
-    coded(&e.to_string(), "invalid_value", Some(field.to_owned()))
+    coded(&e.to_string(), Code::InvalidValue, Some(field.to_owned()))
 }
 
 pub(crate) fn departments(

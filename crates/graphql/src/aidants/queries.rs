@@ -11,6 +11,7 @@ use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
 use maillage_aidants::{AidantId, OrganisationId, Territory};
+use maillage_core::Code;
 use maillage_core::{DepartmentCode, RegionCode};
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ impl AidantsQuery {
             _ => {
                 return Err(coded(
                     "give at most one of department, hub or region",
-                    "invalid_value",
+                    Code::InvalidValue,
                     None,
                 ));
             }

@@ -16,6 +16,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use maillage_ami as ami;
 use maillage_ami::{Application, ApplicationId, Campaign, CampaignId, SystemClock};
+use maillage_core::Code;
 use maillage_core::RegionCode;
 use maillage_core::error::FieldPath;
 use maillage_funding::Money;
@@ -190,7 +191,7 @@ pub(crate) fn paris_input(
     match ami::paris_instant(raw) {
         Ok(t) => Some(t),
         Err(m) => {
-            errors.push(user_error(input(field), "invalid_value", m));
+            errors.push(user_error(input(field), Code::InvalidValue, m));
             None
         }
     }
@@ -204,7 +205,7 @@ pub(crate) fn regions_input(raw: &[String], errors: &mut Vec<UserError>) -> Vec<
             Ok(r) => regions.push(r),
             Err(e) => errors.push(user_error(
                 input("priorityRegions").index(i),
-                "invalid_value",
+                Code::InvalidValue,
                 e.to_string(),
             )),
         }

@@ -15,6 +15,7 @@ use crate::kit::state;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, SiteId};
 use maillage_sites::dedup::{self, CANONICAL_SOURCE, MatchFilter, MatchStatus, SiteMatchView};
@@ -287,7 +288,7 @@ impl DedupMutation {
                     restored_site_ids: Vec::new(),
                     user_errors: vec![user_error(
                         FieldPath::new("input").push("siteId"),
-                        "invalid_id",
+                        Code::InvalidId,
                         e.message,
                     )],
                 });
@@ -353,7 +354,7 @@ async fn decide(
     let Some(id) = decode_match_id(id) else {
         return Ok(failed(vec![user_error(
             FieldPath::new("input").push("id"),
-            "invalid_id",
+            Code::InvalidId,
             "this ID does not name a SiteMatch",
         )]));
     };
