@@ -325,7 +325,7 @@ impl DedupMutation {
             Err(e) => {
                 return Ok(failed(vec![user_error(
                     crate::kit::payload::input("siteId"),
-                    "invalid_id",
+                    Code::InvalidId,
                     e.message,
                 )]));
             }
