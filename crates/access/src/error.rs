@@ -1,5 +1,6 @@
 //! The access crate's one error enum.
 
+use maillage_core::Code;
 use maillage_core::error::{ErrorCode, FieldPath};
 
 /// What a token or audit service can refuse or fail with.
@@ -28,13 +29,13 @@ pub enum AccessError {
 }
 
 impl ErrorCode for AccessError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            Self::Forbidden(_) => "forbidden",
-            Self::InvalidInput { .. } => "invalid_value",
-            Self::UnknownToken(_) => "not_found",
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::InvalidInput { .. } => Code::InvalidValue,
+            Self::UnknownToken(_) => Code::NotFound,
             Self::Pagination(e) => e.code(),
-            Self::Database(_) => "internal_error",
+            Self::Database(_) => Code::InternalError,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::organisations::{StoreOutcome, forbid_outside};
 use crate::territory::scope_departments;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
@@ -334,7 +335,7 @@ pub(crate) async fn departments_of_organisations<C: ConnectionTrait>(
     if ids.is_empty() {
         return Err(AidantsError::input(
             field.clone(),
-            "invalid_value",
+            Code::InvalidValue,
             "an aidant works for at least one organisation",
         ));
     }
@@ -346,7 +347,7 @@ pub(crate) async fn departments_of_organisations<C: ConnectionTrait>(
     {
         return Err(AidantsError::input(
             field.clone().index(i),
-            "not_found",
+            Code::NotFound,
             format!("no organisation with id {missing}"),
         ));
     }
@@ -365,7 +366,7 @@ async fn check_hub<C: ConnectionTrait>(db: &C, hub: Option<HubId>) -> Result<(),
     {
         return Err(AidantsError::input(
             FieldPath::new("input").push("trainingHub"),
-            "not_found",
+            Code::NotFound,
             format!("no hub with id {hub}"),
         ));
     }

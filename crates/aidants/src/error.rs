@@ -2,7 +2,7 @@
 
 use crate::model::{AidantId, OrganisationId};
 use maillage_core::error::{ErrorCode, FieldPath, InvalidValue};
-use maillage_core::pagination::PaginationError;
+use maillage_core::{Code, pagination::PaginationError};
 
 /// Everything an aidants service can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ pub enum AidantsError {
         /// What is wrong, for a human.
         message: String,
         /// The stable code (`invalid_value`, `unknown_value`, …).
-        code: &'static str,
+        code: Code,
     },
     /// Bad pagination arguments.
     #[error(transparent)]
@@ -89,12 +89,12 @@ impl AidantsError {
         Self::InvalidInput {
             field,
             message: err.to_string(),
-            code: "invalid_value",
+            code: Code::InvalidValue,
         }
     }
 
     /// An error with a code on one input field.
-    pub fn input(field: FieldPath, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn input(field: FieldPath, code: Code, message: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             message: message.into(),
@@ -112,18 +112,18 @@ impl AidantsError {
 }
 
 impl ErrorCode for AidantsError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            Self::InvalidInput { code, .. } => code,
+            Self::InvalidInput { code, .. } => *code,
             Self::Pagination(e) => e.code(),
-            Self::InvalidFile(_) => "invalid_file",
-            Self::Io { .. } => "io_error",
-            Self::Forbidden(_) => "forbidden",
-            Self::OrganisationNotFound(_) | Self::AidantNotFound(_) => "not_found",
-            Self::StaleVersion { .. } => "stale_version",
-            Self::AlreadyExists(_) => "already_exists",
-            Self::UnknownHub(_) => "unknown_hub",
-            Self::CorruptRow { .. } | Self::Database(_) => "internal_error",
+            Self::InvalidFile(_) => Code::InvalidFile,
+            Self::Io { .. } => Code::IoError,
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::OrganisationNotFound(_) | Self::AidantNotFound(_) => Code::NotFound,
+            Self::StaleVersion { .. } => Code::StaleVersion,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::UnknownHub(_) => Code::UnknownHub,
+            Self::CorruptRow { .. } | Self::Database(_) => Code::InternalError,
             Self::Territories(e) => e.code(),
             Self::Access(e) => e.code(),
         }

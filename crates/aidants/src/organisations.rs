@@ -9,6 +9,7 @@ use crate::model::{
 use crate::territory::scope_departments;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
@@ -312,7 +313,7 @@ async fn require_department<C: ConnectionTrait>(
         .map_err(|e| match e {
             maillage_territories::TerritoriesError::UnknownDepartment(code) => AidantsError::input(
                 FieldPath::new("input").push("department"),
-                "unknown_value",
+                Code::UnknownValue,
                 format!("unknown department {code}"),
             ),
             e => e.into(),

@@ -15,6 +15,7 @@ use crate::model::{
 use crate::state::{self, Clock, Event, Party, Status};
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, HubId, RegionCode, Siret};
 use maillage_funding::Money;
@@ -45,14 +46,14 @@ fn check_text(name: &str, value: &str, max: usize, required: bool) -> Result<(),
     if required && value.trim().is_empty() {
         return Err(AmiError::invalid(
             field(name),
-            "invalid_value",
+            Code::InvalidValue,
             format!("{name} must not be empty"),
         ));
     }
     if value.chars().count() > max {
         return Err(AmiError::invalid(
             field(name),
-            "invalid_value",
+            Code::InvalidValue,
             format!("{name} has at most {max} characters"),
         ));
     }
@@ -73,7 +74,7 @@ async fn check_data<C: ConnectionTrait>(
     if data.consortium.len() > MAX_LINES {
         return Err(AmiError::invalid(
             field("consortium"),
-            "invalid_value",
+            Code::InvalidValue,
             format!("at most {MAX_LINES} consortium members"),
         ));
     }
@@ -81,7 +82,7 @@ async fn check_data<C: ConnectionTrait>(
         if m.name.trim().is_empty() || m.name.chars().count() > 300 {
             return Err(AmiError::invalid(
                 field("consortium").index(i).push("name"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a member's name has 1 to 300 characters",
             ));
         }
@@ -93,7 +94,7 @@ async fn check_data<C: ConnectionTrait>(
             } else {
                 "coFunding"
             }),
-            "invalid_value",
+            Code::InvalidValue,
             format!("at most {MAX_LINES} lines"),
         ));
     }
@@ -101,14 +102,14 @@ async fn check_data<C: ConnectionTrait>(
         if l.label.trim().is_empty() || l.label.chars().count() > 300 {
             return Err(AmiError::invalid(
                 field("budget").index(i).push("label"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a budget line's label has 1 to 300 characters",
             ));
         }
         if l.amount < Money::ZERO {
             return Err(AmiError::invalid(
                 field("budget").index(i).push("amount"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a budget line's amount must not be negative",
             ));
         }
@@ -117,14 +118,14 @@ async fn check_data<C: ConnectionTrait>(
         if l.funder.trim().is_empty() || l.funder.chars().count() > 300 {
             return Err(AmiError::invalid(
                 field("coFunding").index(i).push("funder"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a co-funder's name has 1 to 300 characters",
             ));
         }
         if l.amount <= Money::ZERO {
             return Err(AmiError::invalid(
                 field("coFunding").index(i).push("amount"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a co-funding amount must be positive",
             ));
         }
@@ -132,7 +133,7 @@ async fn check_data<C: ConnectionTrait>(
     if data.amount_requested < Money::ZERO {
         return Err(AmiError::invalid(
             field("amountRequested"),
-            "invalid_value",
+            Code::InvalidValue,
             "the amount requested must not be negative",
         ));
     }
@@ -140,7 +141,7 @@ async fn check_data<C: ConnectionTrait>(
     if data.departments.len() > 101 {
         return Err(AmiError::invalid(
             field("departments"),
-            "invalid_value",
+            Code::InvalidValue,
             "at most 101 departments",
         ));
     }
@@ -153,7 +154,7 @@ async fn check_data<C: ConnectionTrait>(
     {
         return Err(AmiError::invalid(
             field("departments").index(i),
-            "unknown_value",
+            Code::UnknownValue,
             format!("unknown department {d}"),
         ));
     }
@@ -495,7 +496,7 @@ pub async fn create_application(
         .map_err(|e| match e {
             AmiError::NotFound { .. } => AmiError::invalid(
                 field("campaignId"),
-                "not_found",
+                Code::NotFound,
                 format!("no campaign with id {}", new.campaign_id),
             ),
             other => other,
@@ -828,7 +829,7 @@ pub async fn request_changes(
     if message.is_empty() || message.chars().count() > MAX_TEXT {
         return Err(AmiError::invalid(
             field("message"),
-            "invalid_value",
+            Code::InvalidValue,
             format!("say what to change, in 1 to {MAX_TEXT} characters"),
         ));
     }

@@ -19,6 +19,7 @@ use crate::state::{Party, Status};
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Actor;
+use maillage_core::Code;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -171,7 +172,7 @@ fn clean_file_name(raw: &str) -> Result<String, AmiError> {
     if cleaned.is_empty() || cleaned.starts_with('.') && cleaned.len() == 1 {
         return Err(AmiError::invalid(
             maillage_core::FieldPath::new("fileName"),
-            "invalid_value",
+            Code::InvalidValue,
             "the file needs a name",
         ));
     }
@@ -183,13 +184,13 @@ fn clean_file_name(raw: &str) -> Result<String, AmiError> {
 pub fn check_pdf(bytes: &[u8], limit: i64) -> Result<(), AmiError> {
     if bytes.is_empty() {
         return Err(AmiError::InvalidAttachment {
-            code: "empty_file",
+            code: Code::EmptyFile,
             message: "the file is empty".to_owned(),
         });
     }
     if i64::try_from(bytes.len()).map_or(true, |n| n > limit) {
         return Err(AmiError::InvalidAttachment {
-            code: "too_large",
+            code: Code::TooLarge,
             message: format!(
                 "the file has {} bytes; the limit is {limit} bytes",
                 bytes.len()
@@ -198,7 +199,7 @@ pub fn check_pdf(bytes: &[u8], limit: i64) -> Result<(), AmiError> {
     }
     if !bytes.starts_with(b"%PDF-") {
         return Err(AmiError::InvalidAttachment {
-            code: "not_pdf",
+            code: Code::NotPdf,
             message: "only PDF files are accepted (the content does not start with %PDF-)"
                 .to_owned(),
         });
@@ -317,7 +318,7 @@ async fn insert_row(
         .await?;
     if present >= MAX_ATTACHMENTS_PER_APPLICATION {
         return Err(AmiError::InvalidAttachment {
-            code: "too_many_attachments",
+            code: Code::TooManyAttachments,
             message: format!(
                 "a dossier has at most {MAX_ATTACHMENTS_PER_APPLICATION} attachments: remove one first"
             ),

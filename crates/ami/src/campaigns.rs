@@ -8,6 +8,7 @@ use crate::model::{Campaign, CampaignId, Criterion, CriterionId};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, RegionCode};
 use maillage_funding::Money;
@@ -84,21 +85,21 @@ fn check_new(new: &NewCampaign) -> Result<(), AmiError> {
     {
         return Err(AmiError::invalid(
             f("code"),
-            "invalid_value",
+            Code::InvalidValue,
             "code must have 1 to 64 letters, digits, '-' or '_'",
         ));
     }
     if new.name.trim().is_empty() || new.name.len() > 300 {
         return Err(AmiError::invalid(
             f("name"),
-            "invalid_value",
+            Code::InvalidValue,
             "name must have 1 to 300 characters",
         ));
     }
     if new.closes_at <= new.opens_at {
         return Err(AmiError::invalid(
             f("closesAt"),
-            "invalid_value",
+            Code::InvalidValue,
             "the closing instant must be after the opening instant",
         ));
     }
@@ -110,7 +111,7 @@ fn check_new(new: &NewCampaign) -> Result<(), AmiError> {
         if m < Money::ZERO {
             return Err(AmiError::invalid(
                 f(name),
-                "invalid_value",
+                Code::InvalidValue,
                 "amounts must not be negative",
             ));
         }
@@ -118,21 +119,21 @@ fn check_new(new: &NewCampaign) -> Result<(), AmiError> {
     if new.max_per_hub == Money::ZERO {
         return Err(AmiError::invalid(
             f("maxPerHub"),
-            "invalid_value",
+            Code::InvalidValue,
             "the cap per hub must be positive",
         ));
     }
     if !(1..=100 * 1024 * 1024).contains(&new.max_attachment_bytes) {
         return Err(AmiError::invalid(
             f("maxAttachmentBytes"),
-            "invalid_value",
+            Code::InvalidValue,
             "the attachment limit must be between 1 byte and 100 MiB",
         ));
     }
     if new.criteria.is_empty() {
         return Err(AmiError::invalid(
             f("criteria"),
-            "invalid_value",
+            Code::InvalidValue,
             "a campaign needs a scoring grid of at least one criterion",
         ));
     }
@@ -142,7 +143,7 @@ fn check_new(new: &NewCampaign) -> Result<(), AmiError> {
         if c.code.trim().is_empty() || c.code.len() > 64 || seen.contains(&c.code.trim()) {
             return Err(AmiError::invalid(
                 cf().push("code"),
-                "invalid_value",
+                Code::InvalidValue,
                 "each criterion needs a distinct code of 1 to 64 characters",
             ));
         }
@@ -150,21 +151,21 @@ fn check_new(new: &NewCampaign) -> Result<(), AmiError> {
         if c.label.trim().is_empty() {
             return Err(AmiError::invalid(
                 cf().push("label"),
-                "invalid_value",
+                Code::InvalidValue,
                 "each criterion needs a label",
             ));
         }
         if !(1..=1000).contains(&c.weight) {
             return Err(AmiError::invalid(
                 cf().push("weight"),
-                "invalid_value",
+                Code::InvalidValue,
                 "weights are integers from 1 to 1000",
             ));
         }
         if !(1..=100).contains(&c.max_score) {
             return Err(AmiError::invalid(
                 cf().push("maxScore"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a criterion's maximum score is 1 to 100",
             ));
         }
@@ -183,7 +184,7 @@ pub(crate) async fn insert_campaign<C: ConnectionTrait>(
         .ok_or_else(|| {
             AmiError::invalid(
                 FieldPath::new("input").push("envelopeCode"),
-                "unknown_value",
+                Code::UnknownValue,
                 format!("no funding envelope with code {:?}", new.envelope_code),
             )
         })?;
@@ -196,7 +197,7 @@ pub(crate) async fn insert_campaign<C: ConnectionTrait>(
     {
         return Err(AmiError::invalid(
             FieldPath::new("input").push("priorityRegions").index(i),
-            "unknown_value",
+            Code::UnknownValue,
             format!("unknown region {r}"),
         ));
     }
@@ -479,7 +480,7 @@ pub async fn update_campaign(
     {
         return Err(AmiError::invalid(
             FieldPath::new("input").push("priorityRegions").index(i),
-            "unknown_value",
+            Code::UnknownValue,
             format!("unknown region {r}"),
         ));
     }

@@ -13,6 +13,7 @@ use crate::model::{Application, ApplicationId};
 use crate::state::{self, Clock, Event, Party};
 use chrono_tz::Europe::Paris;
 use maillage_access::AuditChanges;
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, text::fold};
 use maillage_funding::{BeneficiaryKind, Money, SelectionGrant, VerifiedBeneficiary};
@@ -86,12 +87,12 @@ fn clean_reason(reason: Option<&str>, required: bool) -> Result<Option<String>, 
     match reason {
         None if required => Err(AmiError::invalid(
             FieldPath::new("input").push("reason"),
-            "invalid_value",
+            Code::InvalidValue,
             "a rejection needs a reason: the applicant reads it",
         )),
         Some(r) if r.chars().count() > MAX_REASON => Err(AmiError::invalid(
             FieldPath::new("input").push("reason"),
-            "invalid_value",
+            Code::InvalidValue,
             format!("a reason has at most {MAX_REASON} characters"),
         )),
         other => Ok(other.map(str::to_owned)),
@@ -131,14 +132,14 @@ pub async fn select_application(
     if awarded <= Money::ZERO {
         return Err(AmiError::invalid(
             FieldPath::new("input").push("awarded"),
-            "invalid_value",
+            Code::InvalidValue,
             "the amount awarded must be positive",
         ));
     }
     if awarded > app.data.amount_requested {
         return Err(AmiError::invalid(
             FieldPath::new("input").push("awarded"),
-            "invalid_value",
+            Code::InvalidValue,
             format!(
                 "the amount awarded ({awarded}) exceeds the amount requested ({})",
                 app.data.amount_requested

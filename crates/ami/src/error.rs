@@ -1,6 +1,7 @@
 //! The AMI crate's one error enum, with stable codes.
 
 use crate::state::{Event, Refusal, Status};
+use maillage_core::Code;
 use maillage_core::error::{ErrorCode, FieldPath};
 use maillage_funding::{FundingError, Money};
 
@@ -17,7 +18,7 @@ pub enum AmiError {
         /// What is wrong, for a human.
         message: String,
         /// The stable code.
-        code: &'static str,
+        code: Code,
     },
     /// Bad pagination arguments.
     #[error(transparent)]
@@ -116,7 +117,7 @@ pub enum AmiError {
     #[error("{message}")]
     InvalidAttachment {
         /// The stable code: `not_pdf`, `too_large`, `empty_file` or `too_many_attachments`.
-        code: &'static str,
+        code: Code,
         /// What is wrong.
         message: String,
     },
@@ -212,7 +213,7 @@ impl From<Refusal> for AmiError {
 
 impl AmiError {
     /// An error on one input field, with its code.
-    pub fn invalid(field: FieldPath, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: FieldPath, code: Code, message: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             message: message.into(),
@@ -230,29 +231,29 @@ impl AmiError {
 }
 
 impl ErrorCode for AmiError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            Self::InvalidInput { code, .. } | Self::InvalidAttachment { code, .. } => code,
+            Self::InvalidInput { code, .. } | Self::InvalidAttachment { code, .. } => *code,
             Self::Pagination(e) => e.code(),
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound { .. } => "not_found",
-            Self::StaleVersion { .. } => "stale_version",
-            Self::InvalidTransition { .. } => "invalid_transition",
-            Self::NotEditable(_) => "not_editable",
-            Self::CampaignClosed { .. } => "campaign_closed",
-            Self::CampaignNotOpen { .. } => "campaign_not_open",
-            Self::AmountExceedsCap { .. } => "amount_exceeds_cap",
-            Self::Incomplete { .. } => "incomplete_application",
-            Self::AlreadyReviewed { .. } => "already_reviewed",
-            Self::NotScorable(_) => "not_scorable",
-            Self::ConflictOfInterest(_) => "conflict_of_interest",
-            Self::AlreadyExists(_) => "already_exists",
-            Self::EnvelopeExceeded { .. } => "envelope_exceeded",
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::StaleVersion { .. } => Code::StaleVersion,
+            Self::InvalidTransition { .. } => Code::InvalidTransition,
+            Self::NotEditable(_) => Code::NotEditable,
+            Self::CampaignClosed { .. } => Code::CampaignClosed,
+            Self::CampaignNotOpen { .. } => Code::CampaignNotOpen,
+            Self::AmountExceedsCap { .. } => Code::AmountExceedsCap,
+            Self::Incomplete { .. } => Code::IncompleteApplication,
+            Self::AlreadyReviewed { .. } => Code::AlreadyReviewed,
+            Self::NotScorable(_) => Code::NotScorable,
+            Self::ConflictOfInterest(_) => Code::ConflictOfInterest,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::EnvelopeExceeded { .. } => Code::EnvelopeExceeded,
             Self::Storage(_)
             | Self::Export(_)
             | Self::CorruptRow { .. }
             | Self::InvalidSeed(_)
-            | Self::Database(_) => "internal_error",
+            | Self::Database(_) => Code::InternalError,
             Self::Territories(e) => e.code(),
             Self::Funding(e) => e.code(),
             Self::Access(e) => e.code(),

@@ -22,6 +22,7 @@ use crate::state::Party;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Actor;
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -57,21 +58,21 @@ fn check_scores(
         else {
             return Err(AmiError::invalid(
                 f(i).push("criterion"),
-                "unknown_value",
+                Code::UnknownValue,
                 format!("no criterion {:?} in this campaign's grid", s.criterion),
             ));
         };
         if !seen.insert(c.id) {
             return Err(AmiError::invalid(
                 f(i).push("criterion"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!("criterion {:?} is scored twice", c.code),
             ));
         }
         if !(0..=c.max_score).contains(&s.score) {
             return Err(AmiError::invalid(
                 f(i).push("score"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!("{} is scored from 0 to {}", c.code, c.max_score),
             ));
         }
@@ -80,7 +81,7 @@ fn check_scores(
     if let Some(missing) = campaign.criteria.iter().find(|c| !seen.contains(&c.id)) {
         return Err(AmiError::invalid(
             FieldPath::new("input").push("scores"),
-            "invalid_value",
+            Code::InvalidValue,
             format!(
                 "criterion {:?} is not scored: score every criterion",
                 missing.code
@@ -92,7 +93,7 @@ fn check_scores(
     {
         return Err(AmiError::invalid(
             FieldPath::new("input").push("comment"),
-            "invalid_value",
+            Code::InvalidValue,
             format!("a comment has at most {MAX_COMMENT} characters"),
         ));
     }
@@ -413,7 +414,7 @@ pub async fn declare_conflict(
     if reason.is_some_and(|r| r.chars().count() > MAX_COMMENT) {
         return Err(AmiError::invalid(
             FieldPath::new("input").push("reason"),
-            "invalid_value",
+            Code::InvalidValue,
             format!("a reason has at most {MAX_COMMENT} characters"),
         ));
     }

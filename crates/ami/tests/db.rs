@@ -389,7 +389,7 @@ async fn only_the_applicant_edits_and_only_while_editable() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err.code(), "forbidden" | "not_found"),
+            matches!(err.code().as_str(), "forbidden" | "not_found"),
             "{}",
             err.code()
         );

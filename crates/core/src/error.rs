@@ -1,14 +1,16 @@
 //! The contract between domain errors and their callers (GraphQL, CLI).
 
+use crate::Code;
 use std::fmt;
 
-/// A stable, machine-readable error code.
+/// An error that carries one of the API's stable codes.
 ///
-/// Every domain error enum implements it; the GraphQL layer copies `code()` into `extensions.code` and the CLI prints
-/// it, so clients can branch on it without parsing messages. Codes are snake_case and never change meaning.
+/// Every domain error enum implements it; the GraphQL layer copies `code()` into `extensions.code`, the HTTP routes
+/// take their status from it and the CLI prints it, so clients can branch on it without parsing messages. The codes
+/// are the table of [`Code`].
 pub trait ErrorCode: std::error::Error {
-    /// The stable snake_case code, e.g. `invalid_cursor`.
-    fn code(&self) -> &'static str;
+    /// The stable code, e.g. [`Code::InvalidCursor`].
+    fn code(&self) -> Code;
 
     /// The input field at fault, when there is one (e.g. `filter.departments[2]`).
     fn field(&self) -> Option<&FieldPath> {
@@ -91,8 +93,8 @@ impl InvalidValue {
 }
 
 impl ErrorCode for InvalidValue {
-    fn code(&self) -> &'static str {
-        "invalid_value"
+    fn code(&self) -> Code {
+        Code::InvalidValue
     }
 }
 

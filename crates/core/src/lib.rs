@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod actor;
+pub mod codes;
 pub mod csv;
 pub mod db;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod text;
 pub mod values;
 
 pub use actor::{Actor, Role};
+pub use codes::{Classification, Code};
 pub use error::{ErrorCode, FieldPath};
 pub use ids::{DepartmentCode, HubId, RegionCode, SiteId};
 pub use pagination::{Cursor, Page, PageRequest};

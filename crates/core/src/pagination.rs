@@ -134,10 +134,10 @@ pub enum PaginationError {
 }
 
 impl ErrorCode for PaginationError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> crate::Code {
         match self {
-            Self::InvalidCursor => "invalid_cursor",
-            Self::PageSizeOutOfRange(_) => "page_size_out_of_range",
+            Self::InvalidCursor => crate::Code::InvalidCursor,
+            Self::PageSizeOutOfRange(_) => crate::Code::PageSizeOutOfRange,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The counsellors crate's one error enum.
 
 use maillage_core::error::{ErrorCode, FieldPath, InvalidValue};
-use maillage_core::pagination::PaginationError;
+use maillage_core::{Code, pagination::PaginationError};
 
 /// Everything a counsellors service can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -14,7 +14,7 @@ pub enum CounsellorsError {
         /// What is wrong, for a human.
         message: String,
         /// The stable code (`invalid_value`, `unknown_value`, …).
-        code: &'static str,
+        code: Code,
     },
     /// Bad pagination arguments.
     #[error(transparent)]
@@ -91,12 +91,12 @@ impl CounsellorsError {
         Self::InvalidInput {
             field,
             message: err.to_string(),
-            code: "invalid_value",
+            code: Code::InvalidValue,
         }
     }
 
     /// An error on one input field with a code and a message.
-    pub fn input(field: FieldPath, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn input(field: FieldPath, code: Code, message: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             message: message.into(),
@@ -116,18 +116,18 @@ impl CounsellorsError {
 use std::fmt;
 
 impl ErrorCode for CounsellorsError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            Self::InvalidInput { code, .. } => code,
+            Self::InvalidInput { code, .. } => *code,
             Self::Pagination(e) => e.code(),
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound { .. } => "not_found",
-            Self::StaleVersion { .. } => "stale_version",
-            Self::AlreadyExists(_) => "already_exists",
-            Self::TimeShareExceeded { .. } => "time_share_exceeded",
-            Self::InvalidFile(_) => "invalid_file",
-            Self::Write(_) => "io_error",
-            Self::CorruptRow { .. } | Self::Database(_) => "internal_error",
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::StaleVersion { .. } => Code::StaleVersion,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::TimeShareExceeded { .. } => Code::TimeShareExceeded,
+            Self::InvalidFile(_) => Code::InvalidFile,
+            Self::Write(_) => Code::IoError,
+            Self::CorruptRow { .. } | Self::Database(_) => Code::InternalError,
             Self::Territories(e) => e.code(),
             Self::Access(e) => e.code(),
         }

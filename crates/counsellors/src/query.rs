@@ -8,6 +8,7 @@ use crate::model::{
     DepartmentCounts, NewCounsellor, NewPost, NewStructure, PersonalData, Post, PostId, Structure,
     StructureId, StructureKind,
 };
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
@@ -167,7 +168,7 @@ async fn allowed_departments<C: ConnectionTrait>(
         let Some(hub) = maillage_territories::hub_by_slug(db, slug).await? else {
             return Err(CounsellorsError::input(
                 FieldPath::new("filter").push("hub"),
-                "unknown_value",
+                Code::UnknownValue,
                 format!("no hub with slug {slug:?}"),
             ));
         };

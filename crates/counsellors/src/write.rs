@@ -13,6 +13,7 @@ use crate::query::{
 };
 use chrono::{NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, Role, SiteId};
 use sea_orm::sea_query::Expr;
@@ -165,7 +166,7 @@ fn check_dates(
     {
         return Err(CounsellorsError::input(
             input(field),
-            "invalid_value",
+            Code::InvalidValue,
             format!("{field} ({e}) is before the start ({s})"),
         ));
     }
@@ -459,14 +460,14 @@ pub fn validate_post(p: &NewPost) -> Result<(), CounsellorsError> {
     if p.requested < 0 || p.requested > 1000 {
         return Err(CounsellorsError::input(
             input("requested"),
-            "invalid_value",
+            Code::InvalidValue,
             "requested must be between 0 and 1000",
         ));
     }
     if p.granted < 0 || p.granted > p.requested {
         return Err(CounsellorsError::input(
             input("granted"),
-            "invalid_value",
+            Code::InvalidValue,
             format!(
                 "granted must be between 0 and the number requested ({})",
                 p.requested
@@ -476,7 +477,7 @@ pub fn validate_post(p: &NewPost) -> Result<(), CounsellorsError> {
     if p.decision != CommitteeDecision::Accepted && p.granted != 0 {
         return Err(CounsellorsError::input(
             input("granted"),
-            "invalid_value",
+            Code::InvalidValue,
             "posts are granted only by an accepted committee decision",
         ));
     }
@@ -772,7 +773,7 @@ pub(crate) async fn check_counsellor<C: ConnectionTrait>(
         if post.is_none_or(|p| p.structure_id != c.structure_id) {
             return Err(CounsellorsError::input(
                 input("postId"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!(
                     "post {post_id} is not a post of structure {}",
                     c.structure_id
@@ -784,7 +785,7 @@ pub(crate) async fn check_counsellor<C: ConnectionTrait>(
         if Some(coordinator) == id {
             return Err(CounsellorsError::input(
                 input("coordinatorId"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a counsellor cannot coordinate itself",
             ));
         }
@@ -793,7 +794,7 @@ pub(crate) async fn check_counsellor<C: ConnectionTrait>(
             Some(_) => {
                 return Err(CounsellorsError::input(
                     input("coordinatorId"),
-                    "invalid_value",
+                    Code::InvalidValue,
                     format!("counsellor {coordinator} is not a coordinator"),
                 ));
             }
@@ -803,7 +804,7 @@ pub(crate) async fn check_counsellor<C: ConnectionTrait>(
     if !(0..=100).contains(&c.host_share) {
         return Err(CounsellorsError::input(
             input("hostShare"),
-            "invalid_value",
+            Code::InvalidValue,
             "hostShare is a percentage, 0 to 100",
         ));
     }
@@ -934,7 +935,7 @@ pub async fn update_counsellor(
         if !coordinated.is_empty() {
             return Err(CounsellorsError::input(
                 input("isCoordinator"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!(
                     "counsellor {id} still coordinates {} counsellor(s): reassign them first",
                     coordinated.len()
@@ -985,7 +986,7 @@ pub async fn set_assignments(
     if !(0..=100).contains(&host_share) {
         return Err(CounsellorsError::input(
             input("hostShare"),
-            "invalid_value",
+            Code::InvalidValue,
             "hostShare is a percentage, 0 to 100",
         ));
     }
@@ -995,14 +996,14 @@ pub async fn set_assignments(
         if !(1..=100).contains(share) {
             return Err(CounsellorsError::input(
                 field.push("share"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a site share is a percentage, 1 to 100",
             ));
         }
         if !seen.insert(*site) {
             return Err(CounsellorsError::input(
                 field.push("siteId"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!("site {site} is listed twice"),
             ));
         }

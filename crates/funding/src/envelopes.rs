@@ -12,6 +12,7 @@ use crate::money::Money;
 use chrono::{Datelike, NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Actor;
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::sync::SyncOptions;
 use sea_orm::sea_query::Expr;
@@ -568,7 +569,7 @@ fn check_target(target: Option<&Target>) -> Result<(), FundingError> {
     if target.is_some_and(|t| t.count < 0) {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("target").push("count"),
-            "invalid_value",
+            Code::InvalidValue,
             "a target cannot be negative",
         ));
     }
@@ -585,21 +586,21 @@ fn check_new(new: &NewEnvelope) -> Result<(), FundingError> {
     {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("code"),
-            "invalid_value",
+            Code::InvalidValue,
             "code must have 1 to 64 letters, digits, '-' or '_'",
         ));
     }
     if new.name.trim().is_empty() {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("name"),
-            "invalid_value",
+            Code::InvalidValue,
             "name must not be empty",
         ));
     }
     if new.amount < Money::ZERO {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("amount"),
-            "invalid_value",
+            Code::InvalidValue,
             "an envelope's amount cannot be negative",
         ));
     }
@@ -657,7 +658,7 @@ pub async fn create_envelope(
     {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("parentId"),
-            "not_found",
+            Code::NotFound,
             format!("no envelope with id {parent}"),
         ));
     }
@@ -728,7 +729,7 @@ pub async fn update_envelope(
         Some(n) if n.trim().is_empty() => {
             return Err(FundingError::invalid(
                 FieldPath::new("input").push("name"),
-                "invalid_value",
+                Code::InvalidValue,
                 "name must not be empty",
             ));
         }
@@ -739,7 +740,7 @@ pub async fn update_envelope(
     if amount < Money::ZERO {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("amount"),
-            "invalid_value",
+            Code::InvalidValue,
             "an envelope's amount cannot be negative",
         ));
     }
@@ -752,7 +753,7 @@ pub async fn update_envelope(
     if amount < used {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("amount"),
-            "below_committed",
+            Code::BelowCommitted,
             format!(
                 "signed grants already commit {used} in this envelope; its amount cannot be lower"
             ),

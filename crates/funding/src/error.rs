@@ -1,6 +1,7 @@
 //! The funding crate's one error enum.
 
 use crate::money::Money;
+use maillage_core::Code;
 use maillage_core::error::{ErrorCode, FieldPath};
 
 /// Everything a funding service can refuse or fail with.
@@ -14,7 +15,7 @@ pub enum FundingError {
         /// What is wrong, for a human.
         message: String,
         /// The stable code (`invalid_value`, `unknown_value`, …).
-        code: &'static str,
+        code: Code,
     },
     /// Bad pagination arguments.
     #[error(transparent)]
@@ -138,7 +139,7 @@ impl FundingError {
     }
 
     /// An error on one input field, with its code.
-    pub fn invalid(field: FieldPath, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: FieldPath, code: Code, message: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             message: message.into(),
@@ -148,24 +149,24 @@ impl FundingError {
 }
 
 impl ErrorCode for FundingError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            Self::InvalidInput { code, .. } => code,
-            Self::Several(all) => all.first().map_or("invalid_value", ErrorCode::code),
+            Self::InvalidInput { code, .. } => *code,
+            Self::Several(all) => all.first().map_or(Code::InvalidValue, ErrorCode::code),
             Self::Pagination(e) => e.code(),
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound { .. } => "not_found",
-            Self::StaleVersion { .. } => "stale_version",
-            Self::EnvelopeExceeded { .. } => "envelope_exceeded",
-            Self::GrantExceeded { .. } => "grant_exceeded",
-            Self::InvalidState(_) => "invalid_state",
-            Self::InvalidFile(_) => "invalid_file",
-            Self::ImportRejected { .. } => "rows_rejected",
-            Self::AlreadyExists(_) => "already_exists",
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::StaleVersion { .. } => Code::StaleVersion,
+            Self::EnvelopeExceeded { .. } => Code::EnvelopeExceeded,
+            Self::GrantExceeded { .. } => Code::GrantExceeded,
+            Self::InvalidState(_) => Code::InvalidState,
+            Self::InvalidFile(_) => Code::InvalidFile,
+            Self::ImportRejected { .. } => Code::RowsRejected,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::CorruptRow { .. }
             | Self::InvalidSeed(_)
             | Self::Database(_)
-            | Self::Directory(_) => "internal_error",
+            | Self::Directory(_) => Code::InternalError,
             Self::Territories(e) => e.code(),
             Self::Access(e) => e.code(),
         }

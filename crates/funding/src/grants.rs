@@ -12,6 +12,7 @@ use crate::rules::quote_from;
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Europe::Paris;
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
@@ -258,35 +259,35 @@ fn check_grant(new: &NewGrant) -> Result<(), FundingError> {
     if r.is_empty() || r.len() > 200 {
         return Err(FundingError::invalid(
             f("beneficiary").push("reference"),
-            "invalid_value",
+            Code::InvalidValue,
             "the beneficiary's reference must have 1 to 200 characters",
         ));
     }
     if new.amount <= Money::ZERO {
         return Err(FundingError::invalid(
             f("amount"),
-            "invalid_value",
+            Code::InvalidValue,
             "a grant's amount must be positive",
         ));
     }
     if !(0..=10_000).contains(&new.posts) {
         return Err(FundingError::invalid(
             f("posts"),
-            "invalid_value",
+            Code::InvalidValue,
             "posts must be between 0 and 10000",
         ));
     }
     if new.contract_years.is_some_and(|y| !(1..=10).contains(&y)) {
         return Err(FundingError::invalid(
             f("contractYears"),
-            "invalid_value",
+            Code::InvalidValue,
             "contractYears must be between 1 and 10",
         ));
     }
     if new.ends_on.is_some_and(|e| e < new.starts_on) {
         return Err(FundingError::invalid(
             f("endsOn"),
-            "invalid_value",
+            Code::InvalidValue,
             "endsOn must not be before startsOn",
         ));
     }
@@ -297,7 +298,7 @@ fn check_grant(new: &NewGrant) -> Result<(), FundingError> {
     {
         return Err(FundingError::invalid(
             f("overrideReason"),
-            "invalid_value",
+            Code::InvalidValue,
             "an override reason must have 1 to 2000 characters",
         ));
     }
@@ -311,19 +312,19 @@ fn check_dates(decision: NaiveDate, dates: GrantDates) -> Result<(), FundingErro
     {
         return Err(FundingError::invalid(
             f("signedOn"),
-            "invalid_value",
+            Code::InvalidValue,
             format!("signedOn ({signed}) must not be before the decision ({decision})"),
         ));
     }
     match (dates.signed_on, dates.closed_on) {
         (None, Some(_)) => Err(FundingError::invalid(
             f("closedOn"),
-            "invalid_value",
+            Code::InvalidValue,
             "a grant is closed only after it was signed: give signedOn",
         )),
         (Some(signed), Some(closed)) if closed < signed => Err(FundingError::invalid(
             f("closedOn"),
-            "invalid_value",
+            Code::InvalidValue,
             format!("closedOn ({closed}) must not be before signedOn ({signed})"),
         )),
         _ => Ok(()),
@@ -345,7 +346,7 @@ async fn region_of<C: ConnectionTrait>(
             FieldPath::new("input")
                 .push("beneficiary")
                 .push("department"),
-            "unknown_value",
+            Code::UnknownValue,
             format!("unknown department {d}"),
         )),
     }
@@ -395,7 +396,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
     if resolved.is_none() {
         errors.push(FundingError::invalid(
             field("reference"),
-            "not_found",
+            Code::NotFound,
             format!("no {} {:?}", claim.kind, claim.reference.trim()),
         ));
     }
@@ -403,7 +404,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
         if v.kind != claim.kind {
             errors.push(FundingError::invalid(
                 field("kind"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!(
                     "{:?} is a {}, not a {}",
                     claim.reference, v.kind, claim.kind
@@ -415,7 +416,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
         {
             errors.push(FundingError::invalid(
                 field("hostKind"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!("{} is a {is} host, not a {said} one", v.name),
             ));
         }
@@ -424,7 +425,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
         {
             errors.push(FundingError::invalid(
                 field("department"),
-                "invalid_value",
+                Code::InvalidValue,
                 format!("{} is in department {is}, not {said}", v.name),
             ));
         }
@@ -443,7 +444,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
         if new.posts < 1 {
             errors.push(FundingError::invalid(
                 FieldPath::new("input").push("posts"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a host structure's grant pays for at least one post",
             ));
         }
@@ -451,18 +452,18 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
             match (&claim.funded_posts, &v.funded_posts) {
                 (None, _) => errors.push(FundingError::invalid(
                     field("fundedPosts"),
-                    "invalid_value",
+                    Code::InvalidValue,
                     "a host structure's grant names the post request (conventionnement) it pays for",
                 )),
                 (Some(r), None) => errors.push(FundingError::invalid(
                     field("fundedPosts"),
-                    "not_found",
+                    Code::NotFound,
                     format!("{} has no post request {r:?}", v.name),
                 )),
                 (Some(_), Some(fp)) if new.posts > fp.granted => {
                     errors.push(FundingError::invalid(
                         FieldPath::new("input").push("posts"),
-                        "exceeds_funded_posts",
+                        Code::ExceedsFundedPosts,
                         format!(
                             "{} posts, but the post request {} of {} was granted {}",
                             new.posts, fp.reference, v.name, fp.granted
@@ -492,7 +493,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
                     if q.total != new.amount && new.override_reason.is_none() {
                         errors.push(FundingError::invalid(
                             FieldPath::new("input").push("amount"),
-                            "amount_mismatch",
+                            Code::AmountMismatch,
                             format!(
                                 "{} differs from the {} computed by {} for {} posts decided on {decision_date} ({}); \
                                  give an overrideReason to record a different amount",
@@ -515,7 +516,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
     } else if new.contract_years.is_some() {
         errors.push(FundingError::invalid(
             FieldPath::new("input").push("contractYears"),
-            "invalid_value",
+            Code::InvalidValue,
             "only a host structure's grant follows a salary-based rule",
         ));
     }
@@ -530,7 +531,7 @@ pub async fn check_grant_against<C: ConnectionTrait, D: BeneficiaryDirectory>(
         return Err(e);
     }
     let mut beneficiary = resolved.ok_or_else(|| {
-        FundingError::invalid(field("reference"), "not_found", "no such beneficiary")
+        FundingError::invalid(field("reference"), Code::NotFound, "no such beneficiary")
     })?;
     beneficiary.host_kind = host_kind;
     beneficiary.department = department;
@@ -571,7 +572,7 @@ pub(crate) async fn insert_checked<C: ConnectionTrait>(
     {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("envelopeId"),
-            "not_found",
+            Code::NotFound,
             format!("no envelope with id {}", new.envelope_id),
         ));
     }
@@ -624,7 +625,7 @@ pub(crate) async fn insert_checked<C: ConnectionTrait>(
         if maillage_core::db::is_foreign_key_violation(&e) {
             FundingError::invalid(
                 FieldPath::new("input").push("envelopeId"),
-                "not_found",
+                Code::NotFound,
                 "the envelope does not exist",
             )
         } else {
@@ -921,7 +922,7 @@ pub async fn record_disbursement(
     if new.amount <= Money::ZERO {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("amount"),
-            "invalid_value",
+            Code::InvalidValue,
             "a payment must be positive",
         ));
     }
@@ -1016,7 +1017,7 @@ pub async fn create_signed_grant_in<C: ConnectionTrait>(
     if !matches!(v.kind, BeneficiaryKind::AmiDossier | BeneficiaryKind::Hub) || v.hub.is_none() {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("beneficiary"),
-            "invalid_value",
+            Code::InvalidValue,
             "a selection grant pays an AMI dossier or a hub, with its hub",
         ));
     }

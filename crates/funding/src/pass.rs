@@ -9,6 +9,7 @@ use crate::money::Money;
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Europe::Paris;
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, SiteId};
 use sea_orm::sea_query::Expr;
@@ -139,7 +140,7 @@ async fn envelope_of<C: ConnectionTrait>(
             .ok_or_else(|| {
                 FundingError::invalid(
                     FieldPath::new("input").push("envelopeId"),
-                    "not_found",
+                    Code::NotFound,
                     format!("no envelope {PASS_ENVELOPE}: give envelopeId"),
                 )
             }),
@@ -197,28 +198,28 @@ fn check(data: &PassProgrammeData) -> Result<(), FundingError> {
     if data.collectivite.trim().is_empty() {
         return Err(FundingError::invalid(
             f("collectivite"),
-            "invalid_value",
+            Code::InvalidValue,
             "collectivite must not be empty",
         ));
     }
     if data.amount < Money::ZERO {
         return Err(FundingError::invalid(
             f("amount"),
-            "invalid_value",
+            Code::InvalidValue,
             "amount cannot be negative",
         ));
     }
     if data.vouchers_issued < 0 || data.vouchers_used < 0 {
         return Err(FundingError::invalid(
             f("vouchersIssued"),
-            "invalid_value",
+            Code::InvalidValue,
             "voucher counts cannot be negative",
         ));
     }
     if data.vouchers_used > data.vouchers_issued {
         return Err(FundingError::invalid(
             f("vouchersUsed"),
-            "invalid_value",
+            Code::InvalidValue,
             "more vouchers used than issued",
         ));
     }
@@ -252,7 +253,7 @@ async fn replace_sites<C: ConnectionTrait>(
         if maillage_core::db::is_foreign_key_violation(&e) {
             FundingError::invalid(
                 FieldPath::new("input").push("sites"),
-                "not_found",
+                Code::NotFound,
                 "one of the sites does not exist",
             )
         } else {

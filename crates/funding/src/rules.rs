@@ -9,6 +9,7 @@ use crate::model::{
 use crate::money::Money;
 use chrono::{NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode};
 use sea_orm::sea_query::Expr;
@@ -186,7 +187,7 @@ pub async fn grant_quote<C: ConnectionTrait>(
     if !(1..=10_000).contains(&posts) {
         return Err(FundingError::invalid(
             FieldPath::new("posts"),
-            "invalid_value",
+            Code::InvalidValue,
             "posts must be between 1 and 10000",
         ));
     }
@@ -218,7 +219,7 @@ pub fn quote_from(
         .ok_or_else(|| {
             FundingError::invalid(
                 FieldPath::new("date"),
-                "no_rule",
+                Code::NoRule,
                 format!(
                     "no {} funding rule for a {kind} host in {} on {date}",
                     contract_years.map_or_else(
@@ -236,7 +237,7 @@ pub fn quote_from(
                 .ok_or_else(|| {
                     FundingError::invalid(
                         FieldPath::new("date"),
-                        "no_rule",
+                        Code::NoRule,
                         format!("no value of the {} in force on {date}", s.reference),
                     )
                 })?,
@@ -270,8 +271,13 @@ pub fn quote_with(
     posts: i32,
     salary: Option<&ReferenceSalary>,
 ) -> Result<GrantQuote, FundingError> {
-    let overflow =
-        || FundingError::invalid(FieldPath::new("posts"), "invalid_value", "amount too large");
+    let overflow = || {
+        FundingError::invalid(
+            FieldPath::new("posts"),
+            Code::InvalidValue,
+            "amount too large",
+        )
+    };
     let per_post = match (&rule.salary, salary) {
         (Some(share), Some(value)) => {
             let (unit, detail) = salary_per_post(share, value).ok_or_else(overflow)?;
@@ -280,7 +286,7 @@ pub fn quote_with(
         (Some(share), None) => {
             return Err(FundingError::invalid(
                 FieldPath::new("date"),
-                "no_rule",
+                Code::NoRule,
                 format!(
                     "no value of the {} for {}",
                     share.reference,
@@ -366,7 +372,7 @@ fn check_rule(new: &NewRule) -> Result<(), FundingError> {
         if amount < Money::ZERO {
             return Err(FundingError::invalid(
                 FieldPath::new("input").push(field),
-                "invalid_value",
+                Code::InvalidValue,
                 "amounts cannot be negative",
             ));
         }
@@ -374,7 +380,7 @@ fn check_rule(new: &NewRule) -> Result<(), FundingError> {
     if new.valid_to.is_some_and(|to| to < new.valid_from) {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("validTo"),
-            "invalid_value",
+            Code::InvalidValue,
             "validTo must not be before validFrom",
         ));
     }
@@ -382,14 +388,14 @@ fn check_rule(new: &NewRule) -> Result<(), FundingError> {
         if !(1..=100).contains(&s.share_pct) || !(1..=10).contains(&s.years) {
             return Err(FundingError::invalid(
                 FieldPath::new("input").push("salary"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a salary share is 1 to 100 % over 1 to 10 years",
             ));
         }
         if s.reference.trim().is_empty() {
             return Err(FundingError::invalid(
                 FieldPath::new("input").push("salary").push("reference"),
-                "invalid_value",
+                Code::InvalidValue,
                 "a salary-based rule names its reference salary (SMIC)",
             ));
         }
@@ -397,7 +403,7 @@ fn check_rule(new: &NewRule) -> Result<(), FundingError> {
     if new.source.trim().is_empty() {
         return Err(FundingError::invalid(
             FieldPath::new("input").push("source"),
-            "invalid_value",
+            Code::InvalidValue,
             "a rule must name its source",
         ));
     }

@@ -826,7 +826,7 @@ fn user_errors(e: &FundingError) -> Vec<(String, String, String)> {
         .into_iter()
         .map(|one| {
             (
-                one.code().to_owned(),
+                one.code().as_str().to_owned(),
                 one.field().map(ToString::to_string).unwrap_or_default(),
                 one.to_string(),
             )

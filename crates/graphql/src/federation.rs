@@ -89,6 +89,7 @@ pub fn build_federation_schema(limits: SchemaLimits) -> FederationSchema {
         .enable_federation()
         .extension(crate::telemetry::Telemetry)
         .extension(crate::nul::RefuseNul)
+        .extension(crate::kit::error::ErrorCodes)
         .finish()
 }
 

@@ -27,6 +27,7 @@ use crate::sites::sites_by_ids;
 use crate::tokens::{ApiTokenNode, tokens_for_node};
 use async_graphql::{Context, ID, Interface, Object};
 use maillage_ami as ami;
+use maillage_core::Code;
 use maillage_core::{DepartmentCode, HubId, RegionCode, SiteId};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -115,7 +116,7 @@ impl NodeQuery {
         if ids.len() > MAX_NODES {
             return Err(coded(
                 &format!("at most {MAX_NODES} ids per call"),
-                "too_many_ids",
+                Code::TooManyIds,
                 Some("ids".to_owned()),
             ));
         }

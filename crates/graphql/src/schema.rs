@@ -86,6 +86,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     .override_output_type_description::<NaiveDate>(DATE)
     .override_input_type_description::<NaiveDate>(DATE)
     .extension(crate::nul::RefuseNul)
+    .extension(crate::kit::error::ErrorCodes)
     .finish()
 }
 

@@ -10,6 +10,7 @@ use crate::kit::territory::known_hub;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use maillage_access::{AccessError, NewToken, TokenInfo};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{HubId, Role};
 use maillage_territories::Hub;
@@ -106,7 +107,7 @@ async fn one(ctx: &Context<'_>, token: TokenInfo) -> async_graphql::Result<ApiTo
     with_hubs(ctx, vec![token])
         .await?
         .pop()
-        .ok_or_else(|| crate::kit::error::coded("internal error", "internal_error", None))
+        .ok_or_else(|| crate::kit::error::coded("internal error", Code::InternalError, None))
 }
 
 /// `apiTokens`, `hubInvitations`.
@@ -217,7 +218,7 @@ pub struct RevokeApiTokenPayload {
 }
 
 fn id_error(m: String) -> UserError {
-    user_error(FieldPath::new("input").push("id"), "invalid_id", m)
+    user_error(FieldPath::new("input").push("id"), Code::InvalidId, m)
 }
 
 /// `createApiToken`, `revokeApiToken`, `acceptHubInvitation`.
@@ -237,7 +238,7 @@ impl TokensMutation {
         let Some(role) = Role::parse(&input.role) else {
             return Ok(CreateApiTokenPayload::errors(vec![user_error(
                 FieldPath::new("input").push("role"),
-                "unknown_value",
+                Code::UnknownValue,
                 format!(
                     "unknown role {:?}: use partner, hub_coordinator, bdt_reviewer, ami_applicant or admin",
                     input.role
@@ -250,7 +251,7 @@ impl TokensMutation {
                 None => {
                     return Ok(CreateApiTokenPayload::errors(vec![user_error(
                         FieldPath::new("input").push("hub"),
-                        "unknown_value",
+                        Code::UnknownValue,
                         format!("no hub {:?}", raw.as_str()),
                     )]));
                 }

@@ -9,8 +9,9 @@
 //! such a header to a cross-site form post without a CORS preflight, which this server never grants; a request
 //! without it is refused with 400 `upload_header_missing` before anything is read.
 
-use crate::app::AppState;
-use crate::protection::ClientAddr;
+use crate::error::ApiError;
+use crate::extract::{Caller, Member, UploadHeader};
+use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -20,18 +21,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maillage_ami as ami;
 use maillage_ami::{
-    AmiError, ApplicationFilter, ApplicationId, Attachment, AttachmentId, LocalDiskStorage,
-    NewAttachment, Status, Storage,
+    ApplicationFilter, ApplicationId, Attachment, AttachmentId, LocalDiskStorage, NewAttachment,
+    Status, Storage,
 };
-use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role};
+use maillage_core::{Code, DepartmentCode, RegionCode};
 use maillage_graphql::kit::id::{NodeKind, encode, encode_child, parse_int};
 use serde::Deserialize;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The header an upload must carry (any non-empty value; `1` by convention).
-pub const UPLOAD_HEADER: &str = "x-maillage-upload";
+pub use crate::extract::UPLOAD_HEADER;
 
 /// Where attachments are stored: an `Arc<dyn Storage>` shared by every request (local disk under
 /// `MAILLAGE_ATTACHMENTS_DIR` unless an embedding application builds another).
@@ -54,177 +54,8 @@ pub fn routes(store: AttachmentStore) -> Router<AppState> {
         .layer(Extension(store))
 }
 
-/// A refusal of an AMI route: its status, stable code and message, plus at most one header (`WWW-Authenticate`,
-/// `Retry-After`). The body is shaped like a GraphQL error, so clients parse one format: `{ errors: [{ message,
-/// extensions: { code, classification } }] }`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    header: Option<(header::HeaderName, HeaderValue)>,
-}
-
-impl ApiError {
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
-    fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
-        self.header = Some((name, value));
-        self
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "errors": [{
-            "message": self.message,
-            "extensions": { "code": self.code, "classification": crate::http::classification(self.code) },
-        }] });
-        let mut response = (
-            self.status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            )],
-            body.to_string(),
-        )
-            .into_response();
-        if let Some((name, value)) = self.header {
-            response.headers_mut().insert(name, value);
-        }
-        response
-    }
-}
-
-pub(crate) fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
-    ApiError {
-        status,
-        code,
-        message: message.to_owned(),
-        header: None,
-    }
-}
-
-/// A domain error as a response: the status follows the code, the message is the domain's (masked when internal).
-fn domain_error(e: &AmiError) -> ApiError {
-    if e.is_internal() {
-        tracing::error!(error = %e, "internal error");
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error; the incident is logged",
-        );
-    }
-    let code = e.code();
-    let status = match code {
-        "unauthenticated" => StatusCode::UNAUTHORIZED,
-        "forbidden" => StatusCode::FORBIDDEN,
-        "not_found" => StatusCode::NOT_FOUND,
-        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "not_pdf" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "stale_version" | "not_editable" | "invalid_transition" => StatusCode::CONFLICT,
-        _ if e.is_user_error() => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    error(status, code, &e.to_string())
-}
-
-/// Authenticates like `/graphql`, refuses anonymous callers (dossiers are never public) and applies the caller's
-/// request rate.
-pub(crate) async fn caller(
-    app: &AppState,
-    client: ClientAddr,
-    headers: &HeaderMap,
-) -> Result<Actor, ApiError> {
-    let unauthenticated = |message: &str| {
-        error(StatusCode::UNAUTHORIZED, "unauthenticated", message)
-            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
-    };
-    let actor = match crate::auth::authenticate(app, headers).await {
-        Ok(actor) if actor.role() == Role::Anonymous => {
-            return Err(unauthenticated(
-                "AMI dossiers need an API token (Authorization: Bearer …)",
-            ));
-        }
-        Ok(actor) => actor,
-        Err(crate::auth::AuthError::InvalidCredentials) => {
-            return Err(unauthenticated("invalid or expired credentials"));
-        }
-        Err(crate::auth::AuthError::Unavailable) => {
-            return Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "credentials could not be checked; retry later",
-            ));
-        }
-    };
-    let key = app.protection.caller_key(&actor, &client, headers);
-    if let Some(rate) = &app.protection.rate
-        && let Err(exhausted) = rate.take(&key, 1)
-    {
-        let mut refusal = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            &format!(
-                "too many requests; retry in {} s",
-                exhausted.retry_after_secs
-            ),
-        );
-        if let Ok(v) = HeaderValue::from_str(&exhausted.retry_after_secs.to_string()) {
-            refusal = refusal.with_header(header::RETRY_AFTER, v);
-        }
-        return Err(refusal);
-    }
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(new_request_id, str::to_owned);
-    Ok(actor.with_request_id(request_id))
-}
-
-fn new_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{nanos:x}-ami-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Refuses a state-changing request without the anti-CSRF header.
-pub(crate) fn require_upload_header(headers: &HeaderMap) -> Result<(), ApiError> {
-    let present = headers
-        .get(UPLOAD_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().is_empty());
-    if present {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::BAD_REQUEST,
-            "upload_header_missing",
-            "add the header `X-Maillage-Upload: 1`: uploads and deletions without it are refused (protection \
-             against cross-site request forgery)",
-        ))
-    }
-}
-
-/// Query parameters that do not parse (e.g. `qpv=maybe`).
-fn bad_query(e: &QueryRejection) -> ApiError {
-    error(
-        StatusCode::BAD_REQUEST,
-        "invalid_value",
-        &format!("invalid query parameters: {}", e.body_text()),
-    )
-}
-
 fn decode(raw: &str, kind: NodeKind) -> Result<i32, ApiError> {
-    parse_int(raw, kind).map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_id", &e.to_string()))
+    parse_int(raw, kind).map_err(|e| ApiError::new(Code::InvalidId, e.to_string()))
 }
 
 /// Query parameters of an upload.
@@ -250,10 +81,15 @@ fn attachment_json(a: &Attachment) -> serde_json::Value {
 
 /// `POST /ami/applications/{id}/attachments?fileName=NAME`: the body is the PDF itself (`Content-Type:
 /// application/pdf`), at most the campaign's limit. Answers 201 with the attachment's metadata.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "axum extractors: the gate, the route's parameters and the body"
+)]
 pub async fn upload(
     State(app): State<AppState>,
     Extension(store): Extension<AttachmentStore>,
-    client: ClientAddr,
+    _: UploadHeader,
+    Member(Caller { actor, .. }): Member,
     Path(id): Path<String>,
     params: Result<Query<UploadParams>, QueryRejection>,
     headers: HeaderMap,
@@ -261,14 +97,7 @@ pub async fn upload(
 ) -> Response {
     let Query(params) = match params {
         Ok(p) => p,
-        Err(e) => return bad_query(&e).into_response(),
-    };
-    if let Err(r) = require_upload_header(&headers) {
-        return r.into_response();
-    }
-    let actor = match caller(&app, client, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
+        Err(e) => return ApiError::bad_query(&e).into_response(),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -280,9 +109,8 @@ pub async fn upload(
         .trim()
         .to_ascii_lowercase();
     if content_type != "application/pdf" && content_type != "application/octet-stream" {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        return ApiError::new(
+            Code::UnsupportedMediaType,
             "send the file itself as the body, with Content-Type: application/pdf",
         )
         .into_response();
@@ -296,9 +124,9 @@ pub async fn upload(
         Ok(a) => match ami::get_campaign(&app.db, a.campaign_id).await {
             Ok(Some(c)) => c.max_attachment_bytes,
             Ok(None) => ami::DEFAULT_MAX_ATTACHMENT_BYTES,
-            Err(e) => return domain_error(&e).into_response(),
+            Err(e) => return ApiError::domain(&e).into_response(),
         },
-        Err(e) => return domain_error(&e).into_response(),
+        Err(e) => return ApiError::domain(&e).into_response(),
     };
     // One byte more than the limit is read, so that a file just too large is refused by the domain's own check,
     // and anything larger is cut off here without being held in memory.
@@ -308,10 +136,9 @@ pub async fn upload(
     let bytes = match axum::body::to_bytes(body, cap).await {
         Ok(b) => b,
         Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                &format!("the file is larger than this campaign accepts ({limit} bytes at most)"),
+            return ApiError::new(
+                Code::TooLarge,
+                format!("the file is larger than this campaign accepts ({limit} bytes at most)"),
             )
             .into_response();
         }
@@ -343,7 +170,7 @@ pub async fn upload(
             }
             response
         }
-        Err(e) => domain_error(&e).into_response(),
+        Err(e) => ApiError::domain(&e).into_response(),
     }
 }
 
@@ -351,14 +178,9 @@ pub async fn upload(
 pub async fn download(
     State(app): State<AppState>,
     Extension(store): Extension<AttachmentStore>,
-    client: ClientAddr,
+    Member(Caller { actor, .. }): Member,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    let actor = match caller(&app, client, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
     let id = match decode(&id, NodeKind::AmiAttachment) {
         Ok(id) => AttachmentId(id),
         Err(r) => return r.into_response(),
@@ -372,7 +194,7 @@ pub async fn download(
             );
             file_response(bytes, "application/pdf", &disposition)
         }
-        Err(e) => domain_error(&e).into_response(),
+        Err(e) => ApiError::domain(&e).into_response(),
     }
 }
 
@@ -381,24 +203,17 @@ pub async fn download(
 pub async fn remove(
     State(app): State<AppState>,
     Extension(store): Extension<AttachmentStore>,
-    client: ClientAddr,
+    _: UploadHeader,
+    Member(Caller { actor, .. }): Member,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = require_upload_header(&headers) {
-        return r.into_response();
-    }
-    let actor = match caller(&app, client, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
     let id = match decode(&id, NodeKind::AmiAttachment) {
         Ok(id) => AttachmentId(id),
         Err(r) => return r.into_response(),
     };
     match ami::remove_attachment(&app.db, store.0.as_ref(), &actor, id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => domain_error(&e).into_response(),
+        Err(e) => ApiError::domain(&e).into_response(),
     }
 }
 
@@ -456,13 +271,7 @@ fn list<T, E: std::fmt::Display>(
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(|v| {
-                parse(v).map_err(|e| {
-                    error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_value",
-                        &format!("{name}: {e}"),
-                    )
-                })
+                parse(v).map_err(|e| ApiError::new(Code::InvalidValue, format!("{name}: {e}")))
             })
             .collect()
     })
@@ -478,13 +287,12 @@ pub async fn export_filter(
         Some(code) => match ami::campaign_by_code(&app.db, code).await {
             Ok(Some(c)) => Some(c.id),
             Ok(None) => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_value",
-                    &format!("no campaign with code {code:?}"),
+                return Err(ApiError::new(
+                    Code::UnknownValue,
+                    format!("no campaign with code {code:?}"),
                 ));
             }
-            Err(e) => return Err(domain_error(&e)),
+            Err(e) => return Err(ApiError::domain(&e)),
         },
         None => None,
     };
@@ -508,18 +316,13 @@ pub async fn export_filter(
 /// score summaries, or every score of every sheet, as CSV; query parameters filter like `amiApplications`.
 pub async fn export(
     State(app): State<AppState>,
-    client: ClientAddr,
+    Member(Caller { actor, .. }): Member,
     Path(file): Path<String>,
     params: Result<Query<ExportParams>, QueryRejection>,
-    headers: HeaderMap,
 ) -> Response {
     let Query(params) = match params {
         Ok(p) => p,
-        Err(e) => return bad_query(&e).into_response(),
-    };
-    let actor = match caller(&app, client, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
+        Err(e) => return ApiError::bad_query(&e).into_response(),
     };
     let filter = match export_filter(&app, &params).await {
         Ok(f) => f,
@@ -529,9 +332,8 @@ pub async fn export(
         "applications.csv" => ami::export_applications_csv(&app.db, &actor, &filter).await,
         "scores.csv" => ami::export_scores_csv(&app.db, &actor, &filter).await,
         _ => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
+            return ApiError::new(
+                Code::NotFound,
                 "exports: /ami/export/applications.csv, /ami/export/scores.csv",
             )
             .into_response();
@@ -542,7 +344,7 @@ pub async fn export(
             let disposition = format!("attachment; filename=\"ami-{file}\"");
             file_response(csv, "text/csv; charset=utf-8", &disposition)
         }
-        Err(e) => domain_error(&e).into_response(),
+        Err(e) => ApiError::domain(&e).into_response(),
     }
 }
 
@@ -572,6 +374,8 @@ pub(crate) fn file_response(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -583,16 +387,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_upload_header_is_required_and_not_empty() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(
-            require_upload_header(&headers).err().map(|e| e.code()),
-            Some("upload_header_missing")
-        );
-        headers.insert(UPLOAD_HEADER, HeaderValue::from_static(" "));
-        assert!(require_upload_header(&headers).is_err());
-        headers.insert(UPLOAD_HEADER, HeaderValue::from_static("1"));
-        assert!(require_upload_header(&headers).is_ok());
+    #[tokio::test]
+    async fn the_upload_header_is_required_and_not_empty() {
+        use axum::extract::FromRequestParts;
+        async fn check(value: Option<&'static str>) -> Option<Code> {
+            let mut request = axum::http::Request::builder();
+            if let Some(v) = value {
+                request = request.header(UPLOAD_HEADER, v);
+            }
+            let (mut parts, ()) = request.body(()).unwrap().into_parts();
+            UploadHeader::from_request_parts(&mut parts, &())
+                .await
+                .err()
+                .map(|e| e.code)
+        }
+        assert_eq!(check(None).await, Some(Code::UploadHeaderMissing));
+        assert_eq!(check(Some(" ")).await, Some(Code::UploadHeaderMissing));
+        assert_eq!(check(Some("1")).await, None);
     }
 }

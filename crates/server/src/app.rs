@@ -2,62 +2,12 @@
 
 use crate::config::ServeConfig;
 use crate::http;
-use crate::protection::Protection;
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use maillage_graphql::cost::CostModel;
-use maillage_graphql::federation::{FederationSchema, build_federation_schema};
-use maillage_graphql::{MaillageSchema, build_schema};
-use sea_orm::DatabaseConnection;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// What every request handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The connection pool.
-    pub db: DatabaseConnection,
-    /// The GraphQL schema.
-    pub schema: MaillageSchema,
-    /// The same schema as an Apollo Federation v2 subgraph (`/federation/graphql`).
-    pub federation_schema: FederationSchema,
-    /// Cost rules of `schema`, read from its SDL once.
-    pub cost_model: Arc<CostModel>,
-    /// Cost rules of `federation_schema`.
-    pub federation_cost_model: Arc<CostModel>,
-    /// Limits, budgets and persisted queries, shared by every request of this instance.
-    pub protection: Arc<Protection>,
-    /// The change feed's fan-out to this instance's subscriptions.
-    pub changes: crate::changes::ChangeHub,
-    /// Whether `createWebhook` accepts `http://` to loopback addresses (development only).
-    pub webhook_policy: maillage_graphql::changes::WebhookPolicy,
-}
-
-impl AppState {
-    /// State over an open, migrated database.
-    pub fn new(db: DatabaseConnection, config: &ServeConfig) -> Self {
-        let schema = build_schema(config.limits());
-        let federation_schema = build_federation_schema(config.limits());
-        Self {
-            changes: crate::changes::ChangeHub::new(db.clone(), Duration::from_millis(200)),
-            webhook_policy: maillage_graphql::changes::WebhookPolicy {
-                allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
-            },
-            db,
-            cost_model: Arc::new(CostModel::from_sdl(&schema.sdl())),
-            federation_cost_model: Arc::new(CostModel::from_sdl(&federation_schema.sdl())),
-            schema,
-            federation_schema,
-            protection: Arc::new(Protection::new(
-                &config.protection,
-                config.max_query_depth,
-                config.max_query_complexity,
-            )),
-        }
-    }
-}
 
 /// The HTTP application.
 pub fn build_app(state: AppState, config: &ServeConfig) -> Router {

@@ -3,7 +3,7 @@
 //! A missing header means anonymous; `Authorization: Bearer mlg_…` means an API token. The token scheme stays here
 //! (an OIDC/JWT front could be added beside it), so the domain crates only ever see an `Actor`.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::http::HeaderMap;
 use maillage_core::{Actor, Role};
 

@@ -1,8 +1,9 @@
 //! The `maillage` command line.
 
-use crate::app::{AppState, build_app, serve};
+use crate::app::{build_app, serve};
 use crate::config::{DbConfig, ServeConfig, TelemetryConfig};
 use crate::db::open_for_command;
+use crate::state::AppState;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use maillage_core::{Actor, DepartmentCode, ErrorCode};

@@ -20,8 +20,9 @@
 //! still matches gets `304 Not Modified` without touching the data. The tag is weak (`W/`): the bytes may arrive
 //! gzip- or brotli-encoded.
 
-use crate::app::AppState;
-use crate::protection::ClientAddr;
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::AppState;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -31,10 +32,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
-use maillage_core::{Actor, DepartmentCode, ErrorCode, RegionCode, Role};
+use maillage_core::{Actor, Code, DepartmentCode, ErrorCode, RegionCode, Role};
 use sea_orm::{ConnectionTrait, Statement};
 use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::io::Write;
@@ -73,124 +73,16 @@ pub fn routes() -> Router<AppState> {
 // Refusals
 // ---------------------------------------------------------------------------------------------------------------
 
-/// A refusal: status, stable code, message, shaped like a GraphQL error (`{ errors: [{ message, extensions }] }`).
-#[derive(Debug)]
-pub struct Failure {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
-    }
-}
-
-impl std::error::Error for Failure {}
-
-fn failure(status: StatusCode, code: &'static str, message: impl Into<String>) -> Failure {
-    Failure {
-        status,
-        code,
-        message: message.into(),
-        retry_after: None,
-    }
-}
+/// A refusal of an export route (the server's one refusal type: the status follows the code).
+pub type Failure = ApiError;
 
 fn bad_request(message: impl Into<String>) -> Failure {
-    failure(StatusCode::BAD_REQUEST, "invalid_value", message)
+    ApiError::new(Code::InvalidValue, message)
 }
 
 /// A domain error as a refusal: the status follows the code; internal errors are logged and masked.
 fn domain<E: ErrorCode>(e: E) -> Failure {
-    if e.is_internal() {
-        tracing::error!(error = %e, "export failed");
-        return failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error; the incident is logged",
-        );
-    }
-    let status = match e.code() {
-        "forbidden" => StatusCode::FORBIDDEN,
-        "unauthenticated" => StatusCode::UNAUTHORIZED,
-        "not_found" => StatusCode::NOT_FOUND,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    failure(status, e.code(), e.to_string())
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        crate::metrics::global().error(self.code);
-        let body = json!({ "errors": [{
-            "message": self.message,
-            "extensions": { "code": self.code, "classification": crate::http::classification(self.code) },
-        }] });
-        let mut response = (
-            self.status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            )],
-            body.to_string(),
-        )
-            .into_response();
-        let h = response.headers_mut();
-        if self.status == StatusCode::UNAUTHORIZED {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(v) = self
-            .retry_after
-            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
-        {
-            h.insert(header::RETRY_AFTER, v);
-        }
-        response
-    }
-}
-
-/// Authenticates like `/graphql` (no token: anonymous) and applies the caller's request rate.
-async fn caller(
-    app: &AppState,
-    client: &ClientAddr,
-    headers: &HeaderMap,
-) -> Result<Actor, Failure> {
-    let actor = match crate::auth::authenticate(app, headers).await {
-        Ok(actor) => actor,
-        Err(crate::auth::AuthError::InvalidCredentials) => {
-            return Err(failure(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "invalid or expired credentials",
-            ));
-        }
-        Err(crate::auth::AuthError::Unavailable) => {
-            return Err(failure(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "credentials could not be checked; retry later",
-            ));
-        }
-    };
-    let key = app.protection.caller_key(&actor, client, headers);
-    if let Some(rate) = &app.protection.rate
-        && let Err(exhausted) = rate.take(&key, 1)
-    {
-        let mut refusal = failure(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "too many requests; retry in {} s",
-                exhausted.retry_after_secs
-            ),
-        );
-        refusal.retry_after = Some(exhausted.retry_after_secs);
-        return Err(refusal);
-    }
-    Ok(actor)
+    ApiError::domain(&e)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -287,9 +179,8 @@ async fn data_version(app: &AppState) -> Result<Option<(i64, DateTime<Utc>)>, Fa
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "reading the data version failed");
-            failure(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+            ApiError::new(
+                Code::Unavailable,
                 "the database is unavailable; retry later",
             )
         })?;
@@ -301,9 +192,8 @@ async fn data_version(app: &AppState) -> Result<Option<(i64, DateTime<Utc>)>, Fa
 
 fn internal(e: impl std::fmt::Display) -> Failure {
     tracing::error!(error = %e, "export failed");
-    failure(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
+    ApiError::new(
+        Code::InternalError,
         "internal error; the incident is logged",
     )
 }
@@ -498,21 +388,12 @@ fn department(raw: Option<&str>) -> Result<Option<DepartmentCode>, Failure> {
 }
 
 /// Runs `handler` on the authenticated caller; any refusal becomes its answer.
-async fn answer<F, Fut>(
-    app: AppState,
-    client: ClientAddr,
-    headers: HeaderMap,
-    handler: F,
-) -> Response
+async fn answer<F, Fut>(app: AppState, caller: Caller, headers: HeaderMap, handler: F) -> Response
 where
     F: FnOnce(AppState, Actor, HeaderMap) -> Fut,
     Fut: Future<Output = Result<Response, Failure>>,
 {
-    let actor = match caller(&app, &client, &headers).await {
-        Ok(a) => a,
-        Err(f) => return f.into_response(),
-    };
-    match handler(app, actor, headers).await {
+    match handler(app, caller.actor, headers).await {
         Ok(r) => r,
         Err(f) => f.into_response(),
     }
@@ -578,12 +459,12 @@ enum SiteFormat {
 
 async fn sites(
     app: AppState,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<SiteParams>, QueryRejection>,
     format: SiteFormat,
 ) -> Response {
-    answer(app, client, headers, |app, actor, headers| async move {
+    answer(app, caller, headers, |app, actor, headers| async move {
         let params = query(params)?;
         let filter = params.filter()?;
         filter.validate().map_err(domain)?;
@@ -639,45 +520,45 @@ async fn sites(
 /// `GET /exports/sites.csv`: the national standard v1.0.2.
 async fn sites_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<SiteParams>, QueryRejection>,
 ) -> Response {
-    sites(app, client, headers, params, SiteFormat::StandardV1).await
+    sites(app, caller, headers, params, SiteFormat::StandardV1).await
 }
 
 /// `GET /exports/sites.geojson`.
 async fn sites_geojson(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<SiteParams>, QueryRejection>,
 ) -> Response {
-    sites(app, client, headers, params, SiteFormat::GeoJson).await
+    sites(app, caller, headers, params, SiteFormat::GeoJson).await
 }
 
 /// `GET /exports/sites/datainclusion/structures.json`.
 async fn datainclusion_structures(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<SiteParams>, QueryRejection>,
 ) -> Response {
     use maillage_sites::datainclusion::Collection;
     let format = SiteFormat::DataInclusion(Collection::Structures);
-    sites(app, client, headers, params, format).await
+    sites(app, caller, headers, params, format).await
 }
 
 /// `GET /exports/sites/datainclusion/services.json`.
 async fn datainclusion_services(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<SiteParams>, QueryRejection>,
 ) -> Response {
     use maillage_sites::datainclusion::Collection;
     let format = SiteFormat::DataInclusion(Collection::Services);
-    sites(app, client, headers, params, format).await
+    sites(app, caller, headers, params, format).await
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -712,13 +593,13 @@ enum CounsellorsFile {
 
 async fn counsellors(
     app: AppState,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<HubParams>, QueryRejection>,
     file: CounsellorsFile,
 ) -> Response {
     use maillage_counsellors::export::{CounsellorList, export_counsellors, export_structures};
-    answer(app, client, headers, |app, actor, headers| async move {
+    answer(app, caller, headers, |app, actor, headers| async move {
         let params = query(params)?;
         let scope = params.scope()?;
         let db = app.db.clone();
@@ -757,31 +638,31 @@ async fn counsellors(
 /// `GET /exports/counsellors.csv` (admins, hub coordinators, BdT reviewers).
 async fn counsellors_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<HubParams>, QueryRejection>,
 ) -> Response {
-    counsellors(app, client, headers, params, CounsellorsFile::Territory).await
+    counsellors(app, caller, headers, params, CounsellorsFile::Territory).await
 }
 
 /// `GET /exports/counsellors-without-site.csv`.
 async fn counsellors_without_site_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<HubParams>, QueryRejection>,
 ) -> Response {
-    counsellors(app, client, headers, params, CounsellorsFile::WithoutSite).await
+    counsellors(app, caller, headers, params, CounsellorsFile::WithoutSite).await
 }
 
 /// `GET /exports/structures.csv`: host structures and their posts.
 async fn structures_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<HubParams>, QueryRejection>,
 ) -> Response {
-    counsellors(app, client, headers, params, CounsellorsFile::Structures).await
+    counsellors(app, caller, headers, params, CounsellorsFile::Structures).await
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -828,13 +709,13 @@ enum AidantsFile {
 
 async fn aidants(
     app: AppState,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<TerritoryParams>, QueryRejection>,
     file: AidantsFile,
 ) -> Response {
     use maillage_aidants::export::{export_aidants, export_mandates, export_organisations};
-    answer(app, client, headers, |app, actor, headers| async move {
+    answer(app, caller, headers, |app, actor, headers| async move {
         let params = query(params)?;
         let territory = params.territory()?;
         let db = app.db.clone();
@@ -868,31 +749,31 @@ async fn aidants(
 /// `GET /exports/organisations.csv`.
 async fn organisations_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<TerritoryParams>, QueryRejection>,
 ) -> Response {
-    aidants(app, client, headers, params, AidantsFile::Organisations).await
+    aidants(app, caller, headers, params, AidantsFile::Organisations).await
 }
 
 /// `GET /exports/aidants.csv` (personal columns only for rows the caller may read).
 async fn aidants_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<TerritoryParams>, QueryRejection>,
 ) -> Response {
-    aidants(app, client, headers, params, AidantsFile::Aidants).await
+    aidants(app, caller, headers, params, AidantsFile::Aidants).await
 }
 
 /// `GET /exports/mandates.csv`.
 async fn mandates_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<TerritoryParams>, QueryRejection>,
 ) -> Response {
-    aidants(app, client, headers, params, AidantsFile::Mandates).await
+    aidants(app, caller, headers, params, AidantsFile::Mandates).await
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1024,11 +905,11 @@ async fn write_grants<C: ConnectionTrait>(
 /// `GET /exports/grants.csv`.
 async fn grants_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<GrantParams>, QueryRejection>,
 ) -> Response {
-    answer(app, client, headers, |app, actor, headers| async move {
+    answer(app, caller, headers, |app, actor, headers| async move {
         let params = query(params)?;
         let hub = match &params.hub {
             Some(slug) => Some(
@@ -1119,11 +1000,11 @@ async fn write_envelopes<C: ConnectionTrait>(db: &C, out: Pipe) -> Result<u64, F
 /// `GET /exports/envelopes.csv`: every envelope with its consumption (children included).
 async fn envelopes_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<NoParams>, QueryRejection>,
 ) -> Response {
-    answer(app, client, headers, |app, actor, headers| async move {
+    answer(app, caller, headers, |app, actor, headers| async move {
         let params = query(params)?;
         let db = app.db.clone();
         let run = Box::new(move |pipe: Pipe| -> Running {
@@ -1221,11 +1102,11 @@ async fn write_audit<C: ConnectionTrait>(
 /// `GET /exports/audit-log.csv` (admins; hub coordinators for their territory), newest first.
 async fn audit_log_csv(
     State(app): State<AppState>,
-    client: ClientAddr,
+    caller: Caller,
     headers: HeaderMap,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
-    answer(app, client, headers, |app, actor, headers| async move {
+    answer(app, caller, headers, |app, actor, headers| async move {
         let params = query(params)?;
         let filter = maillage_access::AuditFilter {
             entity_type: params.entity_type.clone(),

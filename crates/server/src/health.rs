@@ -5,10 +5,11 @@
 //! so a load balancer sends no traffic to an instance that would fail it. Both are checked on each call, with no
 //! cached state: an instance becomes ready again as soon as its database comes back, without a restart.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use maillage_core::Code;
 use maillage_migrations::{Migrator, MigratorTrait};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Query};
@@ -83,10 +84,10 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, axum::Json(json!({ "status": "ready" }))).into_response(),
         Err(reason) => {
             let (reason, detail) = match reason {
-                NotReady::Unreachable(e) => ("database_unreachable", json!(e)),
-                NotReady::PendingMigrations(names) => ("migrations_pending", json!(names)),
+                NotReady::Unreachable(e) => (Code::DatabaseUnreachable, json!(e)),
+                NotReady::PendingMigrations(names) => (Code::MigrationsPending, json!(names)),
                 NotReady::TimedOut => (
-                    "database_timeout",
+                    Code::DatabaseTimeout,
                     json!(format!(
                         "no answer within {} s",
                         READINESS_TIMEOUT.as_secs()
@@ -94,10 +95,10 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
                 ),
             };
             // The detail (a driver message, migration names) goes to the log only: the endpoint may be public.
-            tracing::warn!(reason, %detail, "not ready");
+            tracing::warn!(reason = reason.as_str(), %detail, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable", "reason": reason })),
+                axum::Json(json!({ "status": "unavailable", "reason": reason.as_str() })),
             )
                 .into_response()
         }

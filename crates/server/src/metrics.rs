@@ -233,7 +233,7 @@ fn pool_usage(db: &DatabaseConnection) -> (u32, u32, u32) {
 
 /// `GET /metrics`.
 pub async fn handler(
-    axum::extract::State(app): axum::extract::State<crate::app::AppState>,
+    axum::extract::State(app): axum::extract::State<crate::state::AppState>,
 ) -> impl axum::response::IntoResponse {
     (
         [(

@@ -10,9 +10,10 @@
 //! /imports/{job}/report.csv` its row report. Who may send to a feed and see its jobs is the sites domain's
 //! decision (`feeds::can_manage_feed`).
 
-use crate::ami::{caller, error, file_response, require_upload_header};
-use crate::app::AppState;
-use crate::protection::ClientAddr;
+use crate::ami::file_response;
+use crate::error::ApiError;
+use crate::extract::{Caller, Member, UploadHeader};
+use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -21,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
-use maillage_core::{Actor, ErrorCode};
+use maillage_core::{Actor, Code};
 use maillage_graphql::feeds::{decode_job_id, job_id};
 use maillage_sites::SitesError;
 use maillage_sites::feeds::{self, Feed};
@@ -52,23 +53,7 @@ pub fn routes(settings: ImportUploads) -> Router<AppState> {
 
 /// A sites error as a response: the status follows the code; internal errors are logged and masked.
 fn domain_error(e: &SitesError) -> Response {
-    if e.is_internal() {
-        tracing::error!(error = %e, "internal error");
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error; the incident is logged",
-        )
-        .into_response();
-    }
-    let code = e.code();
-    let status = match code {
-        "forbidden" => StatusCode::FORBIDDEN,
-        "not_found" => StatusCode::NOT_FOUND,
-        _ if e.is_user_error() => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    error(status, code, &e.to_string()).into_response()
+    ApiError::domain(e).into_response()
 }
 
 /// Query parameters of an upload.
@@ -252,7 +237,8 @@ fn spawn_job(app: &AppState, actor: Actor, job: jobs::JobId, path: PathBuf) {
 pub async fn upload(
     State(app): State<AppState>,
     Extension(settings): Extension<Arc<ImportUploads>>,
-    client: ClientAddr,
+    _: UploadHeader,
+    Member(Caller { actor, .. }): Member,
     Path(feed_slug): Path<String>,
     params: Result<Query<UploadParams>, QueryRejection>,
     headers: HeaderMap,
@@ -261,20 +247,12 @@ pub async fn upload(
     let Query(params) = match params {
         Ok(p) => p,
         Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_value",
-                &format!("invalid query parameters: {}", e.body_text()),
+            return ApiError::new(
+                Code::InvalidValue,
+                format!("invalid query parameters: {}", e.body_text()),
             )
             .into_response();
         }
-    };
-    if let Err(r) = require_upload_header(&headers) {
-        return r.into_response();
-    }
-    let actor = match caller(&app, client, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
     };
     // Who may send to this feed is known before a byte of the file is read.
     if let Err(e) = feeds::get_feed(&app.db, &actor, &feed_slug).await {
@@ -296,10 +274,7 @@ pub async fn upload(
         .trim()
         .to_ascii_lowercase();
     let Some(extension) = stored_extension(&file_name, &content_type) else {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unknown_format",
-            "name the file (Content-Disposition: attachment; filename=\"lieux.csv\", or ?fileName=lieux.csv): its \
+        return ApiError::new(Code::UnknownFormat, "name the file (Content-Disposition: attachment; filename=\"lieux.csv\", or ?fileName=lieux.csv): its \
              extension tells the format",
         )
         .into_response();
@@ -313,19 +288,14 @@ pub async fn upload(
     match store_body(body, &path, settings.max_bytes).await {
         Ok(Some(0)) => {
             let _ = tokio::fs::remove_file(&path).await;
-            return error(
-                StatusCode::BAD_REQUEST,
-                "empty_file",
-                "the request body is empty: send the file",
-            )
-            .into_response();
+            return ApiError::new(Code::EmptyFile, "the request body is empty: send the file")
+                .into_response();
         }
         Ok(Some(_)) => {}
         Ok(None) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                &format!(
+            return ApiError::new(
+                Code::TooLarge,
+                format!(
                     "the file is larger than this server accepts ({} bytes at most)",
                     settings.max_bytes
                 ),
@@ -335,9 +305,8 @@ pub async fn upload(
         Err(e) => {
             tracing::error!(path = %path.display(), error = %e, "cannot store an uploaded file");
             let _ = tokio::fs::remove_file(&path).await;
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+            return ApiError::new(
+                Code::InternalError,
                 "internal error; the incident is logged",
             )
             .into_response();
@@ -366,8 +335,7 @@ async fn visible_job(
     actor: &Actor,
     raw: &str,
 ) -> Result<(Feed, ImportJob), Response> {
-    let id = decode_job_id(raw)
-        .map_err(|m| error(StatusCode::BAD_REQUEST, "invalid_id", &m).into_response())?;
+    let id = decode_job_id(raw).map_err(|m| ApiError::new(Code::InvalidId, &m).into_response())?;
     let job = jobs::get_job(&app.db, actor, id)
         .await
         .map_err(|e| domain_error(&e))?;
@@ -382,14 +350,9 @@ async fn visible_job(
 /// `GET /imports/{job}`: the job's status, progress and counts.
 pub async fn status(
     State(app): State<AppState>,
-    client: ClientAddr,
+    Member(Caller { actor, .. }): Member,
     Path(raw): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    let actor = match caller(&app, client, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
     match visible_job(&app, &actor, &raw).await {
         Ok((feed, job)) => {
             let mut response =
@@ -407,17 +370,12 @@ pub async fn status(
 /// `GET /imports/{job}/report.csv`: every line of the job's report (`location,id,outcome,field,reason,detail`).
 pub async fn report(
     State(app): State<AppState>,
-    client: ClientAddr,
+    Member(Caller { actor, .. }): Member,
     Path(raw): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    let actor = match caller(&app, client, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r.into_response(),
-    };
     let id = match decode_job_id(&raw) {
         Ok(id) => id,
-        Err(m) => return error(StatusCode::BAD_REQUEST, "invalid_id", &m).into_response(),
+        Err(m) => return ApiError::new(Code::InvalidId, &m).into_response(),
     };
     match jobs::job_report_csv(&app.db, &actor, id).await {
         Ok((job, csv)) => {

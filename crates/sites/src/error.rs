@@ -1,7 +1,7 @@
 //! The sites crate's one error enum.
 
 use maillage_core::error::{ErrorCode, FieldPath, InvalidValue};
-use maillage_core::pagination::PaginationError;
+use maillage_core::{Code, pagination::PaginationError};
 
 /// Everything a sites service can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -14,7 +14,7 @@ pub enum SitesError {
         /// What is wrong, for a human.
         message: String,
         /// The stable code (`invalid_value`, `unknown_value`, …).
-        code: &'static str,
+        code: Code,
     },
     /// Bad pagination arguments.
     #[error(transparent)]
@@ -132,32 +132,32 @@ impl SitesError {
         Self::InvalidInput {
             field,
             message: err.to_string(),
-            code: "invalid_value",
+            code: Code::InvalidValue,
         }
     }
 }
 
 impl ErrorCode for SitesError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            Self::InvalidInput { code, .. } => code,
+            Self::InvalidInput { code, .. } => *code,
             Self::Pagination(e) => e.code(),
-            Self::InvalidFile(_) => "invalid_file",
-            Self::Io { .. } => "io_error",
-            Self::Forbidden(_) => "forbidden",
-            Self::UnknownHub(_) => "unknown_hub",
-            Self::ArchiveShareExceeded { .. } => "archive_share_exceeded",
-            Self::Cancelled => "cancelled",
-            Self::StagingLost(_) => "staging_lost",
-            Self::UnknownFeed(_) | Self::UnknownJob(_) => "not_found",
-            Self::Conflict { .. } => "conflict",
-            Self::NotFound(_) => "not_found",
-            Self::StaleVersion { .. } => "stale_version",
-            Self::AlreadyExists { .. } => "already_exists",
-            Self::MatchNotFound(_) => "not_found",
-            Self::InvalidDecision(_) => "invalid_decision",
+            Self::InvalidFile(_) => Code::InvalidFile,
+            Self::Io { .. } => Code::IoError,
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::UnknownHub(_) => Code::UnknownHub,
+            Self::ArchiveShareExceeded { .. } => Code::ArchiveShareExceeded,
+            Self::Cancelled => Code::Cancelled,
+            Self::StagingLost(_) => Code::StagingLost,
+            Self::UnknownFeed(_) | Self::UnknownJob(_) => Code::NotFound,
+            Self::Conflict { .. } => Code::Conflict,
+            Self::NotFound(_) => Code::NotFound,
+            Self::StaleVersion { .. } => Code::StaleVersion,
+            Self::AlreadyExists { .. } => Code::AlreadyExists,
+            Self::MatchNotFound(_) => Code::NotFound,
+            Self::InvalidDecision(_) => Code::InvalidDecision,
             Self::Access(e) => e.code(),
-            Self::CorruptRow { .. } | Self::Database(_) => "internal_error",
+            Self::CorruptRow { .. } | Self::Database(_) => Code::InternalError,
             Self::Territories(e) => e.code(),
         }
     }

@@ -10,6 +10,7 @@ use crate::entity::feed;
 use crate::mapping::{BUILT_IN, Mapping};
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, HubId, Role};
 use sea_orm::sea_query::Expr;
@@ -130,7 +131,7 @@ fn invalid(field: &str, message: impl Into<String>) -> SitesError {
     SitesError::InvalidInput {
         field: FieldPath::new("input").push(field),
         message: message.into(),
-        code: "invalid_value",
+        code: Code::InvalidValue,
     }
 }
 
@@ -364,7 +365,7 @@ pub async fn create_feed<C: TransactionTrait>(
             return Err(SitesError::InvalidInput {
                 field: FieldPath::new("input").push(field),
                 message: format!("a feed with {field} {value:?} exists already"),
-                code: "already_exists",
+                code: Code::AlreadyExists,
             });
         }
         Err(e) if maillage_core::db::is_foreign_key_violation(&e) => {
@@ -406,7 +407,7 @@ pub async fn update_feed<C: TransactionTrait>(
                 "feed {slug:?} is at version {}, not {version}: reload it and apply your change again",
                 old.version
             ),
-            code: "stale_version",
+            code: Code::StaleVersion,
         });
     }
     let mut new = old.clone();
@@ -473,7 +474,7 @@ pub async fn update_feed<C: TransactionTrait>(
             message: format!(
                 "feed {slug:?} changed meanwhile: reload it and apply your change again"
             ),
-            code: "stale_version",
+            code: Code::StaleVersion,
         });
     }
     new.version = version + 1;

@@ -19,6 +19,7 @@ use crate::import::{FeedPolicy, ImportOptions, ImportSummary, Progress, ReportLi
 use crate::mapping::Mapping;
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::pagination::{Cursor, Page, PageRequest};
 use maillage_core::{Actor, ErrorCode, HubId, Role};
 use sea_orm::sea_query::Expr;
@@ -439,7 +440,7 @@ pub async fn run_job(
         return Err(SitesError::InvalidInput {
             field: maillage_core::error::FieldPath::new("job"),
             message: format!("import job {id} is not queued: it ran already"),
-            code: "invalid_state",
+            code: Code::InvalidState,
         });
     }
     let _here = RunningHere::new(id);

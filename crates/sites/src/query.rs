@@ -9,6 +9,7 @@ use crate::hours::{parse_hours, timezone_for_department};
 use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 use crate::standard::vocabulary;
 use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Cursor, Page, PageRequest, PaginationError};
 use maillage_core::{
@@ -132,7 +133,7 @@ impl SiteFilter {
                         message: format!(
                             "{v:?} is not a value of the national standard v1.0.2 for {name}"
                         ),
-                        code: "unknown_value",
+                        code: Code::UnknownValue,
                     });
                 }
             }
@@ -161,7 +162,7 @@ impl SiteFilter {
                     field: FieldPath::new("filter").push("boundingBox"),
                     message: "latitudes must be within [-90, 90], longitudes within [-180, 180], min ≤ max"
                         .to_owned(),
-                    code: "invalid_value",
+                    code: Code::InvalidValue,
                 });
             }
         }

@@ -1,7 +1,7 @@
 //! The one error type of this crate, with stable codes for callers.
 
 use maillage_core::error::InvalidValue;
-use maillage_core::{DepartmentCode, ErrorCode, HubId};
+use maillage_core::{Code, DepartmentCode, ErrorCode, HubId};
 use sea_orm::DbErr;
 
 /// Everything that can go wrong in the territories services.
@@ -82,16 +82,16 @@ impl TerritoriesError {
 }
 
 impl ErrorCode for TerritoriesError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> Code {
         match self {
-            Self::Database(_) => "database_error",
-            Self::CorruptRow { .. } => "corrupt_data",
-            Self::UnknownHub(_) => "unknown_hub",
-            Self::UnknownDepartment(_) => "unknown_department",
-            Self::InvalidSeedData { .. } => "invalid_seed_data",
-            Self::Forbidden(_) => "forbidden",
-            Self::StaleVersion { .. } => "stale_version",
-            Self::InvalidInput { .. } => "invalid_value",
+            Self::Database(_) | Self::CorruptRow { .. } | Self::InvalidSeedData { .. } => {
+                Code::InternalError
+            }
+            Self::UnknownHub(_) => Code::UnknownHub,
+            Self::UnknownDepartment(_) => Code::UnknownDepartment,
+            Self::Forbidden(_) => Code::Forbidden,
+            Self::StaleVersion { .. } => Code::StaleVersion,
+            Self::InvalidInput { .. } => Code::InvalidValue,
             Self::Access(e) => e.code(),
         }
     }

@@ -7,6 +7,7 @@ use crate::kit::territory::{hub_id, opt_hub_slug};
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
 use chrono::NaiveDate;
 use maillage_aidants::{AidantFilter, OrganisationFilter, OrganisationId};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, RegionCode, SiteId};
 
@@ -90,7 +91,7 @@ pub enum MandateDuration {
 }
 
 pub(crate) fn invalid(field: &str, e: &impl std::fmt::Display) -> async_graphql::Error {
-    coded(&e.to_string(), "invalid_value", Some(field.to_owned()))
+    coded(&e.to_string(), Code::InvalidValue, Some(field.to_owned()))
 }
 
 pub(crate) fn departments(

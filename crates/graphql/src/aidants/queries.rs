@@ -12,6 +12,7 @@ use crate::kit::state;
 use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, ID, Object};
 use maillage_aidants::{AidantId, OrganisationId, Territory};
+use maillage_core::Code;
 use maillage_core::{DepartmentCode, RegionCode};
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ impl AidantsQuery {
             _ => {
                 return Err(coded(
                     "give at most one of department, hub or region",
-                    "invalid_value",
+                    Code::InvalidValue,
                     None,
                 ));
             }

@@ -8,6 +8,7 @@ use crate::kit::payload::{UserError, input, user_error};
 use async_graphql::{Enum, ID, InputObject};
 use maillage_ami as ami;
 use maillage_ami::{ApplicationData, CampaignId, Status};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, RegionCode, Siret};
 use maillage_funding::Money;
@@ -15,7 +16,7 @@ use maillage_funding::Money;
 pub(crate) fn id_error(path: FieldPath, message: String) -> UserError {
     UserError {
         field: path.0,
-        code: "invalid_id".to_owned(),
+        code: Code::InvalidId.as_str().to_owned(),
         message,
     }
 }
@@ -150,7 +151,7 @@ impl AmiApplicationContentInput {
             .map_err(|e| {
                 errors.push(user_error(
                     input("carrierSiret"),
-                    "invalid_value",
+                    Code::InvalidValue,
                     e.to_string(),
                 ));
             })
@@ -163,7 +164,7 @@ impl AmiApplicationContentInput {
                     Err(e) => {
                         errors.push(user_error(
                             input("consortium").index(i).push("siret"),
-                            "invalid_value",
+                            Code::InvalidValue,
                             e.to_string(),
                         ));
                         None
@@ -187,7 +188,7 @@ impl AmiApplicationContentInput {
                 }
                 Err(e) => errors.push(user_error(
                     input("departments").index(i),
-                    "invalid_value",
+                    Code::InvalidValue,
                     e.to_string(),
                 )),
             }
@@ -480,7 +481,7 @@ impl AmiApplicationOrderBy {
             (AmiApplicationOrderField::Id, OrderDirection::Asc) => Ok(ami::ApplicationOrder::Id),
             (AmiApplicationOrderField::Id, OrderDirection::Desc) => Err(coded(
                 "dossiers sort by ID ascending only",
-                "invalid_value",
+                Code::InvalidValue,
                 Some("orderBy.direction".to_owned()),
             )),
             (AmiApplicationOrderField::Score, OrderDirection::Desc) => {
@@ -507,7 +508,7 @@ pub(crate) fn codes<T>(
                 parse(v).map_err(|e| {
                     coded(
                         &e.to_string(),
-                        "invalid_value",
+                        Code::InvalidValue,
                         Some(format!("filter.{field}[{i}]")),
                     )
                 })

@@ -16,6 +16,7 @@ use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
 use maillage_ami as ami;
 use maillage_ami::{ApplicationId, Campaign, CampaignId, SystemClock};
+use maillage_core::Code;
 use maillage_core::RegionCode;
 use maillage_core::error::FieldPath;
 use maillage_funding::Money;
@@ -65,7 +66,7 @@ pub(crate) fn paris_input(
     match ami::paris_instant(raw) {
         Ok(t) => Some(t),
         Err(m) => {
-            errors.push(user_error(input(field), "invalid_value", m));
+            errors.push(user_error(input(field), Code::InvalidValue, m));
             None
         }
     }
@@ -79,7 +80,7 @@ pub(crate) fn regions_input(raw: &[String], errors: &mut Vec<UserError>) -> Vec<
             Ok(r) => regions.push(r),
             Err(e) => errors.push(user_error(
                 input("priorityRegions").index(i),
-                "invalid_value",
+                Code::InvalidValue,
                 e.to_string(),
             )),
         }

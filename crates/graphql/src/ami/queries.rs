@@ -10,6 +10,7 @@ use crate::kit::state;
 use async_graphql::{Context, ID, Object};
 use maillage_ami as ami;
 use maillage_ami::{ApplicationId, CampaignId};
+use maillage_core::Code;
 use maillage_core::pagination::PageRequest;
 use std::sync::Arc;
 
@@ -51,7 +52,7 @@ impl AmiQuery {
             _ => {
                 return Err(coded(
                     "give exactly one of id and code",
-                    "invalid_value",
+                    Code::InvalidValue,
                     None,
                 ));
             }

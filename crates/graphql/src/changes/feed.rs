@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use maillage_access::AccessError;
 use maillage_access::changes::{self, ChangeFilter, ChangePosition, HubFilter};
+use maillage_core::Code;
 use maillage_core::pagination::Cursor;
 use maillage_core::{Actor, DepartmentCode, Role};
 
@@ -145,7 +146,7 @@ impl ChangeFilterInput {
                 DepartmentCode::parse(d).map_err(|e| {
                     coded(
                         &e.to_string(),
-                        "invalid_value",
+                        Code::InvalidValue,
                         Some(format!("filter.departments.{i}")),
                     )
                 })
@@ -231,13 +232,19 @@ impl FeedSubscription {
         if s.actor.role() == Role::Anonymous {
             return Err(coded(
                 "subscriptions need an API token (connection_init payload `Authorization: Bearer …`)",
-                "unauthenticated",
+                Code::Unauthenticated,
                 None,
             ));
         }
         let source = ctx
             .data::<std::sync::Arc<dyn ChangeSource>>()
-            .map_err(|_| coded("subscriptions are not served here", "internal_error", None))?;
+            .map_err(|_| {
+                coded(
+                    "subscriptions are not served here",
+                    Code::InternalError,
+                    None,
+                )
+            })?;
         let after = after
             .as_deref()
             .map(|a| ChangePosition::from_cursor(&Cursor::from_client(a)))

@@ -7,7 +7,7 @@ use crate::kit::state;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use maillage_access::webhooks::{self, DeliveryStatus, NewWebhook};
-use maillage_core::DepartmentCode;
+use maillage_core::{Code, DepartmentCode};
 
 /// Accepting `http://` webhook URLs to loopback addresses (development); absent from the request data: https only.
 #[derive(Debug, Clone, Copy)]
@@ -226,7 +226,7 @@ impl WebhooksMutation {
                         secret: None,
                         user_errors: vec![UserError {
                             field: vec!["input".into(), "departments".into(), i.to_string()],
-                            code: "invalid_value".to_owned(),
+                            code: Code::InvalidValue.as_str().to_owned(),
                             message: e.to_string(),
                         }],
                     });

@@ -4,6 +4,7 @@ use crate::kit::error::to_gql;
 use crate::kit::payload::{Checks, opt_text, user_error};
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined, SimpleObject};
 use chrono::NaiveDate;
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, Email};
 use maillage_counsellors::CounsellorsError;
@@ -191,7 +192,7 @@ impl CounsellorChecks for Checks {
         if parsed.is_none() {
             self.0.push(user_error(
                 FieldPath::new("input").push("phone"),
-                "invalid_value",
+                Code::InvalidValue,
                 "phone must be a French number (0478000000) or in international form (+33478000000)",
             ));
         }

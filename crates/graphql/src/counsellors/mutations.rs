@@ -12,6 +12,7 @@ use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::payload::{Checks, UserError, classify, maybe, opt_text, user_error, writer};
 use crate::kit::state;
 use async_graphql::{Context, MaybeUndefined, Object, SimpleObject};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, Email, PostalCode, Siret, SiteId};
 use maillage_counsellors::{
@@ -451,7 +452,7 @@ impl CounsellorsMutation {
                         .push("assignments")
                         .index(i)
                         .push("siteId"),
-                    "invalid_id",
+                    Code::InvalidId,
                     e.message,
                 )),
             }
@@ -470,7 +471,7 @@ impl CounsellorsMutation {
                         .push("assignments")
                         .index(i)
                         .push("siteId"),
-                    "not_found",
+                    Code::NotFound,
                     format!("no site with id {site}"),
                 ));
             }

@@ -14,6 +14,7 @@ use crate::kit::loader::loader;
 use crate::kit::state;
 use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, ID, Object};
+use maillage_core::Code;
 use maillage_core::DepartmentCode;
 use maillage_core::error::FieldPath;
 use maillage_counsellors::{CounsellorFilter, CounsellorId, StructureFilter, StructureId};
@@ -230,6 +231,6 @@ impl CounsellorsQuery {
             }
         }
         .gql()?;
-        String::from_utf8(out).map_err(|_| coded("internal error", "internal_error", None))
+        String::from_utf8(out).map_err(|_| coded("internal error", Code::InternalError, None))
     }
 }

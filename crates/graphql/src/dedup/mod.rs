@@ -12,6 +12,7 @@ use crate::kit::payload::{UserError, classify, user_error, writer};
 use crate::kit::state;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use maillage_core::Code;
 use maillage_core::SiteId;
 use maillage_core::error::FieldPath;
 use maillage_sites::dedup::{self, MatchFilter, MatchStatus, SiteMatchView};
@@ -283,7 +284,7 @@ impl DedupMutation {
                     restored_site_ids: Vec::new(),
                     user_errors: vec![user_error(
                         FieldPath::new("input").push("siteId"),
-                        "invalid_id",
+                        Code::InvalidId,
                         e.message,
                     )],
                 });
@@ -320,7 +321,7 @@ impl DedupMutation {
             Err(e) => {
                 return Ok(failed(vec![user_error(
                     crate::kit::payload::input("siteId"),
-                    "invalid_id",
+                    Code::InvalidId,
                     e.message,
                 )]));
             }
@@ -349,7 +350,7 @@ async fn decide(
     let Some(id) = decode_match_id(id) else {
         return Ok(failed(vec![user_error(
             FieldPath::new("input").push("id"),
-            "invalid_id",
+            Code::InvalidId,
             "this ID does not name a SiteMatch",
         )]));
     };

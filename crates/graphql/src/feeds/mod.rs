@@ -17,6 +17,7 @@ pub use import_jobs::{
     ImportJobStatusEnum,
 };
 use import_jobs::{page_info, with_feeds};
+use maillage_core::Code;
 use maillage_core::HubId;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::PageRequest;
@@ -138,7 +139,7 @@ pub(crate) async fn one_with_hub(ctx: &Context<'_>, feed: Feed) -> async_graphql
     with_hubs(ctx, vec![feed])
         .await?
         .pop()
-        .ok_or_else(|| crate::kit::error::coded("internal error", "internal_error", None))
+        .ok_or_else(|| crate::kit::error::coded("internal error", Code::InternalError, None))
 }
 
 /// `feeds`, `feed`, `importJob`, `importJobs`.
@@ -177,7 +178,7 @@ impl FeedsQuery {
     ) -> async_graphql::Result<Option<ImportJobNode>> {
         let s = state(ctx)?;
         let id =
-            decode_job_id(&id).map_err(|m| crate::kit::error::coded(&m, "invalid_id", None))?;
+            decode_job_id(&id).map_err(|m| crate::kit::error::coded(&m, Code::InvalidId, None))?;
         match jobs::get_job(&s.db, &s.actor, id).await {
             Ok(job) => Ok(with_feeds(ctx, vec![job]).await?.pop()),
             Err(maillage_sites::SitesError::UnknownJob(_)) => Ok(None),
@@ -339,7 +340,7 @@ impl FeedsMutation {
                         feed: None,
                         user_errors: vec![user_error(
                             FieldPath::new("input").push("hub"),
-                            "unknown_value",
+                            Code::UnknownValue,
                             format!("no hub {:?}", raw.as_str()),
                         )],
                     });

@@ -6,22 +6,22 @@ use crate::kit::payload::UserError;
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
 use chrono::NaiveDate;
 use maillage_core::error::FieldPath;
-use maillage_core::{DepartmentCode, SiteId};
+use maillage_core::{Code, DepartmentCode, SiteId};
 use maillage_funding as funding;
 use maillage_funding::Money;
 
 pub(crate) fn id_error(path: FieldPath, message: String) -> UserError {
     UserError {
         field: path.0,
-        code: "invalid_id".to_owned(),
+        code: Code::InvalidId.as_str().to_owned(),
         message,
     }
 }
 
-pub(crate) fn input_error(field: &str, code: &str, message: impl Into<String>) -> UserError {
+pub(crate) fn input_error(field: &str, code: Code, message: impl Into<String>) -> UserError {
     UserError {
         field: FieldPath::new("input").push(field).0,
-        code: code.to_owned(),
+        code: code.as_str().to_owned(),
         message: message.into(),
     }
 }
@@ -467,7 +467,7 @@ pub(crate) fn parse_department(
     match raw.map(DepartmentCode::parse) {
         Some(Ok(d)) => Some(d),
         Some(Err(e)) => {
-            errors.push(input_error(field, "invalid_value", e.to_string()));
+            errors.push(input_error(field, Code::InvalidValue, e.to_string()));
             None
         }
         None => None,
@@ -484,7 +484,7 @@ pub(crate) fn rule_input(
         Some(Err(e)) => {
             errors.push(UserError {
                 field: FieldPath::new("input").push(path).push("department").0,
-                code: "invalid_value".to_owned(),
+                code: Code::InvalidValue.as_str().to_owned(),
                 message: e.to_string(),
             });
             None

@@ -15,6 +15,7 @@ use crate::kit::state;
 use crate::kit::territory::hub_id;
 use async_graphql::{Context, ID, Object};
 use chrono::{NaiveDate, Utc};
+use maillage_core::Code;
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
 use std::sync::Arc;
@@ -62,13 +63,13 @@ impl FundingQuery {
             (Some(id), None) => Some(
                 parse_int(id, NodeKind::Envelope)
                     .map_err(|e| e.to_string())
-                    .map_err(|m| coded(&m, "invalid_id", Some("id".to_owned())))?,
+                    .map_err(|m| coded(&m, Code::InvalidId, Some("id".to_owned())))?,
             ),
             (None, Some(_)) => None,
             _ => {
                 return Err(coded(
                     "give exactly one of id and code",
-                    "invalid_value",
+                    Code::InvalidValue,
                     None,
                 ));
             }
@@ -141,7 +142,7 @@ impl FundingQuery {
             .map_err(|e| {
                 coded(
                     &e.to_string(),
-                    "invalid_value",
+                    Code::InvalidValue,
                     Some("department".to_owned()),
                 )
             })?;
@@ -193,7 +194,9 @@ impl FundingQuery {
             for (i, id) in ids.iter().enumerate() {
                 let root = parse_int(id, NodeKind::Envelope)
                     .map_err(|e| e.to_string())
-                    .map_err(|m| coded(&m, "invalid_id", Some(format!("filter.envelopes[{i}]"))))?;
+                    .map_err(|m| {
+                        coded(&m, Code::InvalidId, Some(format!("filter.envelopes[{i}]")))
+                    })?;
                 let mut stack = vec![root];
                 while let Some(e) = stack.pop() {
                     if !all.contains(&e) {
@@ -213,7 +216,7 @@ impl FundingQuery {
             f.department = Some(DepartmentCode::parse(d).map_err(|e| {
                 coded(
                     &e.to_string(),
-                    "invalid_value",
+                    Code::InvalidValue,
                     Some("filter.department".to_owned()),
                 )
             })?);
@@ -230,7 +233,7 @@ impl FundingQuery {
         let s = state(ctx)?;
         let id = parse_int(&id, NodeKind::Grant)
             .map_err(|e| e.to_string())
-            .map_err(|m| coded(&m, "invalid_id", Some("id".to_owned())))?;
+            .map_err(|m| coded(&m, Code::InvalidId, Some("id".to_owned())))?;
         match funding::get_grant(&s.db, id).await.gql()? {
             Some(g) => Ok(Some(grant_node(ctx, g).await?)),
             None => Ok(None),

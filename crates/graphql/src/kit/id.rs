@@ -8,6 +8,7 @@ use crate::kit::error::coded;
 use async_graphql::ID;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use maillage_core::Code;
 
 /// The kinds of object a global ID can name: one per GraphQL type implementing `Node`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,17 +186,17 @@ pub fn parse_child(raw: &str, kind: NodeKind) -> Result<(Option<i32>, i32), IdEr
 
 /// [`parse`], as a GraphQL error with code `invalid_id`.
 pub fn decode(id: &ID) -> async_graphql::Result<(NodeKind, String)> {
-    parse(id).map_err(|e| coded(&e.to_string(), "invalid_id", None))
+    parse(id).map_err(|e| coded(&e.to_string(), Code::InvalidId, None))
 }
 
 /// [`parse_int`], as a GraphQL error with code `invalid_id`.
 pub fn decode_int(id: &ID, kind: NodeKind) -> async_graphql::Result<i32> {
-    parse_int(id, kind).map_err(|e| coded(&e.to_string(), "invalid_id", None))
+    parse_int(id, kind).map_err(|e| coded(&e.to_string(), Code::InvalidId, None))
 }
 
 /// [`parse_int`] for an argument: a GraphQL error with code `invalid_id` naming the argument.
 pub fn decode_arg(id: &ID, kind: NodeKind, field: &str) -> async_graphql::Result<i32> {
-    parse_int(id, kind).map_err(|e| coded(&e.to_string(), "invalid_id", Some(field.to_owned())))
+    parse_int(id, kind).map_err(|e| coded(&e.to_string(), Code::InvalidId, Some(field.to_owned())))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::kit::error::coded;
 use crate::kit::state;
 use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
+use maillage_core::Code;
 use sea_orm::DatabaseConnection;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -81,5 +82,5 @@ pub fn loader<L: DbLoader>(ctx: &Context<'_>) -> async_graphql::Result<Arc<DataL
     state(ctx)?
         .loaders
         .get::<L>()
-        .ok_or_else(|| coded("internal error", "internal_error", None))
+        .ok_or_else(|| coded("internal error", Code::InternalError, None))
 }

@@ -16,6 +16,7 @@ pub mod territory;
 
 use async_graphql::Context;
 use maillage_core::Actor;
+use maillage_core::Code;
 use sea_orm::DatabaseConnection;
 
 /// What one request runs with: the database, the caller, and its DataLoaders.
@@ -46,5 +47,5 @@ impl RequestState {
 /// The request state from a resolver's context.
 pub fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RequestState> {
     ctx.data::<RequestState>()
-        .map_err(|_| error::coded("internal error", "internal_error", None))
+        .map_err(|_| error::coded("internal error", Code::InternalError, None))
 }

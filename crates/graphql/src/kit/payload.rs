@@ -8,7 +8,7 @@ use crate::kit::error::{coded, to_gql};
 use crate::kit::state;
 use async_graphql::{Context, MaybeUndefined, SimpleObject};
 use maillage_core::error::FieldPath;
-use maillage_core::{Actor, ErrorCode, Role};
+use maillage_core::{Actor, Code, ErrorCode, Role};
 
 /// A business error of a mutation: nothing was written; the caller can fix its input and retry.
 #[derive(SimpleObject, Debug, Clone)]
@@ -22,10 +22,10 @@ pub struct UserError {
 }
 
 /// A user error at `field`.
-pub fn user_error(field: FieldPath, code: &str, message: impl Into<String>) -> UserError {
+pub fn user_error(field: FieldPath, code: Code, message: impl Into<String>) -> UserError {
     UserError {
         field: field.0,
-        code: code.to_owned(),
+        code: code.as_str().to_owned(),
         message: message.into(),
     }
 }
@@ -40,7 +40,7 @@ pub fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
     if e.is_user_error() {
         Ok(vec![UserError {
             field: e.field().map(|f| f.0.clone()).unwrap_or_default(),
-            code: e.code().to_owned(),
+            code: e.code().as_str().to_owned(),
             message: e.to_string(),
         }])
     } else {
@@ -54,7 +54,7 @@ pub fn writer(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
     if s.actor.role() == Role::Anonymous {
         return Err(coded(
             "this operation needs an API token (Authorization: Bearer …)",
-            "unauthenticated",
+            Code::Unauthenticated,
             None,
         ));
     }
@@ -81,7 +81,7 @@ impl Checks {
     ) -> Option<T> {
         r.map_err(|e| {
             self.0
-                .push(user_error(field, "invalid_value", e.to_string()))
+                .push(user_error(field, Code::InvalidValue, e.to_string()))
         })
         .ok()
     }
@@ -92,7 +92,7 @@ impl Checks {
         if v.is_empty() || v.chars().count() > max {
             self.0.push(user_error(
                 input(field),
-                "invalid_value",
+                Code::InvalidValue,
                 format!("{field} must have 1 to {max} characters"),
             ));
             return None;
@@ -107,7 +107,7 @@ impl Checks {
 
     /// A decoded ID, or an `invalid_id` error at `field`.
     pub fn id_at<T>(&mut self, field: FieldPath, r: async_graphql::Result<T>) -> Option<T> {
-        r.map_err(|e| self.0.push(user_error(field, "invalid_id", e.message)))
+        r.map_err(|e| self.0.push(user_error(field, Code::InvalidId, e.message)))
             .ok()
     }
 

@@ -11,6 +11,7 @@ use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{IdError, NodeKind, parse};
 use crate::kit::state;
 use async_graphql::{Context, ID};
+use maillage_core::Code;
 use maillage_core::HubId;
 
 /// A hub as an argument names it.
@@ -24,7 +25,7 @@ pub enum HubName {
 
 /// Reads a hub argument: a `Hub` global ID, or else a slug; another kind's global ID is `invalid_id` at `field`.
 pub fn hub_name(raw: &ID, field: &str) -> async_graphql::Result<HubName> {
-    let invalid = |e: IdError| coded(&e.to_string(), "invalid_id", Some(field.to_owned()));
+    let invalid = |e: IdError| coded(&e.to_string(), Code::InvalidId, Some(field.to_owned()));
     match parse(raw) {
         Ok((NodeKind::Hub, key)) => key
             .parse()

@@ -8,6 +8,7 @@ use crate::kit::payload::{Checks, user_error};
 use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, Email, RegionCode};
 use maillage_sites::standard::parse::is_standard_phone;
@@ -171,7 +172,7 @@ pub async fn sites_args(
     if filter.updated_since.is_some() {
         return Err(crate::kit::error::coded(
             "updatedSince is a filter of the top-level sites list only",
-            "invalid_value",
+            Code::InvalidValue,
             Some("filter.updatedSince".to_owned()),
         ));
     }
@@ -213,7 +214,7 @@ impl SiteChecks for Checks {
         } else {
             self.0.push(user_error(
                 FieldPath::new("input").push("phone"),
-                "invalid_value",
+                Code::InvalidValue,
                 "phone must be in international form, e.g. +33478000000",
             ));
             None
@@ -229,7 +230,7 @@ impl SiteChecks for Checks {
                 Err(err) => {
                     self.0.push(user_error(
                         FieldPath::new("input").push("emails").index(i),
-                        "invalid_value",
+                        Code::InvalidValue,
                         err.to_string(),
                     ));
                     None
@@ -249,7 +250,7 @@ impl SiteChecks for Checks {
             _ => {
                 self.0.push(user_error(
                     FieldPath::new("input").push("latitude"),
-                    "invalid_value",
+                    Code::InvalidValue,
                     "latitude (-90..90) and longitude (-180..180) go together",
                 ));
                 None
@@ -267,7 +268,7 @@ impl SiteChecks for Checks {
             } else {
                 self.0.push(user_error(
                     FieldPath::new("input").push(field).index(i),
-                    "unknown_value",
+                    Code::UnknownValue,
                     format!("{v:?} is not a value of the national standard v1.0.2 for {field}"),
                 ));
             }

@@ -7,6 +7,7 @@ use crate::kit::payload::{Checks, UserError, classify, maybe, opt_text, user_err
 use crate::kit::state;
 use async_graphql::{Context, ID, MaybeUndefined, Object, SimpleObject};
 use chrono::Utc;
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{InseeCode, Pivot, PostalCode, SiteId};
 use maillage_sites::{NewSite, SitePatch, StandardVersion, TaggedValue};
@@ -42,7 +43,7 @@ pub struct DeleteSitePayload {
 pub(crate) fn id_error(field: &str, e: &async_graphql::Error) -> UserError {
     user_error(
         FieldPath::new("input").push(field),
-        "invalid_id",
+        Code::InvalidId,
         e.message.clone(),
     )
 }

@@ -8,6 +8,7 @@ use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
+use maillage_core::Code;
 use maillage_core::SiteId;
 use maillage_sites::Site;
 
@@ -71,7 +72,7 @@ impl SitesQuery {
             _ => {
                 return Err(coded(
                     "give either id, or source and sourceId",
-                    "invalid_value",
+                    Code::InvalidValue,
                     None,
                 ));
             }

@@ -5,6 +5,7 @@ use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::payload::{UserError, classify, maybe, opt_text, user_error, writer};
 use crate::kit::state;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, HubId};
 
@@ -56,7 +57,7 @@ crate::payloads! {
 pub(crate) fn id_error(field: &str, e: &async_graphql::Error) -> UserError {
     user_error(
         FieldPath::new("input").push(field),
-        "invalid_id",
+        Code::InvalidId,
         e.message.clone(),
     )
 }
@@ -125,7 +126,7 @@ impl TerritoriesMutation {
                 Ok(c) => codes.push(c),
                 Err(e) => errors.push(user_error(
                     FieldPath::new("input").push("departments").index(i),
-                    "invalid_value",
+                    Code::InvalidValue,
                     e.to_string(),
                 )),
             }

@@ -13,6 +13,7 @@ use crate::sites::{
     DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
 };
 use async_graphql::{Context, ID, Object};
+use maillage_core::Code;
 
 /// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
 #[Object(name = "Region")]
@@ -89,7 +90,7 @@ impl DepartmentNode {
         let page = loader::<DepartmentSitesLoader>(ctx)?
             .load_one((self.0.code.clone(), args))
             .await?
-            .ok_or_else(|| coded("internal error", "internal_error", None))?;
+            .ok_or_else(|| coded("internal error", Code::InternalError, None))?;
         site_connection(ctx, page, Some(&self.0)).await
     }
     /// Aidants Connect organisations located in this department; batched across departments in one statement.

@@ -5,6 +5,7 @@ use crate::kit::handles::{DepartmentLoader, DepartmentNode, HubNode, RegionNode}
 use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::{Context, Object};
+use maillage_core::Code;
 use maillage_core::{DepartmentCode, RegionCode};
 
 /// Queries on territories.
@@ -31,7 +32,13 @@ impl TerritoriesQuery {
         let region = region
             .map(|r| RegionCode::parse(&r))
             .transpose()
-            .map_err(|e| coded(&e.to_string(), "invalid_value", Some("region".to_owned())))?;
+            .map_err(|e| {
+                coded(
+                    &e.to_string(),
+                    Code::InvalidValue,
+                    Some("region".to_owned()),
+                )
+            })?;
         let rows = maillage_territories::list_departments(&s.db, region.as_ref())
             .await
             .gql()?;
@@ -46,7 +53,7 @@ impl TerritoriesQuery {
     ) -> async_graphql::Result<Option<DepartmentNode>> {
         let _s = state(ctx)?;
         let code = DepartmentCode::parse(&code)
-            .map_err(|e| coded(&e.to_string(), "invalid_value", Some("code".to_owned())))?;
+            .map_err(|e| coded(&e.to_string(), Code::InvalidValue, Some("code".to_owned())))?;
         Ok(loader::<DepartmentLoader>(ctx)?
             .load_one(code)
             .await?

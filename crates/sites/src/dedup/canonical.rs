@@ -17,6 +17,7 @@ use crate::provenance;
 use crate::query::{Site, hydrate};
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
+use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, Pivot, Role, SiteId};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -792,7 +793,7 @@ pub async fn set_canonical_field(
                 "{field:?} cannot be chosen; choose one of {}",
                 OVERRIDABLE_FIELDS.join(", ")
             ),
-            code: "unknown_value",
+            code: Code::UnknownValue,
         });
     }
     let txn = maillage_core::db::begin_write(db).await?;

@@ -30,6 +30,7 @@ pub use run::{
     match_sites_in,
 };
 
+use maillage_core::Code;
 use std::fmt;
 
 /// The source name of canonical sites. No feed may use it (imports and `createSite` refuse it).
@@ -93,7 +94,7 @@ pub(crate) fn refuse_canonical_source(source: &str) -> Result<(), crate::SitesEr
             message: format!(
                 "the source name {CANONICAL_SOURCE:?} is reserved for canonical sites; choose another"
             ),
-            code: "reserved_source",
+            code: Code::ReservedSource,
         });
     }
     Ok(())
