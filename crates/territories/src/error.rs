@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn database_errors_are_internal_and_masked() {
         let err = TerritoriesError::from(DbErr::Custom("password=hunter2".to_owned()));
-        assert_eq!(err.code(), "database_error");
+        assert_eq!(err.code(), "internal_error");
         assert!(err.is_internal());
         assert!(!err.to_string().contains("hunter2"));
     }
