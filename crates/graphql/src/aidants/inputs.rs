@@ -3,13 +3,12 @@
 use crate::kit::error::coded;
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::payload::Checks;
-use crate::kit::territory::{hub_id, opt_hub_slug};
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
+use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
 use chrono::NaiveDate;
 use maillage_aidants::{AidantFilter, OrganisationFilter, OrganisationId};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
-use maillage_core::{DepartmentCode, RegionCode, SiteId};
+use maillage_core::{DepartmentCode, HubId, RegionCode, SiteId};
 
 // Enums and filters
 // ---------------------------------------------------------------------------------------------------------------
@@ -118,8 +117,8 @@ pub(crate) fn region(
 pub struct AidantsOrganisationFilter {
     /// Located in one of these departments (INSEE codes).
     pub departments: Option<Vec<String>>,
-    /// Located in the departments of this hub: its global ID, or its slug (e.g. `hinaura`).
-    pub hub: Option<ID>,
+    /// Located in the departments of this hub (slug).
+    pub hub: Option<String>,
     /// Located in this region (INSEE code).
     pub region: Option<String>,
     /// Active or not.
@@ -136,13 +135,10 @@ pub struct AidantsOrganisationFilter {
 }
 
 impl AidantsOrganisationFilter {
-    pub(crate) async fn into_domain(
-        self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<OrganisationFilter> {
+    pub(crate) fn into_domain(self) -> async_graphql::Result<OrganisationFilter> {
         Ok(OrganisationFilter {
             departments: departments("filter.departments", self.departments)?,
-            hub: opt_hub_slug(ctx, self.hub.as_ref(), "filter.hub").await?,
+            hub: self.hub,
             region: region("filter.region", self.region)?,
             active: self.active,
             france_services: self.france_services,
@@ -161,15 +157,15 @@ impl AidantsOrganisationFilter {
 pub struct AidantFilterInput {
     /// Working for an organisation in one of these departments.
     pub departments: Option<Vec<String>>,
-    /// Working for an organisation in the departments of this hub: its global ID, or its slug (e.g. `hinaura`).
-    pub hub: Option<ID>,
+    /// Working for an organisation in the departments of this hub (slug).
+    pub hub: Option<String>,
     /// Working for an organisation in this region.
     pub region: Option<String>,
     /// With one of these statuses.
     pub statuses: Option<Vec<AidantStatus>>,
     /// Working for this organisation.
     pub organisation: Option<ID>,
-    /// Trained by this hub: its global ID, or its slug (e.g. `hinaura`).
+    /// Trained by this hub (its global ID).
     pub training_hub: Option<ID>,
     /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
     /// the incremental pull of a mirror (docs/SYNC.md).
@@ -177,17 +173,10 @@ pub struct AidantFilterInput {
 }
 
 impl AidantFilterInput {
-    pub(crate) async fn into_domain(
-        self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<AidantFilter> {
-        let training_hub = match &self.training_hub {
-            Some(raw) => Some(hub_id(ctx, raw, "filter.trainingHub").await?),
-            None => None,
-        };
+    pub(crate) fn into_domain(self) -> async_graphql::Result<AidantFilter> {
         Ok(AidantFilter {
             departments: departments("filter.departments", self.departments)?,
-            hub: opt_hub_slug(ctx, self.hub.as_ref(), "filter.hub").await?,
+            hub: self.hub,
             region: region("filter.region", self.region)?,
             statuses: self
                 .statuses
@@ -199,7 +188,10 @@ impl AidantFilterInput {
                 .organisation
                 .map(|id| decode_int(&id, NodeKind::AidantsOrganisation).map(OrganisationId))
                 .transpose()?,
-            training_hub,
+            training_hub: self
+                .training_hub
+                .map(|id| decode_int(&id, NodeKind::Hub).map(HubId))
+                .transpose()?,
         })
     }
 }
