@@ -348,7 +348,8 @@ async fn statistics_are_public_and_aggregate_by_hub_and_region() {
         .data(
             "{ d: counsellorStatistics(by: DEPARTMENT) { key counsellorsActive counsellorsInTraining counsellorsWithoutSite } \
                h: counsellorStatistics(by: HUB) { key name counsellorsActive } \
-               r: counsellorStatistics(by: REGION) { key counsellorsActive counsellorsInTraining } }",
+               r: counsellorStatistics(by: REGION) { key counsellorsActive counsellorsInTraining } \
+               hinaura: hub(slug: \"hinaura\") { id } }",
             json!({}),
         )
         .await;
@@ -366,7 +367,9 @@ async fn statistics_are_public_and_aggregate_by_hub_and_region() {
         json!({ "key": "01", "counsellorsActive": 1, "counsellorsInTraining": 1, "counsellorsWithoutSite": 2 })
     );
     assert_eq!(find("d", "69")["counsellorsActive"], 0);
-    assert_eq!(find("h", "hinaura")["counsellorsActive"], 1);
+    // A hub's key is its global ID, as everywhere a hub is named.
+    let hinaura = data["hinaura"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(find("h", &hinaura)["counsellorsActive"], 1);
     assert_eq!(find("r", "84")["counsellorsInTraining"], 1);
 }
 

@@ -6,7 +6,10 @@
 //! - a filter input is named `<Type>Filter`, an order input `<Type>OrderBy { field, direction }`, the order
 //!   enum `<Type>OrderField`;
 //! - every object type with `id: ID!` implements `Node`;
-//! - every type, field and argument of our own has a description, and so does every custom scalar.
+//! - every type, field and argument of our own has a description, and so does every custom scalar, which says its
+//!   format without naming a Rust type;
+//! - no source file of the crate is over [`MAX_FILE_LINES`] lines, no two top-level modules import each other
+//!   (directly or through others), and the kit depends on no domain module.
 
 use async_graphql::parser::types::{BaseType, TypeKind, TypeSystemDefinition};
 
@@ -20,7 +23,7 @@ pub const SHARED_PAYLOADS: &[(&str, &str)] = &[];
 pub const NODE_DEBT: &[&str] = &[];
 
 /// Filter inputs named against the `<Type>Filter` rule, merged on 2026-12-04; the list may only shrink.
-pub const FILTER_NAME_DEBT: &[&str] = &["ChangeFilterInput"];
+pub const FILTER_NAME_DEBT: &[&str] = &[];
 
 /// Types that come from async-graphql itself (their descriptions are the library's).
 const LIBRARY_TYPES: &[&str] = &["PageInfo", "Boolean", "Int", "Float", "String", "ID"];
@@ -144,7 +147,143 @@ pub fn check(sdl: &str) -> Vec<String> {
     problems
 }
 
+/// The most lines a source file of this crate may have ("about 600": one screenful of concerns per file).
+pub const MAX_FILE_LINES: usize = 600;
+
+/// Files of this crate over [`MAX_FILE_LINES`], as `path: N lines`, from the sources under `src`.
+pub fn long_files(src: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, text) in sources(src) {
+        let lines = text.lines().count();
+        if lines > MAX_FILE_LINES {
+            out.push(format!(
+                "{path}: {lines} lines (over {MAX_FILE_LINES}): split it"
+            ));
+        }
+    }
+    out
+}
+
+/// Every `.rs` file under `dir`, as (path relative to `dir`, text), sorted by path.
+fn sources(dir: &std::path::Path) -> Vec<(String, String)> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push((rel.display().to_string(), text));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The top-level modules each top-level module of `src` names through `crate::…` (in `use` lines, grouped
+/// `use crate::{a, b}` lines and paths in code; comments are skipped).
+pub fn module_graph(
+    src: &std::path::Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut graph: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for (path, text) in sources(src) {
+        let module = path
+            .split(['/', '\\'])
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let deps = graph.entry(module.clone()).or_default();
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                group[..end]
+                    .split(',')
+                    .map(|part| part.trim().split("::").next().unwrap_or_default().trim())
+                    .collect()
+            } else {
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                vec![&rest[..end]]
+            };
+            for name in names {
+                let is_module = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+                if is_module && name != module && name != "self" {
+                    deps.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    // Only the crate's own top-level modules count (not macros reached through `$crate::`).
+    let modules: std::collections::BTreeSet<String> = graph.keys().cloned().collect();
+    for deps in graph.values_mut() {
+        deps.retain(|d| modules.contains(d));
+    }
+    graph
+}
+
+/// The import circles between top-level modules of `src` (each as `a -> b -> a`), and every dependency of the kit on
+/// a domain module (the kit is what domains share; it depends on none of them).
+pub fn import_problems(src: &std::path::Path) -> Vec<String> {
+    let graph = module_graph(src);
+    let mut problems = Vec::new();
+    // Depth-first search from every module; a path that comes back to where it started is a circle.
+    for start in graph.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        while let Some((at, path)) = stack.pop() {
+            for next in graph.get(&at).into_iter().flatten() {
+                if next == start {
+                    let mut circle = path.clone();
+                    circle.push(start.clone());
+                    // Report each circle once, from its smallest module.
+                    if path.iter().min() == Some(start) {
+                        problems.push(format!("import circle: {}", circle.join(" -> ")));
+                    }
+                } else if !path.contains(next) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    const KIT_MAY_USE: &[&str] = &["telemetry"];
+    for dep in graph.get("kit").into_iter().flatten() {
+        if !KIT_MAY_USE.contains(&dep.as_str()) {
+            problems.push(format!(
+                "the kit depends on the module {dep}: move what it needs into the kit"
+            ));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
+}
+
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken fixture"
+)]
 mod tests {
     use super::*;
 
@@ -194,6 +333,83 @@ mod tests {
                     && sdl.contains(&format!("): {payload}!")),
                 "{mutation} no longer returns {payload}: remove it from SHARED_PAYLOADS"
             );
+        }
+    }
+
+    fn src() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    }
+
+    #[test]
+    fn no_file_is_over_about_600_lines() {
+        let long = long_files(&src());
+        assert!(long.is_empty(), "{}", long.join("\n"));
+    }
+
+    #[test]
+    fn no_import_circle_between_modules_and_the_kit_depends_on_no_domain() {
+        let problems = import_problems(&src());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn an_import_circle_and_a_long_file_are_found() {
+        let dir = std::env::temp_dir().join(format!("maillage-conventions-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("kit")).unwrap();
+        std::fs::create_dir_all(dir.join("sites")).unwrap();
+        std::fs::write(dir.join("kit/mod.rs"), "use crate::telemetry;\n").unwrap();
+        std::fs::write(
+            dir.join("sites/mod.rs"),
+            "use crate::{kit, counsellors::X};\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("counsellors.rs"), "fn f() { crate::sites::g() }\n").unwrap();
+        std::fs::write(dir.join("long.rs"), "//\n".repeat(MAX_FILE_LINES + 1)).unwrap();
+        assert_eq!(
+            import_problems(&dir),
+            ["import circle: counsellors -> sites -> counsellors"]
+        );
+        assert_eq!(
+            long_files(&dir),
+            [format!(
+                "long.rs: {} lines (over {MAX_FILE_LINES}): split it",
+                MAX_FILE_LINES + 1
+            )]
+        );
+        std::fs::write(dir.join("kit/mod.rs"), "use crate::sites::S;\n").unwrap();
+        assert_eq!(
+            import_problems(&dir),
+            [
+                "import circle: counsellors -> sites -> counsellors",
+                "import circle: kit -> sites -> kit",
+                "the kit depends on the module sites: move what it needs into the kit",
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_custom_scalar_says_its_format() {
+        let sdl = crate::schema::sdl();
+        let doc = async_graphql::parser::parse_schema(&sdl).unwrap();
+        for d in &doc.definitions {
+            if let TypeSystemDefinition::Type(t) = d
+                && matches!(t.node.kind, TypeKind::Scalar)
+            {
+                let name = t.node.name.node.as_str();
+                let desc = t
+                    .node
+                    .description
+                    .as_ref()
+                    .map(|d| d.node.as_str())
+                    .unwrap_or("");
+                assert!(!desc.is_empty(), "scalar {name} has no description");
+                assert!(
+                    !desc.contains("Implement the") && !desc.contains("<Utc>"),
+                    "scalar {name}: the description names the Rust type: {desc}"
+                );
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::{
     territories, tokens,
 };
 use async_graphql::{MergedObject, Schema};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// The root query: one object per domain, merged.
 #[derive(MergedObject, Default)]
@@ -61,6 +62,13 @@ impl Default for SchemaLimits {
     }
 }
 
+/// The `DateTime` scalar, as clients see it.
+const DATE_TIME: &str = "An instant: RFC 3339 text with a time zone offset, e.g. `2026-12-05T09:30:00Z` or \
+    `2026-12-05T10:30:00+01:00`; answers are always in UTC (`Z`).";
+
+/// The `NaiveDate` scalar (its name is async-graphql's), as clients see it.
+const DATE: &str = "A calendar day without time or zone: ISO 8601 `YYYY-MM-DD`, e.g. `2026-12-05`.";
+
 /// Builds the schema. It holds no database: each request carries its own [`RequestState`], so the SDL can be
 /// printed without one.
 pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
@@ -73,6 +81,10 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(recursive_depth(limits))
     .extension(telemetry::Telemetry)
+    .override_output_type_description::<DateTime<Utc>>(DATE_TIME)
+    .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
+    .override_output_type_description::<NaiveDate>(DATE)
+    .override_input_type_description::<NaiveDate>(DATE)
     .extension(crate::nul::RefuseNul)
     .extension(crate::kit::error::ErrorCodes)
     .finish()

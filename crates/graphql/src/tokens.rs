@@ -6,6 +6,7 @@ use crate::kit::handles::HubNode;
 use crate::kit::id::{NodeKind, encode, parse_int};
 use crate::kit::payload::{UserError, classify, user_error, writer};
 use crate::kit::state;
+use crate::kit::territory::known_hub;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use maillage_access::{AccessError, NewToken, TokenInfo};
@@ -140,8 +141,9 @@ pub struct CreateApiTokenInput {
     pub name: String,
     /// `partner`, `hub_coordinator`, `bdt_reviewer`, `ami_applicant` or `admin`.
     pub role: String,
-    /// Hub slug: required for `hub_coordinator`, optional for `partner` (a coordinator's partners are its hub's).
-    pub hub: Option<String>,
+    /// The hub (its global ID, or its slug (e.g. `hinaura`)): required for `hub_coordinator`, optional for `partner` (a coordinator's
+    /// partners are its hub's).
+    pub hub: Option<ID>,
     /// When it stops working (in the future); never when absent.
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -243,14 +245,14 @@ impl TokensMutation {
                 ),
             )]));
         };
-        let hub = match input.hub.as_deref() {
-            Some(slug) => match maillage_territories::hub_by_slug(&s.db, slug).await.gql()? {
+        let hub = match input.hub.as_ref() {
+            Some(raw) => match known_hub(ctx, raw).await? {
                 Some(h) => Some(h.id),
                 None => {
                     return Ok(CreateApiTokenPayload::errors(vec![user_error(
                         FieldPath::new("input").push("hub"),
                         Code::UnknownValue,
-                        format!("no hub with slug {slug:?}"),
+                        format!("no hub {:?}", raw.as_str()),
                     )]));
                 }
             },

@@ -3,12 +3,13 @@
 use crate::kit::error::coded;
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::payload::Checks;
-use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
+use crate::kit::territory::{hub_id, opt_hub_slug};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
 use chrono::NaiveDate;
 use maillage_aidants::{AidantFilter, OrganisationFilter, OrganisationId};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
-use maillage_core::{DepartmentCode, HubId, RegionCode, SiteId};
+use maillage_core::{DepartmentCode, RegionCode, SiteId};
 
 // Enums and filters
 // ---------------------------------------------------------------------------------------------------------------
@@ -117,8 +118,8 @@ pub(crate) fn region(
 pub struct AidantsOrganisationFilter {
     /// Located in one of these departments (INSEE codes).
     pub departments: Option<Vec<String>>,
-    /// Located in the departments of this hub (slug).
-    pub hub: Option<String>,
+    /// Located in the departments of this hub: its global ID, or its slug (e.g. `hinaura`).
+    pub hub: Option<ID>,
     /// Located in this region (INSEE code).
     pub region: Option<String>,
     /// Active or not.
@@ -135,10 +136,13 @@ pub struct AidantsOrganisationFilter {
 }
 
 impl AidantsOrganisationFilter {
-    pub(crate) fn into_domain(self) -> async_graphql::Result<OrganisationFilter> {
+    pub(crate) async fn into_domain(
+        self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<OrganisationFilter> {
         Ok(OrganisationFilter {
             departments: departments("filter.departments", self.departments)?,
-            hub: self.hub,
+            hub: opt_hub_slug(ctx, self.hub.as_ref(), "filter.hub").await?,
             region: region("filter.region", self.region)?,
             active: self.active,
             france_services: self.france_services,
@@ -157,15 +161,15 @@ impl AidantsOrganisationFilter {
 pub struct AidantFilterInput {
     /// Working for an organisation in one of these departments.
     pub departments: Option<Vec<String>>,
-    /// Working for an organisation in the departments of this hub (slug).
-    pub hub: Option<String>,
+    /// Working for an organisation in the departments of this hub: its global ID, or its slug (e.g. `hinaura`).
+    pub hub: Option<ID>,
     /// Working for an organisation in this region.
     pub region: Option<String>,
     /// With one of these statuses.
     pub statuses: Option<Vec<AidantStatus>>,
     /// Working for this organisation.
     pub organisation: Option<ID>,
-    /// Trained by this hub (its global ID).
+    /// Trained by this hub: its global ID, or its slug (e.g. `hinaura`).
     pub training_hub: Option<ID>,
     /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
     /// the incremental pull of a mirror (docs/SYNC.md).
@@ -173,10 +177,17 @@ pub struct AidantFilterInput {
 }
 
 impl AidantFilterInput {
-    pub(crate) fn into_domain(self) -> async_graphql::Result<AidantFilter> {
+    pub(crate) async fn into_domain(
+        self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<AidantFilter> {
+        let training_hub = match &self.training_hub {
+            Some(raw) => Some(hub_id(ctx, raw, "filter.trainingHub").await?),
+            None => None,
+        };
         Ok(AidantFilter {
             departments: departments("filter.departments", self.departments)?,
-            hub: self.hub,
+            hub: opt_hub_slug(ctx, self.hub.as_ref(), "filter.hub").await?,
             region: region("filter.region", self.region)?,
             statuses: self
                 .statuses
@@ -188,10 +199,7 @@ impl AidantFilterInput {
                 .organisation
                 .map(|id| decode_int(&id, NodeKind::AidantsOrganisation).map(OrganisationId))
                 .transpose()?,
-            training_hub: self
-                .training_hub
-                .map(|id| decode_int(&id, NodeKind::Hub).map(HubId))
-                .transpose()?,
+            training_hub,
         })
     }
 }

@@ -104,7 +104,7 @@ impl AidantsOrganisationNode {
         ctx: &Context<'_>,
         filter: Option<AidantFilterInput>,
     ) -> async_graphql::Result<Vec<AidantNode>> {
-        let filter = filter.unwrap_or_default().into_domain()?;
+        let filter = filter.unwrap_or_default().into_domain(ctx).await?;
         let list = loader::<OrganisationAidantsLoader>(ctx)?
             .load_one((self.0.id, filter))
             .await?;
@@ -327,7 +327,7 @@ pub(crate) async fn department_organisations(
     department: &DepartmentCode,
     filter: Option<AidantsOrganisationFilter>,
 ) -> async_graphql::Result<Vec<AidantsOrganisationNode>> {
-    let mut filter = filter.unwrap_or_default().into_domain()?;
+    let mut filter = filter.unwrap_or_default().into_domain(ctx).await?;
     // The department itself is the territorial criterion here.
     filter.departments.clear();
     filter.hub = None;

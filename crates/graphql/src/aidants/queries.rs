@@ -9,6 +9,7 @@ use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::loader::loader;
 use crate::kit::state;
+use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, ID, Object};
 use maillage_aidants::{AidantId, OrganisationId, Territory};
 use maillage_core::Code;
@@ -38,7 +39,7 @@ impl AidantsQuery {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
         let sync = AidantsOrganisationOrderBy::sync(order_by, filter.updated_since);
-        let filter = filter.into_domain()?;
+        let filter = filter.into_domain(ctx).await?;
         let page = page_request(ctx, first, after)?;
         let page = maillage_aidants::list_organisations_synced(&s.db, &filter, &sync, &page)
             .await
@@ -70,7 +71,7 @@ impl AidantsQuery {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
         let sync = AidantOrderBy::sync(order_by, filter.updated_since);
-        let filter = filter.into_domain()?;
+        let filter = filter.into_domain(ctx).await?;
         let page = page_request(ctx, first, after)?;
         let page = maillage_aidants::list_aidants_synced(&s.db, &filter, &sync, &page)
             .await
@@ -92,10 +93,11 @@ impl AidantsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "INSEE department code, e.g. \"31\".")] department: Option<String>,
-        #[graphql(desc = "Hub slug, e.g. \"rhinocc\".")] hub: Option<String>,
+        #[graphql(desc = "A hub: its global ID, or its slug, e.g. \"rhinocc\".")] hub: Option<ID>,
         #[graphql(desc = "INSEE region code, e.g. \"76\".")] region: Option<String>,
     ) -> async_graphql::Result<AidantsStatistics> {
         let s = state(ctx)?;
+        let hub = opt_hub_slug(ctx, hub.as_ref(), "hub").await?;
         let territory = match (department, hub, region) {
             (None, None, None) => Territory::National,
             (Some(d), None, None) => Territory::Department(

@@ -10,10 +10,12 @@ pub mod applications;
 pub mod campaigns;
 pub mod inputs;
 pub mod mutations;
+pub mod payloads;
 pub mod queries;
 
 pub use applications::*;
 pub use campaigns::*;
 pub use inputs::*;
 pub use mutations::*;
+pub use payloads::*;
 pub use queries::*;

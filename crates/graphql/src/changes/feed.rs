@@ -6,6 +6,7 @@ use crate::kit::connection::{Connection, connection, page_request};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::state;
+use crate::kit::territory::hub_id;
 use async_graphql::{
     Context, Enum, ID, InputObject, Object, Subscription, futures_util::stream::BoxStream,
 };
@@ -123,13 +124,14 @@ impl ChangeNode {
 
 /// What to follow in the feed; on top of the caller's rights.
 #[derive(InputObject, Default)]
+#[graphql(name = "ChangeFilter")]
 pub struct ChangeFilterInput {
     /// Only these entity types (see `Change.entityType`).
     pub entity_types: Option<Vec<String>>,
     /// Only changes in these departments (codes).
     pub departments: Option<Vec<String>>,
-    /// Only changes of this hub (slug) or its departments.
-    pub hub: Option<String>,
+    /// Only changes of this hub or its departments: its global ID, or its slug.
+    pub hub: Option<ID>,
 }
 
 impl ChangeFilterInput {
@@ -151,9 +153,14 @@ impl ChangeFilterInput {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let hub = match self.hub {
-            Some(slug) => {
+            Some(raw) => {
                 // A hub no one has matches nothing, as `sites(filter: {hub})` does: ids start at 1.
-                match maillage_territories::hub_by_slug(db, &slug).await.gql()? {
+                let id = hub_id(ctx, &raw, "filter.hub").await?;
+                match maillage_territories::hubs_by_ids(db, &[id])
+                    .await
+                    .gql()?
+                    .pop()
+                {
                     Some(hub) => {
                         let scope = maillage_territories::hub_scope(db, hub.id).await.gql()?;
                         Some(HubFilter {

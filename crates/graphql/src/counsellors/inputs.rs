@@ -112,8 +112,8 @@ pub(crate) fn departments(
 pub struct HostStructureFilter {
     /// Structures in any of these departments (INSEE codes).
     pub departments: Option<Vec<String>>,
-    /// Structures in the departments of this hub (slug).
-    pub hub: Option<String>,
+    /// Structures in the departments of this hub: its global ID, or its slug (e.g. `hinaura`).
+    pub hub: Option<ID>,
     /// Structures of any of these kinds.
     pub kinds: Option<Vec<StructureKind>>,
     /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
@@ -127,8 +127,8 @@ pub struct HostStructureFilter {
 pub struct CounsellorFilterInput {
     /// Counsellors in any of these departments (INSEE codes, the host structure's department).
     pub departments: Option<Vec<String>>,
-    /// Counsellors in the departments of this hub (slug).
-    pub hub: Option<String>,
+    /// Counsellors in the departments of this hub: its global ID, or its slug (e.g. `hinaura`).
+    pub hub: Option<ID>,
     /// Counsellors with any of these statuses.
     pub statuses: Option<Vec<CounsellorStatus>>,
     /// Counsellors whose host structure is of any of these kinds.
@@ -155,7 +155,7 @@ pub enum StatisticsLevel {
 /// Public counts of the programme in one territory (no personal data).
 #[derive(SimpleObject)]
 pub struct CounsellorStatistics {
-    /// Department code, hub slug or region code.
+    /// Department code, hub global ID or region code (the way each is named in arguments).
     pub key: String,
     /// The territory's name.
     pub name: String,

@@ -9,9 +9,10 @@ use super::objects::{CounsellorNode, StructureNode};
 use crate::changes::sync::{CounsellorOrderBy, HostStructureOrderBy};
 use crate::kit::connection::{Connection, connection, page_request};
 use crate::kit::error::{IntoGql, coded};
-use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::id::{NodeKind, decode_int, encode};
 use crate::kit::loader::loader;
 use crate::kit::state;
+use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, ID, Object};
 use maillage_core::Code;
 use maillage_core::DepartmentCode;
@@ -40,7 +41,7 @@ impl CounsellorsQuery {
         let f = filter.unwrap_or_default();
         let filter = StructureFilter {
             departments: departments(f.departments)?,
-            hub: f.hub,
+            hub: opt_hub_slug(ctx, f.hub.as_ref(), "filter.hub").await?,
             kinds: f
                 .kinds
                 .unwrap_or_default()
@@ -84,7 +85,7 @@ impl CounsellorsQuery {
         let f = filter.unwrap_or_default();
         let filter = CounsellorFilter {
             departments: departments(f.departments)?,
-            hub: f.hub,
+            hub: opt_hub_slug(ctx, f.hub.as_ref(), "filter.hub").await?,
             statuses: f
                 .statuses
                 .unwrap_or_default()
@@ -169,7 +170,10 @@ impl CounsellorsQuery {
                             counts.add(c);
                         }
                     }
-                    lines.insert(h.slug.clone(), (h.name.clone(), counts));
+                    lines.insert(
+                        encode(NodeKind::Hub, h.id.0).to_string(),
+                        (h.name.clone(), counts),
+                    );
                 }
             }
         }
@@ -193,7 +197,8 @@ impl CounsellorsQuery {
         ctx: &Context<'_>,
         list: CounsellorExportList,
         #[graphql(desc = "Only this department (INSEE code).")] department: Option<String>,
-        #[graphql(desc = "Only the departments of this hub (slug).")] hub: Option<String>,
+        #[graphql(desc = "Only the departments of this hub: its global ID, or its slug.")]
+        hub: Option<ID>,
     ) -> async_graphql::Result<String> {
         use maillage_counsellors::export::{
             CounsellorList, ExportScope, export_counsellors, export_structures,
@@ -203,6 +208,7 @@ impl CounsellorsQuery {
             .map(|d| DepartmentCode::parse(&d))
             .transpose()
             .map_err(|e| invalid_input(FieldPath::new("department"), &e))?;
+        let hub = opt_hub_slug(ctx, hub.as_ref(), "hub").await?;
         let scope = ExportScope { hub, department };
         let mut out = Vec::new();
         match list {

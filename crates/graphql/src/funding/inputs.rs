@@ -223,7 +223,7 @@ pub struct GrantFilterInput {
     pub status: Option<Vec<GrantStatusGql>>,
     /// Department code.
     pub department: Option<String>,
-    /// Hub (global ID).
+    /// Hub: its global ID, or its slug (e.g. `hinaura`).
     pub hub: Option<ID>,
     /// Only those Maillage wrote at or after this instant (server clock): with `orderBy: {field: UPDATED_AT}`,
     /// the incremental pull of a mirror (docs/SYNC.md).

@@ -6,7 +6,7 @@ use super::inputs::{
     RecordDisbursementInput, RecordGrantInput, UpdateEnvelopeInput, UpdateFundingRuleInput,
     UpdatePassProgrammeInput, grant_input, id_error, programme_input, rule_input,
 };
-use super::objects::{
+use super::{
     DisbursementNode, EnvelopeNode, FundingRuleNode, GrantNode, PassProgrammeNode, envelope_node,
     grant_node,
 };

@@ -2,20 +2,21 @@
 
 use super::inputs::{EnvelopeFilter, GrantFilterInput, HostKindGql};
 use super::money::MoneyNode;
-use super::objects::{
+use super::{
     EnvelopeNode, FundingRuleNode, GrantNode, GrantQuoteNode, PassProgrammeNode, QuoteLineNode,
     ReferenceSalaryNode, grant_node, grant_page, load_tree,
 };
 use crate::changes::sync::{EnvelopeOrderBy, GrantOrderBy};
 use crate::kit::connection::Connection;
 use crate::kit::error::{IntoGql, coded};
+use crate::kit::id::NodeKind;
 use crate::kit::id::parse_int;
-use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::state;
+use crate::kit::territory::hub_id;
 use async_graphql::{Context, ID, Object};
 use chrono::{NaiveDate, Utc};
 use maillage_core::Code;
-use maillage_core::{DepartmentCode, HubId};
+use maillage_core::DepartmentCode;
 use maillage_funding as funding;
 use std::sync::Arc;
 
@@ -221,7 +222,7 @@ impl FundingQuery {
             })?);
         }
         if let Some(h) = &filter.hub {
-            f.hub = Some(HubId(decode_int(h, NodeKind::Hub)?));
+            f.hub = Some(hub_id(ctx, h, "filter.hub").await?);
         }
         let sync = GrantOrderBy::sync(order_by, filter.updated_since);
         grant_page(ctx, f, &sync, first, after).await

@@ -80,3 +80,18 @@ pub fn territory_code(raw: &str, kind: NodeKind) -> String {
         _ => raw.trim().to_owned(),
     }
 }
+
+/// The hub an input names, if it exists (for mutations, which answer an unknown hub with a user error).
+pub async fn known_hub(
+    ctx: &Context<'_>,
+    raw: &ID,
+) -> async_graphql::Result<Option<maillage_territories::Hub>> {
+    let db = &state(ctx)?.db;
+    match hub_name(raw, "input.hub")? {
+        HubName::Id(id) => Ok(maillage_territories::hubs_by_ids(db, &[id])
+            .await
+            .gql()?
+            .pop()),
+        HubName::Slug(slug) => maillage_territories::hub_by_slug(db, &slug).await.gql(),
+    }
+}

@@ -5,6 +5,7 @@ use crate::kit::connection::keyed_page_request;
 use crate::kit::error::IntoGql;
 use crate::kit::order::OrderDirection;
 use crate::kit::payload::{Checks, user_error};
+use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, NaiveDate, Utc};
 use maillage_core::Code;
@@ -36,8 +37,8 @@ pub struct BoundingBoxInput {
 pub struct SiteFilterInput {
     /// Sites in any of these departments (INSEE codes).
     pub departments: Option<Vec<String>>,
-    /// Sites in the departments of this hub (slug).
-    pub hub: Option<String>,
+    /// Sites in the departments of this hub: its global ID, or its slug (e.g. `hinaura`).
+    pub hub: Option<ID>,
     /// Sites in this region (INSEE code).
     pub region: Option<String>,
     /// Sites offering every one of these services (v1.0.2 labels, e.g. "Aide aux démarches administratives").
@@ -111,7 +112,8 @@ pub(crate) fn invalid(
 }
 
 impl SiteFilterInput {
-    pub(crate) fn into_domain(self) -> async_graphql::Result<SiteFilter> {
+    pub(crate) async fn into_domain(self, ctx: &Context<'_>) -> async_graphql::Result<SiteFilter> {
+        let hub = opt_hub_slug(ctx, self.hub.as_ref(), "filter.hub").await?;
         let departments = self
             .departments
             .map(|list| {
@@ -134,7 +136,7 @@ impl SiteFilterInput {
             .transpose()?;
         let filter = SiteFilter {
             departments,
-            hub: self.hub,
+            hub,
             region,
             services: self.services.unwrap_or_default(),
             publics: self.publics.unwrap_or_default(),
@@ -159,7 +161,7 @@ impl SiteFilterInput {
 }
 
 /// Validates the arguments of a `sites` field, and asks for the total only when `totalCount` is selected.
-pub fn sites_args(
+pub async fn sites_args(
     ctx: &Context<'_>,
     filter: Option<SiteFilterInput>,
     order_by: Option<SiteOrderByInput>,
@@ -174,7 +176,7 @@ pub fn sites_args(
             Some("filter.updatedSince".to_owned()),
         ));
     }
-    let filter = filter.into_domain()?;
+    let filter = filter.into_domain(ctx).await?;
     let order = order_by.map_or_else(SiteOrder::default, |o| SiteOrder {
         field: match o.field {
             SiteOrderFieldInput::Name => SiteOrderField::Name,

@@ -35,7 +35,7 @@ impl SitesQuery {
             updated_since: filter.as_mut().and_then(|f| f.updated_since.take()),
             include_archived: false,
         };
-        let args = sites_args(ctx, filter, order_by, first, after)?;
+        let args = sites_args(ctx, filter, order_by, first, after).await?;
         let page =
             maillage_sites::list_sites_synced(&s.db, &args.filter, &sync, args.order, &args.page)
                 .await

@@ -86,7 +86,7 @@ impl DepartmentNode {
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<SiteNode>> {
         let _s = state(ctx)?;
-        let args = sites_args(ctx, filter, order_by, first, after)?;
+        let args = sites_args(ctx, filter, order_by, first, after).await?;
         let page = loader::<DepartmentSitesLoader>(ctx)?
             .load_one((self.0.code.clone(), args))
             .await?
