@@ -338,7 +338,7 @@ fn luhn_siret(n: u64) -> String {
 /// `hubs → departments → aidantsOrganisations → aidants` runs the same number of statements at two data sizes.
 #[tokio::test]
 async fn nested_hubs_departments_organisations_aidants_run_a_bounded_number_of_statements() {
-    const QUERY: &str = "{ hubs { slug departments { code aidantsOrganisations { name siret aidants { status email } } } } }";
+    const QUERY: &str = "{ hubs { slug departments { code aidantsOrganisations(first: 6) { nodes { name siret aidants(first: 5) { nodes { status email } } } } } } }";
     let mut counts = Vec::new();
     for (orgs_per_department, aidants_per_org) in [(1, 1), (6, 5)] {
         let app = TestApp::spawn().await;
@@ -361,8 +361,8 @@ async fn nested_hubs_departments_organisations_aidants_run_a_bounded_number_of_s
             .unwrap()
             .iter()
             .flat_map(|h| h["departments"].as_array().unwrap())
-            .flat_map(|d| d["aidantsOrganisations"].as_array().unwrap())
-            .map(|o| o["aidants"].as_array().unwrap().len())
+            .flat_map(|d| d["aidantsOrganisations"]["nodes"].as_array().unwrap())
+            .map(|o| o["aidants"]["nodes"].as_array().unwrap().len())
             .sum();
         // 12 departments, all covered by exactly one seeded hub.
         assert_eq!(returned, 12 * orgs_per_department * aidants_per_org);

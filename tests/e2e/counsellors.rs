@@ -422,7 +422,7 @@ async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
     // The imported data answers over GraphQL: the coordinator and the post were linked.
     let data = app
         .data(
-            "{ hostStructures(filter: { kinds: [COMMUNE] }) { totalCount nodes { siret fundingKind posts { requested granted decision } counsellors { externalId isCoordinator coordinated { externalId } coordinator { externalId } } } } }",
+            "{ hostStructures(filter: { kinds: [COMMUNE] }) { totalCount nodes { siret fundingKind posts { requested granted decision } counsellors { totalCount nodes { externalId isCoordinator coordinated { externalId } coordinator { externalId } } } } } }",
             json!({}),
         )
         .await;
@@ -433,7 +433,11 @@ async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
         structure["posts"],
         json!([{ "requested": 4, "granted": 3, "decision": "ACCEPTED" }])
     );
-    let counsellors = structure["counsellors"].as_array().unwrap();
+    let counsellors = structure["counsellors"]["nodes"].as_array().unwrap();
+    assert_eq!(
+        structure["counsellors"]["totalCount"],
+        json!(counsellors.len())
+    );
     let coordinator = counsellors
         .iter()
         .find(|c| c["externalId"] == "cn-100")

@@ -361,3 +361,159 @@ fn committed_schema_matches_the_code() {
         "schema.graphql is stale: run `cargo run -q -- schema > schema.graphql`"
     );
 }
+
+/// The `sourceId`s of a page of `sites`, and its `hasPreviousPage`/`hasNextPage`.
+fn site_page(conn: &serde_json::Value) -> (Vec<String>, bool, bool) {
+    let ids = conn["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["sourceId"].as_str().unwrap().to_owned())
+        .collect();
+    (
+        ids,
+        conn["pageInfo"]["hasPreviousPage"].as_bool().unwrap(),
+        conn["pageInfo"]["hasNextPage"].as_bool().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn last_and_before_walk_every_list_backward_with_the_forward_cursors() {
+    let app = TestApp::spawn().await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    const PAGE: &str = "edges { cursor node { sourceId } } pageInfo { hasPreviousPage hasNextPage startCursor endCursor }";
+    // The top-level list (SQL keyset) and a department's list (the batched window), in every order.
+    let lists = [
+        (
+            format!(
+                "query($first: Int, $after: String, $last: Int, $before: String, $o: SiteOrderBy) {{ list: sites(first: $first, after: $after, last: $last, before: $before, orderBy: $o) {{ {PAGE} }} }}"
+            ),
+            vec!["list"],
+        ),
+        (
+            format!(
+                "query($first: Int, $after: String, $last: Int, $before: String, $o: SiteOrderBy) {{ department(code: \"69\") {{ list: sites(first: $first, after: $after, last: $last, before: $before, orderBy: $o) {{ {PAGE} }} }} }}"
+            ),
+            vec!["department", "list"],
+        ),
+    ];
+    for (query, path) in &lists {
+        for order in ["NAME", "UPDATED_ON", "ID"] {
+            for direction in ["ASC", "DESC"] {
+                let o = json!({ "field": order, "direction": direction });
+                let get = |data: serde_json::Value| {
+                    let mut v = data;
+                    for p in path {
+                        v = v[*p].clone();
+                    }
+                    v
+                };
+                let all = get(app.data(query, json!({ "first": 100, "o": o })).await);
+                let (forward, _, _) = site_page(&all);
+                assert!(forward.len() >= 2, "{order} {direction}: {all}");
+                // Backward from the end, two at a time, until hasPreviousPage is false.
+                let mut backward: Vec<String> = Vec::new();
+                let mut before: Option<String> = None;
+                let mut pages = 0;
+                loop {
+                    let conn = get(app
+                        .data(query, json!({ "last": 2, "before": before, "o": o }))
+                        .await);
+                    let (ids, has_previous, has_next) = site_page(&conn);
+                    assert_eq!(
+                        has_next,
+                        before.is_some(),
+                        "{order} {direction}: hasNextPage says whether a before cursor was given: {conn}"
+                    );
+                    backward.splice(0..0, ids);
+                    pages += 1;
+                    if !has_previous {
+                        break;
+                    }
+                    assert!(pages < 10, "{order} {direction}: no end: {backward:?}");
+                    before = conn["pageInfo"]["startCursor"].as_str().map(str::to_owned);
+                }
+                assert_eq!(backward, forward, "{path:?} {order} {direction}");
+                // A forward cursor works backward: the two items before the third are the first two.
+                let third = all["edges"][2]["cursor"].as_str().map(str::to_owned);
+                if third.is_some() {
+                    let conn = get(app
+                        .data(query, json!({ "last": 2, "before": third, "o": o }))
+                        .await);
+                    let (ids, has_previous, has_next) = site_page(&conn);
+                    assert_eq!(ids, forward[..2].to_vec(), "{path:?} {order} {direction}");
+                    assert!(!has_previous && has_next, "{conn}");
+                }
+            }
+        }
+    }
+    // Both directions at once are refused, with the code of a bad argument.
+    let error = app
+        .first_error("{ sites(first: 2, last: 2) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(error["extensions"]["code"], "invalid_value", "{error}");
+    let error = app
+        .first_error("{ sites(last: 101) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        error["extensions"]["code"], "page_size_out_of_range",
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_change_feed_and_the_audit_log_page_backward() {
+    let app = TestApp::spawn().await;
+    app.import(&fixture("sites-v1.csv"), "fixture");
+    let token = app.token("admin", None).await;
+    for (field, args) in [("changes", ""), ("auditLog", "")] {
+        let query = format!(
+            "query($first: Int, $last: Int, $before: String) {{ {field}(first: $first, last: $last, before: $before{args}) {{ edges {{ cursor }} pageInfo {{ hasPreviousPage hasNextPage startCursor }} }} }}"
+        );
+        let (_, body) = app
+            .post_as(Some(&token), &query, json!({ "first": 100 }))
+            .await;
+        let forward: Vec<String> = body["data"][field]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|e| e["cursor"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(forward.len() >= 3, "{field}: {body}");
+        let (_, body) = app
+            .post_as(Some(&token), &query, json!({ "last": 2 }))
+            .await;
+        let conn = &body["data"][field];
+        let tail: Vec<String> = conn["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["cursor"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            tail,
+            forward[forward.len() - 2..].to_vec(),
+            "{field}: {body}"
+        );
+        assert_eq!(conn["pageInfo"]["hasPreviousPage"], true, "{field}: {body}");
+        let (_, body) = app
+            .post_as(
+                Some(&token),
+                &query,
+                json!({ "last": 100, "before": conn["pageInfo"]["startCursor"] }),
+            )
+            .await;
+        let head: Vec<String> = body["data"][field]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["cursor"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            head,
+            forward[..forward.len() - 2].to_vec(),
+            "{field}: {body}"
+        );
+        assert_eq!(body["data"][field]["pageInfo"]["hasPreviousPage"], false);
+    }
+}

@@ -252,10 +252,10 @@ pub async fn list_audit<C: ConnectionTrait>(
     let mut query = audit_log::Entity::find().filter(cond.clone());
     if let Some(after) = &page.after {
         let id: i32 = after.decode()?;
-        query = query.filter(audit_log::Column::Id.lt(id));
+        query = query.filter(page.past(audit_log::Column::Id, false, id));
     }
     let rows = query
-        .order_by_desc(audit_log::Column::Id)
+        .order_by(audit_log::Column::Id, page.order(false))
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;

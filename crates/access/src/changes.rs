@@ -25,8 +25,8 @@ use maillage_core::pagination::{Cursor, Page, PageRequest};
 use maillage_core::{Actor, DepartmentCode, HubId, Role};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -267,14 +267,24 @@ fn committed_condition(backend: DbBackend) -> Condition {
     }
 }
 
-fn after_condition(after: ChangePosition) -> Condition {
-    Condition::any()
-        .add(audit_log::Column::Txid.gt(after.txid))
-        .add(
-            Condition::all()
-                .add(audit_log::Column::Txid.eq(after.txid))
-                .add(audit_log::Column::Id.gt(after.id)),
+/// The changes past `after` in feed order, or before it when `backward`.
+fn after_condition(after: ChangePosition, backward: bool) -> Condition {
+    let (txid, id) = if backward {
+        (
+            audit_log::Column::Txid.lt(after.txid),
+            audit_log::Column::Id.lt(after.id),
         )
+    } else {
+        (
+            audit_log::Column::Txid.gt(after.txid),
+            audit_log::Column::Id.gt(after.id),
+        )
+    };
+    Condition::any().add(txid).add(
+        Condition::all()
+            .add(audit_log::Column::Txid.eq(after.txid))
+            .add(id),
+    )
 }
 
 fn from_model(m: audit_log::Model) -> Option<Change> {
@@ -297,20 +307,23 @@ fn from_model(m: audit_log::Model) -> Option<Change> {
     })
 }
 
+/// Up to `limit` changes past `after`, in feed order, or scanning towards the start when `backward`.
 async fn read<C: ConnectionTrait>(
     db: &C,
     cond: Condition,
     after: Option<ChangePosition>,
     limit: u64,
+    backward: bool,
 ) -> Result<Vec<Change>, AccessError> {
     let mut cond = cond.add(committed_condition(db.get_database_backend()));
     if let Some(after) = after {
-        cond = cond.add(after_condition(after));
+        cond = cond.add(after_condition(after, backward));
     }
+    let order = if backward { Order::Desc } else { Order::Asc };
     let rows = audit_log::Entity::find()
         .filter(cond)
-        .order_by_asc(audit_log::Column::Txid)
-        .order_by_asc(audit_log::Column::Id)
+        .order_by(audit_log::Column::Txid, order.clone())
+        .order_by(audit_log::Column::Id, order)
         .limit(limit)
         .all(db)
         .await?;
@@ -328,13 +341,8 @@ pub async fn list_changes<C: ConnectionTrait>(
     filter: &ChangeFilter,
     page: &PageRequest,
 ) -> Result<Page<Change>, AccessError> {
-    let after = page
-        .after
-        .as_ref()
-        .map(ChangePosition::from_cursor)
-        .transpose()?;
     let cond = rights_condition(actor).add(filter.condition());
-    let rows = read(db, cond, after, u64::from(page.first) + 1).await?;
+    let rows = read_page(db, cond, page).await?;
     Ok(Page::from_rows(rows, page, None, |c| c.position.cursor()))
 }
 
@@ -352,16 +360,11 @@ pub async fn list_removed_since<C: ConnectionTrait>(
     filter: &ChangeFilter,
     page: &PageRequest,
 ) -> Result<Page<Change>, AccessError> {
-    let after = page
-        .after
-        .as_ref()
-        .map(ChangePosition::from_cursor)
-        .transpose()?;
     let cond = rights_condition(actor)
         .add(filter.condition())
         .add(audit_log::Column::Action.is_in(REMOVING_ACTIONS))
         .add(audit_log::Column::OccurredAt.gte(since));
-    let rows = read(db, cond, after, u64::from(page.first) + 1).await?;
+    let rows = read_page(db, cond, page).await?;
     Ok(Page::from_rows(rows, page, None, |c| c.position.cursor()))
 }
 
@@ -373,7 +376,22 @@ pub async fn read_feed<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Vec<Change>, AccessError> {
     let cond = Condition::all().add(audit_log::Column::EntityType.is_not_in(NOT_IN_FEED));
-    read(db, cond, after, limit).await
+    read(db, cond, after, limit, false).await
+}
+
+/// Up to a page and one of changes for `page`, in scan order ([`Page::from_rows`] puts a backward page back in feed
+/// order).
+async fn read_page<C: ConnectionTrait>(
+    db: &C,
+    cond: Condition,
+    page: &PageRequest,
+) -> Result<Vec<Change>, AccessError> {
+    let after = page
+        .after
+        .as_ref()
+        .map(ChangePosition::from_cursor)
+        .transpose()?;
+    read(db, cond, after, u64::from(page.first) + 1, page.backward).await
 }
 
 /// The position of the newest change a reader can see now: a reader starting "from now" starts there.

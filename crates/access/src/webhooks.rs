@@ -608,10 +608,10 @@ pub async fn list_deliveries<C: ConnectionTrait>(
         webhook_delivery::Entity::find().filter(webhook_delivery::Column::WebhookId.eq(webhook_id));
     if let Some(after) = &page.after {
         let id: i32 = after.decode()?;
-        query = query.filter(webhook_delivery::Column::Id.lt(id));
+        query = query.filter(page.past(webhook_delivery::Column::Id, false, id));
     }
     let rows = query
-        .order_by_desc(webhook_delivery::Column::Id)
+        .order_by(webhook_delivery::Column::Id, page.order(false))
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;

@@ -187,10 +187,11 @@ pub async fn list_aidants_synced<C: ConnectionTrait>(
         .await?
         .add(sync.condition(aidant::Column::UpdatedAt));
     let mut query = aidant::Entity::find().filter(cond.clone());
+    let scan = sync.scan(page);
     if let Some(after) = &page.after {
-        query = query.filter(sync.after(aidant::Column::UpdatedAt, aidant::Column::Id, after)?);
+        query = query.filter(scan.after(aidant::Column::UpdatedAt, aidant::Column::Id, after)?);
     }
-    let rows = sync
+    let rows = scan
         .order(query, aidant::Column::UpdatedAt, aidant::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)

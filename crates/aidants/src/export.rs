@@ -36,6 +36,7 @@ fn walk(after: Option<maillage_core::Cursor>) -> PageRequest {
         first: maillage_core::pagination::MAX_PAGE_SIZE,
         after,
         with_total: false,
+        backward: false,
     }
 }
 

@@ -153,14 +153,15 @@ pub async fn list_organisations_synced<C: ConnectionTrait>(
     .await?;
     let cond = condition(filter, departments).add(sync.condition(organisation::Column::UpdatedAt));
     let mut query = organisation::Entity::find().filter(cond.clone());
+    let scan = sync.scan(page);
     if let Some(after) = &page.after {
-        query = query.filter(sync.after(
+        query = query.filter(scan.after(
             organisation::Column::UpdatedAt,
             organisation::Column::Id,
             after,
         )?);
     }
-    let rows = sync
+    let rows = scan
         .order(
             query,
             organisation::Column::UpdatedAt,

@@ -179,12 +179,13 @@ pub async fn list_applications_synced<C: ConnectionTrait>(
     }
     let total = page.with_total.then_some(items.len() as u64);
     let key = |i: &ListedApplication| (i.application.updated_at, i.application.id.0);
-    sync.sort(&mut items, key);
+    let scan = sync.scan(page);
+    scan.sort(&mut items, key);
     if let Some(after) = &page.after {
         let mut kept = Vec::with_capacity(items.len());
         for i in items {
             let (at, id) = key(&i);
-            if sync.is_after(at, id, after)? {
+            if scan.is_after(at, id, after)? {
                 kept.push(i);
             }
         }
@@ -203,9 +204,16 @@ fn sorted_page(
 ) -> Result<Page<ListedApplication>, AmiError> {
     let total = page.with_total.then_some(items.len() as u64);
     items.sort_by_key(|i| sort_key(i, order));
+    if page.backward {
+        // Scanned from the end; `Page::from_rows` puts the page back in order.
+        items.reverse();
+    }
     if let Some(after) = &page.after {
         let key: (bool, i64, i32) = after.decode()?;
-        items.retain(|i| sort_key(i, order) > key);
+        items.retain(|i| {
+            let k = sort_key(i, order);
+            if page.backward { k < key } else { k > key }
+        });
     }
     items.truncate(page.first as usize + 1);
     Ok(Page::from_rows(items, page, total, |i| {

@@ -3,6 +3,7 @@
 use crate::error::{ErrorCode, FieldPath};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::{ColumnTrait, Condition, Order};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The largest page a client may ask for; larger requests are refused rather than silently truncated, so a client
@@ -45,29 +46,55 @@ impl Cursor {
     }
 }
 
-/// What a client asked for: how many items, after which cursor, and whether it wants the total.
+/// What a client asked for: how many items, from which end and past which cursor, and whether it wants the total.
+///
+/// A list is read forward (`first`/`after`) or backward (`last`/`before`). Backward, the domain scans its order in
+/// reverse from the cursor ([`PageRequest::order`], [`PageRequest::past`], [`crate::sync::SyncOptions::scan`]) and
+/// [`Page::from_rows`] puts the page back in the list's order, so both directions hand out the same cursors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
-    /// Number of items, 1 to [`MAX_PAGE_SIZE`].
+    /// Number of items, 0 to [`MAX_PAGE_SIZE`]: the client's `first`, or its `last` when [`Self::backward`].
     pub first: u32,
-    /// Start after this position.
+    /// The position to read past, in scan order: the client's `after`, or its `before` when [`Self::backward`].
     pub after: Option<Cursor>,
     /// Count the matching items (an extra statement), only when the client selected `totalCount`.
     pub with_total: bool,
+    /// The client asked for `last`/`before`: the page ends at the cursor (or at the end of the list).
+    pub backward: bool,
 }
 
 impl PageRequest {
-    /// Validates a client's `first` and `after`.
+    /// Validates a client's `first` and `after` (a forward page).
     pub fn new(first: Option<i32>, after: Option<&str>) -> Result<Self, PaginationError> {
-        let first = match first {
-            None => DEFAULT_PAGE_SIZE,
-            Some(n) if n >= 0 && n.unsigned_abs() <= MAX_PAGE_SIZE => n.unsigned_abs(),
-            Some(n) => return Err(PaginationError::PageSizeOutOfRange(n)),
-        };
         Ok(Self {
-            first,
+            first: page_size(first)?,
             after: after.map(Cursor::from_client),
             with_total: false,
+            backward: false,
+        })
+    }
+
+    /// Validates a client's Relay arguments: `first`/`after` read forward, `last`/`before` backward.
+    ///
+    /// Mixing the two directions is refused: the Relay specification allows it but discourages it, and no client
+    /// needs a page bounded on both sides.
+    pub fn relay(
+        first: Option<i32>,
+        after: Option<&str>,
+        last: Option<i32>,
+        before: Option<&str>,
+    ) -> Result<Self, PaginationError> {
+        if last.is_none() && before.is_none() {
+            return Self::new(first, after);
+        }
+        if first.is_some() || after.is_some() {
+            return Err(PaginationError::MixedDirections);
+        }
+        Ok(Self {
+            first: page_size(last)?,
+            after: before.map(Cursor::from_client),
+            with_total: false,
+            backward: true,
         })
     }
 
@@ -77,6 +104,38 @@ impl PageRequest {
         self.with_total = with_total;
         self
     }
+
+    /// The SQL order to scan a key whose list order is `ascending`: reversed for a backward page.
+    pub fn order(&self, ascending: bool) -> Order {
+        if ascending != self.backward {
+            Order::Asc
+        } else {
+            Order::Desc
+        }
+    }
+
+    /// The rows past `key` (the cursor's value of `column`) in scan order, for a key whose list order is
+    /// `ascending`.
+    pub fn past<C: ColumnTrait, V: Into<sea_orm::Value>>(
+        &self,
+        column: C,
+        ascending: bool,
+        key: V,
+    ) -> Condition {
+        Condition::all().add(if ascending != self.backward {
+            column.gt(key)
+        } else {
+            column.lt(key)
+        })
+    }
+}
+
+fn page_size(n: Option<i32>) -> Result<u32, PaginationError> {
+    match n {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if n >= 0 && n.unsigned_abs() <= MAX_PAGE_SIZE => Ok(n.unsigned_abs()),
+        Some(n) => Err(PaginationError::PageSizeOutOfRange(n)),
+    }
 }
 
 /// One page of results.
@@ -84,16 +143,17 @@ impl PageRequest {
 pub struct Page<T> {
     /// The items with their cursors, in order.
     pub items: Vec<(Cursor, T)>,
-    /// Whether more items follow the last one.
+    /// Whether more items follow the last one (backward, known only as "a `before` cursor was given").
     pub has_next_page: bool,
-    /// Whether items precede the first one (known only as "a cursor was given").
+    /// Whether items precede the first one (forward, known only as "an `after` cursor was given").
     pub has_previous_page: bool,
     /// The number of items matching the filter, when asked for.
     pub total_count: Option<u64>,
 }
 
 impl<T> Page<T> {
-    /// Builds a page from up to `first + 1` fetched rows: the extra row only tells that a next page exists.
+    /// Builds a page from up to `first + 1` rows fetched in scan order: the extra row only tells that more exist
+    /// beyond the page. A backward page was scanned in reverse and is put back in the list's order.
     pub fn from_rows(
         mut rows: Vec<T>,
         request: &PageRequest,
@@ -101,12 +161,16 @@ impl<T> Page<T> {
         cursor_of: impl Fn(&T) -> Cursor,
     ) -> Self {
         let first = request.first as usize;
-        let has_next_page = rows.len() > first;
+        let more = rows.len() > first;
         rows.truncate(first);
+        let cursor_given = request.after.is_some();
+        if request.backward {
+            rows.reverse();
+        }
         Self {
             items: rows.into_iter().map(|row| (cursor_of(&row), row)).collect(),
-            has_next_page,
-            has_previous_page: request.after.is_some(),
+            has_next_page: if request.backward { cursor_given } else { more },
+            has_previous_page: if request.backward { more } else { cursor_given },
             total_count,
         }
     }
@@ -122,15 +186,48 @@ impl<T> Page<T> {
     }
 }
 
+/// One page of a list already held in memory (a batched nested list: every parent's items read in one statement),
+/// with the same cursors and both directions as a list paged in SQL. `items` may come in any order: they are
+/// sorted by `key`, which is also what the cursors carry.
+pub fn page_in_memory<T, K: Ord + Serialize + DeserializeOwned>(
+    mut items: Vec<T>,
+    request: &PageRequest,
+    key: impl Fn(&T) -> K,
+) -> Result<Page<T>, PaginationError> {
+    let total = request.with_total.then_some(items.len() as u64);
+    items.sort_by_key(|item| key(item));
+    if request.backward {
+        items.reverse();
+    }
+    if let Some(after) = &request.after {
+        let after: K = after.decode()?;
+        items.retain(|item| {
+            let k = key(item);
+            if request.backward {
+                k < after
+            } else {
+                k > after
+            }
+        });
+    }
+    items.truncate(request.first as usize + 1);
+    Ok(Page::from_rows(items, request, total, |item| {
+        Cursor::encode(&key(item))
+    }))
+}
+
 /// Errors in a client's pagination arguments.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaginationError {
     /// `after` is not a cursor this API produced.
     #[error("the cursor is not valid: use a cursor returned by this API")]
     InvalidCursor,
-    /// `first` is negative or above the maximum.
-    #[error("first must be between 0 and {MAX_PAGE_SIZE}, got {0}")]
+    /// `first` or `last` is negative or above the maximum.
+    #[error("first and last must be between 0 and {MAX_PAGE_SIZE}, got {0}")]
     PageSizeOutOfRange(i32),
+    /// `first`/`after` given together with `last`/`before`.
+    #[error("page forward (first, after) or backward (last, before), not both")]
+    MixedDirections,
 }
 
 impl ErrorCode for PaginationError {
@@ -138,6 +235,7 @@ impl ErrorCode for PaginationError {
         match self {
             Self::InvalidCursor => crate::Code::InvalidCursor,
             Self::PageSizeOutOfRange(_) => crate::Code::PageSizeOutOfRange,
+            Self::MixedDirections => crate::Code::InvalidValue,
         }
     }
 
@@ -179,5 +277,54 @@ mod tests {
         let page = Page::from_rows(vec![1, 2, 3], &request, None, Cursor::encode);
         assert!(page.has_next_page);
         assert_eq!(page.items.len(), 2);
+    }
+
+    #[test]
+    fn backward_page_is_put_back_in_order() {
+        let last =
+            PageRequest::relay(None, None, Some(2), Some("x")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(last.backward);
+        assert_eq!(last.order(true), Order::Desc);
+        // Scanned in reverse from the cursor: 9, 8, then 7 only says more precede.
+        let page = Page::from_rows(vec![9, 8, 7], &last, None, Cursor::encode);
+        let got: Vec<i32> = page.items.iter().map(|(_, n)| *n).collect();
+        assert_eq!(got, vec![8, 9]);
+        assert!(page.has_previous_page);
+        assert!(page.has_next_page);
+        let end = PageRequest::relay(None, None, Some(5), None).unwrap_or_else(|e| panic!("{e}"));
+        let page = Page::from_rows(vec![3, 2, 1], &end, None, Cursor::encode);
+        assert!(!page.has_previous_page && !page.has_next_page);
+        assert_eq!(
+            PageRequest::relay(Some(1), None, Some(1), None),
+            Err(PaginationError::MixedDirections)
+        );
+        assert_eq!(
+            PageRequest::relay(None, Some("a"), None, Some("b")),
+            Err(PaginationError::MixedDirections)
+        );
+        assert!(PageRequest::relay(None, None, Some(101), None).is_err());
+    }
+
+    #[test]
+    fn in_memory_pages_walk_both_ways_with_the_same_cursors() {
+        let items = vec![5, 1, 4, 2, 3];
+        let first2 = PageRequest::new(Some(2), None).unwrap_or_else(|e| panic!("{e}"));
+        let page = page_in_memory(items.clone(), &first2, |n| *n).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<i32> = page.items.iter().map(|(_, n)| *n).collect();
+        assert_eq!(got, vec![1, 2]);
+        assert!(page.has_next_page && !page.has_previous_page);
+        let before = page.items[1].0.as_str().to_owned();
+        // Back from 2: only 1 precedes it.
+        let back = PageRequest::relay(None, None, Some(2), Some(&before))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let page = page_in_memory(items.clone(), &back, |n| *n).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<i32> = page.items.iter().map(|(_, n)| *n).collect();
+        assert_eq!(got, vec![1]);
+        assert!(!page.has_previous_page && page.has_next_page);
+        let last2 = PageRequest::relay(None, None, Some(2), None).unwrap_or_else(|e| panic!("{e}"));
+        let page = page_in_memory(items, &last2, |n| *n).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<i32> = page.items.iter().map(|(_, n)| *n).collect();
+        assert_eq!(got, vec![4, 5]);
+        assert!(page.has_previous_page && !page.has_next_page);
     }
 }

@@ -25,6 +25,17 @@ fn key(at: DateTime<Utc>) -> String {
 }
 
 impl SyncOptions {
+    /// The options to scan the list for `page`: the order reversed for a backward page (`last`/`before`), so that
+    /// [`SyncOptions::after`], [`SyncOptions::order`], [`SyncOptions::is_after`] and [`SyncOptions::sort`] read from
+    /// the cursor towards the start. Cursors are the same in both directions.
+    #[must_use]
+    pub fn scan(&self, page: &crate::pagination::PageRequest) -> Self {
+        Self {
+            descending: self.descending != page.backward,
+            ..*self
+        }
+    }
+
     /// The `updated_since` condition on `updated_at`.
     pub fn condition<C: ColumnTrait>(&self, updated_at: C) -> Condition {
         match self.updated_since {

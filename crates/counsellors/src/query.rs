@@ -211,11 +211,12 @@ pub async fn list_structures_synced<C: ConnectionTrait>(
         cond = cond.add(structure::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
     }
     let mut query = structure::Entity::find().filter(cond.clone());
+    let scan = sync.scan(page);
     if let Some(after) = &page.after {
         query =
-            query.filter(sync.after(structure::Column::UpdatedAt, structure::Column::Id, after)?);
+            query.filter(scan.after(structure::Column::UpdatedAt, structure::Column::Id, after)?);
     }
-    let rows = sync
+    let rows = scan
         .order(query, structure::Column::UpdatedAt, structure::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)
@@ -299,14 +300,15 @@ pub async fn list_counsellors_synced<C: ConnectionTrait>(
         .await?
         .add(sync.condition(counsellor::Column::UpdatedAt));
     let mut query = counsellor::Entity::find().filter(cond.clone());
+    let scan = sync.scan(page);
     if let Some(after) = &page.after {
-        query = query.filter(sync.after(
+        query = query.filter(scan.after(
             counsellor::Column::UpdatedAt,
             counsellor::Column::Id,
             after,
         )?);
     }
-    let rows = sync
+    let rows = scan
         .order(query, counsellor::Column::UpdatedAt, counsellor::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)

@@ -141,10 +141,11 @@ pub async fn list_grants_synced<C: ConnectionTrait>(
     } else {
         None
     };
+    let scan = sync.scan(page);
     if let Some(after) = &page.after {
-        q = q.filter(sync.after(grant::Column::UpdatedAt, grant::Column::Id, after)?);
+        q = q.filter(scan.after(grant::Column::UpdatedAt, grant::Column::Id, after)?);
     }
-    let rows = sync
+    let rows = scan
         .order(q, grant::Column::UpdatedAt, grant::Column::Id)
         .limit(u64::from(page.first) + 1)
         .all(db)

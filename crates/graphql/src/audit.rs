@@ -1,6 +1,6 @@
 //! The audit log, read-only: there is no mutation that edits or deletes it.
 
-use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::state;
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
@@ -71,17 +71,22 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// What changed, who changed it, when: every entry for admins, the entries of their departments for hub
     /// coordinators; refused (`forbidden`) for other callers.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
         filter: Option<AuditLogFilter>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last entry of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<AuditEntry>> {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
-        let page = page_request(ctx, first, after)?;
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let filter = AuditFilter {
             entity_type: filter.entity_type,
             entity_id: filter.entity_id,

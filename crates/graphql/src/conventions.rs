@@ -6,6 +6,9 @@
 //! - a filter input is named `<Type>Filter`, an order input `<Type>OrderBy { field, direction }`, the order
 //!   enum `<Type>OrderField`;
 //! - every object type with `id: ID!` implements `Node`;
+//! - a list of such objects that can exceed a page is a connection: a field returning `[T!]` of a `Node` type fails
+//!   unless [`BOUNDED_LISTS`] says why it cannot grow past a page; every connection field takes `first`, `after`,
+//!   `last` and `before` (except [`FORWARD_ONLY`]);
 //! - every type, field and argument of our own has a description, and so does every custom scalar, which says its
 //!   format without naming a Rust type;
 //! - no source file of the crate is over [`MAX_FILE_LINES`] lines, no two top-level modules import each other
@@ -24,6 +27,114 @@ pub const NODE_DEBT: &[&str] = &[];
 
 /// Filter inputs named against the `<Type>Filter` rule, merged on 2026-12-04; the list may only shrink.
 pub const FILTER_NAME_DEBT: &[&str] = &[];
+
+/// Plain lists of `Node` objects, as `Type.field`, with why each stays below a page (100 items) and so needs no
+/// connection. A new list of objects with an `id` is a connection unless it joins this list with a reason the
+/// reviewer accepts.
+pub const BOUNDED_LISTS: &[(&str, &str)] = &[
+    (
+        "Aidant.organisations",
+        "an aidant works for one organisation, rarely a few",
+    ),
+    (
+        "AmiApplication.departments",
+        "the departments a dossier covers: a few",
+    ),
+    (
+        "AmiApplication.attachments",
+        "the files of one dossier, capped by the AMI form",
+    ),
+    (
+        "AmiApplication.scoreSheets",
+        "one sheet per reviewer of the dossier",
+    ),
+    ("AmiCampaign.priorityRegions", "at most the 18 regions"),
+    (
+        "Counsellor.coordinated",
+        "the team of one coordinator: tens at most",
+    ),
+    (
+        "Counsellor.sites",
+        "the sites one counsellor works at: a few",
+    ),
+    (
+        "Department.hubs",
+        "the hubs covering one department: usually one",
+    ),
+    (
+        "Envelope.children",
+        "an envelope's direct sub-envelopes: a few",
+    ),
+    (
+        "Grant.disbursements",
+        "the payments of one grant: a few instalments",
+    ),
+    (
+        "HostStructure.posts",
+        "one structure's requests for posts: one per call for applications",
+    ),
+    (
+        "Hub.departments",
+        "the departments of one hub: at most a region's 13",
+    ),
+    ("Region.departments", "at most 13 departments in a region"),
+    (
+        "QueryRoot.regions",
+        "the 18 regions: a fixed reference list",
+    ),
+    (
+        "QueryRoot.departments",
+        "the 101 departments: a fixed reference list, one page and one item",
+    ),
+    ("QueryRoot.hubs", "about 40 hubs, one per territory"),
+    (
+        "QueryRoot.envelopes",
+        "the roots of the funding tree: one per programme",
+    ),
+    (
+        "QueryRoot.fundingRules",
+        "the rules of the funding programmes: tens",
+    ),
+    (
+        "QueryRoot.passProgrammes",
+        "Pass numérique programmes: tens",
+    ),
+    (
+        "QueryRoot.amiCampaigns",
+        "one call for applications per year or two",
+    ),
+    (
+        "QueryRoot.siteSourceRecords",
+        "the source records merged into one site: a few",
+    ),
+    ("QueryRoot.feeds", "the feeds of the caller's hub: a few"),
+    ("QueryRoot.apiTokens", "the caller's own tokens"),
+    (
+        "QueryRoot.hubInvitations",
+        "the invitations of the caller's hub that are still open",
+    ),
+    (
+        "Site.hubs",
+        "the hubs covering the site's department: usually one",
+    ),
+    (
+        "Site.counsellors",
+        "the counsellors working at one site: a few",
+    ),
+    (
+        "Site.sourceRecords",
+        "the source records merged into this site: a few",
+    ),
+];
+
+/// Connection fields that do not page backward yet (`last`/`before`), as `Type.field`: their domain lists are in
+/// files another change owns. The list may only shrink.
+pub const FORWARD_ONLY: &[&str] = &[
+    // `crates/sites/src/jobs.rs` (the feeds change) reads these lists forward only; its `list_jobs` and `job_lines`
+    // take the `PageRequest::order`/`PageRequest::past` helpers in four lines when that change lands.
+    "QueryRoot.importJobs",
+    "ImportJob.report",
+];
 
 /// Types that come from async-graphql itself (their descriptions are the library's).
 const LIBRARY_TYPES: &[&str] = &["PageInfo", "Boolean", "Int", "Float", "String", "ID"];
@@ -50,6 +161,48 @@ pub fn check(sdl: &str) -> Vec<String> {
         })
         .collect();
     let find = |name: &str| types.iter().find(|t| t.name.node.as_str() == name);
+    let is_node = |name: &str| {
+        find(name).is_some_and(|t| match &t.kind {
+            TypeKind::Object(o) => o.implements.iter().any(|i| i.node.as_str() == "Node"),
+            _ => false,
+        })
+    };
+    for t in &types {
+        let TypeKind::Object(o) = &t.kind else {
+            continue;
+        };
+        let name = t.name.node.as_str();
+        // The connection's own `nodes`/`edges` lists are the page.
+        if name.ends_with("Connection") || name.ends_with("Edge") {
+            continue;
+        }
+        for f in &o.fields {
+            let field = format!("{name}.{}", f.node.name.node);
+            let ty = &f.node.ty.node;
+            let item = base_name(ty);
+            if matches!(ty.base, BaseType::List(_))
+                && is_node(item)
+                && !BOUNDED_LISTS.iter().any(|(f, _)| *f == field)
+            {
+                problems.push(format!(
+                    "{field} is a plain list of {item}: make it an {item}Connection, or list it in BOUNDED_LISTS with why it stays below a page"
+                ));
+            }
+            if item.ends_with("Connection") && !FORWARD_ONLY.contains(&field.as_str()) {
+                let args: Vec<&str> = f
+                    .node
+                    .arguments
+                    .iter()
+                    .map(|a| a.node.name.node.as_str())
+                    .collect();
+                for needed in ["first", "after", "last", "before"] {
+                    if !args.contains(&needed) {
+                        problems.push(format!("connection {field} lacks the argument {needed}"));
+                    }
+                }
+            }
+        }
+    }
     for t in &types {
         let name = t.name.node.as_str();
         if name == "MutationRoot" {
@@ -308,12 +461,50 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_list_of_nodes_and_a_forward_only_connection_are_refused() {
+        let sdl = "
+            \"\"\"Root.\"\"\" type QueryRoot {
+              \"\"\"All.\"\"\" things: [Thing!]!
+              \"\"\"Paged.\"\"\" pages(first: Int, after: String): ThingConnection!
+            }
+            \"\"\"A node.\"\"\" interface Node { \"\"\"ID.\"\"\" id: ID! }
+            \"\"\"A thing.\"\"\" type Thing implements Node { \"\"\"ID.\"\"\" id: ID! }
+            type ThingConnection { nodes: [Thing!]! }
+        ";
+        assert_eq!(
+            check(sdl),
+            [
+                "QueryRoot.things is a plain list of Thing: make it an ThingConnection, or list it in BOUNDED_LISTS with why it stays below a page",
+                "connection QueryRoot.pages lacks the argument last",
+                "connection QueryRoot.pages lacks the argument before",
+            ]
+        );
+    }
+
+    #[test]
     fn the_debt_lists_only_list_real_breaches() {
         let sdl = crate::schema::sdl();
         for name in NODE_DEBT {
             assert!(
                 sdl.contains(&format!("type {name} {{")),
                 "{name} now implements Node (or is gone): remove it from NODE_DEBT"
+            );
+        }
+        for (field, _) in BOUNDED_LISTS {
+            let (ty, name) = field.split_once('.').unwrap();
+            let block = sdl.split(&format!("type {ty} ")).nth(1).unwrap_or("");
+            let block = &block[..block.find("\n}").unwrap_or(block.len())];
+            let exists = block.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with(&format!("{name}:")) || l.starts_with(&format!("{name}("))
+            });
+            assert!(exists, "{field} is gone: remove it from BOUNDED_LISTS");
+        }
+        for field in FORWARD_ONLY {
+            let (_, name) = field.split_once('.').unwrap();
+            assert!(
+                sdl.contains(&format!("\t{name}(")),
+                "{field} is gone: remove it from FORWARD_ONLY"
             );
         }
         for name in FILTER_NAME_DEBT {

@@ -845,6 +845,7 @@ async fn write_grants<C: ConnectionTrait>(
         first: MAX_PAGE_SIZE,
         after: None,
         with_total: false,
+        backward: false,
     };
     let mut count = 0;
     loop {
@@ -1068,6 +1069,7 @@ async fn write_audit<C: ConnectionTrait>(
         first: MAX_PAGE_SIZE,
         after: None,
         with_total: false,
+        backward: false,
     };
     let mut count = 0;
     loop {

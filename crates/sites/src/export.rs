@@ -46,6 +46,7 @@ pub async fn for_each_page<C: ConnectionTrait>(
         first: CHUNK,
         after: None,
         with_total: false,
+        backward: false,
     };
     let mut count = 0u64;
     loop {

@@ -193,6 +193,18 @@ pub struct SiteOrder {
     pub descending: bool,
 }
 
+impl SiteOrder {
+    /// The order to scan for `page`: reversed for a backward page (`last`/`before`), whose rows
+    /// `Page::from_rows` puts back in this order. Cursors are the same both ways.
+    #[must_use]
+    pub fn scan(self, page: &PageRequest) -> Self {
+        Self {
+            descending: self.descending != page.backward,
+            ..self
+        }
+    }
+}
+
 /// The sort key of one row, as carried in cursors: `(value, id)`.
 type CursorKey = (String, i32);
 
@@ -395,6 +407,7 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
     order: SiteOrder,
     page: &PageRequest,
 ) -> Result<Page<Site>, SitesError> {
+    let order = order.scan(page);
     let resolved = resolve(db, filter, sync).await?;
     let mut cond = resolved.condition.clone();
     if let Some(after) = &page.after {
@@ -454,6 +467,7 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
     if departments.is_empty() {
         return Ok(out);
     }
+    let order = order.scan(page);
     let resolved = resolve(db, filter, &SiteSync::default()).await?;
     let dep_cond =
         site::Column::DepartmentCode.is_in(departments.iter().map(|d| d.as_str().to_owned()));

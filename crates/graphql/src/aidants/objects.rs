@@ -8,6 +8,7 @@ use super::loaders::{
     DepartmentOrganisationsLoader, OrganisationAidantsLoader, OrganisationLoader,
     OrganisationSiteLoader, TrainingHubLoader,
 };
+use crate::kit::connection::{Connection, PageArgs, in_memory};
 use crate::kit::error::IntoGql;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, HubNode, SiteNode};
 use crate::kit::id::{NodeKind, encode};
@@ -98,21 +99,31 @@ impl AidantsOrganisationNode {
             .await?
             .map(SiteNode::new))
     }
-    /// Its aidants (batched across organisations). Their personal fields follow the caller's rights.
+    /// Its aidants by id (batched across organisations). Their personal fields follow the caller's rights.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn aidants(
         &self,
         ctx: &Context<'_>,
         filter: Option<AidantFilterInput>,
-    ) -> async_graphql::Result<Vec<AidantNode>> {
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<AidantNode>> {
         let filter = filter.unwrap_or_default().into_domain(ctx).await?;
         let list = loader::<OrganisationAidantsLoader>(ctx)?
             .load_one((self.0.id, filter))
             .await?;
-        Ok(list
-            .unwrap_or_default()
-            .into_iter()
-            .map(AidantNode)
-            .collect())
+        in_memory(
+            ctx,
+            PageArgs::new(first, after, last, before),
+            list.unwrap_or_default(),
+            |a| a.id.0,
+            AidantNode,
+        )
     }
 }
 
@@ -321,12 +332,14 @@ impl AidantsStatistics {
     }
 }
 
-/// `Department.aidantsOrganisations`: the organisations of one department, batched across the departments of a level.
+/// `Department.aidantsOrganisations`: the organisations of one department by id, read in one statement for all the
+/// departments of a level and paged in memory.
 pub(crate) async fn department_organisations(
     ctx: &Context<'_>,
     department: &DepartmentCode,
     filter: Option<AidantsOrganisationFilter>,
-) -> async_graphql::Result<Vec<AidantsOrganisationNode>> {
+    args: PageArgs,
+) -> async_graphql::Result<Connection<AidantsOrganisationNode>> {
     let mut filter = filter.unwrap_or_default().into_domain(ctx).await?;
     // The department itself is the territorial criterion here.
     filter.departments.clear();
@@ -335,9 +348,11 @@ pub(crate) async fn department_organisations(
     let list = loader::<DepartmentOrganisationsLoader>(ctx)?
         .load_one((department.clone(), filter))
         .await?;
-    Ok(list
-        .unwrap_or_default()
-        .into_iter()
-        .map(AidantsOrganisationNode)
-        .collect())
+    in_memory(
+        ctx,
+        args,
+        list.unwrap_or_default(),
+        |o| o.id.0,
+        AidantsOrganisationNode,
+    )
 }

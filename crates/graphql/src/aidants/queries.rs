@@ -4,7 +4,7 @@ use super::inputs::{AidantFilterInput, AidantsOrganisationFilter, invalid};
 use super::loaders::OrganisationLoader;
 use super::objects::{AidantNode, AidantsOrganisationNode, AidantsStatistics};
 use crate::changes::sync::{AidantOrderBy, AidantsOrganisationOrderBy};
-use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::loader::loader;
@@ -27,7 +27,9 @@ pub struct AidantsQuery;
 #[Object]
 impl AidantsQuery {
     /// Aidants Connect organisations matching a filter, by id (at most 100 per page).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn aidants_organisations(
         &self,
         ctx: &Context<'_>,
@@ -35,12 +37,15 @@ impl AidantsQuery {
         order_by: Option<AidantsOrganisationOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<AidantsOrganisationNode>> {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
         let sync = AidantsOrganisationOrderBy::sync(order_by, filter.updated_since);
         let filter = filter.into_domain(ctx).await?;
-        let page = page_request(ctx, first, after)?;
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let page = maillage_aidants::list_organisations_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;
@@ -59,7 +64,9 @@ impl AidantsQuery {
     }
 
     /// Aidants matching a filter, by id (at most 100 per page). Personal fields follow the caller's rights.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn aidants(
         &self,
         ctx: &Context<'_>,
@@ -67,12 +74,15 @@ impl AidantsQuery {
         order_by: Option<AidantOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<AidantNode>> {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
         let sync = AidantOrderBy::sync(order_by, filter.updated_since);
         let filter = filter.into_domain(ctx).await?;
-        let page = page_request(ctx, first, after)?;
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let page = maillage_aidants::list_aidants_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;

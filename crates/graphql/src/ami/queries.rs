@@ -3,7 +3,7 @@
 use super::applications::{AmiApplicationNode, Shared};
 use super::campaigns::AmiCampaignNode;
 use super::inputs::{AmiApplicationFilter, AmiApplicationOrderBy};
-use crate::kit::connection::{Connection, connection};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::{IntoGql, coded, to_gql};
 use crate::kit::id::{NodeKind, decode_arg};
 use crate::kit::state;
@@ -11,7 +11,6 @@ use async_graphql::{Context, ID, Object};
 use maillage_ami as ami;
 use maillage_ami::{ApplicationId, CampaignId};
 use maillage_core::Code;
-use maillage_core::pagination::PageRequest;
 use std::sync::Arc;
 
 /// AMI queries: campaigns are public; dossiers are shown only to who may see them (the domain decides).
@@ -63,7 +62,9 @@ impl AmiQuery {
     /// Dossiers as a Relay connection (at most 100 per page): an applicant's own dossiers; for reviewers every
     /// dossier submitted at least once; for admins all. Sorted by id or by weighted score; `forbidden` for callers
     /// that read no dossier (anonymous, partners, hub coordinators).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn ami_applications(
         &self,
         ctx: &Context<'_>,
@@ -71,15 +72,16 @@ impl AmiQuery {
         order_by: Option<AmiApplicationOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<AmiApplicationNode>> {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
         let order_by = order_by.unwrap_or_default();
         let sync = order_by.sync(filter.updated_since);
         let filter = filter.into_domain()?;
-        let page = PageRequest::new(first, after.as_deref())
-            .gql()?
-            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let order = order_by.into_domain()?;
         let result = ami::list_applications_synced(&s.db, &s.actor, &filter, order, &sync, &page)
             .await

@@ -2,7 +2,7 @@
 //!
 //! Rights are the domain's: `list_changes` and the live stream both keep only what the caller may read.
 
-use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::state;
@@ -192,16 +192,21 @@ pub struct FeedQuery;
 impl FeedQuery {
     /// Every committed write the caller may read, oldest first, after `after`: follow `pageInfo.endCursor` to stay in
     /// sync (see docs/SYNC.md). Personal data (aidants, counsellors) only for callers who may read it.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn changes(
         &self,
         ctx: &Context<'_>,
         filter: Option<ChangeFilterInput>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last change seen.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<ChangeNode>> {
         let s = state(ctx)?;
-        let mut page = page_request(ctx, first, after)?;
+        let mut page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         // The feed grows while it is read: it has no total.
         page.with_total = false;
         let filter = filter.unwrap_or_default().resolve(ctx).await?;

@@ -2,7 +2,7 @@
 //!
 //! Kept apart from `sites` so the list's own arguments stay as they are; see docs/SYNC.md for the recipe.
 
-use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, encode};
@@ -157,16 +157,21 @@ impl SyncQuery {
     /// Sites Maillage wrote at or after `updatedSince` (every site without it), archived ones included as
     /// tombstones, ordered by `(updatedAt, id)`: a site written while you page moves to the end instead of being
     /// skipped. Ask again from the newest `updatedAt` you saw minus a margin (docs/SYNC.md).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn sites_updated_since(
         &self,
         ctx: &Context<'_>,
         updated_since: Option<DateTime<Utc>>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<SyncedSite>> {
         let s = state(ctx)?;
-        let page = page_request(ctx, first, after)?;
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let sync = SiteSync {
             updated_since,
             include_archived: true,
@@ -186,7 +191,9 @@ impl SyncQuery {
     /// read, in commit order. A mirror pulls each list with `filter: {updatedSince}` and `orderBy: {field:
     /// UPDATED_AT}`, then removes these ids (docs/SYNC.md). Types that are never archived nor deleted (today all
     /// but sites) have none.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn deleted_since(
         &self,
         ctx: &Context<'_>,
@@ -200,9 +207,12 @@ impl SyncQuery {
         entity_types: Option<Vec<String>>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<Tombstone>> {
         let s = state(ctx)?;
-        let page = page_request(ctx, first, after)?;
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let filter = maillage_access::changes::ChangeFilter {
             entity_types: entity_types.unwrap_or_default(),
             ..Default::default()

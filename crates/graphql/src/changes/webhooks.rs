@@ -1,6 +1,6 @@
 //! Webhooks: registration, listing, deliveries (the delivery worker is the server's).
 
-use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::payload::{UserError, classify, writer};
 use crate::kit::state;
@@ -141,16 +141,21 @@ impl WebhooksQuery {
     }
 
     /// The deliveries of one webhook, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn webhook_deliveries(
         &self,
         ctx: &Context<'_>,
         webhook_id: i32,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<WebhookDeliveryNode>> {
         let s = state(ctx)?;
-        let mut page = page_request(ctx, first, after)?;
+        let mut page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         page.with_total = false;
         let page = webhooks::list_deliveries(&s.db, &s.actor, webhook_id, &page)
             .await

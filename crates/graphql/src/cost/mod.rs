@@ -4,7 +4,7 @@
 //! async-graphql validates or executes it, and charges the caller's budget with the cost. The rules:
 //!
 //! - every field costs 1, plus the cost of its selection;
-//! - a connection (a field returning a `…Connection` type) costs `first` (clamped to 0…100, default 20) × its
+//! - a connection (a field returning a `…Connection` type) costs `first` or `last` (clamped to 0…100, default 20) × its
 //!   selection + 1: its `edges`/`nodes` lists are then not multiplied again;
 //! - a list field with a list argument (`nodes(ids:)`, `_entities(representations:)`) costs the argument's length ×
 //!   its selection + 1;
@@ -367,6 +367,7 @@ impl Walker<'_> {
         }
         let multiplier = if info.ty.ends_with("Connection") {
             self.argument_u64(field, "first")
+                .or_else(|| self.argument_u64(field, "last"))
                 .unwrap_or(DEFAULT_PAGE_SIZE)
                 .min(MAX_PAGE_SIZE)
         } else if !info.list || parent.is_some_and(|p| p.ends_with("Connection")) {

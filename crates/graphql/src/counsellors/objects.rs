@@ -7,6 +7,7 @@ use super::loaders::{
     AssignmentsLoader, CoordinatedLoader, CounsellorLoader, PostLoader, SiteCounsellorsLoader,
     SiteLoader, StructureCounsellorsLoader, StructureLoader, StructurePostsLoader,
 };
+use crate::kit::connection::{Connection, PageArgs, in_memory};
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, SiteNode};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
@@ -110,16 +111,29 @@ impl StructureNode {
             .map(PostNode)
             .collect())
     }
-    /// Its counsellors.
-    async fn counsellors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CounsellorNode>> {
+    /// Its counsellors, by id; batched across structures in one statement.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
+    async fn counsellors(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<CounsellorNode>> {
         let list = loader::<StructureCounsellorsLoader>(ctx)?
             .load_one(self.0.id)
             .await?;
-        Ok(list
-            .unwrap_or_default()
-            .into_iter()
-            .map(CounsellorNode)
-            .collect())
+        in_memory(
+            ctx,
+            PageArgs::new(first, after, last, before),
+            list.unwrap_or_default(),
+            |c| c.id.0,
+            CounsellorNode,
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use super::inputs::{
 use super::loaders::{CounsellorLoader, StructureLoader};
 use super::objects::{CounsellorNode, StructureNode};
 use crate::changes::sync::{CounsellorOrderBy, HostStructureOrderBy};
-use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::{NodeKind, decode_int, encode};
 use crate::kit::loader::loader;
@@ -28,7 +28,9 @@ pub struct CounsellorsQuery;
 #[Object]
 impl CounsellorsQuery {
     /// Host structures matching a filter, as a Relay connection (at most 100 per page).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn host_structures(
         &self,
         ctx: &Context<'_>,
@@ -36,6 +38,9 @@ impl CounsellorsQuery {
         order_by: Option<HostStructureOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<StructureNode>> {
         let s = state(ctx)?;
         let f = filter.unwrap_or_default();
@@ -50,7 +55,7 @@ impl CounsellorsQuery {
                 .collect(),
         };
         let sync = HostStructureOrderBy::sync(order_by, f.updated_since);
-        let page = page_request(ctx, first, after)?;
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let result = maillage_counsellors::list_structures_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;
@@ -72,7 +77,9 @@ impl CounsellorsQuery {
 
     /// Counsellors matching a filter, as a Relay connection (at most 100 per page). Personal fields are null
     /// unless the caller may read them.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn counsellors(
         &self,
         ctx: &Context<'_>,
@@ -80,6 +87,9 @@ impl CounsellorsQuery {
         order_by: Option<CounsellorOrderBy>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<CounsellorNode>> {
         let s = state(ctx)?;
         let f = filter.unwrap_or_default();
@@ -102,7 +112,7 @@ impl CounsellorsQuery {
             structure: None,
         };
         let sync = CounsellorOrderBy::sync(order_by, f.updated_since);
-        let page = page_request(ctx, first, after)?;
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let result = maillage_counsellors::list_counsellors_synced(&s.db, &filter, &sync, &page)
             .await
             .gql()?;

@@ -4,7 +4,7 @@
 //! Resolvers are thin: each calls one service of `maillage_sites::dedup` (or `maillage_sites::provenance`), where
 //! authorization lives. `Site.provenance` and `Site.sourceRecords` are batched over a page by the loaders below.
 
-use crate::kit::connection::{Connection, connection, keyed_page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, keyed_page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, decode_arg, decode_int, encode};
@@ -143,17 +143,23 @@ pub struct DedupQuery;
 impl DedupQuery {
     /// Candidate duplicate pairs the caller may review (hub coordinators: those with a record in their
     /// departments), best score first.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn site_matches(
         &self,
         ctx: &Context<'_>,
         filter: Option<SiteMatchFilter>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<SiteMatchNode>> {
         let s = state(ctx)?;
         let filter = filter.unwrap_or_default();
-        let page = keyed_page_request::<(i64, i32)>(ctx, first, after)?;
+        let page =
+            keyed_page_request::<(i64, i32)>(ctx, PageArgs::new(first, after, last, before))?;
         let filter = MatchFilter {
             status: filter.status.map(Into::into),
             min_score: filter.min_score,

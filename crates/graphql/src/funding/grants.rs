@@ -3,7 +3,7 @@
 use super::inputs::{BeneficiaryKindGql, GrantStatusGql, HostKindGql};
 use super::money::MoneyNode;
 use super::objects::{EnvelopeNode, EnvelopeTree, FundingRuleNode, load_tree};
-use crate::kit::connection::{Connection, connection, page_request};
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::id::{NodeKind, encode, encode_child};
 use crate::kit::state;
@@ -273,11 +273,10 @@ pub(crate) async fn grant_page(
     ctx: &Context<'_>,
     filter: funding::GrantFilter,
     sync: &maillage_core::sync::SyncOptions,
-    first: Option<i32>,
-    after: Option<String>,
+    args: PageArgs,
 ) -> async_graphql::Result<Connection<GrantNode>> {
     let s = state(ctx)?;
-    let request = page_request(ctx, first, after)?;
+    let request = page_request(ctx, args)?;
     let page = funding::list_grants_synced(&s.db, &filter, sync, &request)
         .await
         .gql()?;

@@ -5,7 +5,7 @@ use super::inputs::{
     DrillDownAxis, GrantStatusGql, HostKindGql, RuleSchemeGql, TargetKindGql, count,
 };
 use super::money::MoneyNode;
-use crate::kit::connection::Connection;
+use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, encode};
@@ -279,8 +279,11 @@ impl EnvelopeNode {
         &self,
         ctx: &Context<'_>,
         status: Option<Vec<GrantStatusGql>>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<GrantNode>> {
         let filter = funding::GrantFilter {
             envelopes: Some(vec![self.envelope.id]),
@@ -291,8 +294,7 @@ impl EnvelopeNode {
             ctx,
             filter,
             &maillage_core::sync::SyncOptions::default(),
-            first,
-            after,
+            crate::kit::connection::PageArgs::new(first, after, last, before),
         )
         .await
     }
@@ -459,15 +461,44 @@ impl PassProgrammeNode {
             .map(|s| encode(NodeKind::Site, s.0))
             .collect()
     }
-    /// The sites accepting the vouchers (archived sites are left out).
-    async fn sites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SiteNode>> {
+    /// The sites accepting the vouchers, by id (archived sites are left out, so a page may be short).
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
+    async fn sites(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<SiteNode>> {
         let s = state(ctx)?;
-        Ok(maillage_sites::sites_by_ids(&s.db, &self.0.sites)
-            .await
-            .gql()?
-            .into_iter()
-            .map(SiteNode::new)
-            .collect())
+        // Page the programme's site ids first, then read only that page's sites.
+        let request = page_request(ctx, PageArgs::new(first, after, last, before))?;
+        let ids =
+            maillage_core::pagination::page_in_memory(self.0.sites.clone(), &request, |id| id.0)
+                .gql()?;
+        let page_ids: Vec<maillage_core::SiteId> = ids.items.iter().map(|(_, id)| *id).collect();
+        let mut sites: HashMap<i32, maillage_sites::Site> =
+            maillage_sites::sites_by_ids(&s.db, &page_ids)
+                .await
+                .gql()?
+                .into_iter()
+                .map(|site| (site.id.0, site))
+                .collect();
+        let page = maillage_core::Page {
+            items: ids
+                .items
+                .into_iter()
+                .filter_map(|(cursor, id)| sites.remove(&id.0).map(|site| (cursor, site)))
+                .collect(),
+            has_next_page: ids.has_next_page,
+            has_previous_page: ids.has_previous_page,
+            total_count: ids.total_count,
+        };
+        Ok(connection(page, SiteNode::new))
     }
 }
 

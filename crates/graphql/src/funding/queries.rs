@@ -7,7 +7,7 @@ use super::{
     ReferenceSalaryNode, grant_node, grant_page, load_tree,
 };
 use crate::changes::sync::{EnvelopeOrderBy, GrantOrderBy};
-use crate::kit::connection::Connection;
+use crate::kit::connection::{Connection, PageArgs};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::NodeKind;
 use crate::kit::id::parse_int;
@@ -179,8 +179,11 @@ impl FundingQuery {
         ctx: &Context<'_>,
         #[graphql(default)] filter: GrantFilterInput,
         order_by: Option<GrantOrderBy>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<GrantNode>> {
         let mut f = funding::GrantFilter {
             statuses: filter
@@ -225,7 +228,7 @@ impl FundingQuery {
             f.hub = Some(hub_id(ctx, h, "filter.hub").await?);
         }
         let sync = GrantOrderBy::sync(order_by, filter.updated_since);
-        grant_page(ctx, f, &sync, first, after).await
+        grant_page(ctx, f, &sync, PageArgs::new(first, after, last, before)).await
     }
 
     /// One grant.

@@ -1,7 +1,7 @@
 //! Inputs of the sites queries and mutations, and the site rules of mutation inputs.
 
 use super::loaders::SitesArgs;
-use crate::kit::connection::keyed_page_request;
+use crate::kit::connection::{PageArgs, keyed_page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::order::OrderDirection;
 use crate::kit::payload::{Checks, user_error};
@@ -165,8 +165,7 @@ pub async fn sites_args(
     ctx: &Context<'_>,
     filter: Option<SiteFilterInput>,
     order_by: Option<SiteOrderByInput>,
-    first: Option<i32>,
-    after: Option<String>,
+    args: PageArgs,
 ) -> async_graphql::Result<SitesArgs> {
     let filter = filter.unwrap_or_default();
     if filter.updated_since.is_some() {
@@ -187,7 +186,7 @@ pub async fn sites_args(
         descending: o.direction == OrderDirection::Desc,
     });
     // A forged cursor is refused up front, with its code, rather than deep inside a batched load.
-    let page = keyed_page_request::<(String, i32)>(ctx, first, after)?;
+    let page = keyed_page_request::<(String, i32)>(ctx, args)?;
     Ok(SitesArgs::new(filter, order, page))
 }
 

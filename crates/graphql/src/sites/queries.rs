@@ -2,7 +2,7 @@
 
 use super::inputs::{SiteFilterInput, SiteOrderByInput, sites_args};
 use super::objects::site_connection;
-use crate::kit::connection::Connection;
+use crate::kit::connection::{Connection, PageArgs};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, decode_int};
@@ -20,7 +20,9 @@ pub struct SitesQuery;
 #[Object]
 impl SitesQuery {
     /// Sites matching a filter, as a Relay connection (at most 100 per page).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn sites(
         &self,
         ctx: &Context<'_>,
@@ -28,6 +30,9 @@ impl SitesQuery {
         order_by: Option<SiteOrderByInput>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<SiteNode>> {
         let s = state(ctx)?;
         let mut filter = filter;
@@ -35,7 +40,13 @@ impl SitesQuery {
             updated_since: filter.as_mut().and_then(|f| f.updated_since.take()),
             include_archived: false,
         };
-        let args = sites_args(ctx, filter, order_by, first, after).await?;
+        let args = sites_args(
+            ctx,
+            filter,
+            order_by,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?;
         let page =
             maillage_sites::list_sites_synced(&s.db, &args.filter, &sync, args.order, &args.page)
                 .await

@@ -1,6 +1,6 @@
 //! The `Region`, `Department` and `Hub` objects (their data: [`crate::kit::handles`]).
 
-use crate::kit::connection::Connection;
+use crate::kit::connection::{Connection, PageArgs};
 use crate::kit::error::coded;
 use crate::kit::handles::{
     DepartmentHubsLoader, DepartmentNode, HubDepartmentsLoader, HubNode, RegionDepartmentsLoader,
@@ -76,7 +76,9 @@ impl DepartmentNode {
         Ok(hubs.unwrap_or_default().into_iter().map(HubNode).collect())
     }
     /// Sites in this department. Same arguments as `Query.sites`; batched across departments in one statement.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn sites(
         &self,
         ctx: &Context<'_>,
@@ -84,22 +86,46 @@ impl DepartmentNode {
         order_by: Option<SiteOrderByInput>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<Connection<SiteNode>> {
         let _s = state(ctx)?;
-        let args = sites_args(ctx, filter, order_by, first, after).await?;
+        let args = sites_args(
+            ctx,
+            filter,
+            order_by,
+            PageArgs::new(first, after, last, before),
+        )
+        .await?;
         let page = loader::<DepartmentSitesLoader>(ctx)?
             .load_one((self.0.code.clone(), args))
             .await?
             .ok_or_else(|| coded("internal error", Code::InternalError, None))?;
         site_connection(ctx, page, Some(&self.0)).await
     }
-    /// Aidants Connect organisations located in this department; batched across departments in one statement.
+    /// Aidants Connect organisations located in this department, by id; batched across departments in one
+    /// statement.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn aidants_organisations(
         &self,
         ctx: &Context<'_>,
         filter: Option<crate::aidants::AidantsOrganisationFilter>,
-    ) -> async_graphql::Result<Vec<crate::aidants::AidantsOrganisationNode>> {
-        crate::aidants::department_organisations(ctx, &self.0.code, filter).await
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<crate::aidants::AidantsOrganisationNode>> {
+        crate::aidants::department_organisations(
+            ctx,
+            &self.0.code,
+            filter,
+            PageArgs::new(first, after, last, before),
+        )
+        .await
     }
 }
 

@@ -169,18 +169,18 @@ pub async fn list_site_matches<C: ConnectionTrait>(
         let score = milli as f64 / 1000.0;
         query_cond = query_cond.add(
             Condition::any()
-                .add(site_match::Column::Score.lt(score))
+                .add(page.past(site_match::Column::Score, false, score))
                 .add(
                     Condition::all()
                         .add(site_match::Column::Score.eq(score))
-                        .add(site_match::Column::Id.gt(id)),
+                        .add(page.past(site_match::Column::Id, true, id)),
                 ),
         );
     }
     let rows = site_match::Entity::find()
         .filter(query_cond)
-        .order_by_desc(site_match::Column::Score)
-        .order_by_asc(site_match::Column::Id)
+        .order_by(site_match::Column::Score, page.order(false))
+        .order_by(site_match::Column::Id, page.order(true))
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;
