@@ -470,16 +470,26 @@ async fn the_change_feed_and_the_audit_log_page_backward() {
         let query = format!(
             "query($first: Int, $last: Int, $before: String) {{ {field}(first: $first, last: $last, before: $before{args}) {{ edges {{ cursor }} pageInfo {{ hasPreviousPage hasNextPage startCursor }} }} }}"
         );
-        let (_, body) = app
-            .post_as(Some(&token), &query, json!({ "first": 100 }))
-            .await;
-        let forward: Vec<String> = body["data"][field]["edges"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{body}"))
-            .iter()
-            .map(|e| e["cursor"].as_str().unwrap().to_owned())
-            .collect();
-        assert!(forward.len() >= 3, "{field}: {body}");
+        // On PostgreSQL the feed shows a commit once no older transaction (another test's) is still open: wait until
+        // two reads agree.
+        let mut forward: Vec<String> = Vec::new();
+        for _ in 0..40 {
+            let (_, body) = app
+                .post_as(Some(&token), &query, json!({ "first": 100 }))
+                .await;
+            let read: Vec<String> = body["data"][field]["edges"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .map(|e| e["cursor"].as_str().unwrap().to_owned())
+                .collect();
+            if read.len() >= 3 && read == forward {
+                break;
+            }
+            forward = read;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        assert!(forward.len() >= 3, "{field}: {forward:?}");
         let (_, body) = app
             .post_as(Some(&token), &query, json!({ "last": 2 }))
             .await;
