@@ -1,3 +1,7 @@
+#![allow(
+    clippy::too_many_arguments,
+    reason = "a resolver's parameters are its GraphQL arguments, and a connection alone takes four (first, after, last, before)"
+)]
 #![doc = include_str!("../README.md")]
 // The merged roots (one object per domain) nest deeper than the default limit when the compiler lays out their futures.
 #![recursion_limit = "256"]
