@@ -10,8 +10,8 @@
 //!   extension is needed: accents, case and plurals are removed before the text reaches the database.
 //!
 //! Coordinates get an index for the bounding-box prefilter of near search. Rows written before this migration
-//! keep their old document (folded name and commune) until the sites crate's `search::reindex` rewrites it; until
-//! then they are found by name and commune, as before.
+//! keep their old document (folded name and commune) until the server's next start rewrites it
+//! (`search::ensure_current`, recorded in `search_index_version`); until then they are found by name and commune.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
@@ -26,7 +26,13 @@ enum Site {
     Longitude,
 }
 
+/// Which version of the sites crate's document builder wrote the stored documents: a start-up with a newer one
+/// rewrites them (`search::ensure_current`). No row yet: documents of an older form, rewritten at the next start.
+const VERSION_TABLE: &str =
+    "CREATE TABLE search_index_version (id integer PRIMARY KEY, version integer NOT NULL)";
+
 const SQLITE_UP: &[&str] = &[
+    VERSION_TABLE,
     "CREATE VIRTUAL TABLE site_fts USING fts5(name, body, tokenize = 'unicode61')",
     "CREATE VIRTUAL TABLE site_fts_vocab USING fts5vocab(site_fts, 'row')",
     // The name part is before the first '|', the rest after it; an older document without one is all name.
@@ -62,9 +68,11 @@ const SQLITE_DOWN: &[&str] = &[
     "DROP TRIGGER site_fts_insert",
     "DROP TABLE site_fts_vocab",
     "DROP TABLE site_fts",
+    "DROP TABLE search_index_version",
 ];
 
 const POSTGRES_UP: &[&str] = &[
+    VERSION_TABLE,
     "ALTER TABLE site ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ( \
        setweight(to_tsvector('simple'::regconfig, split_part(search_text, '|', 1)), 'A') || \
        setweight(to_tsvector('simple'::regconfig, split_part(search_text, '|', 2)), 'B')) STORED",
@@ -93,6 +101,7 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP TABLE search_term",
     "DROP INDEX idx_site_search_vector",
     "ALTER TABLE site DROP COLUMN search_vector",
+    "DROP TABLE search_index_version",
 ];
 
 #[async_trait::async_trait]

@@ -18,8 +18,8 @@ use maillage_core::{
 };
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -128,7 +128,9 @@ impl Near {
                 .and_then(|c| c.centre)
                 .ok_or_else(|| SitesError::InvalidInput {
                     field: FieldPath::new("filter").push("near").push("commune"),
-                    message: format!("{insee:?} is not the INSEE code of a commune with a known centre"),
+                    message: format!(
+                        "{insee:?} is not the INSEE code of a commune with a known centre"
+                    ),
                     code: Code::UnknownValue,
                 }),
         }
@@ -475,9 +477,11 @@ fn after_condition(
                 (tier_expr.clone().gt(tier), col.gt(name))
             };
             (
-                Condition::any()
-                    .add(tier_past)
-                    .add(Condition::all().add(tier_expr.clone().eq(tier)).add(name_past)),
+                Condition::any().add(tier_past).add(
+                    Condition::all()
+                        .add(tier_expr.clone().eq(tier))
+                        .add(name_past),
+                ),
                 Condition::all().add(tier_expr.eq(tier)).add(col.eq(name)),
             )
         }
@@ -546,7 +550,9 @@ fn apply_order<Q: QueryOrder>(
         Order::Asc
     };
     let query = match (order.field, ranked) {
-        (SiteOrderField::Relevance, Some((q, backend))) => query.order_by(q.tier_expr(backend), dir.clone()),
+        (SiteOrderField::Relevance, Some((q, backend))) => {
+            query.order_by(q.tier_expr(backend), dir.clone())
+        }
         _ => query,
     };
     let query = match order.field {
@@ -608,7 +614,10 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
             s.distance_km = keys.get(&s.id.0).and_then(|(_, d)| *d);
         }
         return Ok(Page::from_rows(sites, page, total, |s| {
-            let key = keys.get(&s.id.0).map(|(k, _)| k.clone()).unwrap_or_default();
+            let key = keys
+                .get(&s.id.0)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default();
             Cursor::encode(&(key, s.id.0))
         }));
     }

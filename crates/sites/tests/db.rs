@@ -1524,20 +1524,29 @@ async fn each_filter_selects_its_sites() {
             &["c11"],
         ),
         (
-            "text: % is not a wildcard",
+            "text: % is not a wildcard but a word separator",
             SiteFilter {
-                text: Some("%".into()),
+                text: Some("100%".into()),
                 ..f()
             },
             &["c09"],
         ),
         (
-            "text: _ is not a wildcard",
+            "text: _ is not a wildcard but a word separator",
             SiteFilter {
-                text: Some("_".into()),
+                text: Some("point_numerique".into()),
                 ..f()
             },
             &["c10"],
+        ),
+        (
+            "text: punctuation alone is no filter",
+            SiteFilter {
+                text: Some(" %_- ".into()),
+                departments: Some(deps(&["2A"])),
+                ..f()
+            },
+            &["c04"],
         ),
         (
             "text: blank is no filter",

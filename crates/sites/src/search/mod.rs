@@ -112,6 +112,83 @@ pub(crate) fn name_words(document: &str) -> impl Iterator<Item = &str> {
         .split_whitespace()
 }
 
+/// Rewrites the stored document of every site whose document differs from what [`document`] gives today, and
+/// returns how many changed: run after an upgrade that changes [`words`] (or the migration that introduced this
+/// search), e.g. `maillage_sites::search::reindex(&db)` from an operator's task. The triggers then update each
+/// engine's index; versions and `updated_at` are left alone, since the content did not change.
+pub async fn reindex<C: ConnectionTrait>(db: &C) -> Result<u64, SitesError> {
+    use crate::entity::site;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    const CHUNK: u64 = 500;
+    let mut changed = 0;
+    let mut last = 0;
+    loop {
+        let rows = site::Entity::find()
+            .filter(site::Column::Id.gt(last))
+            .order_by_asc(site::Column::Id)
+            .limit(CHUNK)
+            .all(db)
+            .await?;
+        let Some(tail) = rows.last() else {
+            return Ok(changed);
+        };
+        last = tail.id;
+        let stored: Vec<(i32, String)> =
+            rows.iter().map(|r| (r.id, r.search_text.clone())).collect();
+        let sites = crate::query::hydrate(db, rows).await?;
+        for (site, (id, old)) in sites.iter().zip(stored) {
+            let new = document(&site.data);
+            if new != old {
+                site::Entity::update_many()
+                    .col_expr(site::Column::SearchText, Expr::val(new))
+                    .filter(site::Column::Id.eq(id))
+                    .exec(db)
+                    .await?;
+                changed += 1;
+            }
+        }
+    }
+}
+
+/// The version of [`words`] and [`document`]: raise it whenever they change, and the next start rewrites every
+/// stored document ([`ensure_current`]).
+pub const DOCUMENT_VERSION: i32 = 1;
+
+/// Rewrites the stored documents if they were made by an older [`DOCUMENT_VERSION`] (or before this search
+/// existed), then records the version; a no-op otherwise. Run at start-up, under the migration lock.
+pub async fn ensure_current<C: ConnectionTrait>(db: &C) -> Result<Option<u64>, SitesError> {
+    let backend = db.get_database_backend();
+    let stored = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT version FROM search_index_version WHERE id = 1",
+        ))
+        .await?
+        .map(|r| r.try_get_by_index::<i32>(0))
+        .transpose()?;
+    if stored == Some(DOCUMENT_VERSION) {
+        return Ok(None);
+    }
+    let changed = reindex(db).await?;
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            "INSERT INTO search_index_version (id, version) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version"
+        }
+        _ => {
+            "INSERT INTO search_index_version (id, version) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version"
+        }
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [DOCUMENT_VERSION.into()],
+    ))
+    .await?;
+    Ok(Some(changed))
+}
+
 /// A text query ready for the engine: one group per word, each group the word and its accepted misspellings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextQuery {
@@ -176,7 +253,7 @@ impl TextQuery {
 
     /// The relevance tier as SQL (same meaning as [`TextQuery::tier`]): one `CASE` per word, name-only match.
     pub(crate) fn tier_expr(&self, backend: DatabaseBackend) -> SimpleExpr {
-        let mut sum: SimpleExpr = Expr::val(0).into();
+        let mut sum: SimpleExpr = Expr::val(0);
         for group in &self.groups {
             let one = std::slice::from_ref(group);
             let in_name = match backend {
@@ -302,7 +379,10 @@ mod tests {
     #[test]
     fn queries_are_quoted_for_both_engines() {
         let q = TextQuery::parse("Saint-Étienne saint").unwrap();
-        assert_eq!(fts5_query(&q.groups, false), "(\"saint\") AND (\"etienne\")");
+        assert_eq!(
+            fts5_query(&q.groups, false),
+            "(\"saint\") AND (\"etienne\")"
+        );
         assert_eq!(ts_query(&q.groups, true), "('saint':A) & ('etienne':A)");
         assert!(TextQuery::parse(" %_ ").is_none());
     }

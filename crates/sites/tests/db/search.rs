@@ -24,7 +24,11 @@ async fn places(e: &Env) {
             "m01",
             "Médiathèque Jean Macé",
             "69007",
-            &[("commune", "Lyon"), ("latitude", "45.7485"), ("longitude", "4.8467")],
+            &[
+                ("commune", "Lyon"),
+                ("latitude", "45.7485"),
+                ("longitude", "4.8467"),
+            ],
         ),
         v1(
             "m02",
@@ -40,7 +44,11 @@ async fn places(e: &Env) {
             "m03",
             "Espace Lumière",
             "42000",
-            &[("commune", "St Etienne"), ("latitude", "45.4300"), ("longitude", "4.3900")],
+            &[
+                ("commune", "St Etienne"),
+                ("latitude", "45.4300"),
+                ("longitude", "4.3900"),
+            ],
         ),
         v1(
             "m04",
@@ -48,7 +56,10 @@ async fn places(e: &Env) {
             "42100",
             &[
                 ("commune", "Saint Etienne"),
-                ("presentation_detail", "Ateliers numériques dans la médiathèque du quartier"),
+                (
+                    "presentation_detail",
+                    "Ateliers numériques dans la médiathèque du quartier",
+                ),
                 ("latitude", "45.4200"),
                 ("longitude", "4.4000"),
             ],
@@ -69,7 +80,11 @@ async fn places(e: &Env) {
             "m06",
             "Mairie",
             "69110",
-            &[("commune", "Sainte-Foy-lès-Lyon"), ("latitude", "45.7336"), ("longitude", "4.8025")],
+            &[
+                ("commune", "Sainte-Foy-lès-Lyon"),
+                ("latitude", "45.7336"),
+                ("longitude", "4.8025"),
+            ],
         ),
     ];
     e.import(&e.v1_csv("places.csv", &rows), "places").await;
@@ -143,7 +158,13 @@ async fn one_typo_in_a_long_word_is_forgiven() {
     let e = env().await;
     places(&e).await;
     let found = sorted(search(&e, "médiathèque").await);
-    for typo in ["mediateque", "mediathequw", "mdiatheque", "mediatheqeu", "médiathèqques"] {
+    for typo in [
+        "mediateque",
+        "mediathequw",
+        "mdiatheque",
+        "mediatheqeu",
+        "médiathèqques",
+    ] {
         assert_eq!(sorted(search(&e, typo).await), found, "{typo}");
     }
     // Two edits, or one on a short word, find nothing.
@@ -277,7 +298,11 @@ async fn near_search_returns_exactly_the_sites_within_the_radius_nearest_first()
                 size,
             )
             .await;
-            assert_eq!(got.len(), expected.len(), "radius {radius}, pages of {size}");
+            assert_eq!(
+                got.len(),
+                expected.len(),
+                "radius {radius}, pages of {size}"
+            );
             for ((id, d), (want_id, want_d)) in got.iter().zip(&expected) {
                 assert!((d - want_d).abs() < 1e-6, "{id}: {d} km, expected {want_d}");
                 assert!(*d <= radius);
