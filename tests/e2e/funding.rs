@@ -318,7 +318,7 @@ async fn pass_programmes_link_sites_and_check_vouchers() {
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_owned();
-    let create = r#"mutation($input: PassProgrammeInput!) { createPassProgramme(input: $input) { programme { id version vouchersIssued vouchersUsed siteIds sites { name } amount { euros } } userErrors { field code message } } }"#;
+    let create = r#"mutation($input: PassProgrammeInput!) { createPassProgramme(input: $input) { programme { id version vouchersIssued vouchersUsed siteIds sites { nodes { name } } amount { euros } } userErrors { field code message } } }"#;
     let (_, body) = app
         .post_as(
             Some(&admin),
@@ -342,7 +342,7 @@ async fn pass_programmes_link_sites_and_check_vouchers() {
         .await;
     let p = &body["data"]["createPassProgramme"]["programme"];
     assert_eq!(p["siteIds"], json!([site]), "{body}");
-    assert_eq!(p["sites"][0]["name"], "Médiathèque");
+    assert_eq!(p["sites"]["nodes"][0]["name"], "Médiathèque");
     assert_eq!(p["amount"]["euros"], "250 000,00 €");
     let list = app
         .data(
