@@ -117,7 +117,10 @@ impl Week {
     pub fn encode(&self) -> String {
         match self {
             Self::Weekly(intervals) => {
-                let pairs: Vec<String> = intervals.iter().map(|(s, e)| format!("[{s},{e}]")).collect();
+                let pairs: Vec<String> = intervals
+                    .iter()
+                    .map(|(s, e)| format!("[{s},{e}]"))
+                    .collect();
                 format!("[{}]", pairs.join(","))
             }
             Self::Dated => "dated".to_owned(),
@@ -127,20 +130,25 @@ impl Week {
 
 /// Mondays of ordinary weeks (no French public holiday, in four seasons): hours that give the same intervals on
 /// all of them, and do not mention holidays, are weekly.
-const REFERENCE_MONDAYS: [(i32, u32, u32); 4] = [(2025, 1, 13), (2025, 3, 17), (2025, 6, 16), (2025, 10, 6)];
+const REFERENCE_MONDAYS: [(i32, u32, u32); 4] =
+    [(2025, 1, 13), (2025, 3, 17), (2025, 6, 16), (2025, 10, 6)];
 
 impl Hours {
     /// The week form of these hours: open intervals in minutes of the week (local wall-clock time, so the site's
     /// time zone and daylight saving time are applied when a request asks), or [`Week::Dated`].
     pub fn week(&self) -> Week {
-        if ["PH", "SH", "easter"].iter().any(|t| self.parsed.contains(t)) {
+        if ["PH", "SH", "easter"]
+            .iter()
+            .any(|t| self.parsed.contains(t))
+        {
             return Week::Dated;
         }
         let context = Context::default().with_holidays(Country::FR.holidays());
         let expression = self.expression.clone().with_context(context);
         let mut first: Option<Vec<(i32, i32)>> = None;
         for (y, m, d) in REFERENCE_MONDAYS {
-            let Some(monday) = chrono::NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(0, 0, 0))
+            let Some(monday) =
+                chrono::NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(0, 0, 0))
             else {
                 return Week::Dated;
             };
@@ -357,7 +365,9 @@ mod tests {
 
     #[test]
     fn week_form_of_regular_and_dated_hours() {
-        let week = parse_hours("Mo-Fr 09:00-12:00,14:00-17:00; Sa 09:00-12:00").unwrap().week();
+        let week = parse_hours("Mo-Fr 09:00-12:00,14:00-17:00; Sa 09:00-12:00")
+            .unwrap()
+            .week();
         let mut expected = Vec::new();
         for day in 0..5 {
             expected.push((day * 1440 + 540, day * 1440 + 720));
@@ -365,9 +375,18 @@ mod tests {
         }
         expected.push((5 * 1440 + 540, 5 * 1440 + 720));
         assert_eq!(week, Week::Weekly(expected));
-        assert_eq!(parse_hours("24/7").unwrap().week(), Week::Weekly(vec![(0, MINUTES_PER_WEEK)]));
-        assert_eq!(parse_hours("Mo-Fr 09:00-17:00; PH off").unwrap().week(), Week::Dated);
-        assert_eq!(parse_hours("Jan-Jun Mo 09:00-12:00").unwrap().week(), Week::Dated);
+        assert_eq!(
+            parse_hours("24/7").unwrap().week(),
+            Week::Weekly(vec![(0, MINUTES_PER_WEEK)])
+        );
+        assert_eq!(
+            parse_hours("Mo-Fr 09:00-17:00; PH off").unwrap().week(),
+            Week::Dated
+        );
+        assert_eq!(
+            parse_hours("Jan-Jun Mo 09:00-12:00").unwrap().week(),
+            Week::Dated
+        );
         assert_eq!(
             parse_hours("Su 22:00-02:00").unwrap().week().encode(),
             "[[0,120],[9960,10080]]"

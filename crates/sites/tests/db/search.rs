@@ -383,7 +383,12 @@ async fn ids_where(e: &Env, f: SiteFilter) -> Vec<String> {
     let page = list_sites(&e.t.db, &f, SiteOrder::default(), &first(100))
         .await
         .unwrap();
-    sorted(page.items.into_iter().map(|(_, s)| s.data.source_id).collect())
+    sorted(
+        page.items
+            .into_iter()
+            .map(|(_, s)| s.data.source_id)
+            .collect(),
+    )
 }
 
 /// `openAt` is a look-up in the intervals stored at write time: over a week of instants, it lists exactly the sites
@@ -410,16 +415,22 @@ async fn open_at_by_the_database_agrees_with_the_parser_and_unknown_hours_are_to
         .collect();
     e.import(&e.v1_csv("hours.csv", &rows), "hours").await;
     let all = e.all_sites().await;
-    let known = ids_where(&e, SiteFilter {
-        opening_hours_known: Some(true),
-        ..SiteFilter::default()
-    })
+    let known = ids_where(
+        &e,
+        SiteFilter {
+            opening_hours_known: Some(true),
+            ..SiteFilter::default()
+        },
+    )
     .await;
     assert_eq!(known, ["h01", "h02", "h03", "h04", "h05", "h06", "h09"]);
-    let unknown = ids_where(&e, SiteFilter {
-        opening_hours_known: Some(false),
-        ..SiteFilter::default()
-    })
+    let unknown = ids_where(
+        &e,
+        SiteFilter {
+            opening_hours_known: Some(false),
+            ..SiteFilter::default()
+        },
+    )
     .await;
     assert_eq!(unknown, ["h07", "h08"]);
     // Every 47 minutes over eight days, a Bastille Day (Monday 2025-07-14) included.
@@ -442,10 +453,13 @@ async fn open_at_by_the_database_agrees_with_the_parser_and_unknown_hours_are_to
                 .map(|s| s.data.source_id.clone())
                 .collect(),
         );
-        let got = ids_where(&e, SiteFilter {
-            open_at: Some(at),
-            ..SiteFilter::default()
-        })
+        let got = ids_where(
+            &e,
+            SiteFilter {
+                open_at: Some(at),
+                ..SiteFilter::default()
+            },
+        )
         .await;
         assert_eq!(got, expected, "at {at}");
         checked += usize::from(!got.is_empty());
@@ -467,10 +481,13 @@ async fn open_at_by_the_database_agrees_with_the_parser_and_unknown_hours_are_to
     .await
     .unwrap();
     let monday_ten_thirty = Utc.with_ymd_and_hms(2025, 7, 21, 8, 30, 0).unwrap();
-    let open = ids_where(&e, SiteFilter {
-        open_at: Some(monday_ten_thirty),
-        ..SiteFilter::default()
-    })
+    let open = ids_where(
+        &e,
+        SiteFilter {
+            open_at: Some(monday_ten_thirty),
+            ..SiteFilter::default()
+        },
+    )
     .await;
     assert!(open.contains(&"h07".to_owned()), "{open:?}");
 }
