@@ -55,9 +55,10 @@ pub const LIST_ESTIMATES: &[(&str, &str, u64)] = &[
     ("AmiScoreSheet", "scores", 10),
 ];
 
-/// What a site filter adds to its connection's cost, beyond the page itself: its measured latency over a plain page
-/// of 20 sites at 100 000 sites (`cargo bench -p maillage-sites --bench search`, docs/PERFORMANCE.md), in units
-/// of such a page, rounded up. Other filters are indexed comparisons and cost nothing extra.
+/// What a site filter adds to its connection's cost, beyond the page itself: its latency over a plain page of 20
+/// sites at 100 000 sites, in units of such a page. Estimates from the query plans (full-text and typo look-ups,
+/// haversine over the bounding box's candidates, one indexed look-up per site for `openAt`), to be replaced by the
+/// figures of `cargo bench -p maillage-sites --bench search`. Other filters are indexed comparisons.
 pub const SITE_FILTER_COSTS: &[(&str, u64)] = &[("text", 10), ("near", 10), ("openAt", 2)];
 
 /// Page size of a connection whose `first` is not given.
