@@ -128,6 +128,7 @@ async fn median(
         first: 20,
         after: None,
         with_total: false,
+        backward: false,
     };
     let mut times = Vec::with_capacity(RUNS);
     let mut found = 0;
