@@ -327,6 +327,239 @@ async fn readyz_is_503_while_postgresql_is_unreachable_and_200_when_it_is_back()
     );
 }
 
+/// One request of the outage test: when it started (since the test began), how long it took, and its outcome.
+struct Outcome {
+    started: Duration,
+    took: Duration,
+    status: u16,
+    code: Option<String>,
+    retry_after: Option<String>,
+    /// The `sourceId` of a write the server acknowledged (200 with the created site).
+    acknowledged: Option<String>,
+    anonymous: bool,
+}
+
+/// Sends requests in a loop until `stop`: a writer (`createSite` with a token and a fresh `sourceId` each time) or
+/// an anonymous reader.
+async fn keep_sending(
+    base: String,
+    secret: Option<String>,
+    writer: usize,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
+) -> Vec<Outcome> {
+    let client = reqwest::Client::new();
+    let mut outcomes = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let source_id = format!("w{writer}-{n}");
+        let body = match &secret {
+            Some(_) => json!({
+                "query": "mutation($input: CreateSiteInput!) { createSite(input: $input) { site { id } userErrors { code } } }",
+                "variables": { "input": {
+                    "source": "outage", "sourceId": source_id, "name": format!("Lieu {source_id}"),
+                    "commune": "Lyon", "postalCode": "69001", "address": "1 place Bellecour",
+                } },
+            }),
+            None => json!({ "query": "{ sites(first: 1) { totalCount } }" }),
+        };
+        let mut request = client
+            .post(format!("{base}/graphql"))
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(20))
+            .json(&body);
+        if let Some(secret) = &secret {
+            request = request.bearer_auth(secret);
+        }
+        let started = t0.elapsed();
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: serde_json::Value = response.json().await.unwrap();
+        let took = t0.elapsed() - started;
+        let code = body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .map(str::to_owned);
+        let acknowledged = (secret.is_some()
+            && status == 200
+            && body["data"]["createSite"]["site"]["id"].is_string())
+        .then(|| source_id.clone());
+        if status == 200 && secret.is_some() {
+            assert!(
+                acknowledged.is_some() && code.is_none(),
+                "a 200 that is not an acknowledged write: {body}"
+            );
+        }
+        outcomes.push(Outcome {
+            started,
+            took,
+            status,
+            code,
+            retry_after,
+            acknowledged,
+            anonymous: secret.is_none(),
+        });
+        if status != 200 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    outcomes
+}
+
+/// A 10 s PostgreSQL outage under 8 concurrent writers and an anonymous reader (the acceptance): every
+/// request is answered within 3 s, with 503 `unavailable` and `Retry-After` while the database is down (the same for
+/// token holders and anonymous callers), and every write acknowledged before, during or after the outage is in the
+/// database afterwards. The server's pool has the default 2 s acquire timeout of `maillage serve`.
+///
+/// Needs PostgreSQL (`TEST_DATABASE_URL`), where a database can go away; CI runs it there. SQLite is a file in the
+/// process: there is no outage to survive, only a file that stops opening, which the same circuit handles.
+#[tokio::test]
+async fn a_postgresql_outage_is_answered_503_within_3_s_and_loses_no_acknowledged_write() {
+    let db = TestDb::new_shared().await;
+    if !db.url.starts_with("postgres") {
+        eprintln!("skipped: needs PostgreSQL (set TEST_DATABASE_URL), as CI does");
+        return;
+    }
+    let secret = admin_secret(&db).await;
+    let (scheme_user, rest) = db.url.split_once('@').unwrap();
+    let (host_port, database) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(host_port.to_owned()).await;
+    let url = format!("{scheme_user}@{}/{database}", proxy.addr);
+    // Nine callers in a loop for 17 s share one token: no request rate here, only the outage.
+    let mut config = ServeConfig::default();
+    config.protection.rate_limit_per_minute = 0;
+    let pool = maillage_core::db::connect_with(
+        &url,
+        10,
+        None,
+        Duration::from_millis(config.db_acquire_timeout_ms),
+    )
+    .await
+    .unwrap();
+    let app = build_app(AppState::new(pool, &config), &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for writer in 0..8 {
+        tasks.push(tokio::spawn(keep_sending(
+            base.clone(),
+            Some(secret.clone()),
+            writer,
+            t0,
+            stop.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(keep_sending(
+        base.clone(),
+        None,
+        99,
+        t0,
+        stop.clone(),
+    )));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cut_at = t0.elapsed();
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let restored_at = t0.elapsed();
+    proxy.restore();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
+
+    for o in &outcomes {
+        assert!(
+            o.took < Duration::from_secs(3),
+            "a request started at {:?} took {:?} (status {}, {:?})",
+            o.started,
+            o.took,
+            o.status,
+            o.code
+        );
+        match o.status {
+            200 => {}
+            503 => {
+                assert_eq!(o.code.as_deref(), Some("unavailable"));
+                assert_eq!(o.retry_after.as_deref(), Some("2"));
+            }
+            other => panic!("status {other} ({:?}) at {:?}", o.code, o.started),
+        }
+    }
+    // Well inside the outage, everyone is refused the same way, and nothing succeeds.
+    let inside = |o: &&Outcome| {
+        o.started > cut_at + Duration::from_secs(3) && o.started + o.took < restored_at
+    };
+    for anonymous in [true, false] {
+        let during: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(inside)
+            .filter(|o| o.anonymous == anonymous)
+            .collect();
+        assert!(
+            during.len() >= 5,
+            "too few requests during the outage: {}",
+            during.len()
+        );
+        assert!(
+            during.iter().all(|o| o.status == 503),
+            "anonymous: {anonymous}"
+        );
+    }
+    // Before and after, writes go through.
+    let after: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.started > restored_at + Duration::from_secs(2) && !o.anonymous)
+        .collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|o| o.status == 200),
+        "the writers did not recover"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.started < cut_at && o.acknowledged.is_some())
+    );
+
+    let acknowledged: std::collections::BTreeSet<String> = outcomes
+        .iter()
+        .filter_map(|o| o.acknowledged.clone())
+        .collect();
+    let rows = db
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.db.get_database_backend(),
+            "SELECT source_id FROM site WHERE source = 'outage'",
+        ))
+        .await
+        .unwrap();
+    let stored: std::collections::BTreeSet<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String>("", "source_id").unwrap())
+        .collect();
+    let lost: Vec<&String> = acknowledged.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    eprintln!(
+        "{} requests, {} acknowledged writes, {} answered 503, slowest {:?}",
+        outcomes.len(),
+        acknowledged.len(),
+        outcomes.iter().filter(|o| o.status == 503).count(),
+        outcomes.iter().map(|o| o.took).max().unwrap_or_default()
+    );
+}
+
 /// `/readyz` is 503 while a migration is pending (a new binary on an old schema) and 200 once it is applied, and
 /// stays 200 for an old binary on a newer schema; on both backends.
 #[tokio::test]

@@ -45,6 +45,20 @@ pub async fn connect(
     max_connections: u32,
     statements: Option<StatementCounter>,
 ) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, statements, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// How long a command waits for a free connection of its pool (the server sets a shorter one for requests).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`connect`] with the longest wait for a free (or new) connection: when the database is down, every operation
+/// fails after `acquire_timeout`, so the server keeps it short to answer `unavailable` quickly.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    statements: Option<StatementCounter>,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let url = normalize_url(url);
     let in_memory = url.starts_with("sqlite") && url.contains(":memory:");
     let mut options = ConnectOptions::new(url);
@@ -52,7 +66,7 @@ pub async fn connect(
         .max_connections(if in_memory { 1 } else { max_connections.max(1) })
         .min_connections(if in_memory { 1 } else { 0 })
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false);
     if in_memory {
         // The database disappears with its last connection: never let the pool close it.

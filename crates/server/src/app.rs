@@ -11,18 +11,14 @@ use std::time::Duration;
 
 /// The HTTP application.
 pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
-    Router::new()
+    // The routes that use the database, behind its circuit: 503 at once while it is unreachable.
+    let data = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
         .route("/graphql/ws", get(crate::changes::graphql_ws))
         .route(
             "/federation/graphql",
             get(http::federation_get).post(http::federation_post),
         )
-        .route("/graphiql/{file}", get(http::graphiql_asset))
-        .route("/schema.graphql", get(http::schema_sdl))
-        .route("/healthz", get(http::healthz))
-        .route("/readyz", get(crate::health::readyz))
-        .route("/metrics", get(crate::metrics::handler))
         .merge(crate::ami::routes(crate::ami::AttachmentStore::local(
             config.attachments_dir.clone(),
         )))
@@ -31,6 +27,17 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
             max_bytes: config.max_import_bytes,
         }))
         .merge(crate::exports::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::health::circuit_guard,
+        ));
+    Router::new()
+        .merge(data)
+        .route("/graphiql/{file}", get(http::graphiql_asset))
+        .route("/schema.graphql", get(http::schema_sdl))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(crate::health::readyz))
+        .route("/metrics", get(crate::metrics::handler))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(crate::browser::compression())
         .layer(axum::middleware::from_fn(crate::browser::cross_origin))

@@ -342,9 +342,10 @@ async fn execute(
         }
         Command::Serve(config) => {
             tracing::info!(database = %db_config.database_url, "opening the database");
-            let db = open_for_command(
+            let db = crate::db::open_for_serving(
                 db_config.database_url.expose_secret(),
                 db_config.max_connections,
+                std::time::Duration::from_millis(config.db_acquire_timeout_ms),
             )
             .await?;
             if config.webhooks.enabled {

@@ -161,6 +161,11 @@ pub struct ServeConfig {
     #[arg(long, env = "MAILLAGE_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
+    /// Longest a request waits for a database connection, in milliseconds. When the database is down, requests
+    /// fail after this long (503 `unavailable`) instead of hanging; batch commands keep a 30 s wait.
+    #[arg(long, env = "MAILLAGE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_ms: u64,
+
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C (the listener closes at once); past that
     /// the process exits with an error.
     #[arg(long, env = "MAILLAGE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
@@ -261,6 +266,7 @@ impl Default for ServeConfig {
             max_query_complexity: 100_000,
             max_body_bytes: 1_048_576,
             shutdown_timeout_secs: 30,
+            db_acquire_timeout_ms: 2_000,
             attachments_dir: std::path::PathBuf::from(maillage_ami::DEFAULT_ATTACHMENT_DIR),
             imports_dir: std::path::PathBuf::from("./data/imports"),
             max_import_bytes: 104_857_600,

@@ -17,7 +17,21 @@ use std::time::Duration;
 /// while the others wait, then find nothing left to do. The lock dies with its connection, so a crashed instance
 /// cannot leave it held.
 pub async fn open_ready(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    let db = maillage_core::db::connect(url, max_connections, None).await?;
+    open_ready_with(
+        url,
+        max_connections,
+        maillage_core::db::DEFAULT_ACQUIRE_TIMEOUT,
+    )
+    .await
+}
+
+/// [`open_ready`] with the pool's acquire timeout: the server's requests wait at most that long for a connection.
+pub async fn open_ready_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = maillage_core::db::connect_with(url, max_connections, None, acquire_timeout).await?;
     if db.get_database_backend() == DbBackend::Postgres {
         let lock = maillage_core::db::connect(url, 1, None).await?;
         lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
@@ -52,6 +66,9 @@ pub async fn make_ready(db: &DatabaseConnection) -> Result<(), DbErr> {
     maillage_ami::seed_reference_data(db)
         .await
         .map_err(|e| DbErr::Custom(format!("seeding AMI reference data failed: {e}")))?;
+    maillage_sites::search::ensure_current(db)
+        .await
+        .map_err(|e| DbErr::Custom(format!("rebuilding the search index failed: {e}")))?;
     Ok(())
 }
 
@@ -68,9 +85,24 @@ pub async fn open_for_command(
     url: &str,
     max_connections: u32,
 ) -> Result<DatabaseConnection, String> {
+    open_for_serving(
+        url,
+        max_connections,
+        maillage_core::db::DEFAULT_ACQUIRE_TIMEOUT,
+    )
+    .await
+}
+
+/// [`open_for_command`] for the server: its pool waits at most `acquire_timeout` for a connection, so that a
+/// request answers `unavailable` within seconds when the database is down, instead of hanging.
+pub async fn open_for_serving(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, String> {
     let url = maillage_core::db::normalize_url(url);
     probe(&url).await?;
-    open_ready(&url, max_connections)
+    open_ready_with(&url, max_connections, acquire_timeout)
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))
 }

@@ -55,7 +55,8 @@ async fn admit(
             return Err(ApiError::new(
                 Code::Unavailable,
                 "credentials could not be checked; retry later",
-            ));
+            )
+            .retry_after(crate::health::RETRY_AFTER_SECS));
         }
     };
     let key = app.protection.caller_key(&actor, client, headers);

@@ -433,6 +433,11 @@ impl<'a> Pipeline<'a> {
         let response = self
             .execute(document.query, variables, operation, &checked)
             .await?;
+        // A resolver's internal error may be the database going away: then the answer is `unavailable` (503), the
+        // same one a token holder gets, and the circuit answers the next requests at once.
+        if has_internal_error(&response) && self.app.circuit.confirm_outage().await {
+            return Err(crate::health::unavailable().into());
+        }
         Ok(self.respond(response, checked.requested))
     }
 
@@ -774,6 +779,16 @@ fn read_request(
         |PersistedQueryError::Malformed(message)| ApiError::new(Code::BadRequest, message),
     )?;
     Ok((variables, persisted))
+}
+
+/// Whether an error of the response is `internal_error` (the masked form of every unexpected failure).
+fn has_internal_error(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .is_some_and(|code| *code == async_graphql::Value::from(Code::InternalError.as_str()))
+    })
 }
 
 /// Runs `future` within `limit`; `None` when it took longer.

@@ -29,6 +29,8 @@ pub struct AppState {
     pub protection: Arc<Protection>,
     /// The change feed's fan-out to this instance's subscriptions.
     pub changes: crate::changes::ChangeHub,
+    /// Open while the database is unreachable: requests are then answered 503 at once.
+    pub circuit: Arc<crate::health::Circuit>,
     /// Whether `createWebhook` accepts `http://` to loopback addresses (development only).
     pub webhook_policy: maillage_graphql::changes::WebhookPolicy,
 }
@@ -40,6 +42,7 @@ impl AppState {
         let federation_schema = build_federation_schema(config.limits());
         Self {
             changes: crate::changes::ChangeHub::new(db.clone(), Duration::from_millis(200)),
+            circuit: Arc::new(crate::health::Circuit::new(db.clone())),
             webhook_policy: maillage_graphql::changes::WebhookPolicy {
                 allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
             },
