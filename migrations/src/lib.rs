@@ -19,6 +19,7 @@ mod m20261204_000010_import_write;
 mod m20261204_000011_funding_rules;
 mod m20261204_000012_changes;
 mod m20261205_000013_import_jobs_live;
+mod m20261205_000014_search;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_funding_rules::Migration),
             Box::new(m20261204_000012_changes::Migration),
             Box::new(m20261205_000013_import_jobs_live::Migration),
+            Box::new(m20261205_000014_search::Migration),
         ]
     }
 }

@@ -22,5 +22,6 @@ mod node;
 mod ops;
 mod persisted;
 mod protection;
+mod search;
 mod support;
 mod write;

@@ -66,6 +66,9 @@ pub async fn make_ready(db: &DatabaseConnection) -> Result<(), DbErr> {
     maillage_ami::seed_reference_data(db)
         .await
         .map_err(|e| DbErr::Custom(format!("seeding AMI reference data failed: {e}")))?;
+    maillage_sites::search::ensure_current(db)
+        .await
+        .map_err(|e| DbErr::Custom(format!("rebuilding the search index failed: {e}")))?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod model;
 pub mod provenance;
 pub mod query;
 pub mod read;
+pub mod search;
 pub mod standard;
 mod write;
 
@@ -24,7 +25,8 @@ pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use provenance::{FieldProvenance, Origin, provenance_of};
 pub use query::{
-    BoundingBox, Site, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SiteSync, get_site,
-    list_sites, list_sites_by_departments, list_sites_synced, site_by_source, sites_by_ids,
+    BoundingBox, MAX_NEAR_RADIUS_KM, Near, NearCentre, Site, SiteFilter, SiteOrder, SiteOrderField,
+    SiteRecords, SiteSync, get_site, haversine_km, list_sites, list_sites_by_departments,
+    list_sites_synced, site_by_source, sites_by_ids,
 };
 pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};

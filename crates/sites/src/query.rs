@@ -7,6 +7,7 @@ use crate::SitesError;
 use crate::entity::{site, site_value};
 use crate::hours::{parse_hours, timezone_for_department};
 use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
+use crate::search::TextQuery;
 use crate::standard::vocabulary;
 use chrono::{DateTime, NaiveDate, Utc};
 use maillage_core::Code;
@@ -15,12 +16,10 @@ use maillage_core::pagination::{Cursor, Page, PageRequest, PaginationError};
 use maillage_core::{
     Actor, DepartmentCode, Email, InseeCode, Pivot, PostalCode, RegionCode, SiteId,
 };
-use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, LikeExpr, Order, Query, SelectStatement,
-};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -47,6 +46,8 @@ pub struct Site {
     pub archived_at: Option<DateTime<Utc>>,
     /// The normalised content.
     pub data: NewSite,
+    /// Its distance in kilometres from the centre of the filter's `near`, when the list was asked with one.
+    pub distance_km: Option<f64>,
 }
 
 impl Site {
@@ -74,6 +75,96 @@ pub struct BoundingBox {
     pub max_longitude: f64,
 }
 
+/// The largest radius of a near search: a circle of 200 km already holds a fifth of mainland France.
+pub const MAX_NEAR_RADIUS_KM: f64 = 200.0;
+
+/// The mean radius of the Earth (IUGG), for haversine distances.
+const EARTH_RADIUS_KM: f64 = 6371.0088;
+
+/// Where a near search is centred.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NearCentre {
+    /// A point, WGS84 degrees.
+    Point {
+        /// Latitude.
+        latitude: f64,
+        /// Longitude.
+        longitude: f64,
+    },
+    /// The centre of a commune, by INSEE code (from the communes reference table).
+    Commune(String),
+}
+
+/// Sites within a radius of a centre.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Near {
+    /// The centre.
+    pub centre: NearCentre,
+    /// The radius, in kilometres (great-circle distance), at most [`MAX_NEAR_RADIUS_KM`].
+    pub radius_km: f64,
+}
+
+impl Near {
+    /// The centre as (latitude, longitude): a commune is looked up in the reference table.
+    pub fn point(&self) -> Result<(f64, f64), SitesError> {
+        match &self.centre {
+            NearCentre::Point {
+                latitude,
+                longitude,
+            } => {
+                if !(-90.0..=90.0).contains(latitude) || !(-180.0..=180.0).contains(longitude) {
+                    return Err(SitesError::InvalidInput {
+                        field: FieldPath::new("filter").push("near"),
+                        message: "latitude must be within [-90, 90], longitude within [-180, 180]"
+                            .to_owned(),
+                        code: Code::InvalidValue,
+                    });
+                }
+                Ok((*latitude, *longitude))
+            }
+            NearCentre::Commune(insee) => crate::mapping::communes::all()
+                .iter()
+                .find(|c| c.insee == insee.trim())
+                .and_then(|c| c.centre)
+                .ok_or_else(|| SitesError::InvalidInput {
+                    field: FieldPath::new("filter").push("near").push("commune"),
+                    message: format!(
+                        "{insee:?} is not the INSEE code of a commune with a known centre"
+                    ),
+                    code: Code::UnknownValue,
+                }),
+        }
+    }
+}
+
+/// The great-circle distance in kilometres between two WGS84 points (haversine).
+pub fn haversine_km(from: (f64, f64), to: (f64, f64)) -> f64 {
+    let (lat1, lon1) = (from.0.to_radians(), from.1.to_radians());
+    let (lat2, lon2) = (to.0.to_radians(), to.1.to_radians());
+    let a = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
+}
+
+/// A rectangle that contains every point within `radius_km` of `centre` (a little wider, for rounding): the
+/// indexed prefilter of a near search, before the exact distance.
+fn bounding_box_around(centre: (f64, f64), radius_km: f64) -> BoundingBox {
+    let km_per_degree = EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
+    let dlat = radius_km / km_per_degree * 1.01;
+    let cos = centre.0.to_radians().cos();
+    let dlon = if cos < 0.01 {
+        180.0
+    } else {
+        (radius_km / (km_per_degree * cos) * 1.01).min(180.0)
+    };
+    BoundingBox {
+        min_latitude: (centre.0 - dlat).max(-90.0),
+        max_latitude: (centre.0 + dlat).min(90.0),
+        min_longitude: (centre.1 - dlon).max(-180.0),
+        max_longitude: (centre.1 + dlon).min(180.0),
+    }
+}
+
 /// Criteria on sites; every criterion given must hold (AND); within a list, see each field.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteFilter {
@@ -91,8 +182,12 @@ pub struct SiteFilter {
     /// Sites carrying every one of these national programmes or labels (v1.0.2 `dispositif_programmes_nationaux`
     /// or `formations_labels`).
     pub labels: Vec<String>,
-    /// Case- and accent-insensitive substring of the name or the commune.
+    /// Words that must all occur in the name, commune, address, presentation, services or labels, ignoring case,
+    /// accents, hyphens, "st"/"saint" and plurals, with one typo allowed on words of five letters or more (see
+    /// [`crate::search`]). A text with no word is no criterion.
     pub text: Option<String>,
+    /// Sites within a radius of a point or of a commune's centre.
+    pub near: Option<Near>,
     /// Sites with coordinates inside this rectangle.
     pub bounding_box: Option<BoundingBox>,
     /// Sites open at this instant according to their parsed `horaires`, in their local time zone.
@@ -166,9 +261,31 @@ impl SiteFilter {
                 });
             }
         }
+        if let Some(near) = &self.near {
+            near.point()?;
+            if !(near.radius_km > 0.0 && near.radius_km <= MAX_NEAR_RADIUS_KM) {
+                return Err(SitesError::InvalidInput {
+                    field: FieldPath::new("filter").push("near").push("radiusKm"),
+                    message: format!("the radius must be within ]0, {MAX_NEAR_RADIUS_KM}] km"),
+                    code: Code::InvalidValue,
+                });
+            }
+        }
+        if let Some(text) = &self.text
+            && text.chars().count() > MAX_TEXT_CHARS
+        {
+            return Err(SitesError::InvalidInput {
+                field: FieldPath::new("filter").push("text"),
+                message: format!("a search text has at most {MAX_TEXT_CHARS} characters"),
+                code: Code::InvalidValue,
+            });
+        }
         Ok(())
     }
 }
+
+/// The longest search text accepted.
+pub const MAX_TEXT_CHARS: usize = 200;
 
 /// What sites are sorted by; ties are always broken by id, so the order is total and pages are stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,6 +299,11 @@ pub enum SiteOrderField {
     UpdatedAt,
     /// Maillage id (insertion order).
     Id,
+    /// Relevance to the filter's `text`: sites with more of its words in their name first, then by name. Without
+    /// a text, the same as [`SiteOrderField::Name`]; in nested per-department lists, always by name.
+    Relevance,
+    /// Distance from the centre of the filter's `near` (required), nearest first.
+    Distance,
 }
 
 /// Sort field and direction.
@@ -200,6 +322,26 @@ type CursorKey = (String, i32);
 struct Resolved {
     condition: Condition,
     open_at: Option<DateTime<Utc>>,
+    text: Option<TextQuery>,
+    near: Option<((f64, f64), f64)>,
+}
+
+impl Resolved {
+    /// Whether the rows are selected and ordered in Rust over narrow candidate rows rather than by SQL alone.
+    fn needs_candidates(&self) -> bool {
+        self.open_at.is_some() || self.near.is_some()
+    }
+}
+
+fn check_order(order: SiteOrder, filter: &SiteFilter) -> Result<(), SitesError> {
+    if order.field == SiteOrderField::Distance && filter.near.is_none() {
+        return Err(SitesError::InvalidInput {
+            field: FieldPath::new("orderBy").push("field"),
+            message: "ordering by DISTANCE needs filter.near".to_owned(),
+            code: Code::InvalidValue,
+        });
+    }
+    Ok(())
 }
 
 async fn resolve<C: ConnectionTrait>(
@@ -264,20 +406,22 @@ async fn resolve<C: ConnectionTrait>(
             cond = cond.add(site::Column::Id.in_subquery(sub));
         }
     }
-    if let Some(text) = filter
-        .text
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        let folded = maillage_core::text::fold(text)
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        cond = cond.add(
-            Expr::col(site::Column::SearchText)
-                .like(LikeExpr::new(format!("%{folded}%")).escape('\\')),
-        );
+    let text = match filter.text.as_deref().and_then(TextQuery::parse) {
+        Some(q) => Some(q.widen_typos(db).await?),
+        None => None,
+    };
+    if let Some(q) = &text {
+        cond = cond.add(q.matches(db.get_database_backend()));
+    }
+    let near = match &filter.near {
+        Some(n) => Some((n.point()?, n.radius_km)),
+        None => None,
+    };
+    if let Some((centre, radius)) = near {
+        let b = bounding_box_around(centre, radius);
+        cond = cond
+            .add(site::Column::Latitude.between(b.min_latitude, b.max_latitude))
+            .add(site::Column::Longitude.between(b.min_longitude, b.max_longitude));
     }
     if let Some(b) = filter.bounding_box {
         cond = cond
@@ -293,21 +437,54 @@ async fn resolve<C: ConnectionTrait>(
     Ok(Resolved {
         condition: cond,
         open_at: filter.open_at,
+        text,
+        near,
     })
 }
 
 fn order_column(field: SiteOrderField) -> site::Column {
     match field {
-        SiteOrderField::Name => site::Column::SortName,
+        SiteOrderField::Name | SiteOrderField::Relevance | SiteOrderField::Distance => {
+            site::Column::SortName
+        }
         SiteOrderField::UpdatedOn => site::Column::UpdatedOn,
         SiteOrderField::UpdatedAt => site::Column::UpdatedAt,
         SiteOrderField::Id => site::Column::Id,
     }
 }
 
-fn after_condition(order: SiteOrder, after: &Cursor) -> Result<Condition, SitesError> {
+fn after_condition(
+    order: SiteOrder,
+    after: &Cursor,
+    ranked: Option<(&TextQuery, DatabaseBackend)>,
+) -> Result<Condition, SitesError> {
     let (value, id): CursorKey = after.decode()?;
     let (gt, eq_then): (Condition, Condition) = match order.field {
+        SiteOrderField::Relevance | SiteOrderField::Distance => {
+            // Distance is only ever paged in Rust (candidates); relevance without a text is paged by name.
+            let Some((query, backend)) = ranked else {
+                return Err(PaginationError::InvalidCursor.into());
+            };
+            let (tier, name) = value
+                .split_once(':')
+                .and_then(|(t, n)| Some((t.parse::<i32>().ok()?, n)))
+                .ok_or(PaginationError::InvalidCursor)?;
+            let tier_expr = query.tier_expr(backend);
+            let col = site::Column::SortName;
+            let (tier_past, name_past) = if order.descending {
+                (tier_expr.clone().lt(tier), col.lt(name))
+            } else {
+                (tier_expr.clone().gt(tier), col.gt(name))
+            };
+            (
+                Condition::any().add(tier_past).add(
+                    Condition::all()
+                        .add(tier_expr.clone().eq(tier))
+                        .add(name_past),
+                ),
+                Condition::all().add(tier_expr.eq(tier)).add(col.eq(name)),
+            )
+        }
         SiteOrderField::Id => {
             let c = if order.descending {
                 site::Column::Id.lt(id)
@@ -362,11 +539,21 @@ fn after_condition(order: SiteOrder, after: &Cursor) -> Result<Condition, SitesE
     Ok(Condition::any().add(gt).add(eq_then.add(id_past)))
 }
 
-fn apply_order<Q: QueryOrder>(query: Q, order: SiteOrder) -> Q {
+fn apply_order<Q: QueryOrder>(
+    query: Q,
+    order: SiteOrder,
+    ranked: Option<(&TextQuery, DatabaseBackend)>,
+) -> Q {
     let dir = if order.descending {
         Order::Desc
     } else {
         Order::Asc
+    };
+    let query = match (order.field, ranked) {
+        (SiteOrderField::Relevance, Some((q, backend))) => {
+            query.order_by(q.tier_expr(backend), dir.clone())
+        }
+        _ => query,
     };
     let query = match order.field {
         SiteOrderField::Id => query,
@@ -395,32 +582,50 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
     order: SiteOrder,
     page: &PageRequest,
 ) -> Result<Page<Site>, SitesError> {
+    check_order(order, filter)?;
     let resolved = resolve(db, filter, sync).await?;
-    let mut cond = resolved.condition.clone();
-    if let Some(after) = &page.after {
-        cond = cond.add(after_condition(order, after)?);
+    let backend = db.get_database_backend();
+    let mut order = order;
+    if order.field == SiteOrderField::Relevance && resolved.text.is_none() {
+        order.field = SiteOrderField::Name;
     }
-    if let Some(at) = resolved.open_at {
-        let candidates = open_candidates(db, resolved.condition, order, at).await?;
+    let ranked = resolved.text.as_ref().map(|q| (q, backend));
+    if resolved.needs_candidates() {
+        let candidates = candidates(db, resolved.condition.clone(), order, &resolved).await?;
         let after_key = page
             .after
             .as_ref()
             .map(Cursor::decode::<CursorKey>)
             .transpose()?;
         let total = page.with_total.then_some(candidates.len() as u64);
-        let ids: Vec<i32> = candidates
+        let chosen: Vec<&Candidate> = candidates
             .iter()
             .filter(|c| after_key.as_ref().is_none_or(|k| is_after(c, k, order)))
             .take(page.first as usize + 1)
-            .map(|c| c.id)
+            .collect();
+        let ids: Vec<i32> = chosen.iter().map(|c| c.id).collect();
+        let keys: HashMap<i32, (String, Option<f64>)> = chosen
+            .iter()
+            .map(|c| (c.id, (c.key.clone(), c.distance_km)))
             .collect();
         let rows = rows_in_order(db, &ids).await?;
-        let sites = hydrate(db, rows).await?;
+        let mut sites = hydrate(db, rows).await?;
+        for s in &mut sites {
+            s.distance_km = keys.get(&s.id.0).and_then(|(_, d)| *d);
+        }
         return Ok(Page::from_rows(sites, page, total, |s| {
-            site_cursor(s, order.field)
+            let key = keys
+                .get(&s.id.0)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default();
+            Cursor::encode(&(key, s.id.0))
         }));
     }
-    let rows = apply_order(site::Entity::find().filter(cond), order)
+    let mut cond = resolved.condition.clone();
+    if let Some(after) = &page.after {
+        cond = cond.add(after_condition(order, after, ranked)?);
+    }
+    let rows = apply_order(site::Entity::find().filter(cond), order, ranked)
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;
@@ -435,8 +640,9 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
         None
     };
     let sites = hydrate(db, rows).await?;
+    let text = resolved.text.as_ref();
     Ok(Page::from_rows(sites, page, total, |s| {
-        site_cursor(s, order.field)
+        site_cursor(s, order.field, text)
     }))
 }
 
@@ -454,14 +660,22 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
     if departments.is_empty() {
         return Ok(out);
     }
+    check_order(order, filter)?;
+    // Per-department lists are short and ordered by name when asked for relevance: ranking is for the one list
+    // a person reads, and it keeps the window function below a plain column order.
+    let mut order = order;
+    if order.field == SiteOrderField::Relevance {
+        order.field = SiteOrderField::Name;
+    }
     let resolved = resolve(db, filter, &SiteSync::default()).await?;
     let dep_cond =
         site::Column::DepartmentCode.is_in(departments.iter().map(|d| d.as_str().to_owned()));
     let base = resolved.condition.clone().add(dep_cond);
     let mut by_dep: BTreeMap<String, Vec<site::Model>> = BTreeMap::new();
     let mut totals: HashMap<String, u64> = HashMap::new();
-    if let Some(at) = resolved.open_at {
-        let candidates = open_candidates(db, base, order, at).await?;
+    let mut distances: HashMap<i32, f64> = HashMap::new();
+    if resolved.needs_candidates() {
+        let candidates = candidates(db, base, order, &resolved).await?;
         let after_key = page
             .after
             .as_ref()
@@ -478,6 +692,9 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
                 && after_key.as_ref().is_none_or(|k| is_after(c, k, order))
             {
                 ids.push(c.id);
+                if let Some(d) = c.distance_km {
+                    distances.insert(c.id, d);
+                }
             }
         }
         let all_ids: Vec<i32> = ids_by_dep.values().flatten().copied().collect();
@@ -490,11 +707,13 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
     } else {
         let mut cond = base.clone();
         if let Some(after) = &page.after {
-            cond = cond.add(after_condition(order, after)?);
+            cond = cond.add(after_condition(order, after, None)?);
         }
         let dir = if order.descending { "DESC" } else { "ASC" };
         let order_sql = match order.field {
-            SiteOrderField::Name => format!("sort_name {dir}, id {dir}"),
+            SiteOrderField::Name | SiteOrderField::Relevance | SiteOrderField::Distance => {
+                format!("sort_name {dir}, id {dir}")
+            }
             SiteOrderField::UpdatedOn => format!("updated_on {dir}, id {dir}"),
             SiteOrderField::UpdatedAt => format!("updated_at {dir}, id {dir}"),
             SiteOrderField::Id => format!("id {dir}"),
@@ -537,6 +756,9 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
     }
     let all_rows: Vec<site::Model> = by_dep.values().flatten().cloned().collect();
     let mut sites = hydrate(db, all_rows).await?;
+    for s in &mut sites {
+        s.distance_km = distances.get(&s.id.0).copied();
+    }
     sort_sites(&mut sites, order);
     let mut grouped: HashMap<String, Vec<Site>> = HashMap::new();
     for s in sites {
@@ -551,7 +773,7 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
             .then(|| totals.get(dep.as_str()).copied().unwrap_or_default());
         out.insert(
             dep.clone(),
-            Page::from_rows(rows, page, total, |s| site_cursor(s, order.field)),
+            Page::from_rows(rows, page, total, |s| site_cursor(s, order.field, None)),
         );
     }
     Ok(out)
@@ -607,9 +829,14 @@ pub(crate) async fn get_record<C: ConnectionTrait>(
     Ok(hydrate(db, rows).await?.into_iter().next())
 }
 
-fn site_cursor(site: &Site, field: SiteOrderField) -> Cursor {
+fn site_cursor(site: &Site, field: SiteOrderField, text: Option<&TextQuery>) -> Cursor {
     let value = match field {
         SiteOrderField::Name => sort_name(&site.data.name),
+        SiteOrderField::Relevance => {
+            let tier = text.map_or(0, |q| q.tier(&crate::search::document(&site.data)));
+            format!("{tier}:{}", sort_name(&site.data.name))
+        }
+        SiteOrderField::Distance => distance_key(site.distance_km.unwrap_or_default()),
         SiteOrderField::UpdatedOn => site.data.updated_on.to_string(),
         SiteOrderField::UpdatedAt => instant_key(site.updated_at),
         SiteOrderField::Id => String::new(),
@@ -620,7 +847,8 @@ fn site_cursor(site: &Site, field: SiteOrderField) -> Cursor {
 fn sort_sites(sites: &mut [Site], order: SiteOrder) {
     sites.sort_by(|a, b| {
         let key = |s: &Site| match order.field {
-            SiteOrderField::Name => (sort_name(&s.data.name), s.id.0),
+            SiteOrderField::Name | SiteOrderField::Relevance => (sort_name(&s.data.name), s.id.0),
+            SiteOrderField::Distance => (distance_key(s.distance_km.unwrap_or_default()), s.id.0),
             SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
             SiteOrderField::UpdatedAt => (instant_key(s.updated_at), s.id.0),
             SiteOrderField::Id => (String::new(), s.id.0),
@@ -628,6 +856,11 @@ fn sort_sites(sites: &mut [Site], order: SiteOrder) {
         let ord = key(a).cmp(&key(b));
         if order.descending { ord.reverse() } else { ord }
     });
+}
+
+/// A distance as a fixed-width string (metres, zero-padded), so string order is distance order in cursors.
+fn distance_key(km: f64) -> String {
+    format!("{:012.3}", km * 1000.0)
 }
 
 /// An instant as a fixed-width UTC string (nanoseconds), so string order is time order in cursors and candidates.
@@ -640,7 +873,8 @@ pub(crate) fn sort_name(name: &str) -> String {
     maillage_core::text::fold(name.trim())
 }
 
-/// The narrow columns read to evaluate opening hours: id, department, sort name, date_maj, horaires, updated_at.
+/// The narrow columns read for candidates: id, department, sort name, date_maj, horaires, updated_at, latitude,
+/// longitude, search document.
 type CandidateRow = (
     i32,
     Option<String>,
@@ -648,13 +882,17 @@ type CandidateRow = (
     NaiveDate,
     Option<String>,
     DateTime<Utc>,
+    Option<f64>,
+    Option<f64>,
+    String,
 );
 
-/// A site that may be open at some instant, with what ordering and evaluation need.
+/// A site that passed the criteria evaluated in Rust, with what ordering needs.
 struct Candidate {
     id: i32,
     department_code: Option<String>,
     key: String,
+    distance_km: Option<f64>,
 }
 
 fn is_after(c: &Candidate, after: &CursorKey, order: SiteOrder) -> bool {
@@ -669,15 +907,14 @@ fn is_after(c: &Candidate, after: &CursorKey, order: SiteOrder) -> bool {
     }
 }
 
-/// Sites matching `cond` that are open at `at`, in order.
-///
-/// Opening hours are evaluated in Rust (the `opening-hours` crate, in the site's time zone) over the rows the
-/// other criteria kept, reading only four narrow columns: neither SQL dialect can evaluate OSM opening_hours.
-async fn open_candidates<C: ConnectionTrait>(
+/// Sites matching `cond` that also pass what SQL cannot evaluate, in order: open at `open_at` (opening hours in
+/// the site's time zone, by the `opening-hours` crate), within the radius of `near` (exact haversine distance, over
+/// the rows the indexed bounding box kept). Only narrow columns are read.
+async fn candidates<C: ConnectionTrait>(
     db: &C,
     cond: Condition,
     order: SiteOrder,
-    at: DateTime<Utc>,
+    resolved: &Resolved,
 ) -> Result<Vec<Candidate>, SitesError> {
     let query = site::Entity::find()
         .select_only()
@@ -688,31 +925,58 @@ async fn open_candidates<C: ConnectionTrait>(
             site::Column::UpdatedOn,
             site::Column::OpeningHours,
             site::Column::UpdatedAt,
+            site::Column::Latitude,
+            site::Column::Longitude,
+            site::Column::SearchText,
         ])
         .filter(cond);
-    let rows: Vec<CandidateRow> = apply_order(query, order).into_tuple().all(db).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, dep, _, _, hours, _)| {
+    let rows: Vec<CandidateRow> = query.into_tuple().all(db).await?;
+    let mut out: Vec<Candidate> = Vec::new();
+    for (id, dep, name, updated_on, hours, updated_at, lat, lon, document) in rows {
+        if let Some(at) = resolved.open_at {
             let tz = timezone_for_department(dep.as_deref().unwrap_or_default());
-            hours
+            let open = hours
                 .as_deref()
                 .and_then(|h| parse_hours(h).ok())
-                .is_some_and(|h| h.is_open_at(at, tz))
-        })
-        .map(
-            |(id, department_code, name, updated_on, _, updated_at)| Candidate {
-                id,
-                department_code,
-                key: match order.field {
-                    SiteOrderField::Name => name,
-                    SiteOrderField::UpdatedOn => updated_on.to_string(),
-                    SiteOrderField::UpdatedAt => instant_key(updated_at),
-                    SiteOrderField::Id => String::new(),
-                },
-            },
-        )
-        .collect())
+                .is_some_and(|h| h.is_open_at(at, tz));
+            if !open {
+                continue;
+            }
+        }
+        let distance_km = match (resolved.near, lat, lon) {
+            (Some((centre, radius)), Some(lat), Some(lon)) => {
+                let d = haversine_km(centre, (lat, lon));
+                if d > radius {
+                    continue;
+                }
+                Some(d)
+            }
+            (Some(_), _, _) => continue,
+            (None, _, _) => None,
+        };
+        let key = match order.field {
+            SiteOrderField::Name => name,
+            SiteOrderField::Relevance => {
+                let tier = resolved.text.as_ref().map_or(0, |q| q.tier(&document));
+                format!("{tier}:{name}")
+            }
+            SiteOrderField::Distance => distance_key(distance_km.unwrap_or_default()),
+            SiteOrderField::UpdatedOn => updated_on.to_string(),
+            SiteOrderField::UpdatedAt => instant_key(updated_at),
+            SiteOrderField::Id => String::new(),
+        };
+        out.push(Candidate {
+            id,
+            department_code: dep,
+            key,
+            distance_km,
+        });
+    }
+    out.sort_by(|a, b| {
+        let ord = (a.key.as_str(), a.id).cmp(&(b.key.as_str(), b.id));
+        if order.descending { ord.reverse() } else { ord }
+    });
+    Ok(out)
 }
 
 /// Loads rows by id, keeping the order of `ids`.
@@ -812,6 +1076,7 @@ pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Sit
         version: m.version,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        distance_km: None,
         merged_into: m.merged_into.map(SiteId),
         archived_at: m.archived_at,
         data: NewSite {

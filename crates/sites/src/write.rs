@@ -113,10 +113,7 @@ pub(crate) fn content_columns(source: &str, new: &NewSite) -> site::ActiveModel 
         other_labels: Set(new.other_labels.clone()),
         accessibility_url: Set(new.accessibility_url.clone()),
         booking_url: Set(new.booking_url.clone()),
-        search_text: Set(maillage_core::text::fold(&format!(
-            "{} {}",
-            new.name, new.commune
-        ))),
+        search_text: Set(crate::search::document(new)),
         sort_name: Set(sort_name(&new.name)),
         ..Default::default()
     }

@@ -32,6 +32,8 @@ use std::sync::Arc;
 
 #[path = "db/feeds.rs"]
 mod feeds;
+#[path = "db/search.rs"]
+mod search;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Harness
@@ -553,7 +555,10 @@ async fn walk(t: &TestDb, filter: &SiteFilter, order: SiteOrder, size: i32) -> V
 fn sort_like(sites: &mut [Site], order: SiteOrder) {
     sites.sort_by(|a, b| {
         let key = |s: &Site| match order.field {
-            SiteOrderField::Name => (maillage_core::text::fold(s.data.name.trim()), s.id.0),
+            // Relevance without a text (and in nested lists) is by name; distance is tested in `search`.
+            SiteOrderField::Name | SiteOrderField::Relevance | SiteOrderField::Distance => {
+                (maillage_core::text::fold(s.data.name.trim()), s.id.0)
+            }
             SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
             SiteOrderField::UpdatedAt => (
                 s.updated_at.format("%Y-%m-%dT%H:%M:%S%.9f").to_string(),
@@ -1519,20 +1524,29 @@ async fn each_filter_selects_its_sites() {
             &["c11"],
         ),
         (
-            "text: % is not a wildcard",
+            "text: % is not a wildcard but a word separator",
             SiteFilter {
-                text: Some("%".into()),
+                text: Some("100%".into()),
                 ..f()
             },
             &["c09"],
         ),
         (
-            "text: _ is not a wildcard",
+            "text: _ is not a wildcard but a word separator",
             SiteFilter {
-                text: Some("_".into()),
+                text: Some("point_numerique".into()),
                 ..f()
             },
             &["c10"],
+        ),
+        (
+            "text: punctuation alone is no filter",
+            SiteFilter {
+                text: Some(" %_- ".into()),
+                departments: Some(deps(&["2A"])),
+                ..f()
+            },
+            &["c04"],
         ),
         (
             "text: blank is no filter",

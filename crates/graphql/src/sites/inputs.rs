@@ -14,7 +14,8 @@ use maillage_core::{DepartmentCode, Email, RegionCode};
 use maillage_sites::standard::parse::is_standard_phone;
 use maillage_sites::standard::vocabulary::is_v1_label;
 use maillage_sites::{
-    BoundingBox, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SitesError, ValueKind,
+    BoundingBox, Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SitesError,
+    ValueKind,
 };
 
 /// A geographic rectangle (WGS84 degrees, bounds included).
@@ -29,6 +30,43 @@ pub struct BoundingBoxInput {
     pub min_longitude: f64,
     /// Eastern bound.
     pub max_longitude: f64,
+}
+
+/// Sites within a radius of a point or of a commune's centre: give `latitude` and `longitude`, or `commune`.
+#[derive(InputObject)]
+#[graphql(name = "NearFilter")]
+pub struct NearInput {
+    /// Latitude of the centre (WGS84), with `longitude`.
+    pub latitude: Option<f64>,
+    /// Longitude of the centre (WGS84), with `latitude`.
+    pub longitude: Option<f64>,
+    /// INSEE code of a commune whose centre is the centre (instead of `latitude`/`longitude`).
+    pub commune: Option<String>,
+    /// Radius in kilometres (great-circle distance), more than 0 and at most 200.
+    pub radius_km: f64,
+}
+
+impl NearInput {
+    fn into_domain(self) -> async_graphql::Result<Near> {
+        let centre = match (self.latitude, self.longitude, self.commune) {
+            (Some(latitude), Some(longitude), None) => NearCentre::Point {
+                latitude,
+                longitude,
+            },
+            (None, None, Some(insee)) => NearCentre::Commune(insee),
+            _ => {
+                return Err(crate::kit::error::coded(
+                    "give latitude and longitude, or commune",
+                    Code::InvalidValue,
+                    Some("filter.near".to_owned()),
+                ));
+            }
+        };
+        Ok(Near {
+            centre,
+            radius_km: self.radius_km,
+        })
+    }
 }
 
 /// Criteria on sites; all given criteria must hold.
@@ -47,8 +85,13 @@ pub struct SiteFilterInput {
     pub publics: Option<Vec<String>>,
     /// Sites with every one of these national programmes or labels (v1.0.2 labels, e.g. "France Services").
     pub labels: Option<Vec<String>>,
-    /// Text contained in the name or the commune, ignoring case and accents.
+    /// Words that must all occur in the name, commune, address, presentation, services or labels (full-text
+    /// search): case, accents, hyphens, "st"/"saint" and plurals do not matter, and one typo is forgiven in
+    /// words of five letters or more. Without `orderBy` (and without `near`), results come by relevance.
     pub text: Option<String>,
+    /// Sites within a radius of a point or of a commune's centre; sets `Site.distanceKm`. Without `orderBy`,
+    /// results come nearest first.
+    pub near: Option<NearInput>,
     /// Sites whose coordinates are in this rectangle.
     pub bounding_box: Option<BoundingBoxInput>,
     /// Sites open at this instant, according to their opening hours, in their local time zone. Public holidays
@@ -90,6 +133,11 @@ pub enum SiteOrderFieldInput {
     /// When Maillage last wrote the site (server clock), then id: a site written while you page moves to the end
     /// instead of being skipped.
     UpdatedAt,
+    /// Relevance to `filter.text`: sites with more of its words in their name first, then by name (by name
+    /// without a text, and in per-department lists).
+    Relevance,
+    /// Distance from the centre of `filter.near` (required), nearest first with `ASC`.
+    Distance,
 }
 
 /// How to sort sites.
@@ -142,6 +190,7 @@ impl SiteFilterInput {
             publics: self.publics.unwrap_or_default(),
             labels: self.labels.unwrap_or_default(),
             text: self.text,
+            near: self.near.map(NearInput::into_domain).transpose()?,
             bounding_box: self.bounding_box.map(|b| BoundingBox {
                 min_latitude: b.min_latitude,
                 max_latitude: b.max_latitude,
@@ -177,18 +226,39 @@ pub async fn sites_args(
         ));
     }
     let filter = filter.into_domain(ctx).await?;
-    let order = order_by.map_or_else(SiteOrder::default, |o| SiteOrder {
-        field: match o.field {
-            SiteOrderFieldInput::Name => SiteOrderField::Name,
-            SiteOrderFieldInput::UpdatedOn => SiteOrderField::UpdatedOn,
-            SiteOrderFieldInput::Id => SiteOrderField::Id,
-            SiteOrderFieldInput::UpdatedAt => SiteOrderField::UpdatedAt,
+    let order = order_by.map_or_else(
+        || default_order(&filter),
+        |o| SiteOrder {
+            field: match o.field {
+                SiteOrderFieldInput::Name => SiteOrderField::Name,
+                SiteOrderFieldInput::UpdatedOn => SiteOrderField::UpdatedOn,
+                SiteOrderFieldInput::Id => SiteOrderField::Id,
+                SiteOrderFieldInput::UpdatedAt => SiteOrderField::UpdatedAt,
+                SiteOrderFieldInput::Relevance => SiteOrderField::Relevance,
+                SiteOrderFieldInput::Distance => SiteOrderField::Distance,
+            },
+            descending: o.direction == OrderDirection::Desc,
         },
-        descending: o.direction == OrderDirection::Desc,
-    });
+    );
     // A forged cursor is refused up front, with its code, rather than deep inside a batched load.
     let page = keyed_page_request::<(String, i32)>(ctx, first, after)?;
     Ok(SitesArgs::new(filter, order, page))
+}
+
+/// The order of a list without `orderBy`: nearest first with `near`, most relevant first with `text`, else by
+/// name.
+fn default_order(filter: &SiteFilter) -> SiteOrder {
+    let field = if filter.near.is_some() {
+        SiteOrderField::Distance
+    } else if filter.text.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        SiteOrderField::Relevance
+    } else {
+        SiteOrderField::Name
+    };
+    SiteOrder {
+        field,
+        descending: false,
+    }
 }
 
 /// The site rules of mutation inputs, on top of the kit's [`Checks`].

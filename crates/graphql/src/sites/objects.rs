@@ -115,6 +115,10 @@ impl SiteNode {
     async fn website(&self) -> Option<&str> {
         self.site.data.website.as_deref()
     }
+    /// Distance in kilometres from the centre of the list's `filter.near` (great-circle); null without `near`.
+    async fn distance_km(&self) -> Option<f64> {
+        self.site.distance_km
+    }
     /// Opening hours as written by the source (OpenStreetMap opening_hours syntax).
     async fn opening_hours(&self) -> Option<&str> {
         self.site.data.opening_hours.as_deref()
