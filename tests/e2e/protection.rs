@@ -411,7 +411,7 @@ async fn failed_authentications_are_throttled_per_address_without_database_look_
 }
 
 /// A search text of 49 998 characters (beyond SQLite's `LIKE` pattern limit once escaped) is an `invalid_value`
-/// naming the argument, on both backends, inline or as a variable; a long but reasonable one runs.
+/// naming the argument, on both backends, inline or as a variable; a string at the limit runs.
 #[tokio::test]
 async fn an_overlong_query_string_is_an_invalid_value_not_an_internal_error() {
     let app = TestApp::spawn().await;
@@ -438,14 +438,15 @@ async fn an_overlong_query_string_is_an_invalid_value_not_an_internal_error() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "invalid_value");
     assert_eq!(body["errors"][0]["extensions"]["field"], "$f.text");
 
+    // At the limit, a string goes through (the search text has its own, shorter, rule in the sites domain).
     let fine = "é%_\\".repeat(2_500);
     let data = app
         .data(
-            "query($f: SiteFilter) { sites(filter: $f) { totalCount } }",
-            json!({ "f": { "text": fine } }),
+            "query($s: String!) { hub(slug: $s) { slug } }",
+            json!({ "s": fine }),
         )
         .await;
-    assert_eq!(data["sites"]["totalCount"], 0);
+    assert!(data["hub"].is_null(), "{data}");
 }
 
 /// A syntax error quotes a short excerpt of the offending line: a 300 KB one-line query (the issue saw 900 KB come back twice) gets an answer of a few
