@@ -20,6 +20,7 @@ mod m20261204_000011_funding_rules;
 mod m20261204_000012_changes;
 mod m20261205_000013_import_jobs_live;
 mod m20261205_000014_search;
+mod m20261205_000014_search_hours;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_changes::Migration),
             Box::new(m20261205_000013_import_jobs_live::Migration),
             Box::new(m20261205_000014_search::Migration),
+            Box::new(m20261205_000014_search_hours::Migration),
         ]
     }
 }

@@ -796,7 +796,7 @@ async fn publish_chunk<C: ConnectionTrait>(
 }
 
 /// Every column an import writes for a new site (all but its id and `merged_into`), by name.
-const INSERTED_COLUMNS: [&str; 34] = [
+const INSERTED_COLUMNS: [&str; 35] = [
     "source",
     "source_id",
     "standard_version",
@@ -816,6 +816,7 @@ const INSERTED_COLUMNS: [&str; 34] = [
     "website",
     "opening_hours",
     "opening_hours_valid",
+    "opening_week",
     "summary",
     "description",
     "source_label",
@@ -834,7 +835,7 @@ const INSERTED_COLUMNS: [&str; 34] = [
 ];
 
 /// Every column an import may change on a stored site (all but its id and creation time).
-const UPDATED_COLUMNS: [site::Column; 33] = [
+const UPDATED_COLUMNS: [site::Column; 34] = [
     site::Column::Source,
     site::Column::SourceId,
     site::Column::StandardVersion,
@@ -854,6 +855,7 @@ const UPDATED_COLUMNS: [site::Column; 33] = [
     site::Column::Website,
     site::Column::OpeningHours,
     site::Column::OpeningHoursValid,
+    site::Column::OpeningWeek,
     site::Column::Summary,
     site::Column::Description,
     site::Column::SourceLabel,

@@ -96,6 +96,107 @@ impl Hours {
     }
 }
 
+/// Minutes in a week: opening intervals are minutes of the week, Monday 00:00 local time being 0.
+pub const MINUTES_PER_WEEK: i32 = 7 * 24 * 60;
+
+/// Version of the week form ([`Hours::week`]): raise it when the parser or this conversion improves, and the next
+/// start recomputes every site's stored intervals (`search::ensure_current`).
+pub const WEEK_FORM_VERSION: i32 = 1;
+
+/// The opening hours of a site reduced to what a database can look up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Week {
+    /// The same every week: open during these `[start, end)` minutes of the week, in local time.
+    Weekly(Vec<(i32, i32)>),
+    /// Depends on the date (public or school holidays, months, weeks, years, Easter…): evaluated per request.
+    Dated,
+}
+
+impl Week {
+    /// The stored form: a JSON array of `[start, end]` pairs, or `dated`.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Weekly(intervals) => {
+                let pairs: Vec<String> = intervals
+                    .iter()
+                    .map(|(s, e)| format!("[{s},{e}]"))
+                    .collect();
+                format!("[{}]", pairs.join(","))
+            }
+            Self::Dated => "dated".to_owned(),
+        }
+    }
+}
+
+/// Mondays of ordinary weeks (no French public holiday, in four seasons): hours that give the same intervals on
+/// all of them, and do not mention holidays, are weekly.
+const REFERENCE_MONDAYS: [(i32, u32, u32); 4] =
+    [(2025, 1, 13), (2025, 3, 17), (2025, 6, 16), (2025, 10, 6)];
+
+impl Hours {
+    /// The week form of these hours: open intervals in minutes of the week (local wall-clock time, so the site's
+    /// time zone and daylight saving time are applied when a request asks), or [`Week::Dated`].
+    pub fn week(&self) -> Week {
+        if ["PH", "SH", "easter"]
+            .iter()
+            .any(|t| self.parsed.contains(t))
+        {
+            return Week::Dated;
+        }
+        let context = Context::default().with_holidays(Country::FR.holidays());
+        let expression = self.expression.clone().with_context(context);
+        let mut first: Option<Vec<(i32, i32)>> = None;
+        for (y, m, d) in REFERENCE_MONDAYS {
+            let Some(monday) =
+                chrono::NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(0, 0, 0))
+            else {
+                return Week::Dated;
+            };
+            let end = monday + chrono::Duration::days(7);
+            let mut intervals: Vec<(i32, i32)> = Vec::new();
+            for range in expression.iter_range(monday, end) {
+                if range.kind != opening_hours::RuleKind::Open {
+                    continue;
+                }
+                let minute = |t: chrono::NaiveDateTime| {
+                    i32::try_from((t - monday).num_minutes()).unwrap_or(MINUTES_PER_WEEK)
+                };
+                let (s, e) = (minute(range.range.start), minute(range.range.end));
+                match intervals.last_mut() {
+                    Some(last) if last.1 == s => last.1 = e,
+                    _ if e > s => intervals.push((s, e)),
+                    _ => {}
+                }
+            }
+            match &first {
+                None => first = Some(intervals),
+                Some(f) if *f != intervals => return Week::Dated,
+                Some(_) => {}
+            }
+        }
+        Week::Weekly(first.unwrap_or_default())
+    }
+}
+
+/// The minute of the week (Monday 00:00 = 0) of `at` in the wall-clock time of `tz`.
+pub fn minute_of_week(at: DateTime<Utc>, tz: Tz) -> i32 {
+    use chrono::{Datelike, Timelike};
+    let local = at.with_timezone(&tz);
+    let day = i32::try_from(local.weekday().num_days_from_monday()).unwrap_or_default();
+    let hour = i32::try_from(local.hour()).unwrap_or_default();
+    let minute = i32::try_from(local.minute()).unwrap_or_default();
+    day * 1440 + hour * 60 + minute
+}
+
+/// The time zones of [`timezone_for_department`] other than Paris, with their department.
+pub const OVERSEAS_ZONES: [(&str, Tz); 5] = [
+    ("971", Tz::America__Guadeloupe),
+    ("972", Tz::America__Martinique),
+    ("973", Tz::America__Cayenne),
+    ("974", Tz::Indian__Reunion),
+    ("976", Tz::Indian__Mayotte),
+];
+
 /// The time zone of a French department, for reading its sites' opening hours.
 ///
 /// Mayotte (976) and Réunion (974) are in the Indian Ocean, 971–973 in the Americas; everything else is on Paris
@@ -260,6 +361,40 @@ mod tests {
         ] {
             let _ = parse_hours(weird);
         }
+    }
+
+    #[test]
+    fn week_form_of_regular_and_dated_hours() {
+        let week = parse_hours("Mo-Fr 09:00-12:00,14:00-17:00; Sa 09:00-12:00")
+            .unwrap()
+            .week();
+        let mut expected = Vec::new();
+        for day in 0..5 {
+            expected.push((day * 1440 + 540, day * 1440 + 720));
+            expected.push((day * 1440 + 840, day * 1440 + 1020));
+        }
+        expected.push((5 * 1440 + 540, 5 * 1440 + 720));
+        assert_eq!(week, Week::Weekly(expected));
+        assert_eq!(
+            parse_hours("24/7").unwrap().week(),
+            Week::Weekly(vec![(0, MINUTES_PER_WEEK)])
+        );
+        assert_eq!(
+            parse_hours("Mo-Fr 09:00-17:00; PH off").unwrap().week(),
+            Week::Dated
+        );
+        assert_eq!(
+            parse_hours("Jan-Jun Mo 09:00-12:00").unwrap().week(),
+            Week::Dated
+        );
+        assert_eq!(
+            parse_hours("Su 22:00-02:00").unwrap().week().encode(),
+            "[[0,120],[9960,10080]]"
+        );
+        // 10:00 on Tuesday 2024-03-12 in Paris; 13:00 the same instant in Réunion.
+        let at = paris(2024, 3, 12, 10, 0);
+        assert_eq!(minute_of_week(at, Tz::Europe__Paris), 1440 + 600);
+        assert_eq!(minute_of_week(at, Tz::Indian__Reunion), 1440 + 780);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::SitesError;
 use crate::entity::{site, site_value};
-use crate::hours::{parse_hours, timezone_for_department};
+use crate::hours::{OVERSEAS_ZONES, minute_of_week, parse_hours, timezone_for_department};
 use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 use crate::search::TextQuery;
 use crate::standard::vocabulary;
@@ -190,8 +190,12 @@ pub struct SiteFilter {
     pub near: Option<Near>,
     /// Sites with coordinates inside this rectangle.
     pub bounding_box: Option<BoundingBox>,
-    /// Sites open at this instant according to their parsed `horaires`, in their local time zone.
+    /// Sites open at this instant according to their parsed `horaires`, in their local time zone: a look-up in
+    /// the intervals stored when the site was written (see [`crate::hours::Week`]). Sites whose hours are
+    /// unknown (absent or unparsable) are never open; tell them apart with `opening_hours_known`.
     pub open_at: Option<DateTime<Utc>>,
+    /// Sites whose opening hours are known (`true`: present and parsable) or unknown (`false`).
+    pub opening_hours_known: Option<bool>,
     /// Sites from this import source.
     pub source: Option<String>,
     /// Canonical sites (the default) or the raw source records underneath them.
@@ -321,7 +325,6 @@ type CursorKey = (String, i32);
 /// Filters resolved to plain SQL conditions (hub and region turned into department lists).
 struct Resolved {
     condition: Condition,
-    open_at: Option<DateTime<Utc>>,
     text: Option<TextQuery>,
     near: Option<((f64, f64), f64)>,
 }
@@ -329,7 +332,7 @@ struct Resolved {
 impl Resolved {
     /// Whether the rows are selected and ordered in Rust over narrow candidate rows rather than by SQL alone.
     fn needs_candidates(&self) -> bool {
-        self.open_at.is_some() || self.near.is_some()
+        self.near.is_some()
     }
 }
 
@@ -431,15 +434,92 @@ async fn resolve<C: ConnectionTrait>(
     if let Some(source) = &filter.source {
         cond = cond.add(site::Column::Source.eq(source.as_str()));
     }
-    if filter.open_at.is_some() {
-        cond = cond.add(site::Column::OpeningHoursValid.eq(true));
+    if let Some(known) = filter.opening_hours_known {
+        cond = cond.add(if known {
+            site::Column::OpeningWeek.is_not_null()
+        } else {
+            site::Column::OpeningWeek.is_null()
+        });
+    }
+    if let Some(at) = filter.open_at {
+        cond = cond.add(open_at_condition(db, at).await?);
     }
     Ok(Resolved {
         condition: cond,
-        open_at: filter.open_at,
         text,
         near,
     })
+}
+
+/// Sites open at `at`: weekly hours by an indexed look-up of the local minute of the week in `site_opening` (the
+/// minute depends on the site's time zone, hence the `CASE` on its department), plus the few sites whose hours
+/// depend on the date, evaluated here with the parser.
+async fn open_at_condition<C: ConnectionTrait>(
+    db: &C,
+    at: DateTime<Utc>,
+) -> Result<Condition, SitesError> {
+    let backend = db.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    let minute_sql = |values: &mut Vec<sea_orm::Value>| {
+        let mut sql = String::from("(CASE site.department_code");
+        for (dep, tz) in OVERSEAS_ZONES {
+            values.push(dep.into());
+            values.push(minute_of_week(at, tz).into());
+            sql.push_str(" WHEN ? THEN ?");
+        }
+        values.push(minute_of_week(at, chrono_tz::Tz::Europe__Paris).into());
+        sql.push_str(" ELSE ? END)");
+        sql
+    };
+    let start = minute_sql(&mut values);
+    let end = minute_sql(&mut values);
+    let mut sql = format!(
+        "EXISTS (SELECT 1 FROM site_opening o WHERE o.site_id = site.id \
+         AND o.start_minute <= {start} AND o.end_minute > {end})"
+    );
+    if backend == DatabaseBackend::Postgres {
+        let mut n = 0;
+        sql = sql
+            .split('?')
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part.to_owned()
+                } else {
+                    n += 1;
+                    format!("${n}{part}")
+                }
+            })
+            .collect();
+    }
+    let weekly = Expr::cust_with_values(sql, values);
+    let dated: Vec<(i32, Option<String>, Option<String>)> = site::Entity::find()
+        .select_only()
+        .columns([
+            site::Column::Id,
+            site::Column::DepartmentCode,
+            site::Column::OpeningHours,
+        ])
+        .filter(site::Column::OpeningWeek.eq("dated"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let open_dated: Vec<i32> = dated
+        .into_iter()
+        .filter(|(_, dep, hours)| {
+            let tz = timezone_for_department(dep.as_deref().unwrap_or_default());
+            hours
+                .as_deref()
+                .and_then(|h| parse_hours(h).ok())
+                .is_some_and(|h| h.is_open_at(at, tz))
+        })
+        .map(|(id, _, _)| id)
+        .collect();
+    let mut any = Condition::any().add(weekly);
+    if !open_dated.is_empty() {
+        any = any.add(site::Column::Id.is_in(open_dated));
+    }
+    Ok(any)
 }
 
 fn order_column(field: SiteOrderField) -> site::Column {
@@ -907,9 +987,8 @@ fn is_after(c: &Candidate, after: &CursorKey, order: SiteOrder) -> bool {
     }
 }
 
-/// Sites matching `cond` that also pass what SQL cannot evaluate, in order: open at `open_at` (opening hours in
-/// the site's time zone, by the `opening-hours` crate), within the radius of `near` (exact haversine distance, over
-/// the rows the indexed bounding box kept). Only narrow columns are read.
+/// Sites matching `cond` within the radius of `near` (exact haversine distance, over the rows the indexed bounding
+/// box kept), in order. Only narrow columns are read.
 async fn candidates<C: ConnectionTrait>(
     db: &C,
     cond: Condition,
@@ -932,17 +1011,7 @@ async fn candidates<C: ConnectionTrait>(
         .filter(cond);
     let rows: Vec<CandidateRow> = query.into_tuple().all(db).await?;
     let mut out: Vec<Candidate> = Vec::new();
-    for (id, dep, name, updated_on, hours, updated_at, lat, lon, document) in rows {
-        if let Some(at) = resolved.open_at {
-            let tz = timezone_for_department(dep.as_deref().unwrap_or_default());
-            let open = hours
-                .as_deref()
-                .and_then(|h| parse_hours(h).ok())
-                .is_some_and(|h| h.is_open_at(at, tz));
-            if !open {
-                continue;
-            }
-        }
+    for (id, dep, name, updated_on, _hours, updated_at, lat, lon, document) in rows {
         let distance_km = match (resolved.near, lat, lon) {
             (Some((centre, radius)), Some(lat), Some(lon)) => {
                 let d = haversine_km(centre, (lat, lon));

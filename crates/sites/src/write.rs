@@ -105,6 +105,7 @@ pub(crate) fn content_columns(source: &str, new: &NewSite) -> site::ActiveModel 
         website: Set(new.website.clone()),
         opening_hours: Set(new.opening_hours.clone()),
         opening_hours_valid: Set(new.opening_hours.as_deref().map(|h| parse_hours(h).is_ok())),
+        opening_week: Set(crate::search::opening_week(new)),
         summary: Set(new.summary.clone()),
         description: Set(new.description.clone()),
         source_label: Set(new.source_label.clone()),

@@ -55,6 +55,12 @@ pub const LIST_ESTIMATES: &[(&str, &str, u64)] = &[
     ("AmiScoreSheet", "scores", 10),
 ];
 
+/// What a site filter adds to its connection's cost, beyond the page itself: its latency over a plain page of 20
+/// sites at 100 000 sites, in units of such a page. Estimates from the query plans (full-text and typo look-ups,
+/// haversine over the bounding box's candidates, one indexed look-up per site for `openAt`), to be replaced by the
+/// figures of `cargo bench -p maillage-sites --bench search`. Other filters are indexed comparisons.
+pub const SITE_FILTER_COSTS: &[(&str, u64)] = &[("text", 10), ("near", 10), ("openAt", 2)];
+
 /// Page size of a connection whose `first` is not given.
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 
@@ -383,7 +389,29 @@ impl Walker<'_> {
                 .find(|(p, f, _)| Some(*p) == parent && *f == name)
                 .map_or(DEFAULT_LIST_ESTIMATE, |(_, _, n)| *n)
         };
-        (depth, mul(multiplier, child_cost).saturating_add(1))
+        let filters = if info.ty == "SiteConnection" {
+            self.site_filter_cost(field)
+        } else {
+            0
+        };
+        (
+            depth,
+            mul(multiplier, child_cost)
+                .saturating_add(1)
+                .saturating_add(filters),
+        )
+    }
+
+    /// The extra cost of the filters given to a site connection ([`SITE_FILTER_COSTS`]).
+    fn site_filter_cost(&self, field: &Field) -> u64 {
+        let Some(Value::Object(filter)) = self.argument(field, "filter") else {
+            return 0;
+        };
+        SITE_FILTER_COSTS
+            .iter()
+            .filter(|(key, _)| filter.get(*key).is_some_and(|v| *v != Value::Null))
+            .map(|(_, cost)| cost)
+            .sum()
     }
 
     /// The value of an argument, resolving variables (and their defaults).

@@ -119,3 +119,22 @@ fn lists_of_a_dossier_are_priced() {
         10 * (10 + 1) + 1
     );
 }
+
+#[test]
+fn site_filters_are_priced_by_what_they_cost() {
+    let plain = analyze("{ sites(first: 10) { nodes { name } } }").cost;
+    let text =
+        analyze(r#"{ sites(first: 10, filter: { text: "mediatheque" }) { nodes { name } } }"#).cost;
+    assert_eq!(text, plain + 10);
+    let all = analyze(
+        r#"{ sites(filter: { text: "x", openAt: "2025-01-01T10:00:00Z", near: { commune: "69123", radiusKm: 5 } })
+           { totalCount } }"#,
+    )
+    .cost;
+    assert_eq!(all, 21 + 10 + 10 + 2);
+    // Indexed filters cost nothing extra; a null filter is no filter.
+    let indexed = analyze(
+        r#"{ sites(first: 10, filter: { departments: ["69"], text: null }) { nodes { name } } }"#,
+    );
+    assert_eq!(indexed.cost, plain);
+}

@@ -94,9 +94,13 @@ pub struct SiteFilterInput {
     pub near: Option<NearInput>,
     /// Sites whose coordinates are in this rectangle.
     pub bounding_box: Option<BoundingBoxInput>,
-    /// Sites open at this instant, according to their opening hours, in their local time zone. Public holidays
-    /// are not taken into account.
+    /// Sites open at this instant, according to their opening hours, in their local time zone (French public
+    /// holidays apply to hours that mention `PH`). Sites whose hours are unknown are never open: see
+    /// `openingHoursKnown`.
     pub open_at: Option<DateTime<Utc>>,
+    /// Sites whose opening hours are known (`true`: given and readable) or unknown (`false`: absent or not in
+    /// OpenStreetMap syntax), so that "closed" and "hours unknown" can be told apart.
+    pub opening_hours_known: Option<bool>,
     /// Sites from this import source.
     pub source: Option<String>,
     /// Canonical sites, one per place (the default), or the raw source records underneath them.
@@ -198,6 +202,7 @@ impl SiteFilterInput {
                 max_longitude: b.max_longitude,
             }),
             open_at: self.open_at,
+            opening_hours_known: self.opening_hours_known,
             source: self.source,
             records: match self.records.unwrap_or_default() {
                 SiteRecordsInput::Canonical => SiteRecords::Canonical,

@@ -115,6 +115,11 @@ impl SiteNode {
     async fn website(&self) -> Option<&str> {
         self.site.data.website.as_deref()
     }
+    /// Whether the opening hours are known (given and readable): `openAt` never lists a site whose hours are
+    /// unknown, which is not the same as closed.
+    async fn opening_hours_known(&self) -> bool {
+        self.site.opening_hours_valid == Some(true)
+    }
     /// Distance in kilometres from the centre of the list's `filter.near` (great-circle); null without `near`.
     async fn distance_km(&self) -> Option<f64> {
         self.site.distance_km

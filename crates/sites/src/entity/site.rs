@@ -24,6 +24,8 @@ pub struct Model {
     pub website: Option<String>,
     pub opening_hours: Option<String>,
     pub opening_hours_valid: Option<bool>,
+    /// The week form of `opening_hours` (`hours::Week::encode`); `None` when they are absent or unparsable.
+    pub opening_week: Option<String>,
     pub summary: Option<String>,
     pub description: Option<String>,
     pub source_label: Option<String>,

@@ -112,7 +112,8 @@ pub(crate) fn name_words(document: &str) -> impl Iterator<Item = &str> {
         .split_whitespace()
 }
 
-/// Rewrites the stored document of every site whose document differs from what [`document`] gives today, and
+/// Rewrites the stored document and week form of every site whose ones differ from what [`document`] and
+/// [`opening_week`] give today, and
 /// returns how many changed: run after an upgrade that changes [`words`] (or the migration that introduced this
 /// search), e.g. `maillage_sites::search::reindex(&db)` from an operator's task. The triggers then update each
 /// engine's index; versions and `updated_at` are left alone, since the content did not change.
@@ -133,14 +134,18 @@ pub async fn reindex<C: ConnectionTrait>(db: &C) -> Result<u64, SitesError> {
             return Ok(changed);
         };
         last = tail.id;
-        let stored: Vec<(i32, String)> =
-            rows.iter().map(|r| (r.id, r.search_text.clone())).collect();
+        let stored: Vec<(i32, String, Option<String>)> = rows
+            .iter()
+            .map(|r| (r.id, r.search_text.clone(), r.opening_week.clone()))
+            .collect();
         let sites = crate::query::hydrate(db, rows).await?;
-        for (site, (id, old)) in sites.iter().zip(stored) {
+        for (site, (id, old, old_week)) in sites.iter().zip(stored) {
             let new = document(&site.data);
-            if new != old {
+            let week = opening_week(&site.data);
+            if new != old || week != old_week {
                 site::Entity::update_many()
                     .col_expr(site::Column::SearchText, Expr::val(new))
+                    .col_expr(site::Column::OpeningWeek, Expr::val(week))
                     .filter(site::Column::Id.eq(id))
                     .exec(db)
                     .await?;
@@ -154,6 +159,16 @@ pub async fn reindex<C: ConnectionTrait>(db: &C) -> Result<u64, SitesError> {
 /// stored document ([`ensure_current`]).
 pub const DOCUMENT_VERSION: i32 = 1;
 
+/// What `search_index_version` records: both derived forms, so that a change of either rebuilds them.
+const INDEX_VERSION: i32 = DOCUMENT_VERSION * 1000 + crate::hours::WEEK_FORM_VERSION;
+
+/// The stored week form of a site's opening hours (see [`crate::hours::Week`]); `None` when they are absent or
+/// unparsable ("hours unknown").
+pub fn opening_week(site: &NewSite) -> Option<String> {
+    let hours = crate::hours::parse_hours(site.opening_hours.as_deref()?).ok()?;
+    Some(hours.week().encode())
+}
+
 /// Rewrites the stored documents if they were made by an older [`DOCUMENT_VERSION`] (or before this search
 /// existed), then records the version; a no-op otherwise. Run at start-up, under the migration lock.
 pub async fn ensure_current<C: ConnectionTrait>(db: &C) -> Result<Option<u64>, SitesError> {
@@ -166,7 +181,7 @@ pub async fn ensure_current<C: ConnectionTrait>(db: &C) -> Result<Option<u64>, S
         .await?
         .map(|r| r.try_get_by_index::<i32>(0))
         .transpose()?;
-    if stored == Some(DOCUMENT_VERSION) {
+    if stored == Some(INDEX_VERSION) {
         return Ok(None);
     }
     let changed = reindex(db).await?;
@@ -183,7 +198,7 @@ pub async fn ensure_current<C: ConnectionTrait>(db: &C) -> Result<Option<u64>, S
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         sql,
-        [DOCUMENT_VERSION.into()],
+        [INDEX_VERSION.into()],
     ))
     .await?;
     Ok(Some(changed))

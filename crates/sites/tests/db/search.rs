@@ -378,3 +378,116 @@ async fn near_search_refuses_bad_input() {
     .unwrap_err();
     super::assert_code(&err, "invalid_value", Some("orderBy.field"));
 }
+
+async fn ids_where(e: &Env, f: SiteFilter) -> Vec<String> {
+    let page = list_sites(&e.t.db, &f, SiteOrder::default(), &first(100))
+        .await
+        .unwrap();
+    sorted(
+        page.items
+            .into_iter()
+            .map(|(_, s)| s.data.source_id)
+            .collect(),
+    )
+}
+
+/// `openAt` is a look-up in the intervals stored at write time: over a week of instants, it lists exactly the sites
+/// the parser says are open (in each site's time zone), and `opening_hours_known` tells unknown hours apart.
+#[tokio::test]
+async fn open_at_by_the_database_agrees_with_the_parser_and_unknown_hours_are_told_apart() {
+    use chrono::{Duration, TimeZone, Utc};
+    use maillage_sites::hours::{parse_hours, timezone_for_department};
+    let e = env().await;
+    let hours = [
+        ("h01", "69001", "Mo-Fr 09:00-12:00,14:00-17:30"),
+        ("h02", "69001", "Tu,Th 13:30-19:00; Sa 10:00-12:00"),
+        ("h03", "97400", "Mo-Fr 08:00-16:00"),
+        ("h04", "69001", "Su 22:00-02:00"),
+        ("h05", "69001", "24/7"),
+        ("h06", "69001", "Mo-Fr 9h-12h"),
+        ("h07", "69001", "sur rendez-vous"),
+        ("h08", "69001", ""),
+        ("h09", "69001", "Mo-Sa 10:00-18:00; PH off"),
+    ];
+    let rows: Vec<_> = hours
+        .iter()
+        .map(|(id, cp, h)| v1(id, &format!("Lieu {id}"), cp, &[("horaires", h)]))
+        .collect();
+    e.import(&e.v1_csv("hours.csv", &rows), "hours").await;
+    let all = e.all_sites().await;
+    let known = ids_where(
+        &e,
+        SiteFilter {
+            opening_hours_known: Some(true),
+            ..SiteFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(known, ["h01", "h02", "h03", "h04", "h05", "h06", "h09"]);
+    let unknown = ids_where(
+        &e,
+        SiteFilter {
+            opening_hours_known: Some(false),
+            ..SiteFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(unknown, ["h07", "h08"]);
+    // Every 47 minutes over eight days, a Bastille Day (Monday 2025-07-14) included.
+    let start = Utc.with_ymd_and_hms(2025, 7, 12, 0, 5, 0).unwrap();
+    let mut checked = 0;
+    let mut at = start;
+    while at < start + Duration::days(8) {
+        let expected: Vec<String> = sorted(
+            all.iter()
+                .filter(|s| {
+                    let tz = timezone_for_department(
+                        s.department_code.as_ref().map_or("", |d| d.as_str()),
+                    );
+                    s.data
+                        .opening_hours
+                        .as_deref()
+                        .and_then(|h| parse_hours(h).ok())
+                        .is_some_and(|h| h.is_open_at(at, tz))
+                })
+                .map(|s| s.data.source_id.clone())
+                .collect(),
+        );
+        let got = ids_where(
+            &e,
+            SiteFilter {
+                open_at: Some(at),
+                ..SiteFilter::default()
+            },
+        )
+        .await;
+        assert_eq!(got, expected, "at {at}");
+        checked += usize::from(!got.is_empty());
+        at += Duration::minutes(47);
+    }
+    assert!(checked > 50, "{checked}");
+    // An API edit of the hours moves the stored intervals with it.
+    let site = e.site("hours", "h07").await;
+    maillage_sites::update_site(
+        &e.t.db,
+        &Actor::cli(),
+        site.id,
+        site.version,
+        SitePatch {
+            opening_hours: Some(Some("Mo 10:00-11:00".to_owned())),
+            ..SitePatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let monday_ten_thirty = Utc.with_ymd_and_hms(2025, 7, 21, 8, 30, 0).unwrap();
+    let open = ids_where(
+        &e,
+        SiteFilter {
+            open_at: Some(monday_ten_thirty),
+            ..SiteFilter::default()
+        },
+    )
+    .await;
+    assert!(open.contains(&"h07".to_owned()), "{open:?}");
+}
