@@ -250,3 +250,225 @@ async fn a_canonical_site_shows_its_source_records_and_where_each_field_came_fro
     let anonymous = app.data(SITE, json!({ "id": canonical })).await;
     assert!(field(&anonymous["site"], "name")["by"].is_null());
 }
+
+/// A copy of the default sites list kept by incremental pulls: global id → name, and the `updatedAt` of the copy.
+#[derive(Default)]
+struct SitesMirror {
+    rows: std::collections::BTreeMap<String, String>,
+    seen: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    watermark: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl SitesMirror {
+    /// One `sitesUpdatedSince` pull from the last watermark minus a margin, dropping tombstones.
+    async fn pull_synced(&mut self, app: &TestApp) {
+        let since = self
+            .watermark
+            .map(|w| (w - chrono::Duration::seconds(1)).to_rfc3339());
+        let data = app
+            .data(
+                "query($since: DateTime) { sitesUpdatedSince(updatedSince: $since, first: 100) {
+                    nodes { siteId updatedAt archivedAt site { name } } pageInfo { hasNextPage } } }",
+                json!({ "since": since }),
+            )
+            .await;
+        let connection = &data["sitesUpdatedSince"];
+        assert_eq!(connection["pageInfo"]["hasNextPage"], false, "{data:#}");
+        for node in connection["nodes"].as_array().unwrap() {
+            let at: chrono::DateTime<chrono::Utc> =
+                node["updatedAt"].as_str().unwrap().parse().unwrap();
+            self.watermark = self.watermark.max(Some(at));
+            let id = node["siteId"].as_str().unwrap().to_owned();
+            if node["archivedAt"].is_null() {
+                let name = node["site"]["name"].as_str().unwrap().to_owned();
+                self.rows.insert(id, name);
+            } else {
+                assert!(node["site"].is_null(), "a tombstone has no content: {node}");
+                self.rows.remove(&id);
+            }
+        }
+    }
+
+    /// One pull of the `sites` list itself (`updatedSince`, `UPDATED_AT`) plus `deletedSince`'s tombstones.
+    async fn pull_list(&mut self, app: &TestApp) {
+        let since = self
+            .watermark
+            .map(|w| (w - chrono::Duration::seconds(1)).to_rfc3339());
+        let data = app
+            .data(
+                "query($since: DateTime) {
+                    sites(filter: {updatedSince: $since}, orderBy: {field: UPDATED_AT}, first: 100) {
+                        nodes { id name updatedAt } pageInfo { hasNextPage } } }",
+                json!({ "since": since }),
+            )
+            .await;
+        assert_eq!(data["sites"]["pageInfo"]["hasNextPage"], false, "{data:#}");
+        for node in data["sites"]["nodes"].as_array().unwrap() {
+            let at: chrono::DateTime<chrono::Utc> =
+                node["updatedAt"].as_str().unwrap().parse().unwrap();
+            self.watermark = self.watermark.max(Some(at));
+            let id = node["id"].as_str().unwrap().to_owned();
+            self.seen.insert(id.clone(), at);
+            self.rows
+                .insert(id, node["name"].as_str().unwrap().to_owned());
+        }
+        let since = since.unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        let data = app
+            .data(
+                "query($since: DateTime!) { deletedSince(since: $since, entityTypes: [\"site\"], first: 100) {
+                    nodes { id archivedAt } } }",
+                json!({ "since": since }),
+            )
+            .await;
+        // The recipe of docs/SYNC.md: a tombstone older than the copy (the margin reads it again after the row
+        // came back) does not remove it.
+        for t in data["deletedSince"]["nodes"].as_array().unwrap() {
+            let id = t["id"].as_str().unwrap();
+            let at: chrono::DateTime<chrono::Utc> =
+                t["archivedAt"].as_str().unwrap().parse().unwrap();
+            if self.seen.get(id).is_none_or(|copy| *copy <= at) {
+                self.rows.remove(id);
+            }
+        }
+    }
+}
+
+impl SitesMirror {
+    /// Pulls the list and its tombstones until the copy is `served`, for up to 20 s: on PostgreSQL a tombstone
+    /// shows once no older transaction is open in the cluster (docs/SYNC.md), which other tests running beside
+    /// this one can delay.
+    async fn follow(&mut self, app: &TestApp, served: &std::collections::BTreeMap<String, String>) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            self.pull_list(app).await;
+            if self.rows == *served || std::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The default sites list as the server serves it now: global id → name.
+async fn served_sites(app: &TestApp) -> std::collections::BTreeMap<String, String> {
+    let data = app
+        .data("{ sites(first: 100) { nodes { id name } } }", json!({}))
+        .await;
+    data["sites"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_owned(),
+                n["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn incremental_mirrors_see_records_leave_on_a_merge_and_come_back_on_a_split() {
+    let app = TestApp::spawn().await;
+    let hours = "Mo-Fr 09:00-12:00";
+    let a = write(
+        &app,
+        "a.json",
+        &[
+            place(
+                "1",
+                "Médiathèque de St-Martin",
+                hours,
+                "13300",
+                "Salon-de-Provence",
+            ),
+            place(
+                "2",
+                "Espace numérique d'Aix",
+                hours,
+                "13090",
+                "Aix-en-Provence",
+            ),
+        ],
+    );
+    let b = write(
+        &app,
+        "b.json",
+        &[place(
+            "x",
+            "MAIRIE DE SAINT MARTIN",
+            hours,
+            "13300",
+            "Salon-de-Provence",
+        )],
+    );
+    app.import(&a, "feed-a");
+    app.import(&b, "feed-b");
+    let mut synced = SitesMirror::default();
+    let mut listed = SitesMirror::default();
+    synced.pull_synced(&app).await;
+    listed.pull_list(&app).await;
+    assert_eq!(synced.rows.len(), 3, "{:?}", synced.rows);
+    assert_eq!(synced.rows, served_sites(&app).await);
+    assert_eq!(listed.rows, synced.rows);
+
+    // The pair is confirmed: two records leave the default list, one canonical site enters it.
+    let south = app.token("hub_coordinator", Some("hub-du-sud")).await;
+    let (_, body) = app
+        .post_as(
+            Some(&south),
+            "{ siteMatches(first: 10) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let pair = body["data"]["siteMatches"]["nodes"][0]["id"].clone();
+    let (_, body) = app
+        .post_as(
+            Some(&south),
+            "mutation($id: ID!) { confirmSiteMatch(input: {id: $id}) { canonicalSiteId userErrors { code } } }",
+            json!({ "id": pair }),
+        )
+        .await;
+    let canonical = body["data"]["confirmSiteMatch"]["canonicalSiteId"].clone();
+    assert!(canonical.is_string(), "{body:#}");
+    let served = served_sites(&app).await;
+    assert_eq!(served.len(), 2, "{served:?}");
+    synced.pull_synced(&app).await;
+    assert_eq!(
+        synced.rows, served,
+        "sitesUpdatedSince mirror after the merge"
+    );
+    listed.follow(&app, &served).await;
+    assert_eq!(
+        listed.rows, served,
+        "sites + deletedSince mirror after the merge"
+    );
+
+    // Split again: the records come back, the canonical site goes.
+    let (_, body) = app
+        .post_as(
+            Some(&south),
+            "mutation($id: ID!) { splitSiteCluster(input: {siteId: $id}) { restoredSiteIds userErrors { code } } }",
+            json!({ "id": canonical }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["splitSiteCluster"]["restoredSiteIds"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{body:#}"
+    );
+    let served = served_sites(&app).await;
+    assert_eq!(served.len(), 3, "{served:?}");
+    synced.pull_synced(&app).await;
+    assert_eq!(
+        synced.rows, served,
+        "sitesUpdatedSince mirror after the split"
+    );
+    listed.follow(&app, &served).await;
+    assert_eq!(
+        listed.rows, served,
+        "sites + deletedSince mirror after the split"
+    );
+}

@@ -60,7 +60,8 @@ pub enum ChangeKind {
     Created,
     /// It changed (content, status, assignment, …).
     Updated,
-    /// It was archived or deleted: a mirror should drop it.
+    /// It was archived or deleted, or (a site's source record) merged into a canonical site, which now carries
+    /// its data: it left its list, and a mirror should drop it.
     Archived,
 }
 
@@ -68,7 +69,7 @@ impl ChangeKind {
     fn of_action(action: &str) -> Self {
         match action {
             "create" | "create_signed" => Self::Created,
-            "archive" | "delete" => Self::Archived,
+            "archive" | "delete" | "merge" => Self::Archived,
             _ => Self::Updated,
         }
     }
@@ -338,8 +339,10 @@ pub async fn list_changes<C: ConnectionTrait>(
     Ok(Page::from_rows(rows, page, None, |c| c.position.cursor()))
 }
 
-/// The audit actions that remove an entity from its list (see [`ChangeKind::Archived`]).
-const REMOVING_ACTIONS: [&str; 2] = ["archive", "delete"];
+/// The audit actions that remove an entity from its list (see [`ChangeKind::Archived`]). A merged source record
+/// leaves the default (canonical) sites list: without its tombstone a mirror would show the place twice, once as
+/// the record and once as its canonical site.
+const REMOVING_ACTIONS: [&str; 3] = ["archive", "delete", "merge"];
 
 /// One page of the tombstones `actor` may read: the archive and delete changes that passed `filter` at or after
 /// `since`, in feed order. A mirror of any list removes these ids; entity types never archived nor deleted simply

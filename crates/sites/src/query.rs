@@ -362,6 +362,8 @@ async fn resolve<C: ConnectionTrait>(
         cond = cond.add(site::Column::UpdatedAt.gte(since));
     }
     cond = match filter.records {
+        // A mirror (`include_archived`) also gets the records merged away, as tombstones: they left the list.
+        SiteRecords::Canonical if sync.include_archived => cond,
         SiteRecords::Canonical => cond.add(site::Column::MergedInto.is_null()),
         SiteRecords::Sources => cond.add(site::Column::Source.ne(crate::dedup::CANONICAL_SOURCE)),
     };

@@ -93,6 +93,15 @@ sync_order!(
 /// A site as a mirror sees it: alive (with its content) or archived (a tombstone: `archivedAt`, no content).
 pub struct SyncedSite(Site);
 
+impl SyncedSite {
+    /// When the site left the default list: its archiving, or its merge (the merge sets `updated_at`).
+    fn removed_at(&self) -> Option<DateTime<Utc>> {
+        self.0
+            .archived_at
+            .or(self.0.merged_into.map(|_| self.0.updated_at))
+    }
+}
+
 /// A site as a mirror sees it: alive (with its content) or archived (a tombstone: `archivedAt`, no content).
 #[Object]
 impl SyncedSite {
@@ -107,15 +116,15 @@ impl SyncedSite {
         self.0.updated_at
     }
 
-    /// When it was archived: the mirror removes it. Null for a live site.
+    /// When it left the list: archived, or merged into a canonical site (which the mirror gets on its own). The
+    /// mirror removes it. Null for a live site.
     async fn archived_at(&self) -> Option<DateTime<Utc>> {
-        self.0.archived_at
+        self.removed_at()
     }
 
-    /// The site's content; null for an archived site.
+    /// The site's content; null for a site that left the list.
     async fn site(&self) -> Option<SiteNode> {
-        self.0
-            .archived_at
+        self.removed_at()
             .is_none()
             .then(|| SiteNode::new(self.0.clone()))
     }

@@ -1,8 +1,9 @@
 //! Canonical sites: one row of `site` per confirmed cluster, built from its members.
 //!
 //! A cluster's members are source records whose `merged_into` names the canonical row; their own columns and values
-//! are never written by dedup (only `merged_into`, which leaves `version` and `updated_at` alone), so un-merging is
-//! clearing `merged_into` and deleting the canonical row: the source records are back exactly as they were.
+//! are never written by dedup (only `merged_into`, and `updated_at` so that incremental mirrors see a record leave
+//! and come back), so un-merging is clearing `merged_into` and deleting the canonical row: the source
+//! records are back exactly as they were, same content and same version.
 //!
 //! Each field of the canonical row comes from the most recently updated member that has it (`date_maj`, then the
 //! time Maillage stored it, then the newest id), unless a coordinator chose a value ([`set_canonical_field`]).
@@ -11,7 +12,7 @@
 use super::entity::{site_match, site_override};
 use super::{CANONICAL_SOURCE, MatchStatus};
 use crate::SitesError;
-use crate::entity::{site, site_value};
+use crate::entity::site;
 use crate::model::{NewSite, StandardVersion, ValueKind};
 use crate::provenance;
 use crate::query::{Site, hydrate};
@@ -398,7 +399,8 @@ async fn touch<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Points `members` at `into` (or frees them), leaving every other column as it is; one audit entry each.
+/// Points `members` at `into` (or frees them), with a new `updated_at`, leaving every other column as it is; one
+/// audit entry each.
 async fn set_merged<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
@@ -413,8 +415,12 @@ async fn set_merged<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(());
     }
+    // A merged record leaves the default list and a freed one comes back: a new `updated_at` lets mirrors that
+    // pull `updatedSince` see it go (as a tombstone) and come back. Its version stays: its content did not change,
+    // and a client's pending edit of it must not conflict for nothing.
     site::Entity::update_many()
         .col_expr(site::Column::MergedInto, Expr::value(into))
+        .col_expr(site::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(site::Column::Id.is_in(ids.iter().copied()))
         .exec(db)
         .await?;
@@ -617,7 +623,9 @@ pub(crate) async fn recluster<C: ConnectionTrait>(
     Ok(freed)
 }
 
-/// Deletes a canonical row that no longer stands for any cluster (with its values and choices).
+/// Retires a canonical row that no longer stands for any cluster: archived, not deleted, so that its ID stays a
+/// tombstone for mirrors (`sitesUpdatedSince`, `deletedSince`) and the audit trail keeps pointing at a row. Its
+/// coordinators' choices go: they were choices among members it no longer has.
 async fn delete_canonical<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
@@ -626,21 +634,24 @@ async fn delete_canonical<C: ConnectionTrait>(
     let department = canonical_row(db, canonical)
         .await?
         .and_then(|s| s.department_code);
-    // Absorbed rows redirecting here would point at nothing: they no longer redirect.
+    // Absorbed rows redirecting here would point at a retired row: they no longer redirect.
     site::Entity::update_many()
         .col_expr(site::Column::MergedInto, Expr::value(None::<i32>))
         .filter(site::Column::MergedInto.eq(canonical))
-        .exec(db)
-        .await?;
-    site_value::Entity::delete_many()
-        .filter(site_value::Column::SiteId.eq(canonical))
         .exec(db)
         .await?;
     site_override::Entity::delete_many()
         .filter(site_override::Column::SiteId.eq(canonical))
         .exec(db)
         .await?;
-    site::Entity::delete_many()
+    let now = Utc::now();
+    site::Entity::update_many()
+        .col_expr(site::Column::ArchivedAt, Expr::value(now))
+        .col_expr(site::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            site::Column::Version,
+            Expr::col(site::Column::Version).add(1),
+        )
         .filter(site::Column::Id.eq(canonical))
         .filter(site::Column::Source.eq(CANONICAL_SOURCE))
         .exec(db)
