@@ -60,6 +60,47 @@ async fn imported_hinaura_sites_are_served_filtered_by_department_and_service() 
 }
 
 #[tokio::test]
+async fn import_progress_shows_on_a_terminal_and_nowhere_else() {
+    let app = TestApp::spawn().await;
+    let file = fixture("sites-v1.csv");
+    let file = file.to_str().unwrap();
+
+    // Piped, as scripts and these tests run it: the summary on stdout, nothing on stderr, no terminal control.
+    let out = app.cli(&["import", file, "--source", "piped"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(summary_number(&stdout, "stored"), 6, "{stdout}");
+    assert!(stderr.trim().is_empty(), "stderr: {stderr:?}");
+    assert!(
+        !stdout.contains('\r') && !stdout.contains('\u{1b}'),
+        "stdout: {stdout:?}"
+    );
+
+    // On a terminal (a pseudo-terminal from `script`), the bar shows rows done of the file's total and the percent,
+    // then says the rows are being published.
+    let command = format!(
+        "'{}' import '{file}' --source terminal",
+        env!("CARGO_BIN_EXE_maillage")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(app.dir.path())
+        .env("DATABASE_URL", &app.db.url)
+        .env("MAILLAGE_LOG", "warn")
+        .env("COLUMNS", "120")
+        .output()
+        .expect("run script (util-linux)");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("6/6 rows (100%)"), "{shown:?}");
+    assert!(shown.contains("6 rows read; publishing them"), "{shown:?}");
+    assert_eq!(summary_number(&shown, "stored"), 6, "{shown}");
+}
+
+#[tokio::test]
 async fn bad_files_are_refused_with_a_clear_error_and_change_nothing() {
     let app = TestApp::spawn().await;
     app.import(&fixture("sites-v1.csv"), "fixture");

@@ -502,21 +502,12 @@ async fn import(
 
     // The report goes to a temporary file first: a refused import must not leave a report that looks real.
     let mut lines: Vec<ReportLine> = Vec::new();
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {pos} rows imported ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        Some(bar)
-    } else {
-        None
+    let bar = import_bar(std::io::stderr().is_terminal());
+    let options = ImportOptions {
+        progress: Some(import_progress(bar.clone())),
+        ..options
     };
-    let progress = |n: u64| {
-        if let Some(bar) = &bar {
-            bar.set_position(n);
-        }
-    };
+    let progress = |_: u64| {};
     let result = import_file(
         &db,
         &Actor::cli(),
@@ -526,9 +517,7 @@ async fn import(
         &progress,
     )
     .await;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.finish_and_clear();
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
@@ -584,6 +573,44 @@ async fn import(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The progress of `maillage import` on stderr: a bar of the file's rows with the percentage and the time left when
+/// stderr is a terminal, nothing otherwise (a hidden bar ignores every update), so that scripts, logs and pipes get
+/// only the summary.
+fn import_bar(terminal: bool) -> ProgressBar {
+    if !terminal {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{wide_bar} {human_pos}/{human_len} rows ({percent}%) · {per_sec} · {eta} left",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Feeds `bar` from the import's (rows done, rows in the file) callback. Once every row is read, what is left
+/// (writing them all in one transaction, then matching duplicates) has no row count: the bar becomes a spinner
+/// that says so, rather than sitting at 100 % while the longest step runs.
+fn import_progress(bar: ProgressBar) -> maillage_sites::import::Progress {
+    maillage_sites::import::Progress::new(move |done, total| {
+        if total > 0 && bar.length() != Some(total) {
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+        if total > 0 && done >= total && !bar.is_hidden() {
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(format!("{total} rows read; publishing them"));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        std::ops::ControlFlow::Continue(())
+    })
 }
 
 fn write_report(path: &PathBuf, lines: &[ReportLine]) -> Result<(), csv::Error> {
