@@ -1166,3 +1166,44 @@ async fn json_logs_carry_the_request_id_and_never_the_password() {
         );
     }
 }
+
+/// The real binary with `MAILLAGE_METRICS_LISTEN`: `/metrics` answers on that address only, and the public one
+/// says 404 (Prometheus scrapes the internal address; the public load balancer never exposes it).
+#[tokio::test]
+async fn metrics_move_to_their_own_address_when_configured() {
+    let db = TestDb::new_shared().await;
+    maillage_server::db::make_ready(&db.db).await.unwrap();
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let server = Server::start(
+        &db.url,
+        &[("MAILLAGE_METRICS_LISTEN", &metrics_addr.to_string())],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let public = client
+        .get(format!("{}/metrics", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let internal = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(internal.status(), 200);
+    let text = internal.text().await.unwrap();
+    assert!(text.contains("maillage_http_requests_total"), "{text}");
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains(&format!("metrics on http://{metrics_addr}/metrics"))),
+        "{:?}",
+        server.log()
+    );
+    server.terminate();
+}

@@ -14,7 +14,7 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
     // The routes that use the database, behind its circuit: 503 at once while it is unreachable.
     let data = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
-        .route("/graphql/ws", get(crate::changes::graphql_ws))
+        .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route(
             "/federation/graphql",
             get(http::federation_get).post(http::federation_post),
@@ -31,18 +31,28 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
             state.clone(),
             crate::health::circuit_guard,
         ));
-    Router::new()
+    let mut app = Router::new()
         .merge(data)
         .route("/graphiql/{file}", get(http::graphiql_asset))
         .route("/schema.graphql", get(http::schema_sdl))
         .route("/healthz", get(http::healthz))
-        .route("/readyz", get(crate::health::readyz))
-        .route("/metrics", get(crate::metrics::handler))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .route("/readyz", get(crate::health::readyz));
+    // With an address of its own (the internal network), `/metrics` is not served to the public.
+    if config.metrics_listen.is_none() {
+        app = app.route("/metrics", get(crate::metrics::handler));
+    }
+    app.layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(crate::browser::compression())
         .layer(axum::middleware::from_fn(crate::browser::cross_origin))
         // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.
         .layer(axum::middleware::from_fn(crate::telemetry::observe))
+        .with_state(state)
+}
+
+/// `GET /metrics` alone, for `MAILLAGE_METRICS_LISTEN`: the address Prometheus scrapes on the internal network.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(crate::metrics::handler))
         .with_state(state)
 }
 

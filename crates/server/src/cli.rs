@@ -355,7 +355,21 @@ async fn execute(
                 .await
                 .map_err(|e| e.to_string())?;
             tokio::spawn(maillage_sites::jobs::watch_interrupted_jobs(db.clone()));
-            let app = build_app(AppState::new(db, &config), &config);
+            let state = AppState::new(db, &config);
+            if let Some(metrics_addr) = config.metrics_listen {
+                let listener = tokio::net::TcpListener::bind(metrics_addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {metrics_addr} for metrics: {e}"))?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("metrics on http://{addr}/metrics");
+                let metrics = crate::app::metrics_app(state.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, metrics).await {
+                        tracing::error!(error = %e, "the metrics listener stopped");
+                    }
+                });
+            }
+            let app = build_app(state, &config);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -149,6 +149,11 @@ pub struct ServeConfig {
     #[arg(long, env = "MAILLAGE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// A separate address for `GET /metrics` (e.g. `0.0.0.0:9090` on the internal network). When set, the public
+    /// address no longer serves `/metrics`; unset, it does.
+    #[arg(long, env = "MAILLAGE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Maximum depth of a GraphQL query.
     #[arg(long, env = "MAILLAGE_MAX_QUERY_DEPTH", default_value_t = 15)]
     pub max_query_depth: usize,
@@ -228,6 +233,15 @@ pub struct ProtectionConfig {
     #[arg(long, env = "MAILLAGE_RATE_LIMIT_BURST", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate_limit_burst: u64,
 
+    /// Failed authentications (an unknown, revoked or expired token) an address may make per minute, on average
+    /// (0: not limited). Once spent, requests with credentials from that address get 429 before any look-up.
+    #[arg(long, env = "MAILLAGE_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
+    pub auth_failures_per_minute: u64,
+
+    /// Failed authentications an address may make in a burst: far fewer than requests, so guessing tokens is slow.
+    #[arg(long, env = "MAILLAGE_AUTH_FAILURE_BURST", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub auth_failure_burst: u64,
+
     /// Key anonymous callers by the last address of `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "MAILLAGE_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
@@ -251,6 +265,8 @@ impl Default for ProtectionConfig {
             cost_refill_per_second: 20_000,
             rate_limit_per_minute: 600,
             rate_limit_burst: 100,
+            auth_failures_per_minute: 10,
+            auth_failure_burst: 10,
             trust_forwarded_for: false,
             apq_cache_size: 1000,
             trusted_documents: None,
@@ -262,6 +278,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             max_query_depth: 15,
             max_query_complexity: 100_000,
             max_body_bytes: 1_048_576,

@@ -69,6 +69,16 @@ impl ApiError {
         Self::new(e.code(), e.to_string())
     }
 
+    /// The answer while the database is unreachable: the same for every caller, anonymous or not, with the
+    /// `Retry-After` of the circuit.
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            Code::Unavailable,
+            "the database is unreachable; retry in a few seconds",
+        )
+        .retry_after(crate::circuit::RETRY_AFTER_SECS)
+    }
+
     /// Query parameters that do not parse (e.g. `qpv=maybe`).
     pub fn bad_query(e: &axum::extract::rejection::QueryRejection) -> Self {
         Self::new(

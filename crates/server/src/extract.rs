@@ -43,9 +43,31 @@ async fn admit(
     client: &ClientAddr,
     headers: &axum::http::HeaderMap,
 ) -> Result<Caller, ApiError> {
+    let protection = &app.protection;
+    // The address, whatever the credentials say: failed authentications are counted against it.
+    let address = protection.caller_key(&Actor::anonymous(), client, headers);
+    let failures = protection
+        .auth_failures
+        .as_ref()
+        .filter(|_| headers.contains_key(axum::http::header::AUTHORIZATION));
+    if let Some(failures) = failures
+        && let Err(exhausted) = failures.check(&address)
+    {
+        return Err(too_many_failures(app, exhausted, address));
+    }
     let actor = match crate::auth::authenticate(app, headers).await {
         Ok(actor) => actor,
         Err(crate::auth::AuthError::InvalidCredentials) => {
+            tracing::info!(caller = %address, "authentication failed");
+            if let Some(failures) = failures {
+                let _ = failures.take(&address, 1);
+            }
+            // A failed authentication is also an anonymous request of that address: it spends its request rate.
+            if let Some(rate) = &protection.rate
+                && let Err(exhausted) = rate.take(&address, 1)
+            {
+                return Err(too_many_failures(app, exhausted, address));
+            }
             return Err(ApiError::new(
                 Code::Unauthenticated,
                 "invalid or expired credentials",
@@ -56,7 +78,7 @@ async fn admit(
                 Code::Unavailable,
                 "credentials could not be checked; retry later",
             )
-            .retry_after(crate::health::RETRY_AFTER_SECS));
+            .retry_after(crate::circuit::RETRY_AFTER_SECS));
         }
     };
     let key = app.protection.caller_key(&actor, client, headers);
@@ -86,6 +108,25 @@ async fn admit(
         key,
         request_id,
     })
+}
+
+/// The refusal of a request with credentials from an address that failed to authenticate too often.
+fn too_many_failures(
+    app: &AppState,
+    exhausted: crate::protection::Exhausted,
+    address: String,
+) -> ApiError {
+    tracing::info!(caller = %address, "failed authentications throttled");
+    let config = &app.protection.config;
+    ApiError::new(
+        Code::RateLimited,
+        format!(
+            "too many failed authentications from this address: at most {} per minute (bursts of {}); retry in {} s",
+            config.auth_failures_per_minute, config.auth_failure_burst, exhausted.retry_after_secs
+        ),
+    )
+    .retry_after(exhausted.retry_after_secs)
+    .with_bucket(address)
 }
 
 /// A [`Caller`] with an API token: anonymous callers are refused (`unauthenticated`), for routes whose data is

@@ -436,7 +436,7 @@ impl<'a> Pipeline<'a> {
         // A resolver's internal error may be the database going away: then the answer is `unavailable` (503), the
         // same one a token holder gets, and the circuit answers the next requests at once.
         if has_internal_error(&response) && self.app.circuit.confirm_outage().await {
-            return Err(crate::health::unavailable().into());
+            return Err(crate::error::ApiError::database_unavailable().into());
         }
         Ok(self.respond(response, checked.requested))
     }
@@ -703,7 +703,7 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Step 7: the answer: the spec's status, the cost actually used (the rest of the reservation refunded).
-    fn respond(&self, response: async_graphql::Response, requested: u64) -> Response {
+    fn respond(&self, mut response: async_graphql::Response, requested: u64) -> Response {
         // Errors without a path never reached execution (syntax, validation, limits): request errors.
         let request_error = response.data == async_graphql::Value::Null
             && !response.errors.is_empty()
@@ -713,6 +713,9 @@ impl<'a> Pipeline<'a> {
         } else {
             StatusCode::OK
         };
+        for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+            error.message = trim_excerpt(&error.message);
+        }
         let mut value = match serde_json::to_value(&response) {
             Ok(v) => v,
             Err(e) => {
@@ -779,6 +782,30 @@ fn read_request(
         |PersistedQueryError::Malformed(message)| ApiError::new(Code::BadRequest, message),
     )?;
     Ok((variables, persisted))
+}
+
+/// Longest line of a request error's message, in characters: a syntax error quotes the offending line of the
+/// document, which may be the whole document (a 900 KB one-line query would otherwise come back in the answer).
+const MAX_EXCERPT_LINE_CHARS: usize = 200;
+
+/// Longest request error message, in characters.
+const MAX_MESSAGE_CHARS: usize = 2_000;
+
+/// A request error's message with each quoted line cut to [`MAX_EXCERPT_LINE_CHARS`] and the whole to
+/// [`MAX_MESSAGE_CHARS`]; the position (`--> line:column`) and what the parser expected stay whole.
+fn trim_excerpt(message: &str) -> String {
+    if message.chars().count() <= MAX_EXCERPT_LINE_CHARS {
+        return message.to_owned();
+    }
+    let cut = |s: &str, max: usize| match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    };
+    let lines: Vec<String> = message
+        .lines()
+        .map(|line| cut(line, MAX_EXCERPT_LINE_CHARS))
+        .collect();
+    cut(&lines.join("\n"), MAX_MESSAGE_CHARS)
 }
 
 /// Whether an error of the response is `internal_error` (the masked form of every unexpected failure).

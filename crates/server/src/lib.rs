@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod browser;
 pub mod changes;
+pub mod circuit;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -23,6 +24,7 @@ pub mod state;
 pub mod telemetry;
 pub mod uploads;
 pub mod webhooks;
+pub mod ws;
 
 pub use app::build_app;
 pub use state::AppState;

@@ -1,7 +1,10 @@
 //! Per-caller limits: a request rate and a cost budget, both token buckets refilled continuously.
 //!
 //! A caller is its actor's label when authenticated (one bucket per token, whatever the address), else its client
-//! address. Buckets live in memory, per instance: behind N instances a caller gets N times the budget.
+//! address. Failed authentications have a bucket of their own per address, much smaller: once it is empty, a
+//! request carrying credentials from that address is refused before its token is looked up, so guessing tokens
+//! costs the guesser time and the database nothing. Buckets live in memory, per instance: behind N instances a
+//! caller gets N times the budget.
 
 use crate::config::ProtectionConfig;
 use crate::persisted::{ApqCache, TrustedDocuments};
@@ -80,6 +83,21 @@ impl Buckets {
         })
     }
 
+    /// Whether the bucket holds at least one token, without taking it.
+    pub fn check(&self, key: &str) -> Result<(), Exhausted> {
+        let rate = self.refill_per_second;
+        self.with(key, |tokens| {
+            if *tokens >= 1.0 {
+                Ok(())
+            } else {
+                Err(Exhausted {
+                    retry_after_secs: ((1.0 - *tokens) / rate).ceil().max(1.0) as u64,
+                    remaining: 0,
+                })
+            }
+        })
+    }
+
     /// Gives back tokens taken in advance but not used; returns what the bucket holds.
     pub fn refund(&self, key: &str, amount: u64) -> u64 {
         let capacity = self.capacity;
@@ -107,6 +125,8 @@ pub struct Protection {
     pub rate: Option<Buckets>,
     /// The cost budgets, `None` when unlimited.
     pub budget: Option<Buckets>,
+    /// Failed authentications per address, `None` when unlimited.
+    pub auth_failures: Option<Buckets>,
     /// Automatic persisted queries.
     pub apq: ApqCache,
 }
@@ -122,7 +142,14 @@ impl Protection {
         });
         let budget = (config.cost_budget > 0)
             .then(|| Buckets::new(config.cost_budget, config.cost_refill_per_second as f64));
+        let auth_failures = (config.auth_failures_per_minute > 0).then(|| {
+            Buckets::new(
+                config.auth_failure_burst,
+                config.auth_failures_per_minute as f64 / 60.0,
+            )
+        });
         Self {
+            auth_failures,
             config: config.clone(),
             max_complexity: u64::try_from(max_complexity).unwrap_or(u64::MAX),
             max_depth,

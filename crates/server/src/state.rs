@@ -30,7 +30,7 @@ pub struct AppState {
     /// The change feed's fan-out to this instance's subscriptions.
     pub changes: crate::changes::ChangeHub,
     /// Open while the database is unreachable: requests are then answered 503 at once.
-    pub circuit: Arc<crate::health::Circuit>,
+    pub circuit: Arc<crate::circuit::Circuit>,
     /// Whether `createWebhook` accepts `http://` to loopback addresses (development only).
     pub webhook_policy: maillage_graphql::changes::WebhookPolicy,
 }
@@ -42,7 +42,7 @@ impl AppState {
         let federation_schema = build_federation_schema(config.limits());
         Self {
             changes: crate::changes::ChangeHub::new(db.clone(), Duration::from_millis(200)),
-            circuit: Arc::new(crate::health::Circuit::new(db.clone())),
+            circuit: Arc::new(crate::circuit::Circuit::new(db.clone())),
             webhook_policy: maillage_graphql::changes::WebhookPolicy {
                 allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
             },
