@@ -4,6 +4,8 @@
 beyond GraphQL's 32-bit `Int`, which is the reason the scalar exists.
 """
 
+import os
+
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
@@ -24,3 +26,18 @@ schemathesis.graphql.scalar(
         st.text(max_size=12).map(nodes.String),
     ),
 )
+
+# `ID`: mostly the IDs the fuzzed database really holds (the script writes them to $MAILLAGE_FUZZ_IDS), so that
+# mutations and look-ups reach their rules; sometimes arbitrary text, so that unknown and malformed IDs stay covered.
+_ids_file = os.environ.get("MAILLAGE_FUZZ_IDS")
+_ids = [line for line in open(_ids_file).read().splitlines() if line] if _ids_file else []
+if _ids:
+    schemathesis.graphql.scalar(
+        "ID",
+        st.one_of(
+            st.sampled_from(_ids).map(nodes.String),
+            st.sampled_from(_ids).map(nodes.String),
+            st.sampled_from(_ids).map(nodes.String),
+            st.text(max_size=24).map(nodes.String),
+        ),
+    )
