@@ -91,6 +91,7 @@ fn load() -> Table {
             centre,
         });
     }
+    centre_cities_with_arrondissements(&mut communes);
     let mut by_postal_code: HashMap<String, Vec<usize>> = HashMap::new();
     let mut departments: HashMap<String, Bounds> = HashMap::new();
     for (i, commune) in communes.iter().enumerate() {
@@ -117,6 +118,34 @@ fn load() -> Table {
         communes,
         by_postal_code,
         departments,
+    }
+}
+
+/// Paris, Lyon and Marseille as whole communes (the INSEE codes people type for them) have no centre in the table,
+/// only their arrondissements have: each gets the mean of its arrondissements' centres, so that "near Lyon"
+/// (`69123`) works like "near Lyon 1er" (`69381`).
+fn centre_cities_with_arrondissements(communes: &mut [Commune]) {
+    const CITIES: [(&str, &str); 3] = [("75056", "751"), ("69123", "6938"), ("13055", "132")];
+    for (city, prefix) in CITIES {
+        let centres: Vec<(f64, f64)> = communes
+            .iter()
+            .filter(|c| c.insee != city && c.insee.starts_with(prefix) && c.department == city[..2])
+            .filter_map(|c| c.centre)
+            .collect();
+        if centres.is_empty() {
+            continue;
+        }
+        let n = centres.len() as f64;
+        let mean = (
+            centres.iter().map(|c| c.0).sum::<f64>() / n,
+            centres.iter().map(|c| c.1).sum::<f64>() / n,
+        );
+        for commune in communes
+            .iter_mut()
+            .filter(|c| c.insee == city && c.centre.is_none())
+        {
+            commune.centre = Some(mean);
+        }
     }
 }
 
@@ -203,5 +232,27 @@ mod tests {
         assert!(!rhone.contains(43.3, 5.37), "Marseille");
         assert!(in_france(-21.1, 55.5), "La Réunion");
         assert!(!in_france(4.83, 45.76));
+    }
+
+    #[test]
+    fn cities_with_arrondissements_have_a_centre() {
+        let centre = |insee: &str| {
+            all()
+                .iter()
+                .find(|c| c.insee == insee)
+                .and_then(|c| c.centre)
+                .unwrap_or_else(|| panic!("no centre for {insee}"))
+        };
+        for (insee, (lat, lon)) in [
+            ("75056", (48.86, 2.34)),
+            ("69123", (45.76, 4.84)),
+            ("13055", (43.30, 5.40)),
+        ] {
+            let (clat, clon) = centre(insee);
+            assert!(
+                (clat - lat).abs() < 0.05 && (clon - lon).abs() < 0.08,
+                "{insee}: {clat}, {clon}"
+            );
+        }
     }
 }

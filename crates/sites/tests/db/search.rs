@@ -327,6 +327,15 @@ async fn near_search_returns_exactly_the_sites_within_the_radius_nearest_first()
     assert_eq!(got.len(), expected.len());
     assert!(!got.is_empty());
     assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+    // Lyon as a whole (69123, the code people type), centred between its arrondissements.
+    let city = maillage_sites::mapping::communes::all()
+        .iter()
+        .find(|c| c.insee == "69123")
+        .and_then(|c| c.centre)
+        .unwrap();
+    let got = near(&e, NearCentre::Commune("69123".to_owned()), 5.0, 50).await;
+    assert_eq!(got.len(), brute_force(&all, city, 5.0).len());
+    assert!(!got.is_empty());
 }
 
 #[tokio::test]
