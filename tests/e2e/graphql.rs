@@ -2,6 +2,7 @@
 
 use crate::support::{TestApp, fixture};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 #[tokio::test]
@@ -348,6 +349,69 @@ async fn nested_hubs_departments_sites_run_a_bounded_number_of_statements() {
     assert!(
         counts.windows(2).all(|w| w[0] == w[1]),
         "statement counts vary with data size: {counts:?}"
+    );
+}
+
+/// The shapes of the PostGraphile bench (`bench/shapes.py`) run a number of statements that depends neither on the
+/// data size nor on the page size: the same count for one department with one site and a page of 5 as for twelve
+/// departments with 60 sites each and a page of 50.
+#[tokio::test]
+async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
+    let shapes = |n: usize| {
+        [
+            ("Q1", format!("{{ sites(first: {n}) {{ nodes {{ sourceId name commune postalCode department {{ code name region {{ name }} }} }} }} }}")),
+            ("Q2", format!("{{ hubs {{ slug departments {{ code sites(first: {n}) {{ nodes {{ sourceId name }} }} }} }} }}")),
+            ("Q3", format!("{{ department(code: \"69\") {{ sites(first: {n}) {{ totalCount nodes {{ sourceId name }} }} }} }}")),
+            ("Q4", "{ site(source: \"generated\", sourceId: \"69-0\") { name department { name } hubs { slug } counsellors { externalId } } }".to_owned()),
+            ("Q5", format!("{{ hubs {{ slug departments {{ code sites(first: {n}) {{ nodes {{ sourceId counsellors {{ externalId }} }} }} }} }} }}")),
+            ("Q2 with values", format!("{{ hubs {{ departments {{ sites(first: {n}) {{ nodes {{ name services typologies }} }} }} }} }}")),
+        ]
+    };
+    let mut counts: BTreeMap<&str, Vec<(usize, u64)>> = BTreeMap::new();
+    for (departments, per_department) in [
+        (&["69"][..], 1),
+        (
+            &[
+                "69", "01", "13", "974", "2A", "75", "33", "59", "44", "21", "31", "971",
+            ][..],
+            60,
+        ),
+    ] {
+        let app = TestApp::spawn().await;
+        let file = generated_sites(app.dir.path(), departments, per_department);
+        app.import_with(&file, "generated", &["--standard", "v1"]);
+        for page in [5, 50] {
+            for (shape, query) in shapes(page) {
+                let before = app.db.statements();
+                app.db.statement_counter().start_log();
+                let data = app.data(&query, json!({})).await;
+                let statements = app.db.statements() - before;
+                let log = app.db.statement_counter().take_log();
+                assert!(!data.is_null(), "{shape}");
+                assert!(
+                    statements <= 6,
+                    "{shape}: {statements} statements:\n{}",
+                    log.join("\n")
+                );
+                counts
+                    .entry(shape)
+                    .or_default()
+                    .push((departments.len() * per_department, statements));
+            }
+        }
+    }
+    eprintln!("statements per shape (sites, statements): {counts:?}");
+    for (shape, runs) in &counts {
+        assert!(
+            runs.windows(2).all(|w| w[0].1 == w[1].1),
+            "{shape}: statement counts vary with data or page size: {runs:?}"
+        );
+    }
+    // A nested list that selects no multi-valued field does not read them: one statement fewer than with them.
+    assert_eq!(
+        counts["Q2"][0].1 + 1,
+        counts["Q2 with values"][0].1,
+        "{counts:?}"
     );
 }
 

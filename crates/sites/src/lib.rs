@@ -26,7 +26,8 @@ pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use provenance::{FieldProvenance, Origin, provenance_of};
 pub use query::{
     BoundingBox, MAX_NEAR_RADIUS_KM, Near, NearCentre, Site, SiteFilter, SiteOrder, SiteOrderField,
-    SiteRecords, SiteSync, get_site, haversine_km, list_sites, list_sites_by_departments,
-    list_sites_synced, site_by_source, sites_by_ids,
+    SiteParts, SiteRecords, SiteSync, get_site, haversine_km, list_site_parts_by_departments,
+    list_site_parts_synced, list_sites, list_sites_by_departments, list_sites_synced,
+    site_by_source, sites_by_ids,
 };
 pub use write::{SitePatch, StoreOutcome, archive_site, can_write_site, create_site, update_site};

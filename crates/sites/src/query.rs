@@ -676,6 +676,19 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
     order: SiteOrder,
     page: &PageRequest,
 ) -> Result<Page<Site>, SitesError> {
+    list_site_parts_synced(db, filter, sync, order, page, SiteParts::Whole).await
+}
+
+/// [`list_sites_synced`], loading only `parts` of each site.
+#[tracing::instrument(skip_all)]
+pub async fn list_site_parts_synced<C: ConnectionTrait>(
+    db: &C,
+    filter: &SiteFilter,
+    sync: &SiteSync,
+    order: SiteOrder,
+    page: &PageRequest,
+    parts: SiteParts,
+) -> Result<Page<Site>, SitesError> {
     check_order(order, filter)?;
     let order = order.scan(page);
     let resolved = resolve(db, filter, sync).await?;
@@ -704,7 +717,7 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
             .map(|c| (c.id, (c.key.clone(), c.distance_km)))
             .collect();
         let rows = rows_in_order(db, &ids).await?;
-        let mut sites = hydrate(db, rows).await?;
+        let mut sites = hydrate_parts(db, rows, parts).await?;
         for s in &mut sites {
             s.distance_km = keys.get(&s.id.0).and_then(|(_, d)| *d);
         }
@@ -734,15 +747,29 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
     } else {
         None
     };
-    let sites = hydrate(db, rows).await?;
+    let sites = hydrate_parts(db, rows, parts).await?;
     let text = resolved.text.as_ref();
     Ok(Page::from_rows(sites, page, total, |s| {
         site_cursor(s, order.field, text)
     }))
 }
 
+/// Which parts of a site a read loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SiteParts {
+    /// The row and its multi-valued fields (`Site::data.values`).
+    #[default]
+    Whole,
+    /// The row only: `Site::data.values` is left empty. For callers that know they will not read the values (a
+    /// GraphQL selection without any multi-valued field): each site has about eleven of them, which are most of
+    /// the rows a nested list reads and most of the memory it holds.
+    WithoutValues,
+}
+
 /// One page of sites per department, for nested lists (`department { sites(first:) }`), in a fixed number of
-/// statements: a window function ranks rows within each department, whatever the number of departments.
+/// statements whatever the number of departments: on PostgreSQL one `LATERAL` top-N per department, which walks
+/// the `(department_code, sort_name, id)` index for the page's rows only; on SQLite a window function ranks rows
+/// within each department.
 #[tracing::instrument(skip_all, fields(departments = departments.len()))]
 pub async fn list_sites_by_departments<C: ConnectionTrait>(
     db: &C,
@@ -750,6 +777,19 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
     filter: &SiteFilter,
     order: SiteOrder,
     page: &PageRequest,
+) -> Result<HashMap<DepartmentCode, Page<Site>>, SitesError> {
+    list_site_parts_by_departments(db, departments, filter, order, page, SiteParts::Whole).await
+}
+
+/// [`list_sites_by_departments`], loading only `parts` of each site.
+#[tracing::instrument(skip_all, fields(departments = departments.len()))]
+pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
+    db: &C,
+    departments: &[DepartmentCode],
+    filter: &SiteFilter,
+    order: SiteOrder,
+    page: &PageRequest,
+    parts: SiteParts,
 ) -> Result<HashMap<DepartmentCode, Page<Site>>, SitesError> {
     let mut out: HashMap<DepartmentCode, Page<Site>> = HashMap::new();
     if departments.is_empty() {
@@ -814,19 +854,61 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
             SiteOrderField::UpdatedAt => format!("updated_at {dir}, id {dir}"),
             SiteOrderField::Id => format!("id {dir}"),
         };
-        let mut inner: SelectStatement = site::Entity::find().filter(cond).into_query();
-        inner.expr_as(
-            Expr::cust(format!(
-                "ROW_NUMBER() OVER (PARTITION BY department_code ORDER BY {order_sql})"
-            )),
-            Alias::new("rn"),
-        );
-        let outer = Query::select()
-            .column(Asterisk)
-            .from_subquery(inner, Alias::new("ranked"))
-            .and_where(Expr::col(Alias::new("rn")).lte(i64::from(page.first) + 1))
-            .to_owned();
-        let stmt = db.get_database_backend().build(&outer);
+        let backend = db.get_database_backend();
+        let stmt = if backend == DatabaseBackend::Postgres {
+            // One index walk per department for its page's rows (plus one to tell whether there is a next
+            // page), instead of ranking every row of every department: the departments are literals (codes are
+            // validated: two or three letters and digits), the inner statement keeps its own parameters.
+            let mut inner: SelectStatement = site::Entity::find()
+                .filter(resolved.condition.clone())
+                .filter(Expr::cust("site.department_code = asked.code"))
+                .into_query();
+            if let Some(after) = &page.after {
+                inner.cond_where(after_condition(order, after, None)?);
+            }
+            let dir = if order.descending {
+                Order::Desc
+            } else {
+                Order::Asc
+            };
+            match order.field {
+                SiteOrderField::Id => {}
+                field => {
+                    inner.order_by(order_column(field), dir.clone());
+                }
+            }
+            inner
+                .order_by(site::Column::Id, dir)
+                .limit(u64::from(page.first) + 1);
+            let built = backend.build(&inner);
+            let (inner_sql, values) = (built.sql, built.values.map(|v| v.0).unwrap_or_default());
+            let codes: Vec<String> = departments
+                .iter()
+                .map(|d| format!("('{}')", d.as_str().replace('\'', "''")))
+                .collect();
+            sea_orm::Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT ranked.* FROM (VALUES {}) AS asked(code) CROSS JOIN LATERAL ({inner_sql}) AS ranked",
+                    codes.join(", ")
+                ),
+                values,
+            )
+        } else {
+            let mut inner: SelectStatement = site::Entity::find().filter(cond).into_query();
+            inner.expr_as(
+                Expr::cust(format!(
+                    "ROW_NUMBER() OVER (PARTITION BY department_code ORDER BY {order_sql})"
+                )),
+                Alias::new("rn"),
+            );
+            let outer = Query::select()
+                .column(Asterisk)
+                .from_subquery(inner, Alias::new("ranked"))
+                .and_where(Expr::col(Alias::new("rn")).lte(i64::from(page.first) + 1))
+                .to_owned();
+            backend.build(&outer)
+        };
         let rows = site::Model::find_by_statement(stmt).all(db).await?;
         for row in rows {
             if let Some(dep) = &row.department_code {
@@ -850,8 +932,9 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
             }
         }
     }
-    let all_rows: Vec<site::Model> = by_dep.values().flatten().cloned().collect();
-    let mut sites = hydrate(db, all_rows).await?;
+    // Moved, not cloned: a nested list holds a few thousand rows per request.
+    let all_rows: Vec<site::Model> = by_dep.into_values().flatten().collect();
+    let mut sites = hydrate_parts(db, all_rows, parts).await?;
     for s in &mut sites {
         s.distance_km = distances.get(&s.id.0).copied();
     }
@@ -1124,6 +1207,21 @@ pub(crate) async fn hydrate<C: ConnectionTrait>(
             from_model(row, v)
         })
         .collect()
+}
+
+/// [`hydrate`], or the rows alone (no values) for [`SiteParts::WithoutValues`].
+async fn hydrate_parts<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<site::Model>,
+    parts: SiteParts,
+) -> Result<Vec<Site>, SitesError> {
+    match parts {
+        SiteParts::Whole => hydrate(db, rows).await,
+        SiteParts::WithoutValues => rows
+            .into_iter()
+            .map(|row| from_model(row, Vec::new()))
+            .collect(),
+    }
 }
 
 pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Site, SitesError> {

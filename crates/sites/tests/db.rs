@@ -16,9 +16,9 @@ use maillage_sites::import::{
 };
 use maillage_sites::standard::V1_COLUMNS;
 use maillage_sites::{
-    BoundingBox, Origin, Site, SiteFilter, SiteOrder, SiteOrderField, SitePatch, SitesError,
-    ValueKind, discard_unfinished_staging, get_site, list_sites, list_sites_by_departments,
-    provenance_of, sites_by_ids,
+    BoundingBox, Origin, Site, SiteFilter, SiteOrder, SiteOrderField, SiteParts, SitePatch,
+    SitesError, ValueKind, discard_unfinished_staging, get_site, list_site_parts_by_departments,
+    list_sites, list_sites_by_departments, provenance_of, sites_by_ids,
 };
 use maillage_sites::{datainclusion, geojson};
 use maillage_testkit::TestDb;
@@ -2085,6 +2085,67 @@ async fn batched_departments_run_a_fixed_number_of_statements() {
         "statements per batched read (1 or 12 departments): {}",
         measured.join("; ")
     );
+}
+
+/// A nested list that selects no multi-valued field reads the same sites without their values, in one statement
+/// fewer, whatever the number of departments.
+#[tokio::test]
+async fn batched_departments_without_values_skip_the_values_statement() {
+    let e = env().await;
+    spread_over_hinaura(&e).await;
+    let t = &e.t;
+    let twelve = deps(&HINAURA);
+    let request = first(3).with_total(true);
+    let filter = SiteFilter::default();
+    let (whole, n_whole, _) = counting(
+        t,
+        list_site_parts_by_departments(
+            &t.db,
+            &twelve,
+            &filter,
+            SiteOrder::default(),
+            &request,
+            SiteParts::Whole,
+        ),
+    )
+    .await;
+    let (bare, n_bare, log) = counting(
+        t,
+        list_site_parts_by_departments(
+            &t.db,
+            &twelve,
+            &filter,
+            SiteOrder::default(),
+            &request,
+            SiteParts::WithoutValues,
+        ),
+    )
+    .await;
+    let (whole, bare) = (whole.unwrap(), bare.unwrap());
+    assert_eq!(n_bare + 1, n_whole, "{log:#?}");
+    assert!(
+        whole
+            .values()
+            .flat_map(|p| &p.items)
+            .any(|(_, s)| !s.data.values.is_empty()),
+        "the fixture's sites have values"
+    );
+    assert_eq!(whole.len(), bare.len());
+    for (code, page) in &whole {
+        let other = &bare[code];
+        assert_eq!(
+            (page.total_count, page.has_next_page),
+            (other.total_count, other.has_next_page)
+        );
+        assert_eq!(page.items.len(), other.items.len());
+        for ((c1, s1), (c2, s2)) in page.items.iter().zip(&other.items) {
+            assert_eq!(c1, c2);
+            assert!(s2.data.values.is_empty());
+            let mut s1 = s1.clone();
+            s1.data.values.clear();
+            assert_eq!(&s1, s2);
+        }
+    }
 }
 
 #[tokio::test]

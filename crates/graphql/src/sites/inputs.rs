@@ -14,6 +14,7 @@ use maillage_core::{DepartmentCode, Email, RegionCode};
 use maillage_sites::standard::parse::is_standard_phone;
 use maillage_sites::standard::vocabulary::is_v1_label;
 use maillage_sites::{
+    SiteParts,
     BoundingBox, Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SitesError,
     ValueKind,
 };
@@ -246,7 +247,37 @@ pub async fn sites_args(
     );
     // A forged cursor is refused up front, with its code, rather than deep inside a batched load.
     let page = keyed_page_request::<(String, i32)>(ctx, args)?;
-    Ok(SitesArgs::new(filter, order, page))
+    Ok(SitesArgs::new(filter, order, page, selected_parts(ctx)))
+}
+
+/// The fields of `Site` that read its multi-valued fields.
+const VALUE_FIELDS: &[&str] = &[
+    "services",
+    "publics",
+    "specificSupport",
+    "fees",
+    "nationalProgrammes",
+    "trainingLabels",
+    "accessModes",
+    "supportModes",
+    "typologies",
+    "rawValues",
+];
+
+/// What a `sites` connection's selection reads of each site: its multi-valued fields only when a node selects one
+/// of them (through `nodes` or `edges { node }`, fragments included), since they are most of the rows a nested
+/// list would otherwise read.
+fn selected_parts(ctx: &Context<'_>) -> SiteParts {
+    let look = ctx.look_ahead();
+    let nodes = [look.field("nodes"), look.field("edges").field("node")];
+    let reads_values = VALUE_FIELDS
+        .iter()
+        .any(|f| nodes.iter().any(|n| n.field(f).exists()));
+    if reads_values {
+        SiteParts::Whole
+    } else {
+        SiteParts::WithoutValues
+    }
 }
 
 /// The order of a list without `orderBy`: nearest first with `near`, most relevant first with `text`, else by

@@ -7,7 +7,7 @@ pub mod objects;
 pub mod queries;
 
 pub use inputs::{SiteFilterInput, SiteOrderByInput, sites_args};
-pub use loaders::DepartmentSitesLoader;
+pub use loaders::{DepartmentSitesLoader, take_page};
 pub use mutations::SitesMutation;
 pub use objects::site_connection;
 pub use queries::{SitesQuery, sites_by_ids};

@@ -47,10 +47,16 @@ impl SitesQuery {
             PageArgs::new(first, after, last, before),
         )
         .await?;
-        let page =
-            maillage_sites::list_sites_synced(&s.db, &args.filter, &sync, args.order, &args.page)
-                .await
-                .gql()?;
+        let page = maillage_sites::list_site_parts_synced(
+            &s.db,
+            &args.filter,
+            &sync,
+            args.order,
+            &args.page,
+            args.parts,
+        )
+        .await
+        .gql()?;
         site_connection(ctx, page, None).await
     }
 

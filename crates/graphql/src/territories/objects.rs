@@ -102,7 +102,7 @@ impl DepartmentNode {
             .load_one((self.0.code.clone(), args))
             .await?
             .ok_or_else(|| coded("internal error", Code::InternalError, None))?;
-        site_connection(ctx, page, Some(&self.0)).await
+        site_connection(ctx, crate::sites::take_page(page), Some(&self.0)).await
     }
     /// Aidants Connect organisations located in this department, by id; batched across departments in one
     /// statement.
