@@ -354,7 +354,7 @@ async fn nested_hubs_departments_sites_run_a_bounded_number_of_statements() {
 
 /// The shapes of the PostGraphile bench (`bench/shapes.py`) run a number of statements that depends neither on the
 /// data size nor on the page size: the same count for one department with one site and a page of 5 as for twelve
-/// departments with 60 sites each and a page of 50.
+/// departments with 60 sites each and a page of 20 (the largest the cost limit lets every shape ask for).
 #[tokio::test]
 async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
     let shapes = |n: usize| {
@@ -380,7 +380,7 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
         let app = TestApp::spawn().await;
         let file = generated_sites(app.dir.path(), departments, per_department);
         app.import_with(&file, "generated", &["--standard", "v1"]);
-        for page in [5, 50] {
+        for page in [5, 20] {
             for (shape, query) in shapes(page) {
                 let before = app.db.statements();
                 app.db.statement_counter().start_log();
@@ -388,8 +388,10 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
                 let statements = app.db.statements() - before;
                 let log = app.db.statement_counter().take_log();
                 assert!(!data.is_null(), "{shape}");
+                // Q4 is the largest: `site(source:, sourceId:)` reads the site and its values twice (by origin, then
+                // as the canonical site), then its department, hubs and counsellors.
                 assert!(
-                    statements <= 6,
+                    statements <= 7,
                     "{shape}: {statements} statements:\n{}",
                     log.join("\n")
                 );

@@ -14,9 +14,8 @@ use maillage_core::{DepartmentCode, Email, RegionCode};
 use maillage_sites::standard::parse::is_standard_phone;
 use maillage_sites::standard::vocabulary::is_v1_label;
 use maillage_sites::{
-    SiteParts,
-    BoundingBox, Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, SiteRecords, SitesError,
-    ValueKind,
+    BoundingBox, Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, SiteParts, SiteRecords,
+    SitesError, ValueKind,
 };
 
 /// A geographic rectangle (WGS84 degrees, bounds included).
