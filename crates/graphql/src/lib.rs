@@ -22,6 +22,7 @@ pub mod node;
 pub mod nul;
 pub mod schema;
 pub mod sites;
+pub mod statistics;
 pub mod telemetry;
 pub mod territories;
 pub mod tokens;

@@ -1,8 +1,8 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
 use crate::{
-    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, node, sites, telemetry,
-    territories, tokens,
+    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, node, sites, statistics,
+    telemetry, territories, tokens,
 };
 use async_graphql::{MergedObject, Schema};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -24,6 +24,8 @@ pub struct QueryRoot(
     changes::SyncQuery,
     feeds::FeedsQuery,
     tokens::TokensQuery,
+    statistics::StatisticsQuery,
+    statistics::VocabulariesQuery,
 );
 
 /// The root mutation: one object per domain, merged.

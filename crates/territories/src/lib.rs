@@ -5,6 +5,7 @@ mod error;
 mod model;
 mod read;
 mod seed;
+pub mod statistics;
 mod write;
 
 pub use error::TerritoriesError;

@@ -185,48 +185,7 @@ impl FundingQuery {
         #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<GrantNode>> {
-        let mut f = funding::GrantFilter {
-            statuses: filter
-                .status
-                .map(|s| s.into_iter().map(Into::into).collect()),
-            ..funding::GrantFilter::default()
-        };
-        if let Some(ids) = &filter.envelopes {
-            let tree = load_tree(ctx).await?;
-            let mut all = Vec::new();
-            for (i, id) in ids.iter().enumerate() {
-                let root = parse_int(id, NodeKind::Envelope)
-                    .map_err(|e| e.to_string())
-                    .map_err(|m| {
-                        coded(&m, Code::InvalidId, Some(format!("filter.envelopes[{i}]")))
-                    })?;
-                let mut stack = vec![root];
-                while let Some(e) = stack.pop() {
-                    if !all.contains(&e) {
-                        all.push(e);
-                        stack.extend(
-                            tree.envelopes
-                                .iter()
-                                .filter(|c| c.parent_id == Some(e))
-                                .map(|c| c.id),
-                        );
-                    }
-                }
-            }
-            f.envelopes = Some(all);
-        }
-        if let Some(d) = &filter.department {
-            f.department = Some(DepartmentCode::parse(d).map_err(|e| {
-                coded(
-                    &e.to_string(),
-                    Code::InvalidValue,
-                    Some("filter.department".to_owned()),
-                )
-            })?);
-        }
-        if let Some(h) = &filter.hub {
-            f.hub = Some(hub_id(ctx, h, "filter.hub").await?);
-        }
+        let f = grant_filter(ctx, &filter).await?;
         let sync = GrantOrderBy::sync(order_by, filter.updated_since);
         grant_page(ctx, f, &sync, PageArgs::new(first, after, last, before)).await
     }
@@ -256,4 +215,54 @@ impl FundingQuery {
             .map(PassProgrammeNode)
             .collect())
     }
+}
+
+/// The domain's grant filter for an input (the list's and the statistics' criteria): envelopes with their
+/// sub-envelopes, statuses, department, hub; `updatedSince` is the caller's to read.
+pub(crate) async fn grant_filter(
+    ctx: &Context<'_>,
+    filter: &GrantFilterInput,
+) -> async_graphql::Result<funding::GrantFilter> {
+    let mut f = funding::GrantFilter {
+        statuses: filter
+            .status
+            .as_ref()
+            .map(|s| s.iter().map(|&v| v.into()).collect()),
+        ..funding::GrantFilter::default()
+    };
+    if let Some(ids) = &filter.envelopes {
+        let tree = load_tree(ctx).await?;
+        let mut all = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let root = parse_int(id, NodeKind::Envelope)
+                .map_err(|e| e.to_string())
+                .map_err(|m| coded(&m, Code::InvalidId, Some(format!("filter.envelopes[{i}]"))))?;
+            let mut stack = vec![root];
+            while let Some(e) = stack.pop() {
+                if !all.contains(&e) {
+                    all.push(e);
+                    stack.extend(
+                        tree.envelopes
+                            .iter()
+                            .filter(|c| c.parent_id == Some(e))
+                            .map(|c| c.id),
+                    );
+                }
+            }
+        }
+        f.envelopes = Some(all);
+    }
+    if let Some(d) = &filter.department {
+        f.department = Some(DepartmentCode::parse(d).map_err(|e| {
+            coded(
+                &e.to_string(),
+                Code::InvalidValue,
+                Some("filter.department".to_owned()),
+            )
+        })?);
+    }
+    if let Some(h) = &filter.hub {
+        f.hub = Some(hub_id(ctx, h, "filter.hub").await?);
+    }
+    Ok(f)
 }
