@@ -51,16 +51,18 @@ fn backfill(backend: DbBackend) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, (status, column))| {
-            let later: Vec<&str> = STAGES[i + 1..].iter().map(|(_, c)| *c).collect();
-            let mut next = later.join(", ");
-            if !next.is_empty() {
-                next.push_str(", ");
-            }
-            next.push_str(created_day);
+            // The next dated stage, else the creation day (a one-argument COALESCE is refused by SQLite).
+            let mut later: Vec<&str> = STAGES[i + 1..].iter().map(|(_, c)| *c).collect();
+            later.push(created_day);
+            let next = if later.len() == 1 {
+                created_day.to_owned()
+            } else {
+                format!("COALESCE({})", later.join(", "))
+            };
             format!(
                 "INSERT INTO counsellor_status_period (counsellor_id, status, started_on, ended_on, created_at) \
                  SELECT id, '{status}', COALESCE({column}, {created_day}), \
-                 CASE WHEN status = '{status}' THEN NULL ELSE COALESCE({next}) END, created_at \
+                 CASE WHEN status = '{status}' THEN NULL ELSE {next} END, created_at \
                  FROM counsellor WHERE {rank} >= {i} AND ({column} IS NOT NULL OR status = '{status}')"
             )
         })

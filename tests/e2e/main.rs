@@ -23,5 +23,6 @@ mod ops;
 mod persisted;
 mod protection;
 mod search;
+mod statistics;
 mod support;
 mod write;

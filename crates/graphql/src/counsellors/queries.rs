@@ -118,6 +118,9 @@ impl CounsellorsQuery {
 
     /// Public counts per department, hub or region: posts granted, counsellors active, in training and without any
     /// site. Readable by anyone; territories with nothing to count are included with zeros.
+    #[graphql(
+        deprecation = "use statistics { counsellors(by: [DEPARTMENT, STATUS], includeEmpty: true) } and statistics { posts(by: [DEPARTMENT]) }"
+    )]
     async fn counsellor_statistics(
         &self,
         ctx: &Context<'_>,
