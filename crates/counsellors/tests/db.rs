@@ -765,9 +765,13 @@ async fn counsellors_active_per_month_follow_their_status_periods() {
     let rhone = create_structure(&e.t.db, &admin, structure(11, "69", StructureKind::Commune))
         .await
         .unwrap();
-    let ain = create_structure(&e.t.db, &admin, structure(12, "01", StructureKind::Association))
-        .await
-        .unwrap();
+    let ain = create_structure(
+        &e.t.db,
+        &admin,
+        structure(12, "01", StructureKind::Association),
+    )
+    .await
+    .unwrap();
     let mut a = counsellor("cn-a", rhone.id);
     a.recruited_on = Some(day("2021-01-10"));
     a.training_started_on = Some(day("2021-02-01"));
@@ -934,7 +938,11 @@ async fn counsellor_statistics_equal_the_counts_of_the_list() {
             StructureKind::Commune,
             &[CounsellorStatus::Active, CounsellorStatus::Recruited][..],
         ),
-        ("01", StructureKind::Association, &[CounsellorStatus::Active][..]),
+        (
+            "01",
+            StructureKind::Association,
+            &[CounsellorStatus::Active][..],
+        ),
         (
             "13",
             StructureKind::Epci,

@@ -215,14 +215,14 @@ pub async fn group<C: ConnectionTrait>(
         count,
         sum,
     } = grouping;
-    let mut keys = Vec::new();
     for (i, axis) in axes.iter().enumerate() {
         let key = key_of(&mut select, axis, i);
         let alias = Alias::new(format!("k{i}"));
-        select.expr_as(key.clone(), alias.clone());
-        select.add_group_by([key]);
+        select.expr_as(key, alias.clone());
+        // By the output alias, not the expression: a key's literals (`SUBSTR(…, 1, 7)`, `CASE … 'true'`) are bound
+        // parameters, and PostgreSQL does not see `$1` and `$3` as the same expression.
+        select.add_group_by([Expr::col(alias.clone()).into()]);
         select.order_by(alias.clone(), Order::Asc);
-        keys.push(alias);
     }
     select.expr_as(count, Alias::new("n"));
     let with_sum = sum.is_some();
@@ -268,7 +268,7 @@ pub async fn per_month<C: ConnectionTrait>(
     let other_key = other.as_ref().map(|axis| key_of(&mut select, axis, 1));
     if let Some(key) = &other_key {
         select.expr_as(key.clone(), Alias::new("k1"));
-        select.add_group_by([key.clone()]);
+        select.add_group_by([Expr::col(Alias::new("k1")).into()]);
         select.order_by(Alias::new("k1"), Order::Asc);
     }
     for (i, first) in days.iter().enumerate() {

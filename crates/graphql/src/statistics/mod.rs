@@ -204,6 +204,8 @@ fn no_updated_since(
     }
 }
 
+/// The statistics of each domain: one table per field, grouped by one or two dimensions, filtered like the
+/// domain's list. Public: counts and sums only.
 #[Object]
 impl Statistics {
     /// Sites (canonical ones unless `filter.records` says otherwise) counted per group of `by`: one or two
