@@ -78,7 +78,7 @@ fn check_dimensions(by: &[AidantsDimension]) -> Result<(), AidantsError> {
 }
 
 fn org(c: organisation::Column) -> SimpleExpr {
-    Expr::col((Alias::new("stat_org"), c)).into()
+    Expr::col((Alias::new("stat_org"), c))
 }
 
 /// Zero groups: territorial ones in the filter's scope, and the closed lists.
@@ -172,7 +172,7 @@ pub async fn aidant_statistics<C: ConnectionTrait>(
         }
         None => {}
     }
-    let a = |c: aidant::Column| -> SimpleExpr { Expr::col((aidant::Entity, c)).into() };
+    let a = |c: aidant::Column| -> SimpleExpr { Expr::col((aidant::Entity, c)) };
     if let Some(m) = months
         && by.contains(&AidantsDimension::Month)
     {
@@ -198,8 +198,7 @@ pub async fn aidant_statistics<C: ConnectionTrait>(
             Expr::col((
                 Alias::new("stat_link"),
                 aidant_organisation::Column::OrganisationId,
-            ))
-            .into(),
+            )),
         );
         // The filter's territory selects aidants having one organisation there; grouped by territory, only
         // their organisations there count.
@@ -277,7 +276,7 @@ pub async fn organisation_statistics<C: ConnectionTrait>(
     select
         .from(organisation::Entity)
         .cond_where(organisation_condition(filter, scope.clone()));
-    let o = |c: organisation::Column| -> SimpleExpr { Expr::col((organisation::Entity, c)).into() };
+    let o = |c: organisation::Column| -> SimpleExpr { Expr::col((organisation::Entity, c)) };
     if let Some(m) = months
         && by.contains(&AidantsDimension::Month)
     {
@@ -350,8 +349,7 @@ pub async fn mandate_statistics<C: ConnectionTrait>(
         filter.region.as_ref(),
     )
     .await?;
-    let m =
-        |c: mandate_month::Column| -> SimpleExpr { Expr::col((mandate_month::Entity, c)).into() };
+    let m = |c: mandate_month::Column| -> SimpleExpr { Expr::col((mandate_month::Entity, c)) };
     let mut select = Query::select();
     select.from(mandate_month::Entity);
     join_organisation(&mut select, m(mandate_month::Column::OrganisationId));

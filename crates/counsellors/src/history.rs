@@ -111,7 +111,7 @@ pub(crate) async fn record_status<C: ConnectionTrait>(
     if old.status != new.status {
         let start = started.unwrap_or(today);
         status_period::Entity::update_many()
-            .col_expr(status_period::Column::EndedOn, Expr::val(start).into())
+            .col_expr(status_period::Column::EndedOn, Expr::val(start))
             .filter(status_period::Column::CounsellorId.eq(id.0))
             .filter(status_period::Column::EndedOn.is_null())
             .exec(db)
@@ -127,7 +127,7 @@ pub(crate) async fn record_status<C: ConnectionTrait>(
         && date_of(old, old.status) != started
     {
         status_period::Entity::update_many()
-            .col_expr(status_period::Column::StartedOn, Expr::val(start).into())
+            .col_expr(status_period::Column::StartedOn, Expr::val(start))
             .filter(status_period::Column::Id.eq(open.id))
             .exec(db)
             .await?;

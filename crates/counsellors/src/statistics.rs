@@ -60,7 +60,7 @@ fn check_dimensions<T: PartialEq>(by: &[T]) -> Result<(), CounsellorsError> {
 }
 
 fn c(col: counsellor::Column) -> SimpleExpr {
-    Expr::col((counsellor::Entity, col)).into()
+    Expr::col((counsellor::Entity, col))
 }
 
 /// Joins the host structure (for its kind) once.
@@ -74,7 +74,7 @@ fn join_structure(select: &mut sea_orm::sea_query::SelectStatement, structure_id
 }
 
 fn structure_kind() -> SimpleExpr {
-    Expr::col((Alias::new("stat_structure"), structure::Column::Kind)).into()
+    Expr::col((Alias::new("stat_structure"), structure::Column::Kind))
 }
 
 /// Zero groups of the territorial and closed dimensions, in the scope of the filter's departments and hub.
@@ -175,9 +175,7 @@ pub async fn counsellors_per_month<C: ConnectionTrait>(
     months: &MonthRange,
     other: Option<CounsellorDimension>,
 ) -> Result<Vec<Bucket>, CounsellorsError> {
-    let p = |col: status_period::Column| -> SimpleExpr {
-        Expr::col((status_period::Entity, col)).into()
-    };
+    let p = |col: status_period::Column| -> SimpleExpr { Expr::col((status_period::Entity, col)) };
     let mut select = Query::select();
     select
         .from(status_period::Entity)
@@ -235,13 +233,12 @@ pub async fn post_statistics<C: ConnectionTrait>(
     select.from(post::Entity);
     join_structure(
         &mut select,
-        Expr::col((post::Entity, post::Column::StructureId)).into(),
+        Expr::col((post::Entity, post::Column::StructureId)),
     );
     let dep: SimpleExpr = Expr::col((
         Alias::new("stat_structure"),
         structure::Column::DepartmentCode,
-    ))
-    .into();
+    ));
     if let Some(deps) =
         allowed_departments(db, filter.departments.as_ref(), filter.hub.as_deref()).await?
     {
@@ -253,7 +250,7 @@ pub async fn post_statistics<C: ConnectionTrait>(
     if let Some(s) = filter.structure {
         select.and_where(post::Column::StructureId.eq(s.0));
     }
-    let committee: SimpleExpr = Expr::col((post::Entity, post::Column::CommitteeDate)).into();
+    let committee: SimpleExpr = Expr::col((post::Entity, post::Column::CommitteeDate));
     if let Some(m) = months
         && by.contains(&PostDimension::Month)
     {
@@ -268,7 +265,7 @@ pub async fn post_statistics<C: ConnectionTrait>(
             PostDimension::Hub => Axis::Hub(dep.clone()),
             PostDimension::Month => Axis::Month(committee.clone()),
             PostDimension::Decision => {
-                Axis::Value(Expr::col((post::Entity, post::Column::CommitteeDecision)).into())
+                Axis::Value(Expr::col((post::Entity, post::Column::CommitteeDecision)))
             }
             PostDimension::HostKind => Axis::Value(structure_kind()),
         })
@@ -279,7 +276,7 @@ pub async fn post_statistics<C: ConnectionTrait>(
             select,
             axes,
             count: Func::count_distinct(Expr::col((post::Entity, post::Column::Id))).into(),
-            sum: Some(Expr::col((post::Entity, post::Column::Granted)).into()),
+            sum: Some(Expr::col((post::Entity, post::Column::Granted))),
         },
     )
     .await?;

@@ -40,7 +40,7 @@ pub enum FundingDimension {
 }
 
 fn g(c: grant::Column) -> SimpleExpr {
-    Expr::col((grant::Entity, c)).into()
+    Expr::col((grant::Entity, c))
 }
 
 fn check_dimensions(by: &[FundingDimension]) -> Result<(), FundingError> {
@@ -94,9 +94,10 @@ fn axes(select: &mut SelectStatement, by: &[FundingDimension], month: &SimpleExp
             FundingDimension::Month => Axis::Month(month.clone()),
             FundingDimension::Status => Axis::Value(g(grant::Column::Status)),
             FundingDimension::HostKind => Axis::Value(g(grant::Column::HostKind)),
-            FundingDimension::Envelope => {
-                Axis::Value(Expr::col((Alias::new("stat_envelope"), envelope::Column::Code)).into())
-            }
+            FundingDimension::Envelope => Axis::Value(Expr::col((
+                Alias::new("stat_envelope"),
+                envelope::Column::Code,
+            ))),
             FundingDimension::BeneficiaryKind => Axis::Value(g(grant::Column::BeneficiaryKind)),
         })
         .collect()
@@ -195,7 +196,7 @@ pub async fn disbursement_statistics<C: ConnectionTrait>(
     include_empty: bool,
 ) -> Result<Vec<Bucket>, FundingError> {
     check_dimensions(by)?;
-    let d = |c: disbursement::Column| -> SimpleExpr { Expr::col((disbursement::Entity, c)).into() };
+    let d = |c: disbursement::Column| -> SimpleExpr { Expr::col((disbursement::Entity, c)) };
     let mut select = Query::select();
     select.from(disbursement::Entity).join(
         JoinType::InnerJoin,

@@ -58,7 +58,7 @@ impl SiteDimension {
 }
 
 fn col(c: site::Column) -> SimpleExpr {
-    Expr::col((site::Entity, c)).into()
+    Expr::col((site::Entity, c))
 }
 
 /// Checks a grouping's dimensions: one or two, not twice the same.
@@ -115,7 +115,7 @@ pub async fn site_statistics<C: ConnectionTrait>(
                         .equals((site::Entity, site::Column::Id))
                         .and(Expr::col((alias.clone(), site_value::Column::Kind)).is_in(kinds)),
                 );
-                Axis::Value(Expr::col((alias, site_value::Column::Value)).into())
+                Axis::Value(Expr::col((alias, site_value::Column::Value)))
             }
         });
     }

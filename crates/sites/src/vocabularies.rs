@@ -83,6 +83,7 @@ pub async fn vocabularies<C: ConnectionTrait>(db: &C) -> Result<Vec<Vocabulary>,
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

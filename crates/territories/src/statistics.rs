@@ -170,7 +170,7 @@ fn key_of(select: &mut SelectStatement, axis: &Axis, i: usize) -> SimpleExpr {
                 alias.clone(),
                 Expr::col((alias.clone(), department::Column::Code)).eq(dep.clone()),
             );
-            as_text(Expr::col((alias, department::Column::RegionCode)).into())
+            as_text(Expr::col((alias, department::Column::RegionCode)))
         }
         Axis::Hub(dep) => {
             let alias = Alias::new(format!("stat_hub{i}"));
@@ -180,7 +180,7 @@ fn key_of(select: &mut SelectStatement, axis: &Axis, i: usize) -> SimpleExpr {
                 alias.clone(),
                 Expr::col((alias.clone(), hub_department::Column::DepartmentCode)).eq(dep.clone()),
             );
-            as_text(Expr::col((alias, hub_department::Column::HubId)).into())
+            as_text(Expr::col((alias, hub_department::Column::HubId)))
         }
         Axis::OwnHubOr(own, dep) => {
             let alias = Alias::new(format!("stat_hub{i}"));
@@ -195,7 +195,7 @@ fn key_of(select: &mut SelectStatement, axis: &Axis, i: usize) -> SimpleExpr {
             as_text(
                 Func::coalesce([
                     own.clone(),
-                    Expr::col((alias, hub_department::Column::HubId)).into(),
+                    Expr::col((alias, hub_department::Column::HubId)),
                 ])
                 .into(),
             )
@@ -221,7 +221,7 @@ pub async fn group<C: ConnectionTrait>(
         select.expr_as(key, alias.clone());
         // By the output alias, not the expression: a key's literals (`SUBSTR(…, 1, 7)`, `CASE … 'true'`) are bound
         // parameters, and PostgreSQL does not see `$1` and `$3` as the same expression.
-        select.add_group_by([Expr::col(alias.clone()).into()]);
+        select.add_group_by([Expr::col(alias.clone())]);
         select.order_by(alias.clone(), Order::Asc);
     }
     select.expr_as(count, Alias::new("n"));
@@ -268,7 +268,7 @@ pub async fn per_month<C: ConnectionTrait>(
     let other_key = other.as_ref().map(|axis| key_of(&mut select, axis, 1));
     if let Some(key) = &other_key {
         select.expr_as(key.clone(), Alias::new("k1"));
-        select.add_group_by([Expr::col(Alias::new("k1")).into()]);
+        select.add_group_by([Expr::col(Alias::new("k1"))]);
         select.order_by(Alias::new("k1"), Order::Asc);
     }
     for (i, first) in days.iter().enumerate() {
@@ -511,6 +511,7 @@ pub async fn names<C: ConnectionTrait>(db: &C) -> Result<Names, TerritoriesError
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -330,6 +330,7 @@ impl FundingStatisticsDimension {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn enum_values_are_screaming_snake_case() {
