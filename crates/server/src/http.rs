@@ -892,7 +892,9 @@ pub async fn graphiql_asset(Path(file): Path<String>) -> Response {
 pub async fn schema_sdl(State(app): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        app.schema.sdl(),
+        // The same text as the committed `schema.graphql` (`@specifiedBy` included).
+        app.schema
+            .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by()),
     )
         .into_response()
 }

@@ -4,11 +4,12 @@ use super::inputs::{BeneficiaryKindGql, GrantStatusGql, HostKindGql};
 use super::money::MoneyNode;
 use super::objects::{EnvelopeNode, EnvelopeTree, FundingRuleNode, load_tree};
 use crate::kit::connection::{Connection, PageArgs, connection, page_request};
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::id::{NodeKind, encode, encode_child};
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
 use maillage_funding::{Grant, Money};
@@ -21,7 +22,7 @@ pub struct ReferenceSalaryNode {
     /// Its code (`SMIC`).
     pub code: String,
     /// First day it applies (until the next value).
-    pub valid_from: NaiveDate,
+    pub valid_from: Date,
     /// The monthly gross amount.
     pub monthly: MoneyNode,
     /// The decree or order that set it.
@@ -152,12 +153,12 @@ impl GrantNode {
         self.grant.posts
     }
     /// First day.
-    async fn starts_on(&self) -> NaiveDate {
-        self.grant.starts_on
+    async fn starts_on(&self) -> Date {
+        Date(self.grant.starts_on)
     }
     /// Last day.
-    async fn ends_on(&self) -> Option<NaiveDate> {
-        self.grant.ends_on
+    async fn ends_on(&self) -> Option<Date> {
+        self.grant.ends_on.map(Date)
     }
     /// Where it stands.
     async fn status(&self) -> GrantStatusGql {
@@ -168,16 +169,16 @@ impl GrantNode {
         self.grant.signed_at
     }
     /// The date of the funding decision: the rule in force that day applies.
-    async fn decision_date(&self) -> Option<NaiveDate> {
-        self.grant.decision_date
+    async fn decision_date(&self) -> Option<Date> {
+        self.grant.decision_date.map(Date)
     }
     /// The date of signature: the month its amount is committed in.
-    async fn signed_on(&self) -> Option<NaiveDate> {
-        self.grant.signed_on
+    async fn signed_on(&self) -> Option<Date> {
+        self.grant.signed_on.map(Date)
     }
     /// The date it was closed.
-    async fn closed_on(&self) -> Option<NaiveDate> {
-        self.grant.closed_on
+    async fn closed_on(&self) -> Option<Date> {
+        self.grant.closed_on.map(Date)
     }
     /// Public or private, for a host structure (from the counsellors domain).
     async fn host_kind(&self) -> Option<HostKindGql> {
@@ -237,8 +238,8 @@ impl DisbursementNode {
         MoneyNode(self.0.amount)
     }
     /// Payment date.
-    async fn paid_on(&self) -> NaiveDate {
-        self.0.paid_on
+    async fn paid_on(&self) -> Date {
+        Date(self.0.paid_on)
     }
     /// Accounting reference.
     async fn reference(&self) -> Option<&str> {

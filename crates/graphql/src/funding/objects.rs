@@ -6,12 +6,12 @@ use super::inputs::{
 };
 use super::money::MoneyNode;
 use crate::kit::connection::{Connection, PageArgs, connection, page_request};
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::NaiveDate;
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
 use maillage_funding::{Consumption, Envelope};
@@ -89,7 +89,7 @@ impl From<funding::Target> for TargetNode {
 #[derive(SimpleObject)]
 pub struct MonthConsumptionNode {
     /// The month's first day.
-    pub month: NaiveDate,
+    pub month: Date,
     /// Committed that month (grants by signature date, Pass numérique programmes by convention date).
     pub committed: MoneyNode,
     /// Paid that month.
@@ -176,7 +176,7 @@ impl EnvelopeNode {
             .gql()?
             .into_iter()
             .map(|m| MonthConsumptionNode {
-                month: m.month,
+                month: Date(m.month),
                 committed: MoneyNode(m.committed),
                 disbursed: MoneyNode(m.disbursed),
                 committed_to_date: MoneyNode(m.committed_to_date),
@@ -339,12 +339,12 @@ impl FundingRuleNode {
         MoneyNode(self.0.certification)
     }
     /// First day it applies.
-    async fn valid_from(&self) -> NaiveDate {
-        self.0.valid_from
+    async fn valid_from(&self) -> Date {
+        Date(self.0.valid_from)
     }
     /// Last day it applies (inclusive); null: still valid.
-    async fn valid_to(&self) -> Option<NaiveDate> {
-        self.0.valid_to
+    async fn valid_to(&self) -> Option<Date> {
+        self.0.valid_to.map(Date)
     }
     /// Where the figures come from.
     async fn source(&self) -> &str {
@@ -387,7 +387,7 @@ impl FundingRuleNode {
 #[derive(SimpleObject)]
 pub struct VoucherMovementNode {
     /// The day.
-    pub on: NaiveDate,
+    pub on: Date,
     /// Vouchers handed out.
     pub issued: i32,
     /// Vouchers used.
@@ -433,8 +433,8 @@ impl PassProgrammeNode {
         self.0.envelope_id.map(|e| encode(NodeKind::Envelope, e))
     }
     /// The day its convention was signed: the month its amount is committed in.
-    async fn signed_on(&self) -> Option<NaiveDate> {
-        self.0.signed_on
+    async fn signed_on(&self) -> Option<Date> {
+        self.0.signed_on.map(Date)
     }
     /// Vouchers issued and used, day by day (their sums are `vouchersIssued` and `vouchersUsed`).
     async fn voucher_movements(
@@ -447,7 +447,7 @@ impl PassProgrammeNode {
             .gql()?
             .into_iter()
             .map(|m| VoucherMovementNode {
-                on: m.moved_on,
+                on: Date(m.moved_on),
                 issued: count(m.issued),
                 used: count(m.used),
             })

@@ -8,13 +8,14 @@ use super::{
 };
 use crate::changes::sync::{EnvelopeOrderBy, GrantOrderBy};
 use crate::kit::connection::{Connection, PageArgs};
+use crate::kit::date::Date;
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::NodeKind;
 use crate::kit::id::parse_int;
 use crate::kit::state;
 use crate::kit::territory::hub_id;
 use async_graphql::{Context, ID, Object};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use maillage_core::Code;
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
@@ -115,7 +116,7 @@ impl FundingQuery {
             .into_iter()
             .map(|r| ReferenceSalaryNode {
                 code: r.code,
-                valid_from: r.valid_from,
+                valid_from: Date(r.valid_from),
                 monthly: MoneyNode(r.monthly),
                 source: r.source,
             })
@@ -131,7 +132,7 @@ impl FundingQuery {
         host_kind: HostKindGql,
         department: Option<String>,
         posts: i32,
-        date: Option<NaiveDate>,
+        date: Option<Date>,
         contract_years: Option<i32>,
     ) -> async_graphql::Result<GrantQuoteNode> {
         let s = state(ctx)?;
@@ -151,7 +152,7 @@ impl FundingQuery {
             host_kind.into(),
             department.as_ref(),
             posts,
-            date.unwrap_or_else(|| Utc::now().date_naive()),
+            date.map_or_else(|| Utc::now().date_naive(), |d| d.0),
             contract_years,
         )
         .await
