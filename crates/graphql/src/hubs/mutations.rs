@@ -6,7 +6,7 @@ use crate::kit::payload::{Checks, classify, writer};
 use crate::kit::state;
 use crate::kit::territory::hub_id;
 use async_graphql::{Context, ID, InputObject, Object};
-use chrono::NaiveDate;
+use crate::kit::date::Date;
 use maillage_core::Email;
 use maillage_territories::{
     HubCoordinatorId, HubIndicatorId, HubIndicatorPatch, NewHubCoordinator, NewHubIndicator,
@@ -50,7 +50,7 @@ pub struct CreateHubIndicatorInput {
     /// Its unit, e.g. `lieux`.
     pub unit: String,
     /// The date it describes.
-    pub observed_on: NaiveDate,
+    pub observed_on: Date,
     /// Who published it, and where.
     pub source: String,
 }
@@ -69,7 +69,7 @@ pub struct UpdateHubIndicatorInput {
     /// New unit.
     pub unit: Option<String>,
     /// New date.
-    pub observed_on: Option<NaiveDate>,
+    pub observed_on: Option<Date>,
     /// New source.
     pub source: Option<String>,
 }
@@ -240,7 +240,7 @@ impl HubProfileMutation {
             name: input.name,
             value: input.value,
             unit: input.unit,
-            observed_on: input.observed_on,
+            observed_on: input.observed_on.0,
             source: input.source,
         };
         let s = state(ctx)?;
@@ -266,7 +266,7 @@ impl HubProfileMutation {
             name: input.name,
             value: input.value,
             unit: input.unit,
-            observed_on: input.observed_on,
+            observed_on: input.observed_on.map(|d| d.0),
             source: input.source,
         };
         let s = state(ctx)?;

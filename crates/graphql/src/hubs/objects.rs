@@ -7,7 +7,8 @@ use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, NaiveDate, Utc};
+use crate::kit::date::Date;
+use chrono::{DateTime, Utc};
 use maillage_core::HubId;
 use maillage_territories::{HubCoordinator, HubIndicator, HubIndicatorId, IndicatorRevision};
 use std::collections::HashMap;
@@ -175,8 +176,8 @@ impl HubIndicatorNode {
         &self.0.unit
     }
     /// The date the figure describes.
-    async fn observed_on(&self) -> NaiveDate {
-        self.0.observed_on
+    async fn observed_on(&self) -> Date {
+        Date(self.0.observed_on)
     }
     /// Who published it, and where.
     async fn source(&self) -> &str {
@@ -224,8 +225,8 @@ impl HubIndicatorRevisionObject {
         &self.0.unit
     }
     /// The date the figure described.
-    async fn observed_on(&self) -> NaiveDate {
-        self.0.observed_on
+    async fn observed_on(&self) -> Date {
+        Date(self.0.observed_on)
     }
     /// Its source.
     async fn source(&self) -> &str {
