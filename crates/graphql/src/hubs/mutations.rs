@@ -1,12 +1,12 @@
 //! Mutations on hub profiles: coordinators and reported indicators (the hub's coordinators and admins).
 
 use crate::hubs::objects::{HubCoordinatorNode, HubIndicatorNode};
+use crate::kit::date::Date;
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::payload::{Checks, classify, writer};
 use crate::kit::state;
 use crate::kit::territory::hub_id;
 use async_graphql::{Context, ID, InputObject, Object};
-use crate::kit::date::Date;
 use maillage_core::Email;
 use maillage_territories::{
     HubCoordinatorId, HubIndicatorId, HubIndicatorPatch, NewHubCoordinator, NewHubIndicator,

@@ -1,13 +1,13 @@
 //! `HubCoordinator`, `HubIndicator` and its revisions, their loaders, and the network's indicators.
 
 use crate::db_loader;
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Object};
-use crate::kit::date::Date;
 use chrono::{DateTime, Utc};
 use maillage_core::HubId;
 use maillage_territories::{HubCoordinator, HubIndicator, HubIndicatorId, IndicatorRevision};
