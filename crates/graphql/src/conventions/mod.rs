@@ -136,14 +136,9 @@ pub const BOUNDED_LISTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Connection fields that do not page backward yet (`last`/`before`), as `Type.field`: their domain lists are in
-/// files another change owns. The list may only shrink.
-pub const FORWARD_ONLY: &[&str] = &[
-    // `crates/sites/src/jobs.rs` (the feeds change) reads these lists forward only; its `list_jobs` and `job_lines`
-    // take the `PageRequest::order`/`PageRequest::past` helpers in four lines when that change lands.
-    "QueryRoot.importJobs",
-    "ImportJob.report",
-];
+/// Connection fields that do not page backward yet (`last`/`before`), as `Type.field`. Empty: every connection
+/// pages both ways; the list may only shrink.
+pub const FORWARD_ONLY: &[&str] = &[];
 
 /// Types that come from async-graphql itself (their descriptions are the library's).
 const LIBRARY_TYPES: &[&str] = &["PageInfo", "Boolean", "Int", "Float", "String", "ID"];
