@@ -22,6 +22,7 @@ mod m20261205_000013_import_jobs_live;
 mod m20261205_000014_search;
 mod m20261205_000014_search_hours;
 mod m20261206_000001_counsellor_status_periods;
+mod m20261206_000301_hub_profile;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000014_search::Migration),
             Box::new(m20261205_000014_search_hours::Migration),
             Box::new(m20261206_000001_counsellor_status_periods::Migration),
+            Box::new(m20261206_000301_hub_profile::Migration),
         ]
     }
 }
