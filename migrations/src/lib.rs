@@ -21,6 +21,7 @@ mod m20261204_000012_changes;
 mod m20261205_000013_import_jobs_live;
 mod m20261205_000014_search;
 mod m20261205_000014_search_hours;
+mod m20261206_000301_hub_profile;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_import_jobs_live::Migration),
             Box::new(m20261205_000014_search::Migration),
             Box::new(m20261205_000014_search_hours::Migration),
+            Box::new(m20261206_000301_hub_profile::Migration),
         ]
     }
 }

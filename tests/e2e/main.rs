@@ -18,6 +18,7 @@ mod feeds_write;
 mod funding;
 mod graphql;
 mod http;
+mod hubs;
 mod node;
 mod ops;
 mod persisted;

@@ -17,6 +17,7 @@ pub mod dedup;
 pub mod federation;
 pub mod feeds;
 pub mod funding;
+pub mod hubs;
 pub mod kit;
 pub mod node;
 pub mod nul;

@@ -16,6 +16,7 @@ use crate::funding::{
     DisbursementNode, EnvelopeNode, FundingRuleNode, GrantNode, PassProgrammeNode, grant_context,
     load_tree,
 };
+use crate::hubs::{HubCoordinatorNode, HubIndicatorNode};
 use crate::kit::error::{IntoGql, coded, to_gql};
 use crate::kit::handles::{
     DepartmentLoader, DepartmentNode, HubNode, RegionLoader, RegionNode, SiteNode,
@@ -85,6 +86,10 @@ pub enum Node {
     ApiToken(ApiTokenNode),
     /// A candidate pair of duplicate source records.
     SiteMatch(SiteMatchNode),
+    /// A person coordinating a hub.
+    HubCoordinator(HubCoordinatorNode),
+    /// An indicator reported by a hub.
+    HubIndicator(HubIndicatorNode),
 }
 
 /// The most IDs `nodes` accepts at once.
@@ -241,6 +246,30 @@ async fn resolve(
                 sites_by_ids(ctx, &distinct().into_iter().map(SiteId).collect::<Vec<_>>()).await?;
             let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
             place(ids(), &found, |r| Node::Site(SiteNode::new(r)))
+        }
+        NodeKind::HubCoordinator => {
+            let wanted: Vec<_> = distinct()
+                .into_iter()
+                .map(maillage_territories::HubCoordinatorId)
+                .collect();
+            let rows = maillage_territories::coordinators_by_ids(&s.db, &wanted)
+                .await
+                .gql()?;
+            let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
+            place(ids(), &found, |r| {
+                Node::HubCoordinator(HubCoordinatorNode(r))
+            })
+        }
+        NodeKind::HubIndicator => {
+            let wanted: Vec<_> = distinct()
+                .into_iter()
+                .map(maillage_territories::HubIndicatorId)
+                .collect();
+            let rows = maillage_territories::indicators_by_ids(&s.db, &wanted)
+                .await
+                .gql()?;
+            let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
+            place(ids(), &found, |r| Node::HubIndicator(HubIndicatorNode(r)))
         }
         NodeKind::Hub => {
             let hub_ids: Vec<HubId> = distinct().into_iter().map(HubId).collect();

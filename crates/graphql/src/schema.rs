@@ -1,7 +1,7 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
 use crate::{
-    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, node, sites, telemetry,
+    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, hubs, node, sites, telemetry,
     territories, tokens,
 };
 use async_graphql::{MergedObject, Schema};
@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 pub struct QueryRoot(
     node::NodeQuery,
     territories::TerritoriesQuery,
+    hubs::HubProfileQuery,
     sites::SitesQuery,
     counsellors::CounsellorsQuery,
     audit::AuditQuery,
@@ -30,6 +31,7 @@ pub struct QueryRoot(
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     territories::TerritoriesMutation,
+    hubs::HubProfileMutation,
     sites::SitesMutation,
     counsellors::CounsellorsMutation,
     funding::FundingMutation,

@@ -73,6 +73,11 @@ pub const BOUNDED_LISTS: &[(&str, &str)] = &[
         "HostStructure.posts",
         "one structure's requests for posts: one per call for applications",
     ),
+    ("Hub.coordinators", "the people coordinating one hub: a few"),
+    (
+        "Hub.reportedIndicators",
+        "the figures one hub reports: tens at most, one per code",
+    ),
     (
         "Hub.departments",
         "the departments of one hub: at most a region's 13",
@@ -87,6 +92,10 @@ pub const BOUNDED_LISTS: &[(&str, &str)] = &[
         "the 101 departments: a fixed reference list, one page and one item",
     ),
     ("QueryRoot.hubs", "about 40 hubs, one per territory"),
+    (
+        "QueryRoot.hubNetworkIndicators",
+        "the figures of the network of hubs: tens at most, one per code",
+    ),
     (
         "QueryRoot.envelopes",
         "the roots of the funding tree: one per programme",
