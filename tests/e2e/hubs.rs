@@ -293,3 +293,38 @@ async fn coordinators_are_personal_data_of_their_hub() {
     let data = app.data(READ, json!({})).await;
     assert_eq!(data["hub"]["coordinators"], json!([]));
 }
+
+/// `/dashboard` and its assets come from the binary (no CDN): the page, its script and style, and the map with
+/// its 96 metropolitan departments; the page only talks to `/graphql`.
+#[tokio::test]
+async fn the_dashboard_page_and_its_assets_are_served_by_the_binary() {
+    let app = TestApp::spawn().await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    let page = get("/dashboard").await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="fr">"#));
+    assert!(!html.contains("https://"), "no external asset: {html}");
+    let js = get("/dashboard/dashboard.js")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(js.contains(r#"const API = "/graphql";"#));
+    assert!(
+        !js.contains("https://"),
+        "the script calls nothing but the API"
+    );
+    let svg = get("/dashboard/france-departments.svg").await.unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert_eq!(svg.text().await.unwrap().matches("<path").count(), 96);
+    assert_eq!(get("/dashboard/dashboard.css").await.unwrap().status(), 200);
+    assert_eq!(get("/dashboard/secret.txt").await.unwrap().status(), 404);
+}

@@ -1,9 +1,10 @@
 //! The `Grant` and `Disbursement` objects, and the grant quote.
 
+use super::handles::{EnvelopeNode, GrantNode};
 use super::inputs::{BeneficiaryKindGql, GrantStatusGql, HostKindGql};
 use super::money::MoneyNode;
-use super::objects::{EnvelopeNode, EnvelopeTree, FundingRuleNode, load_tree};
-use crate::kit::connection::{Connection, PageArgs, connection, page_request};
+use super::objects::FundingRuleNode;
+
 use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::id::{NodeKind, encode, encode_child};
@@ -12,8 +13,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
-use maillage_funding::{Grant, Money};
-use std::collections::HashMap;
+use maillage_funding::Money;
 use std::sync::Arc;
 
 /// A dated value of a reference salary (the monthly gross SMIC from a date), with the legal text that set it.
@@ -58,18 +58,6 @@ pub struct GrantQuoteNode {
 // ---------------------------------------------------------------------------------------------------------------
 // Grants
 // ---------------------------------------------------------------------------------------------------------------
-
-/// What a page of grants shares: the envelopes and each grant's disbursed total, fetched once for the page.
-pub(crate) struct GrantContext {
-    pub(crate) envelopes: Arc<EnvelopeTree>,
-    pub(crate) disbursed: HashMap<i32, Money>,
-}
-
-/// A grant (convention): money of an envelope for a host structure, a hub or a collectivité.
-pub struct GrantNode {
-    pub(crate) grant: Grant,
-    pub(crate) shared: Arc<GrantContext>,
-}
 
 /// A grant (convention): money of an envelope for a host structure, a hub or a collectivité.
 #[Object(name = "Grant")]
@@ -245,46 +233,4 @@ impl DisbursementNode {
     async fn reference(&self) -> Option<&str> {
         self.0.reference.as_deref()
     }
-}
-
-pub(crate) async fn grant_context(
-    ctx: &Context<'_>,
-    grants: &[Grant],
-) -> async_graphql::Result<Arc<GrantContext>> {
-    let s = state(ctx)?;
-    let envelopes = load_tree(ctx).await?;
-    let disbursed = funding::disbursed_by_grant(&s.db, grants.iter().map(|g| g.id))
-        .await
-        .gql()?;
-    Ok(Arc::new(GrantContext {
-        envelopes,
-        disbursed,
-    }))
-}
-
-pub(crate) async fn grant_node(
-    ctx: &Context<'_>,
-    grant: Grant,
-) -> async_graphql::Result<GrantNode> {
-    let shared = grant_context(ctx, std::slice::from_ref(&grant)).await?;
-    Ok(GrantNode { grant, shared })
-}
-
-pub(crate) async fn grant_page(
-    ctx: &Context<'_>,
-    filter: funding::GrantFilter,
-    sync: &maillage_core::sync::SyncOptions,
-    args: PageArgs,
-) -> async_graphql::Result<Connection<GrantNode>> {
-    let s = state(ctx)?;
-    let request = page_request(ctx, args)?;
-    let page = funding::list_grants_synced(&s.db, &filter, sync, &request)
-        .await
-        .gql()?;
-    let grants: Vec<Grant> = page.items.iter().map(|(_, g)| g.clone()).collect();
-    let shared = grant_context(ctx, &grants).await?;
-    Ok(connection(page, |grant| GrantNode {
-        grant,
-        shared: Arc::clone(&shared),
-    }))
 }

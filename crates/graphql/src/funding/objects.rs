@@ -1,6 +1,6 @@
 //! The `Envelope`, `FundingRule` and `PassProgramme` objects (grants and disbursements are in `grants.rs`).
 
-use super::grants::{GrantNode, grant_page};
+use super::handles::{EnvelopeNode, GrantNode, grant_page};
 use super::inputs::{
     DrillDownAxis, GrantStatusGql, HostKindGql, RuleSchemeGql, TargetKindGql, count,
 };
@@ -14,40 +14,8 @@ use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
-use maillage_funding::{Consumption, Envelope};
+use maillage_funding::Consumption;
 use std::collections::HashMap;
-use std::sync::Arc;
-
-/// Every envelope and its consumption, loaded once per request field and shared by the nodes of the tree.
-pub(crate) struct EnvelopeTree {
-    pub(crate) envelopes: Vec<Envelope>,
-    pub(crate) consumption: HashMap<i32, Consumption>,
-}
-
-pub(crate) async fn load_tree(ctx: &Context<'_>) -> async_graphql::Result<Arc<EnvelopeTree>> {
-    let s = state(ctx)?;
-    let envelopes = funding::list_envelopes(&s.db).await.gql()?;
-    let consumption = funding::consumption_of_all(&s.db).await.gql()?;
-    Ok(Arc::new(EnvelopeTree {
-        envelopes,
-        consumption,
-    }))
-}
-
-/// A programme line (enveloppe): an amount, within a wider line or not, and what its grants commit and pay.
-pub struct EnvelopeNode {
-    pub(crate) envelope: Envelope,
-    pub(crate) tree: Arc<EnvelopeTree>,
-}
-
-impl EnvelopeNode {
-    fn node(&self, e: &Envelope) -> EnvelopeNode {
-        EnvelopeNode {
-            envelope: e.clone(),
-            tree: Arc::clone(&self.tree),
-        }
-    }
-}
 
 /// Amount, committed, disbursed and remaining of an envelope, its children's grants included.
 #[derive(SimpleObject)]
@@ -500,19 +468,4 @@ impl PassProgrammeNode {
         };
         Ok(connection(page, SiteNode::new))
     }
-}
-
-pub(crate) async fn envelope_node(
-    ctx: &Context<'_>,
-    id: i32,
-) -> async_graphql::Result<Option<EnvelopeNode>> {
-    let tree = load_tree(ctx).await?;
-    Ok(tree
-        .envelopes
-        .iter()
-        .find(|e| e.id == id)
-        .map(|e| EnvelopeNode {
-            envelope: e.clone(),
-            tree: Arc::clone(&tree),
-        }))
 }
