@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Writes N rows of the national standard "lieux de médiation numérique" v1.0.2 as CSV, deterministically.
 
-Usage: gen_v1.py N > file.csv
+Usage: gen_v1.py N [--national] > file.csv
+
+Without --national the rows cycle over eight cities (the import bench's file, unchanged); with it each row lies in a
+commune drawn from the communes reference table (crates/sites/data/communes.csv, those with a centre), so every
+department has sites, in proportion to its number of communes (the GraphQL bench's national-scale data).
 
 Every row is valid (every required field, vocabularies of the schema, French phone numbers, WGS84 coordinates in
 metropolitan France, OSM opening hours); rows differ by id, name, place, services and contact fields, and each
@@ -9,6 +13,7 @@ multi-valued field holds one to three values, as real hub files do. The same N a
 """
 
 import csv
+import os
 import random
 import sys
 
@@ -51,9 +56,24 @@ def pick(rng, values, most):
     return "|".join(rng.sample(values, rng.randint(1, most)))
 
 
-def row(i):
+def national_places():
+    """(commune, postal code, INSEE code, latitude, longitude) of every commune with a centre, in table order."""
+    table = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "sites", "data", "communes.csv")
+    places = []
+    with open(table, encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r["latitude"] and r["longitude"] and r["codes_postaux"]:
+                places.append((r["nom"], r["codes_postaux"].split()[0], r["insee"], float(r["latitude"]),
+                               float(r["longitude"])))
+    return places
+
+
+def row(i, places=None):
     rng = random.Random(i)
-    commune, cp, insee, lat, lon = PLACES[i % len(PLACES)]
+    if places is None:
+        commune, cp, insee, lat, lon = PLACES[i % len(PLACES)]
+    else:
+        commune, cp, insee, lat, lon = places[rng.randrange(len(places))]
     return {
         "id": f"bench-{i:07d}",
         "pivot": f"{21000000000000 + i:014d}",
@@ -63,8 +83,8 @@ def row(i):
         "code_insee": insee,
         "adresse": f"{rng.randint(1, 200)} rue de la République",
         "complement_adresse": "Bâtiment B" if i % 5 == 0 else "",
-        "latitude": f"{lat + rng.uniform(-0.05, 0.05):.6f}",
-        "longitude": f"{lon + rng.uniform(-0.05, 0.05):.6f}",
+        "latitude": f"{lat + rng.uniform(-0.05, 0.05) * (1 if places is None else 0.2):.6f}",
+        "longitude": f"{lon + rng.uniform(-0.05, 0.05) * (1 if places is None else 0.2):.6f}",
         "typologie": rng.choice(TYPOLOGIES),
         "telephone": f"+3347{rng.randint(0, 9999999):07d}",
         "courriels": f"contact{i}@example.org",
@@ -92,10 +112,11 @@ def row(i):
 
 def main():
     n = int(sys.argv[1])
+    places = national_places() if "--national" in sys.argv[2:] else None
     w = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
     for i in range(n):
-        w.writerow(row(i))
+        w.writerow(row(i, places))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ mod m20261204_000012_changes;
 mod m20261205_000013_import_jobs_live;
 mod m20261205_000014_search;
 mod m20261205_000014_search_hours;
-mod m20261206_000200_site_live_index;
+mod m20261206_000001_counsellor_status_periods;
+mod m20261206_000301_hub_profile;
+mod m20261206_000400_site_live_index;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -45,7 +47,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_import_jobs_live::Migration),
             Box::new(m20261205_000014_search::Migration),
             Box::new(m20261205_000014_search_hours::Migration),
-            Box::new(m20261206_000200_site_live_index::Migration),
+            Box::new(m20261206_000001_counsellor_status_periods::Migration),
+            Box::new(m20261206_000301_hub_profile::Migration),
+            Box::new(m20261206_000400_site_live_index::Migration),
         ]
     }
 }

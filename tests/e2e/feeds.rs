@@ -259,6 +259,49 @@ async fn a_coordinator_imports_its_hub_file_over_http_and_another_hub_stores_not
         sud_job.as_str()
     );
     assert_eq!(body["data"]["feeds"], json!([{ "slug": "sud-lieux" }]));
+
+    // Both lists page backward like every connection: the report's last lines, then the two before them.
+    let report_page = "query($id: ID!, $before: String) { importJob(id: $id) { report(last: 2, before: $before) { \
+        nodes { location } pageInfo { hasPreviousPage hasNextPage startCursor } } } }";
+    let (_, body) = app
+        .post_as(Some(&sud), report_page, json!({ "id": sud_job }))
+        .await;
+    let page = &body["data"]["importJob"]["report"];
+    assert_eq!(
+        page["nodes"],
+        json!([{ "location": "index 685" }, { "location": "index 686" }]),
+        "{body:#}"
+    );
+    assert_eq!(page["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(page["pageInfo"]["hasNextPage"], false);
+    let before = page["pageInfo"]["startCursor"].clone();
+    let (_, body) = app
+        .post_as(
+            Some(&sud),
+            report_page,
+            json!({ "id": sud_job, "before": before }),
+        )
+        .await;
+    let page = &body["data"]["importJob"]["report"];
+    assert_eq!(
+        page["nodes"],
+        json!([{ "location": "index 683" }, { "location": "index 684" }]),
+        "{body:#}"
+    );
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    // Jobs come newest first, so the last one is the oldest: the Hinaura job, with the Hub du Sud's before it.
+    let admin = app.token("admin", None).await;
+    let (_, body) = app
+        .post_as(
+            Some(&admin),
+            "{ importJobs(last: 1) { nodes { id } pageInfo { hasPreviousPage hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+    let jobs = &body["data"]["importJobs"];
+    assert_eq!(jobs["nodes"], json!([{ "id": id }]), "{body:#}");
+    assert_eq!(jobs["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(jobs["pageInfo"]["hasNextPage"], false);
 }
 
 #[tokio::test]

@@ -110,7 +110,7 @@ async fn sixty_four_concurrent_signatures_fill_an_envelope_with_room_for_exactly
 #[tokio::test]
 async fn grant_quotes_for_three_posts_in_973_match_the_seeded_rules() {
     let app = TestApp::spawn().await;
-    let q = r#"query($kind: HostKind!, $date: NaiveDate) { grantQuote(hostKind: $kind, department: "973", posts: 3, date: $date) { rule { source amountPerPost { cents } departmentCode validFrom validTo } lines { label unit { cents } posts total { cents } } total { cents euros } } }"#;
+    let q = r#"query($kind: HostKind!, $date: Date) { grantQuote(hostKind: $kind, department: "973", posts: 3, date: $date) { rule { source amountPerPost { cents } departmentCode validFrom validTo } lines { label unit { cents } posts total { cents } } total { cents euros } } }"#;
     let cases = [
         // Open-data export: 32 000 € private, 70 000 € public in 973, + 4 805 € + 297,23 € + 326,60 € per post.
         (

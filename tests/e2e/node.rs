@@ -322,6 +322,29 @@ async fn node_resolves_every_type_with_an_id() {
             .to_owned(),
     );
 
+    // Hub profiles: a seeded network figure and a coordinator added through the API.
+    let network = call(
+        &app,
+        Some(admin),
+        "{ hubNetworkIndicators { id } }",
+        json!({}),
+        "hubNetworkIndicators",
+    )
+    .await;
+    ids.insert(
+        "HubIndicator",
+        network[0]["id"].as_str().unwrap().to_owned(),
+    );
+    let coordinator = create(
+        &app,
+        admin,
+        "mutation($input: CreateHubCoordinatorInput!) { createHubCoordinator(input: $input) { hubCoordinator { id } userErrors { field code message } } }",
+        json!({ "hub": "hinaura", "name": "Camille Martin" }),
+        "hubCoordinator",
+    )
+    .await;
+    ids.insert("HubCoordinator", coordinator);
+
     // Exactly the types implementing Node.
     let possible = call(
         &app,

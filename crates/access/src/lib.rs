@@ -13,5 +13,5 @@ pub use audit::{
 pub use error::AccessError;
 pub use tokens::{
     NewToken, TokenInfo, accept_invitation, authenticate_token, create_token,
-    invite_hub_coordinator_in, list_tokens, pending_invitations, revoke_token,
+    invite_hub_coordinator_in, list_tokens, pending_invitations, revoke_token, token_by_id,
 };

@@ -449,3 +449,16 @@ pub async fn authenticate_token<C: ConnectionTrait>(
     }
     info(model).map(Some)
 }
+
+/// The token with this id, whatever its state (revoked, expired, invitation), for services that link a record to a
+/// token and check its role and hub themselves; never its secret.
+pub async fn token_by_id<C: ConnectionTrait>(
+    db: &C,
+    id: i32,
+) -> Result<Option<TokenInfo>, AccessError> {
+    api_token::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(info)
+        .transpose()
+}

@@ -114,7 +114,7 @@ fn from_model(
     })
 }
 
-async fn condition<C: ConnectionTrait>(
+pub(crate) async fn condition<C: ConnectionTrait>(
     db: &C,
     filter: &AidantFilter,
 ) -> Result<Condition, AidantsError> {

@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod model;
 mod organisations;
+pub mod statistics;
 pub mod stats;
 pub mod territory;
 

@@ -106,7 +106,10 @@ pub(crate) fn from_model(m: organisation::Model) -> Result<Organisation, Aidants
     })
 }
 
-fn condition(filter: &OrganisationFilter, departments: Option<Vec<String>>) -> Condition {
+pub(crate) fn condition(
+    filter: &OrganisationFilter,
+    departments: Option<Vec<String>>,
+) -> Condition {
     let mut cond = Condition::all();
     if let Some(deps) = departments {
         cond = cond.add(organisation::Column::DepartmentCode.is_in(deps));

@@ -3,9 +3,11 @@
 mod entity;
 mod error;
 pub mod export;
+pub mod history;
 pub mod import;
 pub mod model;
 pub mod query;
+pub mod statistics;
 mod write;
 
 pub use error::CounsellorsError;

@@ -157,7 +157,7 @@ fn collect<M, T>(
 }
 
 /// The departments a filter's `departments` and `hub` allow (`None`: all); an unknown hub is a user error.
-async fn allowed_departments<C: ConnectionTrait>(
+pub(crate) async fn allowed_departments<C: ConnectionTrait>(
     db: &C,
     departments: Option<&Vec<DepartmentCode>>,
     hub: Option<&str>,
@@ -232,7 +232,7 @@ pub async fn list_structures_synced<C: ConnectionTrait>(
     }))
 }
 
-async fn counsellor_condition<C: ConnectionTrait>(
+pub(crate) async fn counsellor_condition<C: ConnectionTrait>(
     db: &C,
     filter: &CounsellorFilter,
 ) -> Result<Condition, CounsellorsError> {

@@ -861,6 +861,13 @@ pub(crate) async fn store_counsellor<C: ConnectionTrait>(
             (StoreOutcome::Created(inserted.id), "create")
         }
     };
+    crate::history::record_status(
+        db,
+        CounsellorId(outcome.id()),
+        existing.map(|c| &c.data),
+        new,
+    )
+    .await?;
     let mut changes = AuditChanges::new();
     let before = existing.map(|c| counsellor_fields(&c.data));
     diff(&mut changes, before.as_deref(), &counsellor_fields(new));
@@ -947,6 +954,7 @@ pub async fn update_counsellor(
     model.id = Set(id.0);
     model.updated_at = Set(now());
     model.update(&txn).await?;
+    crate::history::record_status(&txn, id, Some(&old.data), &new).await?;
     let mut changes = AuditChanges::new();
     diff(
         &mut changes,

@@ -745,3 +745,263 @@ async fn exports_follow_the_callers_territory() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains(",public,2"), "{text}");
 }
+
+fn day(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// The fixture of known periods: three counsellors in the Rhône, one in the Ain.
+/// - `a`: recruited 2021-01-10, in training 2021-02-01, active since 2021-03-01, still active;
+/// - `b`: active 2021-06-15, contract ended 2022-01-01 (excluded: not active in January 2022);
+/// - `c`: created recruited on 2021-09-01, then moved to active on 2021-11-20 by an update;
+/// - `d` (Ain): active since 2022-05-01.
+#[tokio::test]
+async fn counsellors_active_per_month_follow_their_status_periods() {
+    use maillage_counsellors::history::{StatusPeriod, status_history};
+    use maillage_counsellors::statistics::{CounsellorDimension, counsellors_per_month};
+    use maillage_territories::statistics::MonthRange;
+    let e = env().await;
+    let admin = Actor::cli();
+    let rhone = create_structure(&e.t.db, &admin, structure(11, "69", StructureKind::Commune))
+        .await
+        .unwrap();
+    let ain = create_structure(
+        &e.t.db,
+        &admin,
+        structure(12, "01", StructureKind::Association),
+    )
+    .await
+    .unwrap();
+    let mut a = counsellor("cn-a", rhone.id);
+    a.recruited_on = Some(day("2021-01-10"));
+    a.training_started_on = Some(day("2021-02-01"));
+    a.active_since = Some(day("2021-03-01"));
+    let a = create_counsellor(&e.t.db, &admin, a).await.unwrap();
+    let mut b = counsellor("cn-b", rhone.id);
+    b.status = CounsellorStatus::ContractEnded;
+    b.active_since = Some(day("2021-06-15"));
+    b.ended_on = Some(day("2022-01-01"));
+    create_counsellor(&e.t.db, &admin, b).await.unwrap();
+    let mut c = counsellor("cn-c", rhone.id);
+    c.status = CounsellorStatus::Recruited;
+    c.recruited_on = Some(day("2021-09-01"));
+    let c = create_counsellor(&e.t.db, &admin, c).await.unwrap();
+    let c = update_counsellor(&e.t.db, &admin, c.id, c.version, |n| {
+        n.status = CounsellorStatus::Active;
+        n.active_since = Some(day("2021-11-20"));
+    })
+    .await
+    .unwrap();
+    let mut d = counsellor("cn-d", ain.id);
+    d.active_since = Some(day("2022-05-01"));
+    create_counsellor(&e.t.db, &admin, d).await.unwrap();
+
+    assert_eq!(
+        status_history(&e.t.db, a.id).await.unwrap(),
+        vec![
+            StatusPeriod {
+                status: CounsellorStatus::Recruited,
+                started_on: day("2021-01-10"),
+                ended_on: Some(day("2021-02-01")),
+            },
+            StatusPeriod {
+                status: CounsellorStatus::InTraining,
+                started_on: day("2021-02-01"),
+                ended_on: Some(day("2021-03-01")),
+            },
+            StatusPeriod {
+                status: CounsellorStatus::Active,
+                started_on: day("2021-03-01"),
+                ended_on: None,
+            },
+        ]
+    );
+    assert_eq!(
+        status_history(&e.t.db, c.id).await.unwrap(),
+        vec![
+            StatusPeriod {
+                status: CounsellorStatus::Recruited,
+                started_on: day("2021-09-01"),
+                ended_on: Some(day("2021-11-20")),
+            },
+            StatusPeriod {
+                status: CounsellorStatus::Active,
+                started_on: day("2021-11-20"),
+                ended_on: None,
+            },
+        ]
+    );
+
+    let months = MonthRange::parse(
+        "2021-01",
+        "2022-12",
+        &maillage_core::error::FieldPath::new("months"),
+    )
+    .unwrap();
+    // Expected, month by month, from the periods above.
+    let expected = |m: &str| -> i64 {
+        let mut n = 0;
+        if m >= "2021-03" {
+            n += 1; // a
+        }
+        if ("2021-06".."2022-01").contains(&m) {
+            n += 1; // b
+        }
+        if m >= "2021-11" {
+            n += 1; // c
+        }
+        if m >= "2022-05" {
+            n += 1; // d
+        }
+        n
+    };
+    let all = counsellors_per_month(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        CounsellorStatus::Active,
+        &months,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(all.len(), 24);
+    for b in &all {
+        let m = b.keys[0].clone().unwrap();
+        assert_eq!(b.count, expected(&m), "active in {m}");
+    }
+    assert_eq!(all[0].count, 0);
+    assert_eq!(all[2].count, 1, "March 2021: a");
+    assert_eq!(all[11].count, 3, "December 2021: a, b, c");
+    assert_eq!(all[12].count, 2, "January 2022: b has left");
+    assert_eq!(all[23].count, 3, "December 2022: a, c, d");
+
+    // Split by department: the Ain's only counsellor starts in May 2022.
+    let split = counsellors_per_month(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        CounsellorStatus::Active,
+        &months,
+        Some(CounsellorDimension::Department),
+    )
+    .await
+    .unwrap();
+    let ain_months: Vec<(String, i64)> = split
+        .iter()
+        .filter(|b| b.keys[1].as_deref() == Some("01"))
+        .map(|b| (b.keys[0].clone().unwrap(), b.count))
+        .collect();
+    assert_eq!(ain_months.len(), 24);
+    assert_eq!(ain_months.iter().filter(|(_, n)| *n == 1).count(), 8);
+    assert_eq!(ain_months[16], ("2022-05".to_owned(), 1));
+
+    // Filtered like the list: only the Rhône.
+    let rhone_only = counsellors_per_month(
+        &e.t.db,
+        &CounsellorFilter {
+            departments: Some(vec![dep("69")]),
+            ..CounsellorFilter::default()
+        },
+        CounsellorStatus::Active,
+        &months,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rhone_only[23].count, 2);
+    // In training: only a, in February 2021.
+    let training = counsellors_per_month(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        CounsellorStatus::InTraining,
+        &months,
+        None,
+    )
+    .await
+    .unwrap();
+    let in_training: Vec<&str> = training
+        .iter()
+        .filter(|b| b.count > 0)
+        .map(|b| b.keys[0].as_deref().unwrap())
+        .collect();
+    assert_eq!(in_training, ["2021-02"]);
+}
+
+#[tokio::test]
+async fn counsellor_statistics_equal_the_counts_of_the_list() {
+    use maillage_counsellors::statistics::{CounsellorDimension, counsellor_statistics};
+    let e = env().await;
+    let admin = Actor::cli();
+    let mut n = 20;
+    for (department, kind, statuses) in [
+        (
+            "69",
+            StructureKind::Commune,
+            &[CounsellorStatus::Active, CounsellorStatus::Recruited][..],
+        ),
+        (
+            "01",
+            StructureKind::Association,
+            &[CounsellorStatus::Active][..],
+        ),
+        (
+            "13",
+            StructureKind::Epci,
+            &[CounsellorStatus::InTraining, CounsellorStatus::Active][..],
+        ),
+    ] {
+        n += 1;
+        let s = create_structure(&e.t.db, &admin, structure(n, department, kind))
+            .await
+            .unwrap();
+        for (i, status) in statuses.iter().enumerate() {
+            let mut c = counsellor(&format!("cn-{n}-{i}"), s.id);
+            c.status = *status;
+            create_counsellor(&e.t.db, &admin, c).await.unwrap();
+        }
+    }
+    let table = counsellor_statistics(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        &[CounsellorDimension::Department, CounsellorDimension::Status],
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    // Every department × every status, with zeros.
+    assert_eq!(table.len(), 101 * CounsellorStatus::ALL.len());
+    for b in &table {
+        let department = dep(b.keys[0].as_deref().unwrap());
+        let status = CounsellorStatus::parse(b.keys[1].as_deref().unwrap()).unwrap();
+        let listed = list_counsellors(
+            &e.t.db,
+            &CounsellorFilter {
+                departments: Some(vec![department]),
+                statuses: vec![status],
+                ..CounsellorFilter::default()
+            },
+            &PageRequest::new(Some(100), None).unwrap().with_total(true),
+        )
+        .await
+        .unwrap();
+        assert_eq!(Some(b.count as u64), listed.total_count, "{:?}", b.keys);
+    }
+    let by_hub = counsellor_statistics(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        &[CounsellorDimension::Hub],
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let hinaura = maillage_territories::hub_by_slug(&e.t.db, "hinaura")
+        .await
+        .unwrap()
+        .unwrap();
+    let row = by_hub
+        .iter()
+        .find(|b| b.keys[0] == Some(hinaura.id.0.to_string()))
+        .unwrap();
+    assert_eq!(row.count, 3, "the Rhône's two and the Ain's one");
+}

@@ -12,6 +12,7 @@ pub mod money;
 pub mod pass;
 pub mod rules;
 pub mod seed;
+pub mod statistics;
 
 pub use access::{can_edit_reference_data, can_manage_funding};
 pub use beneficiary::{BeneficiaryClaim, BeneficiaryDirectory, FundedPosts, VerifiedBeneficiary};

@@ -16,12 +16,13 @@ use crate::funding::{
     DisbursementNode, EnvelopeNode, FundingRuleNode, GrantNode, PassProgrammeNode, grant_context,
     load_tree,
 };
+use crate::hubs::{HubCoordinatorNode, HubIndicatorNode};
 use crate::kit::error::{IntoGql, coded, to_gql};
 use crate::kit::handles::{
     DepartmentLoader, DepartmentNode, HubNode, RegionLoader, RegionNode, SiteNode,
 };
 use crate::kit::id::{NodeKind, decode, parse_child};
-use crate::kit::loader::loader;
+use crate::kit::loader::{DbLoader, loader};
 use crate::kit::state;
 use crate::sites::sites_by_ids;
 use crate::tokens::{ApiTokenNode, tokens_for_node};
@@ -85,6 +86,10 @@ pub enum Node {
     ApiToken(ApiTokenNode),
     /// A candidate pair of duplicate source records.
     SiteMatch(SiteMatchNode),
+    /// A person coordinating a hub.
+    HubCoordinator(HubCoordinatorNode),
+    /// An indicator reported by a hub.
+    HubIndicator(HubIndicatorNode),
 }
 
 /// The most IDs `nodes` accepts at once.
@@ -184,6 +189,42 @@ fn place_once<K: Eq + Hash, T>(
         .collect()
 }
 
+/// Resolves integer IDs through this request's DataLoader `L` (one batched statement for the kind): `key` makes the
+/// loader's key from the ID, `node` wraps what it finds.
+async fn through_loader<L, K, T>(
+    ctx: &Context<'_>,
+    ids: impl Iterator<Item = (usize, i32)>,
+    key: impl Fn(i32) -> K,
+    node: impl Fn(T) -> Node,
+) -> async_graphql::Result<Vec<(usize, Node)>>
+where
+    L: DbLoader + async_graphql::dataloader::Loader<K, Value = T, Error = async_graphql::Error>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    T: Send + Sync + Clone + 'static,
+{
+    let keys: Vec<(usize, K)> = ids.map(|(p, id)| (p, key(id))).collect();
+    let found = loader::<L>(ctx)?
+        .load_many(keys.iter().map(|(_, k)| k.clone()))
+        .await?;
+    Ok(place(keys, &found, node))
+}
+
+/// Resolves integer IDs of a kind whose domain has no by-ids service: one call of `get` per distinct ID (at most
+/// [`MAX_NODES`]); `None` (not found or not visible) resolves to null.
+async fn one_by_one<T, F, Fut>(distinct: Vec<i32>, get: F) -> async_graphql::Result<HashMap<i32, T>>
+where
+    F: Fn(i32) -> Fut,
+    Fut: std::future::Future<Output = async_graphql::Result<Option<T>>>,
+{
+    let mut found = HashMap::new();
+    for id in distinct {
+        if let Some(value) = get(id).await? {
+            found.insert(id, value);
+        }
+    }
+    Ok(found)
+}
+
 /// Resolves the IDs of one kind.
 async fn resolve(
     ctx: &Context<'_>,
@@ -205,6 +246,30 @@ async fn resolve(
                 sites_by_ids(ctx, &distinct().into_iter().map(SiteId).collect::<Vec<_>>()).await?;
             let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
             place(ids(), &found, |r| Node::Site(SiteNode::new(r)))
+        }
+        NodeKind::HubCoordinator => {
+            let wanted: Vec<_> = distinct()
+                .into_iter()
+                .map(maillage_territories::HubCoordinatorId)
+                .collect();
+            let rows = maillage_territories::coordinators_by_ids(&s.db, &wanted)
+                .await
+                .gql()?;
+            let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
+            place(ids(), &found, |r| {
+                Node::HubCoordinator(HubCoordinatorNode(r))
+            })
+        }
+        NodeKind::HubIndicator => {
+            let wanted: Vec<_> = distinct()
+                .into_iter()
+                .map(maillage_territories::HubIndicatorId)
+                .collect();
+            let rows = maillage_territories::indicators_by_ids(&s.db, &wanted)
+                .await
+                .gql()?;
+            let found = rows.into_iter().map(|r| (r.id.0, r)).collect();
+            place(ids(), &found, |r| Node::HubIndicator(HubIndicatorNode(r)))
         }
         NodeKind::Hub => {
             let hub_ids: Vec<HubId> = distinct().into_iter().map(HubId).collect();
@@ -233,54 +298,45 @@ async fn resolve(
             place(codes, &found, |r| Node::Region(RegionNode(r)))
         }
         NodeKind::HostStructure => {
-            let keys: Vec<_> = ids()
-                .map(|(p, id)| (p, maillage_counsellors::StructureId(id)))
-                .collect();
-            let found = loader::<StructureLoader>(ctx)?
-                .load_many(keys.iter().map(|(_, k)| *k))
-                .await?;
-            place(keys, &found, |r| Node::HostStructure(StructureNode(r)))
+            through_loader::<StructureLoader, _, _>(
+                ctx,
+                ids(),
+                maillage_counsellors::StructureId,
+                |r| Node::HostStructure(StructureNode(r)),
+            )
+            .await?
         }
         NodeKind::FundedPost => {
-            let keys: Vec<_> = ids()
-                .map(|(p, id)| (p, maillage_counsellors::PostId(id)))
-                .collect();
-            let found = loader::<PostLoader>(ctx)?
-                .load_many(keys.iter().map(|(_, k)| *k))
-                .await?;
-            place(keys, &found, |r| Node::FundedPost(PostNode(r)))
+            through_loader::<PostLoader, _, _>(ctx, ids(), maillage_counsellors::PostId, |r| {
+                Node::FundedPost(PostNode(r))
+            })
+            .await?
         }
         NodeKind::Counsellor => {
-            let keys: Vec<_> = ids()
-                .map(|(p, id)| (p, maillage_counsellors::CounsellorId(id)))
-                .collect();
-            let found = loader::<CounsellorLoader>(ctx)?
-                .load_many(keys.iter().map(|(_, k)| *k))
-                .await?;
-            place(keys, &found, |r| Node::Counsellor(CounsellorNode(r)))
+            through_loader::<CounsellorLoader, _, _>(
+                ctx,
+                ids(),
+                maillage_counsellors::CounsellorId,
+                |r| Node::Counsellor(CounsellorNode(r)),
+            )
+            .await?
         }
         NodeKind::AidantsOrganisation => {
-            let keys: Vec<_> = ids()
-                .map(|(p, id)| (p, maillage_aidants::OrganisationId(id)))
-                .collect();
-            let found = loader::<OrganisationLoader>(ctx)?
-                .load_many(keys.iter().map(|(_, k)| *k))
-                .await?;
-            place(keys, &found, |r| {
-                Node::AidantsOrganisation(AidantsOrganisationNode(r))
-            })
+            through_loader::<OrganisationLoader, _, _>(
+                ctx,
+                ids(),
+                maillage_aidants::OrganisationId,
+                |r| Node::AidantsOrganisation(AidantsOrganisationNode(r)),
+            )
+            .await?
         }
         NodeKind::Aidant => {
-            // No by-ids service: one call per distinct ID (at most MAX_NODES).
-            let mut found = HashMap::new();
-            for id in distinct() {
-                if let Some(a) = maillage_aidants::get_aidant(&s.db, maillage_aidants::AidantId(id))
+            let found = one_by_one(distinct(), |id| async move {
+                maillage_aidants::get_aidant(&s.db, maillage_aidants::AidantId(id))
                     .await
-                    .gql()?
-                {
-                    found.insert(id, a);
-                }
-            }
+                    .gql()
+            })
+            .await?;
             place(ids(), &found, |r| Node::Aidant(AidantNode(r)))
         }
         NodeKind::Envelope => {
@@ -303,12 +359,11 @@ async fn resolve(
             place(ids(), &found, |r| Node::FundingRule(FundingRuleNode(r)))
         }
         NodeKind::Grant => {
-            let mut grants = Vec::new();
-            for id in distinct() {
-                if let Some(g) = maillage_funding::get_grant(&s.db, id).await.gql()? {
-                    grants.push(g);
-                }
-            }
+            let found = one_by_one(distinct(), |id| async move {
+                maillage_funding::get_grant(&s.db, id).await.gql()
+            })
+            .await?;
+            let grants: Vec<_> = found.into_values().collect();
             let shared = grant_context(ctx, &grants).await?;
             let found: HashMap<i32, _> = grants.into_iter().map(|g| (g.id, g)).collect();
             place(ids(), &found, |grant| {
@@ -335,37 +390,28 @@ async fn resolve(
             place(keys, &found, |d| Node::Disbursement(DisbursementNode(d)))
         }
         NodeKind::PassProgramme => {
-            let mut found = HashMap::new();
-            for id in distinct() {
-                if let Some(p) = maillage_funding::get_pass_programme(&s.db, id)
-                    .await
-                    .gql()?
-                {
-                    found.insert(id, p);
-                }
-            }
+            let found = one_by_one(distinct(), |id| async move {
+                maillage_funding::get_pass_programme(&s.db, id).await.gql()
+            })
+            .await?;
             place(ids(), &found, |p| Node::PassProgramme(PassProgrammeNode(p)))
         }
         NodeKind::AmiCampaign => {
-            let mut found = HashMap::new();
-            for id in distinct() {
-                if let Some(c) = ami::get_campaign(&s.db, ami::CampaignId(id)).await.gql()? {
-                    found.insert(id, c);
-                }
-            }
+            let found = one_by_one(distinct(), |id| async move {
+                ami::get_campaign(&s.db, ami::CampaignId(id)).await.gql()
+            })
+            .await?;
             place(ids(), &found, |c| Node::AmiCampaign(AmiCampaignNode(c)))
         }
         NodeKind::AmiApplication => {
-            let mut found = HashMap::new();
-            for id in distinct() {
+            let found = one_by_one(distinct(), |id| async move {
                 match ami::get_application(&s.db, &s.actor, ami::ApplicationId(id)).await {
-                    Ok(app) => {
-                        found.insert(id, app);
-                    }
-                    Err(ami::AmiError::NotFound { .. }) => {}
-                    Err(e) => return Err(to_gql(&e)),
+                    Ok(app) => Ok(Some(app)),
+                    Err(ami::AmiError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(to_gql(&e)),
                 }
-            }
+            })
+            .await?;
             place(ids(), &found, |a| {
                 Node::AmiApplication(AmiApplicationNode::new(a))
             })

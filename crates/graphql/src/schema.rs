@@ -1,17 +1,18 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
 use crate::{
-    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, node, sites, telemetry,
-    territories, tokens,
+    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, hubs, node, sites, statistics,
+    telemetry, territories, tokens,
 };
 use async_graphql::{MergedObject, Schema};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 /// The root query: one object per domain, merged.
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     node::NodeQuery,
     territories::TerritoriesQuery,
+    hubs::HubProfileQuery,
     sites::SitesQuery,
     counsellors::CounsellorsQuery,
     audit::AuditQuery,
@@ -24,12 +25,15 @@ pub struct QueryRoot(
     changes::SyncQuery,
     feeds::FeedsQuery,
     tokens::TokensQuery,
+    statistics::StatisticsQuery,
+    statistics::VocabulariesQuery,
 );
 
 /// The root mutation: one object per domain, merged.
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     territories::TerritoriesMutation,
+    hubs::HubProfileMutation,
     sites::SitesMutation,
     counsellors::CounsellorsMutation,
     funding::FundingMutation,
@@ -66,8 +70,8 @@ impl Default for SchemaLimits {
 const DATE_TIME: &str = "An instant: RFC 3339 text with a time zone offset, e.g. `2026-12-05T09:30:00Z` or \
     `2026-12-05T10:30:00+01:00`; answers are always in UTC (`Z`).";
 
-/// The `NaiveDate` scalar (its name is async-graphql's), as clients see it.
-const DATE: &str = "A calendar day without time or zone: ISO 8601 `YYYY-MM-DD`, e.g. `2026-12-05`.";
+/// The `JSON` scalar (async-graphql's), as clients see it.
+const JSON: &str = "Any JSON value (RFC 8259), sent as is rather than as text, e.g. `{\"name\": \"Espace numérique\"}`.";
 
 /// Builds the schema. It holds no database: each request carries its own [`RequestState`], so the SDL can be
 /// printed without one.
@@ -83,8 +87,7 @@ pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
     .extension(telemetry::Telemetry)
     .override_output_type_description::<DateTime<Utc>>(DATE_TIME)
     .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
-    .override_output_type_description::<NaiveDate>(DATE)
-    .override_input_type_description::<NaiveDate>(DATE)
+    .override_output_type_description::<async_graphql::Json<serde_json::Value>>(JSON)
     .extension(crate::nul::RefuseNul)
     .extension(crate::kit::error::ErrorCodes)
     .finish()
@@ -98,5 +101,6 @@ pub(crate) fn recursive_depth(limits: SchemaLimits) -> usize {
 
 /// The committed contract: the schema in SDL.
 pub fn sdl() -> String {
-    build_schema(SchemaLimits::default()).sdl()
+    build_schema(SchemaLimits::default())
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

@@ -34,6 +34,8 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
     let mut app = Router::new()
         .merge(data)
         .route("/graphiql/{file}", get(http::graphiql_asset))
+        .route("/dashboard", get(http::dashboard_page))
+        .route("/dashboard/{file}", get(http::dashboard_asset))
         .route("/schema.graphql", get(http::schema_sdl))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(crate::health::readyz));

@@ -888,11 +888,53 @@ pub async fn graphiql_asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
+/// `GET /dashboard`: the dashboard page (French), which reads only the public GraphQL API.
+pub async fn dashboard_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../assets/dashboard/index.html"),
+    )
+        .into_response()
+}
+
+/// `GET /dashboard/{file}`: the dashboard's script, style and map, embedded so the page works with no internet
+/// (the map is vendored by `scripts/vendor-dashboard.sh`).
+pub async fn dashboard_asset(Path(file): Path<String>) -> Response {
+    let (body, content_type): (&'static [u8], &str) = match file.as_str() {
+        "dashboard.js" => (
+            include_bytes!("../assets/dashboard/dashboard.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "dashboard.css" => (
+            include_bytes!("../assets/dashboard/dashboard.css"),
+            "text/css; charset=utf-8",
+        ),
+        "france-departments.svg" => (
+            include_bytes!("../assets/dashboard/france-departments.svg"),
+            "image/svg+xml",
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// `GET /schema.graphql`: the SDL, for tools that cannot introspect.
 pub async fn schema_sdl(State(app): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        app.schema.sdl(),
+        // The same text as the committed `schema.graphql` (`@specifiedBy` included).
+        app.schema
+            .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by()),
     )
         .into_response()
 }

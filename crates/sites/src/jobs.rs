@@ -773,13 +773,14 @@ pub async fn list_jobs<C: ConnectionTrait>(
     if let Some(status) = filter.status {
         cond = cond.add(import_job::Column::Status.eq(status.as_str()));
     }
+    // Newest first (id descending); `page.order`/`page.past` turn the scan round for `last`/`before`.
     let mut query = import_job::Entity::find().filter(cond.clone());
     if let Some(after) = &page.after {
         let id: i32 = after.decode()?;
-        query = query.filter(import_job::Column::Id.lt(id));
+        query = query.filter(page.past(import_job::Column::Id, false, id));
     }
     let rows = query
-        .order_by_desc(import_job::Column::Id)
+        .order_by(import_job::Column::Id, page.order(false))
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;
@@ -807,12 +808,13 @@ pub async fn job_lines<C: ConnectionTrait>(
     get_job(db, actor, id).await?;
     let cond = import_job_line::Column::JobId.eq(id.0);
     let mut query = import_job_line::Entity::find().filter(cond.clone());
+    // File order (id ascending), scanned in reverse for `last`/`before`.
     if let Some(after) = &page.after {
         let after: i32 = after.decode()?;
-        query = query.filter(import_job_line::Column::Id.gt(after));
+        query = query.filter(page.past(import_job_line::Column::Id, true, after));
     }
     let rows = query
-        .order_by_asc(import_job_line::Column::Id)
+        .order_by(import_job_line::Column::Id, page.order(true))
         .limit(u64::from(page.first) + 1)
         .all(db)
         .await?;

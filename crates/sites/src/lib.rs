@@ -18,6 +18,8 @@ pub mod query;
 pub mod read;
 pub mod search;
 pub mod standard;
+pub mod statistics;
+pub mod vocabularies;
 mod write;
 
 pub use bulk::discard_unfinished_staging;

@@ -1291,3 +1291,35 @@ pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Sit
         },
     })
 }
+
+/// The condition selecting exactly the sites `filter` lists, for statistics that group them in SQL: a `near`
+/// circle becomes the ids within it (the bounding box's candidates, measured here, as the list does). With
+/// `with_archived`, archived canonical sites are kept too, for series over the sites' lifetime.
+pub(crate) async fn filter_condition<C: ConnectionTrait>(
+    db: &C,
+    filter: &SiteFilter,
+    with_archived: bool,
+) -> Result<Condition, SitesError> {
+    let sync = SiteSync {
+        include_archived: with_archived,
+        ..SiteSync::default()
+    };
+    let resolved = resolve(db, filter, &sync).await?;
+    let mut cond = resolved.condition.clone();
+    if with_archived && filter.records == SiteRecords::Canonical {
+        cond = cond.add(site::Column::MergedInto.is_null());
+    }
+    if resolved.needs_candidates() {
+        let order = SiteOrder {
+            field: SiteOrderField::Id,
+            descending: false,
+        };
+        let ids: Vec<i32> = candidates(db, cond, order, &resolved)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        cond = Condition::all().add(site::Column::Id.is_in(ids));
+    }
+    Ok(cond)
+}

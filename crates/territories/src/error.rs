@@ -31,6 +31,15 @@ pub enum TerritoriesError {
     #[error("unknown hub {0}")]
     UnknownHub(HubId),
 
+    /// No record of this kind has this id (or the caller may not see it).
+    #[error("unknown {what} {id}")]
+    NotFound {
+        /// The kind of record, e.g. `hub indicator`.
+        what: &'static str,
+        /// The id asked for.
+        id: i32,
+    },
+
     /// A well-formed department code that is not in the reference data (e.g. `977`, or a typo in an import).
     #[error("unknown department {0}")]
     UnknownDepartment(DepartmentCode),
@@ -89,6 +98,7 @@ impl ErrorCode for TerritoriesError {
             }
             Self::UnknownHub(_) => Code::UnknownHub,
             Self::UnknownDepartment(_) => Code::UnknownDepartment,
+            Self::NotFound { .. } => Code::NotFound,
             Self::Forbidden(_) => Code::Forbidden,
             Self::StaleVersion { .. } => Code::StaleVersion,
             Self::InvalidInput { .. } => Code::InvalidValue,
@@ -107,6 +117,7 @@ impl ErrorCode for TerritoriesError {
         matches!(
             self,
             Self::UnknownHub(_)
+                | Self::NotFound { .. }
                 | Self::UnknownDepartment(_)
                 | Self::StaleVersion { .. }
                 | Self::InvalidInput { .. }

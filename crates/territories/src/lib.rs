@@ -1,13 +1,25 @@
 #![doc = include_str!("../README.md")]
 
+mod coordinators;
 pub(crate) mod entity;
 mod error;
+mod indicators;
 mod model;
 mod read;
 mod seed;
+pub mod statistics;
 mod write;
 
+pub use coordinators::{
+    HubCoordinator, HubCoordinatorId, NewHubCoordinator, can_edit_hub_profile, can_read_hub_people,
+    coordinators_by_ids, coordinators_of_hubs, create_hub_coordinator, remove_hub_coordinator,
+};
 pub use error::TerritoriesError;
+pub use indicators::{
+    HubIndicator, HubIndicatorId, HubIndicatorPatch, IndicatorRevision, NewHubIndicator,
+    create_hub_indicator, indicator_revisions, indicators_by_ids, indicators_of_hubs,
+    network_indicators, update_hub_indicator,
+};
 pub use model::{Department, Hub, Region};
 pub use read::{
     departments_by_codes, departments_of_hubs, departments_of_regions, hub_by_slug, hub_scope,

@@ -38,6 +38,8 @@ pub struct SeedReport {
     pub hubs_inserted: u64,
     /// Coverage rows added along with those new hubs.
     pub hub_departments_inserted: u64,
+    /// Reported indicators added (see `data/hub_indicators.csv`): those whose hub and code were absent.
+    pub indicators_inserted: u64,
 }
 
 impl SeedReport {
@@ -51,13 +53,14 @@ impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "regions +{} ~{}, departments +{} ~{}, hubs +{} (+{} departments)",
+            "regions +{} ~{}, departments +{} ~{}, hubs +{} (+{} departments), indicators +{}",
             self.regions_inserted,
             self.regions_updated,
             self.departments_inserted,
             self.departments_updated,
             self.hubs_inserted,
-            self.hub_departments_inserted
+            self.hub_departments_inserted,
+            self.indicators_inserted
         )
     }
 }
@@ -465,6 +468,7 @@ async fn seed_in<C: ConnectionTrait>(
             .exec_without_returning(db)
             .await?;
     }
+    report.indicators_inserted = crate::indicators::seed_hub_indicators(db).await?;
 
     Ok(report)
 }
@@ -742,7 +746,7 @@ mod tests {
         assert!(SeedReport::default().is_empty());
         assert_eq!(
             SeedReport::default().to_string(),
-            "regions +0 ~0, departments +0 ~0, hubs +0 (+0 departments)"
+            "regions +0 ~0, departments +0 ~0, hubs +0 (+0 departments), indicators +0"
         );
     }
 }

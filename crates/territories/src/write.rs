@@ -61,7 +61,8 @@ async fn bump_version<C: sea_orm::ConnectionTrait>(
     Ok(())
 }
 
-/// Updates a hub's presentation (admins only).
+/// Updates a hub's presentation: admins, and the hub's own coordinators for its website and description (its
+/// profile); renaming a hub stays an admin's decision.
 #[tracing::instrument(skip_all, fields(hub.id = %id))]
 pub async fn update_hub(
     db: &DatabaseConnection,
@@ -70,7 +71,11 @@ pub async fn update_hub(
     version: i32,
     patch: HubPatch,
 ) -> Result<Hub, TerritoriesError> {
-    admin_only(actor)?;
+    if patch.name.is_some() {
+        admin_only(actor)?;
+    } else {
+        crate::coordinators::require_profile_editor(actor, Some(id))?;
+    }
     if let Some(name) = &patch.name
         && (name.trim().is_empty() || name.len() > 200)
     {

@@ -61,6 +61,7 @@ async fn seeding_twice_is_idempotent() {
             departments_updated: 0,
             hubs_inserted: 10,
             hub_departments_inserted: 12 + 12 + 8 + 6 + 5 + 4 + 8 + 5 + 3 + 2,
+            indicators_inserted: 5,
         }
     );
     let second = territories::seed_reference_data(&t.db).await.unwrap();
@@ -408,6 +409,7 @@ async fn two_instances_seeding_at_once_both_succeed() {
     assert_eq!(a.departments_inserted + b.departments_inserted, 101);
     assert_eq!(a.hubs_inserted + b.hubs_inserted, 10);
     assert_eq!(a.hub_departments_inserted + b.hub_departments_inserted, 65);
+    assert_eq!(a.indicators_inserted + b.indicators_inserted, 5);
     other.close().await.unwrap();
     assert!(
         territories::seed_reference_data(&t.db)

@@ -3,4 +3,5 @@
 pub(crate) mod assignment;
 pub(crate) mod counsellor;
 pub(crate) mod post;
+pub(crate) mod status_period;
 pub(crate) mod structure;

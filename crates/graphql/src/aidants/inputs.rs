@@ -1,11 +1,11 @@
 //! Enums, filters and mutation inputs of Aidants Connect.
 
+use crate::kit::date::Date;
 use crate::kit::error::coded;
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::payload::Checks;
 use crate::kit::territory::{hub_id, opt_hub_slug};
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
-use chrono::NaiveDate;
 use maillage_aidants::{AidantFilter, OrganisationFilter, OrganisationId};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
@@ -292,15 +292,15 @@ pub struct CreateAidantInput {
     /// Status.
     pub status: AidantStatus,
     /// When the habilitation was requested.
-    pub requested_on: Option<NaiveDate>,
+    pub requested_on: Option<Date>,
     /// When the aidant was trained.
-    pub trained_on: Option<NaiveDate>,
+    pub trained_on: Option<Date>,
     /// The hub that trained the aidant (global ID).
     pub training_hub: Option<ID>,
     /// When the aidant was authorised.
-    pub authorised_on: Option<NaiveDate>,
+    pub authorised_on: Option<Date>,
     /// When the authorisation was revoked.
-    pub revoked_on: Option<NaiveDate>,
+    pub revoked_on: Option<Date>,
     /// The conseiller numérique this aidant also is (counsellors domain id).
     pub counsellor_id: Option<i32>,
 }
@@ -325,15 +325,15 @@ pub struct UpdateAidantInput {
     /// Status.
     pub status: Option<AidantStatus>,
     /// Request date.
-    pub requested_on: MaybeUndefined<NaiveDate>,
+    pub requested_on: MaybeUndefined<Date>,
     /// Training date.
-    pub trained_on: MaybeUndefined<NaiveDate>,
+    pub trained_on: MaybeUndefined<Date>,
     /// Training hub (global ID).
     pub training_hub: MaybeUndefined<ID>,
     /// Authorisation date.
-    pub authorised_on: MaybeUndefined<NaiveDate>,
+    pub authorised_on: MaybeUndefined<Date>,
     /// Revocation date.
-    pub revoked_on: MaybeUndefined<NaiveDate>,
+    pub revoked_on: MaybeUndefined<Date>,
     /// Counsellor link.
     pub counsellor_id: MaybeUndefined<i32>,
 }

@@ -6,11 +6,11 @@ use super::inputs::{
     UpdateAidantsOrganisationInput,
 };
 use super::objects::{AidantNode, AidantsOrganisationNode};
+use crate::kit::date::Date;
 use crate::kit::id::{NodeKind, decode_int};
 use crate::kit::payload::{Checks, UserError, classify, writer};
 use crate::kit::state;
 use async_graphql::{Context, MaybeUndefined, Object, SimpleObject};
-use chrono::NaiveDate;
 use maillage_aidants::{
     AidantId, AidantPatch, AidantPerson, CounsellorRef, NewAidant, NewOrganisation, OrganisationId,
     OrganisationPatch,
@@ -83,8 +83,8 @@ crate::payloads! {
     UpdateAidantPayload,
 }
 
-pub(crate) fn date(v: MaybeUndefined<NaiveDate>) -> Option<Option<NaiveDate>> {
-    maybe(v, Some)
+pub(crate) fn date(v: MaybeUndefined<Date>) -> Option<Option<chrono::NaiveDate>> {
+    maybe(v, |d| Some(d.0))
 }
 
 /// Mutations on Aidants Connect: admins anywhere, hub coordinators in their hub's departments.
@@ -270,11 +270,11 @@ impl AidantsMutation {
             },
             organisations,
             status: input.status.into(),
-            requested_on: input.requested_on,
-            trained_on: input.trained_on,
+            requested_on: input.requested_on.map(|d| d.0),
+            trained_on: input.trained_on.map(|d| d.0),
             training_hub,
-            authorised_on: input.authorised_on,
-            revoked_on: input.revoked_on,
+            authorised_on: input.authorised_on.map(|d| d.0),
+            revoked_on: input.revoked_on.map(|d| d.0),
             counsellor: input.counsellor_id.map(CounsellorRef),
         };
         let s = state(ctx)?;

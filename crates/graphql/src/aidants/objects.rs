@@ -9,13 +9,13 @@ use super::loaders::{
     OrganisationSiteLoader, TrainingHubLoader,
 };
 use crate::kit::connection::{Connection, PageArgs, in_memory};
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, HubNode, SiteNode};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
-use chrono::NaiveDate;
 use maillage_aidants::{
     Aidant, AidantPerson, AidantsCounts, MandateQuery, MandateTotal, Month, Organisation, Territory,
 };
@@ -172,12 +172,12 @@ impl AidantNode {
         self.0.data.status.into()
     }
     /// When the habilitation was requested.
-    async fn requested_on(&self) -> Option<NaiveDate> {
-        self.0.data.requested_on
+    async fn requested_on(&self) -> Option<Date> {
+        self.0.data.requested_on.map(Date)
     }
     /// When the aidant was trained.
-    async fn trained_on(&self) -> Option<NaiveDate> {
-        self.0.data.trained_on
+    async fn trained_on(&self) -> Option<Date> {
+        self.0.data.trained_on.map(Date)
     }
     /// The hub that trained the aidant.
     async fn training_hub(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HubNode>> {
@@ -190,12 +190,12 @@ impl AidantNode {
             .map(HubNode))
     }
     /// When the aidant was authorised.
-    async fn authorised_on(&self) -> Option<NaiveDate> {
-        self.0.data.authorised_on
+    async fn authorised_on(&self) -> Option<Date> {
+        self.0.data.authorised_on.map(Date)
     }
     /// When the authorisation was revoked.
-    async fn revoked_on(&self) -> Option<NaiveDate> {
-        self.0.data.revoked_on
+    async fn revoked_on(&self) -> Option<Date> {
+        self.0.data.revoked_on.map(Date)
     }
     /// The id of the conseiller numérique this aidant also is, in the counsellors domain, when known.
     async fn counsellor_id(&self) -> Option<i32> {

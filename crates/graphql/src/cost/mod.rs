@@ -40,6 +40,12 @@ pub const LIST_ESTIMATES: &[(&str, &str, u64)] = &[
     ("Hub", "departments", 15),
     ("Department", "hubs", 3),
     ("Site", "hubs", 3),
+    // Statistics: a table has at most departments × a vocabulary's labels rows in practice (101 × 11); keys are
+    // one per dimension, at most two.
+    ("StatisticsTable", "rows", 1000),
+    ("StatisticsRow", "keys", 2),
+    ("QueryRoot", "vocabularies", 15),
+    ("Vocabulary", "values", 15),
     // AMI: a few campaigns; grids of a handful of criteria; dossiers hold at most 100 lines of each list (the
     // domain's cap) but a few in practice; a few reviewers per dossier.
     ("QueryRoot", "amiCampaigns", 10),

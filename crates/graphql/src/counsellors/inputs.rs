@@ -1,9 +1,9 @@
 //! Enums, filters and mutation inputs of the counsellors domain.
 
+use crate::kit::date::Date;
 use crate::kit::error::to_gql;
 use crate::kit::payload::{Checks, opt_text, user_error};
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined, SimpleObject};
-use chrono::NaiveDate;
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, Email};
@@ -270,11 +270,11 @@ pub struct CreateFundedPostInput {
     /// Committee decision (default PENDING).
     pub decision: Option<CommitteeDecision>,
     /// Committee date.
-    pub committee_date: Option<NaiveDate>,
+    pub committee_date: Option<Date>,
     /// Agreement start.
-    pub agreement_start: Option<NaiveDate>,
+    pub agreement_start: Option<Date>,
     /// Agreement end.
-    pub agreement_end: Option<NaiveDate>,
+    pub agreement_end: Option<Date>,
 }
 
 /// A change to a post (typically the committee's decision).
@@ -291,11 +291,11 @@ pub struct UpdateFundedPostInput {
     /// Committee decision.
     pub decision: Option<CommitteeDecision>,
     /// Committee date, or null.
-    pub committee_date: MaybeUndefined<NaiveDate>,
+    pub committee_date: MaybeUndefined<Date>,
     /// Agreement start, or null.
-    pub agreement_start: MaybeUndefined<NaiveDate>,
+    pub agreement_start: MaybeUndefined<Date>,
     /// Agreement end, or null.
-    pub agreement_end: MaybeUndefined<NaiveDate>,
+    pub agreement_end: MaybeUndefined<Date>,
 }
 
 /// A new counsellor.
@@ -320,13 +320,13 @@ pub struct CreateCounsellorInput {
     /// Status (default RECRUITED).
     pub status: Option<CounsellorStatus>,
     /// Recruitment date.
-    pub recruited_on: Option<NaiveDate>,
+    pub recruited_on: Option<Date>,
     /// Contract type.
     pub contract_type: Option<ContractType>,
     /// Contract start.
-    pub contract_start: Option<NaiveDate>,
+    pub contract_start: Option<Date>,
     /// Contract end.
-    pub contract_end: Option<NaiveDate>,
+    pub contract_end: Option<Date>,
     /// Host share, percent (default 0).
     #[graphql(default)]
     pub host_share: i32,
@@ -361,21 +361,21 @@ pub struct UpdateCounsellorInput {
     /// Status.
     pub status: Option<CounsellorStatus>,
     /// Recruitment date, or null.
-    pub recruited_on: MaybeUndefined<NaiveDate>,
+    pub recruited_on: MaybeUndefined<Date>,
     /// Start of training, or null.
-    pub training_started_on: MaybeUndefined<NaiveDate>,
+    pub training_started_on: MaybeUndefined<Date>,
     /// First day of activity, or null.
-    pub active_since: MaybeUndefined<NaiveDate>,
+    pub active_since: MaybeUndefined<Date>,
     /// End of mission, or null.
-    pub ended_on: MaybeUndefined<NaiveDate>,
+    pub ended_on: MaybeUndefined<Date>,
     /// Contract type, or null.
     pub contract_type: MaybeUndefined<ContractType>,
     /// Contract start, or null.
-    pub contract_start: MaybeUndefined<NaiveDate>,
+    pub contract_start: MaybeUndefined<Date>,
     /// Contract end, or null.
-    pub contract_end: MaybeUndefined<NaiveDate>,
+    pub contract_end: MaybeUndefined<Date>,
     /// Training completion, or null.
-    pub training_completed_on: MaybeUndefined<NaiveDate>,
+    pub training_completed_on: MaybeUndefined<Date>,
     /// PIX certification.
     pub pix_certified: Option<bool>,
     /// Host share, percent (with the site shares, at most 100).

@@ -211,9 +211,9 @@ impl CounsellorsMutation {
             decision: input
                 .decision
                 .map_or(maillage_counsellors::CommitteeDecision::Pending, Into::into),
-            committee_date: input.committee_date,
-            agreement_start: input.agreement_start,
-            agreement_end: input.agreement_end,
+            committee_date: input.committee_date.map(|d| d.0),
+            agreement_start: input.agreement_start.map(|d| d.0),
+            agreement_end: input.agreement_end.map(|d| d.0),
         };
         let s = state(ctx)?;
         CreateFundedPostPayload::from(
@@ -237,9 +237,9 @@ impl CounsellorsMutation {
             requested: input.requested,
             granted: input.granted,
             decision: input.decision.map(Into::into),
-            committee_date: maybe(input.committee_date, Some),
-            agreement_start: maybe(input.agreement_start, Some),
-            agreement_end: maybe(input.agreement_end, Some),
+            committee_date: maybe(input.committee_date, |d| Some(d.0)),
+            agreement_start: maybe(input.agreement_start, |d| Some(d.0)),
+            agreement_end: maybe(input.agreement_end, |d| Some(d.0)),
         };
         let s = state(ctx)?;
         UpdateFundedPostPayload::from(
@@ -296,13 +296,13 @@ impl CounsellorsMutation {
                 maillage_counsellors::CounsellorStatus::Recruited,
                 Into::into,
             ),
-            recruited_on: input.recruited_on,
+            recruited_on: input.recruited_on.map(|d| d.0),
             training_started_on: None,
             active_since: None,
             ended_on: None,
             contract_type: input.contract_type.map(Into::into),
-            contract_start: input.contract_start,
-            contract_end: input.contract_end,
+            contract_start: input.contract_start.map(|d| d.0),
+            contract_end: input.contract_end.map(|d| d.0),
             training_completed_on: None,
             pix_certified: false,
             host_share: input.host_share,
@@ -400,7 +400,7 @@ impl CounsellorsMutation {
                 (input.training_completed_on, &mut n.training_completed_on),
             ];
             for (value, slot) in dates {
-                if let Some(v) = maybe(value, Some) {
+                if let Some(v) = maybe(value, |d| Some(d.0)) {
                     *slot = v;
                 }
             }

@@ -8,12 +8,12 @@ use super::loaders::{
     SiteLoader, StructureCounsellorsLoader, StructureLoader, StructurePostsLoader,
 };
 use crate::kit::connection::{Connection, PageArgs, in_memory};
+use crate::kit::date::Date;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, SiteNode};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
-use chrono::NaiveDate;
 use maillage_core::SiteId;
 use maillage_counsellors::{Assignment, Counsellor, PersonalData, Post, Structure};
 
@@ -164,16 +164,16 @@ impl PostNode {
         self.0.data.decision.into()
     }
     /// The committee's date.
-    async fn committee_date(&self) -> Option<NaiveDate> {
-        self.0.data.committee_date
+    async fn committee_date(&self) -> Option<Date> {
+        self.0.data.committee_date.map(Date)
     }
     /// First day of the funding agreement.
-    async fn agreement_start(&self) -> Option<NaiveDate> {
-        self.0.data.agreement_start
+    async fn agreement_start(&self) -> Option<Date> {
+        self.0.data.agreement_start.map(Date)
     }
     /// Last day of the funding agreement.
-    async fn agreement_end(&self) -> Option<NaiveDate> {
-        self.0.data.agreement_end
+    async fn agreement_end(&self) -> Option<Date> {
+        self.0.data.agreement_end.map(Date)
     }
     /// Version for optimistic concurrency.
     async fn version(&self) -> i32 {
@@ -247,36 +247,36 @@ impl CounsellorNode {
         self.0.data.status.into()
     }
     /// Recruitment date.
-    async fn recruited_on(&self) -> Option<NaiveDate> {
-        self.0.data.recruited_on
+    async fn recruited_on(&self) -> Option<Date> {
+        self.0.data.recruited_on.map(Date)
     }
     /// Start of the initial training.
-    async fn training_started_on(&self) -> Option<NaiveDate> {
-        self.0.data.training_started_on
+    async fn training_started_on(&self) -> Option<Date> {
+        self.0.data.training_started_on.map(Date)
     }
     /// First day of activity with the public.
-    async fn active_since(&self) -> Option<NaiveDate> {
-        self.0.data.active_since
+    async fn active_since(&self) -> Option<Date> {
+        self.0.data.active_since.map(Date)
     }
     /// End of the mission.
-    async fn ended_on(&self) -> Option<NaiveDate> {
-        self.0.data.ended_on
+    async fn ended_on(&self) -> Option<Date> {
+        self.0.data.ended_on.map(Date)
     }
     /// Contract type.
     async fn contract_type(&self) -> Option<ContractType> {
         self.0.data.contract_type.map(Into::into)
     }
     /// First day of the contract.
-    async fn contract_start(&self) -> Option<NaiveDate> {
-        self.0.data.contract_start
+    async fn contract_start(&self) -> Option<Date> {
+        self.0.data.contract_start.map(Date)
     }
     /// Last day of the contract.
-    async fn contract_end(&self) -> Option<NaiveDate> {
-        self.0.data.contract_end
+    async fn contract_end(&self) -> Option<Date> {
+        self.0.data.contract_end.map(Date)
     }
     /// When the initial training was completed.
-    async fn training_completed_on(&self) -> Option<NaiveDate> {
-        self.0.data.training_completed_on
+    async fn training_completed_on(&self) -> Option<Date> {
+        self.0.data.training_completed_on.map(Date)
     }
     /// Holds the PIX certification.
     async fn pix_certified(&self) -> bool {

@@ -93,25 +93,9 @@ impl CounsellorsQuery {
     ) -> async_graphql::Result<Connection<CounsellorNode>> {
         let s = state(ctx)?;
         let f = filter.unwrap_or_default();
-        let filter = CounsellorFilter {
-            departments: departments(f.departments)?,
-            hub: opt_hub_slug(ctx, f.hub.as_ref(), "filter.hub").await?,
-            statuses: f
-                .statuses
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            structure_kinds: f
-                .structure_kinds
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            without_site: f.without_site,
-            structure: None,
-        };
-        let sync = CounsellorOrderBy::sync(order_by, f.updated_since);
+        let updated_since = f.updated_since;
+        let filter = counsellor_filter(ctx, f).await?;
+        let sync = CounsellorOrderBy::sync(order_by, updated_since);
         let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let result = maillage_counsellors::list_counsellors_synced(&s.db, &filter, &sync, &page)
             .await
@@ -134,6 +118,9 @@ impl CounsellorsQuery {
 
     /// Public counts per department, hub or region: posts granted, counsellors active, in training and without any
     /// site. Readable by anyone; territories with nothing to count are included with zeros.
+    #[graphql(
+        deprecation = "use statistics { counsellors(by: [DEPARTMENT, STATUS], includeEmpty: true) } and statistics { posts(by: [DEPARTMENT]) }"
+    )]
     async fn counsellor_statistics(
         &self,
         ctx: &Context<'_>,
@@ -243,4 +230,30 @@ impl CounsellorsQuery {
         .gql()?;
         String::from_utf8(out).map_err(|_| coded("internal error", Code::InternalError, None))
     }
+}
+
+/// The domain's counsellor filter for an input (the list's and the statistics' criteria); `updatedSince` is the
+/// caller's to read.
+pub(crate) async fn counsellor_filter(
+    ctx: &Context<'_>,
+    f: CounsellorFilterInput,
+) -> async_graphql::Result<CounsellorFilter> {
+    Ok(CounsellorFilter {
+        departments: departments(f.departments)?,
+        hub: opt_hub_slug(ctx, f.hub.as_ref(), "filter.hub").await?,
+        statuses: f
+            .statuses
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        structure_kinds: f
+            .structure_kinds
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        without_site: f.without_site,
+        structure: None,
+    })
 }

@@ -1,13 +1,14 @@
 //! Where each field of a canonical site comes from, and its source records.
 
 use crate::db_loader;
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, Object};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use maillage_core::{DepartmentCode, SiteId};
 use maillage_sites::dedup::{self, CANONICAL_SOURCE};
 use maillage_sites::provenance::{Origin, ProvenanceView, provenance_views};
@@ -117,8 +118,8 @@ impl SiteFieldProvenanceNode {
         self.view.entry.file_name.as_deref()
     }
     /// The imported file's date, when the feed gave one.
-    async fn file_date(&self) -> Option<NaiveDate> {
-        self.view.entry.file_date
+    async fn file_date(&self) -> Option<Date> {
+        self.view.entry.file_date.map(Date)
     }
     /// The import job that brought it, for imports over HTTP.
     async fn import_job(&self) -> Option<ID> {

@@ -1,13 +1,14 @@
 //! Import jobs: one file sent to a feed, its status, counts and row report.
 
 use super::{FeedNode, int, job_id, one_with_hub};
+use crate::kit::connection::{PageArgs, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::state;
 use async_graphql::ID;
 use async_graphql::connection::PageInfo;
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use maillage_core::pagination::{Page, PageRequest};
+use maillage_core::pagination::Page;
 use maillage_sites::feeds::{self, Feed};
 use maillage_sites::jobs::{self, ImportJob, JobLine, JobStatus};
 use std::collections::HashMap;
@@ -184,17 +185,20 @@ impl ImportJobNode {
         format!("/imports/{}/report.csv", job_id(self.job.id).as_str())
     }
     /// The row report, in file order.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn report(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last line of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first line of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<ImportJobLineConnection> {
         let s = state(ctx)?;
-        let page = PageRequest::new(first, after.as_deref())
-            .gql()?
-            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let page = jobs::job_lines(&s.db, &s.actor, self.job.id, &page)
             .await
             .gql()?;

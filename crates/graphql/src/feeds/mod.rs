@@ -2,6 +2,7 @@
 
 mod import_jobs;
 
+use crate::kit::connection::{PageArgs, page_request};
 use crate::kit::error::IntoGql;
 use crate::kit::handles::HubNode;
 use crate::kit::id::{NodeKind, encode, parse_int};
@@ -20,7 +21,6 @@ use import_jobs::{page_info, with_feeds};
 use maillage_core::Code;
 use maillage_core::HubId;
 use maillage_core::error::FieldPath;
-use maillage_core::pagination::PageRequest;
 use maillage_sites::feeds::{self, Feed, FeedPatch, NewFeed};
 use maillage_sites::jobs::{self, JobFilter};
 use maillage_territories::Hub;
@@ -187,7 +187,9 @@ impl FeedsQuery {
     }
 
     /// Import jobs the caller may see, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
     async fn import_jobs(
         &self,
         ctx: &Context<'_>,
@@ -195,11 +197,12 @@ impl FeedsQuery {
         #[graphql(desc = "Only jobs with this status.")] status: Option<ImportJobStatusEnum>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last job of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the first job of the next page: read backward from it.")]
+        before: Option<String>,
     ) -> async_graphql::Result<ImportJobConnection> {
         let s = state(ctx)?;
-        let page = PageRequest::new(first, after.as_deref())
-            .gql()?
-            .with_total(ctx.look_ahead().field("totalCount").exists());
+        let page = page_request(ctx, PageArgs::new(first, after, last, before))?;
         let filter = JobFilter {
             feed,
             status: status.map(Into::into),

@@ -1,18 +1,19 @@
 //! The `Grant` and `Disbursement` objects, and the grant quote.
 
+use super::handles::{EnvelopeNode, GrantNode};
 use super::inputs::{BeneficiaryKindGql, GrantStatusGql, HostKindGql};
 use super::money::MoneyNode;
-use super::objects::{EnvelopeNode, EnvelopeTree, FundingRuleNode, load_tree};
-use crate::kit::connection::{Connection, PageArgs, connection, page_request};
+use super::objects::FundingRuleNode;
+
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::id::{NodeKind, encode, encode_child};
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
-use maillage_funding::{Grant, Money};
-use std::collections::HashMap;
+use maillage_funding::Money;
 use std::sync::Arc;
 
 /// A dated value of a reference salary (the monthly gross SMIC from a date), with the legal text that set it.
@@ -21,7 +22,7 @@ pub struct ReferenceSalaryNode {
     /// Its code (`SMIC`).
     pub code: String,
     /// First day it applies (until the next value).
-    pub valid_from: NaiveDate,
+    pub valid_from: Date,
     /// The monthly gross amount.
     pub monthly: MoneyNode,
     /// The decree or order that set it.
@@ -57,18 +58,6 @@ pub struct GrantQuoteNode {
 // ---------------------------------------------------------------------------------------------------------------
 // Grants
 // ---------------------------------------------------------------------------------------------------------------
-
-/// What a page of grants shares: the envelopes and each grant's disbursed total, fetched once for the page.
-pub(crate) struct GrantContext {
-    pub(crate) envelopes: Arc<EnvelopeTree>,
-    pub(crate) disbursed: HashMap<i32, Money>,
-}
-
-/// A grant (convention): money of an envelope for a host structure, a hub or a collectivité.
-pub struct GrantNode {
-    pub(crate) grant: Grant,
-    pub(crate) shared: Arc<GrantContext>,
-}
 
 /// A grant (convention): money of an envelope for a host structure, a hub or a collectivité.
 #[Object(name = "Grant")]
@@ -152,12 +141,12 @@ impl GrantNode {
         self.grant.posts
     }
     /// First day.
-    async fn starts_on(&self) -> NaiveDate {
-        self.grant.starts_on
+    async fn starts_on(&self) -> Date {
+        Date(self.grant.starts_on)
     }
     /// Last day.
-    async fn ends_on(&self) -> Option<NaiveDate> {
-        self.grant.ends_on
+    async fn ends_on(&self) -> Option<Date> {
+        self.grant.ends_on.map(Date)
     }
     /// Where it stands.
     async fn status(&self) -> GrantStatusGql {
@@ -168,16 +157,16 @@ impl GrantNode {
         self.grant.signed_at
     }
     /// The date of the funding decision: the rule in force that day applies.
-    async fn decision_date(&self) -> Option<NaiveDate> {
-        self.grant.decision_date
+    async fn decision_date(&self) -> Option<Date> {
+        self.grant.decision_date.map(Date)
     }
     /// The date of signature: the month its amount is committed in.
-    async fn signed_on(&self) -> Option<NaiveDate> {
-        self.grant.signed_on
+    async fn signed_on(&self) -> Option<Date> {
+        self.grant.signed_on.map(Date)
     }
     /// The date it was closed.
-    async fn closed_on(&self) -> Option<NaiveDate> {
-        self.grant.closed_on
+    async fn closed_on(&self) -> Option<Date> {
+        self.grant.closed_on.map(Date)
     }
     /// Public or private, for a host structure (from the counsellors domain).
     async fn host_kind(&self) -> Option<HostKindGql> {
@@ -237,53 +226,11 @@ impl DisbursementNode {
         MoneyNode(self.0.amount)
     }
     /// Payment date.
-    async fn paid_on(&self) -> NaiveDate {
-        self.0.paid_on
+    async fn paid_on(&self) -> Date {
+        Date(self.0.paid_on)
     }
     /// Accounting reference.
     async fn reference(&self) -> Option<&str> {
         self.0.reference.as_deref()
     }
-}
-
-pub(crate) async fn grant_context(
-    ctx: &Context<'_>,
-    grants: &[Grant],
-) -> async_graphql::Result<Arc<GrantContext>> {
-    let s = state(ctx)?;
-    let envelopes = load_tree(ctx).await?;
-    let disbursed = funding::disbursed_by_grant(&s.db, grants.iter().map(|g| g.id))
-        .await
-        .gql()?;
-    Ok(Arc::new(GrantContext {
-        envelopes,
-        disbursed,
-    }))
-}
-
-pub(crate) async fn grant_node(
-    ctx: &Context<'_>,
-    grant: Grant,
-) -> async_graphql::Result<GrantNode> {
-    let shared = grant_context(ctx, std::slice::from_ref(&grant)).await?;
-    Ok(GrantNode { grant, shared })
-}
-
-pub(crate) async fn grant_page(
-    ctx: &Context<'_>,
-    filter: funding::GrantFilter,
-    sync: &maillage_core::sync::SyncOptions,
-    args: PageArgs,
-) -> async_graphql::Result<Connection<GrantNode>> {
-    let s = state(ctx)?;
-    let request = page_request(ctx, args)?;
-    let page = funding::list_grants_synced(&s.db, &filter, sync, &request)
-        .await
-        .gql()?;
-    let grants: Vec<Grant> = page.items.iter().map(|(_, g)| g.clone()).collect();
-    let shared = grant_context(ctx, &grants).await?;
-    Ok(connection(page, |grant| GrantNode {
-        grant,
-        shared: Arc::clone(&shared),
-    }))
 }

@@ -1,10 +1,10 @@
 //! Enums, filters and mutation inputs of the funding domain.
 
 use super::money::Cents;
+use crate::kit::date::Date;
 use crate::kit::id::{NodeKind, decode_int, parse_int};
 use crate::kit::payload::UserError;
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
-use chrono::NaiveDate;
 use maillage_core::error::FieldPath;
 use maillage_core::{Code, DepartmentCode, SiteId};
 use maillage_funding as funding;
@@ -283,9 +283,9 @@ pub struct FundingRuleInput {
     #[graphql(default_with = "Cents(0)")]
     pub certification: Cents,
     /// First day.
-    pub valid_from: NaiveDate,
+    pub valid_from: Date,
     /// Last day (inclusive); omit: open-ended.
-    pub valid_to: Option<NaiveDate>,
+    pub valid_to: Option<Date>,
     /// Where the figures come from.
     pub source: String,
     /// For a salary-based rule: its share of the reference salary over some years (`amountPerPost` is then 0).
@@ -344,13 +344,13 @@ pub struct CreateGrantInput {
     /// The contract's length in years, for the salary-based rules (100 % of the SMIC over 2, 70 % over 3).
     pub contract_years: Option<i32>,
     /// The date of the funding decision (default: today): the rule in force that day applies.
-    pub decision_date: Option<NaiveDate>,
+    pub decision_date: Option<Date>,
     /// Why the amount differs from the rule's computation (audited); required when it does.
     pub override_reason: Option<String>,
     /// First day.
-    pub starts_on: NaiveDate,
+    pub starts_on: Date,
     /// Last day.
-    pub ends_on: Option<NaiveDate>,
+    pub ends_on: Option<Date>,
 }
 
 /// A grant recorded with its real dates (admins): historical conventions.
@@ -359,9 +359,9 @@ pub struct RecordGrantInput {
     /// The grant.
     pub grant: CreateGrantInput,
     /// The day it was signed: it then commits its amount from that month (under the envelope's locks).
-    pub signed_on: Option<NaiveDate>,
+    pub signed_on: Option<Date>,
     /// The day it was closed (needs `signedOn`).
-    pub closed_on: Option<NaiveDate>,
+    pub closed_on: Option<Date>,
 }
 
 /// The domain's new grant, or the input problems.
@@ -393,9 +393,9 @@ pub(crate) fn grant_input(input: CreateGrantInput) -> Result<funding::NewGrant, 
         amount: Money(input.amount.0),
         posts: input.posts,
         contract_years: input.contract_years,
-        decision_date: input.decision_date,
-        starts_on: input.starts_on,
-        ends_on: input.ends_on,
+        decision_date: input.decision_date.map(|d| d.0),
+        starts_on: input.starts_on.0,
+        ends_on: input.ends_on.map(|d| d.0),
         override_reason: input.override_reason,
     })
 }
@@ -417,7 +417,7 @@ pub struct RecordDisbursementInput {
     /// Amount in cents.
     pub amount: Cents,
     /// Payment date.
-    pub paid_on: NaiveDate,
+    pub paid_on: Date,
     /// Accounting reference (no bank details).
     pub reference: Option<String>,
 }
@@ -443,9 +443,9 @@ pub struct PassProgrammeInput {
     /// The envelope its amount is committed in (global ID; default: the `PASS` envelope).
     pub envelope_id: Option<ID>,
     /// The day its convention was signed (default: today).
-    pub signed_on: Option<NaiveDate>,
+    pub signed_on: Option<Date>,
     /// The day the voucher counts became the ones given (default: today); changes are recorded as dated movements.
-    pub vouchers_on: Option<NaiveDate>,
+    pub vouchers_on: Option<Date>,
 }
 
 /// Replaces a Pass numérique programme's content.
@@ -498,8 +498,8 @@ pub(crate) fn rule_input(
         training: Money(input.training.0),
         kit: Money(input.kit.0),
         certification: Money(input.certification.0),
-        valid_from: input.valid_from,
-        valid_to: input.valid_to,
+        valid_from: input.valid_from.0,
+        valid_to: input.valid_to.map(|d| d.0),
         source: input.source,
         salary: input.salary.map(|s| funding::SalaryShare {
             reference: s.reference,
@@ -547,7 +547,7 @@ pub(crate) fn programme_input(
         vouchers_used: i64::from(input.vouchers_used),
         sites,
         envelope_id,
-        signed_on: input.signed_on,
-        vouchers_on: input.vouchers_on,
+        signed_on: input.signed_on.map(|d| d.0),
+        vouchers_on: input.vouchers_on.map(|d| d.0),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod beneficiaries;
 pub mod grants;
+pub mod handles;
 pub mod inputs;
 pub mod money;
 pub mod mutations;
@@ -9,6 +10,7 @@ pub mod objects;
 pub mod queries;
 
 pub use grants::*;
+pub use handles::*;
 pub use inputs::*;
 pub use money::*;
 pub use mutations::*;

@@ -315,8 +315,8 @@ impl FundingMutation {
     ) -> async_graphql::Result<RecordGrantPayload> {
         let actor = writer(ctx)?;
         let dates = funding::GrantDates {
-            signed_on: input.signed_on,
-            closed_on: input.closed_on,
+            signed_on: input.signed_on.map(|d| d.0),
+            closed_on: input.closed_on.map(|d| d.0),
         };
         let new = match grant_input(input.grant) {
             Ok(new) => new,
@@ -391,7 +391,7 @@ impl FundingMutation {
         let new = funding::NewDisbursement {
             grant_id,
             amount: Money(input.amount.0),
-            paid_on: input.paid_on,
+            paid_on: input.paid_on.0,
             reference: input.reference,
         };
         match funding::record_disbursement(&s.db, &actor, new).await {

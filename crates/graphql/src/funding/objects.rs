@@ -1,53 +1,21 @@
 //! The `Envelope`, `FundingRule` and `PassProgramme` objects (grants and disbursements are in `grants.rs`).
 
-use super::grants::{GrantNode, grant_page};
+use super::handles::{EnvelopeNode, GrantNode, grant_page};
 use super::inputs::{
     DrillDownAxis, GrantStatusGql, HostKindGql, RuleSchemeGql, TargetKindGql, count,
 };
 use super::money::MoneyNode;
 use crate::kit::connection::{Connection, PageArgs, connection, page_request};
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::NaiveDate;
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
-use maillage_funding::{Consumption, Envelope};
+use maillage_funding::Consumption;
 use std::collections::HashMap;
-use std::sync::Arc;
-
-/// Every envelope and its consumption, loaded once per request field and shared by the nodes of the tree.
-pub(crate) struct EnvelopeTree {
-    pub(crate) envelopes: Vec<Envelope>,
-    pub(crate) consumption: HashMap<i32, Consumption>,
-}
-
-pub(crate) async fn load_tree(ctx: &Context<'_>) -> async_graphql::Result<Arc<EnvelopeTree>> {
-    let s = state(ctx)?;
-    let envelopes = funding::list_envelopes(&s.db).await.gql()?;
-    let consumption = funding::consumption_of_all(&s.db).await.gql()?;
-    Ok(Arc::new(EnvelopeTree {
-        envelopes,
-        consumption,
-    }))
-}
-
-/// A programme line (enveloppe): an amount, within a wider line or not, and what its grants commit and pay.
-pub struct EnvelopeNode {
-    pub(crate) envelope: Envelope,
-    pub(crate) tree: Arc<EnvelopeTree>,
-}
-
-impl EnvelopeNode {
-    fn node(&self, e: &Envelope) -> EnvelopeNode {
-        EnvelopeNode {
-            envelope: e.clone(),
-            tree: Arc::clone(&self.tree),
-        }
-    }
-}
 
 /// Amount, committed, disbursed and remaining of an envelope, its children's grants included.
 #[derive(SimpleObject)]
@@ -89,7 +57,7 @@ impl From<funding::Target> for TargetNode {
 #[derive(SimpleObject)]
 pub struct MonthConsumptionNode {
     /// The month's first day.
-    pub month: NaiveDate,
+    pub month: Date,
     /// Committed that month (grants by signature date, Pass numérique programmes by convention date).
     pub committed: MoneyNode,
     /// Paid that month.
@@ -176,7 +144,7 @@ impl EnvelopeNode {
             .gql()?
             .into_iter()
             .map(|m| MonthConsumptionNode {
-                month: m.month,
+                month: Date(m.month),
                 committed: MoneyNode(m.committed),
                 disbursed: MoneyNode(m.disbursed),
                 committed_to_date: MoneyNode(m.committed_to_date),
@@ -339,12 +307,12 @@ impl FundingRuleNode {
         MoneyNode(self.0.certification)
     }
     /// First day it applies.
-    async fn valid_from(&self) -> NaiveDate {
-        self.0.valid_from
+    async fn valid_from(&self) -> Date {
+        Date(self.0.valid_from)
     }
     /// Last day it applies (inclusive); null: still valid.
-    async fn valid_to(&self) -> Option<NaiveDate> {
-        self.0.valid_to
+    async fn valid_to(&self) -> Option<Date> {
+        self.0.valid_to.map(Date)
     }
     /// Where the figures come from.
     async fn source(&self) -> &str {
@@ -387,7 +355,7 @@ impl FundingRuleNode {
 #[derive(SimpleObject)]
 pub struct VoucherMovementNode {
     /// The day.
-    pub on: NaiveDate,
+    pub on: Date,
     /// Vouchers handed out.
     pub issued: i32,
     /// Vouchers used.
@@ -433,8 +401,8 @@ impl PassProgrammeNode {
         self.0.envelope_id.map(|e| encode(NodeKind::Envelope, e))
     }
     /// The day its convention was signed: the month its amount is committed in.
-    async fn signed_on(&self) -> Option<NaiveDate> {
-        self.0.signed_on
+    async fn signed_on(&self) -> Option<Date> {
+        self.0.signed_on.map(Date)
     }
     /// Vouchers issued and used, day by day (their sums are `vouchersIssued` and `vouchersUsed`).
     async fn voucher_movements(
@@ -447,7 +415,7 @@ impl PassProgrammeNode {
             .gql()?
             .into_iter()
             .map(|m| VoucherMovementNode {
-                on: m.moved_on,
+                on: Date(m.moved_on),
                 issued: count(m.issued),
                 used: count(m.used),
             })
@@ -500,19 +468,4 @@ impl PassProgrammeNode {
         };
         Ok(connection(page, SiteNode::new))
     }
-}
-
-pub(crate) async fn envelope_node(
-    ctx: &Context<'_>,
-    id: i32,
-) -> async_graphql::Result<Option<EnvelopeNode>> {
-    let tree = load_tree(ctx).await?;
-    Ok(tree
-        .envelopes
-        .iter()
-        .find(|e| e.id == id)
-        .map(|e| EnvelopeNode {
-            envelope: e.clone(),
-            tree: Arc::clone(&tree),
-        }))
 }

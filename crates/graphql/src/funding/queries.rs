@@ -8,13 +8,14 @@ use super::{
 };
 use crate::changes::sync::{EnvelopeOrderBy, GrantOrderBy};
 use crate::kit::connection::{Connection, PageArgs};
+use crate::kit::date::Date;
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::id::NodeKind;
 use crate::kit::id::parse_int;
 use crate::kit::state;
 use crate::kit::territory::hub_id;
 use async_graphql::{Context, ID, Object};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use maillage_core::Code;
 use maillage_core::DepartmentCode;
 use maillage_funding as funding;
@@ -115,7 +116,7 @@ impl FundingQuery {
             .into_iter()
             .map(|r| ReferenceSalaryNode {
                 code: r.code,
-                valid_from: r.valid_from,
+                valid_from: Date(r.valid_from),
                 monthly: MoneyNode(r.monthly),
                 source: r.source,
             })
@@ -131,7 +132,7 @@ impl FundingQuery {
         host_kind: HostKindGql,
         department: Option<String>,
         posts: i32,
-        date: Option<NaiveDate>,
+        date: Option<Date>,
         contract_years: Option<i32>,
     ) -> async_graphql::Result<GrantQuoteNode> {
         let s = state(ctx)?;
@@ -151,7 +152,7 @@ impl FundingQuery {
             host_kind.into(),
             department.as_ref(),
             posts,
-            date.unwrap_or_else(|| Utc::now().date_naive()),
+            date.map_or_else(|| Utc::now().date_naive(), |d| d.0),
             contract_years,
         )
         .await
@@ -185,48 +186,7 @@ impl FundingQuery {
         #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<GrantNode>> {
-        let mut f = funding::GrantFilter {
-            statuses: filter
-                .status
-                .map(|s| s.into_iter().map(Into::into).collect()),
-            ..funding::GrantFilter::default()
-        };
-        if let Some(ids) = &filter.envelopes {
-            let tree = load_tree(ctx).await?;
-            let mut all = Vec::new();
-            for (i, id) in ids.iter().enumerate() {
-                let root = parse_int(id, NodeKind::Envelope)
-                    .map_err(|e| e.to_string())
-                    .map_err(|m| {
-                        coded(&m, Code::InvalidId, Some(format!("filter.envelopes[{i}]")))
-                    })?;
-                let mut stack = vec![root];
-                while let Some(e) = stack.pop() {
-                    if !all.contains(&e) {
-                        all.push(e);
-                        stack.extend(
-                            tree.envelopes
-                                .iter()
-                                .filter(|c| c.parent_id == Some(e))
-                                .map(|c| c.id),
-                        );
-                    }
-                }
-            }
-            f.envelopes = Some(all);
-        }
-        if let Some(d) = &filter.department {
-            f.department = Some(DepartmentCode::parse(d).map_err(|e| {
-                coded(
-                    &e.to_string(),
-                    Code::InvalidValue,
-                    Some("filter.department".to_owned()),
-                )
-            })?);
-        }
-        if let Some(h) = &filter.hub {
-            f.hub = Some(hub_id(ctx, h, "filter.hub").await?);
-        }
+        let f = grant_filter(ctx, &filter).await?;
         let sync = GrantOrderBy::sync(order_by, filter.updated_since);
         grant_page(ctx, f, &sync, PageArgs::new(first, after, last, before)).await
     }
@@ -256,4 +216,54 @@ impl FundingQuery {
             .map(PassProgrammeNode)
             .collect())
     }
+}
+
+/// The domain's grant filter for an input (the list's and the statistics' criteria): envelopes with their
+/// sub-envelopes, statuses, department, hub; `updatedSince` is the caller's to read.
+pub(crate) async fn grant_filter(
+    ctx: &Context<'_>,
+    filter: &GrantFilterInput,
+) -> async_graphql::Result<funding::GrantFilter> {
+    let mut f = funding::GrantFilter {
+        statuses: filter
+            .status
+            .as_ref()
+            .map(|s| s.iter().map(|&v| v.into()).collect()),
+        ..funding::GrantFilter::default()
+    };
+    if let Some(ids) = &filter.envelopes {
+        let tree = load_tree(ctx).await?;
+        let mut all = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let root = parse_int(id, NodeKind::Envelope)
+                .map_err(|e| e.to_string())
+                .map_err(|m| coded(&m, Code::InvalidId, Some(format!("filter.envelopes[{i}]"))))?;
+            let mut stack = vec![root];
+            while let Some(e) = stack.pop() {
+                if !all.contains(&e) {
+                    all.push(e);
+                    stack.extend(
+                        tree.envelopes
+                            .iter()
+                            .filter(|c| c.parent_id == Some(e))
+                            .map(|c| c.id),
+                    );
+                }
+            }
+        }
+        f.envelopes = Some(all);
+    }
+    if let Some(d) = &filter.department {
+        f.department = Some(DepartmentCode::parse(d).map_err(|e| {
+            coded(
+                &e.to_string(),
+                Code::InvalidValue,
+                Some("filter.department".to_owned()),
+            )
+        })?);
+    }
+    if let Some(h) = &filter.hub {
+        f.hub = Some(hub_id(ctx, h, "filter.hub").await?);
+    }
+    Ok(f)
 }

@@ -57,11 +57,15 @@ pub enum NodeKind {
     ApiToken,
     /// A candidate pair of duplicate source records.
     SiteMatch,
+    /// A person coordinating a hub.
+    HubCoordinator,
+    /// An indicator reported by a hub (or the network of hubs).
+    HubIndicator,
 }
 
 impl NodeKind {
     /// Every kind, in the order of the schema's documentation.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::Site,
         Self::Hub,
         Self::Department,
@@ -84,6 +88,8 @@ impl NodeKind {
         Self::ImportJob,
         Self::ApiToken,
         Self::SiteMatch,
+        Self::HubCoordinator,
+        Self::HubIndicator,
     ];
 
     /// The GraphQL type name, which is also the prefix inside the ID.
@@ -111,6 +117,8 @@ impl NodeKind {
             Self::ImportJob => "ImportJob",
             Self::ApiToken => "ApiToken",
             Self::SiteMatch => "SiteMatch",
+            Self::HubCoordinator => "HubCoordinator",
+            Self::HubIndicator => "HubIndicator",
         }
     }
 }

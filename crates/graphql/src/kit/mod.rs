@@ -5,6 +5,7 @@
 //! module".
 
 pub mod connection;
+pub mod date;
 pub mod enums;
 pub mod error;
 pub mod handles;

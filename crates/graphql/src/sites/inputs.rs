@@ -2,12 +2,13 @@
 
 use super::loaders::SitesArgs;
 use crate::kit::connection::{PageArgs, keyed_page_request};
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::order::OrderDirection;
 use crate::kit::payload::{Checks, user_error};
 use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, Email, RegionCode};
@@ -473,7 +474,7 @@ pub struct CreateSiteInput {
     /// Detailed presentation.
     pub description: Option<String>,
     /// Date of the information (default: today).
-    pub updated_on: Option<NaiveDate>,
+    pub updated_on: Option<Date>,
     /// Multi-valued fields.
     #[graphql(default)]
     pub values: SiteValuesInput,
@@ -515,7 +516,7 @@ pub struct UpdateSiteInput {
     /// Detailed presentation.
     pub description: MaybeUndefined<String>,
     /// Date of the information (default: today).
-    pub updated_on: Option<NaiveDate>,
+    pub updated_on: Option<Date>,
     /// Multi-valued fields: each given list replaces that field's values.
     #[graphql(default)]
     pub values: SiteValuesInput,

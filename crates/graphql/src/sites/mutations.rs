@@ -131,7 +131,9 @@ impl SitesMutation {
             description: opt_text(input.description),
             source_label: None,
             parent_structure: None,
-            updated_on: input.updated_on.unwrap_or_else(|| Utc::now().date_naive()),
+            updated_on: input
+                .updated_on
+                .map_or_else(|| Utc::now().date_naive(), |d| d.0),
             values: values
                 .into_iter()
                 .flat_map(|(kind, labels)| {
@@ -220,7 +222,7 @@ impl SitesMutation {
             opening_hours: maybe(input.opening_hours, |v| opt_text(Some(v))),
             summary: maybe(input.summary, |v| opt_text(Some(v))),
             description: maybe(input.description, |v| opt_text(Some(v))),
-            updated_on: input.updated_on,
+            updated_on: input.updated_on.map(|d| d.0),
             values,
         };
         let s = state(ctx)?;

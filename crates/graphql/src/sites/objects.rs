@@ -1,6 +1,7 @@
 //! The `Site` object and its connection.
 
 use crate::kit::connection::{Connection, connection};
+use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::{
     DepartmentHubsLoader, DepartmentLoader, DepartmentNode, HubNode, Related, SiteNode,
@@ -9,7 +10,7 @@ use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use maillage_core::DepartmentCode;
 use maillage_core::pagination::Page;
 use maillage_sites::{Site, ValueKind};
@@ -149,8 +150,8 @@ impl SiteNode {
         self.site.data.parent_structure.as_deref()
     }
     /// Date of the source's last update (`date_maj`); `1970-01-01` in some sources means unknown.
-    async fn updated_on(&self) -> NaiveDate {
-        self.site.data.updated_on
+    async fn updated_on(&self) -> Date {
+        Date(self.site.data.updated_on)
     }
     /// Services offered (v1.0.2 labels).
     async fn services(&self) -> Vec<String> {

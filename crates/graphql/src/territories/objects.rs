@@ -156,6 +156,21 @@ impl HubNode {
     async fn version(&self) -> i32 {
         self.0.version
     }
+    /// The people coordinating this hub (names, e-mails and phones are personal data, see `HubCoordinator`).
+    async fn coordinators(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::hubs::HubCoordinatorNode>> {
+        crate::hubs::coordinators_of(ctx, self.0.id).await
+    }
+    /// The figures this hub reports (name, value, unit, date, source), by code, each with its history: what a
+    /// dashboard shows beside the measured statistics. The network's figures are `hubNetworkIndicators`.
+    async fn reported_indicators(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::hubs::HubIndicatorNode>> {
+        crate::hubs::indicators_of(ctx, self.0.id).await
+    }
     /// The departments this hub covers.
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
         let _s = state(ctx)?;

@@ -5,5 +5,8 @@
 
 pub(crate) mod department;
 pub(crate) mod hub;
+pub(crate) mod hub_coordinator;
 pub(crate) mod hub_department;
+pub(crate) mod hub_indicator;
+pub(crate) mod hub_indicator_revision;
 pub(crate) mod region;

@@ -1,0 +1,330 @@
+//! Hub profiles over HTTP: reported indicators edited by the hub's own coordinators and admins with their history
+//! kept, coordinators' personal data visible to the hub's people only, the network's seeded figures.
+
+use crate::support::TestApp;
+use serde_json::{Value, json};
+
+const CREATE_INDICATOR: &str = r#"mutation($input: CreateHubIndicatorInput!) { createHubIndicator(input: $input) {
+  hubIndicator { id code value version } userErrors { field code message } } }"#;
+const UPDATE_INDICATOR: &str = r#"mutation($input: UpdateHubIndicatorInput!) { updateHubIndicator(input: $input) {
+  hubIndicator { id value version source } userErrors { field code message } } }"#;
+const CREATE_COORDINATOR: &str = r#"mutation($input: CreateHubCoordinatorInput!) { createHubCoordinator(input: $input) {
+  hubCoordinator { id name email title apiTokenId } userErrors { field code message } } }"#;
+const REMOVE_COORDINATOR: &str = r#"mutation($input: RemoveHubCoordinatorInput!) { removeHubCoordinator(input: $input) {
+  hubCoordinator { id } userErrors { field code message } } }"#;
+
+fn error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
+
+fn lieux(hub: &str, value: f64) -> Value {
+    json!({ "input": { "hub": hub, "code": "sites_mapped", "name": "Lieux recensés", "value": value,
+        "unit": "lieux", "observedOn": "2021-06-30", "source": "Rapport d'activité du hub" } })
+}
+
+#[tokio::test]
+async fn the_network_figures_are_seeded_with_their_source() {
+    let app = TestApp::spawn().await;
+    let data = app
+        .data(
+            "{ hubNetworkIndicators { code name value unit observedOn source hubId history { version value } } }",
+            json!({}),
+        )
+        .await;
+    let all = data["hubNetworkIndicators"].as_array().unwrap();
+    let find = |code: &str| {
+        all.iter()
+            .find(|i| i["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {all:?}"))
+    };
+    let lieux = find("sites_mapped");
+    assert_eq!(lieux["value"], 6200.0);
+    assert_eq!(lieux["unit"], "lieux");
+    assert_eq!(lieux["observedOn"], "2020-11-17");
+    assert!(
+        lieux["source"]
+            .as_str()
+            .unwrap()
+            .contains("Banque des Territoires")
+    );
+    assert!(lieux["hubId"].is_null());
+    assert_eq!(lieux["history"], json!([{ "version": 1, "value": 6200.0 }]));
+    assert_eq!(find("aidants_trained")["value"], 1287.0);
+    assert_eq!(find("departments_covered")["value"], 67.0);
+    assert_eq!(find("projects_supported")["value"], 27.0);
+    assert_eq!(find("hubs")["value"], 11.0);
+}
+
+#[tokio::test]
+async fn indicators_are_edited_by_the_hubs_coordinators_and_admins_and_keep_their_history() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let hinaura = app.token("hub_coordinator", Some("hinaura")).await;
+    let sud = app.token("hub_coordinator", Some("hub-du-sud")).await;
+    let partner = app.token("partner", None).await;
+
+    // Only the hub's own coordinators and admins report its figures.
+    for token in [Some(sud.as_str()), Some(partner.as_str())] {
+        let (_, body) = app
+            .post_as(token, CREATE_INDICATOR, lieux("hinaura", 1.0))
+            .await;
+        assert_eq!(error_code(&body), Some("forbidden"), "{body}");
+    }
+    let (_, body) = app
+        .post_as(None, CREATE_INDICATOR, lieux("hinaura", 1.0))
+        .await;
+    assert_eq!(error_code(&body), Some("unauthenticated"), "{body}");
+    // The network's figures are the admins'.
+    let mut network = lieux("x", 1.0);
+    network["input"]["hub"] = Value::Null;
+    network["input"]["code"] = json!("hubs_2021");
+    let (_, body) = app
+        .post_as(Some(&hinaura), CREATE_INDICATOR, network.clone())
+        .await;
+    assert_eq!(error_code(&body), Some("forbidden"), "{body}");
+    let (_, body) = app.post_as(Some(&admin), CREATE_INDICATOR, network).await;
+    assert_eq!(
+        body["data"]["createHubIndicator"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+
+    let (_, body) = app
+        .post_as(Some(&hinaura), CREATE_INDICATOR, lieux("hinaura", 1500.0))
+        .await;
+    let created = &body["data"]["createHubIndicator"];
+    assert_eq!(created["userErrors"], json!([]), "{body}");
+    let id = created["hubIndicator"]["id"].clone();
+    assert_eq!(created["hubIndicator"]["version"], 1);
+    // One indicator per code: a second report of the same code is an update, so its history stays one.
+    let (_, body) = app
+        .post_as(Some(&admin), CREATE_INDICATOR, lieux("hinaura", 9.0))
+        .await;
+    assert_eq!(
+        body["data"]["createHubIndicator"]["userErrors"][0]["field"],
+        json!(["input", "code"]),
+        "{body}"
+    );
+
+    // Another hub's coordinator may not edit it; the hub's own coordinator and an admin may.
+    let update = |version: i32, value: f64| json!({ "input": { "id": id, "version": version, "value": value, "source": "Bilan annuel" } });
+    let (_, body) = app
+        .post_as(Some(&sud), UPDATE_INDICATOR, update(1, 99.0))
+        .await;
+    assert_eq!(error_code(&body), Some("forbidden"), "{body}");
+    let (_, body) = app
+        .post_as(Some(&hinaura), UPDATE_INDICATOR, update(1, 1800.0))
+        .await;
+    assert_eq!(
+        body["data"]["updateHubIndicator"]["hubIndicator"]["version"], 2,
+        "{body}"
+    );
+    let (_, body) = app
+        .post_as(Some(&admin), UPDATE_INDICATOR, update(1, 7.0))
+        .await;
+    assert_eq!(
+        body["data"]["updateHubIndicator"]["userErrors"][0]["code"], "stale_version",
+        "{body}"
+    );
+    let (_, body) = app
+        .post_as(Some(&admin), UPDATE_INDICATOR, update(2, 2100.0))
+        .await;
+    assert_eq!(
+        body["data"]["updateHubIndicator"]["hubIndicator"]["value"], 2100.0,
+        "{body}"
+    );
+
+    // The current value and every previous one, newest first, readable by anyone; also through `node`.
+    let data = app
+        .data(
+            r#"{ hub(slug: "hinaura") { reportedIndicators { id code value version history { version value source } } } }"#,
+            json!({}),
+        )
+        .await;
+    let indicators = data["hub"]["reportedIndicators"].as_array().unwrap();
+    assert_eq!(indicators.len(), 1, "{data}");
+    assert_eq!(indicators[0]["value"], 2100.0);
+    assert_eq!(
+        indicators[0]["history"],
+        json!([
+            { "version": 3, "value": 2100.0, "source": "Bilan annuel" },
+            { "version": 2, "value": 1800.0, "source": "Bilan annuel" },
+            { "version": 1, "value": 1500.0, "source": "Rapport d'activité du hub" },
+        ])
+    );
+    let node = app
+        .data(
+            "query($id: ID!) { node(id: $id) { ... on HubIndicator { code value } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        node["node"],
+        json!({ "code": "sites_mapped", "value": 2100.0 })
+    );
+    let other = app
+        .data(
+            r#"{ hub(slug: "hub-du-sud") { reportedIndicators { id } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(other["hub"]["reportedIndicators"], json!([]));
+
+    // Audited like every write: who changed what, before and after.
+    let (_, body) = app
+        .post_as(
+            Some(&admin),
+            r#"{ auditLog(filter: { entityType: "hub_indicator" }) { nodes { action actor } } }"#,
+            json!({}),
+        )
+        .await;
+    let actions: Vec<&str> = body["data"]["auditLog"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|n| n["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "update").count(),
+        2,
+        "{body}"
+    );
+    // The network's figure and the hub's.
+    assert_eq!(
+        actions.iter().filter(|a| **a == "create").count(),
+        2,
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn coordinators_are_personal_data_of_their_hub() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let hinaura = app.token("hub_coordinator", Some("hinaura")).await;
+    let sud = app.token("hub_coordinator", Some("hub-du-sud")).await;
+    let tokens = app
+        .post_as(
+            Some(&admin),
+            "{ apiTokens { id role hub { slug } } }",
+            json!({}),
+        )
+        .await
+        .1;
+    let token_of = |slug: &str| {
+        tokens["data"]["apiTokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["role"] == "hub_coordinator" && t["hub"]["slug"] == slug)
+            .unwrap_or_else(|| panic!("no token of {slug}: {tokens}"))["id"]
+            .clone()
+    };
+    let person = |token: Value| {
+        json!({ "input": { "hub": "hinaura", "name": "Camille Martin", "title": "Coordinatrice",
+            "email": "camille.martin@hinaura.example", "apiToken": token } })
+    };
+
+    let (_, body) = app
+        .post_as(Some(&sud), CREATE_COORDINATOR, person(Value::Null))
+        .await;
+    assert_eq!(error_code(&body), Some("forbidden"), "{body}");
+    // A token of another hub cannot be linked to this hub's coordinator.
+    let (_, body) = app
+        .post_as(
+            Some(&hinaura),
+            CREATE_COORDINATOR,
+            person(token_of("hub-du-sud")),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createHubCoordinator"]["userErrors"][0]["field"],
+        json!(["input", "apiToken"]),
+        "{body}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&hinaura),
+            CREATE_COORDINATOR,
+            person(token_of("hinaura")),
+        )
+        .await;
+    let created = &body["data"]["createHubCoordinator"]["hubCoordinator"];
+    assert_eq!(created["name"], "Camille Martin", "{body}");
+    assert_eq!(created["apiTokenId"], token_of("hinaura"));
+    let id = created["id"].clone();
+
+    const READ: &str =
+        r#"{ hub(slug: "hinaura") { coordinators { title name email apiTokenId } } }"#;
+    for (who, token, sees) in [
+        ("anonymous", None, false),
+        ("another hub's coordinator", Some(sud.as_str()), false),
+        ("the hub's coordinator", Some(hinaura.as_str()), true),
+        ("an admin", Some(admin.as_str()), true),
+    ] {
+        let (_, body) = app.post_as(token, READ, json!({})).await;
+        let c = &body["data"]["hub"]["coordinators"][0];
+        assert_eq!(c["title"], "Coordinatrice", "{who}: {body}");
+        assert_eq!(c["name"].is_string(), sees, "{who}: {body}");
+        assert_eq!(c["email"].is_string(), sees, "{who}: {body}");
+        assert_eq!(c["apiTokenId"].is_string(), sees, "{who}: {body}");
+    }
+
+    let (_, body) = app
+        .post_as(
+            Some(&sud),
+            REMOVE_COORDINATOR,
+            json!({ "input": { "id": id } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("forbidden"), "{body}");
+    let (_, body) = app
+        .post_as(
+            Some(&hinaura),
+            REMOVE_COORDINATOR,
+            json!({ "input": { "id": id } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["removeHubCoordinator"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+    let data = app.data(READ, json!({})).await;
+    assert_eq!(data["hub"]["coordinators"], json!([]));
+}
+
+/// `/dashboard` and its assets come from the binary (no CDN): the page, its script and style, and the map with
+/// its 96 metropolitan departments; the page only talks to `/graphql`.
+#[tokio::test]
+async fn the_dashboard_page_and_its_assets_are_served_by_the_binary() {
+    let app = TestApp::spawn().await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    let page = get("/dashboard").await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="fr">"#));
+    assert!(!html.contains("https://"), "no external asset: {html}");
+    let js = get("/dashboard/dashboard.js")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(js.contains(r#"const API = "/graphql";"#));
+    assert!(
+        !js.contains("https://"),
+        "the script calls nothing but the API"
+    );
+    let svg = get("/dashboard/france-departments.svg").await.unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert_eq!(svg.text().await.unwrap().matches("<path").count(), 96);
+    assert_eq!(get("/dashboard/dashboard.css").await.unwrap().status(), 200);
+    assert_eq!(get("/dashboard/secret.txt").await.unwrap().status(), 404);
+}
