@@ -1,8 +1,8 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
 use crate::{
-    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, hubs, node, sites, statistics,
-    telemetry, territories, tokens,
+    aidants, ami, audit, changes, counsellors, dedup, feeds, funding, hubs, node, sites,
+    statistics, telemetry, territories, tokens,
 };
 use async_graphql::{MergedObject, Schema};
 use chrono::{DateTime, Utc};
