@@ -706,6 +706,23 @@ async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
         csv.contains("Hub Armor Numérique") && csv.contains("selected"),
         "{csv}"
     );
+    // The export names the dossier, its hub and its grant by the API's own global IDs (not database ids): what a
+    // reviewer copies from the spreadsheet is accepted by `node(id:)`.
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    assert_eq!(&rows[0][column("id")], id.as_str(), "{csv}");
+    assert_eq!(
+        &rows[0][column("hub_id")],
+        decision["hubId"].as_str().unwrap()
+    );
+    assert_eq!(
+        &rows[0][column("grant_id")],
+        decision["grantId"].as_str().unwrap()
+    );
     let (status, _, csv) = get(
         &app,
         Some(&cast.admin),
@@ -715,6 +732,26 @@ async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
     assert_eq!(status, 200);
     let csv = String::from_utf8(csv).unwrap();
     assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
+    let sheet_ids: std::collections::BTreeSet<String> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            assert_eq!(&r[0], id.as_str(), "{csv}");
+            r[2].to_owned()
+        })
+        .collect();
+    for sheet in &sheet_ids {
+        let node = call(
+            &app,
+            Some(&cast.admin),
+            r#"query($id: ID!) { node(id: $id) { __typename id } }"#,
+            json!({ "id": sheet }),
+            "node",
+        )
+        .await;
+        assert_eq!(node["__typename"], "AmiScoreSheet", "{sheet}: {node}");
+        assert_eq!(node["id"], sheet.as_str());
+    }
     // The same export from the command line, as the operator.
     let out = app.cli(&[
         "ami",

@@ -1,7 +1,9 @@
 //! CSV exports for reviewers and admins: the dossiers with their summaries, and every score.
 //!
 //! Comma-separated, UTF-8, one header line; amounts in euros with two decimals and a dot (`250000.00`), instants
-//! in RFC 3339 UTC; lists (departments, regions) joined with `;`.
+//! in RFC 3339 UTC; lists (departments, regions) joined with `;`. Dossiers, score sheets, hubs and grants are named
+//! by the API's global IDs (`maillage_core::ids::global_id`), never by database ids: a reviewer pastes them into
+//! `node(id:)` or any argument that takes them.
 
 use crate::AmiError;
 use crate::access::require_reviewer;
@@ -9,6 +11,7 @@ use crate::campaigns::list_campaigns;
 use crate::list::{ApplicationFilter, matching};
 use crate::reviews::sheets_of_applications;
 use maillage_core::Actor;
+use maillage_core::ids::global_id;
 use maillage_funding::Money;
 use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
@@ -83,7 +86,7 @@ pub async fn export_applications_csv<C: ConnectionTrait>(
         let co_funding: Money = d.co_funding.iter().map(|l| l.amount).sum();
         let decision = a.decision.as_ref();
         w.write_record([
-            a.id.to_string(),
+            global_id("AmiApplication", a.id),
             campaigns.get(&a.campaign_id.0).cloned().unwrap_or_default(),
             a.status.as_str().to_owned(),
             d.hub_name.clone(),
@@ -114,11 +117,11 @@ pub async fn export_applications_csv<C: ConnectionTrait>(
                 .unwrap_or_default(),
             decision
                 .and_then(|d| d.hub)
-                .map(|h| h.to_string())
+                .map(|h| global_id("Hub", h))
                 .unwrap_or_default(),
             decision
                 .and_then(|d| d.grant_id)
-                .map(|g| g.to_string())
+                .map(|g| global_id("Grant", g))
                 .unwrap_or_default(),
             decision.and_then(|d| d.reason.clone()).unwrap_or_default(),
         ])
@@ -164,9 +167,9 @@ pub async fn export_scores_csv<C: ConnectionTrait>(
         for s in &sheet.scores {
             let c = campaign.and_then(|c| c.criteria.iter().find(|c| c.code == s.criterion));
             w.write_record([
-                a.id.to_string(),
+                global_id("AmiApplication", a.id),
                 a.data.hub_name.clone(),
-                sheet.id.to_string(),
+                global_id("AmiScoreSheet", format_args!("{}.{}", a.id, sheet.id)),
                 sheet.reviewer.clone(),
                 s.criterion.clone(),
                 c.map(|c| c.weight.to_string()).unwrap_or_default(),

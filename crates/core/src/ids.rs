@@ -129,9 +129,27 @@ impl fmt::Display for RegionCode {
     }
 }
 
+/// The API's global ID of an object: base64url without padding of `Type:key`, where `Type` is the GraphQL type
+/// name and `key` its key within the type (an integer id, an INSEE code, or `parent.child` for objects listed under
+/// a parent).
+///
+/// It lives here, not in the GraphQL layer, because files written outside the API (the AMI exports, whether asked
+/// over HTTP or from the command line) must name objects exactly as the API does, so that a reviewer can paste an
+/// id from a spreadsheet into `node(id:)`.
+pub fn global_id(type_name: &str, key: impl fmt::Display) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{type_name}:{key}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_ids_are_base64url_of_type_and_key() {
+        assert_eq!(global_id("Hub", 1), "SHViOjE");
+        assert_eq!(global_id("AmiScoreSheet", "3.7"), "QW1pU2NvcmVTaGVldDozLjc");
+    }
 
     #[test]
     fn department_codes() {

@@ -147,7 +147,7 @@ pub enum IdError {
 
 /// Encodes a global ID.
 pub fn encode(kind: NodeKind, key: impl std::fmt::Display) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{}:{key}", kind.type_name())))
+    ID(maillage_core::ids::global_id(kind.type_name(), key))
 }
 
 /// Decodes a global ID into its kind and (non-empty) key.
