@@ -217,6 +217,13 @@ pub struct ProtectionConfig {
     #[arg(long, env = "MAILLAGE_EXECUTION_TIMEOUT_MS", default_value_t = 30_000)]
     pub execution_timeout_ms: u64,
 
+    /// Operations executed at the same time by this instance, all callers together (0: no bound). Others wait
+    /// their turn, within the execution timeout. Memory grows with the operations in flight (a nested page of
+    /// sites is a few megabytes until it is written out), not with open connections: the default, four per core,
+    /// keeps both cores busy while bounding memory under many connections (docs/PERFORMANCE.md, "Memory").
+    #[arg(long, env = "MAILLAGE_MAX_CONCURRENT_OPERATIONS", default_value_t = default_concurrent_operations())]
+    pub max_concurrent_operations: usize,
+
     /// Cost points a caller may spend in a burst (0: no budget). Refilled continuously.
     #[arg(long, env = "MAILLAGE_COST_BUDGET", default_value_t = 1_000_000)]
     pub cost_budget: u64,
@@ -255,12 +262,18 @@ pub struct ProtectionConfig {
     pub trusted_documents: Option<crate::persisted::TrustedDocuments>,
 }
 
+/// Four operations per core: GraphQL execution is mostly CPU, with short waits on the database.
+fn default_concurrent_operations() -> usize {
+    std::thread::available_parallelism().map_or(8, |n| n.get() * 4)
+}
+
 impl Default for ProtectionConfig {
     fn default() -> Self {
         Self {
             max_aliases: 30,
             max_directives: 30,
             execution_timeout_ms: 30_000,
+            max_concurrent_operations: default_concurrent_operations(),
             cost_budget: 1_000_000,
             cost_refill_per_second: 20_000,
             rate_limit_per_minute: 600,

@@ -676,12 +676,16 @@ impl<'a> Pipeline<'a> {
                 )
             });
         let started = std::time::Instant::now();
-        let response = match self.endpoint {
-            Endpoint::Public => with_timeout(p.timeout(), self.app.schema.execute(request)).await,
-            Endpoint::Federation => {
-                with_timeout(p.timeout(), self.app.federation_schema.execute(request)).await
+        // The wait for a turn counts in the execution timeout: a caller queued behind a burst gets `timeout`
+        // rather than an answer that never comes.
+        let run = async {
+            let _permit = p.execution_permit().await;
+            match self.endpoint {
+                Endpoint::Public => self.app.schema.execute(request).await,
+                Endpoint::Federation => self.app.federation_schema.execute(request).await,
             }
         };
+        let response = with_timeout(p.timeout(), run).await;
         crate::metrics::global().observe_operation(
             operation_name,
             operation_type,
