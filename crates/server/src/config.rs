@@ -219,9 +219,10 @@ pub struct ProtectionConfig {
 
     /// Operations executed at the same time by this instance, all callers together (0: no bound). Others wait
     /// their turn, within the execution timeout. Memory grows with the operations in flight (a nested page of
-    /// sites is a few megabytes until it is written out), not with open connections: the default, four per core,
-    /// keeps both cores busy while bounding memory under many connections (docs/PERFORMANCE.md, "Memory").
-    #[arg(long, env = "MAILLAGE_MAX_CONCURRENT_OPERATIONS", default_value_t = default_concurrent_operations())]
+    /// sites is a few megabytes until it is written out), not with open connections. The default, measured on two
+    /// cores, keeps them busy while holding under 200 MB at 64 connections (docs/PERFORMANCE.md, "Memory"); a
+    /// fixed number rather than one per core, so that a deployment's memory does not depend on the machine's size.
+    #[arg(long, env = "MAILLAGE_MAX_CONCURRENT_OPERATIONS", default_value_t = 8)]
     pub max_concurrent_operations: usize,
 
     /// Cost points a caller may spend in a burst (0: no budget). Refilled continuously.
@@ -262,18 +263,13 @@ pub struct ProtectionConfig {
     pub trusted_documents: Option<crate::persisted::TrustedDocuments>,
 }
 
-/// Four operations per core: GraphQL execution is mostly CPU, with short waits on the database.
-fn default_concurrent_operations() -> usize {
-    std::thread::available_parallelism().map_or(8, |n| n.get() * 4)
-}
-
 impl Default for ProtectionConfig {
     fn default() -> Self {
         Self {
             max_aliases: 30,
             max_directives: 30,
             execution_timeout_ms: 30_000,
-            max_concurrent_operations: default_concurrent_operations(),
+            max_concurrent_operations: 8,
             cost_budget: 1_000_000,
             cost_refill_per_second: 20_000,
             rate_limit_per_minute: 600,
