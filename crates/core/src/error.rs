@@ -27,6 +27,12 @@ pub trait ErrorCode: std::error::Error {
     fn is_user_error(&self) -> bool {
         false
     }
+
+    /// Every broken input rule, when the error is a refused draft: the API lists them all in `userErrors`, an
+    /// import report lists them all for the line, instead of the first one only.
+    fn field_problems(&self) -> Option<&crate::draft::FieldProblems> {
+        None
+    }
 }
 
 /// A path to an input field, e.g. `["input", "postalCode"]` or `["filter", "departments", "2"]`.

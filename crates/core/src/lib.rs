@@ -4,6 +4,7 @@ pub mod actor;
 pub mod codes;
 pub mod csv;
 pub mod db;
+pub mod draft;
 pub mod error;
 pub mod ids;
 pub mod pagination;
@@ -13,6 +14,7 @@ pub mod values;
 
 pub use actor::{Actor, Role};
 pub use codes::{Classification, Code};
+pub use draft::{FieldProblem, FieldProblems};
 pub use error::{ErrorCode, FieldPath};
 pub use ids::{DepartmentCode, HubId, RegionCode, SiteId};
 pub use pagination::{Cursor, Page, PageRequest};

@@ -36,7 +36,12 @@ pub fn input(field: &str) -> FieldPath {
 }
 
 /// Splits a domain error into a user error (payload) or a GraphQL error (permission, internal).
+///
+/// A refused draft (domain input rules) gives one user error per broken rule, under `input`.
 pub fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
+    if let Some(problems) = e.field_problems() {
+        return Ok(draft_errors(problems.clone()));
+    }
     if e.is_user_error() {
         Ok(vec![UserError {
             field: e.field().map(|f| f.0.clone()).unwrap_or_default(),
@@ -46,6 +51,15 @@ pub fn classify<E: ErrorCode>(e: &E) -> async_graphql::Result<Vec<UserError>> {
     } else {
         Err(to_gql(e))
     }
+}
+
+/// The broken input rules of a draft as user errors, their paths under `input`.
+pub fn draft_errors(problems: maillage_core::FieldProblems) -> Vec<UserError> {
+    problems
+        .under(&FieldPath::new("input"))
+        .into_iter()
+        .map(|p| user_error(p.field, p.code, p.message))
+        .collect()
 }
 
 /// The caller, refused with `unauthenticated` when anonymous: writes always need a token.
