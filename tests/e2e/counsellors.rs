@@ -480,3 +480,142 @@ async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
     );
     assert!(csv.contains("Camille"));
 }
+
+/// The `(field, code)` of each user error of a payload.
+fn errors_at(payload: &Value) -> Vec<(String, String)> {
+    payload["userErrors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no userErrors in {payload}"))
+        .iter()
+        .map(|e| {
+            let field: Vec<&str> = e["field"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            (field.join("."), e["code"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn invalid(fields: &[&str]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|f| ((*f).to_owned(), "invalid_value".to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_api_and_the_import_refuse_the_same_values_with_every_problem_at_once() {
+    let app = TestApp::spawn().await;
+    let token = app.token("hub_coordinator", Some("hinaura")).await;
+    const CREATE_STRUCTURE: &str = "mutation($input: CreateHostStructureInput!) { createHostStructure(input: $input) { hostStructure { id } userErrors { field code message } } }";
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            CREATE_STRUCTURE,
+            json!({ "input": { "siret": "123", "name": "  ", "kind": "COMMUNE", "department": "69", "postalCode": "6900", "commune": "c".repeat(201) } }),
+        )
+        .await;
+    let payload = &body["data"]["createHostStructure"];
+    assert_eq!(payload["hostStructure"], Value::Null, "{body}");
+    assert_eq!(
+        errors_at(payload),
+        invalid(&[
+            "input.siret",
+            "input.name",
+            "input.postalCode",
+            "input.commune"
+        ]),
+        "{body}"
+    );
+
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            CREATE_STRUCTURE,
+            json!({ "input": { "siret": siret(77).as_str(), "name": "Mairie", "kind": "COMMUNE", "department": "69" } }),
+        )
+        .await;
+    let structure = body["data"]["createHostStructure"]["hostStructure"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+
+    const CREATE: &str = "mutation($input: CreateCounsellorInput!) { createCounsellor(input: $input) { counsellor { id version phone } userErrors { field code message } } }";
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            CREATE,
+            json!({ "input": { "externalId": "cn-9", "structureId": structure, "firstName": "", "lastName": "Durand", "email": "nope", "phone": "12", "hostShare": 101 } }),
+        )
+        .await;
+    assert_eq!(
+        errors_at(&body["data"]["createCounsellor"]),
+        invalid(&[
+            "input.firstName",
+            "input.email",
+            "input.phone",
+            "input.hostShare"
+        ]),
+        "{body}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            CREATE,
+            json!({ "input": { "externalId": "cn-9", "structureId": structure, "firstName": "Léa", "lastName": "Durand", "phone": "04 78 00 00 09" } }),
+        )
+        .await;
+    let created = &body["data"]["createCounsellor"]["counsellor"];
+    assert_eq!(created["phone"], "0478000009", "{body}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, body) = app
+        .post_as(
+            Some(&token),
+            "mutation($input: UpdateCounsellorInput!) { updateCounsellor(input: $input) { counsellor { id } userErrors { field code message } } }",
+            json!({ "input": { "id": id, "version": 1, "lastName": " ", "phone": "12" } }),
+        )
+        .await;
+    assert_eq!(
+        errors_at(&body["data"]["updateCounsellor"]),
+        invalid(&["input.lastName", "input.phone"]),
+        "{body}"
+    );
+
+    // The same phone in a file: the row is refused, reported at its line and column.
+    let file = app.dir.path().join("bad-phone.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "id,siret_structure,prenom,nom,statut,telephone\n\
+             cn-10,{s},Ali,Benali,actif,0478000010\n\
+             cn-11,{s},Zoé,Petit,actif,12\n",
+            s = siret(77).as_str()
+        ),
+    )
+    .unwrap();
+    let out = app.cli(&[
+        "counsellors",
+        "import",
+        "counsellors",
+        file.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(summary_number(&stdout, "stored"), 1, "{stdout}");
+    assert_eq!(summary_number(&stdout, "rejected"), 1, "{stdout}");
+    let report = std::fs::read_to_string(
+        app.dir
+            .path()
+            .join("counsellors-import-report-counsellors.csv"),
+    )
+    .unwrap();
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("3,cn-11,telephone,") && l.contains("French number")),
+        "{report}"
+    );
+}

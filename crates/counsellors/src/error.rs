@@ -1,7 +1,7 @@
 //! The counsellors crate's one error enum.
 
 use maillage_core::error::{ErrorCode, FieldPath, InvalidValue};
-use maillage_core::{Code, pagination::PaginationError};
+use maillage_core::{Code, FieldProblems, pagination::PaginationError};
 
 /// Everything a counsellors service can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,9 @@ pub enum CounsellorsError {
         /// The stable code (`invalid_value`, `unknown_value`, …).
         code: Code,
     },
+    /// A value breaks the input rules ([`crate::draft`]): every broken rule, paths relative to the input.
+    #[error("{0}")]
+    Rules(#[from] FieldProblems),
     /// Bad pagination arguments.
     #[error(transparent)]
     Pagination(#[from] PaginationError),
@@ -119,6 +122,7 @@ impl ErrorCode for CounsellorsError {
     fn code(&self) -> Code {
         match self {
             Self::InvalidInput { code, .. } => *code,
+            Self::Rules(p) => p.code(),
             Self::Pagination(e) => e.code(),
             Self::Forbidden(_) => Code::Forbidden,
             Self::NotFound { .. } => Code::NotFound,
@@ -136,6 +140,7 @@ impl ErrorCode for CounsellorsError {
     fn field(&self) -> Option<&FieldPath> {
         match self {
             Self::InvalidInput { field, .. } | Self::NotFound { field, .. } => Some(field),
+            Self::Rules(p) => p.field(),
             _ => None,
         }
     }
@@ -149,10 +154,18 @@ impl ErrorCode for CounsellorsError {
         }
     }
 
+    fn field_problems(&self) -> Option<&FieldProblems> {
+        match self {
+            Self::Rules(p) => Some(p),
+            _ => None,
+        }
+    }
+
     fn is_user_error(&self) -> bool {
         matches!(
             self,
             Self::InvalidInput { .. }
+                | Self::Rules(_)
                 | Self::Pagination(_)
                 | Self::NotFound { .. }
                 | Self::StaleVersion { .. }

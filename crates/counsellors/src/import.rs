@@ -6,16 +6,17 @@
 //! changes nothing. Columns are documented in the crate's README; `,` and `;` delimiters are both accepted.
 
 use crate::CounsellorsError;
+use crate::draft::{CounsellorDraft, PersonalDraft, PostDraft, StructureDraft};
 use crate::model::{
     CommitteeDecision, ContractType, CounsellorId, CounsellorStatus, NewCounsellor, NewPost,
-    NewStructure, PersonalData, StructureKind,
+    NewStructure, StructureId, StructureKind,
 };
 use crate::write::{
     StoreOutcome, can_write, check_counsellor, counsellor_by_external_id, post_of_structure,
-    store_counsellor, store_post, store_structure, structure_by_siret, validate_post,
+    store_counsellor, store_post, store_structure, structure_by_siret,
 };
 use chrono::NaiveDate;
-use maillage_core::{Actor, DepartmentCode, Email, PostalCode, Role, Siret};
+use maillage_core::{Actor, FieldProblems, Role, Siret};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::collections::HashMap;
 use std::path::Path;
@@ -230,55 +231,55 @@ fn int_cell(row: &Row, column: &str, issues: &mut Vec<Issue>) -> Option<i32> {
         .ok()
 }
 
-fn email_cell(row: &Row, column: &str, issues: &mut Vec<Issue>) -> Option<Email> {
-    let v = row.get(column)?;
-    Email::parse(v)
-        .map_err(|e| issues.push(issue(column, e.to_string())))
-        .ok()
+/// The CSV column of each structure or post field, by the name the rules (and the API) give it.
+const STRUCTURE_FIELDS: &[(&str, &str)] = &[
+    ("siret", "siret"),
+    ("name", "nom"),
+    ("department", "departement"),
+    ("address", "adresse"),
+    ("postalCode", "code_postal"),
+    ("commune", "commune"),
+    ("requested", "postes_demandes"),
+    ("granted", "postes_accordes"),
+    ("agreementEnd", "date_fin_convention"),
+];
+
+/// The CSV column of each counsellor field, by the name the rules (and the API) give it.
+const COUNSELLOR_FIELDS: &[(&str, &str)] = &[
+    ("externalId", "id"),
+    ("firstName", "prenom"),
+    ("lastName", "nom"),
+    ("email", "email"),
+    ("personalEmail", "email_personnel"),
+    ("phone", "telephone"),
+    ("hostShare", "part_structure"),
+    ("contractEnd", "date_fin_contrat"),
+    ("postId", "poste"),
+    ("coordinatorId", "id_coordinateur"),
+    ("structureId", "siret_structure"),
+];
+
+/// The column of a field named as the rules name it (the field's own name when no column carries it).
+fn column(columns: &[(&str, &'static str)], field: &str) -> String {
+    columns
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map_or_else(|| field.to_owned(), |(_, c)| (*c).to_owned())
 }
 
-/// Normalises a phone number (`04 78 00 00 00`, `+33 4 78…`) or reports it.
-pub fn parse_phone(raw: &str) -> Option<String> {
-    let v: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '.' | '-'))
-        .collect();
-    let digits = v.trim_start_matches('+');
-    let ok = digits.chars().all(|c| c.is_ascii_digit())
-        && if v.starts_with('+') {
-            (8..=15).contains(&digits.len())
-        } else {
-            digits.len() == 10 && digits.starts_with('0')
-        };
-    ok.then_some(v)
-}
-
-fn text_cell(row: &Row, column: &str, max: usize, issues: &mut Vec<Issue>) -> Option<String> {
-    let v = row.get(column)?;
-    if v.chars().count() > max {
-        issues.push(issue(column, format!("longer than {max} characters")));
-        return None;
+/// A draft's broken rules as report issues, each at its CSV column.
+fn rule_issues(problems: FieldProblems, columns: &[(&str, &'static str)], issues: &mut Vec<Issue>) {
+    for p in problems {
+        issues.push((column(columns, &p.field.to_string()), p.message));
     }
-    Some(v.to_owned())
+}
+
+fn cell(row: &Row, column: &str) -> String {
+    row.get(column).unwrap_or_default().to_owned()
 }
 
 fn parse_structure_row(row: &Row) -> Result<(NewStructure, Option<NewPost>), Vec<Issue>> {
     let mut issues = Vec::new();
-    let siret = match row.get("siret").map(Siret::parse) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => {
-            issues.push(issue("siret", e.to_string()));
-            None
-        }
-        None => {
-            issues.push(issue("siret", "required"));
-            None
-        }
-    };
-    let name = text_cell(row, "nom", 300, &mut issues);
-    if row.get("nom").is_none() {
-        issues.push(issue("nom", "required"));
-    }
     let kind = match row.get("type") {
         Some(v) => StructureKind::parse(v).or_else(|| {
             issues.push(issue(
@@ -299,25 +300,22 @@ fn parse_structure_row(row: &Row) -> Result<(NewStructure, Option<NewPost>), Vec
             None
         }
     };
-    let postal_code = row.get("code_postal").and_then(|v| {
-        PostalCode::parse(v)
-            .map_err(|e| issues.push(issue("code_postal", e.to_string())))
-            .ok()
-    });
-    let department = match row.get("departement") {
-        Some(v) => DepartmentCode::parse(v)
-            .map_err(|e| issues.push(issue("departement", e.to_string())))
-            .ok(),
-        None => {
-            issues.push(issue("departement", "required"));
-            None
-        }
+    let draft = StructureDraft {
+        siret: cell(row, "siret"),
+        name: cell(row, "nom"),
+        // Only a placeholder when the kind is missing or wrong: the row is rejected for it.
+        kind: kind.unwrap_or(StructureKind::OtherPrivate),
+        department: cell(row, "departement"),
+        address: row.get("adresse").map(str::to_owned),
+        postal_code: row.get("code_postal").map(str::to_owned),
+        commune: row.get("commune").map(str::to_owned),
+        france_services: bool_cell(row, "france_services", &mut issues),
+        zrr: bool_cell(row, "zrr", &mut issues),
+        qpv: bool_cell(row, "qpv", &mut issues),
     };
-    let address = text_cell(row, "adresse", 300, &mut issues);
-    let commune = text_cell(row, "commune", 200, &mut issues);
-    let france_services = bool_cell(row, "france_services", &mut issues);
-    let zrr = bool_cell(row, "zrr", &mut issues);
-    let qpv = bool_cell(row, "qpv", &mut issues);
+    let structure = NewStructure::try_from(draft)
+        .map_err(|p| rule_issues(p, STRUCTURE_FIELDS, &mut issues))
+        .ok();
     let post = if row.get("postes_demandes").is_some() {
         let renewal = bool_cell(row, "renouvellement", &mut issues);
         let requested = int_cell(row, "postes_demandes", &mut issues).unwrap_or(0);
@@ -332,7 +330,7 @@ fn parse_structure_row(row: &Row) -> Result<(NewStructure, Option<NewPost>), Vec
                 None
             }),
         };
-        let post = decision.map(|decision| NewPost {
+        let draft = PostDraft {
             renewal,
             requested,
             granted,
@@ -340,32 +338,20 @@ fn parse_structure_row(row: &Row) -> Result<(NewStructure, Option<NewPost>), Vec
             committee_date: date_cell(row, "date_comite", &mut issues),
             agreement_start: date_cell(row, "date_debut_convention", &mut issues),
             agreement_end: date_cell(row, "date_fin_convention", &mut issues),
-        });
-        if let Some(p) = &post
-            && let Err(e) = validate_post(p)
-        {
-            issues.push(issue("postes_accordes", e.to_string()));
+        };
+        match decision.map(|_| NewPost::try_from(draft)) {
+            Some(Ok(post)) => Some(post),
+            Some(Err(p)) => {
+                rule_issues(p, STRUCTURE_FIELDS, &mut issues);
+                None
+            }
+            None => None,
         }
-        post
     } else {
         None
     };
-    match (siret, name, kind, department) {
-        (Some(siret), Some(name), Some(kind), Some(department)) if issues.is_empty() => Ok((
-            NewStructure {
-                siret,
-                name,
-                kind,
-                address,
-                postal_code,
-                commune,
-                department,
-                france_services,
-                zrr,
-                qpv,
-            },
-            post,
-        )),
+    match structure {
+        Some(structure) if issues.is_empty() => Ok((structure, post)),
         _ => Err(issues),
     }
 }
@@ -489,27 +475,17 @@ async fn record_import<C: ConnectionTrait>(
     Ok(())
 }
 
-/// A counsellor row, parsed; references (structure, post, coordinator) are resolved against the database.
+/// A counsellor row, parsed and checked; references (structure, post, coordinator) are resolved against the
+/// database, so `new` holds placeholders for them until then.
 struct CounsellorRow {
-    external_id: String,
     siret: Siret,
-    personal: PersonalData,
-    status: CounsellorStatus,
-    dates: [Option<NaiveDate>; 7],
-    contract_type: Option<ContractType>,
-    pix: bool,
-    host_share: i32,
-    is_coordinator: bool,
+    new: NewCounsellor,
     coordinator: Option<String>,
     post: Option<bool>,
 }
 
 fn parse_counsellor_row(row: &Row) -> Result<CounsellorRow, Vec<Issue>> {
     let mut issues = Vec::new();
-    let external_id = text_cell(row, "id", 64, &mut issues);
-    if row.get("id").is_none() {
-        issues.push(issue("id", "required"));
-    }
     let siret = match row.get("siret_structure").map(Siret::parse) {
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
@@ -521,13 +497,6 @@ fn parse_counsellor_row(row: &Row) -> Result<CounsellorRow, Vec<Issue>> {
             None
         }
     };
-    let first_name = text_cell(row, "prenom", 100, &mut issues);
-    let last_name = text_cell(row, "nom", 100, &mut issues);
-    for (col, v) in [("prenom", &first_name), ("nom", &last_name)] {
-        if v.is_none() && row.get(col).is_none() {
-            issues.push(issue(col, "required"));
-        }
-    }
     let status = match row.get("statut") {
         Some(v) => CounsellorStatus::parse(v).or_else(|| {
             issues.push(issue(
@@ -541,15 +510,15 @@ fn parse_counsellor_row(row: &Row) -> Result<CounsellorRow, Vec<Issue>> {
             None
         }
     };
-    let email = email_cell(row, "email", &mut issues);
-    let personal_email = email_cell(row, "email_personnel", &mut issues);
-    let phone = row.get("telephone").and_then(|v| {
-        parse_phone(v).or_else(|| {
-            issues.push(issue("telephone", format!("{v:?} is not a phone number")));
-            None
-        })
-    });
-    let dates = [
+    let [
+        recruited_on,
+        training_started_on,
+        active_since,
+        ended_on,
+        contract_start,
+        contract_end,
+        training_completed_on,
+    ] = [
         "date_recrutement",
         "date_debut_formation",
         "date_entree_activite",
@@ -568,12 +537,36 @@ fn parse_counsellor_row(row: &Row) -> Result<CounsellorRow, Vec<Issue>> {
             None
         })
     });
-    let pix = bool_cell(row, "pix", &mut issues);
-    let host_share = int_cell(row, "part_structure", &mut issues).unwrap_or(0);
-    if !(0..=100).contains(&host_share) {
-        issues.push(issue("part_structure", "a percentage, 0 to 100"));
-    }
-    let is_coordinator = bool_cell(row, "coordinateur", &mut issues);
+    let draft = CounsellorDraft {
+        external_id: cell(row, "id"),
+        // Resolved from the SIRET once the row's own rules pass.
+        structure_id: StructureId(0),
+        post_id: None,
+        personal: PersonalDraft {
+            first_name: cell(row, "prenom"),
+            last_name: cell(row, "nom"),
+            email: row.get("email").map(str::to_owned),
+            personal_email: row.get("email_personnel").map(str::to_owned),
+            phone: row.get("telephone").map(str::to_owned),
+        },
+        // Only a placeholder when the status is missing or wrong: the row is rejected for it.
+        status: status.unwrap_or(CounsellorStatus::Recruited),
+        recruited_on,
+        training_started_on,
+        active_since,
+        ended_on,
+        contract_type,
+        contract_start,
+        contract_end,
+        training_completed_on,
+        pix_certified: bool_cell(row, "pix", &mut issues),
+        host_share: int_cell(row, "part_structure", &mut issues).unwrap_or(0),
+        is_coordinator: bool_cell(row, "coordinateur", &mut issues),
+        coordinator_id: None,
+    };
+    let new = NewCounsellor::try_from(draft)
+        .map_err(|p| rule_issues(p, COUNSELLOR_FIELDS, &mut issues))
+        .ok();
     let post = match row.get("poste").map(maillage_core::text::fold) {
         None => None,
         Some(v) if v == "initial" => Some(false),
@@ -586,30 +579,13 @@ fn parse_counsellor_row(row: &Row) -> Result<CounsellorRow, Vec<Issue>> {
             None
         }
     };
-    match (external_id, siret, first_name, last_name, status) {
-        (Some(external_id), Some(siret), Some(first_name), Some(last_name), Some(status))
-            if issues.is_empty() =>
-        {
-            Ok(CounsellorRow {
-                external_id,
-                siret,
-                personal: PersonalData {
-                    first_name,
-                    last_name,
-                    email,
-                    personal_email,
-                    phone,
-                },
-                status,
-                dates,
-                contract_type,
-                pix,
-                host_share,
-                is_coordinator,
-                coordinator: row.get("id_coordinateur").map(str::to_owned),
-                post,
-            })
-        }
+    match (siret, new) {
+        (Some(siret), Some(new)) if issues.is_empty() => Ok(CounsellorRow {
+            siret,
+            new,
+            coordinator: row.get("id_coordinateur").map(str::to_owned),
+            post,
+        }),
         _ => Err(issues),
     }
 }
@@ -642,7 +618,7 @@ pub async fn import_counsellors(
         })
         .collect();
     // Coordinators first, each group in file order.
-    parsed.sort_by_key(|(line, _, r)| (!r.as_ref().is_ok_and(|c| c.is_coordinator), *line));
+    parsed.sort_by_key(|(line, _, r)| (!r.as_ref().is_ok_and(|c| c.new.is_coordinator), *line));
     let txn = maillage_core::db::begin_write(db).await?;
     let mut seen: HashMap<String, u64> = HashMap::new();
     for (line, id, parsed) in parsed {
@@ -665,7 +641,7 @@ pub async fn import_counsellors(
                 continue;
             }
         };
-        if let Some(first) = seen.insert(row.external_id.clone(), line) {
+        if let Some(first) = seen.insert(row.new.external_id.clone(), line) {
             reject(
                 &mut summary,
                 vec![issue(
@@ -688,7 +664,7 @@ pub async fn import_counsellors(
             );
             continue;
         };
-        let existing = counsellor_by_external_id(&txn, &row.external_id).await?;
+        let existing = counsellor_by_external_id(&txn, &row.new.external_id).await?;
         if existing
             .as_ref()
             .is_some_and(|e| !can_write(actor, &e.department))
@@ -732,42 +708,17 @@ pub async fn import_counsellors(
                 }
             },
         };
-        let [
-            recruited_on,
-            training_started_on,
-            active_since,
-            ended_on,
-            contract_start,
-            contract_end,
-            training_completed_on,
-        ] = row.dates;
         let new = NewCounsellor {
-            external_id: row.external_id,
             structure_id: structure.id,
             post_id,
-            personal: row.personal,
-            status: row.status,
-            recruited_on,
-            training_started_on,
-            active_since,
-            ended_on,
-            contract_type: row.contract_type,
-            contract_start,
-            contract_end,
-            training_completed_on,
-            pix_certified: row.pix,
-            host_share: row.host_share,
-            is_coordinator: row.is_coordinator,
             coordinator_id,
+            ..row.new
         };
         let stored =
             match check_counsellor(&txn, actor, existing.as_ref().map(|e| e.id), &new).await {
                 Ok(s) => s,
                 Err(e) if e_is_row_error(&e) => {
-                    reject(
-                        &mut summary,
-                        vec![(csv_column(&e).to_owned(), e.to_string())],
-                    );
+                    reject(&mut summary, vec![(csv_column(&e), e.to_string())]);
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -787,16 +738,13 @@ fn e_is_row_error(e: &CounsellorsError) -> bool {
 }
 
 /// The CSV column behind a service error's input field.
-fn csv_column(e: &CounsellorsError) -> &'static str {
+fn csv_column(e: &CounsellorsError) -> String {
     use maillage_core::ErrorCode as _;
     if matches!(e, CounsellorsError::TimeShareExceeded { .. }) {
-        return "part_structure";
+        return "part_structure".to_owned();
     }
-    match e.field().and_then(|f| f.0.last()).map(String::as_str) {
-        Some("postId") => "poste",
-        Some("coordinatorId") => "id_coordinateur",
-        Some("contractEnd") => "date_fin_contrat",
-        Some("hostShare") => "part_structure",
-        _ => "id",
+    match e.field().and_then(|f| f.0.last()) {
+        Some(field) => column(COUNSELLOR_FIELDS, field),
+        None => "id".to_owned(),
     }
 }

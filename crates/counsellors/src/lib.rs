@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod draft;
 mod entity;
 mod error;
 pub mod export;
@@ -10,6 +11,10 @@ pub mod query;
 pub mod statistics;
 mod write;
 
+pub use draft::{
+    CounsellorDraft, PersonalDraft, PersonalPatch, PersonalPatchDraft, PostDraft, StructureDraft,
+    StructurePatchDraft,
+};
 pub use error::CounsellorsError;
 pub use model::{
     Assignment, CommitteeDecision, ContractType, Counsellor, CounsellorId, CounsellorStatus,
@@ -26,5 +31,4 @@ pub use query::{
 pub use write::{
     PostPatch, StoreOutcome, StructurePatch, can_write, create_counsellor, create_post,
     create_structure, set_assignments, update_counsellor, update_post, update_structure,
-    validate_post,
 };

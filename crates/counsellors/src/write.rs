@@ -156,23 +156,6 @@ fn fingerprint(text: &str) -> String {
     format!("{:04x}", hash >> 48)
 }
 
-fn check_dates(
-    start: Option<NaiveDate>,
-    end: Option<NaiveDate>,
-    field: &str,
-) -> Result<(), CounsellorsError> {
-    if let (Some(s), Some(e)) = (start, end)
-        && e < s
-    {
-        return Err(CounsellorsError::input(
-            input(field),
-            Code::InvalidValue,
-            format!("{field} ({e}) is before the start ({s})"),
-        ));
-    }
-    Ok(())
-}
-
 // ------------------------------------------------------------------------------------------------------------
 // Structures
 // ------------------------------------------------------------------------------------------------------------
@@ -215,6 +198,8 @@ pub(crate) async fn store_structure<C: ConnectionTrait>(
     new: &NewStructure,
     existing: Option<&Structure>,
 ) -> Result<StoreOutcome, CounsellorsError> {
+    // Every way in reaches this point with a checked value; checking again keeps a new caller honest.
+    let new = &new.clone().checked()?;
     if let Some(old) = existing
         && old.data == *new
     {
@@ -276,6 +261,7 @@ pub async fn create_structure(
     actor: &Actor,
     new: NewStructure,
 ) -> Result<Structure, CounsellorsError> {
+    let new = new.checked()?;
     forbid_outside(actor, &new.department)?;
     let txn = maillage_core::db::begin_write(db).await?;
     if structure_by_siret(&txn, new.siret.as_str())
@@ -399,7 +385,7 @@ pub async fn update_structure(
         .await?
         .ok_or_else(|| not_found("structure", id.0, "id"))?;
     forbid_outside(actor, &old.data.department)?;
-    let new = patch.apply(old.data.clone());
+    let new = patch.apply(old.data.clone()).checked()?;
     forbid_outside(actor, &new.department)?;
     bump_version::<_, structure::Entity>(
         &txn,
@@ -455,35 +441,6 @@ pub async fn update_structure(
 // Posts
 // ------------------------------------------------------------------------------------------------------------
 
-/// Checks the business rules of a post: counts, decision and dates.
-pub fn validate_post(p: &NewPost) -> Result<(), CounsellorsError> {
-    if p.requested < 0 || p.requested > 1000 {
-        return Err(CounsellorsError::input(
-            input("requested"),
-            Code::InvalidValue,
-            "requested must be between 0 and 1000",
-        ));
-    }
-    if p.granted < 0 || p.granted > p.requested {
-        return Err(CounsellorsError::input(
-            input("granted"),
-            Code::InvalidValue,
-            format!(
-                "granted must be between 0 and the number requested ({})",
-                p.requested
-            ),
-        ));
-    }
-    if p.decision != CommitteeDecision::Accepted && p.granted != 0 {
-        return Err(CounsellorsError::input(
-            input("granted"),
-            Code::InvalidValue,
-            "posts are granted only by an accepted committee decision",
-        ));
-    }
-    check_dates(p.agreement_start, p.agreement_end, "agreementEnd")
-}
-
 fn post_columns(structure: StructureId, p: &NewPost) -> post::ActiveModel {
     post::ActiveModel {
         structure_id: Set(structure.0),
@@ -522,6 +479,8 @@ pub(crate) async fn store_post<C: ConnectionTrait>(
     new: &NewPost,
     existing: Option<&Post>,
 ) -> Result<StoreOutcome, CounsellorsError> {
+    // Every way in reaches this point with a checked value; checking again keeps a new caller honest.
+    let new = &new.clone().checked()?;
     if let Some(old) = existing
         && old.data == *new
     {
@@ -576,7 +535,7 @@ pub async fn create_post(
     structure_id: StructureId,
     new: NewPost,
 ) -> Result<Post, CounsellorsError> {
-    validate_post(&new)?;
+    let new = new.checked()?;
     let txn = maillage_core::db::begin_write(db).await?;
     let structure = get_structure(&txn, structure_id)
         .await?
@@ -658,7 +617,7 @@ pub async fn update_post(
     if let Some(v) = patch.agreement_end {
         new.agreement_end = v;
     }
-    validate_post(&new)?;
+    let new = new.checked()?;
     bump_version::<_, post::Entity>(
         &txn,
         "post",
@@ -756,8 +715,8 @@ async fn site_shares<C: ConnectionTrait>(
 }
 
 /// Checks what a counsellor refers to and returns its host structure: the structure exists and the caller may
-/// write there, the post belongs to it, the coordinator is a coordinator (and not the counsellor itself), dates
-/// are ordered and the host share is a percentage that fits with the site shares already assigned.
+/// write there, the post belongs to it, the coordinator is a coordinator (and not the counsellor itself), and the
+/// host share fits with the site shares already assigned. The value's own rules are [`NewCounsellor::checked`]'s.
 pub(crate) async fn check_counsellor<C: ConnectionTrait>(
     db: &C,
     actor: &Actor,
@@ -801,13 +760,6 @@ pub(crate) async fn check_counsellor<C: ConnectionTrait>(
             None => return Err(not_found("counsellor", coordinator.0, "coordinatorId")),
         }
     }
-    if !(0..=100).contains(&c.host_share) {
-        return Err(CounsellorsError::input(
-            input("hostShare"),
-            Code::InvalidValue,
-            "hostShare is a percentage, 0 to 100",
-        ));
-    }
     if let Some(id) = id {
         let total = c.host_share + site_shares(db, id).await?;
         if total > 100 {
@@ -817,7 +769,6 @@ pub(crate) async fn check_counsellor<C: ConnectionTrait>(
             });
         }
     }
-    check_dates(c.contract_start, c.contract_end, "contractEnd")?;
     Ok(structure)
 }
 
@@ -831,6 +782,8 @@ pub(crate) async fn store_counsellor<C: ConnectionTrait>(
     new: &NewCounsellor,
     existing: Option<&Counsellor>,
 ) -> Result<StoreOutcome, CounsellorsError> {
+    // Every way in reaches this point with a checked value; checking again keeps a new caller honest.
+    let new = &new.clone().checked()?;
     if let Some(old) = existing
         && old.data == *new
     {
@@ -889,6 +842,7 @@ pub async fn create_counsellor(
     actor: &Actor,
     new: NewCounsellor,
 ) -> Result<Counsellor, CounsellorsError> {
+    let new = new.checked()?;
     let txn = maillage_core::db::begin_write(db).await?;
     let structure = check_counsellor(&txn, actor, None, &new).await?;
     if counsellor_by_external_id(&txn, &new.external_id)
@@ -936,6 +890,7 @@ pub async fn update_counsellor(
     .await?;
     let mut new = old.data.clone();
     change(&mut new);
+    let new = new.checked()?;
     let structure = check_counsellor(&txn, actor, Some(id), &new).await?;
     if new.is_coordinator != old.data.is_coordinator && !new.is_coordinator {
         let coordinated = crate::query::coordinated_by(&txn, &[id]).await?;

@@ -1005,3 +1005,119 @@ async fn counsellor_statistics_equal_the_counts_of_the_list() {
         .unwrap();
     assert_eq!(row.count, 3, "the Rhône's two and the Ain's one");
 }
+
+/// The fields of a refused value, as the rules name them.
+fn rule_fields(e: &CounsellorsError) -> Vec<String> {
+    e.field_problems()
+        .unwrap_or_else(|| panic!("not refused by the input rules: {e}"))
+        .iter()
+        .map(|p| p.field.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_services_refuse_values_that_break_the_input_rules() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let mut bad = structure(300, "69", StructureKind::Commune);
+    bad.name = "   ".to_owned();
+    bad.commune = Some("c".repeat(201));
+    let err = create_structure(&e.t.db, &admin, bad).await.unwrap_err();
+    assert_eq!(err.code(), maillage_core::Code::InvalidValue);
+    assert!(err.is_user_error());
+    assert_eq!(rule_fields(&err), ["name", "commune"]);
+
+    let mut good = structure(301, "69", StructureKind::Commune);
+    good.name = "  Mairie  ".to_owned();
+    let s = create_structure(&e.t.db, &admin, good).await.unwrap();
+    assert_eq!(s.data.name, "Mairie", "stored trimmed");
+
+    let mut c = counsellor("rules-1", s.id);
+    c.personal.phone = Some("call me".to_owned());
+    c.personal.last_name = String::new();
+    c.host_share = 120;
+    let err = create_counsellor(&e.t.db, &admin, c).await.unwrap_err();
+    assert_eq!(rule_fields(&err), ["lastName", "phone", "hostShare"]);
+
+    let mut c = counsellor("rules-2", s.id);
+    c.personal.phone = Some("04 78 00 00 00".to_owned());
+    let stored = create_counsellor(&e.t.db, &admin, c).await.unwrap();
+    assert_eq!(stored.data.personal.phone.as_deref(), Some("0478000000"));
+    let err = update_counsellor(&e.t.db, &admin, stored.id, stored.version, |n| {
+        n.personal.first_name = "x".repeat(101);
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(rule_fields(&err), ["firstName"]);
+
+    let post = NewPost {
+        renewal: false,
+        requested: 1,
+        granted: 3,
+        decision: CommitteeDecision::Pending,
+        committee_date: None,
+        agreement_start: None,
+        agreement_end: None,
+    };
+    let err = create_post(&e.t.db, &admin, s.id, post).await.unwrap_err();
+    assert_eq!(rule_fields(&err), ["granted"]);
+}
+
+#[tokio::test]
+async fn an_import_reports_every_broken_rule_of_a_row_at_its_line_and_column() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let structures = format!(
+        "siret;nom;type;departement;adresse;code_postal;commune\n\
+         {s1};Mairie;commune;69;1 place Bellecour;69002;Lyon\n\
+         {s2};{long};commune;69;;6900;{long_commune}\n",
+        s1 = siret(400),
+        s2 = siret(401),
+        long = "n".repeat(301),
+        long_commune = "c".repeat(201),
+    );
+    let path = e.write("structures.csv", &structures);
+    let mut lines = Vec::new();
+    let summary = import_structures(&e.t.db, &admin, &path, &mut report_collector(&mut lines))
+        .await
+        .unwrap();
+    assert_eq!((summary.created, summary.rejected), (1, 1));
+    let at: Vec<(u64, &str)> = lines.iter().map(|l| (l.line, l.field.as_str())).collect();
+    assert_eq!(at, [(3, "nom"), (3, "code_postal"), (3, "commune")]);
+
+    let counsellors = format!(
+        "id;siret_structure;prenom;nom;statut;email;telephone;part_structure\n\
+         c-1;{s1};Léa;Durand;actif;lea@example.org;+33 4 78 00 00 01;10\n\
+         c-2;{s1};;Durand;actif;pas-un-mail;12;150\n",
+        s1 = siret(400),
+    );
+    let path = e.write("counsellors.csv", &counsellors);
+    let mut lines = Vec::new();
+    let summary = import_counsellors(&e.t.db, &admin, &path, &mut report_collector(&mut lines))
+        .await
+        .unwrap();
+    assert_eq!((summary.created, summary.rejected), (1, 1));
+    let at: Vec<(u64, &str)> = lines.iter().map(|l| (l.line, l.field.as_str())).collect();
+    assert_eq!(
+        at,
+        [
+            (3, "prenom"),
+            (3, "email"),
+            (3, "telephone"),
+            (3, "part_structure")
+        ]
+    );
+    let page = list_counsellors(
+        &e.t.db,
+        &CounsellorFilter::default(),
+        &PageRequest::new(Some(10), None).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(
+        page.items[0].1.data.personal.phone.as_deref(),
+        Some("+33478000001"),
+        "stored as the API would store it"
+    );
+}

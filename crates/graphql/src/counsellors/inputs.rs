@@ -2,11 +2,9 @@
 
 use crate::kit::date::Date;
 use crate::kit::error::to_gql;
-use crate::kit::payload::{Checks, opt_text, user_error};
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined, SimpleObject};
-use maillage_core::Code;
+use maillage_core::DepartmentCode;
 use maillage_core::error::FieldPath;
-use maillage_core::{DepartmentCode, Email};
 use maillage_counsellors::CounsellorsError;
 
 // ------------------------------------------------------------------------------------------------------------
@@ -180,25 +178,6 @@ pub enum CounsellorExportList {
     StructuresAndPosts,
 }
 
-/// The counsellors rules of mutation inputs, on top of the kit's [`Checks`].
-pub(crate) trait CounsellorChecks {
-    /// A French or international phone number.
-    fn phone(&mut self, value: &str) -> Option<String>;
-}
-
-impl CounsellorChecks for Checks {
-    fn phone(&mut self, value: &str) -> Option<String> {
-        let parsed = maillage_counsellors::import::parse_phone(value);
-        if parsed.is_none() {
-            self.0.push(user_error(
-                FieldPath::new("input").push("phone"),
-                Code::InvalidValue,
-                "phone must be a French number (0478000000) or in international form (+33478000000)",
-            ));
-        }
-        parsed
-    }
-}
 /// A new host structure.
 #[derive(InputObject)]
 pub struct CreateHostStructureInput {
@@ -406,7 +385,4 @@ pub struct SetCounsellorAssignmentsInput {
     pub host_share: i32,
     /// The sites; with `hostShare`, at most 100 % in total (`time_share_exceeded` otherwise).
     pub assignments: Vec<AssignmentInput>,
-}
-pub(crate) fn email(c: &mut Checks, field: &str, v: Option<String>) -> Option<Email> {
-    opt_text(v).and_then(|e| c.parse(field, Email::parse(&e)))
 }

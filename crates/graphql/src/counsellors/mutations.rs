@@ -1,23 +1,23 @@
 //! Mutations on counsellors, structures and posts.
 
-use super::inputs::CounsellorChecks;
 use super::inputs::{
     CreateCounsellorInput, CreateFundedPostInput, CreateHostStructureInput,
     SetCounsellorAssignmentsInput, UpdateCounsellorInput, UpdateFundedPostInput,
-    UpdateHostStructureInput, email,
+    UpdateHostStructureInput,
 };
 use super::objects::{CounsellorNode, PostNode, StructureNode};
 use crate::kit::error::IntoGql;
 use crate::kit::id::{NodeKind, decode_int};
-use crate::kit::payload::{Checks, UserError, classify, maybe, opt_text, user_error, writer};
+use crate::kit::payload::{Checks, UserError, classify, draft_errors, maybe, user_error, writer};
 use crate::kit::state;
 use async_graphql::{Context, MaybeUndefined, Object, SimpleObject};
 use maillage_core::Code;
+use maillage_core::SiteId;
 use maillage_core::error::FieldPath;
-use maillage_core::{DepartmentCode, Email, PostalCode, Siret, SiteId};
 use maillage_counsellors::{
-    CounsellorId, CounsellorsError, NewCounsellor, NewPost, NewStructure, PersonalData, PostId,
-    PostPatch, StructureId, StructurePatch,
+    CounsellorDraft, CounsellorId, CounsellorsError, NewCounsellor, NewPost, NewStructure,
+    PersonalDraft, PersonalPatch, PersonalPatchDraft, PostDraft, PostId, PostPatch, StructureDraft,
+    StructureId, StructurePatch, StructurePatchDraft,
 };
 
 macro_rules! payload {
@@ -111,29 +111,23 @@ impl CounsellorsMutation {
         input: CreateHostStructureInput,
     ) -> async_graphql::Result<CreateHostStructurePayload> {
         let actor = writer(ctx)?;
-        let mut c = Checks::default();
-        let siret = c.parse("siret", Siret::parse(&input.siret));
-        let name = c.text("name", &input.name, 300);
-        let department = c.parse("department", DepartmentCode::parse(&input.department));
-        let postal_code =
-            opt_text(input.postal_code).and_then(|p| c.parse("postalCode", PostalCode::parse(&p)));
-        let (Some(siret), Some(name), Some(department)) = (siret, name, department) else {
-            return Ok(CreateHostStructurePayload::refused(c.0));
-        };
-        if !c.0.is_empty() {
-            return Ok(CreateHostStructurePayload::refused(c.0));
-        }
-        let new = NewStructure {
-            siret,
-            name,
+        let draft = StructureDraft {
+            siret: input.siret,
+            name: input.name,
             kind: input.kind.into(),
-            address: opt_text(input.address),
-            postal_code,
-            commune: opt_text(input.commune),
-            department,
+            department: input.department,
+            address: input.address,
+            postal_code: input.postal_code,
+            commune: input.commune,
             france_services: input.france_services,
             zrr: input.zrr,
             qpv: input.qpv,
+        };
+        let new = match NewStructure::try_from(draft) {
+            Ok(new) => new,
+            Err(problems) => {
+                return Ok(CreateHostStructurePayload::refused(draft_errors(problems)));
+            }
         };
         let s = state(ctx)?;
         CreateHostStructurePayload::from(
@@ -151,30 +145,20 @@ impl CounsellorsMutation {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
         let id = c.id("id", decode_int(&input.id, NodeKind::HostStructure));
-        let name = input.name.as_deref().and_then(|v| c.text("name", v, 300));
-        let department = input
-            .department
-            .as_deref()
-            .and_then(|d| c.parse("department", DepartmentCode::parse(d)));
-        let postal_code = maybe(input.postal_code, |p| {
-            c.parse("postalCode", PostalCode::parse(&p))
-        });
-        let Some(id) = id else {
-            return Ok(UpdateHostStructurePayload::refused(c.0));
-        };
-        if !c.0.is_empty() {
-            return Ok(UpdateHostStructurePayload::refused(c.0));
-        }
-        let patch = StructurePatch {
-            name,
+        let draft = StructurePatchDraft {
+            name: input.name,
             kind: input.kind.map(Into::into),
-            address: maybe(input.address, |v| opt_text(Some(v))),
-            postal_code,
-            commune: maybe(input.commune, |v| opt_text(Some(v))),
-            department,
+            department: input.department,
+            address: maybe(input.address, Some),
+            postal_code: maybe(input.postal_code, Some),
+            commune: maybe(input.commune, Some),
             france_services: input.france_services,
             zrr: input.zrr,
             qpv: input.qpv,
+        };
+        let patch = StructurePatch::try_from(draft).map_err(|p| c.0.extend(draft_errors(p)));
+        let (Some(id), Ok(patch)) = (id, patch) else {
+            return Ok(UpdateHostStructurePayload::refused(c.0));
         };
         let s = state(ctx)?;
         UpdateHostStructurePayload::from(
@@ -204,16 +188,18 @@ impl CounsellorsMutation {
         ) else {
             return Ok(CreateFundedPostPayload::refused(c.0));
         };
-        let new = NewPost {
+        let draft = PostDraft {
             renewal: input.renewal,
             requested: input.requested,
             granted: input.granted,
-            decision: input
-                .decision
-                .map_or(maillage_counsellors::CommitteeDecision::Pending, Into::into),
+            decision: input.decision.map(Into::into),
             committee_date: input.committee_date.map(|d| d.0),
             agreement_start: input.agreement_start.map(|d| d.0),
             agreement_end: input.agreement_end.map(|d| d.0),
+        };
+        let new = match NewPost::try_from(draft) {
+            Ok(new) => new,
+            Err(problems) => return Ok(CreateFundedPostPayload::refused(draft_errors(problems))),
         };
         let s = state(ctx)?;
         CreateFundedPostPayload::from(
@@ -257,7 +243,6 @@ impl CounsellorsMutation {
     ) -> async_graphql::Result<CreateCounsellorPayload> {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
-        let external_id = c.text("externalId", &input.external_id, 64);
         let structure = c.id(
             "structureId",
             decode_int(&input.structure_id, NodeKind::HostStructure),
@@ -268,29 +253,17 @@ impl CounsellorsMutation {
         let coordinator = input
             .coordinator_id
             .map(|k| c.id("coordinatorId", decode_int(&k, NodeKind::Counsellor)));
-        let first_name = c.text("firstName", &input.first_name, 100);
-        let last_name = c.text("lastName", &input.last_name, 100);
-        let email_v = email(&mut c, "email", input.email);
-        let personal_email = email(&mut c, "personalEmail", input.personal_email);
-        let phone = opt_text(input.phone).and_then(|p| c.phone(&p));
-        let (Some(external_id), Some(structure), Some(first_name), Some(last_name)) =
-            (external_id, structure, first_name, last_name)
-        else {
-            return Ok(CreateCounsellorPayload::refused(c.0));
-        };
-        if !c.0.is_empty() {
-            return Ok(CreateCounsellorPayload::refused(c.0));
-        }
-        let new = NewCounsellor {
-            external_id,
-            structure_id: StructureId(structure),
+        let draft = CounsellorDraft {
+            external_id: input.external_id,
+            // A placeholder when the ID is not valid: its user error refuses the input anyway.
+            structure_id: StructureId(structure.unwrap_or_default()),
             post_id: post.flatten().map(PostId),
-            personal: PersonalData {
-                first_name,
-                last_name,
-                email: email_v,
-                personal_email,
-                phone,
+            personal: PersonalDraft {
+                first_name: input.first_name,
+                last_name: input.last_name,
+                email: input.email,
+                personal_email: input.personal_email,
+                phone: input.phone,
             },
             status: input.status.map_or(
                 maillage_counsellors::CounsellorStatus::Recruited,
@@ -308,6 +281,10 @@ impl CounsellorsMutation {
             host_share: input.host_share,
             is_coordinator: input.is_coordinator,
             coordinator_id: coordinator.flatten().map(CounsellorId),
+        };
+        let new = NewCounsellor::try_from(draft).map_err(|p| c.0.extend(draft_errors(p)));
+        let (Ok(new), true) = (new, c.0.is_empty()) else {
+            return Ok(CreateCounsellorPayload::refused(c.0));
         };
         let s = state(ctx)?;
         CreateCounsellorPayload::from(
@@ -343,20 +320,15 @@ impl CounsellorsMutation {
                 .id("coordinatorId", decode_int(&k, NodeKind::Counsellor))
                 .map(Some),
         };
-        let first_name = input
-            .first_name
-            .as_deref()
-            .and_then(|v| c.text("firstName", v, 100));
-        let last_name = input
-            .last_name
-            .as_deref()
-            .and_then(|v| c.text("lastName", v, 100));
-        let email_v = maybe(input.email, |e| c.parse("email", Email::parse(&e)));
-        let personal_email = maybe(input.personal_email, |e| {
-            c.parse("personalEmail", Email::parse(&e))
-        });
-        let phone = maybe(input.phone, |p| c.phone(&p));
-        let Some(id) = id else {
+        let personal = PersonalPatch::try_from(PersonalPatchDraft {
+            first_name: input.first_name,
+            last_name: input.last_name,
+            email: maybe(input.email, Some),
+            personal_email: maybe(input.personal_email, Some),
+            phone: maybe(input.phone, Some),
+        })
+        .map_err(|p| c.0.extend(draft_errors(p)));
+        let (Some(id), Ok(personal)) = (id, personal) else {
             return Ok(UpdateCounsellorPayload::refused(c.0));
         };
         if !c.0.is_empty() {
@@ -372,21 +344,7 @@ impl CounsellorsMutation {
             if let Some(v) = coordinator {
                 n.coordinator_id = v.map(CounsellorId);
             }
-            if let Some(v) = first_name {
-                n.personal.first_name = v;
-            }
-            if let Some(v) = last_name {
-                n.personal.last_name = v;
-            }
-            if let Some(v) = email_v {
-                n.personal.email = v;
-            }
-            if let Some(v) = personal_email {
-                n.personal.personal_email = v;
-            }
-            if let Some(v) = phone {
-                n.personal.phone = v;
-            }
+            personal.apply(&mut n.personal);
             if let Some(v) = input.status {
                 n.status = v.into();
             }
