@@ -382,3 +382,131 @@ async fn nested_hubs_departments_organisations_aidants_run_a_bounded_number_of_s
         "statement counts vary with data size: {counts:?}"
     );
 }
+
+/// The `field.path:code` of each user error of a payload.
+fn errors_at(payload: &Value) -> Vec<String> {
+    payload["userErrors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no userErrors in {payload}"))
+        .iter()
+        .map(|e| {
+            let field: Vec<&str> = e["field"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            format!("{}:{}", field.join("."), e["code"].as_str().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_api_and_the_import_refuse_the_same_values_with_every_problem_at_once() {
+    let app = TestApp::spawn().await;
+    let rhinocc = app.token("hub_coordinator", Some("rhinocc")).await;
+    let mut input = org_input("31000000000078", "31");
+    input["input"]["name"] = json!(" ");
+    input["input"]["address"] = json!("a".repeat(301));
+    input["input"]["postalCode"] = json!("3160");
+    input["input"]["commune"] = json!("c".repeat(201));
+    let (_, body) = app.post_as(Some(&rhinocc), CREATE_ORG, input).await;
+    let payload = &body["data"]["createAidantsOrganisation"];
+    assert_eq!(payload["organisation"], Value::Null, "{body:#}");
+    assert_eq!(
+        errors_at(payload),
+        [
+            "input.name:invalid_value",
+            "input.address:invalid_value",
+            "input.postalCode:invalid_value",
+            "input.commune:invalid_value"
+        ],
+        "{body:#}"
+    );
+
+    let (_, body) = app
+        .post_as(
+            Some(&rhinocc),
+            CREATE_ORG,
+            org_input("31000000000078", "31"),
+        )
+        .await;
+    let org = body["data"]["createAidantsOrganisation"]["organisation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body:#}"))
+        .to_owned();
+    const CREATE: &str = "mutation($input: CreateAidantInput!) { createAidant(input: $input) {
+        aidant { id version } userErrors { field code message } } }";
+    let (_, body) = app
+        .post_as(
+            Some(&rhinocc),
+            CREATE,
+            json!({ "input": { "firstName": "", "lastName": "x".repeat(201), "email": "nope",
+                "profession": "p".repeat(201), "organisations": [org], "status": "REQUESTED" } }),
+        )
+        .await;
+    assert_eq!(
+        errors_at(&body["data"]["createAidant"]),
+        [
+            "input.firstName:invalid_value",
+            "input.lastName:invalid_value",
+            "input.email:invalid_value",
+            "input.profession:invalid_value"
+        ],
+        "{body:#}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&rhinocc),
+            CREATE,
+            json!({ "input": { "firstName": "Léa", "lastName": "Durand", "email": "lea@example.org",
+                "organisations": [org], "status": "REQUESTED" } }),
+        )
+        .await;
+    let id = body["data"]["createAidant"]["aidant"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body:#}"))
+        .to_owned();
+    let (_, body) = app
+        .post_as(
+            Some(&rhinocc),
+            "mutation($input: UpdateAidantInput!) { updateAidant(input: $input) { aidant { id } userErrors { field code message } } }",
+            json!({ "input": { "id": id, "version": 1, "profession": "p".repeat(201), "organisations": [] } }),
+        )
+        .await;
+    assert_eq!(
+        errors_at(&body["data"]["updateAidant"]),
+        [
+            "input.profession:invalid_value",
+            "input.organisations:invalid_value"
+        ],
+        "{body:#}"
+    );
+
+    // The same profession in a file: the row is refused, reported at its line and column.
+    let file = app.dir.path().join("long-profession.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "email,nom,prenom,profession,organisations,statut\n\
+             ali@example.org,Benali,Ali,secrétaire de mairie,31000000000078,requested\n\
+             zoe@example.org,Petit,Zoé,{long},31000000000078,requested\n",
+            long = "p".repeat(201)
+        ),
+    )
+    .unwrap();
+    let out = app.cli(&["aidants", "import", "aidants", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(summary_number(&stdout, "stored"), 1, "{stdout}");
+    assert_eq!(summary_number(&stdout, "rejected"), 1, "{stdout}");
+    let report =
+        std::fs::read_to_string(app.dir.path().join("aidants-import-report-aidants.csv")).unwrap();
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("3,zoe@example.org,rejected,profession,")
+                && l.contains("at most 200 characters")),
+        "{report}"
+    );
+}

@@ -328,18 +328,12 @@ fn diff(before: Option<&NewAidant>, after: &NewAidant) -> AuditChanges {
 }
 
 /// The departments of these organisations, checking they all exist (an unknown one is an input error on `field`).
+/// That there is at least one is a rule of the value ([`NewAidant::checked`]).
 pub(crate) async fn departments_of_organisations<C: ConnectionTrait>(
     db: &C,
     ids: &[OrganisationId],
     field: &FieldPath,
 ) -> Result<Vec<DepartmentCode>, AidantsError> {
-    if ids.is_empty() {
-        return Err(AidantsError::input(
-            field.clone(),
-            Code::InvalidValue,
-            "an aidant works for at least one organisation",
-        ));
-    }
     let orgs = crate::organisations::organisations_by_ids(db, ids).await?;
     if let Some((i, missing)) = ids
         .iter()
@@ -425,6 +419,8 @@ pub(crate) async fn store_aidant<C: ConnectionTrait>(
     departments: &[DepartmentCode],
     existing: Option<&Aidant>,
 ) -> Result<StoreOutcome, AidantsError> {
+    // Every way in reaches this point with a checked value; checking again keeps a new caller honest.
+    let new = &new.clone().checked()?;
     if let Some(old) = existing
         && old.data == *new
     {
@@ -474,10 +470,9 @@ pub(crate) async fn store_aidant<C: ConnectionTrait>(
 pub async fn create_aidant(
     db: &DatabaseConnection,
     actor: &Actor,
-    mut new: NewAidant,
+    new: NewAidant,
 ) -> Result<Aidant, AidantsError> {
-    new.organisations.sort();
-    new.organisations.dedup();
+    let new = new.checked()?;
     let txn = maillage_core::db::begin_write(db).await?;
     let deps = departments_of_organisations(
         &txn,
@@ -519,7 +514,7 @@ pub async fn update_aidant(
         });
     }
     let hub_changed = patch.training_hub.is_some();
-    let new = patch.apply(old.data.clone());
+    let new = patch.apply(old.data.clone()).checked()?;
     let deps = departments_of_organisations(
         &txn,
         &new.organisations,

@@ -2,7 +2,7 @@
 
 use crate::model::{AidantId, OrganisationId};
 use maillage_core::error::{ErrorCode, FieldPath, InvalidValue};
-use maillage_core::{Code, pagination::PaginationError};
+use maillage_core::{Code, FieldProblems, pagination::PaginationError};
 
 /// Everything an aidants service can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,9 @@ pub enum AidantsError {
         /// The stable code (`invalid_value`, `unknown_value`, …).
         code: Code,
     },
+    /// A value breaks the input rules ([`crate::draft`]): every broken rule, paths relative to the input.
+    #[error("{0}")]
+    Rules(#[from] FieldProblems),
     /// Bad pagination arguments.
     #[error(transparent)]
     Pagination(#[from] PaginationError),
@@ -115,6 +118,7 @@ impl ErrorCode for AidantsError {
     fn code(&self) -> Code {
         match self {
             Self::InvalidInput { code, .. } => *code,
+            Self::Rules(p) => p.code(),
             Self::Pagination(e) => e.code(),
             Self::InvalidFile(_) => Code::InvalidFile,
             Self::Io { .. } => Code::IoError,
@@ -132,6 +136,7 @@ impl ErrorCode for AidantsError {
     fn field(&self) -> Option<&FieldPath> {
         match self {
             Self::InvalidInput { field, .. } => Some(field),
+            Self::Rules(p) => p.field(),
             _ => None,
         }
     }
@@ -145,10 +150,18 @@ impl ErrorCode for AidantsError {
         }
     }
 
+    fn field_problems(&self) -> Option<&FieldProblems> {
+        match self {
+            Self::Rules(p) => Some(p),
+            _ => None,
+        }
+    }
+
     fn is_user_error(&self) -> bool {
         matches!(
             self,
             Self::InvalidInput { .. }
+                | Self::Rules(_)
                 | Self::Pagination(_)
                 | Self::UnknownHub(_)
                 | Self::OrganisationNotFound(_)

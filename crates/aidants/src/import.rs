@@ -11,17 +11,18 @@
 
 use crate::AidantsError;
 use crate::aidants::{aidants_by_emails, store_aidant};
+use crate::draft::{AidantDraft, OrganisationDraft};
 use crate::entity::mandate_month;
 use crate::model::{
-    Aidant, AidantPerson, AidantStatus, CounsellorRef, Demarche, MandateCounts, MandateDuration,
-    Month, NewAidant, NewOrganisation, Organisation, OrganisationId, OrganisationKind,
+    Aidant, AidantStatus, CounsellorRef, Demarche, MandateCounts, MandateDuration, Month,
+    NewAidant, NewOrganisation, Organisation, OrganisationId, OrganisationKind,
 };
 use crate::organisations::{
     StoreOutcome, can_write_in, organisations_by_sirets, store_organisation,
 };
 use chrono::NaiveDate;
 use maillage_access::{AuditChanges, AuditEntry, record};
-use maillage_core::{Actor, DepartmentCode, Email, HubId, PostalCode, Role, Siret, SiteId};
+use maillage_core::{Actor, DepartmentCode, Email, FieldProblems, HubId, Role, Siret, SiteId};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set,
@@ -310,6 +311,25 @@ fn quoted(list: &[String]) -> String {
         .join(", ")
 }
 
+/// The CSV column of each organisation field, by the name the rules (and the API) give it.
+const ORGANISATION_FIELDS: &[(&str, &str)] = &[
+    ("siret", "siret"),
+    ("name", "nom"),
+    ("address", "adresse"),
+    ("postalCode", "code_postal"),
+    ("commune", "commune"),
+    ("department", "departement"),
+];
+
+/// The CSV column of each aidant field, by the name the rules (and the API) give it.
+const AIDANT_FIELDS: &[(&str, &str)] = &[
+    ("email", "email"),
+    ("firstName", "prenom"),
+    ("lastName", "nom"),
+    ("profession", "profession"),
+    ("organisations", "organisations"),
+];
+
 /// The problems of one row; the row is stored only when there are none.
 struct RowCheck<'a> {
     line: u64,
@@ -333,12 +353,25 @@ impl RowCheck<'_> {
         self.issues.push((field.to_owned(), reason.into()));
     }
 
-    fn required(&mut self, field: &str, value: &str) -> Option<String> {
-        if value.is_empty() {
-            self.fail(field, "required");
-            None
-        } else {
-            Some(value.to_owned())
+    /// The value of a draft, or its broken rules recorded at their columns. A rule on a column that has an issue
+    /// already (an organisation SIRET not found leaves the list empty) adds nothing the reader needs.
+    fn rules<T>(&mut self, r: Result<T, FieldProblems>, columns: &[(&str, &str)]) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(problems) => {
+                for p in problems {
+                    let field = p.field.to_string();
+                    let column = columns
+                        .iter()
+                        .find(|(f, _)| *f == field)
+                        .map_or(field.as_str(), |(_, c)| *c)
+                        .to_owned();
+                    if !self.issues.iter().any(|(c, _)| *c == column) {
+                        self.issues.push((column, p.message));
+                    }
+                }
+                None
+            }
         }
     }
 
@@ -512,84 +545,51 @@ async fn import_organisations<C: ConnectionTrait>(
             issues: Vec::new(),
             report,
         };
-        let siret = c.parse("siret", Siret::parse(raw_siret));
-        let name = c.required("nom", table.get(r, "nom"));
         let kind = c.parse("type", OrganisationKind::parse(table.get(r, "type")));
-        let address = c.required("adresse", table.get(r, "adresse"));
-        let postal_code = match optional(table.get(r, "code_postal")) {
-            Some(p) => c
-                .parse("code_postal", PostalCode::parse(&p))
-                .map(|p| p.as_str().to_owned()),
-            None => None,
-        };
-        let department = c.parse(
-            "departement",
-            DepartmentCode::parse(table.get(r, "departement")),
-        );
-        let france_services = c.parse(
-            "france_services",
-            parse_bool(table.get(r, "france_services"), false),
-        );
-        let active = c.parse("actif", parse_bool(table.get(r, "actif"), true));
-        let site = match optional(table.get(r, "site_id")) {
-            Some(s) => c
-                .parse(
-                    "site_id",
-                    s.parse::<i32>()
-                        .map_err(|_| format!("expected a site id, got {s:?}")),
-                )
-                .map(SiteId),
-            None => None,
-        };
-        if let Some(dep) = &department
-            && let Some(reason) = outside(actor, dep)
-        {
-            c.fail("departement", reason);
-        }
-        if let Some(s) = &siret
-            && let Some(first) = seen.get(s.as_str())
-        {
-            c.fail(
-                "siret",
-                format!("same SIRET as line {first}: the first row is kept"),
-            );
-        }
-        let (
-            Some(siret),
-            Some(name),
-            Some(kind),
-            Some(address),
-            Some(department),
-            Some(france_services),
-            Some(active),
-        ) = (
-            siret,
-            name,
-            kind,
-            address,
-            department,
-            france_services,
-            active,
-        )
-        else {
-            c.finish();
-            continue;
-        };
-        if c.finish() {
-            continue;
-        }
-        seen.insert(siret.as_str().to_owned(), *line);
-        let new = NewOrganisation {
-            name,
-            siret,
-            kind,
-            address,
-            postal_code,
+        let draft = OrganisationDraft {
+            name: table.get(r, "nom").to_owned(),
+            siret: raw_siret.to_owned(),
+            // Only a placeholder when the type is wrong: the row is rejected for it.
+            kind: kind.unwrap_or(OrganisationKind::Autre),
+            address: table.get(r, "adresse").to_owned(),
+            postal_code: optional(table.get(r, "code_postal")),
             commune: optional(table.get(r, "commune")),
-            department,
-            france_services,
-            site,
+            department: table.get(r, "departement").to_owned(),
+            france_services: c
+                .parse(
+                    "france_services",
+                    parse_bool(table.get(r, "france_services"), false),
+                )
+                .unwrap_or_default(),
+            site: match optional(table.get(r, "site_id")) {
+                Some(s) => c
+                    .parse(
+                        "site_id",
+                        s.parse::<i32>()
+                            .map_err(|_| format!("expected a site id, got {s:?}")),
+                    )
+                    .map(SiteId),
+                None => None,
+            },
         };
+        let active = c.parse("actif", parse_bool(table.get(r, "actif"), true));
+        let new = c.rules(NewOrganisation::try_from(draft), ORGANISATION_FIELDS);
+        if let Some(new) = &new {
+            if let Some(reason) = outside(actor, &new.department) {
+                c.fail("departement", reason);
+            }
+            if let Some(first) = seen.get(new.siret.as_str()) {
+                c.fail(
+                    "siret",
+                    format!("same SIRET as line {first}: the first row is kept"),
+                );
+            }
+        }
+        let rejected = c.finish();
+        let (Some(new), Some(active), false) = (new, active, rejected) else {
+            continue;
+        };
+        seen.insert(new.siret.as_str().to_owned(), *line);
         let old = existing.get(new.siret.as_str());
         if let Some(old) = old
             && let Some(reason) = outside(actor, &old.data.department)
@@ -653,9 +653,6 @@ async fn import_aidants<C: ConnectionTrait>(
             issues: Vec::new(),
             report,
         };
-        let email = c.parse("email", Email::parse(raw_email));
-        let last_name = c.required("nom", table.get(r, "nom"));
-        let first_name = c.required("prenom", table.get(r, "prenom"));
         let status = c.parse("statut", AidantStatus::parse(table.get(r, "statut")));
         let requested_on = c.parse("date_demande", parse_date(table.get(r, "date_demande")));
         let trained_on = c.parse("date_formation", parse_date(table.get(r, "date_formation")));
@@ -689,14 +686,7 @@ async fn import_aidants<C: ConnectionTrait>(
         };
         let mut orgs = Vec::new();
         let mut departments = Vec::new();
-        let listed = split(table.get(r, "organisations"));
-        if listed.is_empty() {
-            c.fail(
-                "organisations",
-                "at least one organisation SIRET is required",
-            );
-        }
-        for s in listed {
+        for s in split(table.get(r, "organisations")) {
             match organisations.get(&s) {
                 Some(org) => {
                     if let Some(reason) = outside(actor, &org.data.department) {
@@ -711,15 +701,33 @@ async fn import_aidants<C: ConnectionTrait>(
                 ),
             }
         }
-        if let Some(e) = &email
-            && let Some(first) = seen.get(e.as_str())
+        let draft = AidantDraft {
+            first_name: table.get(r, "prenom").to_owned(),
+            last_name: table.get(r, "nom").to_owned(),
+            email: raw_email.to_owned(),
+            profession: optional(table.get(r, "profession")),
+            organisations: orgs,
+            // Only a placeholder when the status is wrong: the row is rejected for it.
+            status: status.unwrap_or(AidantStatus::Requested),
+            requested_on: requested_on.flatten(),
+            trained_on: trained_on.flatten(),
+            training_hub,
+            authorised_on: authorised_on.flatten(),
+            revoked_on: revoked_on.flatten(),
+            counsellor,
+        };
+        let new = c.rules(NewAidant::try_from(draft), AIDANT_FIELDS);
+        if let Some(new) = &new
+            && let Some(first) = seen.get(new.person.email.as_str())
         {
             c.fail(
                 "email",
                 format!("same e-mail as line {first}: the first row is kept"),
             );
         }
-        let old = email.as_ref().and_then(|e| existing.get(e.as_str()));
+        let old = new
+            .as_ref()
+            .and_then(|n| existing.get(n.person.email.as_str()));
         if let Some(old) = old {
             for d in &old.departments {
                 if let Some(reason) = outside(actor, d) {
@@ -727,53 +735,13 @@ async fn import_aidants<C: ConnectionTrait>(
                 }
             }
         }
-        let (
-            Some(email),
-            Some(last_name),
-            Some(first_name),
-            Some(status),
-            Some(requested_on),
-            Some(trained_on),
-            Some(authorised_on),
-            Some(revoked_on),
-        ) = (
-            email,
-            last_name,
-            first_name,
-            status,
-            requested_on,
-            trained_on,
-            authorised_on,
-            revoked_on,
-        )
-        else {
-            c.finish();
+        let rejected = c.finish();
+        let (Some(new), false) = (new, rejected) else {
             continue;
         };
-        if c.finish() {
-            continue;
-        }
-        seen.insert(email.as_str().to_owned(), *line);
-        orgs.sort();
-        orgs.dedup();
+        seen.insert(new.person.email.as_str().to_owned(), *line);
         departments.sort();
         departments.dedup();
-        let new = NewAidant {
-            person: AidantPerson {
-                first_name,
-                last_name,
-                email,
-                profession: optional(table.get(r, "profession")),
-            },
-            organisations: orgs,
-            status,
-            requested_on,
-            trained_on,
-            training_hub,
-            authorised_on,
-            revoked_on,
-            counsellor,
-        };
         let outcome = store_aidant(db, actor, "import", &new, &departments, old).await?;
         summary.count(outcome);
     }

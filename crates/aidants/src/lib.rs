@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod aidants;
+pub mod draft;
 mod entity;
 mod error;
 pub mod export;
@@ -15,6 +16,7 @@ pub use aidants::{
     AidantFilter, aidants_by_organisations, create_aidant, get_aidant, list_aidants,
     list_aidants_synced, update_aidant,
 };
+pub use draft::{AidantDraft, AidantPatchDraft, OrganisationDraft, OrganisationPatchDraft};
 pub use error::AidantsError;
 pub use model::{
     Aidant, AidantId, AidantPatch, AidantPerson, AidantStatus, CounsellorRef, Demarche,

@@ -342,6 +342,8 @@ pub(crate) async fn store_organisation<C: ConnectionTrait>(
     active: bool,
     existing: Option<&Organisation>,
 ) -> Result<StoreOutcome, AidantsError> {
+    // Every way in reaches this point with a checked value; checking again keeps a new caller honest.
+    let new = &new.clone().checked()?;
     if let Some(old) = existing
         && old.data == *new
         && old.active == active
@@ -390,6 +392,7 @@ pub async fn create_organisation(
     actor: &Actor,
     new: NewOrganisation,
 ) -> Result<Organisation, AidantsError> {
+    let new = new.checked()?;
     forbid_outside(actor, Some(&new.department))?;
     let txn = maillage_core::db::begin_write(db).await?;
     require_department(&txn, &new.department).await?;
@@ -460,6 +463,7 @@ pub async fn update_organisation(
         });
     }
     let (new, active) = patch.apply(old.data.clone(), old.active);
+    let new = new.checked()?;
     forbid_outside(actor, Some(&new.department))?;
     if new.department != old.data.department {
         require_department(&txn, &new.department).await?;

@@ -657,3 +657,170 @@ async fn exports_reimport_unchanged_and_mask_personal_data() {
         .unwrap();
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1 + 6);
 }
+
+/// The fields of a refused value, as the rules name them.
+fn rule_fields(e: &AidantsError) -> Vec<String> {
+    e.field_problems()
+        .unwrap_or_else(|| panic!("not refused by the input rules: {e}"))
+        .iter()
+        .map(|p| p.field.to_string())
+        .collect()
+}
+
+fn valid_siret(n: u64) -> Siret {
+    let base = format!("{n:013}");
+    (0..10)
+        .find_map(|k| Siret::parse(&format!("{base}{k}")).ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_services_refuse_values_that_break_the_input_rules() {
+    let t = env().await;
+    let cli = Actor::cli();
+    let bad = NewOrganisation {
+        name: " ".to_owned(),
+        siret: valid_siret(500),
+        kind: OrganisationKind::Commune,
+        address: "a".repeat(301),
+        postal_code: Some("6900".to_owned()),
+        commune: None,
+        department: dep("69"),
+        france_services: false,
+        site: None,
+    };
+    let err = create_organisation(&t.db, &cli, bad.clone())
+        .await
+        .unwrap_err();
+    assert!(err.is_user_error());
+    assert_eq!(rule_fields(&err), ["name", "address", "postalCode"]);
+
+    let org = create_organisation(
+        &t.db,
+        &cli,
+        NewOrganisation {
+            name: " Mairie ".to_owned(),
+            address: "1 place".to_owned(),
+            postal_code: Some("69001".to_owned()),
+            ..bad
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(org.data.name, "Mairie", "stored trimmed");
+    let err = update_organisation(
+        &t.db,
+        &cli,
+        org.id,
+        org.version,
+        OrganisationPatch {
+            commune: Some(Some("c".repeat(201))),
+            ..OrganisationPatch::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(rule_fields(&err), ["commune"]);
+
+    let person = maillage_aidants::AidantPerson {
+        first_name: String::new(),
+        last_name: "Martin".to_owned(),
+        email: maillage_core::Email::parse("camille@example.org").unwrap(),
+        profession: Some("p".repeat(201)),
+    };
+    let aidant = maillage_aidants::NewAidant {
+        person,
+        organisations: Vec::new(),
+        status: AidantStatus::Requested,
+        requested_on: None,
+        trained_on: None,
+        training_hub: None,
+        authorised_on: None,
+        revoked_on: None,
+        counsellor: None,
+    };
+    let err = maillage_aidants::create_aidant(&t.db, &cli, aidant.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        rule_fields(&err),
+        ["firstName", "profession", "organisations"]
+    );
+    let mut good = aidant;
+    good.person.first_name = "Camille".to_owned();
+    good.person.profession = None;
+    good.organisations = vec![org.id];
+    let stored = maillage_aidants::create_aidant(&t.db, &cli, good)
+        .await
+        .unwrap();
+    let err = update_aidant(
+        &t.db,
+        &cli,
+        stored.id,
+        stored.version,
+        AidantPatch {
+            last_name: Some(" ".to_owned()),
+            organisations: Some(Vec::new()),
+            ..AidantPatch::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(rule_fields(&err), ["lastName", "organisations"]);
+}
+
+#[tokio::test]
+async fn an_import_reports_every_broken_rule_of_a_row_at_its_line_and_column() {
+    let t = env().await;
+    let cli = Actor::cli();
+    let csv = format!(
+        "siret,nom,type,adresse,code_postal,commune,departement\n\
+         {s1},Mairie,commune,1 place,69001,Lyon,69\n\
+         {s2},{long},commune,,6900,{long_commune},69\n",
+        s1 = valid_siret(600).as_str(),
+        s2 = valid_siret(601).as_str(),
+        long = "n".repeat(301),
+        long_commune = "c".repeat(201),
+    );
+    let mut lines = Vec::new();
+    let summary = import_bytes(
+        &t.db,
+        &cli,
+        ImportKind::Organisations,
+        csv.as_bytes(),
+        &mut |l| lines.push(l.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.created, summary.rejected), (1, 1));
+    let at: Vec<(u64, &str)> = lines.iter().map(|l| (l.line, l.field.as_str())).collect();
+    assert_eq!(
+        at,
+        [
+            (3, "nom"),
+            (3, "adresse"),
+            (3, "code_postal"),
+            (3, "commune")
+        ]
+    );
+
+    let csv = format!(
+        "email,nom,prenom,profession,organisations,statut\n\
+         lea@example.org,Durand,Léa,,{s1},requested\n\
+         pas-un-mail,{long},,{long},{s1},requested\n",
+        s1 = valid_siret(600).as_str(),
+        long = "x".repeat(201),
+    );
+    let mut lines = Vec::new();
+    let summary = import_bytes(&t.db, &cli, ImportKind::Aidants, csv.as_bytes(), &mut |l| {
+        lines.push(l.clone())
+    })
+    .await
+    .unwrap();
+    assert_eq!((summary.created, summary.rejected), (1, 1));
+    let at: Vec<(u64, &str)> = lines.iter().map(|l| (l.line, l.field.as_str())).collect();
+    assert_eq!(
+        at,
+        [(3, "prenom"), (3, "nom"), (3, "email"), (3, "profession")]
+    );
+}

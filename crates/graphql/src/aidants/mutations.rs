@@ -8,15 +8,15 @@ use super::inputs::{
 use super::objects::{AidantNode, AidantsOrganisationNode};
 use crate::kit::date::Date;
 use crate::kit::id::{NodeKind, decode_int};
-use crate::kit::payload::{Checks, UserError, classify, writer};
+use crate::kit::payload::{Checks, UserError, classify, draft_errors, writer};
 use crate::kit::state;
 use async_graphql::{Context, MaybeUndefined, Object, SimpleObject};
 use maillage_aidants::{
-    AidantId, AidantPatch, AidantPerson, CounsellorRef, NewAidant, NewOrganisation, OrganisationId,
-    OrganisationPatch,
+    AidantDraft, AidantId, AidantPatch, AidantPatchDraft, CounsellorRef, NewAidant,
+    NewOrganisation, OrganisationDraft, OrganisationId, OrganisationPatch, OrganisationPatchDraft,
 };
 use maillage_core::error::FieldPath;
-use maillage_core::{DepartmentCode, Email, HubId, PostalCode, Siret, SiteId};
+use maillage_core::{HubId, SiteId};
 
 pub(crate) fn maybe<T, U>(
     v: MaybeUndefined<T>,
@@ -29,18 +29,10 @@ pub(crate) fn maybe<T, U>(
     }
 }
 
-pub(crate) fn opt_text(v: String) -> Option<String> {
-    let v = v.trim();
-    (!v.is_empty()).then(|| v.to_owned())
-}
-
-/// An optional text field of an update: absent leaves it, `null` or blank clears it.
-pub(crate) fn maybe_text(v: MaybeUndefined<String>) -> Option<Option<String>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(opt_text(v)),
-    }
+/// An optional field of an update as typed: absent leaves it, `null` clears it, a value (even blank, which the
+/// rules read as clearing) is the draft's to check.
+pub(crate) fn raw<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    maybe(v, Some)
 }
 
 /// The result of creating or updating an organisation.
@@ -102,15 +94,6 @@ impl AidantsMutation {
     ) -> async_graphql::Result<CreateAidantsOrganisationPayload> {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
-        let name = c.text("name", &input.name, 300);
-        let siret = c.parse("siret", Siret::parse(&input.siret));
-        let address = c.text("address", &input.address, 300);
-        let postal_code = input
-            .postal_code
-            .as_deref()
-            .and_then(|p| c.parse("postalCode", PostalCode::parse(p)))
-            .map(|p| p.as_str().to_owned());
-        let department = c.parse("department", DepartmentCode::parse(&input.department));
         let site = input
             .site
             .map(|id| {
@@ -120,30 +103,23 @@ impl AidantsMutation {
                 )
             })
             .and_then(|v| v.map(SiteId));
-        let (Some(name), Some(siret), Some(address), Some(department)) =
-            (name, siret, address, department)
-        else {
-            return Ok(CreateAidantsOrganisationPayload {
-                organisation: None,
-                user_errors: c.0,
-            });
-        };
-        if !c.0.is_empty() {
-            return Ok(CreateAidantsOrganisationPayload {
-                organisation: None,
-                user_errors: c.0,
-            });
-        }
-        let new = NewOrganisation {
-            name,
-            siret,
+        let draft = OrganisationDraft {
+            name: input.name,
+            siret: input.siret,
             kind: input.kind.into(),
-            address,
-            postal_code,
-            commune: input.commune.and_then(opt_text),
-            department,
+            address: input.address,
+            postal_code: input.postal_code,
+            commune: input.commune,
+            department: input.department,
             france_services: input.france_services,
             site,
+        };
+        let new = NewOrganisation::try_from(draft).map_err(|p| c.0.extend(draft_errors(p)));
+        let (Ok(new), true) = (new, c.0.is_empty()) else {
+            return Ok(CreateAidantsOrganisationPayload {
+                organisation: None,
+                user_errors: c.0,
+            });
         };
         let s = state(ctx)?;
         Ok(
@@ -172,19 +148,6 @@ impl AidantsMutation {
             FieldPath::new("input").push("id"),
             decode_int(&input.id, NodeKind::AidantsOrganisation),
         );
-        let name = input.name.as_deref().and_then(|v| c.text("name", v, 300));
-        let address = input
-            .address
-            .as_deref()
-            .and_then(|v| c.text("address", v, 300));
-        let postal_code = maybe(input.postal_code, |p| {
-            c.parse("postalCode", PostalCode::parse(&p))
-                .map(|p| p.as_str().to_owned())
-        });
-        let department = input
-            .department
-            .as_deref()
-            .and_then(|d| c.parse("department", DepartmentCode::parse(d)));
         let site = maybe(input.site, |id| {
             c.id_at(
                 FieldPath::new("input").push("site"),
@@ -192,22 +155,23 @@ impl AidantsMutation {
             )
             .map(SiteId)
         });
-        let (Some(id), true) = (id, c.0.is_empty()) else {
+        let draft = OrganisationPatchDraft {
+            name: input.name,
+            kind: input.kind.map(Into::into),
+            address: input.address,
+            postal_code: raw(input.postal_code),
+            commune: raw(input.commune),
+            department: input.department,
+            france_services: input.france_services,
+            active: input.active,
+            site,
+        };
+        let patch = OrganisationPatch::try_from(draft).map_err(|p| c.0.extend(draft_errors(p)));
+        let (Some(id), Ok(patch), true) = (id, patch, c.0.is_empty()) else {
             return Ok(UpdateAidantsOrganisationPayload {
                 organisation: None,
                 user_errors: c.0,
             });
-        };
-        let patch = OrganisationPatch {
-            name,
-            kind: input.kind.map(Into::into),
-            address,
-            postal_code,
-            commune: maybe_text(input.commune),
-            department,
-            france_services: input.france_services,
-            active: input.active,
-            site,
         };
         let s = state(ctx)?;
         Ok(
@@ -240,9 +204,6 @@ impl AidantsMutation {
     ) -> async_graphql::Result<CreateAidantPayload> {
         let actor = writer(ctx)?;
         let mut c = Checks::default();
-        let first_name = c.text("firstName", &input.first_name, 200);
-        let last_name = c.text("lastName", &input.last_name, 200);
-        let email = c.parse("email", Email::parse(&input.email));
         let organisations = c.organisations(&input.organisations);
         let training_hub = input
             .training_hub
@@ -253,21 +214,12 @@ impl AidantsMutation {
                 )
             })
             .and_then(|v| v.map(HubId));
-        let (Some(first_name), Some(last_name), Some(email), true) =
-            (first_name, last_name, email, c.0.is_empty())
-        else {
-            return Ok(CreateAidantPayload {
-                aidant: None,
-                user_errors: c.0,
-            });
-        };
-        let new = NewAidant {
-            person: AidantPerson {
-                first_name,
-                last_name,
-                email,
-                profession: input.profession.and_then(opt_text),
-            },
+        let draft = AidantDraft {
+            first_name: input.first_name,
+            last_name: input.last_name,
+            email: input.email,
+            profession: input.profession,
+            // A bad ID leaves its user error and the list shorter: the input is refused for it anyway.
             organisations,
             status: input.status.into(),
             requested_on: input.requested_on.map(|d| d.0),
@@ -276,6 +228,13 @@ impl AidantsMutation {
             authorised_on: input.authorised_on.map(|d| d.0),
             revoked_on: input.revoked_on.map(|d| d.0),
             counsellor: input.counsellor_id.map(CounsellorRef),
+        };
+        let new = NewAidant::try_from(draft).map_err(|p| c.0.extend(draft_errors(p)));
+        let (Ok(new), true) = (new, c.0.is_empty()) else {
+            return Ok(CreateAidantPayload {
+                aidant: None,
+                user_errors: c.0,
+            });
         };
         let s = state(ctx)?;
         Ok(
@@ -304,18 +263,6 @@ impl AidantsMutation {
             FieldPath::new("input").push("id"),
             decode_int(&input.id, NodeKind::Aidant),
         );
-        let first_name = input
-            .first_name
-            .as_deref()
-            .and_then(|v| c.text("firstName", v, 200));
-        let last_name = input
-            .last_name
-            .as_deref()
-            .and_then(|v| c.text("lastName", v, 200));
-        let email = input
-            .email
-            .as_deref()
-            .and_then(|v| c.parse("email", Email::parse(v)));
         let organisations = input.organisations.map(|ids| c.organisations(&ids));
         let training_hub = maybe(input.training_hub, |id| {
             c.id_at(
@@ -324,17 +271,11 @@ impl AidantsMutation {
             )
             .map(HubId)
         });
-        let (Some(id), true) = (id, c.0.is_empty()) else {
-            return Ok(UpdateAidantPayload {
-                aidant: None,
-                user_errors: c.0,
-            });
-        };
-        let patch = AidantPatch {
-            first_name,
-            last_name,
-            email,
-            profession: maybe_text(input.profession),
+        let draft = AidantPatchDraft {
+            first_name: input.first_name,
+            last_name: input.last_name,
+            email: input.email,
+            profession: raw(input.profession),
             organisations,
             status: input.status.map(Into::into),
             requested_on: date(input.requested_on),
@@ -343,6 +284,13 @@ impl AidantsMutation {
             authorised_on: date(input.authorised_on),
             revoked_on: date(input.revoked_on),
             counsellor: maybe(input.counsellor_id, |v| Some(CounsellorRef(v))),
+        };
+        let patch = AidantPatch::try_from(draft).map_err(|p| c.0.extend(draft_errors(p)));
+        let (Some(id), Ok(patch), true) = (id, patch, c.0.is_empty()) else {
+            return Ok(UpdateAidantPayload {
+                aidant: None,
+                user_errors: c.0,
+            });
         };
         let s = state(ctx)?;
         Ok(
