@@ -367,7 +367,12 @@ impl RowCheck<'_> {
                         .map_or(field.as_str(), |(_, c)| *c)
                         .to_owned();
                     if !self.issues.iter().any(|(c, _)| *c == column) {
-                        self.issues.push((column, p.message));
+                        // The message speaks of the API's field; a report reader knows the column.
+                        let message = match p.message.strip_prefix(field.as_str()) {
+                            Some(rest) => format!("{column}{rest}"),
+                            None => p.message,
+                        };
+                        self.issues.push((column, message));
                     }
                 }
                 None

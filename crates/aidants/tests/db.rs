@@ -823,4 +823,5 @@ async fn an_import_reports_every_broken_rule_of_a_row_at_its_line_and_column() {
         at,
         [(3, "prenom"), (3, "nom"), (3, "email"), (3, "profession")]
     );
+    assert_eq!(lines[0].reason, "prenom must not be blank", "{lines:?}");
 }

@@ -270,7 +270,18 @@ fn column(columns: &[(&str, &'static str)], field: &str) -> String {
 /// A draft's broken rules as report issues, each at its CSV column.
 fn rule_issues(problems: FieldProblems, columns: &[(&str, &'static str)], issues: &mut Vec<Issue>) {
     for p in problems {
-        issues.push((column(columns, &p.field.to_string()), p.message));
+        let field = p.field.to_string();
+        let column = column(columns, &field);
+        issues.push((column.clone(), in_column(p.message, &field, &column)));
+    }
+}
+
+/// A rule's message speaks of the field as the API names it (`lastName must not be blank`); a report reader knows
+/// the column (`nom must not be blank`).
+fn in_column(message: String, field: &str, column: &str) -> String {
+    match message.strip_prefix(field) {
+        Some(rest) => format!("{column}{rest}"),
+        None => message,
     }
 }
 

@@ -1084,6 +1084,12 @@ async fn an_import_reports_every_broken_rule_of_a_row_at_its_line_and_column() {
     assert_eq!((summary.created, summary.rejected), (1, 1));
     let at: Vec<(u64, &str)> = lines.iter().map(|l| (l.line, l.field.as_str())).collect();
     assert_eq!(at, [(3, "nom"), (3, "code_postal"), (3, "commune")]);
+    assert!(
+        lines[0]
+            .reason
+            .starts_with("nom must have at most 300 characters"),
+        "{lines:?}"
+    );
 
     let counsellors = format!(
         "id;siret_structure;prenom;nom;statut;email;telephone;part_structure\n\
