@@ -269,13 +269,30 @@ async fn a_hub_coordinator_stays_in_its_territory() {
     );
 }
 
+/// A userError's field path, joined with dots.
+fn field_of(e: &Value) -> String {
+    e["field"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 #[tokio::test]
 async fn input_errors_are_user_errors_with_field_paths() {
     let app = TestApp::spawn().await;
     let admin = app.token("admin", None).await;
     let mut input = new_site("bad", "6900");
     input["emails"] = json!(["ok@example.org", "not-an-email"]);
-    input["values"] = json!({ "services": ["Jardinage"] });
+    input["values"] = json!({ "services": ["Aide aux démarches administratives", "Jardinage"] });
+    // The values tests/sites' `input_rules_bind_imports_and_direct_callers_alike` feeds an import: dropped there,
+    // refused here, by the same rules.
+    input["phone"] = json!("12");
+    input["latitude"] = json!(95);
+    input["longitude"] = json!(4.8);
+    input["name"] = json!("N".repeat(301));
     let (_, body) = app
         .post_as(Some(&admin), CREATE, json!({ "input": input }))
         .await;
@@ -283,26 +300,24 @@ async fn input_errors_are_user_errors_with_field_paths() {
         .as_array()
         .unwrap()
         .clone();
-    let fields: Vec<String> = errors
-        .iter()
-        .map(|e| {
-            e["field"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap())
-                .collect::<Vec<_>>()
-                .join(".")
-        })
-        .collect();
-    assert!(
-        fields.contains(&"input.postalCode".to_owned()),
+    let fields: Vec<String> = errors.iter().map(field_of).collect();
+    assert_eq!(
+        fields,
+        [
+            "input.name",
+            "input.postalCode",
+            "input.latitude",
+            "input.phone",
+            "input.emails.1",
+            "input.values.services.1",
+        ],
         "{errors:?}"
     );
-    assert!(fields.contains(&"input.emails.1".to_owned()), "{errors:?}");
+    let codes: Vec<&str> = errors.iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes[5], "unknown_value");
     assert!(
-        fields.contains(&"input.services.0".to_owned()),
-        "{errors:?}"
+        codes[..5].iter().all(|c| *c == "invalid_value"),
+        "{codes:?}"
     );
     assert_eq!(app.site_count().await, 0, "nothing written");
 
@@ -334,6 +349,46 @@ async fn input_errors_are_user_errors_with_field_paths() {
         .await;
     assert_eq!(
         body["data"]["updateSite"]["userErrors"][0]["code"], "invalid_id",
+        "{body}"
+    );
+
+    // An update obeys the same rules, with the input's real paths; a usual French phone layout is normalised.
+    let (id, version) = seed_site(&app, &admin, "upd", "69001").await;
+    let (_, body) = app
+        .post_as(
+            Some(&admin),
+            UPDATE,
+            json!({ "input": {
+                "id": id, "version": version, "name": " ", "latitude": 45.7, "phone": "0478",
+                "values": { "fees": ["Cher"] }
+            } }),
+        )
+        .await;
+    let errors = body["data"]["updateSite"]["userErrors"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let fields: Vec<String> = errors.iter().map(field_of).collect();
+    assert_eq!(
+        fields,
+        [
+            "input.name",
+            "input.longitude",
+            "input.phone",
+            "input.values.fees.0"
+        ],
+        "{errors:?}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&admin),
+            r#"mutation($input: UpdateSiteInput!) { updateSite(input: $input) { site { phone } userErrors { field } } }"#,
+            json!({ "input": { "id": id, "version": version, "phone": "04 78 00 00 00" } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["updateSite"],
+        json!({ "site": { "phone": "+33478000000" }, "userErrors": [] }),
         "{body}"
     );
 }

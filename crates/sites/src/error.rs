@@ -1,7 +1,7 @@
 //! The sites crate's one error enum.
 
 use maillage_core::error::{ErrorCode, FieldPath, InvalidValue};
-use maillage_core::{Code, pagination::PaginationError};
+use maillage_core::{Code, FieldProblems, pagination::PaginationError};
 
 /// Everything a sites service can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,9 @@ pub enum SitesError {
         /// The stable code (`invalid_value`, `unknown_value`, …).
         code: Code,
     },
+    /// A site or a change to one breaks input rules (every broken rule, see [`crate::draft`]).
+    #[error("{0}")]
+    Rules(#[from] FieldProblems),
     /// Bad pagination arguments.
     #[error(transparent)]
     Pagination(#[from] PaginationError),
@@ -141,6 +144,7 @@ impl ErrorCode for SitesError {
     fn code(&self) -> Code {
         match self {
             Self::InvalidInput { code, .. } => *code,
+            Self::Rules(p) => p.code(),
             Self::Pagination(e) => e.code(),
             Self::InvalidFile(_) => Code::InvalidFile,
             Self::Io { .. } => Code::IoError,
@@ -165,6 +169,14 @@ impl ErrorCode for SitesError {
     fn field(&self) -> Option<&FieldPath> {
         match self {
             Self::InvalidInput { field, .. } => Some(field),
+            Self::Rules(p) => p.field(),
+            _ => None,
+        }
+    }
+
+    fn field_problems(&self) -> Option<&FieldProblems> {
+        match self {
+            Self::Rules(p) => Some(p),
             _ => None,
         }
     }
@@ -182,6 +194,7 @@ impl ErrorCode for SitesError {
         matches!(
             self,
             Self::InvalidInput { .. }
+                | Self::Rules(_)
                 | Self::Pagination(_)
                 | Self::UnknownHub(_)
                 | Self::UnknownFeed(_)

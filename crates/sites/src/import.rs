@@ -849,16 +849,21 @@ async fn lock_source<C: sea_orm::ConnectionTrait>(db: &C, source: &str) -> Resul
 }
 
 fn validate_source_name(source: &str) -> Result<(), SitesError> {
-    let ok = !source.is_empty()
-        && source.len() <= 64
-        && source
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    // The sites' one source rule, as `createSite` applies it; a whole file is refused for it, not a row.
+    let mut problems = maillage_core::FieldProblems::new();
+    if crate::draft::check_source(
+        &mut problems,
+        maillage_core::FieldPath::new("source"),
+        source,
+    ) {
         Ok(())
     } else {
-        Err(SitesError::InvalidFile(format!(
-            "invalid source name {source:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
-        )))
+        Err(SitesError::InvalidFile(
+            problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ))
     }
 }

@@ -3,6 +3,7 @@
 pub mod bulk;
 pub mod datainclusion;
 pub mod dedup;
+pub mod draft;
 mod entity;
 mod error;
 pub mod export;
@@ -23,6 +24,7 @@ pub mod vocabularies;
 mod write;
 
 pub use bulk::discard_unfinished_staging;
+pub use draft::{SiteDraft, SitePatchDraft};
 pub use error::SitesError;
 pub use model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 pub use provenance::{FieldProvenance, Origin, provenance_of};

@@ -8,7 +8,10 @@ use crate::model::{NewSite, TaggedValue, ValueKind};
 use crate::query::{Site, from_model, load_values, sort_name};
 use chrono::{NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
-use maillage_core::{Actor, DepartmentCode, Email, InseeCode, PostalCode, Role, SiteId};
+use maillage_core::error::FieldPath;
+use maillage_core::{
+    Actor, DepartmentCode, Email, FieldProblems, InseeCode, PostalCode, Role, SiteId,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -153,6 +156,17 @@ fn values_json(values: &[TaggedValue], kind: ValueKind) -> Vec<&str> {
         .collect()
 }
 
+/// Refuses a site that breaks an input rule. Imports apply their policy (reject the row, or drop the value with a
+/// report line) before they get here, so this only catches a path that forgot to: nothing stored breaks a rule.
+fn refuse_broken(new: &NewSite) -> Result<(), SitesError> {
+    let problems = new.problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into())
+    }
+}
+
 /// The complete row of a site with this content (an import stages it, then writes it in a multi-row statement).
 pub(crate) fn site_row(
     source: &str,
@@ -162,6 +176,7 @@ pub(crate) fn site_row(
     created_at: chrono::DateTime<Utc>,
     updated_at: chrono::DateTime<Utc>,
 ) -> Result<site::Model, SitesError> {
+    refuse_broken(new)?;
     let mut model = content_columns(source, new);
     model.id = Set(id);
     model.version = Set(version);
@@ -253,6 +268,7 @@ pub(crate) async fn store<C: ConnectionTrait>(
     new: &NewSite,
     existing: Option<&Site>,
 ) -> Result<StoreOutcome, SitesError> {
+    refuse_broken(new)?;
     if let Some(old) = existing
         && old.data == *new
     {
@@ -310,6 +326,15 @@ pub async fn create_site(
     source: &str,
     new: NewSite,
 ) -> Result<Site, SitesError> {
+    // The same rules as every draft: a caller that built `new` by hand cannot store what the API would refuse.
+    let mut problems = FieldProblems::new();
+    crate::draft::check_source(&mut problems, FieldPath::new("source"), source);
+    for x in new.problems() {
+        problems.push(x.field, x.code, x.message);
+    }
+    if !problems.is_empty() {
+        return Err(problems.into());
+    }
     forbid_outside(actor, new.department_code().as_ref())?;
     crate::dedup::refuse_canonical_source(source)?;
     let txn = maillage_core::db::begin_write(db).await?;
@@ -447,6 +472,10 @@ pub async fn update_site(
     version: i32,
     patch: SitePatch,
 ) -> Result<Site, SitesError> {
+    let problems = patch.problems();
+    if !problems.is_empty() {
+        return Err(problems.into());
+    }
     let txn = maillage_core::db::begin_write(db).await?;
     let old = crate::query::get_record(&txn, id)
         .await?

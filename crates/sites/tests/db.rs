@@ -2739,10 +2739,131 @@ async fn feeds_duplicate_header_columns_are_refused_with_their_names() {
     assert_eq!(e.table_counts().await, (0, 0));
 }
 
+/// The API's rules bind imports and direct callers too (issue 17 point 5): the same bad values that `createSite`
+/// refuses (tests/e2e/write.rs) are dropped with a report line by an import (optional fields) or reject its row
+/// (required ones), and the domain's `create_site`/`update_site` refuse them from a caller that built the site by
+/// hand.
+#[tokio::test]
+async fn input_rules_bind_imports_and_direct_callers_alike() {
+    let e = env().await;
+    let path = e.v1_csv(
+        "lieux.csv",
+        &[
+            v1(
+                "bad-optional",
+                "Lieu",
+                "69001",
+                &[
+                    ("telephone", "12"),
+                    ("latitude", "95"),
+                    ("longitude", "4.8"),
+                    ("courriels", "ok@example.org|not-an-email"),
+                ],
+            ),
+            v1(
+                "layouts",
+                "Lieu",
+                "69001",
+                &[("telephone", "04.78.00.00.00")],
+            ),
+            v1("bad-required", "Lieu", "98000", &[]),
+        ],
+    );
+    let imported = e.import(&path, "rules").await;
+    imported.assert_accounts_for(3);
+    assert_eq!(
+        (imported.summary.created, imported.summary.rejected),
+        (2, 1)
+    );
+    for (field, needle) in [
+        (
+            "telephone",
+            "\"12\" is not a phone number the standard accepts",
+        ),
+        (
+            "latitude",
+            "latitude must be between -90 and 90 (got 95); dropped",
+        ),
+        (
+            "courriels",
+            "\"not-an-email\" is not an e-mail address; dropped",
+        ),
+    ] {
+        let lines = imported.lines(field);
+        assert_eq!(lines.len(), 1, "{field}: {:#?}", imported.report);
+        assert_eq!(
+            (lines[0].kind, lines[0].location),
+            (IssueKind::Corrected, Location::Line(2)),
+            "{field}"
+        );
+        assert!(lines[0].reason.contains(needle), "{field}: {lines:?}");
+    }
+    let postal = imported.lines("code_postal");
+    assert_eq!(
+        (postal[0].kind, postal[0].location),
+        (IssueKind::Rejected, Location::Line(4))
+    );
+    assert!(
+        postal[0].reason.contains("no French department"),
+        "{postal:?}"
+    );
+    let stored = e.site("rules", "bad-optional").await;
+    assert_eq!(
+        (
+            stored.data.phone.as_deref(),
+            stored.data.latitude,
+            stored.data.longitude
+        ),
+        (None, None, None)
+    );
+    assert_eq!(stored.data.emails.len(), 1);
+    assert!(stored.data.problems().is_empty());
+    let layouts = e.site("rules", "layouts").await;
+    assert_eq!(layouts.data.phone.as_deref(), Some("+33478000000"));
+
+    // A caller that builds the site by hand (CLI, a future path) meets the same rules in the domain.
+    let mut new = stored.data.clone();
+    new.source_id = "direct".into();
+    new.phone = Some("12".into());
+    new.latitude = Some(95.0);
+    new.longitude = Some(4.8);
+    new.name = " ".into();
+    let err = maillage_sites::create_site(&e.t.db, &Actor::cli(), "hub du sud", new)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_value", "{err}");
+    let fields: Vec<String> = err
+        .field_problems()
+        .unwrap()
+        .iter()
+        .map(|p| p.field.to_string())
+        .collect();
+    assert_eq!(fields, ["source", "name", "latitude", "phone"]);
+    assert!(e.find("rules", "direct").await.is_none());
+
+    let patch = SitePatch {
+        phone: Some(Some("0478".into())),
+        coordinates: Some(Some((45.0, 181.0))),
+        ..SitePatch::default()
+    };
+    let err =
+        maillage_sites::update_site(&e.t.db, &Actor::cli(), layouts.id, layouts.version, patch)
+            .await
+            .unwrap_err();
+    let fields: Vec<String> = err
+        .field_problems()
+        .unwrap()
+        .iter()
+        .map(|p| p.field.to_string())
+        .collect();
+    assert_eq!(fields, ["longitude", "phone"]);
+    assert_eq!(e.site("rules", "layouts").await.version, layouts.version);
+}
+
 #[tokio::test]
 async fn feeds_over_long_values_are_refused_or_dropped() {
     let e = env().await;
-    let long_name = "N".repeat(251);
+    let long_name = "N".repeat(maillage_sites::draft::limits::NAME + 1);
     let long_detail = "d".repeat(10_001);
     let path = e.v1_csv(
         "lieux.csv",
@@ -2766,7 +2887,7 @@ async fn feeds_over_long_values_are_refused_or_dropped() {
     assert!(
         nom[0]
             .reason
-            .contains("251 characters, over the limit of 250"),
+            .contains("301 characters, over the limit of 300"),
         "{nom:?}"
     );
     let detail = imported.lines("presentation_detail");

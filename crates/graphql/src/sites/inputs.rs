@@ -1,19 +1,16 @@
-//! Inputs of the sites queries and mutations, and the site rules of mutation inputs.
+//! Inputs of the sites queries and mutations (the rules of mutation inputs are the sites' own: `maillage_sites::draft`).
 
 use super::loaders::SitesArgs;
 use crate::kit::connection::{PageArgs, keyed_page_request};
 use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::order::OrderDirection;
-use crate::kit::payload::{Checks, user_error};
 use crate::kit::territory::opt_hub_slug;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, Utc};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
-use maillage_core::{DepartmentCode, Email, RegionCode};
-use maillage_sites::standard::parse::is_standard_phone;
-use maillage_sites::standard::vocabulary::is_v1_label;
+use maillage_core::{DepartmentCode, RegionCode};
 use maillage_sites::{
     BoundingBox, Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, SiteParts, SiteRecords,
     SitesError, ValueKind,
@@ -296,92 +293,6 @@ fn default_order(filter: &SiteFilter) -> SiteOrder {
     }
 }
 
-/// The site rules of mutation inputs, on top of the kit's [`Checks`].
-pub(crate) trait SiteChecks {
-    /// Checks `phone`.
-    fn phone(&mut self, value: &str) -> Option<String>;
-    /// Checks `emails`.
-    fn emails(&mut self, values: &[String]) -> Vec<Email>;
-    /// Checks `coordinates`.
-    fn coordinates(&mut self, latitude: Option<f64>, longitude: Option<f64>) -> Option<(f64, f64)>;
-    /// Checks `labels`.
-    fn labels(&mut self, field: &str, kind: ValueKind, values: &[String]) -> Vec<String>;
-}
-
-impl SiteChecks for Checks {
-    fn phone(&mut self, value: &str) -> Option<String> {
-        let v: String = value
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '.')
-            .collect();
-        if is_standard_phone(&v) {
-            Some(v)
-        } else {
-            self.0.push(user_error(
-                FieldPath::new("input").push("phone"),
-                Code::InvalidValue,
-                "phone must be in international form, e.g. +33478000000",
-            ));
-            None
-        }
-    }
-
-    fn emails(&mut self, values: &[String]) -> Vec<Email> {
-        values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| match Email::parse(e) {
-                Ok(e) => Some(e),
-                Err(err) => {
-                    self.0.push(user_error(
-                        FieldPath::new("input").push("emails").index(i),
-                        Code::InvalidValue,
-                        err.to_string(),
-                    ));
-                    None
-                }
-            })
-            .collect()
-    }
-
-    fn coordinates(&mut self, latitude: Option<f64>, longitude: Option<f64>) -> Option<(f64, f64)> {
-        match (latitude, longitude) {
-            (Some(lat), Some(lon))
-                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
-            {
-                Some((lat, lon))
-            }
-            (None, None) => None,
-            _ => {
-                self.0.push(user_error(
-                    FieldPath::new("input").push("latitude"),
-                    Code::InvalidValue,
-                    "latitude (-90..90) and longitude (-180..180) go together",
-                ));
-                None
-            }
-        }
-    }
-
-    fn labels(&mut self, field: &str, kind: ValueKind, values: &[String]) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, v) in values.iter().enumerate() {
-            if is_v1_label(kind, v) {
-                if !out.contains(v) {
-                    out.push(v.clone());
-                }
-            } else {
-                self.0.push(user_error(
-                    FieldPath::new("input").push(field).index(i),
-                    Code::UnknownValue,
-                    format!("{v:?} is not a value of the national standard v1.0.2 for {field}"),
-                ));
-            }
-        }
-        out
-    }
-}
-
 /// Multi-valued fields of the national standard v1.0.2, as inputs (labels exactly as in the standard).
 #[derive(InputObject, Default)]
 pub struct SiteValuesInput {
@@ -404,35 +315,22 @@ pub struct SiteValuesInput {
 }
 
 impl SiteValuesInput {
-    pub(crate) fn check(self, checks: &mut Checks) -> Vec<(ValueKind, Vec<String>)> {
-        let fields = [
-            ("services", ValueKind::Service, self.services),
-            ("publics", ValueKind::Public, self.publics),
-            (
-                "specificSupport",
-                ValueKind::SpecificSupport,
-                self.specific_support,
-            ),
-            ("fees", ValueKind::Fee, self.fees),
-            (
-                "nationalProgrammes",
-                ValueKind::NationalProgramme,
-                self.national_programmes,
-            ),
-            (
-                "trainingLabels",
-                ValueKind::TrainingLabel,
-                self.training_labels,
-            ),
-            ("accessModes", ValueKind::AccessMode, self.access_modes),
-            ("supportModes", ValueKind::SupportMode, self.support_modes),
-        ];
-        fields
-            .into_iter()
-            .filter_map(|(name, kind, values)| {
-                values.map(|v| (kind, checks.labels(name, kind, &v)))
-            })
-            .collect()
+    /// The given fields, each with its kind; the labels are judged by the sites' input rules (paths
+    /// `values.services[0]`…).
+    pub(crate) fn into_values(self) -> Vec<(ValueKind, Vec<String>)> {
+        [
+            (ValueKind::Service, self.services),
+            (ValueKind::Public, self.publics),
+            (ValueKind::SpecificSupport, self.specific_support),
+            (ValueKind::Fee, self.fees),
+            (ValueKind::NationalProgramme, self.national_programmes),
+            (ValueKind::TrainingLabel, self.training_labels),
+            (ValueKind::AccessMode, self.access_modes),
+            (ValueKind::SupportMode, self.support_modes),
+        ]
+        .into_iter()
+        .filter_map(|(kind, values)| values.map(|v| (kind, v)))
+        .collect()
     }
 }
 
@@ -461,7 +359,8 @@ pub struct CreateSiteInput {
     pub latitude: Option<f64>,
     /// Longitude (WGS84), with `latitude`.
     pub longitude: Option<f64>,
-    /// Public phone number, international form.
+    /// Public phone number: international form (`+33478000000`) or a usual French layout (`04 78 00 00 00`),
+    /// stored in international form.
     pub phone: Option<String>,
     /// E-mail addresses (treated as personal data).
     pub emails: Option<Vec<String>>,

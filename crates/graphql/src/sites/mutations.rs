@@ -1,16 +1,15 @@
 //! Mutations on sites.
 
-use super::inputs::{CreateSiteInput, DeleteSiteInput, SiteChecks, UpdateSiteInput};
+use super::inputs::{CreateSiteInput, DeleteSiteInput, UpdateSiteInput};
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, decode_int};
-use crate::kit::payload::{Checks, UserError, classify, maybe, opt_text, user_error, writer};
+use crate::kit::payload::{UserError, classify, draft_errors, maybe, user_error, writer};
 use crate::kit::state;
-use async_graphql::{Context, ID, MaybeUndefined, Object, SimpleObject};
-use chrono::Utc;
-use maillage_core::Code;
+use async_graphql::{Context, ID, Object, SimpleObject};
 use maillage_core::error::FieldPath;
-use maillage_core::{InseeCode, Pivot, PostalCode, SiteId};
-use maillage_sites::{NewSite, SitePatch, StandardVersion, TaggedValue};
+use maillage_core::{Code, FieldProblems, SiteId};
+use maillage_sites::draft::check_source;
+use maillage_sites::{NewSite, SiteDraft, SitePatch, SitePatchDraft};
 
 /// Result of `createSite`.
 #[derive(SimpleObject)]
@@ -48,6 +47,13 @@ pub(crate) fn id_error(field: &str, e: &async_graphql::Error) -> UserError {
     )
 }
 
+fn refused_create(problems: FieldProblems) -> CreateSitePayload {
+    CreateSitePayload {
+        site: None,
+        user_errors: draft_errors(problems),
+    }
+}
+
 /// Mutations on sites.
 #[derive(Default)]
 pub struct SitesMutation;
@@ -62,92 +68,40 @@ impl SitesMutation {
         input: CreateSiteInput,
     ) -> async_graphql::Result<CreateSitePayload> {
         let actor = writer(ctx)?;
-        let mut c = Checks::default();
-        let source = c.text("source", &input.source, 64);
-        let source_id = c.text("sourceId", &input.source_id, 200);
-        let pivot = match input.pivot.as_deref() {
-            Some(p) => c.parse("pivot", Pivot::parse(p)),
-            None => Some(Pivot::placeholder()),
+        let mut problems = FieldProblems::new();
+        check_source(&mut problems, FieldPath::new("source"), &input.source);
+        let draft = SiteDraft {
+            source_id: input.source_id,
+            pivot: input.pivot,
+            name: input.name,
+            commune: input.commune,
+            postal_code: input.postal_code,
+            insee_code: input.insee_code,
+            address: input.address,
+            address_complement: input.address_complement,
+            latitude: input.latitude,
+            longitude: input.longitude,
+            phone: input.phone,
+            emails: input.emails.unwrap_or_default(),
+            website: input.website,
+            opening_hours: input.opening_hours,
+            summary: input.summary,
+            description: input.description,
+            updated_on: input.updated_on.map(|d| d.0),
+            values: input.values.into_values(),
         };
-        let name = c.text("name", &input.name, 300);
-        let commune = c.text("commune", &input.commune, 200);
-        let postal_code = c.parse("postalCode", PostalCode::parse(&input.postal_code));
-        let insee_code = input
-            .insee_code
-            .as_deref()
-            .and_then(|v| c.parse("inseeCode", InseeCode::parse(v)));
-        let address = c.text("address", &input.address, 300);
-        let coordinates = c.coordinates(input.latitude, input.longitude);
-        let phone = input.phone.as_deref().and_then(|p| c.phone(p));
-        let emails = c.emails(&input.emails.unwrap_or_default());
-        let values = input.values.check(&mut c);
-        let (
-            Some(source),
-            Some(source_id),
-            Some(pivot),
-            Some(name),
-            Some(commune),
-            Some(postal_code),
-            Some(address),
-        ) = (
-            source,
-            source_id,
-            pivot,
-            name,
-            commune,
-            postal_code,
-            address,
-        )
-        else {
-            return Ok(CreateSitePayload {
-                site: None,
-                user_errors: c.0,
-            });
+        // Every broken rule at once, the source's included.
+        let new = match NewSite::try_from(draft) {
+            Ok(new) if problems.is_empty() => new,
+            Ok(_) => return Ok(refused_create(problems)),
+            Err(more) => {
+                for p in more {
+                    problems.push(p.field, p.code, p.message);
+                }
+                return Ok(refused_create(problems));
+            }
         };
-        if !c.0.is_empty() {
-            return Ok(CreateSitePayload {
-                site: None,
-                user_errors: c.0,
-            });
-        }
-        let new = NewSite {
-            source_id,
-            standard_version: StandardVersion::V1_0,
-            pivot,
-            name,
-            commune,
-            postal_code,
-            insee_code,
-            address,
-            address_complement: opt_text(input.address_complement),
-            latitude: coordinates.map(|c| c.0),
-            longitude: coordinates.map(|c| c.1),
-            ban_key: None,
-            phone,
-            emails,
-            website: opt_text(input.website),
-            opening_hours: opt_text(input.opening_hours),
-            summary: opt_text(input.summary),
-            description: opt_text(input.description),
-            source_label: None,
-            parent_structure: None,
-            updated_on: input
-                .updated_on
-                .map_or_else(|| Utc::now().date_naive(), |d| d.0),
-            values: values
-                .into_iter()
-                .flat_map(|(kind, labels)| {
-                    labels.into_iter().map(move |label| TaggedValue {
-                        kind,
-                        value: Some(label.clone()),
-                        raw: label,
-                    })
-                })
-                .collect(),
-            other_labels: None,
-            accessibility_url: None,
-            booking_url: None,
-        };
+        let source = input.source;
         let s = state(ctx)?;
         match maillage_sites::create_site(&s.db, &actor, &source, new).await {
             Ok(site) => Ok(CreateSitePayload {
@@ -178,52 +132,32 @@ impl SitesMutation {
                 });
             }
         };
-        let mut c = Checks::default();
-        let name = input.name.as_deref().and_then(|v| c.text("name", v, 300));
-        let commune = input
-            .commune
-            .as_deref()
-            .and_then(|v| c.text("commune", v, 200));
-        let address = input
-            .address
-            .as_deref()
-            .and_then(|v| c.text("address", v, 300));
-        let postal_code = input
-            .postal_code
-            .as_deref()
-            .and_then(|v| c.parse("postalCode", PostalCode::parse(v)));
-        let insee_code = maybe(input.insee_code, |v| {
-            c.parse("inseeCode", InseeCode::parse(&v))
-        });
-        let coordinates = match (input.latitude, input.longitude) {
-            (MaybeUndefined::Undefined, MaybeUndefined::Undefined) => None,
-            (lat, lon) => Some(c.coordinates(lat.take(), lon.take())),
-        };
-        let phone = maybe(input.phone, |v| c.phone(&v));
-        let emails = input.emails.map(|e| c.emails(&e));
-        let values = input.values.check(&mut c);
-        if !c.0.is_empty() {
-            return Ok(UpdateSitePayload {
-                site: None,
-                user_errors: c.0,
-            });
-        }
-        let patch = SitePatch {
-            name,
-            commune,
-            postal_code,
-            insee_code,
-            address,
-            address_complement: maybe(input.address_complement, |v| opt_text(Some(v))),
-            coordinates,
-            phone,
-            emails,
-            website: maybe(input.website, |v| opt_text(Some(v))),
-            opening_hours: maybe(input.opening_hours, |v| opt_text(Some(v))),
-            summary: maybe(input.summary, |v| opt_text(Some(v))),
-            description: maybe(input.description, |v| opt_text(Some(v))),
+        let draft = SitePatchDraft {
+            name: input.name,
+            commune: input.commune,
+            postal_code: input.postal_code,
+            insee_code: maybe(input.insee_code, Some),
+            address: input.address,
+            address_complement: maybe(input.address_complement, Some),
+            latitude: maybe(input.latitude, Some),
+            longitude: maybe(input.longitude, Some),
+            phone: maybe(input.phone, Some),
+            emails: input.emails,
+            website: maybe(input.website, Some),
+            opening_hours: maybe(input.opening_hours, Some),
+            summary: maybe(input.summary, Some),
+            description: maybe(input.description, Some),
             updated_on: input.updated_on.map(|d| d.0),
-            values,
+            values: input.values.into_values(),
+        };
+        let patch = match SitePatch::try_from(draft) {
+            Ok(patch) => patch,
+            Err(problems) => {
+                return Ok(UpdateSitePayload {
+                    site: None,
+                    user_errors: draft_errors(problems),
+                });
+            }
         };
         let s = state(ctx)?;
         match maillage_sites::update_site(&s.db, &actor, id, input.version, patch).await {

@@ -3,12 +3,17 @@
 //! A row is rejected only when a field the standard requires is missing or unusable: those are what identify and
 //! locate a site. Any other bad value is dropped (or kept raw, for vocabulary values) and reported as a correction,
 //! so that one typo in a phone number does not hide a whole place from the map.
+//!
+//! The rules themselves are the sites' input rules ([`crate::draft`]), the same as the API's: after the lenient
+//! reading below (phone layouts, date-times, swapped coordinates…), every rule the site still breaks rejects the
+//! row on a required field, or drops the value with a report line on an optional one.
 
 use super::export::V1_COLUMNS;
 use super::vocabulary::{lookup, multi_valued_columns};
+use crate::draft::{REQUIRED_FIELDS, limits, values_field};
 use crate::hours::parse_hours;
 use crate::mapping::communes;
-use crate::model::{NewSite, StandardVersion, TaggedValue};
+use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use maillage_core::{Email, InseeCode, Pivot, PostalCode};
 use std::collections::BTreeMap;
@@ -152,33 +157,34 @@ pub fn is_standard_phone(phone: &str) -> bool {
 }
 
 /// The longest value (in characters) each column may hold; longer values are refused: the row when the column is
-/// required, else only the value (dropped, with a report line). Generous for real data, they keep one runaway cell
-/// (a whole document pasted into a field) out of the database and the API's answers.
+/// required, else only the value (dropped, with a report line). The columns of a site's text fields take the sites'
+/// input rules' [`limits`] (one definition for the API and imports), checked here on the raw cell before any
+/// parsing; the others only keep one runaway cell out of the parsers.
 pub const LENGTH_LIMITS: [(&str, usize); 24] = [
-    ("id", 100),
+    ("id", limits::SOURCE_ID),
     ("pivot", 20),
-    ("nom", 250),
-    ("commune", 100),
+    ("nom", limits::NAME),
+    ("commune", limits::COMMUNE),
     ("code_postal", 10),
     ("code_insee", 10),
-    ("adresse", 250),
-    ("complement_adresse", 250),
+    ("adresse", limits::ADDRESS),
+    ("complement_adresse", limits::ADDRESS_COMPLEMENT),
     ("latitude", 30),
     ("longitude", 30),
-    ("cle_ban", 100),
+    ("cle_ban", limits::BAN_KEY),
     ("telephone", 50),
     ("courriel", 1000),
     ("courriels", 1000),
-    ("site_web", 1000),
-    ("horaires", 1000),
-    ("presentation_resume", 2000),
-    ("presentation_detail", 10000),
-    ("source", 100),
-    ("structure_parente", 250),
-    ("labels_autres", 1000),
-    ("autres_formations_labels", 1000),
-    ("accessibilite", 500),
-    ("fiche_acces_libre", 500),
+    ("site_web", limits::WEBSITE),
+    ("horaires", limits::OPENING_HOURS),
+    ("presentation_resume", limits::SUMMARY),
+    ("presentation_detail", limits::DESCRIPTION),
+    ("source", limits::SOURCE_LABEL),
+    ("structure_parente", limits::PARENT_STRUCTURE),
+    ("labels_autres", limits::OTHER_LABELS),
+    ("autres_formations_labels", limits::OTHER_LABELS),
+    ("accessibilite", limits::ACCESSIBILITY_URL),
+    ("fiche_acces_libre", limits::ACCESSIBILITY_URL),
 ];
 
 /// The limit of any column [`LENGTH_LIMITS`] does not list (the multi-valued ones, `prise_rdv`…).
@@ -353,16 +359,6 @@ pub fn parse_row(version: StandardVersion, row: &RawRow) -> RowOutcome {
     if !r.issues.is_empty() {
         return RowOutcome::Rejected { issues: r.issues };
     }
-    if postal_code.department_code().is_none() {
-        r.reject(
-            "code_postal",
-            format!(
-                "{} is the postal code of no French department (not a place Maillage can show)",
-                echo(postal_code.as_str())
-            ),
-        );
-        return RowOutcome::Rejected { issues: r.issues };
-    }
     let mut site = NewSite {
         source_id: source_id.to_owned(),
         standard_version: version,
@@ -393,6 +389,10 @@ pub fn parse_row(version: StandardVersion, row: &RawRow) -> RowOutcome {
         accessibility_url: r.owned(accessibility),
         booking_url: r.owned("prise_rdv"),
     };
+    r.apply_rules(&mut site);
+    if !r.issues.is_empty() {
+        return RowOutcome::Rejected { issues: r.issues };
+    }
     r.place_coordinates(&mut site);
     RowOutcome::Valid {
         site,
@@ -470,69 +470,93 @@ impl<'a> Reader<'a> {
         Some(date)
     }
 
-    /// Latitude and longitude go together: a place with only one of them cannot be put on a map.
+    /// The import policy over the sites' input rules ([`crate::draft`]), the same rules the API and the write
+    /// services apply: a required field that breaks one rejects the row; an optional value that does is dropped,
+    /// with a report line naming its column, so nothing stored breaks a rule and nothing is lost silently.
+    fn apply_rules(&mut self, site: &mut NewSite) {
+        for problem in site.problems() {
+            let segments = &problem.field.0;
+            let root = segments.first().map_or("", String::as_str);
+            let column = column_of(self.version, segments);
+            if REQUIRED_FIELDS.contains(&root) {
+                self.reject(&column, problem.message);
+                continue;
+            }
+            self.correct(&column, format!("{}; dropped", problem.message));
+            match root {
+                "latitude" | "longitude" => {
+                    site.latitude = None;
+                    site.longitude = None;
+                }
+                "phone" => site.phone = None,
+                "addressComplement" => site.address_complement = None,
+                "banKey" => site.ban_key = None,
+                "website" => site.website = None,
+                "openingHours" => site.opening_hours = None,
+                "summary" => site.summary = None,
+                "description" => site.description = None,
+                "sourceLabel" => site.source_label = None,
+                "parentStructure" => site.parent_structure = None,
+                "otherLabels" => site.other_labels = None,
+                "accessibilityUrl" => site.accessibility_url = None,
+                "bookingUrl" => site.booking_url = None,
+                "values" => {
+                    // The label goes, the source's raw text stays (as for any value the vocabulary does not know).
+                    let kind = segments.get(1).and_then(|name| kind_of_field(name));
+                    let index = segments.get(2).and_then(|i| i.parse::<usize>().ok());
+                    if let (Some(kind), Some(index)) = (kind, index)
+                        && let Some(v) =
+                            site.values.iter_mut().filter(|v| v.kind == kind).nth(index)
+                    {
+                        v.value = None;
+                    }
+                }
+                // Typed fields (e-mails, INSEE code) hold only valid values once parsed; a rule added later on
+                // another field and not dropped here is still caught by the writer, which refuses the import.
+                _ => {}
+            }
+        }
+    }
+
+    /// Latitude and longitude as numbers (a decimal comma is accepted). Whether they are in range and go together
+    /// is a rule of every site ([`Self::apply_rules`]); only what is not a number, or the (0, 0) placeholder, is
+    /// the reader's to drop.
     fn coordinates(&mut self) -> (Option<f64>, Option<f64>) {
         let lat_raw = self.text("latitude");
         let lon_raw = self.text("longitude");
-        if lat_raw.is_none() && lon_raw.is_none() {
-            return (None, None);
-        }
-        let mut read = |column: &str, raw: Option<&str>, limit: f64| -> Option<f64> {
-            let raw = raw?;
-            let value = raw
+        let mut read = |column: &str, raw: Option<&str>| -> Result<Option<f64>, ()> {
+            let Some(raw) = raw else {
+                return Ok(None);
+            };
+            match raw
                 .replace(',', ".")
                 .parse::<f64>()
                 .ok()
-                .filter(|v| v.is_finite());
-            match value {
-                Some(v) if v.abs() <= limit => Some(v),
-                Some(_) => {
-                    self.correct(
-                        column,
-                        format!(
-                            "{} is out of range (±{limit}); coordinates dropped",
-                            echo(raw)
-                        ),
-                    );
-                    None
-                }
+                .filter(|v| v.is_finite())
+            {
+                Some(v) => Ok(Some(v)),
                 None => {
                     self.correct(
                         column,
                         format!("{} is not a number; coordinates dropped", echo(raw)),
                     );
-                    None
+                    Err(())
                 }
             }
         };
-        let latitude = read("latitude", lat_raw, 90.0);
-        let longitude = read("longitude", lon_raw, 180.0);
-        match (latitude, longitude) {
-            // (0, 0) is in the Gulf of Guinea: no French site is there, it is a "no coordinates" placeholder.
-            (Some(lat), Some(lon)) if lat == 0.0 && lon == 0.0 => {
-                self.correct(
-                    "latitude",
-                    "0, 0 is a placeholder position; coordinates dropped",
-                );
-                (None, None)
-            }
-            (Some(lat), Some(lon)) => (Some(lat), Some(lon)),
-            (Some(_), None) if lon_raw.is_none() => {
-                self.correct(
-                    "longitude",
-                    "missing while latitude is given; coordinates dropped",
-                );
-                (None, None)
-            }
-            (None, Some(_)) if lat_raw.is_none() => {
-                self.correct(
-                    "latitude",
-                    "missing while longitude is given; coordinates dropped",
-                );
-                (None, None)
-            }
-            _ => (None, None),
+        let (Ok(latitude), Ok(longitude)) = (read("latitude", lat_raw), read("longitude", lon_raw))
+        else {
+            return (None, None);
+        };
+        // (0, 0) is in the Gulf of Guinea: no French site is there, it is a "no coordinates" placeholder.
+        if latitude == Some(0.0) && longitude == Some(0.0) {
+            self.correct(
+                "latitude",
+                "0, 0 is a placeholder position; coordinates dropped",
+            );
+            return (None, None);
         }
+        (latitude, longitude)
     }
 
     /// Coordinates must lie in the site's department (the box of its communes' centres, with a margin), or at
@@ -623,6 +647,68 @@ impl<'a> Reader<'a> {
         }
         values
     }
+}
+
+/// The kind a multi-valued field's path names (`services` in `values.services[0]`).
+fn kind_of_field(name: &str) -> Option<ValueKind> {
+    ValueKind::ALL
+        .into_iter()
+        .find(|k| values_field(*k) == name)
+}
+
+/// The file column of a site field, as a report line names it (a path of [`NewSite::problems`]).
+fn column_of(version: StandardVersion, segments: &[String]) -> String {
+    let v0 = version == StandardVersion::V0_1;
+    let column = match segments.first().map_or("", String::as_str) {
+        "sourceId" => "id",
+        "pivot" => "pivot",
+        "name" => "nom",
+        "commune" => "commune",
+        "postalCode" => "code_postal",
+        "inseeCode" => "code_insee",
+        "address" => "adresse",
+        "addressComplement" => "complement_adresse",
+        "latitude" => "latitude",
+        "longitude" => "longitude",
+        "banKey" => "cle_ban",
+        "phone" => "telephone",
+        "emails" if v0 => "courriel",
+        "emails" => "courriels",
+        "website" => "site_web",
+        "openingHours" => "horaires",
+        "summary" => "presentation_resume",
+        "description" => "presentation_detail",
+        "sourceLabel" => "source",
+        "parentStructure" => "structure_parente",
+        "updatedOn" => "date_maj",
+        "otherLabels" if v0 => "labels_autres",
+        "otherLabels" => "autres_formations_labels",
+        "accessibilityUrl" if v0 => "accessibilite",
+        "accessibilityUrl" => "fiche_acces_libre",
+        "bookingUrl" => "prise_rdv",
+        "values" => {
+            let kind = segments.get(1).and_then(|name| kind_of_field(name));
+            let in_version = |version| {
+                multi_valued_columns(version)
+                    .iter()
+                    .find(|(_, k)| Some(*k) == kind)
+                    .map(|(c, _)| *c)
+            };
+            // v0.1 folds specific support into `publics_accueillis`, training labels into `labels_nationaux`.
+            let folded = match kind {
+                Some(ValueKind::SpecificSupport) if v0 => Some("publics_accueillis"),
+                Some(ValueKind::TrainingLabel) if v0 => Some("labels_nationaux"),
+                _ => None,
+            };
+            return folded
+                .or_else(|| in_version(version))
+                .or_else(|| in_version(StandardVersion::V1_0))
+                .unwrap_or("values")
+                .to_owned();
+        }
+        other => other,
+    };
+    column.to_owned()
 }
 
 fn parse_datetime_date(raw: &str) -> Option<NaiveDate> {
@@ -892,7 +978,17 @@ mod tests {
         r.insert("longitude".into(), "4.8".into());
         let (site, corrections) = valid(parse_row(V0_1, &r));
         assert_eq!((site.latitude, site.longitude), (None, None));
-        assert!(has(&corrections, "latitude", "out of range"));
+        assert!(has(
+            &corrections,
+            "latitude",
+            "latitude must be between -90 and 90 (got 95); dropped"
+        ));
+        assert_eq!(corrections.len(), 1, "one line for one broken rule");
+
+        r.remove("latitude");
+        let (site, corrections) = valid(parse_row(V0_1, &r));
+        assert_eq!((site.latitude, site.longitude), (None, None));
+        assert!(has(&corrections, "latitude", "latitude is missing"));
 
         r.insert("latitude".into(), "45,76".into());
         let (site, _) = valid(parse_row(V0_1, &r));
@@ -959,16 +1055,16 @@ mod tests {
             "outside department 69; coordinates dropped"
         ));
         let mut r = minimal_v0_1();
-        r.insert("id".into(), "i".repeat(101));
+        r.insert("id".into(), "i".repeat(201));
         r.insert("structure_parente".into(), "s".repeat(251));
         let RowOutcome::Rejected { issues } = parse_row(V0_1, &r) else {
             panic!("accepted");
         };
         assert!(
-            has(&issues, "id", "101 characters, over the limit of 100"),
+            has(&issues, "id", "201 characters, over the limit of 200"),
             "{issues:?}"
         );
-        r.insert("id".into(), "i".repeat(100));
+        r.insert("id".into(), "i".repeat(200));
         let (site, corrections) = valid(parse_row(V0_1, &r));
         assert_eq!(site.parent_structure, None);
         assert!(has(
@@ -1035,7 +1131,7 @@ mod tests {
             columns.dedup();
             let version = detect_version(&columns).unwrap();
             assert_eq!(version, V0_1);
-            let (mut valid, mut rejected, mut corrected) = (0, 0, 0);
+            let (mut valid, mut rejected, mut corrected, mut dropped) = (0, 0, 0, 0);
             let (mut hours_total, mut hours_raw, mut hours_cleaned) = (0, 0, 0);
             let mut by_field: BTreeMap<String, usize> = BTreeMap::new();
             for r in &rows {
@@ -1047,6 +1143,9 @@ mod tests {
                         }
                         for c in &corrections {
                             *by_field.entry(c.field.clone()).or_default() += 1;
+                            if c.reason.contains("dropped") {
+                                dropped += 1;
+                            }
                         }
                         let record = super::super::to_v1_record(&site, true);
                         assert_eq!(record.len(), V1_COLUMNS.len());
@@ -1066,7 +1165,7 @@ mod tests {
                 }
             }
             println!(
-                "{name}: {} rows, {valid} valid ({corrected} with corrections), {rejected} rejected; \
+                "{name}: {} rows, {valid} valid ({corrected} with corrections), {rejected} rejected, {dropped} values dropped; \
                  horaires: {hours_total} given, {hours_raw} parse as is, {hours_cleaned} after cleanup, {} not; \
                  corrections by field: {by_field:?}",
                 rows.len(),
