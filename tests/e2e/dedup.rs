@@ -206,6 +206,36 @@ async fn a_canonical_site_shows_its_source_records_and_where_each_field_came_fro
         "{body:#}"
     );
 
+    // A choice obeys the field's input rule: a broken one is a user error at `input.value`, nothing is written;
+    // a phone in a usual French layout is stored in international form.
+    let choose_phone = "mutation($id: ID!, $value: String) {
+        overrideSiteField(input: {siteId: $id, field: PHONE, value: $value}) {
+            site { name phone } userErrors { field code } } }";
+    let (_, body) = app
+        .post_as(
+            Some(&south),
+            choose_phone,
+            json!({ "id": canonical, "value": "12" }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["overrideSiteField"],
+        json!({ "site": null, "userErrors": [{ "field": ["input", "value"], "code": "invalid_value" }] }),
+        "{body:#}"
+    );
+    let (_, body) = app
+        .post_as(
+            Some(&south),
+            choose_phone,
+            json!({ "id": canonical, "value": "04 78 00 00 00" }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["overrideSiteField"],
+        json!({ "site": { "name": chosen, "phone": "+33478000000" }, "userErrors": [] }),
+        "{body:#}"
+    );
+
     // feed-b's next file renames its record and changes its hours: the choice stands, the hours follow the file.
     let b2 = write(
         &app,

@@ -676,6 +676,69 @@ impl TryFrom<SitePatchDraft> for SitePatch {
     }
 }
 
+/// The rule of a plain text field, by the name it is stored under (`opening_hours`): whether it is required, and
+/// its longest value. `None` for the other fields (the phone has a rule of its own).
+fn text_rule(field: &str) -> Option<(bool, usize)> {
+    Some(match field {
+        "name" => (true, limits::NAME),
+        "commune" => (true, limits::COMMUNE),
+        "address" => (true, limits::ADDRESS),
+        "address_complement" => (false, limits::ADDRESS_COMPLEMENT),
+        "ban_key" => (false, limits::BAN_KEY),
+        "website" => (false, limits::WEBSITE),
+        "opening_hours" => (false, limits::OPENING_HOURS),
+        "summary" => (false, limits::SUMMARY),
+        "description" => (false, limits::DESCRIPTION),
+        "source_label" => (false, limits::SOURCE_LABEL),
+        "parent_structure" => (false, limits::PARENT_STRUCTURE),
+        "other_labels" => (false, limits::OTHER_LABELS),
+        "accessibility_url" => (false, limits::ACCESSIBILITY_URL),
+        "booking_url" => (false, limits::BOOKING_URL),
+        _ => return None,
+    })
+}
+
+/// One text field of a site given on its own, named as it is stored (`opening_hours`), parsed the way
+/// [`SiteDraft`] parses it: trimmed, blank as absent (`Ok(None)`; a problem for a required field), within its
+/// limit, no NUL, the phone brought to its international form. Problems are placed at `at`; a name that is no
+/// text field of a site is an `unknown_value` problem.
+///
+/// Deduplication uses it for a coordinator's choice on a canonical site and for the members' stored values the
+/// canonical site may take, so that neither can break a rule the site's other ways in obey.
+pub fn parse_field_text(
+    field: &str,
+    at: FieldPath,
+    raw: &str,
+) -> Result<Option<String>, FieldProblems> {
+    let mut p = FieldProblems::new();
+    let value = if field == "phone" {
+        trimmed(Some(raw)).and_then(|v| {
+            let phone = normalise_phone(v);
+            if phone.is_none() {
+                p.push(at, Code::InvalidValue, phone_message(v));
+            }
+            phone
+        })
+    } else if let Some((required, max)) = text_rule(field) {
+        let v = raw.trim();
+        if required {
+            check_required_text(&mut p, at, v, max).then(|| v.to_owned())
+        } else if v.is_empty() {
+            None
+        } else {
+            check_optional_text(&mut p, at, Some(v), max).then(|| v.to_owned())
+        }
+    } else {
+        p.push(
+            at,
+            Code::UnknownValue,
+            format!("{field:?} is not a text field of a site"),
+        );
+        None
+    };
+    if p.is_empty() { Ok(value) } else { Err(p) }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -903,5 +966,27 @@ mod tests {
         let mut p = FieldProblems::new();
         assert!(check_source(&mut p, path("source"), "hub-du_sud.v2"));
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn one_field_given_on_its_own_obeys_the_same_rules() {
+        let at = || path("value");
+        let ok = |field: &str, raw: &str| parse_field_text(field, at(), raw).unwrap();
+        assert_eq!(
+            ok("phone", " 04 78 00 00 00 ").as_deref(),
+            Some("+33478000000")
+        );
+        assert_eq!(ok("summary", "  "), None);
+        assert_eq!(ok("name", " Médiathèque ").as_deref(), Some("Médiathèque"));
+        for (field, raw) in [
+            ("phone", "12".to_owned()),
+            ("name", " ".to_owned()),
+            ("name", "n".repeat(limits::NAME + 1)),
+            ("website", "a\0b".to_owned()),
+            ("latitude", "45".to_owned()),
+        ] {
+            let p = parse_field_text(field, at(), &raw).unwrap_err();
+            assert_eq!(fields(&p), ["value"], "{field} {raw:?}");
+        }
     }
 }

@@ -3802,6 +3802,7 @@ mod dedup {
         confirm_site_match, dedup_report, list_site_matches, match_sites, reject_site_match,
         set_canonical_field, source_records, split_site_cluster,
     };
+    use maillage_sites::draft::limits;
     use maillage_sites::{SiteRecords, update_site};
 
     /// One place as each of three origins writes it (two of them share the `source` label "Hub" of `v01`).
@@ -4533,5 +4534,127 @@ mod dedup {
             .await
             .unwrap();
         assert_eq!(site.data.name, "Mairie annexe");
+    }
+
+    /// Input rules reach deduplication (issue 17 point 5): a coordinator's choice obeys the field's rule and is
+    /// stored as the rule keeps it, and a member's value stored before a rule existed never blocks a merge: the
+    /// canonical site takes the next member's value, and its provenance names that member.
+    #[tokio::test]
+    async fn canonical_sites_obey_the_input_rules_whatever_their_members_hold() {
+        let e = env().await;
+        let a = e.json("a.json", &[place("1", 0)]);
+        let b = e.json("b.json", &[place("x", 1)]);
+        e.import(&a, "feed-a").await;
+        e.import(&b, "feed-b").await;
+        let admin = Actor::cli();
+        let (pair, ida, idb) = pairs(&e.t, &admin, None).await[0];
+        // feed-b's record is the newest (stored last, same `date_maj`): it would give every field. As a row stored
+        // before the rules, it breaks some of them.
+        for sql in [
+            format!(
+                "UPDATE site SET name = '{}', phone = '12', description = '{}', latitude = 95 WHERE id = {}",
+                "n".repeat(limits::NAME + 1),
+                "d".repeat(limits::DESCRIPTION + 1),
+                idb.0
+            ),
+            format!(
+                "UPDATE site SET description = 'Une médiathèque' WHERE id = {}",
+                ida.0
+            ),
+        ] {
+            e.t.db.execute_unprepared(&sql).await.unwrap();
+        }
+        let canonical = confirm_site_match(&e.t.db, &admin, pair)
+            .await
+            .unwrap()
+            .canonical
+            .unwrap();
+        let site = get_site(&e.t.db, canonical).await.unwrap().unwrap();
+        assert_eq!(site.data.name, "Médiathèque de St-Martin");
+        assert_eq!(site.data.phone.as_deref(), Some("+33489228939"));
+        assert_eq!(site.data.description.as_deref(), Some("Une médiathèque"));
+        assert_eq!(site.data.latitude, Some(43.638207));
+        let provenance = canonical_provenance(&e.t.db, canonical).await.unwrap();
+        for field in ["name", "phone", "description", "latitude"] {
+            let p = provenance.iter().find(|p| p.field == field).unwrap();
+            assert_eq!(p.record_site_id, Some(ida), "{field}");
+        }
+        // Fields the newest record holds within the rules still come from it.
+        let hours = provenance
+            .iter()
+            .find(|p| p.field == "opening_hours")
+            .unwrap();
+        assert_eq!(hours.record_site_id, Some(idb));
+
+        // A choice that breaks the field's rule is refused at `value`, and nothing is written.
+        let south = hub_coordinator(&e.t, "hub-du-sud").await;
+        let before = raw_rows(&e.t, &[canonical.0]).await;
+        for (field, value) in [
+            ("phone", "12".to_owned()),
+            ("name", "n".repeat(limits::NAME + 1)),
+            ("website", "a\0b".to_owned()),
+        ] {
+            let err = set_canonical_field(&e.t.db, &south, canonical, field, Some(value))
+                .await
+                .unwrap_err();
+            let SitesError::Rules(problems) = &err else {
+                panic!("{field}: {err:?}");
+            };
+            let at: Vec<(String, &str)> = problems
+                .iter()
+                .map(|p| (p.field.to_string(), p.code.as_str()))
+                .collect();
+            assert_eq!(at, [("value".to_owned(), "invalid_value")], "{field}");
+        }
+        assert_eq!(raw_rows(&e.t, &[canonical.0]).await, before);
+        assert_eq!(count_rows(&e.t, "site_override").await, 0);
+
+        // A phone in a usual French layout is stored in international form, as the choice and on the site.
+        let site = set_canonical_field(
+            &e.t.db,
+            &south,
+            canonical,
+            "phone",
+            Some(" 04 78 00 00 00 ".into()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(site.data.phone.as_deref(), Some("+33478000000"));
+        let row =
+            e.t.db
+                .query_one_raw(Statement::from_string(
+                    e.t.db.get_database_backend(),
+                    "SELECT value FROM site_override".to_owned(),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            row.try_get::<Option<String>>("", "value")
+                .unwrap()
+                .as_deref(),
+            Some("+33478000000")
+        );
+        let phone = canonical_provenance(&e.t.db, canonical)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.field == "phone")
+            .unwrap();
+        assert_eq!(
+            (phone.origin, phone.actor.as_deref()),
+            (Origin::Api, Some("hub-du-sud"))
+        );
+
+        // A choice stored raw before the rules gives way to the members' value instead of blocking rebuilds.
+        e.t.db
+            .execute_unprepared("UPDATE site_override SET value = 'abc'")
+            .await
+            .unwrap();
+        maillage_sites::dedup::refresh_canonical_in(&e.t.db, &[ida])
+            .await
+            .unwrap();
+        let site = get_site(&e.t.db, canonical).await.unwrap().unwrap();
+        assert_eq!(site.data.phone.as_deref(), Some("+33489228939"));
     }
 }

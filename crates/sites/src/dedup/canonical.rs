@@ -12,15 +12,17 @@
 use super::entity::{site_match, site_override};
 use super::{CANONICAL_SOURCE, MatchStatus};
 use crate::SitesError;
+use crate::draft;
 use crate::entity::site;
-use crate::model::{NewSite, StandardVersion, ValueKind};
+use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
 use crate::provenance;
 use crate::query::{Site, hydrate};
+use crate::standard::vocabulary::is_v1_label;
 use chrono::{DateTime, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
-use maillage_core::{Actor, Pivot, Role, SiteId};
+use maillage_core::{Actor, FieldProblems, Pivot, Role, SiteId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -72,6 +74,11 @@ const LOCATION_FIELDS: [&str; 6] = [
 
 /// The canonical content of a cluster and where each field came from (field names of
 /// [`crate::provenance::fields`]; a field no member has is absent).
+///
+/// A member's value that breaks an input rule ([`crate::draft`]; stored before the rule existed) is passed over
+/// for the next member's, or left out for an optional field, and so is a coordinator's choice that breaks one:
+/// the canonical site obeys the rules every other way in obeys, confirming a match never fails on an old value,
+/// and the provenance names the record each kept value came from.
 pub(crate) fn build(
     source_id: &str,
     members: &[Site],
@@ -92,10 +99,25 @@ pub(crate) fn build(
         }
         pick
     }
+    /// The value as the field's rule keeps it (trimmed, the phone normalised), or `None` when it breaks it.
+    fn valid(field: &str, value: Option<&str>) -> Option<String> {
+        draft::parse_field_text(field, FieldPath::new(field), value?)
+            .ok()
+            .flatten()
+    }
+    /// The first member (newest first) whose value of `field` obeys its rule, with that value.
+    fn first_valid<'s>(
+        ordered: &[&'s Site],
+        field: &str,
+        get: impl Fn(&'s Site) -> Option<&'s str>,
+    ) -> Option<(&'s Site, String)> {
+        ordered
+            .iter()
+            .find_map(|s| valid(field, get(s)).map(|v| (*s, v)))
+    }
     let newest = ordered.first().copied();
     let mut data = newest?.data.clone();
     let has = |f: &dyn Fn(&Site) -> bool| ordered.iter().copied().find(|s| f(s));
-    let text = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
 
     data.source_id = source_id.to_owned();
     data.standard_version = StandardVersion::V1_0;
@@ -105,41 +127,67 @@ pub(crate) fn build(
         has(&|s| !s.data.pivot.is_placeholder()).or(newest),
     );
     data.pivot = pivot.map_or_else(Pivot::placeholder, |s| s.data.pivot.clone());
-    if let Some(s) = note(
-        &mut picks,
-        &["name"],
-        has(&|s| !s.data.name.trim().is_empty()),
-    ) {
-        data.name = s.data.name.clone();
+    if let Some((s, name)) = first_valid(&ordered, "name", |s| Some(s.data.name.as_str())) {
+        note(&mut picks, &["name"], Some(s));
+        data.name = name;
     }
-    // Address, commune, postal and INSEE codes describe one location: they come together from one member.
-    if let Some(s) = note(
-        &mut picks,
-        &LOCATION_FIELDS,
-        has(&|s| !s.data.address.trim().is_empty()).or(newest),
-    ) {
+    // Address, commune, postal and INSEE codes describe one location: they come together from one member, the
+    // first whose required parts obey their rules (else the newest, which storing then refuses).
+    let location_ok = |s: &Site| {
+        valid("address", Some(&s.data.address)).is_some()
+            && valid("commune", Some(&s.data.commune)).is_some()
+            && draft::check_postal_code(
+                &mut FieldProblems::new(),
+                FieldPath::new("postal_code"),
+                &s.data.postal_code,
+            )
+    };
+    if let Some(s) = note(&mut picks, &LOCATION_FIELDS, has(&location_ok).or(newest)) {
         data.address = s.data.address.clone();
-        data.address_complement = s.data.address_complement.clone();
         data.commune = s.data.commune.clone();
         data.postal_code = s.data.postal_code.clone();
         data.insee_code = s.data.insee_code.clone();
-        data.ban_key = s.data.ban_key.clone();
+        data.address_complement = valid("address_complement", s.data.address_complement.as_deref());
+        data.ban_key = valid("ban_key", s.data.ban_key.as_deref());
+        // An optional part left out no longer comes from that member.
+        let dropped = [
+            (
+                "address_complement",
+                &s.data.address_complement,
+                &data.address_complement,
+            ),
+            ("ban_key", &s.data.ban_key, &data.ban_key),
+        ];
+        for (field, theirs, kept) in dropped {
+            if theirs.is_some() && kept.is_none() {
+                picks.retain(|(f, _)| *f != field);
+            }
+        }
     }
     let coords = note(
         &mut picks,
         &["latitude", "longitude"],
-        has(&|s| s.data.latitude.is_some() && s.data.longitude.is_some()),
+        has(&|s| {
+            s.data.latitude.is_some()
+                && s.data.longitude.is_some()
+                && draft::check_coordinates(
+                    &mut FieldProblems::new(),
+                    s.data.latitude,
+                    s.data.longitude,
+                )
+        }),
     );
     data.latitude = coords.and_then(|s| s.data.latitude);
     data.longitude = coords.and_then(|s| s.data.longitude);
     macro_rules! optional {
         ($field:ident) => {{
-            let pick = note(
+            let pick = first_valid(&ordered, stringify!($field), |s| s.data.$field.as_deref());
+            note(
                 &mut picks,
                 &[stringify!($field)],
-                has(&|s| text(&s.data.$field)),
+                pick.as_ref().map(|(s, _)| *s),
             );
-            data.$field = pick.and_then(|s| s.data.$field.clone());
+            data.$field = pick.map(|(_, v)| v);
         }};
     }
     optional!(phone);
@@ -160,64 +208,56 @@ pub(crate) fn build(
     }
     data.values = Vec::new();
     for kind in ValueKind::ALL {
+        // A raw value without a label obeys every rule (a later mapping may translate it); a label must be one
+        // of the standard's.
+        let fits = |v: &TaggedValue| {
+            v.kind == kind && v.value.as_deref().is_none_or(|l| is_v1_label(kind, l))
+        };
         let pick = note(
             &mut picks,
             &[kind.as_str()],
-            has(&|s| s.data.values.iter().any(|v| v.kind == kind)),
+            has(&|s| s.data.values.iter().any(fits)),
         );
         if let Some(s) = pick {
             data.values
-                .extend(s.data.values.iter().filter(|v| v.kind == kind).cloned());
+                .extend(s.data.values.iter().filter(|v| fits(v)).cloned());
         }
     }
     for o in overrides {
-        let value = o.value.clone().filter(|v| !v.trim().is_empty());
-        let field = match o.field.as_str() {
-            "name" => value.map(|v| data.name = v).map(|()| "name"),
-            "phone" => {
-                data.phone = value;
-                Some("phone")
-            }
-            "website" => {
-                data.website = value;
-                Some("website")
-            }
-            "opening_hours" => {
-                data.opening_hours = value;
-                Some("opening_hours")
-            }
-            "summary" => {
-                data.summary = value;
-                Some("summary")
-            }
-            "description" => {
-                data.description = value;
-                Some("description")
-            }
-            "parent_structure" => {
-                data.parent_structure = value;
-                Some("parent_structure")
-            }
-            "accessibility_url" => {
-                data.accessibility_url = value;
-                Some("accessibility_url")
-            }
-            "booking_url" => {
-                data.booking_url = value;
-                Some("booking_url")
-            }
-            _ => None,
+        let Some(field) = OVERRIDABLE_FIELDS.iter().copied().find(|f| *f == o.field) else {
+            continue;
         };
-        if let Some(field) = field {
-            picks.retain(|(f, _)| *f != field);
-            picks.push((
-                field,
-                Pick::Choice {
-                    actor: o.actor.clone(),
-                    at: o.at,
-                },
-            ));
+        // Blank (or a required field made blank) is no choice; the members' value stands.
+        let Ok(value) = draft::parse_field_text(
+            field,
+            FieldPath::new("value"),
+            o.value.as_deref().unwrap_or(""),
+        ) else {
+            continue;
+        };
+        match field {
+            "name" => {
+                let Some(v) = value else { continue };
+                data.name = v;
+            }
+            "phone" => data.phone = value,
+            "website" => data.website = value,
+            "opening_hours" => data.opening_hours = value,
+            "summary" => data.summary = value,
+            "description" => data.description = value,
+            "parent_structure" => data.parent_structure = value,
+            "accessibility_url" => data.accessibility_url = value,
+            "booking_url" => data.booking_url = value,
+            _ => continue,
         }
+        picks.retain(|(f, _)| *f != field);
+        picks.push((
+            field,
+            Pick::Choice {
+                actor: o.actor.clone(),
+                at: o.at,
+            },
+        ));
     }
     Some((data, picks))
 }
@@ -788,7 +828,10 @@ pub async fn canonical_provenance<C: ConnectionTrait>(
 
 /// Sets (or, with `None`, removes) a coordinator's choice for one field of a canonical site, then rewrites it.
 ///
-/// Only [`OVERRIDABLE_FIELDS`]; the caller must be allowed to write sites in the canonical site's department.
+/// Only [`OVERRIDABLE_FIELDS`]; the caller must be allowed to write sites in the canonical site's department. The
+/// value obeys the field's input rule ([`draft::parse_field_text`]) and is stored as the rule keeps it (trimmed,
+/// a phone in international form); one that breaks it is [`SitesError::Rules`] at `value`, and nothing is written.
+/// A blank value removes the choice, like `None`.
 #[tracing::instrument(skip_all, fields(site.id = %canonical))]
 pub async fn set_canonical_field(
     db: &DatabaseConnection,
@@ -807,6 +850,12 @@ pub async fn set_canonical_field(
             code: Code::UnknownValue,
         });
     }
+    // The choice obeys the field's own rule (the phone brought to its international form), before anything is
+    // written; blank removes it.
+    let value = match value.as_deref().filter(|v| !v.trim().is_empty()) {
+        Some(raw) => draft::parse_field_text(field, FieldPath::new("value"), raw)?,
+        None => None,
+    };
     let txn = maillage_core::db::begin_write(db).await?;
     let row = canonical_row(&txn, canonical.0)
         .await?
