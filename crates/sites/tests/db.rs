@@ -4657,4 +4657,30 @@ mod dedup {
         let site = get_site(&e.t.db, canonical).await.unwrap().unwrap();
         assert_eq!(site.data.phone.as_deref(), Some("+33489228939"));
     }
+
+    /// When no record of a cluster holds a valid value for a required field (both stored before the rule), the
+    /// merge is refused as a decision, not as an input error at a path the caller never sent; nothing is written.
+    #[tokio::test]
+    async fn a_cluster_with_no_valid_location_is_refused_as_a_decision() {
+        let e = env().await;
+        let a = e.json("a.json", &[place("1", 0)]);
+        let b = e.json("b.json", &[place("x", 1)]);
+        e.import(&a, "feed-a").await;
+        e.import(&b, "feed-b").await;
+        let admin = Actor::cli();
+        let (pair, ida, idb) = pairs(&e.t, &admin, None).await[0];
+        e.t.db
+            .execute_unprepared("UPDATE site SET commune = '   '")
+            .await
+            .unwrap();
+        let before = raw_rows(&e.t, &[ida.0, idb.0]).await;
+        let err = confirm_site_match(&e.t.db, &admin, pair).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_decision", "{err}");
+        assert!(err.to_string().contains("commune"), "{err}");
+        assert_eq!(raw_rows(&e.t, &[ida.0, idb.0]).await, before);
+        assert_eq!(
+            pairs(&e.t, &admin, Some(MatchStatus::Pending)).await,
+            [(pair, ida, idb)]
+        );
+    }
 }

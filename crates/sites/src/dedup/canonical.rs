@@ -382,8 +382,19 @@ async fn materialise<C: ConnectionTrait>(
             "a cluster needs at least one source record".to_owned(),
         ));
     };
-    let outcome =
-        crate::write::store(db, actor, "dedup", CANONICAL_SOURCE, &new, canonical).await?;
+    let outcome = match crate::write::store(db, actor, "dedup", CANONICAL_SOURCE, &new, canonical)
+        .await
+    {
+        // Only a required field can still break a rule here (no member has a valid one): its path would name a
+        // field of the caller's input, which it is not.
+        Err(SitesError::Rules(problems)) => {
+            return Err(SitesError::InvalidDecision(format!(
+                "no source record of this cluster gives a valid value for a required field ({problems}): fix \
+                 the source records first"
+            )));
+        }
+        other => other?,
+    };
     let id = match outcome {
         crate::StoreOutcome::Created(id) => {
             site::Entity::update_many()
