@@ -946,31 +946,28 @@ pub async fn set_assignments(
     host_share: i32,
     sites: &[(SiteId, i32)],
 ) -> Result<Counsellor, CounsellorsError> {
-    if !(0..=100).contains(&host_share) {
-        return Err(CounsellorsError::input(
-            input("hostShare"),
-            Code::InvalidValue,
-            "hostShare is a percentage, 0 to 100",
-        ));
-    }
+    // The host share's rule is the counsellor's own; every problem of the input is reported at once.
+    let mut problems = maillage_core::FieldProblems::new();
+    crate::draft::rule::host_share(&mut problems, host_share);
     let mut seen = HashSet::new();
     for (i, (site, share)) in sites.iter().enumerate() {
-        let field = FieldPath::new("input").push("assignments").index(i);
+        let field = FieldPath::new("assignments").index(i);
         if !(1..=100).contains(share) {
-            return Err(CounsellorsError::input(
-                field.push("share"),
+            problems.push(
+                field.clone().push("share"),
                 Code::InvalidValue,
                 "a site share is a percentage, 1 to 100",
-            ));
+            );
         }
         if !seen.insert(*site) {
-            return Err(CounsellorsError::input(
+            problems.push(
                 field.push("siteId"),
                 Code::InvalidValue,
                 format!("site {site} is listed twice"),
-            ));
+            );
         }
     }
+    problems.finish(|| Some(()))?;
     let txn = maillage_core::db::begin_write(db).await?;
     let old = get_counsellor(&txn, id)
         .await?

@@ -1049,6 +1049,20 @@ async fn the_services_refuse_values_that_break_the_input_rules() {
     .await
     .unwrap_err();
     assert_eq!(rule_fields(&err), ["firstName"]);
+    let err = set_assignments(
+        &e.t.db,
+        &admin,
+        stored.id,
+        stored.version,
+        120,
+        &[(SiteId(1), 0), (SiteId(1), 10)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        rule_fields(&err),
+        ["hostShare", "assignments[0].share", "assignments[1].siteId"]
+    );
 
     let post = NewPost {
         renewal: false,
