@@ -12,8 +12,9 @@ Both engines are asked for the same rows in the same order (sites by folded name
 order, which PostGraphile gets as `orderBy: [SORT_NAME_ASC, ROW_ID_ASC]`, and the same `archived_at IS NULL`,
 `merged_into IS NULL` conditions); each answer is reduced to plain tuples before comparing, so field names and
 nesting may differ. Hubs, departments and counsellors of a site are compared as sets (their order is not the
-point of the shape); sites are compared in order. Q6 (sites per department and service for a hub) has no
-PostGraphile form: counting through `site_value` needs a filter plugin, which the bench does not add.
+point of the shape); sites are compared in order. Q6 (sites per department and service for a hub, through
+`statistics { sites }`) is Maillage only: PostGraphile has no aggregate over `site_value` without a plugin, which
+the bench does not add; the check compares its counts with the sites lists' `totalCount` instead.
 """
 
 import json
@@ -31,6 +32,11 @@ SERVICES = [
     "Compréhension du monde numérique", "Accès internet et matériel informatique",
     "Acquisition de matériel informatique à prix solidaire",
 ]
+# Q6's counts through the lists' totalCount (9 aliases per department), which the check compares with the
+# statistics answer that the bench drives.
+Q6_ALIASES = "{ hub(slug: \"%s\") { departments { code %s } } }" % (
+    HUB, " ".join(f"s{i}: sites(first: 0, filter: {{services: [{json.dumps(s)}]}}) {{ totalCount }}"
+                  for i, s in enumerate(SERVICES)))
 # PostGraphile: the sites Maillage lists (live, canonical), in its order.
 PG_SITES = "orderBy: [SORT_NAME_ASC, ROW_ID_ASC], condition: {archivedAt: null, mergedInto: null}"
 
@@ -74,10 +80,9 @@ SHAPES = {
             }} }}""",
     },
     "Q6": {
-        "what": f"sites per department and service for hub {HUB}",
-        "maillage": "{ hub(slug: \"%s\") { departments { code %s } } }" % (
-            HUB, " ".join(f"s{i}: sites(first: 0, filter: {{services: [{json.dumps(s)}]}}) {{ totalCount }}"
-                          for i, s in enumerate(SERVICES))),
+        "what": f"Maillage only: sites per department and service for hub {HUB} (statistics API)",
+        "maillage": """{ statistics { sites(by: [DEPARTMENT, SERVICE], filter: {hub: "%s"}) {
+            rows { keys { key } count } } } }""" % HUB,
         "postgraphile": None,
     },
 }
@@ -123,7 +128,12 @@ def reduce(shape, engine, data):
         return (s["name"], d["name"], sorted(x["hubByHubId"]["slug"] for x in d["hubDepartmentsByDepartmentCode"]["nodes"]),
                 sorted(a["counsellorByCounsellorId"]["externalId"] for a in s["counsellorAssignmentsBySiteId"]["nodes"]))
     if shape == "Q6":
-        return data
+        # {(department, service): count} for the bench's nine services, from either Maillage form.
+        if "statistics" in data:
+            return {(r["keys"][0]["key"], r["keys"][1]["key"]): r["count"]
+                    for r in data["statistics"]["sites"]["rows"] if r["keys"][1]["key"] in SERVICES and r["count"]}
+        return {(d["code"], SERVICES[i]): d[f"s{i}"]["totalCount"]
+                for d in data["hub"]["departments"] for i in range(len(SERVICES)) if d[f"s{i}"]["totalCount"]}
     raise KeyError(shape)
 
 
@@ -159,8 +169,14 @@ def check(murl, gurl):
     for shape, s in SHAPES.items():
         mine = reduce(shape, "maillage", post(murl, body("maillage", shape)))
         if shape == "Q6":
-            deps = mine["hub"]["departments"]
-            print(f"{shape} {s['what']}: Maillage only ({len(deps)} departments × {len(SERVICES)} services)")
+            # Maillage only: the statistics answer must agree with the lists' totalCount.
+            lists = reduce(shape, "maillage", post(murl, json.dumps({"query": " ".join(Q6_ALIASES.split())})))
+            if mine == lists:
+                print(f"{shape} {s['what']}: same counts as the lists' totalCount ({len(mine)} groups)")
+            else:
+                ok = False
+                print(f"{shape}: statistics and totalCount DIFFER\n  statistics: {str(sorted(mine.items()))[:400]}\n"
+                      f"  totalCount: {str(sorted(lists.items()))[:400]}")
             continue
         if not gurl:
             print(f"{shape} {s['what']}: Maillage answered ({size(mine)} rows)")
