@@ -4,13 +4,17 @@
 //! A separate schema (served on its own route) rather than federation on the public one: the public contract stays
 //! free of `_entities`/`_service`, and the subgraph shares every resolver with it.
 
+use crate::engine::Engine;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, HubNode, SiteNode};
 use crate::kit::id::{NodeKind, decode, decode_int};
 use crate::kit::loader::loader;
 use crate::kit::state;
-use crate::schema::{QueryRoot, SchemaLimits, recursive_depth};
-use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, MergedObject, Object, Schema};
+use crate::schema::{QueryRoot, SchemaLimits};
+use crate::telemetry::Traced;
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, ID, MergedObject, Object, Schema, SchemaBuilder,
+};
 use maillage_core::{DepartmentCode, HubId, SiteId};
 
 /// How a gateway resolves a reference to one of our entities. Not visible in the schema: async-graphql turns
@@ -77,24 +81,30 @@ impl EntityQuery {
 #[graphql(name = "Query")]
 pub struct FederationQuery(QueryRoot, EntityQuery);
 
-/// The subgraph schema.
-pub type FederationSchema = Schema<FederationQuery, EmptyMutation, EmptySubscription>;
+/// The subgraph schema; its root type opens a span per top-level field ([`Traced`]).
+pub type FederationSchema = Schema<Traced<FederationQuery>, EmptyMutation, EmptySubscription>;
 
-/// Builds the subgraph schema, with the same limits as the public one. Read-only: writes go to `/graphql`.
-pub fn build_federation_schema(limits: SchemaLimits) -> FederationSchema {
-    Schema::build(FederationQuery::default(), EmptyMutation, EmptySubscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(recursive_depth(limits))
-        .enable_federation()
-        .extension(crate::telemetry::Telemetry)
-        .extension(crate::nul::RefuseNul)
-        .extension(crate::kit::error::ErrorCodes)
-        .finish()
+/// What runs the subgraph's requests: the schema, with error codes, refusals and spans ([`Engine`]).
+pub type FederationEngine = Engine<Traced<FederationQuery>, EmptyMutation, EmptySubscription>;
+
+/// Builds the subgraph engine, with the same limits as the public one. Read-only: writes go to `/graphql`.
+pub fn build_federation_engine(limits: SchemaLimits) -> FederationEngine {
+    Engine::new(builder(), limits)
+}
+
+/// The subgraph schema before its limits. No extension: see [`crate::engine`].
+fn builder() -> SchemaBuilder<Traced<FederationQuery>, EmptyMutation, EmptySubscription> {
+    Schema::build(
+        Traced(FederationQuery::default()),
+        EmptyMutation,
+        EmptySubscription,
+    )
+    .enable_federation()
 }
 
 /// The subgraph SDL, as `_service { sdl }` returns it: what composition tools read.
 pub fn federation_sdl() -> String {
-    build_federation_schema(SchemaLimits::default())
+    builder()
+        .finish()
         .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
 }

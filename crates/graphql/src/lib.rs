@@ -14,6 +14,7 @@ pub mod conventions;
 pub mod cost;
 pub mod counsellors;
 pub mod dedup;
+pub mod engine;
 pub mod federation;
 pub mod feeds;
 pub mod funding;
@@ -28,5 +29,6 @@ pub mod telemetry;
 pub mod territories;
 pub mod tokens;
 
+pub use engine::{MaillageEngine, build_engine};
 pub use kit::RequestState;
-pub use schema::{MaillageSchema, MutationRoot, QueryRoot, SchemaLimits, build_schema, sdl};
+pub use schema::{MaillageSchema, MutationRoot, QueryRoot, SchemaLimits, sdl};

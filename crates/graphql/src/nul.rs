@@ -5,18 +5,17 @@
 //! while SQLite stores it: the same request must not mean two things. Every string in the document's arguments
 //! (inline, in fragments and directives) and in the variables is checked once, after parsing and before anything
 //! runs, so no resolver and no domain service ever sees one. The error is `invalid_value`, with the path of the
-//! offending argument or variable in `extensions.field`.
+//! offending argument or variable in `extensions.field`. [`crate::engine::Engine`] runs these checks on every request,
+//! on the document it parsed once.
 //!
 //! A document without a mutation (a read) takes strings of at most [`MAX_QUERY_STRING_CHARS`] characters: a
 //! search text is a `LIKE` pattern, which SQLite refuses beyond 50 000 bytes (an `internal_error` on one backend
 //! only), and no filter needs more. Mutations are bounded by the request body and the domains' own rules.
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::OperationType;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Pos, Positioned, ServerError, ServerResult, Value, Variables};
 use maillage_core::Code;
-use std::sync::Arc;
 
 /// The longest string a document without a mutation may carry in its arguments or variables, in characters: a
 /// filter's text, folded and escaped, stays under SQLite's 50 000-byte `LIKE` pattern limit even in 4-byte
@@ -50,54 +49,42 @@ macro_rules! check_args {
     };
 }
 
-/// The extension factory to register on a schema (`.extension(RefuseNul)`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RefuseNul;
-
-impl ExtensionFactory for RefuseNul {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RefuseNul)
+/// The refusal of a request whose variables hold a NUL, checked before the document is even parsed (a NUL is
+/// refused whatever the operation; the length limit needs the document, see [`check_document`]).
+pub(crate) fn check_variables(variables: &Variables) -> ServerResult<()> {
+    for (name, value) in variables.iter() {
+        if let Some(found) = find(value, format!("${name}"), None) {
+            return Err(refusal(found, None));
+        }
     }
+    Ok(())
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for RefuseNul {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+/// The refusal of a parsed document (or of its variables, once the document says it only reads) carrying a NUL or,
+/// without a mutation, a string longer than [`MAX_QUERY_STRING_CHARS`].
+pub(crate) fn check_document(doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    let reads_only = doc
+        .operations
+        .iter()
+        .all(|(_, op)| op.node.ty != OperationType::Mutation);
+    let max = reads_only.then_some(MAX_QUERY_STRING_CHARS);
+    if max.is_some() {
         for (name, value) in variables.iter() {
-            if let Some(found) = find(value, format!("${name}"), None) {
+            if let Some(found) = find(value, format!("${name}"), max) {
                 return Err(refusal(found, None));
             }
         }
-        let doc = next.run(ctx, query, variables).await?;
-        let reads_only = doc
-            .operations
-            .iter()
-            .all(|(_, op)| op.node.ty != OperationType::Mutation);
-        let max = reads_only.then_some(MAX_QUERY_STRING_CHARS);
-        if max.is_some() {
-            for (name, value) in variables.iter() {
-                if let Some(found) = find(value, format!("${name}"), max) {
-                    return Err(refusal(found, None));
-                }
-            }
-        }
-        for (_, op) in doc.operations.iter() {
-            for d in &op.node.directives {
-                check_args!(&d.node.arguments, format!("@{}", d.node.name.node), max);
-            }
-            check_set(&op.node.selection_set, "", max)?;
-        }
-        for (name, fragment) in &doc.fragments {
-            check_set(&fragment.node.selection_set, &format!("...{name}."), max)?;
-        }
-        Ok(doc)
     }
+    for (_, op) in doc.operations.iter() {
+        for d in &op.node.directives {
+            check_args!(&d.node.arguments, format!("@{}", d.node.name.node), max);
+        }
+        check_set(&op.node.selection_set, "", max)?;
+    }
+    for (name, fragment) in &doc.fragments {
+        check_set(&fragment.node.selection_set, &format!("...{name}."), max)?;
+    }
+    Ok(())
 }
 
 /// The `invalid_value` error naming the offending argument or variable.
@@ -178,5 +165,103 @@ fn find(value: &Value, path: String, max: Option<usize>) -> Option<(String, Prob
             }
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The refusal of `query` with `variables` (`{"v": …}`), as code, `extensions.field` and message; `None` when
+    /// accepted. The variables are checked first, as `crate::engine` does, then the document.
+    fn refusal_of(
+        query: &str,
+        variable: Option<serde_json::Value>,
+    ) -> Option<(String, String, String)> {
+        let variables = Variables::from_json(serde_json::json!({ "v": variable }));
+        let doc = async_graphql::parser::parse_query(query).unwrap();
+        let error = check_variables(&variables)
+            .and_then(|()| check_document(&doc, &variables))
+            .err()?;
+        let ext = error.extensions.unwrap();
+        let text = |key: &str| match ext.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        Some((text("code"), text("field"), error.message))
+    }
+
+    #[test]
+    fn nul_characters_are_refused_wherever_they_are() {
+        let cases = [
+            ("{ echo(s: \"a\\u0000b\") }", None, "echo(s)"),
+            ("{ x: echo(s: \"\\u0000\") }", None, "x(s)"),
+            (
+                "{ ...F } fragment F on Query { echo(s: \"\\u0000\") }",
+                None,
+                "...F.echo(s)",
+            ),
+            (
+                "{ a { ... on A { echo(s: [\"\\u0000\"]) } } }",
+                None,
+                "a.echo(s)[0]",
+            ),
+            (
+                "{ echo(s: \"a\") @include(if: true) @skip(s: \"\\u0000\") }",
+                None,
+                "echo.@skip(s)",
+            ),
+            (
+                "query @log(s: {k: \"\\u0000\"}) { echo }",
+                None,
+                "@log(s).k",
+            ),
+            (
+                "query($v: String) { echo(s: $v) }",
+                Some("a\u{0}".into()),
+                "$v",
+            ),
+            (
+                "mutation($v: String!) { store(s: $v) }",
+                Some("\u{0}".into()),
+                "$v",
+            ),
+            (
+                "query($v: J) { echo(s: $v) }",
+                Some(serde_json::json!({ "k\u{0}": 1 })),
+                "$v (a key)",
+            ),
+        ];
+        for (query, variable, field) in cases {
+            let (code, at, message) = refusal_of(query, variable).unwrap();
+            assert_eq!(
+                (code.as_str(), at.as_str()),
+                ("invalid_value", field),
+                "{query}"
+            );
+            assert!(message.contains("NUL character"), "{message}");
+        }
+        assert_eq!(refusal_of("{ echo(s: \"ok\") }", Some("fine".into())), None);
+    }
+
+    #[test]
+    fn reads_take_strings_of_bounded_length() {
+        let long = "é".repeat(MAX_QUERY_STRING_CHARS + 1);
+        let at_limit = "é".repeat(MAX_QUERY_STRING_CHARS);
+        let read = "query($v: String) { echo(s: $v) }";
+        let (code, field, message) = refusal_of(read, Some(long.clone().into())).unwrap();
+        assert_eq!((code.as_str(), field.as_str()), ("invalid_value", "$v"));
+        assert!(
+            message.contains(&format!("{} characters", MAX_QUERY_STRING_CHARS + 1)),
+            "{message}"
+        );
+        let inline = format!("{{ echo(s: \"{long}\") }}");
+        assert_eq!(refusal_of(&inline, None).unwrap().1, "echo(s)");
+        assert_eq!(refusal_of(read, Some(at_limit.into())), None);
+        // A document with a mutation is bounded by the request body, not by this limit.
+        let write = "mutation($v: String!) { store(s: $v) }";
+        assert_eq!(refusal_of(write, Some(long.into())), None);
     }
 }

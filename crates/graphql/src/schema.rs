@@ -1,10 +1,11 @@
 //! The schema: the merged root objects, the limits and the SDL.
 
+use crate::telemetry::Traced;
 use crate::{
     aidants, ami, audit, changes, counsellors, dedup, feeds, funding, hubs, node, sites,
-    statistics, telemetry, territories, tokens,
+    statistics, territories, tokens,
 };
-use async_graphql::{MergedObject, Schema};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use chrono::{DateTime, Utc};
 
 /// The root query: one object per domain, merged.
@@ -45,8 +46,10 @@ pub struct MutationRoot(
     tokens::TokensMutation,
 );
 
-/// The executable schema.
-pub type MaillageSchema = Schema<QueryRoot, MutationRoot, changes::FeedSubscription>;
+/// The executable schema; its root types open a span per top-level field ([`Traced`]). Requests run through
+/// [`MaillageEngine`](crate::engine::MaillageEngine), which adds error codes and refusals.
+pub type MaillageSchema =
+    Schema<Traced<QueryRoot>, Traced<MutationRoot>, changes::FeedSubscription>;
 
 /// Limits that protect the server from expensive queries.
 #[derive(Debug, Clone, Copy)]
@@ -73,24 +76,17 @@ const DATE_TIME: &str = "An instant: RFC 3339 text with a time zone offset, e.g.
 /// The `JSON` scalar (async-graphql's), as clients see it.
 const JSON: &str = "Any JSON value (RFC 8259), sent as is rather than as text, e.g. `{\"name\": \"Espace numérique\"}`.";
 
-/// Builds the schema. It holds no database: each request carries its own [`RequestState`], so the SDL can be
-/// printed without one.
-pub fn build_schema(limits: SchemaLimits) -> MaillageSchema {
+/// The schema with its descriptions, before its limits. No extension: see [`crate::engine`].
+pub(crate) fn builder()
+-> SchemaBuilder<Traced<QueryRoot>, Traced<MutationRoot>, changes::FeedSubscription> {
     Schema::build(
-        QueryRoot::default(),
-        MutationRoot::default(),
+        Traced(QueryRoot::default()),
+        Traced(MutationRoot::default()),
         changes::FeedSubscription,
     )
-    .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity)
-    .limit_recursive_depth(recursive_depth(limits))
-    .extension(telemetry::Telemetry)
     .override_output_type_description::<DateTime<Utc>>(DATE_TIME)
     .override_input_type_description::<DateTime<Utc>>(DATE_TIME)
     .override_output_type_description::<async_graphql::Json<serde_json::Value>>(JSON)
-    .extension(crate::nul::RefuseNul)
-    .extension(crate::kit::error::ErrorCodes)
-    .finish()
 }
 
 /// The parser's recursion limit follows the depth limit, so raising `MAILLAGE_MAX_QUERY_DEPTH` is enough. These
@@ -101,6 +97,7 @@ pub(crate) fn recursive_depth(limits: SchemaLimits) -> usize {
 
 /// The committed contract: the schema in SDL.
 pub fn sdl() -> String {
-    build_schema(SchemaLimits::default())
+    builder()
+        .finish()
         .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

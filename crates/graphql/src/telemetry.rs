@@ -2,42 +2,36 @@
 //! OpenTelemetry extension pins an old opentelemetry; this one leaves exporting to whatever subscriber the binary
 //! installs).
 //!
-//! `graphql.operation` wraps the execution, so every span opened while it runs, the SQL statements' included, is its
-//! descendant. It carries the operation's name and type (its name is e.g. `query Sites`), its complexity and depth,
-//! and an error status when the response has errors. `graphql.resolve` wraps each top-level field: the unit a slow operation is usually broken into. Deeper
-//! fields get no span of their own: a connection of 100 sites would otherwise open thousands.
+//! `graphql.operation` wraps the validation and execution of an operation ([`crate::engine::Engine`] opens it), so
+//! every span opened while it runs, the SQL statements' included, is its descendant. It carries the operation's
+//! name and type (its name is e.g. `query Sites`), its complexity and depth, and an error status when the response
+//! has errors. A document that does not parse, or that nests deeper than async-graphql's recursion limit, gets no
+//! span (its error is on the enclosing `http.request` span and in the metrics); one that fails validation gets one
+//! with its errors.
+//!
+//! `graphql.complexity` and `graphql.depth` are the service's own static analysis (`crate::cost`): the cost a
+//! caller's budget is charged (a connection costs its page size × its selection, every list is counted) and the
+//! deepest field nesting (a top-level field is depth 1). They used to be async-graphql's complexity and depth, which
+//! only count what the schema annotates; async-graphql keeps computing those for its own limits, a backstop.
+//!
+//! `graphql.resolve` wraps each top-level field (introspection's `__schema` and `__type` excepted): the unit a slow
+//! operation is usually broken into. Deeper fields get no span of their own: a connection of 100 sites would
+//! otherwise open thousands. The root types are wrapped in [`Traced`], whose `resolve_field` opens the span: neither
+//! an async-graphql extension (any extension sends every field of every object, not only the root's, through a
+//! chain of boxed futures: 12 % of a simple query's CPU) nor a span in each root resolver (dozens of resolvers over
+//! every domain, where one forgotten would go unseen).
 //!
 //! The document itself is not recorded: literals in it may be personal data (an e-mail in a filter).
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextResolve, NextValidation, ResolveInfo,
-};
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, Field, OperationType};
+use async_graphql::registry::Registry;
+use async_graphql::resolver_utils::ContainerType;
 use async_graphql::{
-    Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+    Context, ContextSelectionSet, ObjectType, OutputType, Positioned, Response, ServerResult, Value,
 };
-use std::sync::{Arc, Mutex};
+use std::borrow::Cow;
 use tracing::Instrument;
 use tracing::field::Empty;
-
-/// The extension factory to register on a schema (`.extension(Telemetry)`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Telemetry;
-
-impl ExtensionFactory for Telemetry {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(TelemetryExtension::default())
-    }
-}
-
-/// One per request: what the parse and validation hooks learn, for the span the execute hook opens.
-#[derive(Default)]
-struct TelemetryExtension {
-    requested_name: Mutex<Option<String>>,
-    operation: Mutex<Option<(Option<String>, &'static str)>>,
-    validation: Mutex<Option<(usize, usize)>>,
-}
 
 /// The name and type (`query`, `mutation`, `subscription`) of the operation a request runs: the one named
 /// `operation_name`, or the only one. `(None, "unknown")` when the document does not say (several anonymous
@@ -64,114 +58,113 @@ pub fn selected_operation<'a>(
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for TelemetryExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Ok(mut name) = self.requested_name.lock() {
-            name.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
-    }
+/// The `graphql.operation` span of an operation of type `ty` named `name`, with its static cost and depth
+/// (`crate::cost`).
+pub(crate) fn operation_span(
+    name: Option<&str>,
+    ty: &str,
+    complexity: u64,
+    depth: usize,
+) -> tracing::Span {
+    tracing::info_span!(
+        "graphql.operation",
+        otel.name = %match name {
+            Some(name) => format!("{ty} {name}"),
+            None => ty.to_owned(),
+        },
+        otel.status_code = Empty,
+        graphql.operation.name = name.unwrap_or_default(),
+        graphql.operation.type = ty,
+        graphql.complexity = complexity,
+        graphql.depth = depth,
+        graphql.errors = Empty,
+    )
+}
 
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let wanted = self.requested_name.lock().ok().and_then(|n| n.clone());
-        let (name, ty) = selected_operation(&doc, wanted.as_deref());
-        if let Ok(mut operation) = self.operation.lock() {
-            *operation = Some((name.map(str::to_owned), ty));
-        }
-        Ok(doc)
+/// Records on an operation's span the errors of its response, if any.
+pub(crate) fn record_response(span: &tracing::Span, response: &Response) {
+    if !response.errors.is_empty() {
+        span.record("otel.status_code", "ERROR");
+        span.record("graphql.errors", response.errors.len());
     }
+}
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await;
-        if let (Ok(validated), Ok(mut slot)) = (&result, self.validation.lock()) {
-            *slot = Some((validated.complexity, validated.depth));
-        }
-        result
-    }
+/// A root type (query or mutation) whose fields each get a `graphql.resolve` span; the schema sees `T` itself (same
+/// name, same fields, same SDL).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Traced<T>(pub T);
 
-    /// The span opens here, once parsing and validation told its name, type and cost: an OpenTelemetry span's name
-    /// cannot change once it started. A document that fails to parse or validate never executes; its error is on
-    /// the enclosing `http.request` span and in the metrics.
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let (name, ty) = self
-            .operation
-            .lock()
-            .ok()
-            .and_then(|o| o.clone())
-            .unwrap_or((None, "unknown"));
-        let name = name.or_else(|| operation_name.map(str::to_owned));
-        let (complexity, depth) = self
-            .validation
-            .lock()
-            .ok()
-            .and_then(|v| *v)
-            .unwrap_or_default();
-        let span = tracing::info_span!(
-            "graphql.operation",
-            otel.name = %match &name {
-                Some(name) => format!("{ty} {name}"),
-                None => ty.to_owned(),
-            },
-            otel.status_code = Empty,
-            graphql.operation.name = name.as_deref().unwrap_or_default(),
-            graphql.operation.type = ty,
-            graphql.complexity = complexity,
-            graphql.depth = depth,
-            graphql.errors = Empty,
-        );
-        let response = next.run(ctx, operation_name).instrument(span.clone()).await;
-        if !response.errors.is_empty() {
-            span.record("otel.status_code", "ERROR");
-            span.record("graphql.errors", response.errors.len());
-        }
-        response
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        if info.path_node.parent.is_some() || info.is_for_introspection {
-            return next.run(ctx, info).await;
-        }
+impl<T> Traced<T> {
+    /// Runs `resolve` for the field of `ctx` within its `graphql.resolve` span.
+    async fn in_span(
+        name: &str,
+        resolve: impl Future<Output = ServerResult<Option<Value>>>,
+    ) -> ServerResult<Option<Value>>
+    where
+        T: OutputType,
+    {
+        let parent = T::type_name();
         let span = tracing::info_span!(
             "graphql.resolve",
-            otel.name = %format!("{}.{}", info.parent_type, info.name),
-            graphql.field.name = info.name,
-            graphql.field.parent_type = info.parent_type,
+            otel.name = %format!("{parent}.{name}"),
+            graphql.field.name = name,
+            graphql.field.parent_type = %parent,
             otel.status_code = Empty,
         );
-        let result = next.run(ctx, info).instrument(span.clone()).await;
+        let result = resolve.instrument(span.clone()).await;
         if result.is_err() {
             span.record("otel.status_code", "ERROR");
         }
         result
     }
 }
+
+impl<T: OutputType> OutputType for Traced<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn introspection_type_name(&self) -> Cow<'static, str> {
+        self.0.introspection_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    /// Only reached if the root type is returned by a field: then it is an ordinary object, untraced.
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        self.0.resolve(ctx, field).await
+    }
+}
+
+/// `collect_all_fields` keeps its default, which calls this type's `resolve_field` for each selected field.
+impl<T: ContainerType> ContainerType for Traced<T> {
+    fn is_empty() -> bool {
+        T::is_empty()
+    }
+
+    async fn resolve_field(&self, ctx: &Context<'_>) -> ServerResult<Option<Value>> {
+        let name = ctx.item.node.name.node.as_str();
+        Self::in_span(name, self.0.resolve_field(ctx)).await
+    }
+
+    /// A federation gateway's `_entities`: async-graphql resolves that field itself and asks the root for each
+    /// representation, so each lookup gets its span (`Query._entities`).
+    async fn find_entity(&self, ctx: &Context<'_>, params: &Value) -> ServerResult<Option<Value>> {
+        Self::in_span("_entities", self.0.find_entity(ctx, params)).await
+    }
+}
+
+impl<T: ObjectType> ObjectType for Traced<T> {}
 
 /// A DataLoader spawner that keeps the current span: `DataLoader::new(loader, spawn_in_current_span)`.
 ///
@@ -181,4 +174,206 @@ pub fn spawn_in_current_span(
     task: futures::future::BoxFuture<'static, ()>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(task.in_current_span())
+}
+
+/// A `tracing` layer that records the spans opened under it, for tests.
+#[cfg(test)]
+pub(crate) mod capture {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// A span as a test sees it: its fields (those recorded later included, `span` is its name) and its parent.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Captured {
+        pub(crate) id: u64,
+        pub(crate) parent: Option<u64>,
+        fields: HashMap<String, String>,
+    }
+
+    impl Captured {
+        pub(crate) fn field(&self, name: &str) -> Option<&str> {
+            self.fields.get(name).map(String::as_str)
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+    struct Fields<'a>(&'a mut HashMap<String, String>);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            let mut fields = HashMap::new();
+            fields.insert("span".to_owned(), attrs.metadata().name().to_owned());
+            attrs.record(&mut Fields(&mut fields));
+            let parent = ctx
+                .span(id)
+                .and_then(|s| s.parent())
+                .map(|p| p.id().into_u64());
+            self.0.lock().unwrap().push(Captured {
+                id: id.into_u64(),
+                parent,
+                fields,
+            });
+        }
+
+        fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+            let mut spans = self.0.lock().unwrap();
+            if let Some(span) = spans.iter_mut().find(|s| s.id == id.into_u64()) {
+                values.record(&mut Fields(&mut span.fields));
+            }
+        }
+    }
+
+    /// The spans `future` opens (on this thread: the test runtime's).
+    pub(crate) async fn spans_of<F: Future>(future: F) -> Vec<Captured> {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::registry().with(capture.clone());
+        let _default = tracing::subscriber::set_default(subscriber);
+        future.await;
+        capture.0.lock().unwrap().clone()
+    }
+
+    /// The spans named `name`.
+    pub(crate) fn named<'a>(spans: &'a [Captured], name: &str) -> Vec<&'a Captured> {
+        spans
+            .iter()
+            .filter(|s| s.field("span") == Some(name))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::capture::{named, spans_of};
+    use super::*;
+    use async_graphql::{EmptySubscription, Object, Schema, SimpleObject};
+
+    #[derive(SimpleObject)]
+    struct Inner {
+        c: i32,
+    }
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn a(&self) -> Inner {
+            Inner { c: 1 }
+        }
+
+        async fn b(&self, n: i32) -> i32 {
+            n
+        }
+
+        async fn failing(&self) -> async_graphql::Result<i32> {
+            Err(async_graphql::Error::new("boom"))
+        }
+    }
+
+    struct Mutation;
+
+    #[Object]
+    impl Mutation {
+        async fn m(&self) -> i32 {
+            1
+        }
+    }
+
+    type TestSchema = Schema<Traced<Query>, Traced<Mutation>, EmptySubscription>;
+
+    fn schema() -> TestSchema {
+        Schema::build(Traced(Query), Traced(Mutation), EmptySubscription).finish()
+    }
+
+    /// Runs `query` within an operation span, as the engine does, and records its response on it.
+    async fn traced(schema: &TestSchema, query: &str, ty: &str) {
+        let span = operation_span(Some("Q"), ty, 7, 2);
+        let response = schema.execute(query).instrument(span.clone()).await;
+        record_response(&span, &response);
+    }
+
+    #[tokio::test]
+    async fn root_fields_get_a_span_under_the_operation() {
+        let s = schema();
+        let query = "query Q { a { c } b(n: 1) __typename __schema { queryType { name } } __type(name: \"Inner\") { name } }";
+        let spans = spans_of(traced(&s, query, "query")).await;
+        let operation = named(&spans, "graphql.operation")[0];
+        for (field, value) in [
+            ("otel.name", "query Q"),
+            ("graphql.operation.name", "Q"),
+            ("graphql.operation.type", "query"),
+            ("graphql.complexity", "7"),
+            ("graphql.depth", "2"),
+        ] {
+            assert_eq!(
+                operation.field(field),
+                Some(value),
+                "{field}: {operation:?}"
+            );
+        }
+        assert_eq!(operation.field("otel.status_code"), None);
+        // Root fields only: not `a`'s `c`, not `__typename` nor introspection.
+        let mut resolved: Vec<_> = named(&spans, "graphql.resolve")
+            .into_iter()
+            .map(|s| {
+                assert_eq!(s.parent, Some(operation.id), "{s:?}");
+                s.field("otel.name").unwrap_or_default()
+            })
+            .collect();
+        resolved.sort_unstable();
+        assert_eq!(resolved, ["Query.a", "Query.b"]);
+        let b = named(&spans, "graphql.resolve")
+            .into_iter()
+            .find(|s| s.field("graphql.field.name") == Some("b"))
+            .unwrap();
+        assert_eq!(b.field("graphql.field.parent_type"), Some("Query"));
+        assert_eq!(b.field("otel.status_code"), None);
+    }
+
+    #[tokio::test]
+    async fn errors_are_recorded_on_both_spans() {
+        let s = schema();
+        let spans = spans_of(traced(&s, "{ failing b(n: 2) }", "query")).await;
+        let operation = named(&spans, "graphql.operation")[0];
+        assert_eq!(operation.field("otel.status_code"), Some("ERROR"));
+        assert_eq!(operation.field("graphql.errors"), Some("1"));
+        let resolved = named(&spans, "graphql.resolve");
+        let status = |name: &str| {
+            resolved
+                .iter()
+                .find(|s| s.field("graphql.field.name") == Some(name))
+                .map(|s| s.field("otel.status_code"))
+        };
+        assert_eq!(status("failing"), Some(Some("ERROR")));
+        assert_eq!(status("b"), Some(None));
+    }
+
+    #[tokio::test]
+    async fn mutation_fields_are_traced_and_the_sdl_does_not_change() {
+        let s = schema();
+        let spans = spans_of(traced(&s, "mutation { m }", "mutation")).await;
+        let resolved = named(&spans, "graphql.resolve");
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].field("otel.name"), Some("Mutation.m"));
+        let bare = Schema::build(Query, Mutation, EmptySubscription).finish();
+        assert_eq!(s.sdl(), bare.sdl());
+    }
 }

@@ -356,6 +356,8 @@ struct Checked {
     parsed: Option<ExecutableDocument>,
     /// Its static cost.
     requested: u64,
+    /// Its analysis (cost, depth), for the operation's span.
+    analysis: cost::Analysis,
 }
 
 /// One GraphQL request, from its decoded body to its answer.
@@ -430,15 +432,16 @@ impl<'a> Pipeline<'a> {
         if let (Some(hash), Some(_)) = (&document.register, &checked.parsed) {
             self.protection().apq.insert(hash, &document.query);
         }
+        let requested = checked.requested;
         let response = self
-            .execute(document.query, variables, operation, &checked)
+            .execute(document.query, variables, operation, checked)
             .await?;
         // A resolver's internal error may be the database going away: then the answer is `unavailable` (503), the
         // same one a token holder gets, and the circuit answers the next requests at once.
         if has_internal_error(&response) && self.app.circuit.confirm_outage().await {
             return Err(crate::error::ApiError::database_unavailable().into());
         }
-        Ok(self.respond(response, checked.requested))
+        Ok(self.respond(response, requested))
     }
 
     fn refuse(&self, refusal: Refusal) -> Response {
@@ -596,7 +599,11 @@ impl<'a> Pipeline<'a> {
                 );
             return Err(self.request_error(error, self.cost(Some(requested), 0, None)));
         }
-        Ok(Checked { parsed, requested })
+        Ok(Checked {
+            parsed,
+            requested,
+            analysis,
+        })
     }
 
     /// Step 4: the spec forbids mutations over GET (a link or an image tag must never change data).
@@ -649,13 +656,14 @@ impl<'a> Pipeline<'a> {
         })
     }
 
-    /// Step 6: runs the document on the endpoint's schema, within the execution timeout.
+    /// Step 6: runs the document on the endpoint's schema, within the execution timeout. The document parsed for
+    /// the limits is the one async-graphql runs (parsed once), and its analysis gives the span its figures.
     async fn execute(
         &self,
         query: String,
         variables: async_graphql::Variables,
         operation: Option<String>,
-        checked: &Checked,
+        checked: Checked,
     ) -> Result<async_graphql::Response, Refusal> {
         let p = self.protection();
         let mut request = async_graphql::Request::new(query).variables(variables);
@@ -667,27 +675,37 @@ impl<'a> Pipeline<'a> {
             self.caller.actor.clone(),
             self.caller.request_id.clone(),
         );
-        let request = request.data(state).data(self.app.webhook_policy);
+        let mut request = request.data(state).data(self.app.webhook_policy);
         let (operation_name, operation_type) =
             checked.parsed.as_ref().map_or((None, "unknown"), |doc| {
-                maillage_graphql::telemetry::selected_operation(
+                let (name, ty) = maillage_graphql::telemetry::selected_operation(
                     doc,
                     request.operation_name.as_deref(),
-                )
+                );
+                (name.map(str::to_owned), ty)
             });
+        if let Some(doc) = checked.parsed {
+            request.set_parsed_query(doc);
+        }
+        let analysis = Some(checked.analysis);
         let started = std::time::Instant::now();
         // The wait for a turn counts in the execution timeout: a caller queued behind a burst gets `timeout`
         // rather than an answer that never comes.
         let run = async {
             let _permit = p.execution_permit().await;
             match self.endpoint {
-                Endpoint::Public => self.app.schema.execute(request).await,
-                Endpoint::Federation => self.app.federation_schema.execute(request).await,
+                Endpoint::Public => self.app.schema.execute_analyzed(request, analysis).await,
+                Endpoint::Federation => {
+                    self.app
+                        .federation_schema
+                        .execute_analyzed(request, analysis)
+                        .await
+                }
             }
         };
         let response = with_timeout(p.timeout(), run).await;
         crate::metrics::global().observe_operation(
-            operation_name,
+            operation_name.as_deref(),
             operation_type,
             started.elapsed(),
         );
@@ -833,8 +851,8 @@ async fn with_timeout<F: std::future::Future>(
     }
 }
 
-/// Counts the errors of a response by `extensions.code` (every error has one: `maillage_graphql`'s `ErrorCodes`
-/// extension gives one to those async-graphql raises).
+/// Counts the errors of a response by `extensions.code` (every error has one: `maillage_graphql`'s engine gives one
+/// to those async-graphql raises).
 fn count_errors(value: &serde_json::Value) {
     let Some(errors) = value.get("errors").and_then(|e| e.as_array()) else {
         return;
@@ -938,6 +956,7 @@ pub async fn schema_sdl(State(app): State<AppState>) -> Response {
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         // The same text as the committed `schema.graphql` (`@specifiedBy` included).
         app.schema
+            .schema()
             .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by()),
     )
         .into_response()

@@ -6,8 +6,8 @@
 use crate::config::ServeConfig;
 use crate::protection::Protection;
 use maillage_graphql::cost::CostModel;
-use maillage_graphql::federation::{FederationSchema, build_federation_schema};
-use maillage_graphql::{MaillageSchema, build_schema};
+use maillage_graphql::federation::{FederationEngine, build_federation_engine};
+use maillage_graphql::{MaillageEngine, build_engine};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +17,10 @@ use std::time::Duration;
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
-    /// The GraphQL schema.
-    pub schema: MaillageSchema,
+    /// The GraphQL schema, and what runs around each of its requests (error codes, refusals, spans).
+    pub schema: MaillageEngine,
     /// The same schema as an Apollo Federation v2 subgraph (`/federation/graphql`).
-    pub federation_schema: FederationSchema,
+    pub federation_schema: FederationEngine,
     /// Cost rules of `schema`, read from its SDL once.
     pub cost_model: Arc<CostModel>,
     /// Cost rules of `federation_schema`.
@@ -38,8 +38,8 @@ pub struct AppState {
 impl AppState {
     /// State over an open, migrated database.
     pub fn new(db: DatabaseConnection, config: &ServeConfig) -> Self {
-        let schema = build_schema(config.limits());
-        let federation_schema = build_federation_schema(config.limits());
+        let schema = build_engine(config.limits());
+        let federation_schema = build_federation_engine(config.limits());
         Self {
             changes: crate::changes::ChangeHub::new(db.clone(), Duration::from_millis(200)),
             circuit: Arc::new(crate::circuit::Circuit::new(db.clone())),
@@ -47,8 +47,8 @@ impl AppState {
                 allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
             },
             db,
-            cost_model: Arc::new(CostModel::from_sdl(&schema.sdl())),
-            federation_cost_model: Arc::new(CostModel::from_sdl(&federation_schema.sdl())),
+            cost_model: schema.cost_model().clone(),
+            federation_cost_model: federation_schema.cost_model().clone(),
             schema,
             federation_schema,
             protection: Arc::new(Protection::new(

@@ -3,7 +3,7 @@
 //! One `tracing` subscriber serves both: a fmt layer writes log lines on stderr (text, or JSON with the fields of the
 //! enclosing spans), and, only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, a tracing-opentelemetry layer exports the
 //! spans over OTLP/HTTP. The spans are: `http.request` (this module's middleware: method, route, status, request id,
-//! W3C `traceparent` honoured), `graphql.operation` and `graphql.resolve` (the schema's extension,
+//! W3C `traceparent` honoured), `graphql.operation` and `graphql.resolve` (the GraphQL engine,
 //! `maillage_graphql::telemetry`) and one span per SQL statement (sea-orm's `tracing-spans`: `sea_orm.query_all`,
 //! `sea_orm.execute`, ...), each a child of the span that was current when the statement ran.
 
