@@ -7,6 +7,7 @@
 
 mod aidants;
 mod ami;
+mod brief;
 mod changes;
 mod cli;
 mod counsellors;

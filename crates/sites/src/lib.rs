@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod brief;
 pub mod bulk;
 pub mod datainclusion;
 pub mod dedup;

@@ -4,6 +4,7 @@
 //! GraphQL layer calls them from DataLoaders: a nested list costs one statement per level, not one per parent.
 
 use crate::SitesError;
+use crate::brief::{BriefRow, from_brief};
 use crate::entity::{site, site_value};
 use crate::hours::{OVERSEAS_ZONES, minute_of_week, parse_hours, timezone_for_department};
 use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
@@ -19,7 +20,7 @@ use maillage_core::{
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,6 +49,9 @@ pub struct Site {
     pub data: NewSite,
     /// Its distance in kilometres from the centre of the filter's `near`, when the list was asked with one.
     pub distance_km: Option<f64>,
+    /// What the read loaded: the fields it did not load hold neutral values (see [`SiteParts`]), so a reader that
+    /// serves them checks this first.
+    pub parts: SiteParts,
 }
 
 impl Site {
@@ -716,8 +720,7 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
             .iter()
             .map(|c| (c.id, (c.key.clone(), c.distance_km)))
             .collect();
-        let rows = rows_in_order(db, &ids).await?;
-        let mut sites = hydrate_parts(db, rows, parts).await?;
+        let mut sites = sites_in_order(db, &ids, parts).await?;
         for s in &mut sites {
             s.distance_km = keys.get(&s.id.0).and_then(|(_, d)| *d);
         }
@@ -733,13 +736,16 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
     if let Some(after) = &page.after {
         cond = cond.add(after_condition(order, after, ranked)?);
     }
-    let rows = apply_order(site::Entity::find().filter(cond), order, ranked)
+    let stmt = apply_order(site_select(parts).filter(cond), order, ranked)
         .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+        .build(backend);
+    let sites = read_sites(db, stmt, parts).await?;
     let total = if page.with_total {
+        // The id alone: sea-orm counts over its select as a subquery, which needs no other column.
         Some(
             site::Entity::find()
+                .select_only()
+                .column(site::Column::Id)
                 .filter(resolved.condition)
                 .count(db)
                 .await?,
@@ -747,7 +753,6 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
     } else {
         None
     };
-    let sites = hydrate_parts(db, rows, parts).await?;
     let text = resolved.text.as_ref();
     Ok(Page::from_rows(sites, page, total, |s| {
         site_cursor(s, order.field, text)
@@ -764,6 +769,28 @@ pub enum SiteParts {
     /// GraphQL selection without any multi-valued field): each site has about eleven of them, which are most of
     /// the rows a nested list reads and most of the memory it holds.
     WithoutValues,
+    /// Only what identifies, orders, pages, places and links a site, and no values: `id`, `source`, `merged_into`,
+    /// `archived_at`, `department_code`, `opening_hours_valid`, `version`, `created_at`, `updated_at`, and in
+    /// `data`: `source_id`, `name`, `commune`, `postal_code`, `insee_code`, `latitude`, `longitude`, `updated_on`.
+    /// Every other field of `data` holds a neutral value, not the site's: `standard_version` is 1.0.2, `pivot` the
+    /// placeholder, `address` empty, `emails` and `values` empty, the other options `None`. For lists whose
+    /// reader needs nothing else (the common GraphQL selections: `sourceId name department { … }`); why it exists
+    /// is in [`crate::brief`].
+    Brief,
+}
+
+impl SiteParts {
+    /// Whether every column of the row was read (all of `Site::data` but, perhaps, its values).
+    #[must_use]
+    pub fn has_row(self) -> bool {
+        self != Self::Brief
+    }
+
+    /// Whether the multi-valued fields (`Site::data.values`) were read.
+    #[must_use]
+    pub fn has_values(self) -> bool {
+        self == Self::Whole
+    }
 }
 
 /// One page of sites per department, for nested lists (`department { sites(first:) }`), in a fixed number of
@@ -807,10 +834,9 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
     let dep_cond =
         site::Column::DepartmentCode.is_in(departments.iter().map(|d| d.as_str().to_owned()));
     let base = resolved.condition.clone().add(dep_cond);
-    let mut by_dep: BTreeMap<String, Vec<site::Model>> = BTreeMap::new();
     let mut totals: HashMap<String, u64> = HashMap::new();
     let mut distances: HashMap<i32, f64> = HashMap::new();
-    if resolved.needs_candidates() {
+    let mut sites: Vec<Site> = if resolved.needs_candidates() {
         let candidates = candidates(db, base, order, &resolved).await?;
         let after_key = page
             .after
@@ -834,12 +860,7 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
             }
         }
         let all_ids: Vec<i32> = ids_by_dep.values().flatten().copied().collect();
-        let rows = rows_in_order(db, &all_ids).await?;
-        for row in rows {
-            if let Some(dep) = &row.department_code {
-                by_dep.entry(dep.clone()).or_default().push(row);
-            }
-        }
+        sites_in_order(db, &all_ids, parts).await?
     } else {
         let mut cond = base.clone();
         if let Some(after) = &page.after {
@@ -859,7 +880,7 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
             // One index walk per department for its page's rows (plus one to tell whether there is a next
             // page), instead of ranking every row of every department: the departments are literals (codes are
             // validated: two or three letters and digits), the inner statement keeps its own parameters.
-            let mut inner: SelectStatement = site::Entity::find()
+            let mut inner: SelectStatement = site_select(parts)
                 .filter(resolved.condition.clone())
                 .filter(Expr::cust("site.department_code = asked.code"))
                 .into_query();
@@ -895,7 +916,7 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
                 values,
             )
         } else {
-            let mut inner: SelectStatement = site::Entity::find().filter(cond).into_query();
+            let mut inner: SelectStatement = site_select(parts).filter(cond).into_query();
             inner.expr_as(
                 Expr::cust(format!(
                     "ROW_NUMBER() OVER (PARTITION BY department_code ORDER BY {order_sql})"
@@ -909,12 +930,7 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
                 .to_owned();
             backend.build(&outer)
         };
-        let rows = site::Model::find_by_statement(stmt).all(db).await?;
-        for row in rows {
-            if let Some(dep) = &row.department_code {
-                by_dep.entry(dep.clone()).or_default().push(row);
-            }
-        }
+        let sites = read_sites(db, stmt, parts).await?;
         if page.with_total {
             let counts: Vec<(Option<String>, i64)> = site::Entity::find()
                 .select_only()
@@ -931,10 +947,8 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
                 }
             }
         }
-    }
-    // Moved, not cloned: a nested list holds a few thousand rows per request.
-    let all_rows: Vec<site::Model> = by_dep.into_values().flatten().collect();
-    let mut sites = hydrate_parts(db, all_rows, parts).await?;
+        sites
+    };
     for s in &mut sites {
         s.distance_km = distances.get(&s.id.0).copied();
     }
@@ -1151,19 +1165,20 @@ async fn candidates<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// Loads rows by id, keeping the order of `ids`.
-async fn rows_in_order<C: ConnectionTrait>(
+/// Loads `parts` of sites by id, keeping the order of `ids`.
+async fn sites_in_order<C: ConnectionTrait>(
     db: &C,
     ids: &[i32],
-) -> Result<Vec<site::Model>, SitesError> {
+    parts: SiteParts,
+) -> Result<Vec<Site>, SitesError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = site::Entity::find()
+    let stmt = site_select(parts)
         .filter(site::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    let mut by_id: HashMap<i32, site::Model> = rows.into_iter().map(|r| (r.id, r)).collect();
+        .build(db.get_database_backend());
+    let sites = read_sites(db, stmt, parts).await?;
+    let mut by_id: HashMap<i32, Site> = sites.into_iter().map(|s| (s.id.0, s)).collect();
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
@@ -1213,17 +1228,43 @@ pub(crate) async fn hydrate<C: ConnectionTrait>(
         .collect()
 }
 
-/// [`hydrate`], or the rows alone (no values) for [`SiteParts::WithoutValues`].
-async fn hydrate_parts<C: ConnectionTrait>(
+/// The columns a read of `parts` selects: the whole row, or the brief columns in [`BriefRow`]'s order.
+fn site_select(parts: SiteParts) -> Select<site::Entity> {
+    match parts {
+        SiteParts::Whole | SiteParts::WithoutValues => site::Entity::find(),
+        SiteParts::Brief => site::Entity::find()
+            .select_only()
+            .columns(crate::brief::BRIEF_COLUMNS),
+    }
+}
+
+/// The sites a statement built on [`site_select`]`(parts)` returns, with their values for [`SiteParts::Whole`]
+/// (one more statement).
+async fn read_sites<C: ConnectionTrait>(
     db: &C,
-    rows: Vec<site::Model>,
+    stmt: Statement,
     parts: SiteParts,
 ) -> Result<Vec<Site>, SitesError> {
     match parts {
-        SiteParts::Whole => hydrate(db, rows).await,
-        SiteParts::WithoutValues => rows
+        SiteParts::Whole => {
+            let rows = site::Model::find_by_statement(stmt).all(db).await?;
+            hydrate(db, rows).await
+        }
+        SiteParts::WithoutValues => site::Model::find_by_statement(stmt)
+            .all(db)
+            .await?
             .into_iter()
-            .map(|row| from_model(row, Vec::new()))
+            .map(|row| {
+                let mut site = from_model(row, Vec::new())?;
+                site.parts = SiteParts::WithoutValues;
+                Ok(site)
+            })
+            .collect(),
+        SiteParts::Brief => BriefRow::find_by_statement(stmt)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(from_brief)
             .collect(),
     }
 }
@@ -1264,6 +1305,7 @@ pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Sit
         created_at: m.created_at,
         updated_at: m.updated_at,
         distance_km: None,
+        parts: SiteParts::Whole,
         merged_into: m.merged_into.map(SiteId),
         archived_at: m.archived_at,
         data: NewSite {

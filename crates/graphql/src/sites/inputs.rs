@@ -247,8 +247,9 @@ pub async fn sites_args(
     Ok(SitesArgs::new(filter, order, page, selected_parts(ctx)))
 }
 
-/// The fields of `Site` that read its multi-valued fields.
-const VALUE_FIELDS: &[&str] = &[
+/// The fields of `Site` that read its multi-valued fields, or serve the site itself as one of its source records
+/// (`sourceRecords`, whose own selection is not looked at).
+const WHOLE_FIELDS: &[&str] = &[
     "services",
     "publics",
     "specificSupport",
@@ -259,18 +260,52 @@ const VALUE_FIELDS: &[&str] = &[
     "supportModes",
     "typologies",
     "rawValues",
+    "sourceRecords",
 ];
 
-/// What a `sites` connection's selection reads of each site: its multi-valued fields only when a node selects one
-/// of them (through `nodes` or `edges { node }`, fragments included), since they are most of the rows a nested
-/// list would otherwise read.
+/// The fields of `Site` a brief read (`SiteParts::Brief`) serves exactly: those read from its brief columns, the
+/// relations that need only its id, source and department (whatever is selected under them), and `__typename`.
+/// An allow-list: a field not named here, including one added to `Site` later, makes the list read whole rows.
+/// Every other resolver of `Site` refuses a brief site (`SiteNode::row`), and an end-to-end test compares every
+/// field of `Site` read alone with the same sites read whole (`tests/e2e/brief.rs`).
+pub(crate) const BRIEF_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "source",
+    "sourceId",
+    "name",
+    "commune",
+    "postalCode",
+    "inseeCode",
+    "latitude",
+    "longitude",
+    "openingHoursKnown",
+    "openingHoursValid",
+    "distanceKm",
+    "updatedOn",
+    "version",
+    "createdAt",
+    "updatedAt",
+    "department",
+    "hubs",
+    "counsellors",
+    "provenance",
+];
+
+/// What a `sites` connection's selection reads of each site, from the fields its nodes select (through `nodes` or
+/// `edges { node }`, fragments included): a brief row when every one is in [`BRIEF_FIELDS`] (the profile that
+/// motivates it is in `maillage_sites::brief`); else the row without the multi-valued fields unless one of
+/// [`WHOLE_FIELDS`] is selected, since they are most of the rows a nested list would otherwise read.
 fn selected_parts(ctx: &Context<'_>) -> SiteParts {
     let look = ctx.look_ahead();
     let nodes = [look.field("nodes"), look.field("edges").field("node")];
-    let reads_values = VALUE_FIELDS
-        .iter()
-        .any(|f| nodes.iter().any(|n| n.field(f).exists()));
-    if reads_values {
+    let mut selected: Vec<&str> = Vec::new();
+    for node in nodes.iter().flat_map(|n| n.selection_fields()) {
+        selected.extend(node.selection_set().map(|f| f.name()));
+    }
+    if selected.iter().all(|f| BRIEF_FIELDS.contains(f)) {
+        SiteParts::Brief
+    } else if selected.iter().any(|f| WHOLE_FIELDS.contains(f)) {
         SiteParts::Whole
     } else {
         SiteParts::WithoutValues

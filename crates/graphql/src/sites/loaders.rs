@@ -24,7 +24,8 @@ pub struct SitesArgs {
     pub order: SiteOrder,
     /// The page.
     pub page: PageRequest,
-    /// What the selection reads of each site (the multi-valued fields only when it selects one of them).
+    /// What the selection reads of each site: the brief columns, the row, or the row and its multi-valued fields
+    /// (`sites::inputs::selected_parts`).
     pub parts: SiteParts,
     pub(crate) canonical: Arc<str>,
 }

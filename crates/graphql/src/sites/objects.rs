@@ -3,6 +3,7 @@
 use crate::kit::connection::{Connection, connection};
 use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
+use crate::kit::error::coded;
 use crate::kit::handles::{
     DepartmentHubsLoader, DepartmentLoader, DepartmentNode, HubNode, Related, SiteNode,
 };
@@ -11,9 +12,9 @@ use crate::kit::loader::loader;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use maillage_core::DepartmentCode;
 use maillage_core::pagination::Page;
-use maillage_sites::{Site, ValueKind};
+use maillage_core::{Code, DepartmentCode};
+use maillage_sites::{NewSite, Site, SiteParts, ValueKind};
 use maillage_territories::{Department, Hub};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,14 +32,45 @@ pub struct SiteValue {
 }
 
 impl SiteNode {
-    fn values(&self, kind: ValueKind) -> Vec<String> {
-        self.site
-            .data
+    /// The site's content for a field outside the brief read's ([`super::inputs::BRIEF_FIELDS`]): refused when the
+    /// read was brief, whose other fields hold neutral values (`SiteParts::Brief`), rather than served as the site's.
+    /// The list chooses a brief read only when no such field is selected, so this is a guard against a mistake
+    /// in that choice, not a path a query takes.
+    fn row(&self) -> async_graphql::Result<&NewSite> {
+        if self.site.parts.has_row() {
+            Ok(&self.site.data)
+        } else {
+            Err(not_loaded(self.site.parts))
+        }
+    }
+
+    /// One multi-valued field, refused when the read did not load the values (see [`SiteNode::row`]).
+    fn values(&self, kind: ValueKind) -> async_graphql::Result<Vec<String>> {
+        Ok(self
+            .with_values()?
             .mapped_values(kind)
             .into_iter()
             .map(str::to_owned)
-            .collect()
+            .collect())
     }
+
+    /// The site's content with its multi-valued fields, refused when the read did not load them.
+    fn with_values(&self) -> async_graphql::Result<&NewSite> {
+        if self.site.parts.has_values() {
+            Ok(&self.site.data)
+        } else {
+            Err(not_loaded(self.site.parts))
+        }
+    }
+}
+
+/// The error of a field whose part of the site was not read: an internal error (the selection chose the parts).
+fn not_loaded(parts: SiteParts) -> async_graphql::Error {
+    tracing::error!(
+        ?parts,
+        "a Site field was resolved on a site read without it; the list's parts are chosen from the selection"
+    );
+    coded("internal error", Code::InternalError, None)
 }
 
 /// A lieu de médiation numérique (site), normalised from the national standard (v0.1.1 or v1.0.2).
@@ -60,12 +92,12 @@ impl SiteNode {
         &self.site.data.source_id
     }
     /// Version of the national standard of the source file (`0.1.1` or `1.0.2`).
-    async fn standard_version(&self) -> &str {
-        self.site.data.standard_version.as_str()
+    async fn standard_version(&self) -> async_graphql::Result<&str> {
+        Ok(self.row()?.standard_version.as_str())
     }
     /// SIRET, RNA or RIDET of the structure; `00000000000000` when the source did not know it.
-    async fn pivot(&self) -> &str {
-        self.site.data.pivot.as_str()
+    async fn pivot(&self) -> async_graphql::Result<&str> {
+        Ok(self.row()?.pivot.as_str())
     }
     /// Name (`nom`).
     async fn name(&self) -> &str {
@@ -84,12 +116,12 @@ impl SiteNode {
         self.site.data.insee_code.as_ref().map(|c| c.as_str())
     }
     /// Street address.
-    async fn address(&self) -> &str {
-        &self.site.data.address
+    async fn address(&self) -> async_graphql::Result<&str> {
+        Ok(&self.row()?.address)
     }
     /// Address complement.
-    async fn address_complement(&self) -> Option<&str> {
-        self.site.data.address_complement.as_deref()
+    async fn address_complement(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.address_complement.as_deref())
     }
     /// Latitude (WGS84).
     async fn latitude(&self) -> Option<f64> {
@@ -100,21 +132,22 @@ impl SiteNode {
         self.site.data.longitude
     }
     /// Public phone number of the site (international form).
-    async fn phone(&self) -> Option<&str> {
-        self.site.data.phone.as_deref()
+    async fn phone(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.phone.as_deref())
     }
     /// E-mail addresses. They may be personal (prenom.nom@…), so they are **null** for anonymous and partner
     /// callers and for hub coordinators outside the site's department; no error is raised.
     async fn emails(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<String>>> {
         let s = state(ctx)?;
+        self.row()?;
         Ok(self
             .site
             .emails_for(&s.actor)
             .map(|list| list.iter().map(|e| e.as_str().to_owned()).collect()))
     }
     /// Website(s), as written by the source (`|`-separated when several).
-    async fn website(&self) -> Option<&str> {
-        self.site.data.website.as_deref()
+    async fn website(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.website.as_deref())
     }
     /// Whether the opening hours are known (given and readable): `openAt` never lists a site whose hours are
     /// unknown, which is not the same as closed.
@@ -126,77 +159,77 @@ impl SiteNode {
         self.site.distance_km
     }
     /// Opening hours as written by the source (OpenStreetMap opening_hours syntax).
-    async fn opening_hours(&self) -> Option<&str> {
-        self.site.data.opening_hours.as_deref()
+    async fn opening_hours(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.opening_hours.as_deref())
     }
     /// Whether `openingHours` parses; unparsable values are kept, but such sites never match `openAt`.
     async fn opening_hours_valid(&self) -> Option<bool> {
         self.site.opening_hours_valid
     }
     /// Short presentation.
-    async fn summary(&self) -> Option<&str> {
-        self.site.data.summary.as_deref()
+    async fn summary(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.summary.as_deref())
     }
     /// Detailed presentation.
-    async fn description(&self) -> Option<&str> {
-        self.site.data.description.as_deref()
+    async fn description(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.description.as_deref())
     }
     /// The row's own `source` column (e.g. `conseiller-numerique`, `france-services`).
-    async fn source_label(&self) -> Option<&str> {
-        self.site.data.source_label.as_deref()
+    async fn source_label(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.source_label.as_deref())
     }
     /// Parent structure.
-    async fn parent_structure(&self) -> Option<&str> {
-        self.site.data.parent_structure.as_deref()
+    async fn parent_structure(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.parent_structure.as_deref())
     }
     /// Date of the source's last update (`date_maj`); `1970-01-01` in some sources means unknown.
     async fn updated_on(&self) -> Date {
         Date(self.site.data.updated_on)
     }
     /// Services offered (v1.0.2 labels).
-    async fn services(&self) -> Vec<String> {
+    async fn services(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::Service)
     }
     /// Publics specifically addressed (v1.0.2 `publics_specifiquement_adresses`).
-    async fn publics(&self) -> Vec<String> {
+    async fn publics(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::Public)
     }
     /// Specific support (v1.0.2 `prise_en_charge_specifique`).
-    async fn specific_support(&self) -> Vec<String> {
+    async fn specific_support(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::SpecificSupport)
     }
     /// Fees (v1.0.2 `frais_a_charge`).
-    async fn fees(&self) -> Vec<String> {
+    async fn fees(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::Fee)
     }
     /// National programmes (v1.0.2 `dispositif_programmes_nationaux`).
-    async fn national_programmes(&self) -> Vec<String> {
+    async fn national_programmes(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::NationalProgramme)
     }
     /// Training and labels (v1.0.2 `formations_labels`).
-    async fn training_labels(&self) -> Vec<String> {
+    async fn training_labels(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::TrainingLabel)
     }
     /// Other labels, free text.
-    async fn other_labels(&self) -> Option<&str> {
-        self.site.data.other_labels.as_deref()
+    async fn other_labels(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.other_labels.as_deref())
     }
     /// Access modes (v1.0.2 `modalites_acces`).
-    async fn access_modes(&self) -> Vec<String> {
+    async fn access_modes(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::AccessMode)
     }
     /// Support modes (v1.0.2 `modalites_accompagnement`).
-    async fn support_modes(&self) -> Vec<String> {
+    async fn support_modes(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::SupportMode)
     }
     /// Typology codes.
-    async fn typologies(&self) -> Vec<String> {
+    async fn typologies(&self) -> async_graphql::Result<Vec<String>> {
         self.values(ValueKind::Typology)
     }
     /// Every multi-valued field as the source wrote it, mapped or not.
-    async fn raw_values(&self) -> Vec<SiteValue> {
-        self.site
-            .data
+    async fn raw_values(&self) -> async_graphql::Result<Vec<SiteValue>> {
+        Ok(self
+            .with_values()?
             .values
             .iter()
             .map(|v| SiteValue {
@@ -204,15 +237,15 @@ impl SiteNode {
                 value: v.value.clone(),
                 raw: v.raw.clone(),
             })
-            .collect()
+            .collect())
     }
     /// Accessibility sheet (acceslibre) URL.
-    async fn accessibility_url(&self) -> Option<&str> {
-        self.site.data.accessibility_url.as_deref()
+    async fn accessibility_url(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.accessibility_url.as_deref())
     }
     /// Booking URL.
-    async fn booking_url(&self) -> Option<&str> {
-        self.site.data.booking_url.as_deref()
+    async fn booking_url(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.row()?.booking_url.as_deref())
     }
     /// The department, derived from the INSEE code or the postal code; null outside the 101 departments.
     async fn department(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DepartmentNode>> {
@@ -272,6 +305,8 @@ impl SiteNode {
     /// The source records this site stands for, as their sources wrote them: the members of a canonical site
     /// (one per source that lists the place), or the site itself when it is a source record. Batched over the page.
     async fn source_records(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SiteNode>> {
+        // A source record is served as this very site: it must be whole.
+        self.with_values()?;
         crate::dedup::site_source_records(ctx, &self.site).await
     }
 }

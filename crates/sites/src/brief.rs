@@ -1,0 +1,148 @@
+//! The brief read of a site list: only the columns that identify, order, page, place and link a site.
+//!
+//! Why it exists: a perf profile of the release server under 64 connections (docs/PERFORMANCE.md, "Profile") put
+//! row decoding first on a department's list (Q3: 10.6 % of the CPU). Every list read all 37 columns of `site`;
+//! sea-orm's derived model finds each column by name (a comparison over the column names, per column and per
+//! row), and copies every text, the long `search_text`, `description` and `opening_hours` included, to serve a
+//! selection that mostly asks for `sourceId` and `name`. The copies then cost memmove and allocation, and
+//! `from_model` parsed the pivot, the e-mails and the standard version of every row. A brief row is 17 narrow
+//! columns, decoded by position ([`BriefRow`]), with only the codes parsed.
+//!
+//! A brief [`Site`] has neutral values in the fields it did not read (see [`SiteParts::Brief`]) and says so in
+//! [`Site::parts`]; the GraphQL layer asks for it only when every selected field is one it serves, and its
+//! resolvers of the other fields refuse a brief site rather than serve a neutral value.
+
+use crate::SitesError;
+use crate::entity::site;
+use crate::model::{NewSite, StandardVersion};
+use crate::query::{Site, SiteParts};
+use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::{DepartmentCode, InseeCode, Pivot, PostalCode, SiteId};
+use sea_orm::{DbErr, FromQueryResult, QueryResult};
+
+/// The columns of a brief read, in the order [`BriefRow`] decodes them by position.
+pub(crate) const BRIEF_COLUMNS: [site::Column; 17] = [
+    site::Column::Id,
+    site::Column::Source,
+    site::Column::SourceId,
+    site::Column::Name,
+    site::Column::Commune,
+    site::Column::PostalCode,
+    site::Column::InseeCode,
+    site::Column::DepartmentCode,
+    site::Column::Latitude,
+    site::Column::Longitude,
+    site::Column::OpeningHoursValid,
+    site::Column::UpdatedOn,
+    site::Column::Version,
+    site::Column::CreatedAt,
+    site::Column::UpdatedAt,
+    site::Column::ArchivedAt,
+    site::Column::MergedInto,
+];
+
+/// One brief row. Decoded by position: the statement's first columns must be [`BRIEF_COLUMNS`], in that order
+/// (columns after them, such as a window function's rank, are ignored).
+pub(crate) struct BriefRow {
+    id: i32,
+    source: String,
+    source_id: String,
+    name: String,
+    commune: String,
+    postal_code: String,
+    insee_code: Option<String>,
+    department_code: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    opening_hours_valid: Option<bool>,
+    updated_on: NaiveDate,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    archived_at: Option<DateTime<Utc>>,
+    merged_into: Option<i32>,
+}
+
+/// By position, not by name: the prefix of nested models does not apply (a brief row is never nested).
+impl FromQueryResult for BriefRow {
+    fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: res.try_get_by_index(0)?,
+            source: res.try_get_by_index(1)?,
+            source_id: res.try_get_by_index(2)?,
+            name: res.try_get_by_index(3)?,
+            commune: res.try_get_by_index(4)?,
+            postal_code: res.try_get_by_index(5)?,
+            insee_code: res.try_get_by_index(6)?,
+            department_code: res.try_get_by_index(7)?,
+            latitude: res.try_get_by_index(8)?,
+            longitude: res.try_get_by_index(9)?,
+            opening_hours_valid: res.try_get_by_index(10)?,
+            updated_on: res.try_get_by_index(11)?,
+            version: res.try_get_by_index(12)?,
+            created_at: res.try_get_by_index(13)?,
+            updated_at: res.try_get_by_index(14)?,
+            archived_at: res.try_get_by_index(15)?,
+            merged_into: res.try_get_by_index(16)?,
+        })
+    }
+}
+
+/// A brief site: the codes are parsed (a corrupt one is reported as for a whole row), the rest of
+/// [`Site::data`] holds the neutral values documented on [`SiteParts::Brief`].
+pub(crate) fn from_brief(m: BriefRow) -> Result<Site, SitesError> {
+    let corrupt = |detail: String| SitesError::CorruptRow { id: m.id, detail };
+    let postal_code = PostalCode::parse(&m.postal_code).map_err(|e| corrupt(e.to_string()))?;
+    let insee_code = m
+        .insee_code
+        .as_deref()
+        .map(InseeCode::parse)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let department_code = m
+        .department_code
+        .as_deref()
+        .map(DepartmentCode::parse)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok(Site {
+        id: SiteId(m.id),
+        source: m.source,
+        department_code,
+        opening_hours_valid: m.opening_hours_valid,
+        version: m.version,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        merged_into: m.merged_into.map(SiteId),
+        archived_at: m.archived_at,
+        distance_km: None,
+        parts: SiteParts::Brief,
+        data: NewSite {
+            source_id: m.source_id,
+            standard_version: StandardVersion::V1_0,
+            pivot: Pivot::placeholder(),
+            name: m.name,
+            commune: m.commune,
+            postal_code,
+            insee_code,
+            address: String::new(),
+            address_complement: None,
+            latitude: m.latitude,
+            longitude: m.longitude,
+            ban_key: None,
+            phone: None,
+            emails: Vec::new(),
+            website: None,
+            opening_hours: None,
+            summary: None,
+            description: None,
+            source_label: None,
+            parent_structure: None,
+            updated_on: m.updated_on,
+            values: Vec::new(),
+            other_labels: None,
+            accessibility_url: None,
+            booking_url: None,
+        },
+    })
+}

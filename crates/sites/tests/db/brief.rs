@@ -1,0 +1,171 @@
+//! Brief reads (`SiteParts::Brief`): the same sites, pages and cursors as whole reads, with only the brief fields
+//! read, and no more statements.
+
+use super::{HINAURA, SiteParts, counting, deps, env, first, spread_over_hinaura};
+use maillage_core::pagination::Page;
+use maillage_core::{Pivot, SiteId};
+use maillage_sites::model::StandardVersion;
+use maillage_sites::query::{SiteOrderField, SiteSync};
+use maillage_sites::{
+    Site, SiteFilter, SiteOrder, list_site_parts_by_departments, list_site_parts_synced,
+};
+
+/// The brief fields of a whole site, the others set to the brief read's neutral values.
+fn briefed(site: &Site) -> Site {
+    let mut s = site.clone();
+    s.parts = SiteParts::Brief;
+    let d = &mut s.data;
+    d.standard_version = StandardVersion::V1_0;
+    d.pivot = Pivot::placeholder();
+    d.address = String::new();
+    d.address_complement = None;
+    d.ban_key = None;
+    d.phone = None;
+    d.emails = Vec::new();
+    d.website = None;
+    d.opening_hours = None;
+    d.summary = None;
+    d.description = None;
+    d.source_label = None;
+    d.parent_structure = None;
+    d.values = Vec::new();
+    d.other_labels = None;
+    d.accessibility_url = None;
+    d.booking_url = None;
+    s
+}
+
+fn assert_brief_of(whole: &Page<Site>, brief: &Page<Site>, what: &str) {
+    assert_eq!(
+        (
+            whole.total_count,
+            whole.has_next_page,
+            whole.has_previous_page
+        ),
+        (
+            brief.total_count,
+            brief.has_next_page,
+            brief.has_previous_page
+        ),
+        "{what}"
+    );
+    assert_eq!(whole.items.len(), brief.items.len(), "{what}");
+    for ((c1, s1), (c2, s2)) in whole.items.iter().zip(&brief.items) {
+        assert_eq!(c1, c2, "{what}: cursors");
+        assert_eq!(s1.parts, SiteParts::Whole);
+        assert_eq!(&briefed(s1), s2, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn brief_lists_equal_whole_lists_on_the_brief_fields() {
+    let e = env().await;
+    spread_over_hinaura(&e).await;
+    let t = &e.t;
+    let twelve = deps(&HINAURA);
+    let filter = SiteFilter::default();
+    for field in [
+        SiteOrderField::Name,
+        SiteOrderField::UpdatedOn,
+        SiteOrderField::UpdatedAt,
+        SiteOrderField::Id,
+    ] {
+        for descending in [false, true] {
+            let order = SiteOrder { field, descending };
+            let what = format!("{order:?}");
+            let request = first(2).with_total(true);
+            let read = |parts| {
+                list_site_parts_by_departments(&t.db, &twelve, &filter, order, &request, parts)
+            };
+            let (whole, n_whole, _) = counting(t, read(SiteParts::Whole)).await;
+            let (brief, n_brief, log) = counting(t, read(SiteParts::Brief)).await;
+            let (whole, brief) = (whole.unwrap(), brief.unwrap());
+            // No values statement, nothing else added.
+            assert_eq!(n_brief + 1, n_whole, "{what}: {log:#?}");
+            assert!(
+                log.iter().all(|sql| !sql.contains("\"search_text\"")),
+                "{what}: {log:#?}"
+            );
+            assert_eq!(whole.len(), brief.len());
+            assert!(whole.values().any(|p| p.has_next_page), "{what}");
+            for (code, page) in &whole {
+                assert_brief_of(page, &brief[code], &format!("{what} {code}"));
+            }
+            // The next pages, from the brief read's cursors.
+            for (code, page) in &brief {
+                let Some((cursor, _)) = page.items.last() else {
+                    continue;
+                };
+                let next =
+                    maillage_core::pagination::PageRequest::new(Some(2), Some(cursor.as_str()))
+                        .unwrap();
+                let one = std::slice::from_ref(code);
+                let w = list_site_parts_by_departments(
+                    &t.db,
+                    one,
+                    &filter,
+                    order,
+                    &next,
+                    SiteParts::Whole,
+                )
+                .await
+                .unwrap();
+                let b = list_site_parts_by_departments(
+                    &t.db,
+                    one,
+                    &filter,
+                    order,
+                    &next,
+                    SiteParts::Brief,
+                )
+                .await
+                .unwrap();
+                assert_brief_of(&w[code], &b[code], &format!("{what} {code} next"));
+            }
+
+            let sync = SiteSync::default();
+            let flat =
+                |parts| list_site_parts_synced(&t.db, &filter, &sync, order, &request, parts);
+            let (whole, n_whole, _) = counting(t, flat(SiteParts::Whole)).await;
+            let (brief, n_brief, log) = counting(t, flat(SiteParts::Brief)).await;
+            assert_eq!(n_brief + 1, n_whole, "{what}: {log:#?}");
+            assert_brief_of(&whole.unwrap(), &brief.unwrap(), &format!("{what} flat"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn brief_batched_reads_run_the_same_statements_whatever_the_departments_and_page() {
+    let e = env().await;
+    spread_over_hinaura(&e).await;
+    let t = &e.t;
+    let mut counts = Vec::new();
+    for (departments, page) in [
+        (deps(&["07"]), 1),
+        (deps(&HINAURA), 3),
+        (deps(&HINAURA), 50),
+    ] {
+        let request = first(page).with_total(true);
+        let (pages, n, log) = counting(
+            t,
+            list_site_parts_by_departments(
+                &t.db,
+                &departments,
+                &SiteFilter::default(),
+                SiteOrder::default(),
+                &request,
+                SiteParts::Brief,
+            ),
+        )
+        .await;
+        let pages = pages.unwrap();
+        assert!(
+            pages
+                .values()
+                .flat_map(|p| &p.items)
+                .all(|(_, s)| s.parts == SiteParts::Brief && s.id != SiteId(0))
+        );
+        counts.push((departments.len(), page, n, log));
+    }
+    assert!(counts.windows(2).all(|w| w[0].2 == w[1].2), "{:#?}", counts);
+}

@@ -1,0 +1,207 @@
+//! Site lists read brief rows (`SiteParts::Brief`) when every selected field allows it: every field of `Site`,
+//! asked alone, answers exactly as when the same sites are read whole.
+
+use crate::support::TestApp;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+/// Sites with every column of the v1.0.2 standard filled, in two departments of one hub, each with its own values.
+fn full_sites(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut csv = String::from(
+        "id,pivot,nom,commune,code_postal,code_insee,adresse,complement_adresse,latitude,longitude,typologie,\
+         telephone,courriels,site_web,horaires,presentation_resume,presentation_detail,source,itinerance,\
+         structure_parente,date_maj,services,publics_specifiquement_adresses,prise_en_charge_specifique,\
+         frais_a_charge,dispositif_programmes_nationaux,formations_labels,autres_formations_labels,modalites_acces,\
+         modalites_accompagnement,fiche_acces_libre,prise_rdv\n",
+    );
+    let places = [
+        ("Lyon", "69003", "69383", 45.7605, 4.8590),
+        ("Villeurbanne", "69100", "69266", 45.7719, 4.8902),
+        ("Bourg-en-Bresse", "01000", "01053", 46.2052, 5.2255),
+    ];
+    for i in 0..7 {
+        let (commune, postal, insee, lat, lon) = places[i % places.len()];
+        writeln!(
+            csv,
+            "site-{i},4349331230002{i},Lieu numérique {i} de {commune},{commune},{postal},{insee},{i} rue de la République,\
+             Bâtiment {i},{lat},{lon},TIERS_LIEUX|ASSO,+3347862040{i},contact{i}@lieu.fr|responsable{i}@lieu.fr,\
+             https://lieu{i}.fr/,Mo-Fr 09:00-12:00; Sa 10:00-1{i}:00,Résumé {i},Présentation détaillée du lieu {i},\
+             Source {i},Itinérant,Structure parente {i},2024-04-0{},Maîtrise des outils numériques du quotidien|\
+             Aide aux démarches administratives,Jeunes|Seniors,Surdité,Gratuit sous condition,Aidants Connect|\
+             Conseillers numériques,Formé à « Mon Espace Santé »,Label {i},Se présenter|Téléphoner,\
+             Accompagnement individuel,https://acceslibre.beta.gouv.fr/{i}/,https://rdv.fr/{i}",
+            i + 1
+        )
+        .unwrap();
+    }
+    let path = dir.join("full-sites.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// The named type under `NON_NULL` and `LIST` wrappers: (kind, name).
+fn named(t: &Value) -> (&str, &str) {
+    match t["ofType"].as_object() {
+        Some(_) if t["kind"] == "NON_NULL" || t["kind"] == "LIST" => named(&t["ofType"]),
+        _ => (t["kind"].as_str().unwrap(), t["name"].as_str().unwrap()),
+    }
+}
+
+/// Every field of `Site` from the schema's introspection, each as a selection: the field alone, or, for an object,
+/// the field with every scalar field of its type that takes no argument.
+async fn site_field_selections(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    const TYPE: &str = "query($name: String!) { __type(name: $name) { fields { name args { name } \
+        type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
+    let fields_of = |name: &str| {
+        let vars = json!({ "name": name });
+        async move {
+            let (_, body) = app.post_as(Some(token), TYPE, vars).await;
+            body["data"]["__type"]["fields"].as_array().unwrap().clone()
+        }
+    };
+    let mut out = Vec::new();
+    for field in fields_of("Site").await {
+        let name = field["name"].as_str().unwrap().to_owned();
+        assert!(
+            field["args"].as_array().unwrap().is_empty(),
+            "Site.{name} takes arguments: give it some here"
+        );
+        let (kind, type_name) = named(&field["type"]);
+        let selection = if kind == "OBJECT" || kind == "INTERFACE" {
+            let scalars: Vec<String> = fields_of(type_name)
+                .await
+                .iter()
+                .filter(|f| f["args"].as_array().unwrap().is_empty())
+                .filter(|f| matches!(named(&f["type"]).0, "SCALAR" | "ENUM"))
+                .map(|f| f["name"].as_str().unwrap().to_owned())
+                .collect();
+            assert!(!scalars.is_empty(), "{type_name} has no scalar field");
+            format!("{name} {{ __typename {} }}", scalars.join(" "))
+        } else {
+            name.clone()
+        };
+        out.push((name, selection));
+    }
+    out
+}
+
+/// Every `edges` list in an answer, in document order, concatenated (a nested query has one per department).
+fn all_edges(value: &Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if key == "edges"
+                    && let Some(list) = v.as_array()
+                {
+                    out.extend(list.iter().cloned());
+                } else {
+                    all_edges(v, out);
+                }
+            }
+        }
+        Value::Array(list) => list.iter().for_each(|v| all_edges(v, out)),
+        _ => {}
+    }
+}
+
+/// For every field of `Site` and every list that can read brief rows (root list flat and by distance, by relevance,
+/// a department's list, a hub's departments' lists, a department's list by distance), the page asked with that
+/// field alone equals, node for node and cursor for cursor, the page asked with `sourceRecords` too: that field
+/// makes the list read whole rows with their values (its resolver refuses any other read), so a field wrongly
+/// served from a brief row differs here. The sites have every column filled; the caller is an admin (e-mails).
+#[tokio::test]
+async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
+    // About 600 requests: no rate limit.
+    let mut config = maillage_server::config::ServeConfig::default();
+    config.protection.rate_limit_per_minute = 0;
+    let app = TestApp::spawn_with(config).await;
+    app.import_with(&full_sites(app.dir.path()), "brief", &["--standard", "v1"]);
+    let token = app.token("admin", None).await;
+    let near = "filter: { near: { latitude: 45.76, longitude: 4.85, radiusKm: 100 } }";
+    let lists = [
+        ("root", "{ sites(first: 10) CONN }".to_owned()),
+        ("root near", format!("{{ sites(first: 10, {near}) CONN }}")),
+        (
+            "root text",
+            "{ sites(first: 10, filter: { text: \"lieu numérique\" }) CONN }".to_owned(),
+        ),
+        (
+            "department",
+            "{ department(code: \"69\") { sites(first: 10) CONN } }".to_owned(),
+        ),
+        (
+            "hub departments",
+            "{ hub(slug: \"hinaura\") { departments { code sites(first: 10) CONN } } }".to_owned(),
+        ),
+        (
+            "department near",
+            format!("{{ department(code: \"69\") {{ sites(first: 10, {near}) CONN }} }}"),
+        ),
+    ];
+    let fields = site_field_selections(&app, &token).await;
+    assert!(fields.len() > 40, "{} fields of Site", fields.len());
+    let mut brief_reads: Vec<&str> = Vec::new();
+    for (name, selection) in &fields {
+        let mut brief_everywhere = true;
+        for (list, template) in &lists {
+            let conn = |extra: &str| {
+                template.replace(
+                    "CONN",
+                    &format!("{{ totalCount edges {{ cursor node {{ {selection} {extra} }} }} }}"),
+                )
+            };
+            app.db.statement_counter().start_log();
+            let (_, alone) = app.post_as(Some(&token), &conn(""), json!({})).await;
+            let log = app.db.statement_counter().take_log();
+            let (_, whole) = app
+                .post_as(
+                    Some(&token),
+                    &conn("wholeRowsReference: sourceRecords { id }"),
+                    json!({}),
+                )
+                .await;
+            assert!(alone.get("errors").is_none(), "{list} {name}: {alone}");
+            assert!(whole.get("errors").is_none(), "{list} {name}: {whole}");
+            let (mut a, mut w) = (Vec::new(), Vec::new());
+            all_edges(&alone["data"], &mut a);
+            all_edges(&whole["data"], &mut w);
+            for edge in &mut w {
+                edge["node"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("wholeRowsReference");
+            }
+            assert!(a.len() >= 3, "{list} {name}: {} sites", a.len());
+            assert_eq!(
+                a, w,
+                "{list}: Site.{name} differs between brief and whole rows"
+            );
+            // A brief read leaves the long columns out: only a whole row names the site's `description`.
+            let read_whole = log
+                .iter()
+                .any(|sql| sql.contains("\"site\".\"description\""));
+            brief_everywhere &= !read_whole;
+        }
+        if brief_everywhere {
+            brief_reads.push(name);
+        }
+    }
+    eprintln!("fields served from brief rows: {brief_reads:?}");
+    // The comparison is worth something only if the brief read happens: the bench's fields are served by it.
+    for field in [
+        "id",
+        "sourceId",
+        "name",
+        "commune",
+        "postalCode",
+        "department",
+    ] {
+        assert!(
+            brief_reads.contains(&field),
+            "{field} is not served from brief rows: {brief_reads:?}"
+        );
+    }
+    for field in ["description", "services", "emails", "sourceRecords"] {
+        assert!(!brief_reads.contains(&field), "{field}: {brief_reads:?}");
+    }
+}
