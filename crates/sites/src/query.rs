@@ -1034,18 +1034,22 @@ fn site_cursor(site: &Site, field: SiteOrderField, text: Option<&TextQuery>) -> 
     Cursor::encode(&(value, site.id.0))
 }
 
+/// Sorts by the key each site's cursor is built from. The key is computed once per site
+/// (`sort_by_cached_key`): computed in the comparison, folding names was 31 % of the CPU of a nested list of
+/// 1 300 sites (perf, issue #16), two folds and two allocations per comparison.
 fn sort_sites(sites: &mut [Site], order: SiteOrder) {
-    sites.sort_by(|a, b| {
-        let key = |s: &Site| match order.field {
-            SiteOrderField::Name | SiteOrderField::Relevance => (sort_name(&s.data.name), s.id.0),
-            SiteOrderField::Distance => (distance_key(s.distance_km.unwrap_or_default()), s.id.0),
-            SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
-            SiteOrderField::UpdatedAt => (instant_key(s.updated_at), s.id.0),
-            SiteOrderField::Id => (String::new(), s.id.0),
-        };
-        let ord = key(a).cmp(&key(b));
-        if order.descending { ord.reverse() } else { ord }
-    });
+    let key = |s: &Site| match order.field {
+        SiteOrderField::Name | SiteOrderField::Relevance => (sort_name(&s.data.name), s.id.0),
+        SiteOrderField::Distance => (distance_key(s.distance_km.unwrap_or_default()), s.id.0),
+        SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
+        SiteOrderField::UpdatedAt => (instant_key(s.updated_at), s.id.0),
+        SiteOrderField::Id => (String::new(), s.id.0),
+    };
+    if order.descending {
+        sites.sort_by_cached_key(|s| std::cmp::Reverse(key(s)));
+    } else {
+        sites.sort_by_cached_key(key);
+    }
 }
 
 /// A distance as a fixed-width string (metres, zero-padded), so string order is distance order in cursors.

@@ -82,7 +82,13 @@ impl SitesQuery {
                     .await
                     .gql()?
                 {
-                    Some(record) => record.merged_into.unwrap_or(record.id),
+                    // The record read is the answer when it is live and canonical: reading it again by id cost a
+                    // second statement for the site and one for its values on every look-up (issue #16).
+                    Some(record) => match (record.merged_into, record.archived_at) {
+                        (Some(canonical), _) => canonical,
+                        (None, Some(_)) => return Ok(None),
+                        (None, None) => return Ok(Some(SiteNode::new(record))),
+                    },
                     None => return Ok(None),
                 }
             }
