@@ -32,6 +32,14 @@ async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbE
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// In one transaction on both backends (sea-orm runs SQLite migrations without one): the index is dropped and
+    /// created again under the same name, and on a SQLite pool two statements may run on two connections, the
+    /// second one with a schema cached before the first, where the index still exists ("index … already exists":
+    /// SQLite re-reads a stale schema for a missing name, not for a name that is taken).
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run(manager, UP).await
     }
