@@ -218,7 +218,9 @@ pub struct ProtectionConfig {
     pub execution_timeout_ms: u64,
 
     /// Operations executed at the same time by this instance, all callers together (0: no bound). Others wait
-    /// their turn, within the execution timeout. Memory grows with the operations in flight (a nested page of
+    /// their turn, within the execution timeout. The bound counts operations of static cost 1 024 or more; a
+    /// cheaper one takes a share of a turn in proportion to its cost, down to an eighth (one site), so up to
+    /// eight times as many cheap operations run at once. Memory grows with the operations in flight (a nested page of
     /// sites is a few megabytes until it is written out), not with open connections. The default, measured on two
     /// cores, keeps them busy while holding under 200 MB at 64 connections (docs/PERFORMANCE.md, "Memory"); a
     /// fixed number rather than one per core, so that a deployment's memory does not depend on the machine's size.

@@ -692,7 +692,7 @@ impl<'a> Pipeline<'a> {
         // The wait for a turn counts in the execution timeout: a caller queued behind a burst gets `timeout`
         // rather than an answer that never comes.
         let run = async {
-            let _permit = p.execution_permit().await;
+            let _permit = p.execution_permit(checked.requested).await;
             match self.endpoint {
                 Endpoint::Public => self.app.schema.execute_analyzed(request, analysis).await,
                 Endpoint::Federation => {

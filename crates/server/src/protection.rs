@@ -134,6 +134,21 @@ pub struct Protection {
     pub executions: Option<Arc<Semaphore>>,
 }
 
+/// Shares of one turn of [`Protection::execution_permit`]: the finest fraction of a turn a cheap operation takes.
+pub const PERMITS_PER_OPERATION: u32 = 8;
+
+/// The static cost from which an operation takes a whole turn: a nested list (the bench's Q2, Q5 and Q6 cost
+/// 4 000–80 000) does; a page of 50 sites with their department (about 500) takes half, one site (about 20) an
+/// eighth.
+pub const HEAVY_COST: u64 = 1_024;
+
+/// The permits an operation of static cost `cost` takes: its cost in eighths of [`HEAVY_COST`], rounded up,
+/// between 1 and [`PERMITS_PER_OPERATION`].
+fn permits_for(cost: u64) -> u32 {
+    let share = cost.div_ceil(HEAVY_COST / u64::from(PERMITS_PER_OPERATION));
+    u32::try_from(share.clamp(1, u64::from(PERMITS_PER_OPERATION))).unwrap_or(PERMITS_PER_OPERATION)
+}
+
 impl Protection {
     /// The guards these settings describe.
     pub fn new(config: &ProtectionConfig, max_depth: usize, max_complexity: usize) -> Self {
@@ -159,8 +174,11 @@ impl Protection {
             rate,
             budget,
             apq: ApqCache::new(config.apq_cache_size),
-            executions: (config.max_concurrent_operations > 0)
-                .then(|| Arc::new(Semaphore::new(config.max_concurrent_operations))),
+            executions: (config.max_concurrent_operations > 0).then(|| {
+                Arc::new(Semaphore::new(
+                    config.max_concurrent_operations * PERMITS_PER_OPERATION as usize,
+                ))
+            }),
         }
     }
 
@@ -169,14 +187,18 @@ impl Protection {
         self.config.trusted_documents.as_ref()
     }
 
-    /// Waits for a turn to execute an operation: at most `max_concurrent_operations` run at once, so the memory
-    /// held by results in flight is bounded by that number rather than by the open connections (measured: 64
-    /// connections on a nested query held 713 MB at the peak without a bound). The permit is released when
+    /// Waits for a turn to execute an operation of static cost `cost`: at most `max_concurrent_operations`
+    /// operations of cost [`HEAVY_COST`] or more run at once, so the memory held by results in flight is bounded
+    /// by that number rather than by the open connections (measured: 64 connections on a nested query held 713 MB
+    /// at the peak without a bound). A cheaper operation takes a share of a turn in proportion to its cost (at
+    /// least 1/[`PERMITS_PER_OPERATION`]): one site or one department's page holds little memory, and counting it
+    /// as a whole turn made it queue behind the bound while the cores were idle (measured with the bound raised
+    /// to 64: Q3 and Q4 of `bench/graphql.sh` served 22–30 % more, issue #16). The permit is released when
     /// dropped; `None` when unbounded.
-    pub async fn execution_permit(&self) -> Option<OwnedSemaphorePermit> {
+    pub async fn execution_permit(&self, cost: u64) -> Option<OwnedSemaphorePermit> {
         let semaphore = self.executions.clone()?;
         // The semaphore is never closed, so acquisition only fails if it were; then run rather than refuse.
-        semaphore.acquire_owned().await.ok()
+        semaphore.acquire_many_owned(permits_for(cost)).await.ok()
     }
 
     /// The longest an operation may run.
@@ -254,10 +276,10 @@ mod tests {
             15,
             100_000,
         );
-        let first = p.execution_permit().await.unwrap();
-        let _second = p.execution_permit().await.unwrap();
+        let first = p.execution_permit(HEAVY_COST).await.unwrap();
+        let _second = p.execution_permit(50_000).await.unwrap();
         // A third operation waits while two run…
-        let mut third = std::pin::pin!(p.execution_permit());
+        let mut third = std::pin::pin!(p.execution_permit(HEAVY_COST));
         assert!(futures::poll!(third.as_mut()).is_pending());
         // …and runs as soon as one of them ends.
         drop(first);
@@ -274,7 +296,40 @@ mod tests {
             15,
             100_000,
         );
-        assert!(unbounded.execution_permit().await.is_none());
+        assert!(unbounded.execution_permit(HEAVY_COST).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn cheap_operations_take_a_share_of_a_turn() {
+        assert_eq!(permits_for(0), 1);
+        assert_eq!(permits_for(19), 1);
+        assert_eq!(permits_for(202), 2);
+        assert_eq!(permits_for(501), 4);
+        assert_eq!(permits_for(HEAVY_COST), PERMITS_PER_OPERATION);
+        assert_eq!(permits_for(u64::MAX), PERMITS_PER_OPERATION);
+        let p = Protection::new(
+            &ProtectionConfig {
+                max_concurrent_operations: 1,
+                ..ProtectionConfig::default()
+            },
+            15,
+            100_000,
+        );
+        // Eight one-site look-ups run at once where one nested list would…
+        let mut cheap = Vec::new();
+        for _ in 0..PERMITS_PER_OPERATION {
+            cheap.push(p.execution_permit(19).await.unwrap());
+        }
+        // …and a heavy operation waits until every one of them has ended.
+        let mut heavy = std::pin::pin!(p.execution_permit(50_000));
+        assert!(futures::poll!(heavy.as_mut()).is_pending());
+        cheap.pop();
+        assert!(futures::poll!(heavy.as_mut()).is_pending());
+        cheap.clear();
+        assert!(matches!(
+            futures::poll!(heavy.as_mut()),
+            std::task::Poll::Ready(Some(_))
+        ));
     }
 
     #[test]
