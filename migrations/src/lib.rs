@@ -24,6 +24,7 @@ mod m20261205_000014_search_hours;
 mod m20261206_000001_counsellor_status_periods;
 mod m20261206_000301_hub_profile;
 mod m20261206_000400_site_live_index;
+mod m20261206_000410_site_merged_into_partial;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_counsellor_status_periods::Migration),
             Box::new(m20261206_000301_hub_profile::Migration),
             Box::new(m20261206_000400_site_live_index::Migration),
+            Box::new(m20261206_000410_site_merged_into_partial::Migration),
         ]
     }
 }

@@ -4,17 +4,26 @@
 //! `cargo bench -p maillage-sites --bench search` (100 000 sites; pass another size: `-- 20000`). The sites are
 //! imported through the ordinary import (so the triggers build every index), then each query runs `RUNS` times and
 //! the median is reported, next to the same query without the filter. Deterministic: a fixed seed.
+//!
+//! A second table times the plain lists the GraphQL API serves most (`sites(first:)`, `department { sites }`,
+//! a hub's twelve departments, `totalCount`), brief sites as GraphQL reads them. With `SEARCH_BENCH_DB=FILE` on
+//! SQLite, the database is a file (not in memory) and is copied to FILE after the import (`VACUUM INTO`), to look at
+//! plans with `sqlite3`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{TimeZone, Utc};
-use maillage_core::Actor;
-use maillage_core::pagination::PageRequest;
+use maillage_core::pagination::{Cursor, PageRequest};
+use maillage_core::{Actor, DepartmentCode};
 use maillage_sites::import::{ImportOptions, import_file};
 use maillage_sites::mapping::communes;
 use maillage_sites::standard::V1_COLUMNS;
 use maillage_sites::standard::vocabulary::V1_SERVICES;
-use maillage_sites::{Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, list_sites};
+use maillage_sites::{
+    Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, SiteParts, SiteSync,
+    list_site_parts_by_departments, list_site_parts_synced, list_sites,
+};
 use maillage_testkit::TestDb;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 41;
@@ -127,6 +136,154 @@ async fn median(
     (times[RUNS / 2], found)
 }
 
+/// The median time of `RUNS` calls of `read`, and the number of sites of its last answer.
+async fn median_of<F, Fut>(read: F) -> (Duration, usize)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = usize>,
+{
+    let mut times = Vec::with_capacity(RUNS);
+    let mut found = 0;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        found = read().await;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    (times[RUNS / 2], found)
+}
+
+fn request(first: u32, with_total: bool, after: Option<Cursor>, backward: bool) -> PageRequest {
+    PageRequest {
+        first,
+        after,
+        with_total,
+        backward,
+    }
+}
+
+/// The plain lists: a national page, one department's, twelve departments' at once, with and without a count.
+async fn lists(db: &sea_orm::DatabaseConnection, backend: &str, n: usize) {
+    let by_name = SiteOrder::default();
+    let national = |page: PageRequest| async move {
+        list_site_parts_synced(
+            db,
+            &SiteFilter::default(),
+            &SiteSync::default(),
+            by_name,
+            &page,
+            SiteParts::Brief,
+        )
+        .await
+        .unwrap()
+    };
+    let codes = |codes: &[&str]| -> Vec<DepartmentCode> {
+        codes
+            .iter()
+            .map(|c| DepartmentCode::parse(c).unwrap())
+            .collect()
+    };
+    let rhone = codes(&["69"]);
+    // Auvergne-Rhône-Alpes: the twelve departments of a hub (`hubs { departments { sites } }`).
+    let twelve = codes(&[
+        "01", "03", "07", "15", "26", "38", "42", "43", "63", "69", "73", "74",
+    ]);
+    let nested = |deps: &[DepartmentCode], page: PageRequest| {
+        let deps = deps.to_vec();
+        async move {
+            list_site_parts_by_departments(
+                db,
+                &deps,
+                &SiteFilter::default(),
+                by_name,
+                &page,
+                SiteParts::Brief,
+            )
+            .await
+            .unwrap()
+            .values()
+            .map(|p| p.items.len())
+            .sum::<usize>()
+        }
+    };
+    let second_page = national(request(20, false, None, false))
+        .await
+        .items
+        .last()
+        .map(|(c, _)| c.clone());
+    let rhone_second = list_site_parts_by_departments(
+        db,
+        &rhone,
+        &SiteFilter::default(),
+        by_name,
+        &request(20, false, None, false),
+        SiteParts::Brief,
+    )
+    .await
+    .unwrap()
+    .values()
+    .flat_map(|p| p.items.last().map(|(c, _)| c.clone()))
+    .next();
+    println!();
+    println!("| {backend}, {n} sites, brief sites by name | median | sites |");
+    println!("|---|---|---|");
+    let rows: Vec<(&str, (Duration, usize))> = vec![
+        (
+            "`sites(first: 20)`",
+            median_of(|| async { national(request(20, false, None, false)).await.items.len() })
+                .await,
+        ),
+        (
+            "`sites(first: 50)`",
+            median_of(|| async { national(request(50, false, None, false)).await.items.len() })
+                .await,
+        ),
+        (
+            "`sites(first: 20, after:)` (2nd page)",
+            median_of(|| async {
+                national(request(20, false, second_page.clone(), false))
+                    .await
+                    .items
+                    .len()
+            })
+            .await,
+        ),
+        (
+            "`sites(last: 20)`",
+            median_of(|| async { national(request(20, false, None, true)).await.items.len() })
+                .await,
+        ),
+        (
+            "`sites(first: 20) { totalCount }`",
+            median_of(|| async { national(request(20, true, None, false)).await.items.len() })
+                .await,
+        ),
+        (
+            "`department(69) { sites(first: 20) }`",
+            median_of(|| nested(&rhone, request(20, false, None, false))).await,
+        ),
+        (
+            "`department(69) { sites(first: 20, after:) }`",
+            median_of(|| nested(&rhone, request(20, false, rhone_second.clone(), false))).await,
+        ),
+        (
+            "`department(69) { sites(first: 50) { totalCount } }`",
+            median_of(|| nested(&rhone, request(50, true, None, false))).await,
+        ),
+        (
+            "12 departments `{ sites(first: 20) }`",
+            median_of(|| nested(&twelve, request(20, false, None, false))).await,
+        ),
+        (
+            "12 departments `{ sites(first: 20) { totalCount } }`",
+            median_of(|| nested(&twelve, request(20, true, None, false))).await,
+        ),
+    ];
+    for (label, (d, found)) in rows {
+        println!("| {label} | {} | {found} |", ms(d));
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -137,7 +294,13 @@ async fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
-    let t = TestDb::new().await;
+    // `VACUUM INTO` from an in-memory database writes another in-memory one: the copy needs a database file.
+    let keep = std::env::var("SEARCH_BENCH_DB").ok();
+    let t = if keep.is_some() {
+        TestDb::new_shared().await
+    } else {
+        TestDb::new().await
+    };
     let backend = format!(
         "{:?}",
         sea_orm::ConnectionTrait::get_database_backend(&t.db)
@@ -176,6 +339,26 @@ async fn main() {
             .await
             .unwrap();
     }
+
+    if let Some(file) = keep
+        && sea_orm::ConnectionTrait::get_database_backend(&t.db) == sea_orm::DatabaseBackend::Sqlite
+    {
+        let _ = std::fs::remove_file(&file);
+        sea_orm::ConnectionTrait::execute_unprepared(
+            &t.db,
+            &format!("VACUUM INTO '{}'", file.replace('\'', "''")),
+        )
+        .await
+        .unwrap();
+        eprintln!("copied the database to {file}");
+    }
+
+    if std::env::args().any(|a| a == "lists") {
+        lists(&t.db, &backend, n).await;
+        return;
+    }
+    lists(&t.db, &backend, n).await;
+    println!();
 
     // A Tuesday at 10:30 in Paris.
     let at = Utc.with_ymd_and_hms(2025, 3, 11, 9, 30, 0).unwrap();

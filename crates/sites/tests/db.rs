@@ -32,6 +32,8 @@ use std::sync::Arc;
 
 #[path = "db/brief.rs"]
 mod brief;
+#[path = "db/departments.rs"]
+mod departments;
 #[path = "db/feeds.rs"]
 mod feeds;
 #[path = "db/search.rs"]
