@@ -15,6 +15,7 @@
 
 use crate::cost::{Analysis, CostModel};
 use crate::kit::error::ErrorCodes;
+use crate::kit::gate::PollGate;
 use crate::schema::{MutationRoot, QueryRoot, SchemaLimits, recursive_depth};
 use crate::telemetry::Traced;
 use crate::{changes, nul, telemetry};
@@ -127,9 +128,12 @@ where
             Ok(prepared) => prepared,
             Err(error) => return Response::from_errors(vec![*error]),
         };
+        // The loaders of the request batch on its polls (`crate::kit::gate`).
+        let gate = PollGate::new();
+        let execution = gate.run(self.schema.execute(request));
         let mut response = match &prepared.span {
-            Some(span) => self.schema.execute(request).instrument(span.clone()).await,
-            None => self.schema.execute(request).await,
+            Some(span) => execution.instrument(span.clone()).await,
+            None => execution.await,
         };
         prepared.finish(&mut response);
         response
@@ -219,14 +223,17 @@ where
         let inner = self
             .schema
             .execute_stream_with_session_data(request, session_data.unwrap_or_default());
-        futures::stream::unfold((inner, prepared), |(mut inner, prepared)| async move {
+        // One gate for the whole stream: its loaders batch on the stream's polls (`crate::kit::gate`).
+        let state = (inner, prepared, PollGate::new());
+        futures::stream::unfold(state, |(mut inner, prepared, gate)| async move {
+            let next = gate.run(inner.next());
             let next = match &prepared.span {
-                Some(span) => inner.next().instrument(span.clone()).await,
-                None => inner.next().await,
+                Some(span) => next.instrument(span.clone()).await,
+                None => next.await,
             };
             let mut response = next?;
             prepared.finish(&mut response);
-            Some((response, (inner, prepared)))
+            Some((response, (inner, prepared, gate)))
         })
         .boxed()
     }

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod date;
 pub mod enums;
 pub mod error;
+pub mod gate;
 pub mod handles;
 pub mod id;
 pub mod loader;
