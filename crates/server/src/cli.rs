@@ -912,9 +912,11 @@ mod tests {
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
-                    // Test code (testkit, tests/) reads TEST_DATABASE_URL and the like: not configuration.
+                    // Test and bench code (testkit, tests/, benches/) reads TEST_DATABASE_URL and the like: not
+                    // configuration.
                     let name = path.file_name().unwrap_or_default();
-                    if name != "tests" && name != "testkit" && name != "target" {
+                    if name != "tests" && name != "testkit" && name != "benches" && name != "target"
+                    {
                         stack.push(path);
                     }
                 } else if path.extension().is_some_and(|e| e == "rs") {
