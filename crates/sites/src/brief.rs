@@ -17,7 +17,7 @@ use crate::entity::site;
 use crate::model::{NewSite, StandardVersion};
 use crate::query::{Site, SiteParts};
 use chrono::{DateTime, NaiveDate, Utc};
-use maillage_core::{DepartmentCode, InseeCode, Pivot, PostalCode, SiteId};
+use maillage_core::{Pivot, SiteId};
 use sea_orm::{DbErr, FromQueryResult, QueryResult};
 
 /// The columns of a brief read, in the order [`BriefRow`] decodes them by position.
@@ -42,7 +42,7 @@ pub(crate) const BRIEF_COLUMNS: [site::Column; 17] = [
 ];
 
 /// One brief row. Decoded by position: the statement's first columns must be [`BRIEF_COLUMNS`], in that order
-/// (columns after them, such as a window function's rank, are ignored).
+/// (columns after them, if a statement adds any, are ignored).
 pub(crate) struct BriefRow {
     id: i32,
     source: String,
@@ -91,20 +91,12 @@ impl FromQueryResult for BriefRow {
 /// A brief site: the codes are parsed (a corrupt one is reported as for a whole row), the rest of
 /// [`Site::data`] holds the neutral values documented on [`SiteParts::Brief`].
 pub(crate) fn from_brief(m: BriefRow) -> Result<Site, SitesError> {
-    let corrupt = |detail: String| SitesError::CorruptRow { id: m.id, detail };
-    let postal_code = PostalCode::parse(&m.postal_code).map_err(|e| corrupt(e.to_string()))?;
-    let insee_code = m
-        .insee_code
-        .as_deref()
-        .map(InseeCode::parse)
-        .transpose()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let department_code = m
-        .department_code
-        .as_deref()
-        .map(DepartmentCode::parse)
-        .transpose()
-        .map_err(|e| corrupt(e.to_string()))?;
+    let (postal_code, insee_code, department_code) = crate::query::parse_codes(
+        m.id,
+        &m.postal_code,
+        m.insee_code.as_deref(),
+        m.department_code.as_deref(),
+    )?;
     Ok(Site {
         id: SiteId(m.id),
         source: m.source,

@@ -1266,24 +1266,38 @@ async fn read_sites<C: ConnectionTrait>(
     }
 }
 
+/// A stored row's postal, INSEE and department codes, parsed; a code that no longer parses is a corrupt row. Shared
+/// by whole and brief rows ([`crate::brief::from_brief`]), which both read these three columns.
+pub(crate) fn parse_codes(
+    id: i32,
+    postal_code: &str,
+    insee_code: Option<&str>,
+    department_code: Option<&str>,
+) -> Result<(PostalCode, Option<InseeCode>, Option<DepartmentCode>), SitesError> {
+    let corrupt = |detail: String| SitesError::CorruptRow { id, detail };
+    let postal_code = PostalCode::parse(postal_code).map_err(|e| corrupt(e.to_string()))?;
+    let insee_code = insee_code
+        .map(InseeCode::parse)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let department_code = department_code
+        .map(DepartmentCode::parse)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok((postal_code, insee_code, department_code))
+}
+
 pub(crate) fn from_model(m: site::Model, values: Vec<TaggedValue>) -> Result<Site, SitesError> {
     let corrupt = |detail: String| SitesError::CorruptRow { id: m.id, detail };
     let standard_version = StandardVersion::parse(&m.standard_version)
         .ok_or_else(|| corrupt(format!("standard version {:?}", m.standard_version)))?;
     let pivot = Pivot::parse(&m.pivot).map_err(|e| corrupt(e.to_string()))?;
-    let postal_code = PostalCode::parse(&m.postal_code).map_err(|e| corrupt(e.to_string()))?;
-    let insee_code = m
-        .insee_code
-        .as_deref()
-        .map(InseeCode::parse)
-        .transpose()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let department_code = m
-        .department_code
-        .as_deref()
-        .map(DepartmentCode::parse)
-        .transpose()
-        .map_err(|e| corrupt(e.to_string()))?;
+    let (postal_code, insee_code, department_code) = parse_codes(
+        m.id,
+        &m.postal_code,
+        m.insee_code.as_deref(),
+        m.department_code.as_deref(),
+    )?;
     let emails = m
         .emails
         .as_deref()
