@@ -2,10 +2,11 @@
 //!
 //! Statistics grouped by a multi-valued dimension (`[DEPARTMENT, SERVICE]` for a hub's dashboard) join each counted
 //! site to its values of one kind. The primary key `(site_id, kind, position)` finds them but not their `value`, so
-//! every row was read from the table; and SQLite, which has no statistics, preferred the covering
-//! `idx_site_value_kind_value` and walked every value of the kind in the country (one service row per site and
-//! service, about 200 000 at 100 000 sites) to keep the hub's few. With `(site_id, kind, value)` the join from the
-//! filtered sites is a covering look-up per site on both backends.
+//! SQLite, which has no statistics, preferred the covering `idx_site_value_kind_value` and walked every value of the
+//! kind in the country (about 200 000 service rows at 100 000 sites) to keep the hub's few. With
+//! `(site_id, kind, value)` the join from the filtered sites is one covering look-up per site (SQLite is told to
+//! start from the sites, see `maillage_sites::statistics`); PostgreSQL chooses it by itself for small scopes (one
+//! department) and keeps its hash join for larger ones.
 
 use sea_orm_migration::prelude::*;
 

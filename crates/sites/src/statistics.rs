@@ -99,7 +99,7 @@ pub async fn site_statistics<C: ConnectionTrait>(
     // The counted sites drive the join, each looking up its values of the kind in `(site_id, kind, value)`, read
     // from the index alone. SQLite's planner, which has no statistics, preferred the other way round: walking every
     // value of the kind in the country (the covering `(kind, value, site_id)` index) and fetching each value's site
-    // to test the filter, ten times the rows for a hub's dashboard. A `CROSS JOIN` is how SQLite is told to keep
+    // to test the filter, nine times the rows for a hub's dashboard. A `CROSS JOIN` is how SQLite is told to keep
     // the left table outer (an inner join in that order; its condition goes to the `WHERE`, since a cross join has
     // no `ON`), so the filtered sites come first, whatever the filter.
     let sqlite = db.get_database_backend() == DatabaseBackend::Sqlite;
