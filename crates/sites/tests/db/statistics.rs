@@ -37,7 +37,7 @@ fn spec(i: usize) -> Spec {
         .map(|(_, s)| *s)
         .collect();
     let mut publics = vec![["Seniors", "Jeunes", "Femmes"][i % 3]];
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         publics.push("Surdité");
     }
     Spec {
@@ -64,7 +64,7 @@ async fn fixture(e: &Env) {
         let s = spec(i);
         let mut services: Vec<&str> = s.services.clone();
         // A label written twice is still one service of the site.
-        if i % 9 == 0 && !services.is_empty() {
+        if i.is_multiple_of(9) && !services.is_empty() {
             services.push(services[0]);
         }
         if s.unknown {
