@@ -536,20 +536,20 @@ pub fn nesting_depth(text: &str) -> usize {
 /// What a response really contained, in the unit of the static cost: one per field present in `data` (each item
 /// of a list of objects counting its own fields). Always at most the static cost, except where a list outgrew its
 /// estimate.
-pub fn actual_cost(data: &serde_json::Value) -> u64 {
-    fn fields(value: &serde_json::Value) -> u64 {
+pub fn actual_cost(data: &async_graphql::Value) -> u64 {
+    fn fields(value: &async_graphql::Value) -> u64 {
         match value {
-            serde_json::Value::Object(map) => map
+            async_graphql::Value::Object(map) => map
                 .values()
                 .map(|v| 1 + inner(v))
                 .fold(0u64, u64::saturating_add),
             _ => 0,
         }
     }
-    fn inner(value: &serde_json::Value) -> u64 {
+    fn inner(value: &async_graphql::Value) -> u64 {
         match value {
-            serde_json::Value::Object(_) => fields(value),
-            serde_json::Value::Array(items) => {
+            async_graphql::Value::Object(_) => fields(value),
+            async_graphql::Value::List(items) => {
                 items.iter().map(inner).fold(0u64, u64::saturating_add)
             }
             _ => 0,
