@@ -38,6 +38,8 @@ mod departments;
 mod feeds;
 #[path = "db/search.rs"]
 mod search;
+#[path = "db/statistics.rs"]
+mod statistics;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Harness
