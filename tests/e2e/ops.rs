@@ -91,8 +91,8 @@ async fn traced_operation(exporter: InMemorySpanExporter) {
         .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .header("x-request-id", "ops-trace-test")
         .json(&json!({
-            "query": "query OpsRegions { regions { code name } }",
-            "operationName": "OpsRegions",
+            "query": "query OpsHubs { hubs { slug name } }",
+            "operationName": "OpsHubs",
         }))
         .send()
         .await
@@ -101,7 +101,7 @@ async fn traced_operation(exporter: InMemorySpanExporter) {
     assert_eq!(response.headers()["x-request-id"], "ops-trace-test");
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(
-        body["data"]["regions"]
+        body["data"]["hubs"]
             .as_array()
             .is_some_and(|r| !r.is_empty()),
         "{body}"
@@ -123,9 +123,9 @@ async fn traced_operation(exporter: InMemorySpanExporter) {
     let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
     let operation = spans
         .iter()
-        .find(|s| attribute(s, "graphql.operation.name").as_deref() == Some("OpsRegions"))
+        .find(|s| attribute(s, "graphql.operation.name").as_deref() == Some("OpsHubs"))
         .unwrap_or_else(|| panic!("no span for the operation among {names:?}"));
-    assert_eq!(operation.name, "query OpsRegions");
+    assert_eq!(operation.name, "query OpsHubs");
     assert_eq!(
         attribute(operation, "graphql.operation.type").as_deref(),
         Some("query")
@@ -166,15 +166,15 @@ async fn traced_operation(exporter: InMemorySpanExporter) {
         );
         let sql = attribute(statement, "db.statement").unwrap_or_default();
         assert!(
-            sql.to_ascii_lowercase().contains("region"),
-            "a statement of this operation reads regions: {sql}"
+            sql.to_ascii_lowercase().contains("hub"),
+            "a statement of this operation reads hubs: {sql}"
         );
     }
     // The resolver span sits between the operation and its statements (with the domain's own spans, such as
-    // `list_regions`, in between).
+    // `list_hubs`, in between). Hubs, not regions: regions are answered from the server's memory, with no statement.
     let resolver = spans
         .iter()
-        .find(|s| s.name == "QueryRoot.regions")
+        .find(|s| s.name == "QueryRoot.hubs")
         .unwrap_or_else(|| panic!("no resolver span among {names:?}"));
     assert_eq!(resolver.parent_span_id, operation.span_context.span_id());
     assert!(
@@ -310,17 +310,17 @@ async fn readyz_is_503_while_postgresql_is_unreachable_and_200_when_it_is_back()
     proxy.restore();
     let body = wait_for_status(&client, &base, 200).await;
     assert_eq!(body["status"], "ready");
-    // And it serves queries again through the same pool.
+    // And it serves queries again through the same pool (hubs: regions may be answered from memory).
     let response = client
         .post(format!("{base}/graphql"))
         .header("content-type", "application/json")
-        .json(&json!({ "query": "{ regions { code } }" }))
+        .json(&json!({ "query": "{ hubs { slug } }" }))
         .send()
         .await
         .unwrap();
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(
-        body["data"]["regions"]
+        body["data"]["hubs"]
             .as_array()
             .is_some_and(|r| !r.is_empty()),
         "{body}"

@@ -34,7 +34,10 @@ impl TestApp {
         maillage_server::db::make_ready(&db.db)
             .await
             .expect("migrate and seed");
-        let app = build_app(AppState::new(db.db.clone(), &config), &config);
+        // Warmed as `maillage serve` warms it, so statement counts see requests alone.
+        let state = AppState::new(db.db.clone(), &config);
+        state.warm_up().await;
+        let app = build_app(state, &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {

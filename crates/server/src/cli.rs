@@ -356,6 +356,7 @@ async fn execute(
                 .map_err(|e| e.to_string())?;
             tokio::spawn(maillage_sites::jobs::watch_interrupted_jobs(db.clone()));
             let state = AppState::new(db, &config);
+            state.warm_up().await;
             if let Some(metrics_addr) = config.metrics_listen {
                 let listener = tokio::net::TcpListener::bind(metrics_addr)
                     .await

@@ -8,6 +8,7 @@ use crate::protection::Protection;
 use maillage_graphql::cost::CostModel;
 use maillage_graphql::federation::{FederationEngine, build_federation_engine};
 use maillage_graphql::{MaillageEngine, build_engine};
+use maillage_territories::ReferenceTerritories;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use std::time::Duration;
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// Regions and departments in memory, shared by every GraphQL request of this instance.
+    pub territories: Arc<ReferenceTerritories>,
     /// The GraphQL schema, and what runs around each of its requests (error codes, refusals, spans).
     pub schema: MaillageEngine,
     /// The same schema as an Apollo Federation v2 subgraph (`/federation/graphql`).
@@ -46,6 +49,7 @@ impl AppState {
             webhook_policy: maillage_graphql::changes::WebhookPolicy {
                 allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
             },
+            territories: Arc::new(ReferenceTerritories::new()),
             db,
             cost_model: schema.cost_model().clone(),
             federation_cost_model: federation_schema.cost_model().clone(),
@@ -56,6 +60,14 @@ impl AppState {
                 config.max_query_depth,
                 config.max_query_complexity,
             )),
+        }
+    }
+
+    /// Loads the reference territories now, so the first requests do not pay for it (nor count it). A failure is
+    /// logged and left to the first request that needs them, which loads them itself.
+    pub async fn warm_up(&self) {
+        if let Err(error) = self.territories.snapshot(&self.db).await {
+            tracing::warn!(%error, "loading the reference territories failed; the first request will retry");
         }
     }
 }

@@ -6,6 +6,7 @@ mod error;
 mod indicators;
 mod model;
 mod read;
+mod reference;
 mod seed;
 pub mod statistics;
 mod write;
@@ -26,5 +27,6 @@ pub use read::{
     hubs_by_ids, hubs_of_departments, list_departments, list_hubs, list_regions, regions_by_codes,
     require_departments,
 };
+pub use reference::{REFERENCE_MAX_AGE, ReferenceSnapshot, ReferenceTerritories};
 pub use seed::{SeedReport, seed_reference_data};
 pub use write::{HubPatch, NewHub, create_hub_in, set_hub_departments, update_hub};

@@ -418,3 +418,264 @@ async fn two_instances_seeding_at_once_both_succeed() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn reference_snapshot_answers_like_the_database_without_statements() {
+    let t = seeded().await;
+    let reference = territories::ReferenceTerritories::new();
+    let snapshot = statements(&t, 2, "the first load", reference.snapshot(&t.db))
+        .await
+        .unwrap();
+    assert_eq!(snapshot.regions().len(), 18);
+    assert_eq!(snapshot.departments().len(), 101);
+
+    let departments = [dep("69"), dep("2A"), dep("07"), dep("69"), dep("974")];
+    let regions = [reg("84"), reg("94"), reg("04"), reg("84")];
+    let from_memory = statements(&t, 0, "departments by codes", async {
+        reference
+            .departments_by_codes(&t.db, &departments)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        from_memory,
+        territories::departments_by_codes(&t.db, &departments)
+            .await
+            .unwrap()
+    );
+    let from_memory = statements(&t, 0, "regions by codes", async {
+        reference.regions_by_codes(&t.db, &regions).await.unwrap()
+    })
+    .await;
+    assert_eq!(
+        from_memory,
+        territories::regions_by_codes(&t.db, &regions)
+            .await
+            .unwrap()
+    );
+    let from_memory = statements(&t, 0, "departments of regions", async {
+        reference
+            .departments_of_regions(&t.db, &regions)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        from_memory,
+        territories::departments_of_regions(&t.db, &regions)
+            .await
+            .unwrap()
+    );
+    let from_memory = statements(&t, 0, "all regions", async {
+        reference.list_regions(&t.db).await.unwrap()
+    })
+    .await;
+    assert_eq!(from_memory, territories::list_regions(&t.db).await.unwrap());
+    for region in [None, Some(reg("84")), Some(reg("94"))] {
+        let from_memory = statements(&t, 0, "departments of one region", async {
+            reference
+                .list_departments(&t.db, region.as_ref())
+                .await
+                .unwrap()
+        })
+        .await;
+        assert_eq!(
+            from_memory,
+            territories::list_departments(&t.db, region.as_ref())
+                .await
+                .unwrap(),
+            "{region:?}"
+        );
+    }
+    assert_eq!(
+        snapshot
+            .department(&dep("07"))
+            .map(|d| (d.name.as_str(), d.region_code.as_str())),
+        Some(("Ardèche", "84"))
+    );
+    assert_eq!(
+        snapshot.region(&reg("84")).map(|r| r.name.as_str()),
+        Some("Auvergne-Rhône-Alpes")
+    );
+}
+
+#[tokio::test]
+async fn reference_snapshot_falls_back_to_the_database_for_codes_it_lacks() {
+    let t = TestDb::new().await;
+    let reference = territories::ReferenceTerritories::new();
+    // Loaded before the seed: empty, so every code is one it lacks.
+    let empty = statements(&t, 2, "the first load", reference.snapshot(&t.db))
+        .await
+        .unwrap();
+    assert!(empty.regions().is_empty() && empty.departments().is_empty());
+    // An unknown code costs the one statement it always cost.
+    let none = statements(&t, 1, "an unknown department", async {
+        reference
+            .departments_by_codes(&t.db, &[dep("69")])
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(none.is_empty());
+
+    territories::seed_reference_data(&t.db).await.unwrap();
+    let rhone = statements(&t, 1, "a department newer than the snapshot", async {
+        reference
+            .departments_by_codes(&t.db, &[dep("69")])
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(codes(rhone.iter().map(|d| &d.code)), ["69"]);
+    assert_eq!(rhone[0].name, "Rhône");
+    // Having found a row the snapshot lacks, the next read reloads it (two statements), after which the snapshot
+    // answers alone.
+    let ara = statements(&t, 2, "the reload a late row triggers", async {
+        reference
+            .regions_by_codes(&t.db, &[reg("84")])
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(ara[0].name, "Auvergne-Rhône-Alpes");
+    let both = statements(&t, 0, "the reloaded snapshot", async {
+        reference
+            .departments_by_codes(&t.db, &[dep("69"), dep("01")])
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(codes(both.iter().map(|d| &d.code)), ["01", "69"]);
+}
+
+#[tokio::test]
+async fn reference_snapshot_falls_back_for_regions_and_region_lists_too() {
+    let t = TestDb::new().await;
+    let reference = territories::ReferenceTerritories::new();
+    reference.snapshot(&t.db).await.unwrap();
+    territories::seed_reference_data(&t.db).await.unwrap();
+    let deps = statements(
+        &t,
+        1,
+        "departments of a region newer than the snapshot",
+        async {
+            reference
+                .list_departments(&t.db, Some(&reg("84")))
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+    assert_eq!(deps.len(), 12);
+    t.db.execute_unprepared("DELETE FROM hub_department WHERE department_code = '976'")
+        .await
+        .unwrap();
+    t.db.execute_unprepared("DELETE FROM department WHERE code = '976'")
+        .await
+        .unwrap();
+    let reference = territories::ReferenceTerritories::new();
+    reference.snapshot(&t.db).await.unwrap();
+    t.db.execute_unprepared(
+        "INSERT INTO department (code, name, region_code) VALUES ('976', 'Mayotte', '06')",
+    )
+    .await
+    .unwrap();
+    // A second handle, loaded without Mayotte: Mayotte by code is found at once (one statement), while the list of
+    // region 06, which the snapshot has, waits for the reload that finding a late row triggers.
+    let before = statements(&t, 0, "a region the snapshot has", async {
+        reference
+            .departments_of_regions(&t.db, &[reg("06")])
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(before.is_empty(), "{before:?}");
+    let mayotte = statements(&t, 1, "a department inserted after the load", async {
+        reference
+            .departments_by_codes(&t.db, &[dep("976"), dep("974")])
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(codes(mayotte.iter().map(|d| &d.code)), ["974", "976"]);
+    let of_06 = statements(&t, 2, "the reload the late row triggers", async {
+        reference
+            .departments_of_regions(&t.db, &[reg("06")])
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(codes(of_06.iter().map(|d| &d.code)), ["976"]);
+}
+
+#[tokio::test]
+async fn reference_snapshot_reloads_once_older_than_its_maximum_age() {
+    let t = seeded().await;
+    let lasting = territories::ReferenceTerritories::new();
+    let short =
+        territories::ReferenceTerritories::with_max_age(std::time::Duration::from_millis(50));
+    lasting.snapshot(&t.db).await.unwrap();
+    short.snapshot(&t.db).await.unwrap();
+    t.db.execute_unprepared("UPDATE department SET name = 'Ardeche' WHERE code = '07'")
+        .await
+        .unwrap();
+    let name = |deps: Vec<territories::Department>| deps[0].name.clone();
+
+    let still = statements(&t, 0, "a fresh snapshot", async {
+        name(
+            short
+                .departments_by_codes(&t.db, &[dep("07")])
+                .await
+                .unwrap(),
+        )
+    })
+    .await;
+    assert_eq!(still, "Ardèche");
+    std::thread::sleep(std::time::Duration::from_millis(80));
+    let reloaded = statements(&t, 2, "a snapshot past its age", async {
+        name(
+            short
+                .departments_by_codes(&t.db, &[dep("07")])
+                .await
+                .unwrap(),
+        )
+    })
+    .await;
+    assert_eq!(reloaded, "Ardeche");
+    let cached = statements(&t, 0, "a snapshot within its age", async {
+        name(
+            lasting
+                .departments_by_codes(&t.db, &[dep("07")])
+                .await
+                .unwrap(),
+        )
+    })
+    .await;
+    assert_eq!(
+        cached, "Ardèche",
+        "a ten-minute snapshot answers from memory"
+    );
+    assert_eq!(
+        territories::REFERENCE_MAX_AGE,
+        std::time::Duration::from_secs(600)
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_reads_load_the_snapshot_once() {
+    let t = seeded().await;
+    let reference = territories::ReferenceTerritories::new();
+    let (rhone, ara) = ([dep("69")], [reg("84")]);
+    let (a, b, c) = statements(&t, 2, "three concurrent first reads", async {
+        tokio::join!(
+            reference.departments_by_codes(&t.db, &rhone),
+            reference.regions_by_codes(&t.db, &ara),
+            reference.list_regions(&t.db),
+        )
+    })
+    .await;
+    assert_eq!(a.unwrap()[0].name, "Rhône");
+    assert_eq!(b.unwrap()[0].name, "Auvergne-Rhône-Alpes");
+    assert_eq!(c.unwrap().len(), 18);
+}

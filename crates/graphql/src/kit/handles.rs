@@ -8,10 +8,12 @@
 
 use crate::db_loader;
 use crate::kit::error::IntoGql;
+use crate::kit::loader::DbLoader;
 use async_graphql::dataloader::Loader;
 use maillage_core::{DepartmentCode, HubId, RegionCode};
 use maillage_sites::Site;
-use maillage_territories::{Department, Hub, Region};
+use maillage_territories::{Department, Hub, ReferenceTerritories, Region};
+use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -56,14 +58,40 @@ impl SiteNode {
 }
 
 db_loader!(
-    /// Loads departments by code.
-    pub DepartmentLoader,
-    /// Loads regions by code.
-    pub RegionLoader,
     /// Loads the departments each hub covers.
     pub HubDepartmentsLoader,
     /// Loads the hubs covering each department.
     pub DepartmentHubsLoader,
+);
+
+/// Declares loaders of reference territories: they answer from the server's snapshot, and read the database only
+/// for the codes it lacks (hubs are not reference data: mutations edit them, so their loaders above read the
+/// database).
+macro_rules! reference_loader {
+    ($($(#[$meta:meta])* $vis:vis $name:ident),+ $(,)?) => {
+        $(
+            $(#[$meta])*
+            $vis struct $name {
+                db: DatabaseConnection,
+                territories: Arc<ReferenceTerritories>,
+            }
+            impl DbLoader for $name {
+                fn from_db(db: DatabaseConnection, territories: &Arc<ReferenceTerritories>) -> Self {
+                    Self {
+                        db,
+                        territories: Arc::clone(territories),
+                    }
+                }
+            }
+        )+
+    };
+}
+
+reference_loader!(
+    /// Loads departments by code.
+    pub DepartmentLoader,
+    /// Loads regions by code.
+    pub RegionLoader,
     /// Loads the departments of each region.
     pub RegionDepartmentsLoader,
 );
@@ -76,7 +104,9 @@ impl Loader<DepartmentCode> for DepartmentLoader {
         &self,
         keys: &[DepartmentCode],
     ) -> Result<HashMap<DepartmentCode, Department>, Self::Error> {
-        let rows = maillage_territories::departments_by_codes(&self.0, keys)
+        let rows = self
+            .territories
+            .departments_by_codes(&self.db, keys)
             .await
             .gql()?;
         Ok(rows.into_iter().map(|d| (d.code.clone(), d)).collect())
@@ -88,7 +118,9 @@ impl Loader<RegionCode> for RegionLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[RegionCode]) -> Result<HashMap<RegionCode, Region>, Self::Error> {
-        let rows = maillage_territories::regions_by_codes(&self.0, keys)
+        let rows = self
+            .territories
+            .regions_by_codes(&self.db, keys)
             .await
             .gql()?;
         Ok(rows.into_iter().map(|r| (r.code.clone(), r)).collect())
@@ -140,7 +172,9 @@ impl Loader<RegionCode> for RegionDepartmentsLoader {
         &self,
         keys: &[RegionCode],
     ) -> Result<HashMap<RegionCode, Vec<Department>>, Self::Error> {
-        let rows = maillage_territories::departments_of_regions(&self.0, keys)
+        let rows = self
+            .territories
+            .departments_of_regions(&self.db, keys)
             .await
             .gql()?;
         let mut out: HashMap<RegionCode, Vec<Department>> =

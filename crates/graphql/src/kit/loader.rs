@@ -3,7 +3,9 @@
 //! A domain module declares a loader as a struct holding the pool (`pub struct FooLoader(DatabaseConnection);`),
 //! implements [`DbLoader`] (the [`db_loader!`](crate::db_loader) macro does it) and `Loader<Key>`, and calls
 //! [`loader::<FooLoader>(ctx)`](loader) in resolvers. Loaders live for one request and cache nothing across
-//! requests, because what a caller may see depends on who the caller is.
+//! requests, because what a caller may see depends on who the caller is. Regions and departments are the exception:
+//! public reference data, read by every caller alike, so their loaders answer from the server's snapshot
+//! ([`maillage_territories::ReferenceTerritories`]) and batch only the codes it lacks.
 //!
 //! Batching is gated on the request's polls ([`crate::kit::gate`]), not on a timer. Every loader used to wait a
 //! fixed 3 ms before running its batch, so that the keys of one level, arriving from sibling resolvers, all joined
@@ -19,6 +21,7 @@ use crate::kit::{gate, state};
 use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
 use maillage_core::Code;
+use maillage_territories::ReferenceTerritories;
 use sea_orm::DatabaseConnection;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -27,8 +30,8 @@ use std::time::Duration;
 
 /// A loader built from the connection pool.
 pub trait DbLoader: Send + Sync + 'static {
-    /// The loader over `db`.
-    fn from_db(db: DatabaseConnection) -> Self;
+    /// The loader over `db`; loaders of regions and departments also read the server's in-memory `territories`.
+    fn from_db(db: DatabaseConnection, territories: &Arc<ReferenceTerritories>) -> Self;
 }
 
 /// Declares loaders holding the pool: `db_loader!(/** doc */ pub FooLoader, /** doc */ pub BarLoader);`.
@@ -39,7 +42,10 @@ macro_rules! db_loader {
             $(#[$meta])*
             $vis struct $name(sea_orm::DatabaseConnection);
             impl $crate::kit::loader::DbLoader for $name {
-                fn from_db(db: sea_orm::DatabaseConnection) -> Self {
+                fn from_db(
+                    db: sea_orm::DatabaseConnection,
+                    _territories: &std::sync::Arc<maillage_territories::ReferenceTerritories>,
+                ) -> Self {
                     Self(db)
                 }
             }
@@ -52,14 +58,16 @@ type AnyLoader = Arc<dyn Any + Send + Sync>;
 /// The loaders of one request, by type.
 pub struct Loaders {
     db: DatabaseConnection,
+    territories: Arc<ReferenceTerritories>,
     made: Mutex<HashMap<TypeId, AnyLoader>>,
 }
 
 impl Loaders {
     /// No loader yet; each is made on first use.
-    pub fn new(db: &DatabaseConnection) -> Self {
+    pub fn new(db: &DatabaseConnection, territories: &Arc<ReferenceTerritories>) -> Self {
         Self {
             db: db.clone(),
+            territories: Arc::clone(territories),
             made: Mutex::default(),
         }
     }
@@ -68,7 +76,7 @@ impl Loaders {
     pub fn get<L: DbLoader>(&self) -> Option<Arc<DataLoader<L>>> {
         let mut made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
         let any = made.entry(TypeId::of::<L>()).or_insert_with(|| {
-            let loader = L::from_db(self.db.clone());
+            let loader = L::from_db(self.db.clone(), &self.territories);
             // Decided once, when the loader is made: within a gated request, batches wait for the gate; elsewhere,
             // for a fixed delay (keys of one level arrive from sibling resolvers within microseconds; async-graphql's
             // 1 ms default could still split a batch when the thread is preempted on a busy machine).

@@ -19,12 +19,17 @@ pub mod territory;
 use async_graphql::Context;
 use maillage_core::Actor;
 use maillage_core::Code;
+use maillage_territories::ReferenceTerritories;
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 
-/// What one request runs with: the database, the caller, and its DataLoaders.
+/// What one request runs with: the database, the server's reference territories, the caller, and its DataLoaders.
 pub struct RequestState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// Regions and departments in memory, one snapshot per server (shared by its requests): reading them by code
+    /// costs no statement and no DataLoader batch.
+    pub territories: Arc<ReferenceTerritories>,
     /// The caller.
     pub actor: Actor,
     /// This request's loaders, made on first use.
@@ -34,11 +39,17 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// State for one request by `actor`.
-    pub fn new(db: DatabaseConnection, actor: Actor, request_id: impl Into<String>) -> Self {
-        let loaders = loader::Loaders::new(&db);
+    /// State for one request by `actor`, over the server's `territories`.
+    pub fn new(
+        db: DatabaseConnection,
+        territories: &Arc<ReferenceTerritories>,
+        actor: Actor,
+        request_id: impl Into<String>,
+    ) -> Self {
+        let loaders = loader::Loaders::new(&db, territories);
         Self {
             db,
+            territories: Arc::clone(territories),
             actor,
             loaders,
             request_id: request_id.into(),

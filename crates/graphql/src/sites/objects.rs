@@ -312,7 +312,8 @@ impl SiteNode {
 }
 
 /// A page of sites, with their departments and hubs fetched once for the whole page when the query selects them
-/// (one statement each, whatever the page size) or taken from `parent` when all sites share that department.
+/// (departments from the server's reference snapshot, no statement unless a code is missing from it; hubs in one
+/// statement, whatever the page size) or taken from `parent` when all sites share that department.
 pub async fn site_connection(
     ctx: &Context<'_>,
     page: Page<Site>,
@@ -342,7 +343,9 @@ pub async fn site_connection(
             .cloned()
             .collect();
         if !missing.is_empty() {
-            for dep in maillage_territories::departments_by_codes(&s.db, &missing)
+            for dep in s
+                .territories
+                .departments_by_codes(&s.db, &missing)
                 .await
                 .gql()?
             {

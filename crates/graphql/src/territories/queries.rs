@@ -18,7 +18,7 @@ impl TerritoriesQuery {
     /// The 18 regions, by code.
     async fn regions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RegionNode>> {
         let s = state(ctx)?;
-        let rows = maillage_territories::list_regions(&s.db).await.gql()?;
+        let rows = s.territories.list_regions(&s.db).await.gql()?;
         Ok(rows.into_iter().map(RegionNode).collect())
     }
 
@@ -39,7 +39,9 @@ impl TerritoriesQuery {
                     Some("region".to_owned()),
                 )
             })?;
-        let rows = maillage_territories::list_departments(&s.db, region.as_ref())
+        let rows = s
+            .territories
+            .list_departments(&s.db, region.as_ref())
             .await
             .gql()?;
         Ok(rows.into_iter().map(DepartmentNode).collect())
@@ -51,9 +53,13 @@ impl TerritoriesQuery {
         ctx: &Context<'_>,
         code: String,
     ) -> async_graphql::Result<Option<DepartmentNode>> {
-        let _s = state(ctx)?;
+        let s = state(ctx)?;
         let code = DepartmentCode::parse(&code)
             .map_err(|e| coded(&e.to_string(), Code::InvalidValue, Some("code".to_owned())))?;
+        // From memory without waiting for a batch; a code the snapshot lacks goes through the loader, batched.
+        if let Some(dep) = s.territories.snapshot(&s.db).await.gql()?.department(&code) {
+            return Ok(Some(DepartmentNode(dep.clone())));
+        }
         Ok(loader::<DepartmentLoader>(ctx)?
             .load_one(code)
             .await?
