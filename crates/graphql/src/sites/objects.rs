@@ -255,7 +255,13 @@ impl SiteNode {
         if let Some(dep) = self.related.departments.get(&code) {
             return Ok(Some(DepartmentNode(dep.clone())));
         }
-        let _s = state(ctx)?;
+        // From memory without waiting for a DataLoader batch (one site read by id or origin, a site's source
+        // records); only a code the snapshot lacks goes through the loader.
+        let s = state(ctx)?;
+        let snapshot = s.territories.snapshot(&s.db).await.gql()?;
+        if let Some(dep) = snapshot.department(&code) {
+            return Ok(Some(DepartmentNode(dep.clone())));
+        }
         Ok(loader::<DepartmentLoader>(ctx)?
             .load_one(code)
             .await?
