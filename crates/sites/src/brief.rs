@@ -5,7 +5,7 @@
 //! sea-orm's derived model finds each column by name (a comparison over the column names, per column and per
 //! row), and copies every text, the long `search_text`, `description` and `opening_hours` included, to serve a
 //! selection that mostly asks for `sourceId` and `name`. The copies then cost memmove and allocation, and
-//! `from_model` parsed the pivot, the e-mails and the standard version of every row. A brief row is 17 narrow
+//! `from_model` parsed the pivot, the e-mails and the standard version of every row. A brief row is 18 narrow
 //! columns, decoded by position ([`BriefRow`]), with only the codes parsed.
 //!
 //! A brief [`Site`] has neutral values in the fields it did not read (see [`SiteParts::Brief`]) and says so in
@@ -21,7 +21,7 @@ use maillage_core::{Pivot, SiteId};
 use sea_orm::{DbErr, FromQueryResult, QueryResult};
 
 /// The columns of a brief read, in the order [`BriefRow`] decodes them by position.
-pub(crate) const BRIEF_COLUMNS: [site::Column; 17] = [
+pub(crate) const BRIEF_COLUMNS: [site::Column; 18] = [
     site::Column::Id,
     site::Column::Source,
     site::Column::SourceId,
@@ -39,6 +39,8 @@ pub(crate) const BRIEF_COLUMNS: [site::Column; 17] = [
     site::Column::UpdatedAt,
     site::Column::ArchivedAt,
     site::Column::MergedInto,
+    // The stored key of name order: a list sorts and pages on it without folding every name again.
+    site::Column::SortName,
 ];
 
 /// One brief row. Decoded by position: the statement's first columns must be [`BRIEF_COLUMNS`], in that order
@@ -61,6 +63,7 @@ pub(crate) struct BriefRow {
     updated_at: DateTime<Utc>,
     archived_at: Option<DateTime<Utc>>,
     merged_into: Option<i32>,
+    sort_name: String,
 }
 
 /// By position, not by name: the prefix of nested models does not apply (a brief row is never nested).
@@ -84,20 +87,21 @@ impl FromQueryResult for BriefRow {
             updated_at: res.try_get_by_index(14)?,
             archived_at: res.try_get_by_index(15)?,
             merged_into: res.try_get_by_index(16)?,
+            sort_name: res.try_get_by_index(17)?,
         })
     }
 }
 
-/// A brief site: the codes are parsed (a corrupt one is reported as for a whole row), the rest of
-/// [`Site::data`] holds the neutral values documented on [`SiteParts::Brief`].
-pub(crate) fn from_brief(m: BriefRow) -> Result<Site, SitesError> {
+/// A brief site and its stored `sort_name`: the codes are parsed (a corrupt one is reported as for a whole row), the
+/// rest of [`Site::data`] holds the neutral values documented on [`SiteParts::Brief`].
+pub(crate) fn from_brief(m: BriefRow) -> Result<(Site, String), SitesError> {
     let (postal_code, insee_code, department_code) = crate::query::parse_codes(
         m.id,
         &m.postal_code,
         m.insee_code.as_deref(),
         m.department_code.as_deref(),
     )?;
-    Ok(Site {
+    let site = Site {
         id: SiteId(m.id),
         source: m.source,
         department_code,
@@ -136,5 +140,6 @@ pub(crate) fn from_brief(m: BriefRow) -> Result<Site, SitesError> {
             accessibility_url: None,
             booking_url: None,
         },
-    })
+    };
+    Ok((site, m.sort_name))
 }

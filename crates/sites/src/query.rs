@@ -683,7 +683,8 @@ pub async fn list_sites_synced<C: ConnectionTrait>(
     list_site_parts_synced(db, filter, sync, order, page, SiteParts::Whole).await
 }
 
-/// [`list_sites_synced`], loading only `parts` of each site.
+/// [`list_sites_synced`], loading only `read.parts` of each site, and computing cursors only if `read.cursors`
+/// (a [`SiteParts`] alone computes them).
 #[tracing::instrument(skip_all)]
 pub async fn list_site_parts_synced<C: ConnectionTrait>(
     db: &C,
@@ -691,8 +692,9 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
     sync: &SiteSync,
     order: SiteOrder,
     page: &PageRequest,
-    parts: SiteParts,
+    read: impl Into<SiteRead>,
 ) -> Result<Page<Site>, SitesError> {
+    let SiteRead { parts, cursors } = read.into();
     check_order(order, filter)?;
     let order = order.scan(page);
     let resolved = resolve(db, filter, sync).await?;
@@ -720,11 +722,18 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
             .iter()
             .map(|c| (c.id, (c.key.clone(), c.distance_km)))
             .collect();
-        let mut sites = sites_in_order(db, &ids, parts).await?;
+        let mut sites: Vec<Site> = sites_in_order(db, &ids, parts)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         for s in &mut sites {
             s.distance_km = keys.get(&s.id.0).and_then(|(_, d)| *d);
         }
         return Ok(Page::from_rows(sites, page, total, |s| {
+            if !cursors {
+                return Cursor::unselected();
+            }
             let key = keys
                 .get(&s.id.0)
                 .map(|(k, _)| k.clone())
@@ -739,24 +748,55 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
     let stmt = apply_order(site_select(parts).filter(cond), order, ranked)
         .limit(u64::from(page.first) + 1)
         .build(backend);
-    let sites = read_sites(db, stmt, parts).await?;
-    let total = if page.with_total {
-        // The id alone: sea-orm counts over its select as a subquery, which needs no other column.
-        Some(
-            site::Entity::find()
+    let count = async {
+        if page.with_total {
+            // The id alone: sea-orm counts over its select as a subquery, which needs no other column.
+            let n = site::Entity::find()
                 .select_only()
                 .column(site::Column::Id)
-                .filter(resolved.condition)
+                .filter(resolved.condition.clone())
                 .count(db)
-                .await?,
-        )
-    } else {
-        None
+                .await?;
+            Ok::<_, SitesError>(Some(n))
+        } else {
+            Ok(None)
+        }
     };
+    // The page and its count at once: two round trips in the time of one (a transaction runs them in turn).
+    let (sites, total) = futures::try_join!(read_sites(db, stmt, parts), count)?;
     let text = resolved.text.as_ref();
-    Ok(Page::from_rows(sites, page, total, |s| {
-        site_cursor(s, order.field, text)
-    }))
+    Ok(Page::from_rows(sites, page, total, |(s, sort_name)| {
+        if cursors {
+            Cursor::encode(&(
+                cursor_value(s, sort_name.clone(), order.field, text),
+                s.id.0,
+            ))
+        } else {
+            Cursor::unselected()
+        }
+    })
+    .map(|(s, _)| s))
+}
+
+/// What a list read computes for each site: the parts of it it loads, and its cursor or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SiteRead {
+    /// The parts of each site read.
+    pub parts: SiteParts,
+    /// Whether each item carries its cursor; without, [`Cursor::unselected`]. A GraphQL selection without
+    /// `edges { cursor }` or `pageInfo { startCursor endCursor }` needs none, and a cursor costs a sort key, its
+    /// JSON and its base64 per site (issue #16).
+    pub cursors: bool,
+}
+
+/// Cursors included, as every list computed them before [`SiteRead`].
+impl From<SiteParts> for SiteRead {
+    fn from(parts: SiteParts) -> Self {
+        Self {
+            parts,
+            cursors: true,
+        }
+    }
 }
 
 /// Which parts of a site a read loads.
@@ -808,7 +848,8 @@ pub async fn list_sites_by_departments<C: ConnectionTrait>(
     list_site_parts_by_departments(db, departments, filter, order, page, SiteParts::Whole).await
 }
 
-/// [`list_sites_by_departments`], loading only `parts` of each site.
+/// [`list_sites_by_departments`], loading only `read.parts` of each site, and computing cursors only if
+/// `read.cursors` (a [`SiteParts`] alone computes them).
 #[tracing::instrument(skip_all, fields(departments = departments.len()))]
 pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
     db: &C,
@@ -816,8 +857,9 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
     filter: &SiteFilter,
     order: SiteOrder,
     page: &PageRequest,
-    parts: SiteParts,
+    read: impl Into<SiteRead>,
 ) -> Result<HashMap<DepartmentCode, Page<Site>>, SitesError> {
+    let SiteRead { parts, cursors } = read.into();
     let mut out: HashMap<DepartmentCode, Page<Site>> = HashMap::new();
     if departments.is_empty() {
         return Ok(out);
@@ -836,7 +878,7 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
     let base = resolved.condition.clone().add(dep_cond);
     let mut totals: HashMap<String, u64> = HashMap::new();
     let mut distances: HashMap<i32, f64> = HashMap::new();
-    let mut sites: Vec<Site> = if resolved.needs_candidates() {
+    let sites: Vec<(Site, String)> = if resolved.needs_candidates() {
         let candidates = candidates(db, base, order, &resolved).await?;
         let after_key = page
             .after
@@ -923,8 +965,10 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
             }
             sea_orm::Statement::from_sql_and_values(backend, arms.join(" UNION ALL "), values)
         };
-        let sites = read_sites(db, stmt, parts).await?;
-        if page.with_total {
+        let count = async {
+            if !page.with_total {
+                return Ok(Vec::new());
+            }
             let counts: Vec<(Option<String>, i64)> = site::Entity::find()
                 .select_only()
                 .column(site::Column::DepartmentCode)
@@ -934,37 +978,52 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
                 .into_tuple()
                 .all(db)
                 .await?;
-            for (dep, n) in counts {
-                if let Some(dep) = dep {
-                    totals.insert(dep, u64::try_from(n).unwrap_or_default());
-                }
+            Ok::<_, SitesError>(counts)
+        };
+        // The pages and their counts at once: two round trips in the time of one (a transaction runs them in
+        // turn).
+        let (sites, counts) = futures::try_join!(read_sites(db, stmt, parts), count)?;
+        for (dep, n) in counts {
+            if let Some(dep) = dep {
+                totals.insert(dep, u64::try_from(n).unwrap_or_default());
             }
         }
         sites
     };
-    for s in &mut sites {
+    let mut grouped: HashMap<String, Vec<(Site, String)>> = HashMap::new();
+    for (mut s, sort_name) in sites {
         s.distance_km = distances.get(&s.id.0).copied();
-    }
-    sort_sites(&mut sites, order);
-    let mut grouped: HashMap<String, Vec<Site>> = HashMap::new();
-    for s in sites {
-        if let Some(dep) = &s.department_code {
-            grouped.entry(dep.as_str().to_owned()).or_default().push(s);
-        }
+        let Some(dep) = &s.department_code else {
+            continue;
+        };
+        let dep = dep.as_str().to_owned();
+        let value = cursor_value(&s, sort_name, order.field, None);
+        grouped.entry(dep).or_default().push((s, value));
     }
     for dep in departments {
         // A department asked twice already has its page (its rows were taken the first time).
         if out.contains_key(dep) {
             continue;
         }
-        let rows = grouped.remove(dep.as_str()).unwrap_or_default();
+        let mut rows = grouped.remove(dep.as_str()).unwrap_or_default();
+        // The statement returns each department's rows in order, but nothing in SQL promises that the rows of a
+        // `LATERAL` join or of a `UNION ALL` arm keep it: sorted again on their cursor values, borrowed, which is
+        // a single pass over rows already in order.
+        rows.sort_by(|(a, ka), (b, kb)| {
+            let ord = (ka.as_str(), a.id.0).cmp(&(kb.as_str(), b.id.0));
+            if order.descending { ord.reverse() } else { ord }
+        });
         let total = page
             .with_total
             .then(|| totals.get(dep.as_str()).copied().unwrap_or_default());
-        out.insert(
-            dep.clone(),
-            Page::from_rows(rows, page, total, |s| site_cursor(s, order.field, None)),
-        );
+        let page = Page::from_rows(rows, page, total, |(s, value)| {
+            if cursors {
+                Cursor::encode(&(value.as_str(), s.id.0))
+            } else {
+                Cursor::unselected()
+            }
+        });
+        out.insert(dep.clone(), page.map(|(s, _)| s));
     }
     Ok(out)
 }
@@ -1019,36 +1078,25 @@ pub(crate) async fn get_record<C: ConnectionTrait>(
     Ok(hydrate(db, rows).await?.into_iter().next())
 }
 
-fn site_cursor(site: &Site, field: SiteOrderField, text: Option<&TextQuery>) -> Cursor {
-    let value = match field {
-        SiteOrderField::Name => sort_name(&site.data.name),
+/// The value a site's cursor carries for `field`, besides its id, which is also what a list in memory sorts on.
+/// `sort_name` is the one stored with the row: folded when the site was written, it is what SQL orders and pages
+/// on, and folding every name again was most of the CPU of sorting and paging a nested list (issue #16).
+fn cursor_value(
+    site: &Site,
+    sort_name: String,
+    field: SiteOrderField,
+    text: Option<&TextQuery>,
+) -> String {
+    match field {
+        SiteOrderField::Name => sort_name,
         SiteOrderField::Relevance => {
             let tier = text.map_or(0, |q| q.tier(&crate::search::document(&site.data)));
-            format!("{tier}:{}", sort_name(&site.data.name))
+            format!("{tier}:{sort_name}")
         }
         SiteOrderField::Distance => distance_key(site.distance_km.unwrap_or_default()),
         SiteOrderField::UpdatedOn => site.data.updated_on.to_string(),
         SiteOrderField::UpdatedAt => instant_key(site.updated_at),
         SiteOrderField::Id => String::new(),
-    };
-    Cursor::encode(&(value, site.id.0))
-}
-
-/// Sorts by the key each site's cursor is built from. The key is computed once per site
-/// (`sort_by_cached_key`): computed in the comparison, folding names was 31 % of the CPU of a nested list of
-/// 1 300 sites (perf, issue #16), two folds and two allocations per comparison.
-fn sort_sites(sites: &mut [Site], order: SiteOrder) {
-    let key = |s: &Site| match order.field {
-        SiteOrderField::Name | SiteOrderField::Relevance => (sort_name(&s.data.name), s.id.0),
-        SiteOrderField::Distance => (distance_key(s.distance_km.unwrap_or_default()), s.id.0),
-        SiteOrderField::UpdatedOn => (s.data.updated_on.to_string(), s.id.0),
-        SiteOrderField::UpdatedAt => (instant_key(s.updated_at), s.id.0),
-        SiteOrderField::Id => (String::new(), s.id.0),
-    };
-    if order.descending {
-        sites.sort_by_cached_key(|s| std::cmp::Reverse(key(s)));
-    } else {
-        sites.sort_by_cached_key(key);
     }
 }
 
@@ -1162,12 +1210,12 @@ async fn candidates<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// Loads `parts` of sites by id, keeping the order of `ids`.
+/// Loads `parts` of sites by id, with their stored `sort_name`, keeping the order of `ids`.
 async fn sites_in_order<C: ConnectionTrait>(
     db: &C,
     ids: &[i32],
     parts: SiteParts,
-) -> Result<Vec<Site>, SitesError> {
+) -> Result<Vec<(Site, String)>, SitesError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -1175,7 +1223,8 @@ async fn sites_in_order<C: ConnectionTrait>(
         .filter(site::Column::Id.is_in(ids.iter().copied()))
         .build(db.get_database_backend());
     let sites = read_sites(db, stmt, parts).await?;
-    let mut by_id: HashMap<i32, Site> = sites.into_iter().map(|s| (s.id.0, s)).collect();
+    let mut by_id: HashMap<i32, (Site, String)> =
+        sites.into_iter().map(|s| (s.0.id.0, s)).collect();
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
@@ -1235,26 +1284,35 @@ fn site_select(parts: SiteParts) -> Select<site::Entity> {
     }
 }
 
-/// The sites a statement built on [`site_select`]`(parts)` returns, with their values for [`SiteParts::Whole`]
-/// (one more statement).
+/// The sites a statement built on [`site_select`]`(parts)` returns, in its order, each with its stored `sort_name`,
+/// and with their values for [`SiteParts::Whole`] (one more statement).
 async fn read_sites<C: ConnectionTrait>(
     db: &C,
     stmt: Statement,
     parts: SiteParts,
-) -> Result<Vec<Site>, SitesError> {
+) -> Result<Vec<(Site, String)>, SitesError> {
     match parts {
         SiteParts::Whole => {
-            let rows = site::Model::find_by_statement(stmt).all(db).await?;
-            hydrate(db, rows).await
+            let mut rows = site::Model::find_by_statement(stmt).all(db).await?;
+            let sort_names: Vec<String> = rows
+                .iter_mut()
+                .map(|row| std::mem::take(&mut row.sort_name))
+                .collect();
+            Ok(hydrate(db, rows)
+                .await?
+                .into_iter()
+                .zip(sort_names)
+                .collect())
         }
         SiteParts::WithoutValues => site::Model::find_by_statement(stmt)
             .all(db)
             .await?
             .into_iter()
-            .map(|row| {
+            .map(|mut row| {
+                let sort_name = std::mem::take(&mut row.sort_name);
                 let mut site = from_model(row, Vec::new())?;
                 site.parts = SiteParts::WithoutValues;
-                Ok(site)
+                Ok((site, sort_name))
             })
             .collect(),
         SiteParts::Brief => BriefRow::find_by_statement(stmt)

@@ -79,6 +79,17 @@ pub fn page_request(ctx: &Context<'_>, args: PageArgs) -> async_graphql::Result<
     .with_total(ctx.look_ahead().field("totalCount").exists()))
 }
 
+/// Whether the connection's selection reads a cursor: `edges { cursor }` or `pageInfo { startCursor endCursor }`
+/// (through fragments and aliases too; a field skipped by a directive still counts, which only computes a cursor
+/// for nothing). A list computes its items' cursors only then (`maillage_core::pagination::Cursor::unselected`).
+pub fn selects_cursors(ctx: &Context<'_>) -> bool {
+    let look = ctx.look_ahead();
+    let page_info = look.field("pageInfo");
+    look.field("edges").field("cursor").exists()
+        || page_info.field("startCursor").exists()
+        || page_info.field("endCursor").exists()
+}
+
 /// [`page_request`], also rejecting a forged cursor up front (with `invalid_cursor`) rather than deep inside a
 /// batched load: `K` is the list's sort key.
 pub fn keyed_page_request<K: DeserializeOwned>(
@@ -105,7 +116,7 @@ pub fn connection<T, N: async_graphql::OutputType>(
     out.edges = page
         .items
         .into_iter()
-        .map(|(cursor, item)| Edge::new(cursor.as_str().to_owned(), node(item)))
+        .map(|(cursor, item)| Edge::new(cursor.into_string(), node(item)))
         .collect();
     out
 }

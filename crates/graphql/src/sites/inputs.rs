@@ -1,7 +1,7 @@
 //! Inputs of the sites queries and mutations (the rules of mutation inputs are the sites' own: `maillage_sites::draft`).
 
 use super::loaders::SitesArgs;
-use crate::kit::connection::{PageArgs, keyed_page_request};
+use crate::kit::connection::{PageArgs, keyed_page_request, selects_cursors};
 use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::order::OrderDirection;
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{DepartmentCode, RegionCode};
+use maillage_sites::query::SiteRead;
 use maillage_sites::{
     BoundingBox, Near, NearCentre, SiteFilter, SiteOrder, SiteOrderField, SiteParts, SiteRecords,
     SitesError, ValueKind,
@@ -244,7 +245,11 @@ pub async fn sites_args(
     );
     // A forged cursor is refused up front, with its code, rather than deep inside a batched load.
     let page = keyed_page_request::<(String, i32)>(ctx, args)?;
-    Ok(SitesArgs::new(filter, order, page, selected_parts(ctx)))
+    let read = SiteRead {
+        parts: selected_parts(ctx),
+        cursors: selects_cursors(ctx),
+    };
+    Ok(SitesArgs::new(filter, order, page, read))
 }
 
 /// The fields of `Site` that read its multi-valued fields, or serve the site itself as one of its source records

@@ -5,7 +5,8 @@ use crate::kit::error::IntoGql;
 use async_graphql::dataloader::Loader;
 use maillage_core::DepartmentCode;
 use maillage_core::pagination::{Page, PageRequest};
-use maillage_sites::{Site, SiteFilter, SiteOrder, SiteParts};
+use maillage_sites::query::SiteRead;
+use maillage_sites::{Site, SiteFilter, SiteOrder};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -24,23 +25,34 @@ pub struct SitesArgs {
     pub order: SiteOrder,
     /// The page.
     pub page: PageRequest,
-    /// What the selection reads of each site: the brief columns, the row, or the row and its multi-valued fields
-    /// (`sites::inputs::selected_parts`).
-    pub parts: SiteParts,
+    /// What the selection reads of each site (the brief columns, the row, or the row and its multi-valued fields:
+    /// `sites::inputs::selected_parts`), and whether it reads cursors.
+    pub read: SiteRead,
+    /// The arguments as text, ending with whether cursors are read.
     pub(crate) canonical: Arc<str>,
+    /// The length of the part of `canonical` before the cursors: requests equal on it are read together.
+    batch: usize,
 }
 
 impl SitesArgs {
     /// Bundles the arguments; equality is on their canonical text (the filter holds floats, which are not `Eq`).
-    pub fn new(filter: SiteFilter, order: SiteOrder, page: PageRequest, parts: SiteParts) -> Self {
-        let canonical = format!("{filter:?}|{order:?}|{page:?}|{parts:?}").into();
+    pub fn new(filter: SiteFilter, order: SiteOrder, page: PageRequest, read: SiteRead) -> Self {
+        let mut canonical = format!("{filter:?}|{order:?}|{page:?}|{:?}", read.parts);
+        let batch = canonical.len();
+        canonical.push_str(if read.cursors { "|cursors" } else { "|" });
         Self {
             filter,
             order,
             page,
-            parts,
-            canonical,
+            read,
+            canonical: canonical.into(),
+            batch,
         }
+    }
+
+    /// What requests read together share: everything but whether they read cursors.
+    fn batch_key(&self) -> &str {
+        self.canonical.get(..self.batch).unwrap_or(&self.canonical)
     }
 }
 
@@ -67,24 +79,40 @@ impl Loader<(DepartmentCode, SitesArgs)> for DepartmentSitesLoader {
         &self,
         keys: &[(DepartmentCode, SitesArgs)],
     ) -> Result<HashMap<(DepartmentCode, SitesArgs), Arc<Page<Site>>>, Self::Error> {
-        let mut groups: HashMap<&SitesArgs, Vec<DepartmentCode>> = HashMap::new();
-        for (dep, args) in keys {
-            groups.entry(args).or_default().push(dep.clone());
+        // Sibling lists that differ only in whether they read cursors are one statement, with cursors if any of
+        // them reads them: a selection's cursors never cost a statement.
+        let mut groups: HashMap<&str, Vec<&(DepartmentCode, SitesArgs)>> = HashMap::new();
+        for key in keys {
+            groups.entry(key.1.batch_key()).or_default().push(key);
         }
         let mut out = HashMap::new();
-        for (args, deps) in groups {
+        for group in groups.into_values() {
+            let Some((_, args)) = group.first() else {
+                continue;
+            };
+            let mut deps: Vec<DepartmentCode> = group.iter().map(|(dep, _)| dep.clone()).collect();
+            deps.sort();
+            deps.dedup();
+            let read = SiteRead {
+                parts: args.read.parts,
+                cursors: group.iter().any(|(_, a)| a.read.cursors),
+            };
             let pages = maillage_sites::list_site_parts_by_departments(
                 &self.0,
                 &deps,
                 &args.filter,
                 args.order,
                 &args.page,
-                args.parts,
+                read,
             )
             .await
             .gql()?;
-            for (dep, page) in pages {
-                out.insert((dep, args.clone()), Arc::new(page));
+            let pages: HashMap<DepartmentCode, Arc<Page<Site>>> =
+                pages.into_iter().map(|(d, p)| (d, Arc::new(p))).collect();
+            for key in group {
+                if let Some(page) = pages.get(&key.0) {
+                    out.insert(key.clone(), Arc::clone(page));
+                }
             }
         }
         Ok(out)

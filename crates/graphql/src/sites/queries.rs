@@ -53,7 +53,7 @@ impl SitesQuery {
             &sync,
             args.order,
             &args.page,
-            args.parts,
+            args.read,
         )
         .await
         .gql()?;
