@@ -245,6 +245,11 @@ pub(crate) mod capture {
         let capture = Capture::default();
         let subscriber = tracing_subscriber::registry().with(capture.clone());
         let _default = tracing::subscriber::set_default(subscriber);
+        // Tests run in parallel, each with its own thread-local subscriber: a span callsite first reached by another
+        // test while no subscriber of this one existed may have cached "never interested" (tracing caches interest
+        // per callsite, globally), and this test would then capture nothing. Recomputing the cache now that this
+        // subscriber is registered makes the capture independent of the tests' order (seen flaky in CI).
+        tracing::callsite::rebuild_interest_cache();
         future.await;
         capture.0.lock().unwrap().clone()
     }
