@@ -109,6 +109,14 @@ count_rows() {
         python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(f"SELECT count(*) FROM {sys.argv[2]}").fetchone()[0])' "$work/$db.db" "$1" 2>/dev/null || echo 0
     fi
 }
+# Departments the bench's sites cover, on either backend.
+count_departments() {
+    if [ $backend = postgres ]; then
+        psql -Atq "$db_url" -c 'SELECT count(DISTINCT department_code) FROM site' 2>/dev/null || echo '?'
+    else
+        python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(DISTINCT department_code) FROM site").fetchone()[0])' "$work/$db.db" 2>/dev/null || echo '?'
+    fi
+}
 has_data() { [ "$(count_rows site)" -ge "$sites" ] && [ "$(count_rows counsellor)" -ge "$counsellors" ]; }
 
 serve_maillage() {
@@ -246,7 +254,7 @@ median() { python3 -c 'import sys, statistics; v = [float(x) for x in sys.argv[1
 echo
 echo "## GraphQL bench, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)"
 echo
-echo "- data: $sites sites over $(psql -Atq "$db_url" -c 'SELECT count(DISTINCT department_code) FROM site' 2>/dev/null || echo '?') departments, $counsellors counsellors; backend $backend"
+echo "- data: $sites sites over $(count_departments) departments, $counsellors counsellors; backend $backend"
 echo "- both engines: pool of $pool connections, sslmode=disable, logs at warn; wrk -t2, ${duration} s per run, ${rounds} alternating rounds, the median shown"
 echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg); Maillage RSS idle: $(rss_mb "$mpid") MB"
 echo
