@@ -112,6 +112,13 @@ impl ReferenceSnapshot {
     fn fresh(&self, max_age: Duration) -> bool {
         !self.outdated.load(Ordering::Relaxed) && self.loaded_at.elapsed() < max_age
     }
+
+    /// A fallback read found `late` rows this snapshot lacks (when any): the next read reloads whatever the age.
+    fn note_late<T>(&self, late: &[T]) {
+        if !late.is_empty() {
+            self.outdated.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The regions and departments of one server, loaded on first use and reloaded after [`REFERENCE_MAX_AGE`].
@@ -209,20 +216,10 @@ impl ReferenceTerritories {
         codes: &[RegionCode],
     ) -> Result<Vec<Region>, TerritoriesError> {
         let snapshot = self.snapshot(db).await?;
-        let wanted: BTreeSet<&RegionCode> = codes.iter().collect();
-        let mut found = Vec::with_capacity(wanted.len());
-        let mut missing = Vec::new();
-        for code in wanted {
-            match snapshot.region(code) {
-                Some(region) => found.push(region.clone()),
-                None => missing.push(code.clone()),
-            }
-        }
+        let (mut found, missing) = split_known(codes, |code| snapshot.region(code));
         if !missing.is_empty() {
             let late = read::regions_by_codes(db, &missing).await?;
-            if !late.is_empty() {
-                snapshot.outdated.store(true, Ordering::Relaxed);
-            }
+            snapshot.note_late(&late);
             found.extend(late);
         }
         found.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
@@ -237,20 +234,10 @@ impl ReferenceTerritories {
         codes: &[DepartmentCode],
     ) -> Result<Vec<Department>, TerritoriesError> {
         let snapshot = self.snapshot(db).await?;
-        let wanted: BTreeSet<&DepartmentCode> = codes.iter().collect();
-        let mut found = Vec::with_capacity(wanted.len());
-        let mut missing = Vec::new();
-        for code in wanted {
-            match snapshot.department(code) {
-                Some(department) => found.push(department.clone()),
-                None => missing.push(code.clone()),
-            }
-        }
+        let (mut found, missing) = split_known(codes, |code| snapshot.department(code));
         if !missing.is_empty() {
             let late = read::departments_by_codes(db, &missing).await?;
-            if !late.is_empty() {
-                snapshot.outdated.store(true, Ordering::Relaxed);
-            }
+            snapshot.note_late(&late);
             found.extend(late);
         }
         found.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
@@ -276,9 +263,7 @@ impl ReferenceTerritories {
         }
         if !missing.is_empty() {
             let late = read::departments_of_regions(db, &missing).await?;
-            if !late.is_empty() {
-                snapshot.outdated.store(true, Ordering::Relaxed);
-            }
+            snapshot.note_late(&late);
             found.extend(late);
             found.sort_by(|a, b| {
                 (a.region_code.as_str(), a.code.as_str())
@@ -311,9 +296,25 @@ impl ReferenceTerritories {
             return Ok(departments);
         }
         let late = read::list_departments(db, Some(region)).await?;
-        if !late.is_empty() {
-            snapshot.outdated.store(true, Ordering::Relaxed);
-        }
+        snapshot.note_late(&late);
         Ok(late)
     }
+}
+
+/// The values the snapshot has for `codes` (each code once) and the codes it lacks, which the caller reads from the
+/// database.
+fn split_known<'a, K: Ord + Clone, T: Clone + 'a>(
+    codes: &[K],
+    known: impl Fn(&K) -> Option<&'a T>,
+) -> (Vec<T>, Vec<K>) {
+    let wanted: BTreeSet<&K> = codes.iter().collect();
+    let mut found = Vec::with_capacity(wanted.len());
+    let mut missing = Vec::new();
+    for code in wanted {
+        match known(code) {
+            Some(value) => found.push(value.clone()),
+            None => missing.push(code.clone()),
+        }
+    }
+    (found, missing)
 }
