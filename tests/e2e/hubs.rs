@@ -328,3 +328,167 @@ async fn the_dashboard_page_and_its_assets_are_served_by_the_binary() {
     assert_eq!(get("/dashboard/dashboard.css").await.unwrap().status(), 200);
     assert_eq!(get("/dashboard/secret.txt").await.unwrap().status(), 404);
 }
+
+const HUB_DEPARTMENTS: &str = "departments { code name region { name } }";
+
+/// Every hub, by name, with its departments as the database says (`list_hubs`, then `departments_of_hubs` joined to
+/// `department`: what the API read before it took the departments from its reference snapshot).
+async fn hubs_in_database(app: &TestApp) -> Vec<Value> {
+    let db = &app.db.db;
+    let hubs = maillage_territories::list_hubs(db).await.unwrap();
+    let ids: Vec<_> = hubs.iter().map(|h| h.id).collect();
+    let covered = maillage_territories::departments_of_hubs(db, &ids)
+        .await
+        .unwrap();
+    let regions = maillage_territories::list_regions(db).await.unwrap();
+    hubs.iter()
+        .map(|hub| {
+            let departments: Vec<Value> = covered
+                .iter()
+                .filter(|(id, _)| *id == hub.id)
+                .map(|(_, d)| {
+                    let region = regions.iter().find(|r| r.code == d.region_code).unwrap();
+                    json!({ "code": d.code.as_str(), "name": d.name, "region": { "name": region.name } })
+                })
+                .collect();
+            json!({ "slug": hub.slug, "departments": departments })
+        })
+        .collect()
+}
+
+/// `query`'s data and the number of statements it ran.
+async fn data_and_statements(app: &TestApp, query: &str, variables: Value) -> (Value, u64) {
+    let before = app.db.statements();
+    let data = app.data(query, variables).await;
+    (data, app.db.statements() - before)
+}
+
+/// What `hubs`, `hub(slug:)` and a department's hubs answer for every hub's departments equals what the database
+/// holds, and the hub lists read them in the statement that reads the hubs.
+async fn assert_hub_departments_as_stored(app: &TestApp) -> Vec<Value> {
+    let want = hubs_in_database(app).await;
+    let (data, statements) = data_and_statements(
+        app,
+        &format!("{{ hubs {{ slug {HUB_DEPARTMENTS} }} }}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(data["hubs"], Value::Array(want.clone()));
+    assert_eq!(statements, 1, "hubs and their departments in one statement");
+    for hub in &want {
+        let (data, statements) = data_and_statements(
+            app,
+            &format!("query($slug: String!) {{ hub(slug: $slug) {{ slug {HUB_DEPARTMENTS} }} }}"),
+            json!({ "slug": hub["slug"] }),
+        )
+        .await;
+        assert_eq!(&data["hub"], hub);
+        assert_eq!(
+            statements, 1,
+            "{}: the hub and its departments",
+            hub["slug"]
+        );
+    }
+    // A hub found elsewhere (here a department's) reads its departments through the batched loader.
+    for department in ["69", "13"] {
+        let data = app
+            .data(
+                &format!("{{ department(code: \"{department}\") {{ hubs {{ slug {HUB_DEPARTMENTS} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        for hub in data["department"]["hubs"].as_array().unwrap() {
+            let stored = want.iter().find(|h| h["slug"] == hub["slug"]).unwrap();
+            assert_eq!(hub, stored, "{department}");
+        }
+    }
+    want
+}
+
+#[tokio::test]
+async fn hub_departments_are_read_with_the_hubs_and_follow_every_change() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    let seeded = assert_hub_departments_as_stored(&app).await;
+    assert!(
+        seeded
+            .iter()
+            .any(|h| h["departments"].as_array().unwrap().len() >= 2),
+        "a hub covers several departments: {seeded:?}"
+    );
+    // Without `departments`, hubs are one plain statement.
+    let (data, statements) = data_and_statements(&app, "{ hubs { slug name } }", json!({})).await;
+    assert_eq!(data["hubs"].as_array().unwrap().len(), seeded.len());
+    assert_eq!(statements, 1);
+
+    let hubs = app.data("{ hubs { id slug version } }", json!({})).await["hubs"].clone();
+    let hub = |slug: &str| {
+        hubs.as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["slug"] == slug)
+            .unwrap_or_else(|| panic!("no hub {slug}: {hubs}"))
+            .clone()
+    };
+    let set = |hub: Value, departments: Vec<&'static str>| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let version = app
+                .data(
+                    "query($slug: String!) { hub(slug: $slug) { version } }",
+                    json!({ "slug": hub["slug"] }),
+                )
+                .await["hub"]["version"]
+                .clone();
+            let (_, body) = app
+                .post_as(
+                    Some(&admin),
+                    r#"mutation($input: SetHubDepartmentsInput!) { setHubDepartments(input: $input) { hub { slug departments { code name region { name } } } userErrors { field code message } } }"#,
+                    json!({ "input": { "id": hub["id"], "version": version, "departments": departments } }),
+                )
+                .await;
+            assert_eq!(
+                body["data"]["setHubDepartments"]["userErrors"],
+                json!([]),
+                "{body}"
+            );
+            body["data"]["setHubDepartments"]["hub"].clone()
+        }
+    };
+    // Several departments, given out of order (`2A` sorts after `29`, overseas last), and a hub without any.
+    let hinaura = set(hub("hinaura"), vec!["974", "2A", "01", "29", "69"]).await;
+    let emptied = set(hub("hub-du-sud"), vec![]).await;
+    let stored = assert_hub_departments_as_stored(&app).await;
+    let codes = |slug: &str| -> Vec<Value> {
+        stored.iter().find(|h| h["slug"] == slug).unwrap()["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].clone())
+            .collect()
+    };
+    assert_eq!(codes("hinaura"), ["01", "29", "2A", "69", "974"]);
+    assert_eq!(codes("hub-du-sud"), Vec::<Value>::new());
+    // The mutation's payload reads them through the loader: the same answer.
+    assert_eq!(
+        &hinaura,
+        stored.iter().find(|h| h["slug"] == "hinaura").unwrap()
+    );
+    assert_eq!(emptied["departments"], json!([]));
+
+    // Changed again: the next request sees it (hubs are read from the database every request).
+    set(hub("hinaura"), vec!["69"]).await;
+    set(hub("hub-du-sud"), vec!["13", "83"]).await;
+    let stored = assert_hub_departments_as_stored(&app).await;
+    let codes = |slug: &str| -> Vec<Value> {
+        stored.iter().find(|h| h["slug"] == slug).unwrap()["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].clone())
+            .collect()
+    };
+    assert_eq!(codes("hinaura"), ["69"]);
+    assert_eq!(codes("hub-du-sud"), ["13", "83"]);
+}

@@ -23,8 +23,9 @@ pub use indicators::{
 };
 pub use model::{Department, Hub, Region};
 pub use read::{
-    departments_by_codes, departments_of_hubs, departments_of_regions, hub_by_slug, hub_scope,
-    hubs_by_ids, hubs_of_departments, list_departments, list_hubs, list_regions, regions_by_codes,
+    department_codes_of_hubs, departments_by_codes, departments_of_hubs, departments_of_regions,
+    hub_by_slug, hub_by_slug_with_department_codes, hub_scope, hubs_by_ids, hubs_of_departments,
+    list_departments, list_hubs, list_hubs_with_department_codes, list_regions, regions_by_codes,
     require_departments,
 };
 pub use reference::{REFERENCE_MAX_AGE, ReferenceSnapshot, ReferenceTerritories};

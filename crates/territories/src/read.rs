@@ -180,6 +180,85 @@ pub async fn hubs_by_ids<C: ConnectionTrait>(
     Ok(rows.into_iter().map(Hub::from).collect())
 }
 
+/// Each hub with the codes of the departments it covers, ordered by code as a string (`2A` after `29`), the hubs in
+/// the order of [`list_hubs`].
+fn hubs_with_codes(
+    rows: Vec<(hub::Model, Vec<hub_department::Model>)>,
+) -> Result<Vec<(Hub, Vec<DepartmentCode>)>, TerritoriesError> {
+    let mut hubs = rows
+        .into_iter()
+        .map(|(row, links)| {
+            let mut codes = links
+                .into_iter()
+                .map(|link| {
+                    DepartmentCode::parse(&link.department_code)
+                        .map_err(TerritoriesError::corrupt("hub_department"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            codes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            Ok((Hub::from(row), codes))
+        })
+        .collect::<Result<Vec<_>, TerritoriesError>>()?;
+    hubs.sort_by(|(a, _), (b, _)| hub_order(a, b));
+    Ok(hubs)
+}
+
+/// All hubs as [`list_hubs`] orders them, each with the codes of the departments it covers (ordered by code), for a
+/// caller that shows both: one statement (`hub` left-joined to `hub_department`) where [`list_hubs`] then
+/// [`departments_of_hubs`] take two. The departments themselves are reference data: resolve the codes with
+/// [`crate::ReferenceTerritories::resolve_department_codes`].
+#[tracing::instrument(skip_all)]
+pub async fn list_hubs_with_department_codes<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<(Hub, Vec<DepartmentCode>)>, TerritoriesError> {
+    let rows = hub::Entity::find()
+        .find_with_related(hub_department::Entity)
+        .all(db)
+        .await?;
+    hubs_with_codes(rows)
+}
+
+/// The hub with this slug, if any, with the codes of the departments it covers (ordered by code): one statement
+/// (`hub` left-joined to `hub_department`), as [`list_hubs_with_department_codes`] for one hub.
+#[tracing::instrument(skip_all, fields(hub.slug = %slug))]
+pub async fn hub_by_slug_with_department_codes<C: ConnectionTrait>(
+    db: &C,
+    slug: &str,
+) -> Result<Option<(Hub, Vec<DepartmentCode>)>, TerritoriesError> {
+    let rows = hub::Entity::find()
+        .filter(hub::Column::Slug.eq(slug))
+        .find_with_related(hub_department::Entity)
+        .all(db)
+        .await?;
+    Ok(hubs_with_codes(rows)?.into_iter().next())
+}
+
+/// The codes of the departments each of these hubs covers, as `(hub, code)` pairs ordered by hub id then code: what
+/// [`departments_of_hubs`] reads, without joining `department`, for a caller that holds the departments in memory
+/// ([`crate::ReferenceTerritories::departments_of_hubs`]). One statement, on `hub_department` alone.
+#[tracing::instrument(skip_all, fields(keys = ids.len()))]
+pub async fn department_codes_of_hubs<C: ConnectionTrait>(
+    db: &C,
+    ids: &[HubId],
+) -> Result<Vec<(HubId, DepartmentCode)>, TerritoriesError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = hub_department::Entity::find()
+        .filter(hub_department::Column::HubId.is_in(hub_keys(ids)))
+        .order_by_asc(hub_department::Column::HubId)
+        .order_by_asc(hub_department::Column::DepartmentCode)
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|link| {
+            let code = DepartmentCode::parse(&link.department_code)
+                .map_err(TerritoriesError::corrupt("hub_department"))?;
+            Ok((HubId(link.hub_id), code))
+        })
+        .collect()
+}
+
 /// The departments each of these hubs covers, as `(hub, department)` pairs ordered by hub id then department code.
 /// One statement (`hub_department` joined to `department`).
 #[tracing::instrument(skip_all, fields(keys = ids.len()))]

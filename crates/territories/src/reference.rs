@@ -13,12 +13,14 @@
 //! - the snapshot is reloaded once it is older than [`REFERENCE_MAX_AGE`], so a name fixed by the seed of a newer
 //!   binary on another instance (or by hand in the database) shows up without restarting this one.
 //!
-//! Hubs and their departments are not here: mutations edit them.
+//! Hubs and which departments each covers are not here: mutations edit them, so every request reads them from the
+//! database. Only the departments those codes name are resolved here ([`ReferenceTerritories::list_hubs_with_departments`]
+//! and its siblings), which spares the join with `department`.
 
 use crate::error::TerritoriesError;
-use crate::model::{Department, Region};
+use crate::model::{Department, Hub, Region};
 use crate::read;
-use maillage_core::{DepartmentCode, RegionCode};
+use maillage_core::{DepartmentCode, HubId, RegionCode};
 use sea_orm::ConnectionTrait;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -298,6 +300,91 @@ impl ReferenceTerritories {
         let late = read::list_departments(db, Some(region)).await?;
         snapshot.note_late(&late);
         Ok(late)
+    }
+}
+
+impl ReferenceTerritories {
+    /// Each item's departments, from the codes the caller read in the database (hubs' coverage, say), in the order
+    /// of the items, each list ordered by code as a string (as [`crate::departments_of_hubs`] orders them); a code
+    /// naming no department is skipped, as the join with `department` skipped it. No statement when the snapshot
+    /// has every code, one for all the codes it lacks together.
+    pub async fn resolve_department_codes<C: ConnectionTrait, K>(
+        &self,
+        db: &C,
+        items: Vec<(K, Vec<DepartmentCode>)>,
+    ) -> Result<Vec<(K, Vec<Department>)>, TerritoriesError> {
+        let codes: Vec<DepartmentCode> = items
+            .iter()
+            .flat_map(|(_, codes)| codes.iter().cloned())
+            .collect();
+        let by_code: HashMap<DepartmentCode, Department> = if codes.is_empty() {
+            HashMap::new()
+        } else {
+            self.departments_by_codes(db, &codes)
+                .await?
+                .into_iter()
+                .map(|d| (d.code.clone(), d))
+                .collect()
+        };
+        Ok(items
+            .into_iter()
+            .map(|(item, codes)| {
+                let mut departments: Vec<Department> = codes
+                    .iter()
+                    .filter_map(|code| by_code.get(code).cloned())
+                    .collect();
+                departments.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
+                (item, departments)
+            })
+            .collect())
+    }
+
+    /// [`crate::departments_of_hubs`] (same pairs, same order) reading only `hub_department`: one statement, plus
+    /// one for departments newer than the snapshot.
+    pub async fn departments_of_hubs<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        ids: &[HubId],
+    ) -> Result<Vec<(HubId, Department)>, TerritoriesError> {
+        let links = read::department_codes_of_hubs(db, ids).await?;
+        let mut items: Vec<(HubId, Vec<DepartmentCode>)> = Vec::new();
+        for (hub, code) in links {
+            match items.last_mut() {
+                Some((last, codes)) if *last == hub => codes.push(code),
+                _ => items.push((hub, vec![code])),
+            }
+        }
+        Ok(self
+            .resolve_department_codes(db, items)
+            .await?
+            .into_iter()
+            .flat_map(|(hub, departments)| departments.into_iter().map(move |d| (hub, d)))
+            .collect())
+    }
+
+    /// All hubs as [`crate::list_hubs`] orders them, each with its departments as [`crate::departments_of_hubs`]
+    /// gives them: one statement (hubs and their department codes), plus one for departments newer than the
+    /// snapshot.
+    pub async fn list_hubs_with_departments<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Vec<(Hub, Vec<Department>)>, TerritoriesError> {
+        let hubs = read::list_hubs_with_department_codes(db).await?;
+        self.resolve_department_codes(db, hubs).await
+    }
+
+    /// The hub with this slug, if any, with its departments: [`Self::list_hubs_with_departments`] for one hub.
+    pub async fn hub_by_slug_with_departments<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        slug: &str,
+    ) -> Result<Option<(Hub, Vec<Department>)>, TerritoriesError> {
+        let hub = read::hub_by_slug_with_department_codes(db, slug).await?;
+        Ok(self
+            .resolve_department_codes(db, Vec::from_iter(hub))
+            .await?
+            .into_iter()
+            .next())
     }
 }
 

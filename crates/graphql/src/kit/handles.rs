@@ -10,7 +10,7 @@ use crate::db_loader;
 use crate::kit::error::IntoGql;
 use crate::kit::loader::DbLoader;
 use async_graphql::dataloader::Loader;
-use maillage_core::{DepartmentCode, HubId, RegionCode};
+use maillage_core::{DepartmentCode, RegionCode};
 use maillage_sites::Site;
 use maillage_territories::{Department, Hub, ReferenceTerritories, Region};
 use sea_orm::DatabaseConnection;
@@ -58,8 +58,6 @@ impl SiteNode {
 }
 
 db_loader!(
-    /// Loads the departments each hub covers.
-    pub HubDepartmentsLoader,
     /// Loads the hubs covering each department.
     pub DepartmentHubsLoader,
 );
@@ -124,23 +122,6 @@ impl Loader<RegionCode> for RegionLoader {
             .await
             .gql()?;
         Ok(rows.into_iter().map(|r| (r.code.clone(), r)).collect())
-    }
-}
-
-impl Loader<HubId> for HubDepartmentsLoader {
-    type Value = Vec<Department>;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[HubId]) -> Result<HashMap<HubId, Vec<Department>>, Self::Error> {
-        let rows = maillage_territories::departments_of_hubs(&self.0, keys)
-            .await
-            .gql()?;
-        let mut out: HashMap<HubId, Vec<Department>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for (hub, dep) in rows {
-            out.entry(hub).or_default().push(dep);
-        }
-        Ok(out)
     }
 }
 

@@ -3,8 +3,8 @@
 use crate::kit::connection::{Connection, PageArgs};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::handles::{
-    DepartmentHubsLoader, DepartmentNode, HubDepartmentsLoader, HubNode, RegionDepartmentsLoader,
-    RegionLoader, RegionNode, SiteNode,
+    DepartmentHubsLoader, DepartmentNode, HubNode, RegionDepartmentsLoader, RegionLoader,
+    RegionNode, SiteNode,
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
@@ -183,14 +183,6 @@ impl HubNode {
     }
     /// The departments this hub covers.
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
-        let _s = state(ctx)?;
-        let deps = loader::<HubDepartmentsLoader>(ctx)?
-            .load_one(self.0.id)
-            .await?;
-        Ok(deps
-            .unwrap_or_default()
-            .into_iter()
-            .map(DepartmentNode)
-            .collect())
+        super::hub_departments::departments_of(ctx, &self.0).await
     }
 }

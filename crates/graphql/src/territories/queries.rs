@@ -68,17 +68,11 @@ impl TerritoriesQuery {
 
     /// The hubs, by name.
     async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
-        let s = state(ctx)?;
-        let rows = maillage_territories::list_hubs(&s.db).await.gql()?;
-        Ok(rows.into_iter().map(HubNode).collect())
+        super::hub_departments::list_hubs(ctx).await
     }
 
     /// One hub by slug, e.g. `hinaura`.
     async fn hub(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<HubNode>> {
-        let s = state(ctx)?;
-        let hub = maillage_territories::hub_by_slug(&s.db, &slug)
-            .await
-            .gql()?;
-        Ok(hub.map(HubNode))
+        super::hub_departments::hub_by_slug(ctx, &slug).await
     }
 }
