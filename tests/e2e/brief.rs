@@ -205,3 +205,144 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
         assert!(!brief_reads.contains(&field), "{field}: {brief_reads:?}");
     }
 }
+
+/// How much of a site the statements of one request read: `"brief"` (neither the long columns nor the values),
+/// `"without values"` (the whole row, no `site_value`) or `"whole"`.
+fn site_read(log: &[String]) -> &'static str {
+    if log.iter().any(|sql| sql.contains("site_value")) {
+        "whole"
+    } else if log
+        .iter()
+        .any(|sql| sql.contains("\"site\".\"description\""))
+    {
+        "without values"
+    } else {
+        "brief"
+    }
+}
+
+/// `Query.site` reads brief, without values or whole by the lists' rule (`SiteParts`): every field of `Site`, asked
+/// alone of a site by id, by origin, and by the origin of a source record merged into a canonical site, answers
+/// exactly as in a selection of every field (which reads the whole row and its values: `sourceRecords`); and the
+/// origin of an archived record gives null whatever the selection.
+#[tokio::test]
+async fn site_by_id_or_origin_answers_the_same_whatever_part_of_it_is_read() {
+    let mut config = maillage_server::config::ServeConfig::default();
+    config.protection.rate_limit_per_minute = 0;
+    let app = TestApp::spawn_with(config).await;
+    let file = full_sites(app.dir.path());
+    app.import_with(&file, "brief", &["--standard", "v1"]);
+    // The same place from a second source: a pair the admin confirms, which merges `brief/site-0` into a
+    // canonical site.
+    let twin = app.dir.path().join("twin.csv");
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let mut lines = csv.lines();
+    std::fs::write(
+        &twin,
+        format!("{}\n{}\n", lines.next().unwrap(), lines.next().unwrap()),
+    )
+    .unwrap();
+    app.import_with(&twin, "twin", &["--standard", "v1"]);
+    let token = app.token("admin", None).await;
+    let ask = |query: String| {
+        let token = &token;
+        let app = &app;
+        async move {
+            app.db.statement_counter().start_log();
+            let (_, body) = app.post_as(Some(token), &query, json!({})).await;
+            let log = app.db.statement_counter().take_log();
+            assert!(body.get("errors").is_none(), "{query}: {body}");
+            (body["data"].clone(), log)
+        }
+    };
+    let (data, _) = ask("{ siteMatches(first: 10) { nodes { id } } }".to_owned()).await;
+    let pair = data["siteMatches"]["nodes"][0]["id"].clone();
+    assert!(pair.is_string(), "no pair to confirm: {data}");
+    let (data, _) = ask(format!(
+        "mutation {{ confirmSiteMatch(input: {{ id: {pair} }}) {{ canonicalSiteId userErrors {{ code }} }} }}"
+    ))
+    .await;
+    let canonical = data["confirmSiteMatch"]["canonicalSiteId"].clone();
+    assert!(canonical.is_string(), "{data}");
+    // `brief/site-6` archived: a tombstone.
+    let (data, _) = ask(
+        "{ site(source: \"brief\", sourceId: \"site-6\") { id version } one: site(source: \"brief\", sourceId: \"site-1\") { id } }"
+            .to_owned(),
+    )
+    .await;
+    let one = data["one"]["id"].clone();
+    let (archived, _) = ask(format!(
+        "mutation {{ deleteSite(input: {{ id: {}, version: {} }}) {{ deletedSiteId }} }}",
+        data["site"]["id"], data["site"]["version"]
+    ))
+    .await;
+    assert!(
+        archived["deleteSite"]["deletedSiteId"].is_string(),
+        "{archived}"
+    );
+
+    let fields = site_field_selections(&app, &token).await;
+    let every = fields
+        .iter()
+        .map(|(_, s)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let lookups = [
+        ("by id", format!("site(id: {one})")),
+        (
+            "by origin",
+            "site(source: \"brief\", sourceId: \"site-1\")".to_owned(),
+        ),
+        (
+            "merged record by origin",
+            "site(source: \"brief\", sourceId: \"site-0\")".to_owned(),
+        ),
+        ("canonical by id", format!("site(id: {canonical})")),
+    ];
+    for (lookup, site) in &lookups {
+        let (all, log) = ask(format!("{{ s: {site} {{ {every} }} }}")).await;
+        assert_eq!(site_read(&log), "whole", "{lookup}");
+        let all = &all["s"];
+        assert!(all.is_object(), "{lookup}: {all}");
+        if lookup.starts_with("merged") {
+            assert_eq!(
+                all["id"], canonical,
+                "a merged record gives its canonical site"
+            );
+            assert_eq!(all["source"], "maillage");
+        }
+        let mut reads: Vec<(&str, &str)> = Vec::new();
+        for (name, selection) in &fields {
+            let (alone, log) = ask(format!("{{ s: {site} {{ {selection} }} }}")).await;
+            assert_eq!(
+                alone["s"][name.as_str()],
+                all[name.as_str()],
+                "{lookup}: Site.{name} differs from the selection of every field"
+            );
+            reads.push((name.as_str(), site_read(&log)));
+        }
+        // Each kind of read happened: the comparison covers all three.
+        for (name, read) in [
+            ("name", "brief"),
+            ("department", "brief"),
+            ("counsellors", "brief"),
+            ("description", "without values"),
+            ("emails", "without values"),
+            ("services", "whole"),
+            ("sourceRecords", "whole"),
+        ] {
+            assert!(
+                reads.contains(&(name, read)),
+                "{lookup}: {name} is not read {read}: {reads:?}"
+            );
+        }
+    }
+    // An archived record's origin gives null, whatever part of it the selection reads.
+    for selection in ["name", "description", "services", every.as_str()] {
+        let (data, _) = ask(format!(
+            "{{ s: site(source: \"brief\", sourceId: \"site-6\") {{ {selection} }} }}"
+        ))
+        .await;
+        assert!(data["s"].is_null(), "{selection}: {data}");
+    }
+}

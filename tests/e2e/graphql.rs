@@ -352,9 +352,107 @@ async fn nested_hubs_departments_sites_run_a_bounded_number_of_statements() {
     );
 }
 
+/// Gives sites of `source` counsellors, each from its own structure in the site's department: per department, the
+/// counsellor of an odd-numbered site also works at the previous site, so even-numbered sites (`69-0`…) have two
+/// counsellors when a next site exists, and half of the counsellors are listed at two sites. Returns the number of counsellors created.
+async fn assign_counsellors(
+    app: &TestApp,
+    source: &str,
+    departments: &[&str],
+    per_department: usize,
+) -> usize {
+    use maillage_counsellors::{
+        CounsellorStatus, NewCounsellor, NewStructure, PersonalData, StructureKind,
+    };
+    let admin = maillage_core::Actor::cli();
+    let mut n = 0;
+    for dep in departments {
+        let mut sites = Vec::new();
+        for i in 0..per_department {
+            let site = maillage_sites::site_by_source(&app.db.db, source, &format!("{dep}-{i}"))
+                .await
+                .unwrap()
+                .unwrap();
+            sites.push(site);
+        }
+        for (i, site) in sites.iter().enumerate() {
+            n += 1;
+            let siret = (0..10)
+                .find_map(|k| maillage_core::Siret::parse(&format!("{:013}{k}", 7000 + n)).ok())
+                .unwrap();
+            let structure = maillage_counsellors::create_structure(
+                &app.db.db,
+                &admin,
+                NewStructure {
+                    siret,
+                    name: format!("Structure {n}"),
+                    kind: StructureKind::Commune,
+                    address: None,
+                    postal_code: None,
+                    commune: None,
+                    department: site.department_code.clone().unwrap(),
+                    france_services: false,
+                    zrr: false,
+                    qpv: false,
+                },
+            )
+            .await
+            .unwrap();
+            let counsellor = maillage_counsellors::create_counsellor(
+                &app.db.db,
+                &admin,
+                NewCounsellor {
+                    external_id: format!("cn-{n}"),
+                    structure_id: structure.id,
+                    post_id: None,
+                    personal: PersonalData {
+                        first_name: "Camille".to_owned(),
+                        last_name: "Martin".to_owned(),
+                        email: None,
+                        personal_email: None,
+                        phone: None,
+                    },
+                    status: CounsellorStatus::Active,
+                    recruited_on: None,
+                    training_started_on: None,
+                    active_since: None,
+                    ended_on: None,
+                    contract_type: None,
+                    contract_start: None,
+                    contract_end: None,
+                    training_completed_on: None,
+                    pix_certified: false,
+                    host_share: 10,
+                    is_coordinator: false,
+                    coordinator_id: None,
+                },
+            )
+            .await
+            .unwrap();
+            let at: Vec<(maillage_core::SiteId, i32)> = if i % 2 == 1 {
+                vec![(sites[i - 1].id, 45), (site.id, 45)]
+            } else {
+                vec![(site.id, 90)]
+            };
+            maillage_counsellors::set_assignments(
+                &app.db.db,
+                &admin,
+                counsellor.id,
+                counsellor.version,
+                10,
+                &at,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    n
+}
+
 /// The shapes of the PostGraphile bench (`bench/shapes.py`) run a number of statements that depends neither on the
 /// data size nor on the page size: the same count for one department with one site and a page of 5 as for twelve
-/// departments with 60 sites each and a page of 20 (the largest the cost limit lets every shape ask for).
+/// departments with 60 sites each and a page of 20 (the largest the cost limit lets every shape ask for), and as for
+/// sites that have counsellors (the bench's data does: Q4 and Q5 then read them).
 #[tokio::test]
 async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
     let shapes = |n: usize| {
@@ -367,19 +465,26 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
             ("Q2 with values", format!("{{ hubs {{ departments {{ sites(first: {n}) {{ nodes {{ name services typologies }} }} }} }} }}")),
         ]
     };
-    let mut counts: BTreeMap<&str, Vec<(usize, u64)>> = BTreeMap::new();
-    for (departments, per_department) in [
-        (&["69"][..], 1),
+    // (shape, counsellors assigned) → [(sites, statements)].
+    let mut counts: BTreeMap<(&str, bool), Vec<(usize, u64)>> = BTreeMap::new();
+    for (departments, per_department, with_counsellors) in [
+        (&["69"][..], 1, false),
         (
             &[
                 "69", "01", "13", "974", "2A", "75", "33", "59", "44", "21", "31", "971",
             ][..],
             60,
+            false,
         ),
+        (&["69", "01", "13", "75"][..], 6, true),
     ] {
         let app = TestApp::spawn().await;
         let file = generated_sites(app.dir.path(), departments, per_department);
         app.import_with(&file, "generated", &["--standard", "v1"]);
+        if with_counsellors {
+            let n = assign_counsellors(&app, "generated", departments, per_department).await;
+            assert_eq!(n, departments.len() * per_department);
+        }
         for page in [5, 20] {
             for (shape, query) in shapes(page) {
                 let before = app.db.statements();
@@ -388,15 +493,34 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
                 let statements = app.db.statements() - before;
                 let log = app.db.statement_counter().take_log();
                 assert!(!data.is_null(), "{shape}");
-                // Q4 reads the site by origin and its values once (the record is the answer when it is canonical),
-                // then its hubs and counsellors; its department is in the server's reference snapshot.
                 assert!(
                     statements <= 6,
                     "{shape}: {statements} statements:\n{}",
                     log.join("\n")
                 );
+                if shape == "Q4" {
+                    // The selection has no multi-valued field and only brief fields: neither values nor long columns.
+                    assert!(
+                        !log.iter().any(|sql| sql.contains("site_value")
+                            || sql.contains("\"site\".\"description\"")),
+                        "Q4 reads more of the site than it serves:\n{}",
+                        log.join("\n")
+                    );
+                }
+                if with_counsellors && shape == "Q4" {
+                    // Site 69-0 has two counsellors, in id order: its own and that of 69-1, which works at both.
+                    assert_eq!(
+                        data["site"]["counsellors"],
+                        json!([{ "externalId": "cn-1" }, { "externalId": "cn-2" }]),
+                        "{data}"
+                    );
+                }
+                if with_counsellors && shape == "Q5" {
+                    let listed = data.to_string().matches("externalId").count();
+                    assert!(listed > 10, "Q5 lists {listed} counsellors: {data}");
+                }
                 counts
-                    .entry(shape)
+                    .entry((shape, with_counsellors))
                     .or_default()
                     .push((departments.len() * per_department, statements));
             }
@@ -404,20 +528,44 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
     }
     eprintln!("statements per shape (sites, statements): {counts:?}");
     // Departments and regions come from the server's reference snapshot, loaded at start-up and not counted here:
-    // Q1 is its page of sites alone, Q3 the department's sites and their count, Q4 no department read.
-    for (shape, expected) in [("Q1", 1), ("Q2", 2), ("Q3", 2), ("Q4", 4)] {
-        assert_eq!(counts[shape][0].1, expected, "{shape}: {counts:?}");
+    // Q1 is its page of sites alone, Q2 the hubs with their department codes (one join) and their pages of sites,
+    // Q3 the department's sites and their count. Q4 reads the site by origin (only the brief columns its selection
+    // needs, no values), the hubs of its department and its counsellors joined with their assignments; Q5 the hubs
+    // with their department codes, their pages of sites and the counsellors of those sites, with or without
+    // assignments.
+    for ((shape, with_counsellors), expected) in [
+        (("Q1", false), 1),
+        (("Q2", false), 2),
+        (("Q3", false), 2),
+        (("Q4", false), 3),
+        (("Q4", true), 3),
+        (("Q5", false), 3),
+        (("Q5", true), 3),
+    ] {
+        assert_eq!(
+            counts[&(shape, with_counsellors)][0].1,
+            expected,
+            "{shape} (counsellors: {with_counsellors}): {counts:?}"
+        );
     }
-    for (shape, runs) in &counts {
+    for ((shape, _), runs) in &counts {
         assert!(
             runs.windows(2).all(|w| w[0].1 == w[1].1),
             "{shape}: statement counts vary with data or page size: {runs:?}"
         );
     }
+    // Assigned counsellors cost no statement more than none.
+    for shape in ["Q1", "Q2", "Q3", "Q4", "Q5", "Q2 with values"] {
+        assert_eq!(
+            counts[&(shape, false)][0].1,
+            counts[&(shape, true)][0].1,
+            "{shape}: {counts:?}"
+        );
+    }
     // A nested list that selects no multi-valued field does not read them: one statement fewer than with them.
     assert_eq!(
-        counts["Q2"][0].1 + 1,
-        counts["Q2 with values"][0].1,
+        counts[&("Q2", false)][0].1 + 1,
+        counts[&("Q2 with values", false)][0].1,
         "{counts:?}"
     );
 }

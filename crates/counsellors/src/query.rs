@@ -15,8 +15,8 @@ use maillage_core::sync::SyncOptions;
 use maillage_core::{DepartmentCode, Email, PostalCode, Siret, SiteId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationDef, RelationTrait,
 };
 use std::collections::BTreeMap;
 
@@ -492,7 +492,10 @@ pub(crate) fn assignment_from_model(m: assignment::Model) -> Assignment {
     }
 }
 
-/// The counsellors working at these sites, with their assignment (two statements whatever the number of sites).
+/// The counsellors working at these sites, with their assignment, by site then counsellor: one statement whatever
+/// the number of sites, the assignments joined with their counsellors (a second statement for the counsellors by
+/// id was one more round trip on every `Site.counsellors` level, issue #16). A counsellor listed at several sites
+/// is decoded once per site, as it comes in each row.
 pub async fn counsellors_of_sites<C: ConnectionTrait>(
     db: &C,
     sites: &[SiteId],
@@ -501,26 +504,25 @@ pub async fn counsellors_of_sites<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let rows = assignment::Entity::find()
+        .select_also(counsellor::Entity)
+        .join(JoinType::InnerJoin, assignment_counsellor())
         .filter(assignment::Column::SiteId.is_in(sites.iter().map(|s| s.0)))
         .order_by_asc(assignment::Column::SiteId)
         .order_by_asc(assignment::Column::CounsellorId)
         .all(db)
         .await?;
-    let mut ids: Vec<CounsellorId> = rows.iter().map(|r| CounsellorId(r.counsellor_id)).collect();
-    ids.sort();
-    ids.dedup();
-    let counsellors: BTreeMap<CounsellorId, Counsellor> = counsellors_by_ids(db, &ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let a = assignment_from_model(r);
-            counsellors.get(&a.counsellor_id).map(|c| (a, c.clone()))
-        })
-        .collect())
+    rows.into_iter()
+        .filter_map(|(a, c)| c.map(|c| (a, c)))
+        .map(|(a, c)| Ok((assignment_from_model(a), counsellor_from_model(c)?)))
+        .collect()
+}
+
+/// An assignment's counsellor, for joins (the entities declare no relation: the other reads need none).
+fn assignment_counsellor() -> RelationDef {
+    assignment::Entity::belongs_to(counsellor::Entity)
+        .from(assignment::Column::CounsellorId)
+        .to(counsellor::Column::Id)
+        .into()
 }
 
 /// Public counts per department (four grouped statements): posts granted, counsellors active, in training, and

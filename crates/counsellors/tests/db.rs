@@ -1141,3 +1141,94 @@ async fn an_import_reports_every_broken_rule_of_a_row_at_its_line_and_column() {
         "stored as the API would store it"
     );
 }
+
+/// `counsellors_of_sites` reads the assignments joined with their counsellors in one statement: by site then
+/// counsellor, every counsellor equal to its read by id (all its columns), a counsellor at several sites once per
+/// site, and a site without counsellors absent.
+#[tokio::test]
+async fn counsellors_of_sites_join_assignments_and_counsellors_in_one_statement() {
+    let e = env().await;
+    let admin = Actor::cli();
+    let mut counsellors = Vec::new();
+    for (n, external_id) in [(1, "cn-a"), (2, "cn-b"), (3, "cn-c")] {
+        let s = create_structure(&e.t.db, &admin, structure(n, "69", StructureKind::Commune))
+            .await
+            .unwrap();
+        let mut new = counsellor(external_id, s.id);
+        new.personal.email = Some(maillage_core::Email::parse("camille@exemple.fr").unwrap());
+        new.contract_type = Some(maillage_counsellors::ContractType::ALL[0]);
+        new.recruited_on = Some(day("2024-02-01"));
+        counsellors.push(create_counsellor(&e.t.db, &admin, new).await.unwrap());
+    }
+    let (a, b, c) = (&counsellors[0], &counsellors[1], &counsellors[2]);
+    // a works at sites 5 and 3, b at 3, c at 9 (assigned in that order: the result is ordered, not as inserted).
+    set_assignments(&e.t.db, &admin, c.id, c.version, 25, &[(SiteId(9), 75)])
+        .await
+        .unwrap();
+    set_assignments(&e.t.db, &admin, b.id, b.version, 25, &[(SiteId(3), 75)])
+        .await
+        .unwrap();
+    set_assignments(
+        &e.t.db,
+        &admin,
+        a.id,
+        a.version,
+        25,
+        &[(SiteId(5), 40), (SiteId(3), 35)],
+    )
+    .await
+    .unwrap();
+    let ids = [a.id, b.id, c.id];
+    let mut read = Vec::new();
+    for id in ids {
+        read.push(
+            maillage_counsellors::get_counsellor(&e.t.db, id)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let (a, b, c) = (&read[0], &read[1], &read[2]);
+    assert!(a.data.personal.email.is_some() && a.data.contract_type.is_some());
+
+    let before = e.t.statements();
+    let found = maillage_counsellors::counsellors_of_sites(
+        &e.t.db,
+        &[SiteId(9), SiteId(4), SiteId(3), SiteId(5)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(e.t.statements() - before, 1, "one statement");
+    let got: Vec<(i32, i32, String)> = found
+        .iter()
+        .map(|(asg, co)| (asg.site_id.0, asg.share, co.data.external_id.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (3, 35, "cn-a".to_owned()),
+            (3, 75, "cn-b".to_owned()),
+            (5, 40, "cn-a".to_owned()),
+            (9, 75, "cn-c".to_owned()),
+        ]
+    );
+    for (asg, co) in &found {
+        assert_eq!(asg.counsellor_id, co.id);
+        let expected = [a, b, c].into_iter().find(|x| x.id == co.id).unwrap();
+        assert_eq!(co, expected, "the joined counsellor is the one read by id");
+    }
+
+    // A site without counsellors, alone, gives nothing; no site runs no statement.
+    let only_empty = maillage_counsellors::counsellors_of_sites(&e.t.db, &[SiteId(4)])
+        .await
+        .unwrap();
+    assert!(only_empty.is_empty());
+    let before = e.t.statements();
+    assert!(
+        maillage_counsellors::counsellors_of_sites(&e.t.db, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(e.t.statements(), before);
+}

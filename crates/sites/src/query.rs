@@ -1047,23 +1047,58 @@ pub async fn sites_by_ids<C: ConnectionTrait>(
 }
 
 /// A site by its origin, `(source, source_id)`, archived or not (an archived one is a tombstone: `archived_at`).
-#[tracing::instrument(skip_all)]
 pub async fn site_by_source<C: ConnectionTrait>(
     db: &C,
     source: &str,
     source_id: &str,
 ) -> Result<Option<Site>, SitesError> {
-    let rows = site::Entity::find()
+    site_parts_by_source(db, source, source_id, SiteParts::Whole).await
+}
+
+/// [`site_by_source`] reading only `parts` of the site: a caller that knows what it will serve (a GraphQL selection)
+/// reads the brief columns or leaves the values out, as lists do (one statement, two for [`SiteParts::Whole`]).
+/// `merged_into` and `archived_at` are read by every part, so a caller can follow a merge or see a tombstone.
+#[tracing::instrument(skip_all)]
+pub async fn site_parts_by_source<C: ConnectionTrait>(
+    db: &C,
+    source: &str,
+    source_id: &str,
+    parts: SiteParts,
+) -> Result<Option<Site>, SitesError> {
+    let stmt = site_select(parts)
         .filter(site::Column::Source.eq(source))
         .filter(site::Column::SourceId.eq(source_id))
-        .all(db)
-        .await?;
-    Ok(hydrate(db, rows).await?.into_iter().next())
+        .build(db.get_database_backend());
+    Ok(read_sites(db, stmt, parts)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(site, _)| site))
 }
 
 /// One site by id.
 pub async fn get_site<C: ConnectionTrait>(db: &C, id: SiteId) -> Result<Option<Site>, SitesError> {
-    Ok(sites_by_ids(db, &[id]).await?.into_iter().next())
+    get_site_parts(db, id, SiteParts::Whole).await
+}
+
+/// [`get_site`] reading only `parts` of the site (see [`site_parts_by_source`]): live and canonical sites only, as
+/// [`sites_by_ids`].
+#[tracing::instrument(skip_all)]
+pub async fn get_site_parts<C: ConnectionTrait>(
+    db: &C,
+    id: SiteId,
+    parts: SiteParts,
+) -> Result<Option<Site>, SitesError> {
+    let stmt = site_select(parts)
+        .filter(site::Column::Id.eq(id.0))
+        .filter(site::Column::ArchivedAt.is_null())
+        .filter(site::Column::MergedInto.is_null())
+        .build(db.get_database_backend());
+    Ok(read_sites(db, stmt, parts)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(site, _)| site))
 }
 
 /// One live row by id, even a source record merged into a canonical site (for writes to that record).

@@ -308,6 +308,12 @@ fn selected_parts(ctx: &Context<'_>) -> SiteParts {
     for node in nodes.iter().flat_map(|n| n.selection_fields()) {
         selected.extend(node.selection_set().map(|f| f.name()));
     }
+    parts_for(&selected)
+}
+
+/// What a read of sites needs, from the names of the fields of `Site` selected on them (the rule of
+/// [`selected_parts`], shared with `Query.site`).
+pub(crate) fn parts_for(selected: &[&str]) -> SiteParts {
     if selected.iter().all(|f| BRIEF_FIELDS.contains(f)) {
         SiteParts::Brief
     } else if selected.iter().any(|f| WHOLE_FIELDS.contains(f)) {

@@ -1,6 +1,6 @@
 //! Queries on sites.
 
-use super::inputs::{SiteFilterInput, SiteOrderByInput, sites_args};
+use super::inputs::{SiteFilterInput, SiteOrderByInput, parts_for, sites_args};
 use super::objects::site_connection;
 use crate::kit::connection::{Connection, PageArgs};
 use crate::kit::error::{IntoGql, coded};
@@ -10,7 +10,8 @@ use crate::kit::state;
 use async_graphql::{Context, ID, Object};
 use maillage_core::Code;
 use maillage_core::SiteId;
-use maillage_sites::Site;
+use maillage_sites::query::{get_site_parts, site_parts_by_source};
+use maillage_sites::{Site, SiteParts};
 
 /// Queries on sites.
 #[derive(Default)]
@@ -75,10 +76,13 @@ impl SitesQuery {
         >,
     ) -> async_graphql::Result<Option<SiteNode>> {
         let s = state(ctx)?;
+        // Only what the selection serves, by the lists' rule: most look-ups ask for a few brief fields, and the
+        // whole row with its values cost the widest read and one more statement (issue #16).
+        let parts = selected_site_parts(ctx);
         let id = match (id, source, source_id) {
             (Some(id), None, None) => SiteId(decode_int(&id, NodeKind::Site)?),
             (None, Some(source), Some(source_id)) => {
-                match maillage_sites::site_by_source(&s.db, &source, &source_id)
+                match site_parts_by_source(&s.db, &source, &source_id, parts)
                     .await
                     .gql()?
                 {
@@ -100,9 +104,20 @@ impl SitesQuery {
                 ));
             }
         };
-        let site = maillage_sites::get_site(&s.db, id).await.gql()?;
+        let site = get_site_parts(&s.db, id, parts).await.gql()?;
         Ok(site.map(SiteNode::new))
     }
+}
+
+/// The parts of the site a field of type `Site` (`Query.site`) needs, from the fields selected on it, fragments
+/// included: the rule of the lists ([`parts_for`]), whose resolvers refuse a field the read did not load.
+fn selected_site_parts(ctx: &Context<'_>) -> SiteParts {
+    let look = ctx.look_ahead();
+    let mut selected: Vec<&str> = Vec::new();
+    for field in look.selection_fields() {
+        selected.extend(field.selection_set().map(|f| f.name()));
+    }
+    parts_for(&selected)
 }
 
 /// Used by `node`/`nodes`.
