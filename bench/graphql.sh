@@ -221,9 +221,19 @@ python3 "$root/bench/shapes.py" check "http://127.0.0.1:$mport/graphql" $gurl
 [ $mode != full ] && exit 0
 
 
-# One wrk run: prints "req/s p50_ms p99_ms".
+# CPU time (clock ticks, user + system) of a process, and of every PostgreSQL process together: both engines keep
+# their pool's connections for the whole run, so the backends that serve a run are alive at both readings.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+    local t=0 p
+    for p in $(pgrep -x postgres); do t=$((t + $(cpu_ticks "$p"))); done
+    echo "$t"
+}
+
+# One wrk run against the engine of process `pid`: prints "req/s p50_ms p99_ms errors engine_cpu_ms pg_cpu_ms", the
+# last two per request (the engine's own CPU, and PostgreSQL's for it).
 run_wrk() {
-    local url=$1 body_file=$2 c=$3
+    local url=$1 body_file=$2 c=$3 pid=$4
     cat >"$work/post.lua" <<EOF
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -231,8 +241,11 @@ local f = io.open("$body_file", "r")
 wrk.body = f:read("*a")
 f:close()
 EOF
+    local e0 p0
+    e0=$(cpu_ticks "$pid") p0=$(pg_ticks)
     wrk -t2 -c"$c" -d"${duration}s" --timeout 30s --latency -s "$work/post.lua" "$url" >"$work/wrk.out" 2>&1
-    python3 - "$work/wrk.out" <<'EOF'
+    echo "$(($(cpu_ticks "$pid") - e0)) $(($(pg_ticks) - p0)) $(getconf CLK_TCK)" >"$work/cpu.out"
+    python3 - "$work/wrk.out" "$work/cpu.out" <<'EOF'
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(label):
@@ -244,26 +257,32 @@ def ms(label):
 rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 errors = re.search(r"Socket errors: (.*)", t)
+done = re.search(r"(\d+) requests in", t)
+engine, pg, tick = (int(x) for x in open(sys.argv[2]).read().split())
+per = lambda ticks: ticks * 1000 / tick / max(int(done.group(1)) if done else 0, 1)
 print(f"{float(rps.group(1)) if rps else 0:.0f} {ms('50'):.1f} {ms('99'):.1f} {bad.group(1) if bad else 0}"
-      f"{' socket-errors' if errors else ''}")
+      f" {per(engine):.2f} {per(pg):.2f}{' socket-errors' if errors else ''}")
 EOF
 }
 
 median() { python3 -c 'import sys, statistics; v = [float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.1f}")' "$@"; }
+# The median with two decimals below 10 (CPU per request and short latencies), one above.
+median2() { python3 -c 'import sys, statistics; m = statistics.median(float(x) for x in sys.argv[1:]); print(f"{m:.2f}" if m < 10 else f"{m:.1f}")' "$@"; }
 
 echo
 echo "## GraphQL bench, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD)"
 echo
 echo "- data: $sites sites over $(count_departments) departments, $counsellors counsellors; backend $backend"
 echo "- both engines: pool of $pool connections, sslmode=disable, logs at warn; wrk -t2, ${duration} s per run, ${rounds} alternating rounds, the median shown"
+echo "- CPU ms/req: the engine's own CPU time per request + PostgreSQL's (all its processes) per request, from /proc, during the same wrk runs; Node runs PostGraphile on one thread, Maillage on every core"
 echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg); Maillage RSS idle: $(rss_mb "$mpid") MB"
 echo
 if [ $backend = postgres ]; then
-    echo "| shape | conns | Maillage req/s | p50 ms | p99 ms | PostGraphile req/s | p50 ms | p99 ms | ratio |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| shape | conns | Maillage req/s | p50 ms | p99 ms | CPU ms/req | PostGraphile req/s | p50 ms | p99 ms | CPU ms/req | ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 else
-    echo "| shape | conns | Maillage req/s | p50 ms | p99 ms |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| shape | conns | Maillage req/s | p50 ms | p99 ms | CPU ms/req |"
+    echo "|---|---:|---:|---:|---:|---:|"
 fi
 peak_q5=0
 for shape in "${shapes[@]}"; do
@@ -275,37 +294,38 @@ for shape in "${shapes[@]}"; do
     fi
     for c in "${conns[@]}"; do
         m_rps=() m_p50=() m_p99=() g_rps=() g_p50=() g_p99=() m_bad=0 g_bad=0
+        m_cpu=() m_pg=() g_cpu=() g_pg=()
         for _ in $(seq 1 "$rounds"); do
             sampler=""
             if [ "$shape" = Q5 ]; then
                 (peak=0; while kill -0 "$mpid" 2>/dev/null; do r=$(rss_mb "$mpid"); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$work/peak"; sleep 0.2; done) &
                 sampler=$!
             fi
-            read -r r p50 p99 bad _ < <(run_wrk "http://127.0.0.1:$mport/graphql" "$work/m-$shape.json" "$c")
+            read -r r p50 p99 bad ecpu pcpu _ < <(run_wrk "http://127.0.0.1:$mport/graphql" "$work/m-$shape.json" "$c" "$mpid")
             [ -n "$sampler" ] && kill "$sampler" 2>/dev/null && wait "$sampler" 2>/dev/null || true
             if [ "$shape" = Q5 ] && [ -f "$work/peak" ] && [ "$(cat "$work/peak")" -gt "$peak_q5" ]; then
                 peak_q5=$(cat "$work/peak")
             fi
-            m_rps+=("$r") m_p50+=("$p50") m_p99+=("$p99")
+            m_rps+=("$r") m_p50+=("$p50") m_p99+=("$p99") m_cpu+=("$ecpu") m_pg+=("$pcpu")
             m_bad=$((m_bad + bad))
             if [ $g_has = 1 ]; then
-                read -r r p50 p99 bad _ < <(run_wrk "$gurl" "$work/g-$shape.json" "$c")
-                g_rps+=("$r") g_p50+=("$p50") g_p99+=("$p99")
+                read -r r p50 p99 bad ecpu pcpu _ < <(run_wrk "$gurl" "$work/g-$shape.json" "$c" "$gpid")
+                g_rps+=("$r") g_p50+=("$p50") g_p99+=("$p99") g_cpu+=("$ecpu") g_pg+=("$pcpu")
                 g_bad=$((g_bad + bad))
             fi
         done
         mr=$(median "${m_rps[@]}")
-        line="| $shape $(python3 "$root/bench/shapes.py" what "$shape") | $c | $mr | $(median "${m_p50[@]}") | $(median "${m_p99[@]}")"
+        line="| $shape $(python3 "$root/bench/shapes.py" what "$shape") | $c | $mr | $(median "${m_p50[@]}") | $(median "${m_p99[@]}") | $(median2 "${m_cpu[@]}") + $(median2 "${m_pg[@]}")"
         [ $m_bad -gt 0 ] && line="$line ($m_bad errors)"
         if [ $backend = postgres ]; then
             if [ $g_has = 1 ]; then
                 gr=$(median "${g_rps[@]}")
                 ratio=$(python3 -c "import sys; print(f'{float(sys.argv[1]) / max(float(sys.argv[2]), 1e-9):.2f}')" "$mr" "$gr")
-                line="$line | $gr | $(median "${g_p50[@]}") | $(median "${g_p99[@]}")"
+                line="$line | $gr | $(median "${g_p50[@]}") | $(median "${g_p99[@]}") | $(median2 "${g_cpu[@]}") + $(median2 "${g_pg[@]}")"
                 [ $g_bad -gt 0 ] && line="$line ($g_bad errors)"
                 line="$line | $ratio |"
             else
-                line="$line | – | – | – | – |"
+                line="$line | – | – | – | – | – |"
             fi
         else
             line="$line |"
