@@ -952,13 +952,11 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
             Ok(inner)
         };
         // With `totalCount`, the department's count rides along with its page, in the same statement (one round
-        // trip and one statement fewer per request, issue #16): `counted` is always one row (an aggregate
-        // without `GROUP BY`) and the page is `LEFT JOIN`ed to it, so a department whose page is empty (no site,
-        // `first: 0` past the end, a cursor at its end) still answers one row, its site columns NULL, carrying
-        // its count and its code. The count has the page's conditions but the cursor (the same number as the
-        // department's own list counts), and walks the live partial index alone, as a separate count did.
+        // trip and one statement fewer per request, issue #16), with the page's conditions but the cursor (the
+        // number the department's own list counts), from the live partial index alone as a separate count did.
+        // Each row also names the department it counts (`ASKED_CODE`), for a department whose page is empty.
         let listed = |code: Expr| -> Result<SelectStatement, SitesError> {
-            let page_statement = page_of(code.clone())?;
+            let mut page_statement = page_of(code.clone())?;
             if !page.with_total {
                 return Ok(page_statement);
             }
@@ -968,18 +966,32 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
                 .cond_where(resolved.condition.clone())
                 .and_where(in_department(code.clone()))
                 .to_owned();
-            Ok(Query::select()
-                .column(("ranked", Asterisk))
-                .column(("counted", TOTAL_COUNT))
-                .expr_as(code, ASKED_CODE)
-                .from_subquery(count, "counted")
-                .join_subquery(
-                    JoinType::LeftJoin,
-                    page_statement,
-                    "ranked",
-                    Expr::cust("TRUE"),
-                )
-                .to_owned())
+            if backend == DatabaseBackend::Postgres {
+                // A scalar subquery here would depend on `asked.code`, and PostgreSQL would run it again for every
+                // row of the page: `counted` is one row per department instead (an aggregate without `GROUP BY`),
+                // the page `LEFT JOIN`ed to it, so a department whose page is empty still answers one row, its
+                // site columns NULL, carrying its count.
+                return Ok(Query::select()
+                    .column(("ranked", Asterisk))
+                    .column(("counted", TOTAL_COUNT))
+                    .expr_as(code, ASKED_CODE)
+                    .from_subquery(count, "counted")
+                    .join_subquery(
+                        JoinType::LeftJoin,
+                        page_statement,
+                        "ranked",
+                        Expr::cust("TRUE"),
+                    )
+                    .to_owned());
+            }
+            // On SQLite each department is its own arm with its code bound: the count is an uncorrelated scalar
+            // subquery, computed once per arm beside the page's index walk. (The `LEFT JOIN` form above
+            // materialises the page first: about a third slower than the two statements it replaces, where this
+            // costs what they did.) A department whose page is empty answers no row: see `missing` below.
+            page_statement
+                .expr_as(Expr::SubQuery(None, Box::new(count.into())), TOTAL_COUNT)
+                .expr_as(code, ASKED_CODE);
+            Ok(page_statement)
         };
         // Each department once: a repeated one would repeat its rows.
         let asked: BTreeSet<&str> = departments.iter().map(DepartmentCode::as_str).collect();
@@ -1021,6 +1033,31 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
             (read_sites(db, stmt, parts).await?, HashMap::new())
         };
         totals.extend(counts.into_iter().filter_map(|(dep, n)| Some((dep?, n))));
+        // A department that answered no row (on SQLite, an empty page) has no site from the start of its list
+        // (`LIMIT` is at least one): its count is 0. After a cursor (a page past the end, rare), its count is one
+        // more statement, for those departments only.
+        let missing: Vec<&str> = asked
+            .iter()
+            .copied()
+            .filter(|d| !totals.contains_key(*d))
+            .collect();
+        if page.with_total && page.after.is_some() && !missing.is_empty() {
+            let counts: Vec<(Option<String>, i64)> = site::Entity::find()
+                .select_only()
+                .column(site::Column::DepartmentCode)
+                .column_as(Expr::cust("COUNT(*)"), TOTAL_COUNT)
+                .filter(resolved.condition.clone())
+                .filter(site::Column::DepartmentCode.is_in(missing))
+                .group_by(site::Column::DepartmentCode)
+                .into_tuple()
+                .all(db)
+                .await?;
+            totals.extend(
+                counts
+                    .into_iter()
+                    .filter_map(|(dep, n)| Some((dep?, u64::try_from(n).ok()?))),
+            );
+        }
         sites
     };
     let mut grouped: HashMap<String, Vec<(Site, String)>> = HashMap::new();
