@@ -25,6 +25,7 @@ mod ops;
 mod persisted;
 mod protection;
 mod search;
+mod site_counts;
 mod site_lists;
 mod statistics;
 mod support;
