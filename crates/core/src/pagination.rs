@@ -76,7 +76,8 @@ pub struct PageRequest {
     pub first: u32,
     /// The position to read past, in scan order: the client's `after`, or its `before` when [`Self::backward`].
     pub after: Option<Cursor>,
-    /// Count the matching items (an extra statement), only when the client selected `totalCount`.
+    /// Count the matching items, only when the client selected `totalCount`. How is each list's own: site lists
+    /// count in their page's statement, at no extra round trip.
     pub with_total: bool,
     /// The client asked for `last`/`before`: the page ends at the cursor (or at the end of the list).
     pub backward: bool,

@@ -1139,11 +1139,7 @@ pub async fn site_parts_by_source<C: ConnectionTrait>(
         .filter(site::Column::Source.eq(source))
         .filter(site::Column::SourceId.eq(source_id))
         .build(db.get_database_backend());
-    Ok(read_sites(db, stmt, parts)
-        .await?
-        .into_iter()
-        .next()
-        .map(|(site, _)| site))
+    first_site(db, stmt, parts).await
 }
 
 /// One site by id.
@@ -1164,11 +1160,7 @@ pub async fn get_site_parts<C: ConnectionTrait>(
         .filter(site::Column::ArchivedAt.is_null())
         .filter(site::Column::MergedInto.is_null())
         .build(db.get_database_backend());
-    Ok(read_sites(db, stmt, parts)
-        .await?
-        .into_iter()
-        .next()
-        .map(|(site, _)| site))
+    first_site(db, stmt, parts).await
 }
 
 /// One live row by id, even a source record merged into a canonical site (for writes to that record).
@@ -1398,6 +1390,19 @@ async fn read_sites<C: ConnectionTrait>(
 ) -> Result<Vec<(Site, String)>, SitesError> {
     let rows = db.query_all_raw(stmt).await?;
     sites_of_rows(db, &rows, parts).await
+}
+
+/// The one site a look-up statement finds, if any ([`read_sites`] without the sort keys).
+async fn first_site<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    parts: SiteParts,
+) -> Result<Option<Site>, SitesError> {
+    Ok(read_sites(db, stmt, parts)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(site, _)| site))
 }
 
 /// The column of a list statement that carries the count of the list, or of the department's list (`totalCount`).
