@@ -346,3 +346,92 @@ async fn site_by_id_or_origin_answers_the_same_whatever_part_of_it_is_read() {
         assert!(data["s"].is_null(), "{selection}: {data}");
     }
 }
+
+/// The fields a `Site` gives from memory (`kit::memory`, no future per field) answer exactly as their resolvers:
+/// a list asked for every field of `Site` plainly equals the same list asked inside an inline fragment, and with a
+/// directive on one field (selections resolved whole by async-graphql's own path), site by site. The plain
+/// answer's keys follow the selection, aliases included, and a field asked twice under one key is answered once.
+#[tokio::test]
+async fn fields_from_memory_answer_as_their_resolvers() {
+    let mut config = maillage_server::config::ServeConfig::default();
+    config.protection.rate_limit_per_minute = 0;
+    let app = TestApp::spawn_with(config).await;
+    let file = full_sites(app.dir.path());
+    app.import_with(&file, "brief", &["--standard", "v1"]);
+    let token = app.token("admin", None).await;
+    let ask = |query: String| {
+        let token = &token;
+        let app = &app;
+        async move {
+            let (_, body) = app.post_as(Some(token), &query, json!({})).await;
+            assert!(body.get("errors").is_none(), "{query}: {body}");
+            body["data"]["sites"]["nodes"].as_array().unwrap().clone()
+        }
+    };
+    let fields = site_field_selections(&app, &token).await;
+    let every = fields
+        .iter()
+        .map(|(_, s)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let plain = ask(format!(
+        "{{ sites(first: 20) {{ nodes {{ __typename {every} }} }} }}"
+    ))
+    .await;
+    assert_eq!(plain.len(), 7, "{plain:?}");
+    let fragment = ask(format!(
+        "{{ sites(first: 20) {{ nodes {{ ... on Site {{ __typename {every} }} }} }} }}"
+    ))
+    .await;
+    let with_directives = ask(format!(
+        "{{ sites(first: 20) {{ nodes {{ __typename @include(if: true) {every} }} }} }}"
+    ))
+    .await;
+    let order: Vec<&str> = std::iter::once("__typename")
+        .chain(fields.iter().map(|(name, _)| name.as_str()))
+        .collect();
+    for (i, site) in plain.iter().enumerate() {
+        assert_eq!(site, &fragment[i], "site {i}: plain and inside a fragment");
+        assert_eq!(
+            site, &with_directives[i],
+            "site {i}: plain and with directives"
+        );
+        let keys: Vec<&str> = site
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, order, "site {i}: keys in the selection's order");
+        assert_eq!(site["__typename"], "Site");
+        assert!(
+            site["name"].is_string() && site["services"].is_array(),
+            "{site}"
+        );
+    }
+
+    let aliased = ask(
+        "{ sites(first: 20) { nodes { b: name a: sourceId name version v: version } } }".to_owned(),
+    )
+    .await;
+    for (i, site) in aliased.iter().enumerate() {
+        let keys: Vec<&str> = site
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["b", "a", "name", "version", "v"], "site {i}");
+        assert_eq!(site["b"], plain[i]["name"]);
+        assert_eq!(site["a"], plain[i]["sourceId"]);
+        assert_eq!(site["v"], plain[i]["version"]);
+    }
+    let twice = ask("{ sites(first: 20) { nodes { name name sourceId } } }".to_owned()).await;
+    for (i, site) in twice.iter().enumerate() {
+        assert_eq!(
+            site,
+            &json!({ "name": plain[i]["name"], "sourceId": plain[i]["sourceId"] }),
+            "site {i}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod handles;
 pub mod id;
 pub mod loader;
+pub mod memory;
 pub mod order;
 pub mod payload;
 pub mod territory;

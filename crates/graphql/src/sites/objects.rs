@@ -9,14 +9,17 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
+use crate::kit::memory::{FromMemory, nullable, nullable_text, scalar, text};
 use crate::kit::state;
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, Value};
 use chrono::{DateTime, Utc};
 use maillage_core::pagination::Page;
 use maillage_core::{Code, DepartmentCode};
 use maillage_sites::{NewSite, Site, SiteParts, ValueKind};
 use maillage_territories::{Department, Hub};
+use ref_cast::RefCast;
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// What a site's multi-valued field said in its source, and its v1.0.2 label if there is one.
@@ -32,6 +35,17 @@ pub struct SiteValue {
 }
 
 impl SiteNode {
+    /// Global ID (opaque).
+    fn global_id(&self) -> ID {
+        encode(NodeKind::Site, self.site.id)
+    }
+
+    /// The `Node` interface's `id`, which its derive calls on the node itself, as `#[Object]` shapes a resolver:
+    /// with the context, as a result.
+    pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
+        Ok(self.global_id())
+    }
+
     /// The site's content for a field outside the brief read's ([`super::inputs::BRIEF_FIELDS`]): refused when the
     /// read was brief, whose other fields hold neutral values (`SiteParts::Brief`), rather than served as the site's.
     /// The list chooses a brief read only when no such field is selected, so this is a guard against a mistake
@@ -73,15 +87,90 @@ fn not_loaded(parts: SiteParts) -> async_graphql::Error {
     coded("internal error", Code::InternalError, None)
 }
 
+/// The `Site` object's resolvers, on the site itself: [`SiteNode`] is the object, resolved through
+/// [`crate::kit::memory::resolve_object`], which gives its plain fields from memory ([`FromMemory`]) and asks these
+/// resolvers for the others.
+#[derive(RefCast)]
+#[repr(transparent)]
+pub struct SiteFields(SiteNode);
+
+impl Deref for SiteFields {
+    type Target = SiteNode;
+
+    fn deref(&self) -> &SiteNode {
+        &self.0
+    }
+}
+
+crate::object_from_memory!(SiteNode, SiteFields);
+
+impl FromMemory for SiteNode {
+    fn field_from_memory(&self, name: &str) -> Option<Value> {
+        let site = &self.site;
+        let data = &site.data;
+        // Fields outside the brief read are given only when the read has them; otherwise their resolver answers
+        // (with its error), as it would without this path.
+        let row = || self.site.parts.has_row().then_some(data);
+        let values = |kind: ValueKind| {
+            self.site
+                .parts
+                .has_values()
+                .then(|| Value::List(data.mapped_values(kind).into_iter().map(text).collect()))
+        };
+        Some(match name {
+            "id" => scalar(&self.global_id()),
+            "source" => text(&site.source),
+            "sourceId" => text(&data.source_id),
+            "standardVersion" => text(row()?.standard_version.as_str()),
+            "pivot" => text(row()?.pivot.as_str()),
+            "name" => text(&data.name),
+            "commune" => text(&data.commune),
+            "postalCode" => text(data.postal_code.as_str()),
+            "inseeCode" => nullable_text(data.insee_code.as_ref().map(|c| c.as_str())),
+            "address" => text(&row()?.address),
+            "addressComplement" => nullable_text(row()?.address_complement.as_deref()),
+            "latitude" => nullable(data.latitude.as_ref()),
+            "longitude" => nullable(data.longitude.as_ref()),
+            "phone" => nullable_text(row()?.phone.as_deref()),
+            "website" => nullable_text(row()?.website.as_deref()),
+            "openingHoursKnown" => scalar(&(site.opening_hours_valid == Some(true))),
+            "distanceKm" => nullable(site.distance_km.as_ref()),
+            "openingHours" => nullable_text(row()?.opening_hours.as_deref()),
+            "openingHoursValid" => nullable(site.opening_hours_valid.as_ref()),
+            "summary" => nullable_text(row()?.summary.as_deref()),
+            "description" => nullable_text(row()?.description.as_deref()),
+            "sourceLabel" => nullable_text(row()?.source_label.as_deref()),
+            "parentStructure" => nullable_text(row()?.parent_structure.as_deref()),
+            "updatedOn" => scalar(&Date(data.updated_on)),
+            "services" => values(ValueKind::Service)?,
+            "publics" => values(ValueKind::Public)?,
+            "specificSupport" => values(ValueKind::SpecificSupport)?,
+            "fees" => values(ValueKind::Fee)?,
+            "nationalProgrammes" => values(ValueKind::NationalProgramme)?,
+            "trainingLabels" => values(ValueKind::TrainingLabel)?,
+            "otherLabels" => nullable_text(row()?.other_labels.as_deref()),
+            "accessModes" => values(ValueKind::AccessMode)?,
+            "supportModes" => values(ValueKind::SupportMode)?,
+            "typologies" => values(ValueKind::Typology)?,
+            "accessibilityUrl" => nullable_text(row()?.accessibility_url.as_deref()),
+            "bookingUrl" => nullable_text(row()?.booking_url.as_deref()),
+            "version" => scalar(&site.version),
+            "createdAt" => scalar(&site.created_at),
+            "updatedAt" => scalar(&site.updated_at),
+            _ => return None,
+        })
+    }
+}
+
 /// A lieu de médiation numérique (site), normalised from the national standard (v0.1.1 or v1.0.2).
 ///
 /// Multi-valued fields (`services`, `publics`, …) give v1.0.2 labels; values of the source that have no v1.0.2
 /// equivalent are in `rawValues` with a null `value`.
 #[Object(name = "Site")]
-impl SiteNode {
+impl SiteFields {
     /// Global ID (opaque).
-    pub async fn id(&self) -> ID {
-        encode(NodeKind::Site, self.site.id)
+    async fn id(&self) -> ID {
+        self.global_id()
     }
     /// The import source (e.g. `hinaura`); with `sourceId`, the site's identity.
     async fn source(&self) -> &str {

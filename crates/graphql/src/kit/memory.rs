@@ -1,0 +1,192 @@
+//! Objects whose plain fields are answered from what they already hold, without a future per field.
+//!
+//! async-graphql resolves every selected field of every object as its own boxed future, run in a
+//! `FuturesUnordered` of the object: an allocation per field, a task per field and one per object, then a poll of
+//! each. For a page of sites asking `sourceId name`, that machinery costs more than the values themselves, and
+//! PostGraphile, which builds such rows in one pass, is about as fast per request as Maillage's whole pipeline
+//! (issue #16, docs/PERFORMANCE.md). [`resolve_object`] answers the fields an object can give from memory in one
+//! pass, and only the others (a relation through a DataLoader, a field reading the caller, one with arguments)
+//! through async-graphql's own per-field path, all awaited together as async-graphql does.
+//!
+//! The answer is the one async-graphql's `resolve_container` gives: the same values (each field's value is made by
+//! the same `ScalarType::to_value` its resolver's return type uses, and the e2e module `memory` compares both paths
+//! field by field), the same errors at the same paths, and keys in the order of the selection, which is the order
+//! the GraphQL specification asks for (async-graphql puts a field that waited after the ones that did not). A
+//! selection this path does not reproduce exactly falls back to `resolve_container` whole: a fragment, a field with
+//! a directive, or two fields under one response key (which async-graphql merges).
+//!
+//! It relies on the schema having no async-graphql extension (see [`crate::engine`]): with one, async-graphql sends
+//! each field through the extensions, which this path does not.
+
+use async_graphql::parser::types::{Field, Selection};
+use async_graphql::resolver_utils::{ContainerType, resolve_container};
+use async_graphql::{ContextSelectionSet, Name, Positioned, ScalarType, ServerResult, Value};
+use std::future::Future;
+use std::pin::Pin;
+
+/// An object that can give some of its fields from memory, exactly as their resolvers would.
+pub trait FromMemory: ContainerType + Sync {
+    /// The value of the field named `name` (a field that takes no argument and has no selection below it), made
+    /// as its resolver's return type makes it, or `None` to resolve it through its resolver: a field that needs the
+    /// context, waits, or may fail.
+    fn field_from_memory(&self, name: &str) -> Option<Value>;
+}
+
+/// A scalar as its resolver's return type gives it.
+pub fn scalar<T: ScalarType>(value: &T) -> Value {
+    value.to_value()
+}
+
+/// A nullable scalar as its resolver's `Option` return type gives it.
+pub fn nullable<T: ScalarType>(value: Option<&T>) -> Value {
+    value.map_or(Value::Null, ScalarType::to_value)
+}
+
+/// A string as a resolver returning `&str` gives it.
+pub fn text(value: &str) -> Value {
+    Value::String(value.to_owned())
+}
+
+/// A nullable string as a resolver returning `Option<&str>` gives it.
+pub fn nullable_text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, text)
+}
+
+/// A field resolved through its object's resolver.
+type FieldFuture<'a> = Pin<Box<dyn Future<Output = ServerResult<Option<Value>>> + Send + 'a>>;
+
+/// What one selected field becomes: its value already, or its place among the fields still to resolve.
+enum Slot<'a> {
+    /// Given from memory.
+    Ready(Value),
+    /// To resolve through the object's resolver.
+    Later(&'a Positioned<Field>),
+}
+
+/// Resolves `root` for the selection `ctx`, giving from memory the fields [`FromMemory`] gives and resolving the
+/// others concurrently through their resolvers; see the module's documentation for what falls back to
+/// async-graphql's `resolve_container`.
+pub async fn resolve_object<'a, T: FromMemory>(
+    ctx: &ContextSelectionSet<'a>,
+    root: &'a T,
+) -> ServerResult<Value> {
+    let Some(slots) = plan(ctx, root) else {
+        return resolve_container(ctx, root).await;
+    };
+    let later = slots.iter().filter_map(|(_, slot)| match slot {
+        Slot::Later(field) => Some(*field),
+        Slot::Ready(_) => None,
+    });
+    // Concurrently, as async-graphql does: sibling fields that go through DataLoaders share their batches.
+    // Boxed, as async-graphql boxes each field: an object's fields may hold objects of its own type
+    // (`Site.sourceRecords`), and an unboxed future would contain itself.
+    let mut resolved = futures::future::join_all(later.map(|field| {
+        let ctx = ctx.clone();
+        let future: FieldFuture<'a> = Box::pin(async move {
+            let ctx_field = ctx.with_field(field);
+            root.resolve_field(&ctx_field).await
+        });
+        future
+    }))
+    .await
+    .into_iter();
+    let mut map = async_graphql::indexmap::IndexMap::with_capacity(slots.len());
+    for (key, slot) in slots {
+        let value = match slot {
+            Slot::Ready(value) => value,
+            Slot::Later(_) => match resolved.next() {
+                Some(Ok(value)) => value.unwrap_or_default(),
+                // As async-graphql: the error is the response's, and the field is left out of its object.
+                Some(Err(error)) => {
+                    ctx.add_error(error);
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        map.insert(key, value);
+    }
+    Ok(if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(map)
+    })
+}
+
+/// The selection's fields in order with their values from memory where `root` gives them, or `None` when the
+/// selection is one this path does not reproduce exactly (see the module's documentation).
+fn plan<'a, T: FromMemory>(
+    ctx: &ContextSelectionSet<'a>,
+    root: &'a T,
+) -> Option<Vec<(Name, Slot<'a>)>> {
+    let items = &ctx.item.node.items;
+    let mut slots: Vec<(Name, Slot<'a>)> = Vec::with_capacity(items.len());
+    for selection in items {
+        let Selection::Field(field) = &selection.node else {
+            return None;
+        };
+        let node = &field.node;
+        if !node.directives.is_empty() {
+            return None;
+        }
+        let key = &node.response_key().node;
+        if slots.iter().any(|(seen, _)| seen == key) {
+            return None;
+        }
+        let name = node.name.node.as_str();
+        let value = if name == "__typename" {
+            Some(Value::String(root.introspection_type_name().into_owned()))
+        } else if node.arguments.is_empty() && node.selection_set.node.items.is_empty() {
+            root.field_from_memory(name)
+        } else {
+            None
+        };
+        let slot = match value {
+            Some(value) => Slot::Ready(value),
+            None => Slot::Later(field),
+        };
+        slots.push((key.clone(), slot));
+    }
+    Some(slots)
+}
+
+/// Makes `$node` the GraphQL object that `$fields`, a `#[repr(transparent)]` [`ref_cast::RefCast`] wrapper of
+/// `$node` carrying the `#[Object]` impl, describes, resolved through [`resolve_object`] with `$node`'s
+/// [`FromMemory`]. The schema is `$fields`'s, unchanged.
+#[macro_export]
+macro_rules! object_from_memory {
+    ($node:ty, $fields:ty) => {
+        impl async_graphql::OutputType for $node {
+            fn type_name() -> ::std::borrow::Cow<'static, str> {
+                <$fields as async_graphql::OutputType>::type_name()
+            }
+
+            fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+                <$fields as async_graphql::OutputType>::create_type_info(registry)
+            }
+
+            async fn resolve(
+                &self,
+                ctx: &async_graphql::ContextSelectionSet<'_>,
+                _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+            ) -> async_graphql::ServerResult<async_graphql::Value> {
+                $crate::kit::memory::resolve_object(ctx, self).await
+            }
+        }
+
+        impl async_graphql::ContainerType for $node {
+            async fn resolve_field(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+                <$fields as async_graphql::ContainerType>::resolve_field(
+                    <$fields as ref_cast::RefCast>::ref_cast(self),
+                    ctx,
+                )
+                .await
+            }
+        }
+
+        impl async_graphql::ObjectType for $node {}
+    };
+}
