@@ -347,8 +347,9 @@ async fn site_by_id_or_origin_answers_the_same_whatever_part_of_it_is_read() {
     }
 }
 
-/// The fields a `Site` gives from memory (`kit::memory`, no future per field) answer exactly as their resolvers:
-/// a list asked for every field of `Site` plainly equals the same list asked inside an inline fragment, and with a
+/// The fields a `Site` (and its `Department`, `Region` and `Counsellor` objects) gives from memory (`kit::memory`, no
+/// future per field) answer exactly as their resolvers: a list asked for every field of `Site` and of the objects
+/// below it plainly equals the same list asked with every object's selection inside an inline fragment, and with a
 /// directive on one field (selections resolved whole by async-graphql's own path), site by site. The plain
 /// answer's keys follow the selection, aliases included, and a field asked twice under one key is answered once.
 #[tokio::test]
@@ -374,21 +375,33 @@ async fn fields_from_memory_answer_as_their_resolvers() {
         .map(|(_, s)| s.as_str())
         .collect::<Vec<_>>()
         .join(" ");
+    // Every object below a site (department, its region, hubs, counsellors…) inside a fragment too.
+    let in_fragments = fields
+        .iter()
+        .map(|(_, s)| match s.split_once(" { ") {
+            Some((name, inner)) => format!("{name} {{ ... {{ {inner} }}"),
+            None => s.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let region = "department { code region { __typename id code name } }";
     let plain = ask(format!(
-        "{{ sites(first: 20) {{ nodes {{ __typename {every} }} }} }}"
+        "{{ sites(first: 20) {{ nodes {{ __typename {every} r: {region} }} }} }}"
     ))
     .await;
     assert_eq!(plain.len(), 7, "{plain:?}");
     let fragment = ask(format!(
-        "{{ sites(first: 20) {{ nodes {{ ... on Site {{ __typename {every} }} }} }} }}"
+        "{{ sites(first: 20) {{ nodes {{ ... on Site {{ __typename {in_fragments} \
+         r: department {{ ... {{ code region {{ ... {{ __typename id code name }} }} }} }} }} }} }} }}"
     ))
     .await;
     let with_directives = ask(format!(
-        "{{ sites(first: 20) {{ nodes {{ __typename @include(if: true) {every} }} }} }}"
+        "{{ sites(first: 20) {{ nodes {{ __typename @include(if: true) {every} r: {region} }} }} }}"
     ))
     .await;
     let order: Vec<&str> = std::iter::once("__typename")
         .chain(fields.iter().map(|(name, _)| name.as_str()))
+        .chain(["r"])
         .collect();
     for (i, site) in plain.iter().enumerate() {
         assert_eq!(site, &fragment[i], "site {i}: plain and inside a fragment");

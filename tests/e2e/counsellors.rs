@@ -619,3 +619,115 @@ async fn the_api_and_the_import_refuse_the_same_values_with_every_problem_at_onc
         "{report}"
     );
 }
+
+/// The fields a `Counsellor` gives from memory (`kit::memory`, no future per field) answer exactly as their
+/// resolvers: every scalar and enum field of `Counsellor`, with its structure, asked plainly equals the same asked
+/// inside fragments (async-graphql's own path), for counsellors with every optional field set and with none.
+#[tokio::test]
+async fn counsellor_fields_from_memory_answer_as_their_resolvers() {
+    let app = TestApp::spawn().await;
+    let sites = populate(&app, &["69", "01"], 2, 1).await;
+    let admin = Actor::cli();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
+    let structure = create_structure(
+        &app.db.db,
+        &admin,
+        NewStructure {
+            siret: siret(999),
+            name: "Structure pleine".to_owned(),
+            kind: StructureKind::Commune,
+            address: None,
+            postal_code: None,
+            commune: None,
+            department: DepartmentCode::parse("69").unwrap(),
+            france_services: true,
+            zrr: false,
+            qpv: true,
+        },
+    )
+    .await
+    .unwrap();
+    let mut full = new_counsellor("cn-full".to_owned(), structure.id);
+    full.status = CounsellorStatus::InTraining;
+    full.recruited_on = Some(day(1));
+    full.training_started_on = Some(day(2));
+    full.active_since = Some(day(3));
+    full.ended_on = Some(day(4));
+    full.contract_type = Some(maillage_counsellors::ContractType::ProjectContract);
+    full.contract_start = Some(day(5));
+    full.contract_end = Some(day(6));
+    full.training_completed_on = Some(day(7));
+    full.pix_certified = true;
+    full.is_coordinator = true;
+    let c = create_counsellor(&app.db.db, &admin, full).await.unwrap();
+    set_assignments(&app.db.db, &admin, c.id, c.version, 30, &[(sites[0], 70)])
+        .await
+        .unwrap();
+    let token = app.token("admin", None).await;
+    const TYPE: &str = "{ __type(name: \"Counsellor\") { fields { name args { name } \
+        type { kind ofType { kind ofType { kind ofType { kind } } } } } } }";
+    let (_, body) = app.post_as(Some(&token), TYPE, json!({})).await;
+    let kind = |t: &Value| -> String {
+        let mut t = t;
+        while t["kind"] == "NON_NULL" || t["kind"] == "LIST" {
+            t = &t["ofType"];
+        }
+        t["kind"].as_str().unwrap().to_owned()
+    };
+    let scalars: Vec<String> = body["data"]["__type"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["args"].as_array().unwrap().is_empty())
+        .filter(|f| matches!(kind(&f["type"]).as_str(), "SCALAR" | "ENUM"))
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(scalars.len() >= 20, "{scalars:?}");
+    let every = scalars.join(" ");
+    let ask = |query: String| {
+        let token = &token;
+        let app = &app;
+        async move {
+            let (_, body) = app.post_as(Some(token), &query, json!({})).await;
+            assert!(body.get("errors").is_none(), "{query}: {body}");
+            body["data"].clone()
+        }
+    };
+    let plain = ask(format!(
+        "{{ counsellors(first: 20) {{ nodes {{ __typename {every} structure {{ name }} }} }} \
+         sites(first: 20) {{ nodes {{ counsellors {{ {every} }} }} }} }}"
+    ))
+    .await;
+    let fragment = ask(format!(
+        "{{ counsellors(first: 20) {{ nodes {{ ... on Counsellor {{ __typename {every} structure {{ name }} }} }} }} \
+         sites(first: 20) {{ nodes {{ counsellors {{ ... {{ {every} }} }} }} }} }}"
+    ))
+    .await;
+    assert_eq!(plain, fragment);
+    let nodes = plain["counsellors"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 5, "{plain}");
+    let full = nodes.iter().find(|n| n["externalId"] == "cn-full").unwrap();
+    assert_eq!(full["contractType"], "PROJECT_CONTRACT", "{full}");
+    assert_eq!(full["status"], "IN_TRAINING", "{full}");
+    assert_eq!(full["endedOn"], "2024-03-04", "{full}");
+    assert_eq!(full["firstName"], "Camille", "{full}");
+    let bare = nodes
+        .iter()
+        .find(|n| n["externalId"] == "cn-1")
+        .unwrap_or_else(|| panic!("{plain}"));
+    assert!(
+        bare["contractType"].is_null() && bare["recruitedOn"].is_null(),
+        "{bare}"
+    );
+    let keys: Vec<&str> = full
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let order: Vec<&str> = std::iter::once("__typename")
+        .chain(scalars.iter().map(String::as_str))
+        .chain(["structure"])
+        .collect();
+    assert_eq!(keys, order, "keys in the selection's order");
+}

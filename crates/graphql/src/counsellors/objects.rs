@@ -12,10 +12,14 @@ use crate::kit::date::Date;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, SiteNode};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
+use crate::kit::memory::{FromMemory, nullable, scalar, text};
 use crate::kit::state;
-use async_graphql::{Context, ID, Object};
+use async_graphql::resolver_utils::enum_value;
+use async_graphql::{Context, ID, Object, Value};
 use maillage_core::SiteId;
 use maillage_counsellors::{Assignment, Counsellor, PersonalData, Post, Structure};
+use ref_cast::RefCast;
+use std::ops::Deref;
 
 /// The counsellors working at a site: `Site.counsellors`, batched over all the sites of a page.
 pub(crate) async fn counsellors_of_site(
@@ -200,23 +204,83 @@ impl CounsellorNode {
     }
 }
 
+impl CounsellorNode {
+    /// Global ID (opaque).
+    fn global_id(&self) -> ID {
+        encode(NodeKind::Counsellor, self.0.id.0)
+    }
+
+    /// The `Node` interface's `id`, which its derive calls on the node itself, as `#[Object]` shapes a resolver:
+    /// with the context, as a result.
+    pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
+        Ok(self.global_id())
+    }
+}
+
+/// The `Counsellor` object's resolvers, on the counsellor itself: [`CounsellorNode`] is the object, resolved through
+/// [`crate::kit::memory::resolve_object`], which gives its plain fields from memory ([`FromMemory`]) and asks these
+/// resolvers for the others.
+#[derive(RefCast)]
+#[repr(transparent)]
+pub struct CounsellorFields(CounsellorNode);
+
+impl Deref for CounsellorFields {
+    type Target = CounsellorNode;
+
+    fn deref(&self) -> &CounsellorNode {
+        &self.0
+    }
+}
+
+crate::object_from_memory!(CounsellorNode, CounsellorFields);
+
+impl FromMemory for CounsellorNode {
+    fn field_from_memory(&self, name: &str) -> Option<Value> {
+        let c = &self.0;
+        let data = &c.data;
+        let date = |d: Option<chrono::NaiveDate>| nullable(d.map(Date).as_ref());
+        Some(match name {
+            "id" => scalar(&self.global_id()),
+            "updatedAt" => scalar(&c.updated_at),
+            "externalId" => text(&data.external_id),
+            "status" => enum_value(CounsellorStatus::from(data.status)),
+            "recruitedOn" => date(data.recruited_on),
+            "trainingStartedOn" => date(data.training_started_on),
+            "activeSince" => date(data.active_since),
+            "endedOn" => date(data.ended_on),
+            "contractType" => data
+                .contract_type
+                .map_or(Value::Null, |t| enum_value(ContractType::from(t))),
+            "contractStart" => date(data.contract_start),
+            "contractEnd" => date(data.contract_end),
+            "trainingCompletedOn" => date(data.training_completed_on),
+            "pixCertified" => scalar(&data.pix_certified),
+            "hostShare" => scalar(&data.host_share),
+            "isCoordinator" => scalar(&data.is_coordinator),
+            "departmentCode" => text(c.department.as_str()),
+            "version" => scalar(&c.version),
+            _ => return None,
+        })
+    }
+}
+
 /// A conseiller numérique France Services.
 ///
 /// Personal fields (names, e-mails, phone) are **null** for anonymous and partner callers and for hub coordinators
 /// outside the counsellor's department; no error is raised.
 #[Object(name = "Counsellor")]
-impl CounsellorNode {
+impl CounsellorFields {
     /// Global ID (opaque).
-    pub async fn id(&self) -> ID {
-        encode(NodeKind::Counsellor, self.0.id.0)
+    async fn id(&self) -> ID {
+        self.0.global_id()
     }
     /// When Maillage last wrote it (server clock, every write): the key of incremental sync.
     async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.updated_at
+        self.0.0.updated_at
     }
     /// The national platform's id: the identity across imports.
     async fn external_id(&self) -> &str {
-        &self.0.data.external_id
+        &self.0.0.data.external_id
     }
     /// First name (personal data).
     async fn first_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
@@ -244,70 +308,70 @@ impl CounsellorNode {
     }
     /// Status.
     async fn status(&self) -> CounsellorStatus {
-        self.0.data.status.into()
+        self.0.0.data.status.into()
     }
     /// Recruitment date.
     async fn recruited_on(&self) -> Option<Date> {
-        self.0.data.recruited_on.map(Date)
+        self.0.0.data.recruited_on.map(Date)
     }
     /// Start of the initial training.
     async fn training_started_on(&self) -> Option<Date> {
-        self.0.data.training_started_on.map(Date)
+        self.0.0.data.training_started_on.map(Date)
     }
     /// First day of activity with the public.
     async fn active_since(&self) -> Option<Date> {
-        self.0.data.active_since.map(Date)
+        self.0.0.data.active_since.map(Date)
     }
     /// End of the mission.
     async fn ended_on(&self) -> Option<Date> {
-        self.0.data.ended_on.map(Date)
+        self.0.0.data.ended_on.map(Date)
     }
     /// Contract type.
     async fn contract_type(&self) -> Option<ContractType> {
-        self.0.data.contract_type.map(Into::into)
+        self.0.0.data.contract_type.map(Into::into)
     }
     /// First day of the contract.
     async fn contract_start(&self) -> Option<Date> {
-        self.0.data.contract_start.map(Date)
+        self.0.0.data.contract_start.map(Date)
     }
     /// Last day of the contract.
     async fn contract_end(&self) -> Option<Date> {
-        self.0.data.contract_end.map(Date)
+        self.0.0.data.contract_end.map(Date)
     }
     /// When the initial training was completed.
     async fn training_completed_on(&self) -> Option<Date> {
-        self.0.data.training_completed_on.map(Date)
+        self.0.0.data.training_completed_on.map(Date)
     }
     /// Holds the PIX certification.
     async fn pix_certified(&self) -> bool {
-        self.0.data.pix_certified
+        self.0.0.data.pix_certified
     }
     /// Percent of time for the host structure's own public; with `assignments`, at most 100.
     async fn host_share(&self) -> i32 {
-        self.0.data.host_share
+        self.0.0.data.host_share
     }
     /// Whether this counsellor coordinates others.
     async fn is_coordinator(&self) -> bool {
-        self.0.data.is_coordinator
+        self.0.0.data.is_coordinator
     }
     /// INSEE code of the department (the host structure's).
     async fn department_code(&self) -> &str {
-        self.0.department.as_str()
+        self.0.0.department.as_str()
     }
     /// Version for optimistic concurrency (assignment changes bump it too).
     async fn version(&self) -> i32 {
-        self.0.version
+        self.0.0.version
     }
     /// The host structure.
     async fn structure(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<StructureNode>> {
         let s = loader::<StructureLoader>(ctx)?
-            .load_one(self.0.data.structure_id)
+            .load_one(self.0.0.data.structure_id)
             .await?;
         Ok(s.map(StructureNode))
     }
     /// The funded post this counsellor fills.
     async fn post(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PostNode>> {
-        let Some(id) = self.0.data.post_id else {
+        let Some(id) = self.0.0.data.post_id else {
             return Ok(None);
         };
         Ok(loader::<PostLoader>(ctx)?.load_one(id).await?.map(PostNode))
@@ -317,7 +381,7 @@ impl CounsellorNode {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<CounsellorNode>> {
-        let Some(id) = self.0.data.coordinator_id else {
+        let Some(id) = self.0.0.data.coordinator_id else {
             return Ok(None);
         };
         Ok(loader::<CounsellorLoader>(ctx)?
@@ -328,7 +392,7 @@ impl CounsellorNode {
     /// The counsellors this coordinator coordinates (empty for others).
     async fn coordinated(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CounsellorNode>> {
         let list = loader::<CoordinatedLoader>(ctx)?
-            .load_one(self.0.id)
+            .load_one(self.0.0.id)
             .await?;
         Ok(list
             .unwrap_or_default()
@@ -339,7 +403,7 @@ impl CounsellorNode {
     /// Where the counsellor works, with the share of time at each site.
     async fn assignments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AssignmentNode>> {
         let list = loader::<AssignmentsLoader>(ctx)?
-            .load_one(self.0.id)
+            .load_one(self.0.0.id)
             .await?;
         Ok(list
             .unwrap_or_default()
@@ -350,7 +414,7 @@ impl CounsellorNode {
     /// The sites where the counsellor works (archived sites are left out).
     async fn sites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SiteNode>> {
         let list = loader::<AssignmentsLoader>(ctx)?
-            .load_one(self.0.id)
+            .load_one(self.0.0.id)
             .await?
             .unwrap_or_default();
         let sites = loader::<SiteLoader>(ctx)?

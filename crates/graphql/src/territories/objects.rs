@@ -8,38 +8,74 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
+use crate::kit::memory::{FromMemory, scalar, text};
 use crate::kit::state;
 use crate::sites::{
     DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
 };
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, Value};
 use maillage_core::Code;
+use ref_cast::RefCast;
+
+/// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
+impl RegionNode {
+    /// Global ID (opaque).
+    fn global_id(&self) -> ID {
+        encode(NodeKind::Region, self.0.code.as_str())
+    }
+
+    /// The `Node` interface's `id`, which its derive calls on the node itself, as `#[Object]` shapes a resolver:
+    /// with the context, as a result.
+    pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
+        Ok(self.global_id())
+    }
+}
+
+/// The `Region` object's resolvers: [`RegionNode`] is the object, resolved through
+/// [`crate::kit::memory::resolve_object`], which gives `id`, `code` and `name` from memory and asks these resolvers
+/// for the others.
+#[derive(RefCast)]
+#[repr(transparent)]
+pub struct RegionFields(RegionNode);
+
+crate::object_from_memory!(RegionNode, RegionFields);
+
+impl FromMemory for RegionNode {
+    fn field_from_memory(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "id" => scalar(&self.global_id()),
+            "code" => text(self.0.code.as_str()),
+            "name" => text(&self.0.name),
+            _ => return None,
+        })
+    }
+}
 
 /// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
 #[Object(name = "Region")]
-impl RegionNode {
+impl RegionFields {
     /// Global ID (opaque).
-    pub async fn id(&self) -> ID {
-        encode(NodeKind::Region, self.0.code.as_str())
+    async fn id(&self) -> ID {
+        self.0.global_id()
     }
     /// INSEE region code, e.g. `84`.
     async fn code(&self) -> &str {
-        self.0.code.as_str()
+        self.0.0.code.as_str()
     }
     /// Official name.
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.0.0.name
     }
     /// Departments of the region, by code.
     async fn departments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DepartmentNode>> {
         let s = state(ctx)?;
         // From memory without waiting for a batch; a region the snapshot lacks goes through the loader, batched.
         let snapshot = s.territories.snapshot(&s.db).await.gql()?;
-        if let Some(deps) = snapshot.departments_of_region(&self.0.code) {
+        if let Some(deps) = snapshot.departments_of_region(&self.0.0.code) {
             return Ok(deps.into_iter().map(DepartmentNode).collect());
         }
         let deps = loader::<RegionDepartmentsLoader>(ctx)?
-            .load_one(self.0.code.clone())
+            .load_one(self.0.0.code.clone())
             .await?;
         Ok(deps
             .unwrap_or_default()
@@ -50,30 +86,64 @@ impl RegionNode {
 }
 
 /// A department (INSEE code: 01…95, 2A/2B, 971…976).
-#[Object(name = "Department")]
 impl DepartmentNode {
     /// Global ID (opaque).
-    pub async fn id(&self) -> ID {
+    fn global_id(&self) -> ID {
         encode(NodeKind::Department, self.0.code.as_str())
+    }
+
+    /// The `Node` interface's `id`, which its derive calls on the node itself, as `#[Object]` shapes a resolver:
+    /// with the context, as a result.
+    pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
+        Ok(self.global_id())
+    }
+}
+
+/// The `Department` object's resolvers: [`DepartmentNode`] is the object, resolved through
+/// [`crate::kit::memory::resolve_object`], which gives `id`, `code` and `name` from memory and asks these resolvers
+/// for the others.
+#[derive(RefCast)]
+#[repr(transparent)]
+pub struct DepartmentFields(DepartmentNode);
+
+crate::object_from_memory!(DepartmentNode, DepartmentFields);
+
+impl FromMemory for DepartmentNode {
+    fn field_from_memory(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "id" => scalar(&self.global_id()),
+            "code" => text(self.0.code.as_str()),
+            "name" => text(&self.0.name),
+            _ => return None,
+        })
+    }
+}
+
+/// A department (INSEE code: 01…95, 2A/2B, 971…976).
+#[Object(name = "Department")]
+impl DepartmentFields {
+    /// Global ID (opaque).
+    async fn id(&self) -> ID {
+        self.0.global_id()
     }
     /// INSEE department code, e.g. `69`, `2A`, `974`.
     async fn code(&self) -> &str {
-        self.0.code.as_str()
+        self.0.0.code.as_str()
     }
     /// Official name.
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.0.0.name
     }
     /// The region it belongs to.
     async fn region(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<RegionNode>> {
         let s = state(ctx)?;
         // From memory without waiting for a batch: a page of 50 sites asking for their region costs nothing.
         let snapshot = s.territories.snapshot(&s.db).await.gql()?;
-        if let Some(region) = snapshot.region(&self.0.region_code) {
+        if let Some(region) = snapshot.region(&self.0.0.region_code) {
             return Ok(Some(RegionNode(region.clone())));
         }
         Ok(loader::<RegionLoader>(ctx)?
-            .load_one(self.0.region_code.clone())
+            .load_one(self.0.0.region_code.clone())
             .await?
             .map(RegionNode))
     }
@@ -81,7 +151,7 @@ impl DepartmentNode {
     async fn hubs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HubNode>> {
         let _s = state(ctx)?;
         let hubs = loader::<DepartmentHubsLoader>(ctx)?
-            .load_one(self.0.code.clone())
+            .load_one(self.0.0.code.clone())
             .await?;
         Ok(hubs.unwrap_or_default().into_iter().map(HubNode).collect())
     }
@@ -109,10 +179,10 @@ impl DepartmentNode {
         )
         .await?;
         let page = loader::<DepartmentSitesLoader>(ctx)?
-            .load_one((self.0.code.clone(), args))
+            .load_one((self.0.0.code.clone(), args))
             .await?
             .ok_or_else(|| coded("internal error", Code::InternalError, None))?;
-        site_connection(ctx, crate::sites::take_page(page), Some(&self.0)).await
+        site_connection(ctx, crate::sites::take_page(page), Some(&self.0.0)).await
     }
     /// Aidants Connect organisations located in this department, by id; batched across departments in one
     /// statement.
@@ -131,7 +201,7 @@ impl DepartmentNode {
     ) -> async_graphql::Result<Connection<crate::aidants::AidantsOrganisationNode>> {
         crate::aidants::department_organisations(
             ctx,
-            &self.0.code,
+            &self.0.0.code,
             filter,
             PageArgs::new(first, after, last, before),
         )
