@@ -29,4 +29,5 @@ mod site_counts;
 mod site_lists;
 mod statistics;
 mod support;
+mod versions;
 mod write;

@@ -7,7 +7,7 @@ use crate::model::{
     Aidant, AidantId, AidantPatch, AidantPerson, AidantStatus, CounsellorRef, NewAidant,
     OrganisationId,
 };
-use crate::organisations::{StoreOutcome, forbid_outside};
+use crate::organisations::{StoreOutcome, forbid_outside, stored_version};
 use crate::territory::scope_departments;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
@@ -529,7 +529,12 @@ pub async fn update_aidant(
     model.updated_at = Set(Utc::now());
     let updated = aidant::Entity::update_many()
         .set(model)
-        .col_expr(aidant::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            aidant::Column::Version,
+            Expr::col(aidant::Column::Version).add(1),
+        )
         .filter(aidant::Column::Id.eq(id.0))
         .filter(aidant::Column::Version.eq(version))
         .exec(&txn)
@@ -542,11 +547,19 @@ pub async fn update_aidant(
             }
         })?;
     if updated.rows_affected == 0 {
+        let actual = stored_version::<aidant::Entity, _>(
+            &txn,
+            aidant::Column::Id,
+            aidant::Column::Version,
+            id.0,
+        )
+        .await?
+        .ok_or(AidantsError::AidantNotFound(id))?;
         return Err(AidantsError::StaleVersion {
             entity: "aidant",
             id: id.0,
             expected: version,
-            actual: version + 1,
+            actual,
         });
     }
     if old.data.organisations != new.organisations {

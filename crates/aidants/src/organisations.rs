@@ -14,7 +14,7 @@ use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
 use maillage_core::{Actor, DepartmentCode, RegionCode, Role, Siret, SiteId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -439,6 +439,24 @@ impl OrganisationPatch {
     }
 }
 
+/// The version row `id` of `E` holds now, or `None` once it is gone. A conditional `UPDATE` that matched no row
+/// after the caller's version was checked lost a race with a concurrent writer: its stale-version error reports the
+/// version re-read here, not a guess computed from the caller's version (which may be `i32::MAX`).
+pub(crate) async fn stored_version<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
+    id_col: E::Column,
+    version_col: E::Column,
+    id: i32,
+) -> Result<Option<i32>, sea_orm::DbErr> {
+    E::find()
+        .select_only()
+        .column(version_col)
+        .filter(id_col.eq(id))
+        .into_tuple()
+        .one(db)
+        .await
+}
+
 /// Updates an organisation if `version` is still its version; the caller must be allowed where it is and where the
 /// change would put it. The version check is part of the `UPDATE`: of two concurrent writers, exactly one wins.
 #[tracing::instrument(skip_all, fields(organisation.id = %id))]
@@ -472,17 +490,30 @@ pub async fn update_organisation(
     model.updated_at = Set(Utc::now());
     let updated = organisation::Entity::update_many()
         .set(model)
-        .col_expr(organisation::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            organisation::Column::Version,
+            Expr::col(organisation::Column::Version).add(1),
+        )
         .filter(organisation::Column::Id.eq(id.0))
         .filter(organisation::Column::Version.eq(version))
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
+        let actual = stored_version::<organisation::Entity, _>(
+            &txn,
+            organisation::Column::Id,
+            organisation::Column::Version,
+            id.0,
+        )
+        .await?
+        .ok_or(AidantsError::OrganisationNotFound(id))?;
         return Err(AidantsError::StaleVersion {
             entity: "organisation",
             id: id.0,
             expected: version,
-            actual: version + 1,
+            actual,
         });
     }
     let mut changes = diff(Some((&old.data, old.active)), &new, active);

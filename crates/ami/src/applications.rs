@@ -19,10 +19,10 @@ use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, HubId, RegionCode, Siret};
 use maillage_funding::Money;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use std::collections::HashMap;
 
@@ -615,7 +615,12 @@ pub async fn update_application(
             application::Column::Governance,
             Expr::value(data.governance.clone()),
         )
-        .col_expr(application::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            application::Column::Version,
+            Expr::col(application::Column::Version).add(1),
+        )
         .col_expr(application::Column::UpdatedAt, Expr::value(now))
         .filter(application::Column::Id.eq(id.0))
         .filter(application::Column::Version.eq(version))
@@ -626,7 +631,7 @@ pub async fn update_application(
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(stale(&old, version));
+        return Err(raced_application(&txn, id.0, version).await?);
     }
     replace_departments(&txn, id.0, &data.departments).await?;
     let mut changes = AuditChanges::new();
@@ -637,25 +642,61 @@ pub async fn update_application(
     Ok(app)
 }
 
-fn stale(app: &Application, version: i32) -> AmiError {
-    AmiError::StaleVersion {
-        entity: "application",
-        id: app.id.0,
-        expected: version,
-        actual: if app.version == version {
-            version + 1
-        } else {
-            app.version
-        },
-    }
-}
-
 pub(crate) fn check_version(app: &Application, version: i32) -> Result<(), AmiError> {
     if app.version == version {
         Ok(())
     } else {
-        Err(stale(app, version))
+        Err(AmiError::StaleVersion {
+            entity: "application",
+            id: app.id.0,
+            expected: version,
+            actual: app.version,
+        })
     }
+}
+
+/// The error for a conditional `UPDATE` of `entity` row `id` at `version` that matched no row although the caller's
+/// version had been checked: a concurrent writer won the race. It reports the version stored now, re-read (not a
+/// guess computed from the caller's version, which may be `i32::MAX`), or not found once the row is gone.
+pub(crate) async fn raced<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
+    entity: &'static str,
+    (id_col, version_col): (E::Column, E::Column),
+    id: i32,
+    version: i32,
+) -> Result<AmiError, DbErr> {
+    let stored: Option<i32> = E::find()
+        .select_only()
+        .column(version_col)
+        .filter(id_col.eq(id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(match stored {
+        Some(actual) => AmiError::StaleVersion {
+            entity,
+            id,
+            expected: version,
+            actual,
+        },
+        None => AmiError::NotFound { entity, id },
+    })
+}
+
+/// [`raced`] for a dossier.
+pub(crate) async fn raced_application<C: ConnectionTrait>(
+    db: &C,
+    id: i32,
+    version: i32,
+) -> Result<AmiError, DbErr> {
+    raced::<application::Entity, _>(
+        db,
+        "application",
+        (application::Column::Id, application::Column::Version),
+        id,
+        version,
+    )
+    .await
 }
 
 /// An event to fire, when, and the campaign window the state machine checks it against.
@@ -699,7 +740,12 @@ pub(crate) async fn fire<C: ConnectionTrait>(
     let to = state::apply(app.status, event, who, now, &window)?;
     let mut q = application::Entity::update_many()
         .col_expr(application::Column::Status, Expr::value(to.as_str()))
-        .col_expr(application::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            application::Column::Version,
+            Expr::col(application::Column::Version).add(1),
+        )
         .col_expr(application::Column::UpdatedAt, Expr::value(Utc::now()));
     if let Some(at) = set.submitted_at {
         q = q.col_expr(application::Column::SubmittedAt, Expr::value(at));
@@ -740,7 +786,7 @@ pub(crate) async fn fire<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(stale(app, version));
+        return Err(raced_application(txn, app.id.0, version).await?);
     }
     changes.changed("status", app.status.as_str(), to.as_str());
     let department = if app.data.departments.len() == 1 {

@@ -12,7 +12,7 @@ use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, RegionCode};
 use maillage_funding::Money;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -504,19 +504,26 @@ pub async fn update_campaign(
             campaign::Column::MaxAttachmentBytes,
             Expr::value(after.max_attachment_bytes),
         )
-        .col_expr(campaign::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            campaign::Column::Version,
+            Expr::col(campaign::Column::Version).add(1),
+        )
         .col_expr(campaign::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(campaign::Column::Id.eq(id.0))
         .filter(campaign::Column::Version.eq(version))
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(AmiError::StaleVersion {
-            entity: "campaign",
-            id: id.0,
-            expected: version,
-            actual: version + 1,
-        });
+        return Err(crate::applications::raced::<campaign::Entity, _>(
+            &txn,
+            "campaign",
+            (campaign::Column::Id, campaign::Column::Version),
+            id.0,
+            version,
+        )
+        .await?);
     }
     if patch.priority_regions.is_some() {
         campaign_region::Entity::delete_many()

@@ -5,7 +5,7 @@
 use crate::AmiError;
 use crate::access::{identity, require_reviewer};
 use crate::applications::{
-    Step, TransitionSet, check_ceiling, check_version, fire, load, load_visible,
+    Step, TransitionSet, check_ceiling, check_version, fire, load, load_visible, raced_application,
 };
 use crate::campaigns::load_campaign;
 use crate::entity::{application, conflict};
@@ -41,12 +41,7 @@ async fn lock_row<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     if locked.rows_affected == 0 {
-        return Err(AmiError::StaleVersion {
-            entity: "application",
-            id: app.id.0,
-            expected: version,
-            actual: version + 1,
-        });
+        return Err(raced_application(txn, app.id.0, version).await?);
     }
     Ok(())
 }

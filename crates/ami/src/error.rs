@@ -46,7 +46,7 @@ pub enum AmiError {
         id: i32,
         /// The version the caller sent.
         expected: i32,
-        /// The stored version (or the next one, when a concurrent writer won the race).
+        /// The stored version (re-read when a concurrent writer won the race).
         actual: i32,
     },
     /// The state machine refuses this event in this status (`invalid_transition`).

@@ -24,7 +24,7 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Actor;
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -359,26 +359,37 @@ pub async fn update_score_sheet(
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
+    if old.version != version {
+        return Err(AmiError::StaleVersion {
+            entity: "score sheet",
+            id: id.0,
+            expected: version,
+            actual: old.version,
+        });
+    }
     let updated = score_sheet::Entity::update_many()
         .col_expr(score_sheet::Column::Comment, Expr::value(comment.clone()))
         .col_expr(score_sheet::Column::Weighted, Expr::value(weighted))
-        .col_expr(score_sheet::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            score_sheet::Column::Version,
+            Expr::col(score_sheet::Column::Version).add(1),
+        )
         .col_expr(score_sheet::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(score_sheet::Column::Id.eq(id.0))
         .filter(score_sheet::Column::Version.eq(version))
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(AmiError::StaleVersion {
-            entity: "score sheet",
-            id: id.0,
-            expected: version,
-            actual: if old.version == version {
-                version + 1
-            } else {
-                old.version
-            },
-        });
+        return Err(crate::applications::raced::<score_sheet::Entity, _>(
+            &txn,
+            "score sheet",
+            (score_sheet::Column::Id, score_sheet::Column::Version),
+            id.0,
+            version,
+        )
+        .await?);
     }
     score::Entity::delete_many()
         .filter(score::Column::SheetId.eq(id.0))

@@ -16,7 +16,7 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, Role, SiteId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set,
@@ -345,7 +345,7 @@ impl StructurePatch {
     }
 }
 
-/// Bumps `table`'s version from `version` to `version + 1` on row `id`, or reports a stale version. Run first in a
+/// Bumps `table`'s version from `version` to the next on row `id`, or reports a stale version. Run first in a
 /// write transaction, it also locks the row on PostgreSQL, so concurrent writers of one entity queue up.
 async fn bump_version<C: ConnectionTrait, E: EntityTrait>(
     db: &C,
@@ -356,7 +356,9 @@ async fn bump_version<C: ConnectionTrait, E: EntityTrait>(
     version: i32,
 ) -> Result<(), CounsellorsError> {
     let updated = E::update_many()
-        .col_expr(version_col, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(version_col, Expr::col(version_col).add(1))
         .filter(id_col.eq(id))
         .filter(version_col.eq(version))
         .exec(db)
@@ -396,16 +398,12 @@ pub async fn update_structure(
         version,
     )
     .await?;
-    let current = Structure {
-        version: version + 1,
-        ..old
-    };
     let mut model = structure_columns(&new);
-    if current.data != new {
+    if old.data != new {
         model.id = Set(id.0);
         model.updated_at = Set(now());
         model.update(&txn).await?;
-        if current.data.department != new.department {
+        if old.data.department != new.department {
             counsellor::Entity::update_many()
                 .col_expr(
                     counsellor::Column::DepartmentCode,
@@ -419,7 +417,7 @@ pub async fn update_structure(
     let mut changes = AuditChanges::new();
     diff(
         &mut changes,
-        Some(&structure_fields(&current.data)),
+        Some(&structure_fields(&old.data)),
         &structure_fields(&new),
     );
     changes.note("via", "api");

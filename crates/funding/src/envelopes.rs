@@ -15,7 +15,7 @@ use maillage_core::Actor;
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::sync::SyncOptions;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set, Statement,
@@ -774,19 +774,26 @@ pub async fn update_envelope(
             envelope::Column::TargetCount,
             Expr::value(target.map(|t| t.count)),
         )
-        .col_expr(envelope::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            envelope::Column::Version,
+            Expr::col(envelope::Column::Version).add(1),
+        )
         .col_expr(envelope::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(envelope::Column::Id.eq(id))
         .filter(envelope::Column::Version.eq(version))
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(FundingError::StaleVersion {
-            entity: "envelope",
+        return Err(FundingError::raced::<envelope::Entity, _>(
+            &txn,
+            "envelope",
+            (envelope::Column::Id, envelope::Column::Version),
             id,
-            expected: version,
-            actual: version + 1,
-        });
+            version,
+        )
+        .await?);
     }
     let mut changes = AuditChanges::new();
     changes.changed("name", &old.name, &name);

@@ -146,6 +146,36 @@ impl FundingError {
             code,
         }
     }
+
+    /// The error for a conditional `UPDATE` of `entity` row `id` at `version` that matched no row although the
+    /// caller's version had been checked: a concurrent writer won the race. It reports the version stored now,
+    /// re-read (not a guess computed from the caller's version, which may be `i32::MAX`), or not found once the row
+    /// is gone.
+    pub(crate) async fn raced<E: sea_orm::EntityTrait, C: sea_orm::ConnectionTrait>(
+        db: &C,
+        entity: &'static str,
+        (id_col, version_col): (E::Column, E::Column),
+        id: i32,
+        version: i32,
+    ) -> Result<Self, sea_orm::DbErr> {
+        use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+        let stored: Option<i32> = E::find()
+            .select_only()
+            .column(version_col)
+            .filter(id_col.eq(id))
+            .into_tuple()
+            .one(db)
+            .await?;
+        Ok(match stored {
+            Some(actual) => Self::StaleVersion {
+                entity,
+                id,
+                expected: version,
+                actual,
+            },
+            None => Self::NotFound { entity, id },
+        })
+    }
 }
 
 impl ErrorCode for FundingError {

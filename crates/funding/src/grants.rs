@@ -17,7 +17,7 @@ use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
 use maillage_core::{Actor, DepartmentCode, HubId, RegionCode};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
@@ -738,7 +738,12 @@ async fn transition(
     let now = Utc::now();
     let mut q = grant::Entity::update_many()
         .col_expr(grant::Column::Status, Expr::value(to.as_str()))
-        .col_expr(grant::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            grant::Column::Version,
+            Expr::col(grant::Column::Version).add(1),
+        )
         .col_expr(grant::Column::UpdatedAt, Expr::value(now));
     let today = now.with_timezone(&Paris).date_naive();
     if to == GrantStatus::Signed {
@@ -756,12 +761,14 @@ async fn transition(
         .exec(txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(FundingError::StaleVersion {
-            entity: "grant",
-            id: g.id,
-            expected: version,
-            actual: version + 1,
-        });
+        return Err(FundingError::raced::<grant::Entity, _>(
+            txn,
+            "grant",
+            (grant::Column::Id, grant::Column::Version),
+            g.id,
+            version,
+        )
+        .await?);
     }
     Ok(())
 }

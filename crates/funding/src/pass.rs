@@ -12,7 +12,7 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, SiteId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -446,19 +446,26 @@ pub async fn update_pass_programme(
             pass_programme::Column::SignedOn,
             Expr::value(data.signed_on),
         )
-        .col_expr(pass_programme::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            pass_programme::Column::Version,
+            Expr::col(pass_programme::Column::Version).add(1),
+        )
         .col_expr(pass_programme::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(pass_programme::Column::Id.eq(id))
         .filter(pass_programme::Column::Version.eq(version))
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(FundingError::StaleVersion {
-            entity: "pass programme",
+        return Err(FundingError::raced::<pass_programme::Entity, _>(
+            &txn,
+            "pass programme",
+            (pass_programme::Column::Id, pass_programme::Column::Version),
             id,
-            expected: version,
-            actual: version + 1,
-        });
+            version,
+        )
+        .await?);
     }
     replace_sites(&txn, id, &data.sites).await?;
     record_movement(

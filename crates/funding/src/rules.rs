@@ -12,7 +12,7 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -566,18 +566,25 @@ pub async fn update_rule(
     model.version = sea_orm::ActiveValue::NotSet;
     let updated = rule::Entity::update_many()
         .set(model)
-        .col_expr(rule::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            rule::Column::Version,
+            Expr::col(rule::Column::Version).add(1),
+        )
         .filter(rule::Column::Id.eq(id))
         .filter(rule::Column::Version.eq(version))
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(FundingError::StaleVersion {
-            entity: "funding_rule",
+        return Err(FundingError::raced::<rule::Entity, _>(
+            &txn,
+            "funding_rule",
+            (rule::Column::Id, rule::Column::Version),
             id,
-            expected: version,
-            actual: version + 1,
-        });
+            version,
+        )
+        .await?);
     }
     let mut changes = AuditChanges::new();
     audit_rule(&mut changes, Some(&old), &new);

@@ -43,7 +43,10 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
     if config.metrics_listen.is_none() {
         app = app.route("/metrics", get(crate::metrics::handler));
     }
-    app.layer(DefaultBodyLimit::max(config.max_body_bytes))
+    // Innermost of the global layers: a panicking handler answers a 500 that still gets the CORS headers (a browser
+    // client can read it), compression, and the access log and metrics of `observe`.
+    app.layer(crate::panic::catch_panic())
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(crate::browser::compression())
         .layer(axum::middleware::from_fn(crate::browser::cross_origin))
         // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod panic;
 pub mod persisted;
 pub mod protection;
 pub mod state;

@@ -13,7 +13,7 @@ use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, HubId, Role};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     TransactionSession, TransactionTrait,
@@ -462,7 +462,12 @@ pub async fn update_feed<C: TransactionTrait>(
             feed::Column::MaxArchiveShare,
             Expr::value(new.max_archive_share),
         )
-        .col_expr(feed::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            feed::Column::Version,
+            Expr::col(feed::Column::Version).add(1),
+        )
         .col_expr(feed::Column::UpdatedAt, Expr::value(now))
         .filter(feed::Column::Id.eq(old.id.0))
         .filter(feed::Column::Version.eq(version))
@@ -477,7 +482,16 @@ pub async fn update_feed<C: TransactionTrait>(
             code: Code::StaleVersion,
         });
     }
-    new.version = version + 1;
+    // The stored version plus one, as the UPDATE wrote it; a feed at `i32::MAX` cannot move on (on PostgreSQL the
+    // UPDATE itself refuses), so it is reported as stale rather than wrapped.
+    new.version = old
+        .version
+        .checked_add(1)
+        .ok_or_else(|| SitesError::InvalidInput {
+            field: FieldPath::new("input").push("version"),
+            message: format!("feed {slug:?} cannot change any more: its version is at its maximum"),
+            code: Code::StaleVersion,
+        })?;
     new.updated_at = now;
     record(&txn, actor, audit(changes, &new, "update")).await?;
     txn.commit().await?;

@@ -12,10 +12,10 @@ use maillage_core::error::FieldPath;
 use maillage_core::{
     Actor, DepartmentCode, Email, FieldProblems, InseeCode, PostalCode, Role, SiteId,
 };
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Set, TryIntoModel,
 };
 use std::collections::HashMap;
 
@@ -497,17 +497,18 @@ pub async fn update_site(
     // matches a row.
     let updated = site::Entity::update_many()
         .set(model)
-        .col_expr(site::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (equal to the caller's, by the filter): no arithmetic on a
+        // version a client sent, which may be `i32::MAX`.
+        .col_expr(
+            site::Column::Version,
+            Expr::col(site::Column::Version).add(1),
+        )
         .filter(site::Column::Id.eq(id.0))
         .filter(site::Column::Version.eq(version))
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(SitesError::StaleVersion {
-            id,
-            expected: version,
-            actual: version + 1,
-        });
+        return Err(raced(&txn, id, version).await?);
     }
     replace_values(&txn, id.0, &new.values).await?;
     let edited = crate::provenance::changed_fields(&old.data, &new);
@@ -527,6 +528,28 @@ pub async fn update_site(
         .ok_or(SitesError::NotFound(id))?;
     txn.commit().await?;
     Ok(site)
+}
+
+/// The error for a conditional `UPDATE` of site `id` at `version` that matched no row: the stale version with the
+/// version stored now (re-read, since a concurrent writer may have moved it after the caller's version was checked),
+/// or not found when the site is gone or archived meanwhile.
+async fn raced<C: ConnectionTrait>(db: &C, id: SiteId, version: i32) -> Result<SitesError, DbErr> {
+    let stored: Option<i32> = site::Entity::find()
+        .select_only()
+        .column(site::Column::Version)
+        .filter(site::Column::Id.eq(id.0))
+        .filter(site::Column::ArchivedAt.is_null())
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(match stored {
+        Some(actual) => SitesError::StaleVersion {
+            id,
+            expected: version,
+            actual,
+        },
+        None => SitesError::NotFound(id),
+    })
 }
 
 /// Archives a site: it disappears from every list and lookup but stays stored, and the audit trail keeps its
@@ -549,7 +572,10 @@ pub async fn archive_site(
             site::Column::ArchiveOrigin,
             Expr::value(crate::bulk::ARCHIVED_BY_API),
         )
-        .col_expr(site::Column::Version, Expr::value(version + 1))
+        .col_expr(
+            site::Column::Version,
+            Expr::col(site::Column::Version).add(1),
+        )
         .col_expr(site::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(site::Column::Id.eq(id.0))
         .filter(site::Column::Version.eq(version))
@@ -557,11 +583,7 @@ pub async fn archive_site(
         .exec(&txn)
         .await?;
     if updated.rows_affected == 0 {
-        return Err(SitesError::StaleVersion {
-            id,
-            expected: version,
-            actual: old.version,
-        });
+        return Err(raced(&txn, id, version).await?);
     }
     // The row itself is kept: its content stays readable in the database, so only the state change is recorded.
     let mut changes = AuditChanges::new();

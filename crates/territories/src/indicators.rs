@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, HubId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set, TryInsertResult,
@@ -392,7 +392,12 @@ pub async fn update_hub_indicator(
     }
     let updated = hub_indicator::Entity::update_many()
         .set(active)
-        .col_expr(hub_indicator::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(
+            hub_indicator::Column::Version,
+            Expr::col(hub_indicator::Column::Version).add(1),
+        )
         .col_expr(hub_indicator::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(hub_indicator::Column::Id.eq(id.0))
         .filter(hub_indicator::Column::Version.eq(version))

@@ -8,7 +8,7 @@ use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::error::FieldPath;
 use maillage_core::{Actor, DepartmentCode, HubId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 
 /// A change to a hub's presentation: `None` leaves a field as it is; `Some(None)` clears an optional one.
@@ -49,7 +49,9 @@ async fn bump_version<C: sea_orm::ConnectionTrait>(
     }
     let updated = hub::Entity::update_many()
         .set(patch)
-        .col_expr(hub::Column::Version, Expr::value(version + 1))
+        // The database adds one to the stored version (the caller's, by the filter): no arithmetic on a version a
+        // client sent, which may be `i32::MAX`.
+        .col_expr(hub::Column::Version, Expr::col(hub::Column::Version).add(1))
         .col_expr(hub::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(hub::Column::Id.eq(old.id))
         .filter(hub::Column::Version.eq(version))
