@@ -141,8 +141,10 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
     let fields = site_field_selections(&app, &token).await;
     assert!(fields.len() > 40, "{} fields of Site", fields.len());
     let mut brief_reads: Vec<&str> = Vec::new();
+    let mut names_reads: Vec<&str> = Vec::new();
     for (name, selection) in &fields {
         let mut brief_everywhere = true;
+        let mut names_somewhere = false;
         for (list, template) in &lists {
             let conn = |extra: &str| {
                 template.replace(
@@ -181,10 +183,32 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
                 .iter()
                 .any(|sql| sql.contains("\"site\".\"description\""));
             brief_everywhere &= !read_whole;
+            // A names-only read leaves out even the brief columns (`SiteParts::Names`).
+            names_somewhere |= !log.iter().any(|sql| sql.contains("\"site\".\"commune\""));
         }
         if brief_everywhere {
             brief_reads.push(name);
         }
+        if names_somewhere {
+            names_reads.push(name);
+        }
+    }
+    eprintln!("fields served from names-only rows: {names_reads:?}");
+    for field in [
+        "id",
+        "sourceId",
+        "name",
+        "department",
+        "hubs",
+        "counsellors",
+    ] {
+        assert!(
+            names_reads.contains(&field),
+            "{field} is not served from names-only rows: {names_reads:?}"
+        );
+    }
+    for field in ["commune", "postalCode", "version", "updatedAt", "latitude"] {
+        assert!(!names_reads.contains(&field), "{field}: {names_reads:?}");
     }
     eprintln!("fields served from brief rows: {brief_reads:?}");
     // The comparison is worth something only if the brief read happens: the bench's fields are served by it.
@@ -206,8 +230,8 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
     }
 }
 
-/// How much of a site the statements of one request read: `"brief"` (neither the long columns nor the values),
-/// `"without values"` (the whole row, no `site_value`) or `"whole"`.
+/// How much of a site the statements of one request read: `"names"` (not even the brief columns), `"brief"` (neither
+/// the long columns nor the values), `"without values"` (the whole row, no `site_value`) or `"whole"`.
 fn site_read(log: &[String]) -> &'static str {
     if log.iter().any(|sql| sql.contains("site_value")) {
         "whole"
@@ -216,8 +240,10 @@ fn site_read(log: &[String]) -> &'static str {
         .any(|sql| sql.contains("\"site\".\"description\""))
     {
         "without values"
-    } else {
+    } else if log.iter().any(|sql| sql.contains("\"site\".\"commune\"")) {
         "brief"
+    } else {
+        "names"
     }
 }
 
@@ -323,9 +349,11 @@ async fn site_by_id_or_origin_answers_the_same_whatever_part_of_it_is_read() {
         }
         // Each kind of read happened: the comparison covers all three.
         for (name, read) in [
-            ("name", "brief"),
-            ("department", "brief"),
-            ("counsellors", "brief"),
+            ("name", "names"),
+            ("department", "names"),
+            ("counsellors", "names"),
+            ("commune", "brief"),
+            ("version", "brief"),
             ("description", "without values"),
             ("emails", "without values"),
             ("services", "whole"),

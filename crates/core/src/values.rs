@@ -151,6 +151,12 @@ string_value!(Pivot);
 pub struct PostalCode(String);
 
 impl PostalCode {
+    /// `00000`, a neutral value for a site read without its postal code (a names-only read, see
+    /// `maillage_sites::SiteParts::Names`): never stored, never served as a site's.
+    pub fn placeholder() -> Self {
+        Self("00000".to_owned())
+    }
+
     /// Parses a postal code; a 4-digit value is refused rather than padded, because a spreadsheet that dropped the
     /// leading zero may also have altered other columns, and the row is better reported.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {

@@ -17,7 +17,7 @@ use crate::entity::site;
 use crate::model::{NewSite, StandardVersion};
 use crate::query::{Site, SiteParts};
 use chrono::{DateTime, NaiveDate, Utc};
-use maillage_core::{Pivot, SiteId};
+use maillage_core::{DepartmentCode, Pivot, PostalCode, SiteId};
 use sea_orm::{DbErr, FromQueryResult, QueryResult};
 
 /// The columns of a brief read, in the order [`BriefRow`] decodes them by position.
@@ -114,32 +114,115 @@ pub(crate) fn from_brief(m: BriefRow) -> Result<(Site, String), SitesError> {
         distance_km: None,
         parts: SiteParts::Brief,
         data: NewSite {
-            source_id: m.source_id,
-            standard_version: StandardVersion::V1_0,
-            pivot: Pivot::placeholder(),
-            name: m.name,
             commune: m.commune,
             postal_code,
             insee_code,
-            address: String::new(),
-            address_complement: None,
             latitude: m.latitude,
             longitude: m.longitude,
-            ban_key: None,
-            phone: None,
-            emails: Vec::new(),
-            website: None,
-            opening_hours: None,
-            summary: None,
-            description: None,
-            source_label: None,
-            parent_structure: None,
             updated_on: m.updated_on,
-            values: Vec::new(),
-            other_labels: None,
-            accessibility_url: None,
-            booking_url: None,
+            ..neutral_data(m.source_id, m.name)
         },
+    };
+    Ok((site, m.sort_name))
+}
+
+/// A site's content with `source_id` and `name` only, every other field at the neutral value of a names-only read
+/// ([`SiteParts::Names`]); a brief read sets its own fields over it.
+fn neutral_data(source_id: String, name: String) -> NewSite {
+    NewSite {
+        source_id,
+        standard_version: StandardVersion::V1_0,
+        pivot: Pivot::placeholder(),
+        name,
+        commune: String::new(),
+        postal_code: PostalCode::placeholder(),
+        insee_code: None,
+        address: String::new(),
+        address_complement: None,
+        latitude: None,
+        longitude: None,
+        ban_key: None,
+        phone: None,
+        emails: Vec::new(),
+        website: None,
+        opening_hours: None,
+        summary: None,
+        description: None,
+        source_label: None,
+        parent_structure: None,
+        updated_on: NaiveDate::default(),
+        values: Vec::new(),
+        other_labels: None,
+        accessibility_url: None,
+        booking_url: None,
+    }
+}
+
+/// The columns of a names-only read ([`SiteParts::Names`]), in the order [`NamesRow`] decodes them by position.
+pub(crate) const NAMES_COLUMNS: [site::Column; 8] = [
+    site::Column::Id,
+    site::Column::Source,
+    site::Column::SourceId,
+    site::Column::Name,
+    site::Column::DepartmentCode,
+    site::Column::ArchivedAt,
+    site::Column::MergedInto,
+    site::Column::SortName,
+];
+
+/// One names-only row, decoded by position as [`BriefRow`]: the statement's first columns are [`NAMES_COLUMNS`].
+pub(crate) struct NamesRow {
+    id: i32,
+    source: String,
+    source_id: String,
+    name: String,
+    department_code: Option<String>,
+    archived_at: Option<DateTime<Utc>>,
+    merged_into: Option<i32>,
+    sort_name: String,
+}
+
+/// By position, as [`BriefRow`].
+impl FromQueryResult for NamesRow {
+    fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: res.try_get_by_index(0)?,
+            source: res.try_get_by_index(1)?,
+            source_id: res.try_get_by_index(2)?,
+            name: res.try_get_by_index(3)?,
+            department_code: res.try_get_by_index(4)?,
+            archived_at: res.try_get_by_index(5)?,
+            merged_into: res.try_get_by_index(6)?,
+            sort_name: res.try_get_by_index(7)?,
+        })
+    }
+}
+
+/// A names-only site and its stored `sort_name`: the department code is parsed (a corrupt one is reported as for a
+/// whole row), the rest holds the neutral values documented on [`SiteParts::Names`].
+pub(crate) fn from_names(m: NamesRow) -> Result<(Site, String), SitesError> {
+    let department_code = m
+        .department_code
+        .as_deref()
+        .map(DepartmentCode::parse)
+        .transpose()
+        .map_err(|e| SitesError::CorruptRow {
+            id: m.id,
+            detail: e.to_string(),
+        })?;
+    let site = Site {
+        id: SiteId(m.id),
+        source: m.source,
+        department_code,
+        opening_hours_valid: None,
+        version: 0,
+        created_at: DateTime::UNIX_EPOCH,
+        updated_at: DateTime::UNIX_EPOCH,
+        merged_into: m.merged_into.map(SiteId),
+        archived_at: m.archived_at,
+        distance_km: None,
+        parts: SiteParts::Names,
+        data: neutral_data(m.source_id, m.name),
     };
     Ok((site, m.sort_name))
 }

@@ -4,7 +4,7 @@
 //! GraphQL layer calls them from DataLoaders: a nested list costs one statement per level, not one per parent.
 
 use crate::SitesError;
-use crate::brief::{BriefRow, from_brief};
+use crate::brief::{BriefRow, NamesRow, from_brief, from_names};
 use crate::entity::{site, site_value};
 use crate::hours::{OVERSEAS_ZONES, minute_of_week, parse_hours, timezone_for_department};
 use crate::model::{NewSite, StandardVersion, TaggedValue, ValueKind};
@@ -703,6 +703,7 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
     if order.field == SiteOrderField::Relevance && resolved.text.is_none() {
         order.field = SiteOrderField::Name;
     }
+    let parts = parts.ordered_on(order.field);
     let ranked = resolved.text.as_ref().map(|q| (q, backend));
     if resolved.needs_candidates() {
         let candidates = candidates(db, resolved.condition.clone(), order, &resolved).await?;
@@ -835,13 +836,39 @@ pub enum SiteParts {
     /// reader needs nothing else (the common GraphQL selections: `sourceId name department { … }`); why it exists
     /// is in [`crate::brief`].
     Brief,
+    /// Less than brief: what names and links a site, nothing else: `id`, `source`, `merged_into`, `archived_at`,
+    /// `department_code`, and in `data`: `source_id` and `name`. Every other field holds a neutral value, not the
+    /// site's: those of [`SiteParts::Brief`], and `commune` empty, `postal_code` the placeholder `00000`,
+    /// `insee_code`, `latitude`, `longitude` and `opening_hours_valid` `None`, `updated_on` 1970-01-01, `version` 0,
+    /// `created_at` and `updated_at` the Unix epoch. For the lists' most common selection, `sourceId name`, and
+    /// their relations (department, hubs, counsellors): a profile of nested lists (issue #16) put decoding the
+    /// brief row's 18 columns at a third of the server's CPU. A list ordered on anything but the name or the id
+    /// reads brief rows instead, since its cursors are made of a brief column ([`SiteParts::ordered_on`]).
+    Names,
 }
 
 impl SiteParts {
     /// Whether every column of the row was read (all of `Site::data` but, perhaps, its values).
     #[must_use]
     pub fn has_row(self) -> bool {
-        self != Self::Brief
+        !matches!(self, Self::Brief | Self::Names)
+    }
+
+    /// Whether at least the brief columns were read (see [`SiteParts::Brief`]): everything but a names-only read.
+    #[must_use]
+    pub fn has_brief(self) -> bool {
+        self != Self::Names
+    }
+
+    /// The parts a list ordered on `field` reads: a names-only read becomes a brief one when the order's key, which
+    /// its cursors carry, is a brief column (dates, distance, relevance) rather than the name or the id.
+    #[must_use]
+    pub fn ordered_on(self, field: SiteOrderField) -> Self {
+        match (self, field) {
+            (Self::Names, SiteOrderField::Name | SiteOrderField::Id) => self,
+            (Self::Names, _) => Self::Brief,
+            (other, _) => other,
+        }
     }
 
     /// Whether the multi-valued fields (`Site::data.values`) were read.
@@ -890,6 +917,7 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
     if order.field == SiteOrderField::Relevance {
         order.field = SiteOrderField::Name;
     }
+    let parts = parts.ordered_on(order.field);
     let resolved = resolve(db, filter, &SiteSync::default()).await?;
     let dep_cond =
         site::Column::DepartmentCode.is_in(departments.iter().map(|d| d.as_str().to_owned()));
@@ -1371,13 +1399,17 @@ pub(crate) async fn hydrate<C: ConnectionTrait>(
         .collect()
 }
 
-/// The columns a read of `parts` selects: the whole row, or the brief columns in [`BriefRow`]'s order.
+/// The columns a read of `parts` selects: the whole row, or the brief or names columns in [`BriefRow`]'s or
+/// [`NamesRow`]'s order.
 fn site_select(parts: SiteParts) -> Select<site::Entity> {
     match parts {
         SiteParts::Whole | SiteParts::WithoutValues => site::Entity::find(),
         SiteParts::Brief => site::Entity::find()
             .select_only()
             .columns(crate::brief::BRIEF_COLUMNS),
+        SiteParts::Names => site::Entity::find()
+            .select_only()
+            .columns(crate::brief::NAMES_COLUMNS),
     }
 }
 
@@ -1475,6 +1507,10 @@ async fn sites_of_rows<C: ConnectionTrait>(
         SiteParts::Brief => rows
             .iter()
             .map(|row| from_brief(BriefRow::from_query_result(row, "")?))
+            .collect(),
+        SiteParts::Names => rows
+            .iter()
+            .map(|row| from_names(NamesRow::from_query_result(row, "")?))
             .collect(),
     }
 }

@@ -297,8 +297,24 @@ pub(crate) const BRIEF_FIELDS: &[&str] = &[
     "provenance",
 ];
 
+/// The fields of `Site` a names-only read (`SiteParts::Names`) serves exactly: `id`, `source`, `sourceId`, `name`,
+/// the relations that need only the id and the department (whatever is selected under them), and `__typename`. An
+/// allow-list, as [`BRIEF_FIELDS`]; the resolvers of the other brief fields refuse a names-only site
+/// (`SiteNode::brief`).
+pub(crate) const NAME_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "source",
+    "sourceId",
+    "name",
+    "department",
+    "hubs",
+    "counsellors",
+];
+
 /// What a `sites` connection's selection reads of each site, from the fields its nodes select (through `nodes` or
-/// `edges { node }`, fragments included): a brief row when every one is in [`BRIEF_FIELDS`] (the profile that
+/// `edges { node }`, fragments included): names only when every one is in [`NAME_FIELDS`], a brief row when every one
+/// is in [`BRIEF_FIELDS`] (the profile that
 /// motivates it is in `maillage_sites::brief`); else the row without the multi-valued fields unless one of
 /// [`WHOLE_FIELDS`] is selected, since they are most of the rows a nested list would otherwise read.
 fn selected_parts(ctx: &Context<'_>) -> SiteParts {
@@ -314,7 +330,9 @@ fn selected_parts(ctx: &Context<'_>) -> SiteParts {
 /// What a read of sites needs, from the names of the fields of `Site` selected on them (the rule of
 /// [`selected_parts`], shared with `Query.site`).
 pub(crate) fn parts_for(selected: &[&str]) -> SiteParts {
-    if selected.iter().all(|f| BRIEF_FIELDS.contains(f)) {
+    if selected.iter().all(|f| NAME_FIELDS.contains(f)) {
+        SiteParts::Names
+    } else if selected.iter().all(|f| BRIEF_FIELDS.contains(f)) {
         SiteParts::Brief
     } else if selected.iter().any(|f| WHOLE_FIELDS.contains(f)) {
         SiteParts::Whole

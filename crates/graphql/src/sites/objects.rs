@@ -58,6 +58,16 @@ impl SiteNode {
         }
     }
 
+    /// The site for a field of the brief read's but not of a names-only read's (`SiteParts::Names`): refused on a
+    /// names-only site, whose other fields hold neutral values, as [`SiteNode::row`] refuses a brief one.
+    fn brief(&self) -> async_graphql::Result<&Site> {
+        if self.site.parts.has_brief() {
+            Ok(&self.site)
+        } else {
+            Err(not_loaded(self.site.parts))
+        }
+    }
+
     /// One multi-valued field, refused when the read did not load the values (see [`SiteNode::row`]).
     fn values(&self, kind: ValueKind) -> async_graphql::Result<Vec<String>> {
         Ok(self
@@ -111,6 +121,7 @@ impl FromMemory for SiteNode {
         // Fields outside the brief read are given only when the read has them; otherwise their resolver answers
         // (with its error), as it would without this path.
         let row = || self.site.parts.has_row().then_some(data);
+        let brief = || self.site.parts.has_brief().then_some(site);
         let values = |kind: ValueKind| {
             self.site
                 .parts
@@ -124,24 +135,24 @@ impl FromMemory for SiteNode {
             "standardVersion" => text(row()?.standard_version.as_str()),
             "pivot" => text(row()?.pivot.as_str()),
             "name" => text(&data.name),
-            "commune" => text(&data.commune),
-            "postalCode" => text(data.postal_code.as_str()),
-            "inseeCode" => nullable_text(data.insee_code.as_ref().map(|c| c.as_str())),
+            "commune" => text(&brief()?.data.commune),
+            "postalCode" => text(brief()?.data.postal_code.as_str()),
+            "inseeCode" => nullable_text(brief()?.data.insee_code.as_ref().map(|c| c.as_str())),
             "address" => text(&row()?.address),
             "addressComplement" => nullable_text(row()?.address_complement.as_deref()),
-            "latitude" => nullable(data.latitude.as_ref()),
-            "longitude" => nullable(data.longitude.as_ref()),
+            "latitude" => nullable(brief()?.data.latitude.as_ref()),
+            "longitude" => nullable(brief()?.data.longitude.as_ref()),
             "phone" => nullable_text(row()?.phone.as_deref()),
             "website" => nullable_text(row()?.website.as_deref()),
-            "openingHoursKnown" => scalar(&(site.opening_hours_valid == Some(true))),
+            "openingHoursKnown" => scalar(&(brief()?.opening_hours_valid == Some(true))),
             "distanceKm" => nullable(site.distance_km.as_ref()),
             "openingHours" => nullable_text(row()?.opening_hours.as_deref()),
-            "openingHoursValid" => nullable(site.opening_hours_valid.as_ref()),
+            "openingHoursValid" => nullable(brief()?.opening_hours_valid.as_ref()),
             "summary" => nullable_text(row()?.summary.as_deref()),
             "description" => nullable_text(row()?.description.as_deref()),
             "sourceLabel" => nullable_text(row()?.source_label.as_deref()),
             "parentStructure" => nullable_text(row()?.parent_structure.as_deref()),
-            "updatedOn" => scalar(&Date(data.updated_on)),
+            "updatedOn" => scalar(&Date(brief()?.data.updated_on)),
             "services" => values(ValueKind::Service)?,
             "publics" => values(ValueKind::Public)?,
             "specificSupport" => values(ValueKind::SpecificSupport)?,
@@ -154,9 +165,9 @@ impl FromMemory for SiteNode {
             "typologies" => values(ValueKind::Typology)?,
             "accessibilityUrl" => nullable_text(row()?.accessibility_url.as_deref()),
             "bookingUrl" => nullable_text(row()?.booking_url.as_deref()),
-            "version" => scalar(&site.version),
-            "createdAt" => scalar(&site.created_at),
-            "updatedAt" => scalar(&site.updated_at),
+            "version" => scalar(&brief()?.version),
+            "createdAt" => scalar(&brief()?.created_at),
+            "updatedAt" => scalar(&brief()?.updated_at),
             _ => return None,
         })
     }
@@ -193,16 +204,16 @@ impl SiteFields {
         &self.site.data.name
     }
     /// Commune, as written by the source.
-    async fn commune(&self) -> &str {
-        &self.site.data.commune
+    async fn commune(&self) -> async_graphql::Result<&str> {
+        Ok(&self.brief()?.data.commune)
     }
     /// Postal code.
-    async fn postal_code(&self) -> &str {
-        self.site.data.postal_code.as_str()
+    async fn postal_code(&self) -> async_graphql::Result<&str> {
+        Ok(self.brief()?.data.postal_code.as_str())
     }
     /// INSEE commune code, when the source gave a valid one.
-    async fn insee_code(&self) -> Option<&str> {
-        self.site.data.insee_code.as_ref().map(|c| c.as_str())
+    async fn insee_code(&self) -> async_graphql::Result<Option<&str>> {
+        Ok(self.brief()?.data.insee_code.as_ref().map(|c| c.as_str()))
     }
     /// Street address.
     async fn address(&self) -> async_graphql::Result<&str> {
@@ -213,12 +224,12 @@ impl SiteFields {
         Ok(self.row()?.address_complement.as_deref())
     }
     /// Latitude (WGS84).
-    async fn latitude(&self) -> Option<f64> {
-        self.site.data.latitude
+    async fn latitude(&self) -> async_graphql::Result<Option<f64>> {
+        Ok(self.brief()?.data.latitude)
     }
     /// Longitude (WGS84).
-    async fn longitude(&self) -> Option<f64> {
-        self.site.data.longitude
+    async fn longitude(&self) -> async_graphql::Result<Option<f64>> {
+        Ok(self.brief()?.data.longitude)
     }
     /// Public phone number of the site (international form).
     async fn phone(&self) -> async_graphql::Result<Option<&str>> {
@@ -240,8 +251,8 @@ impl SiteFields {
     }
     /// Whether the opening hours are known (given and readable): `openAt` never lists a site whose hours are
     /// unknown, which is not the same as closed.
-    async fn opening_hours_known(&self) -> bool {
-        self.site.opening_hours_valid == Some(true)
+    async fn opening_hours_known(&self) -> async_graphql::Result<bool> {
+        Ok(self.brief()?.opening_hours_valid == Some(true))
     }
     /// Distance in kilometres from the centre of the list's `filter.near` (great-circle); null without `near`.
     async fn distance_km(&self) -> Option<f64> {
@@ -252,8 +263,8 @@ impl SiteFields {
         Ok(self.row()?.opening_hours.as_deref())
     }
     /// Whether `openingHours` parses; unparsable values are kept, but such sites never match `openAt`.
-    async fn opening_hours_valid(&self) -> Option<bool> {
-        self.site.opening_hours_valid
+    async fn opening_hours_valid(&self) -> async_graphql::Result<Option<bool>> {
+        Ok(self.brief()?.opening_hours_valid)
     }
     /// Short presentation.
     async fn summary(&self) -> async_graphql::Result<Option<&str>> {
@@ -272,8 +283,8 @@ impl SiteFields {
         Ok(self.row()?.parent_structure.as_deref())
     }
     /// Date of the source's last update (`date_maj`); `1970-01-01` in some sources means unknown.
-    async fn updated_on(&self) -> Date {
-        Date(self.site.data.updated_on)
+    async fn updated_on(&self) -> async_graphql::Result<Date> {
+        Ok(Date(self.brief()?.data.updated_on))
     }
     /// Services offered (v1.0.2 labels).
     async fn services(&self) -> async_graphql::Result<Vec<String>> {
@@ -377,16 +388,16 @@ impl SiteFields {
         crate::counsellors::counsellors_of_site(ctx, self.site.id).await
     }
     /// Version for optimistic concurrency.
-    async fn version(&self) -> i32 {
-        self.site.version
+    async fn version(&self) -> async_graphql::Result<i32> {
+        Ok(self.brief()?.version)
     }
     /// When Maillage first stored the site.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.site.created_at
+    async fn created_at(&self) -> async_graphql::Result<DateTime<Utc>> {
+        Ok(self.brief()?.created_at)
     }
     /// When Maillage last changed the site.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.site.updated_at
+    async fn updated_at(&self) -> async_graphql::Result<DateTime<Utc>> {
+        Ok(self.brief()?.updated_at)
     }
     /// Where each field's value came from: a feed's file (source, file, date), an API edit (who, when), or, for a
     /// canonical site (`source` = `maillage`), the source record it was taken from or a coordinator's choice.
