@@ -18,8 +18,6 @@ use async_graphql::resolver_utils::enum_value;
 use async_graphql::{Context, ID, Object, Value};
 use maillage_core::SiteId;
 use maillage_counsellors::{Assignment, Counsellor, PersonalData, Post, Structure};
-use ref_cast::RefCast;
-use std::ops::Deref;
 
 /// The counsellors working at a site: `Site.counsellors`, batched over all the sites of a page.
 pub(crate) async fn counsellors_of_site(
@@ -217,22 +215,12 @@ impl CounsellorNode {
     }
 }
 
-/// The `Counsellor` object's resolvers, on the counsellor itself: [`CounsellorNode`] is the object, resolved through
-/// [`crate::kit::memory::resolve_object`], which gives its plain fields from memory ([`FromMemory`]) and asks these
-/// resolvers for the others.
-#[derive(RefCast)]
-#[repr(transparent)]
-pub struct CounsellorFields(CounsellorNode);
-
-impl Deref for CounsellorFields {
-    type Target = CounsellorNode;
-
-    fn deref(&self) -> &CounsellorNode {
-        &self.0
-    }
-}
-
-crate::object_from_memory!(CounsellorNode, CounsellorFields);
+crate::object_from_memory!(
+    /// The `Counsellor` object's resolvers, on the counsellor itself: [`CounsellorNode`] is the object, resolved
+    /// through [`crate::kit::memory::resolve_object`], which gives its plain fields from memory ([`FromMemory`]) and
+    /// asks these resolvers for the others.
+    pub struct CounsellorFields for CounsellorNode
+);
 
 impl FromMemory for CounsellorNode {
     fn field_from_memory(&self, name: &str) -> Option<Value> {

@@ -150,12 +150,26 @@ fn plan<'a, T: FromMemory>(
     Some(slots)
 }
 
-/// Makes `$node` the GraphQL object that `$fields`, a `#[repr(transparent)]` [`ref_cast::RefCast`] wrapper of
-/// `$node` carrying the `#[Object]` impl, describes, resolved through [`resolve_object`] with `$node`'s
-/// [`FromMemory`]. The schema is `$fields`'s, unchanged.
+/// Declares `$fields`, a wrapper of `$node` (`#[repr(transparent)]`, [`ref_cast::RefCast`], dereferencing to
+/// `$node`) to carry the object's `#[Object]` impl, and makes `$node` that GraphQL object, resolved through
+/// [`resolve_object`] with `$node`'s [`FromMemory`]. The schema is the `#[Object]` impl's, unchanged: `$node`
+/// registers it and resolves every field it does not give from memory through it.
 #[macro_export]
 macro_rules! object_from_memory {
-    ($node:ty, $fields:ty) => {
+    ($(#[$meta:meta])* $vis:vis struct $fields:ident for $node:ty) => {
+        $(#[$meta])*
+        #[derive(ref_cast::RefCast)]
+        #[repr(transparent)]
+        $vis struct $fields($node);
+
+        impl ::std::ops::Deref for $fields {
+            type Target = $node;
+
+            fn deref(&self) -> &$node {
+                &self.0
+            }
+        }
+
         impl async_graphql::OutputType for $node {
             fn type_name() -> ::std::borrow::Cow<'static, str> {
                 <$fields as async_graphql::OutputType>::type_name()

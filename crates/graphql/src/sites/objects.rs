@@ -17,9 +17,7 @@ use maillage_core::pagination::Page;
 use maillage_core::{Code, DepartmentCode};
 use maillage_sites::{NewSite, Site, SiteParts, ValueKind};
 use maillage_territories::{Department, Hub};
-use ref_cast::RefCast;
 use std::collections::HashMap;
-use std::ops::Deref;
 use std::sync::Arc;
 
 /// What a site's multi-valued field said in its source, and its v1.0.2 label if there is one.
@@ -97,22 +95,12 @@ fn not_loaded(parts: SiteParts) -> async_graphql::Error {
     coded("internal error", Code::InternalError, None)
 }
 
-/// The `Site` object's resolvers, on the site itself: [`SiteNode`] is the object, resolved through
-/// [`crate::kit::memory::resolve_object`], which gives its plain fields from memory ([`FromMemory`]) and asks these
-/// resolvers for the others.
-#[derive(RefCast)]
-#[repr(transparent)]
-pub struct SiteFields(SiteNode);
-
-impl Deref for SiteFields {
-    type Target = SiteNode;
-
-    fn deref(&self) -> &SiteNode {
-        &self.0
-    }
-}
-
-crate::object_from_memory!(SiteNode, SiteFields);
+crate::object_from_memory!(
+    /// The `Site` object's resolvers, on the site itself: [`SiteNode`] is the object, resolved through
+    /// [`crate::kit::memory::resolve_object`], which gives its plain fields from memory ([`FromMemory`]) and asks
+    /// these resolvers for the others.
+    pub struct SiteFields for SiteNode
+);
 
 impl FromMemory for SiteNode {
     fn field_from_memory(&self, name: &str) -> Option<Value> {

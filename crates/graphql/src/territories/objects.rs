@@ -15,41 +15,43 @@ use crate::sites::{
 };
 use async_graphql::{Context, ID, Object, Value};
 use maillage_core::Code;
-use ref_cast::RefCast;
 
-/// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
-impl RegionNode {
-    /// Global ID (opaque).
-    fn global_id(&self) -> ID {
-        encode(NodeKind::Region, self.0.code.as_str())
-    }
+/// Regions and departments: territories named by their INSEE code, whose `id`, `code` and `name` come from memory.
+macro_rules! coded_territory {
+    ($node:ident, $fields:ident, $kind:ident) => {
+        impl $node {
+            /// Global ID (opaque).
+            fn global_id(&self) -> ID {
+                encode(NodeKind::$kind, self.0.code.as_str())
+            }
 
-    /// The `Node` interface's `id`, which its derive calls on the node itself, as `#[Object]` shapes a resolver:
-    /// with the context, as a result.
-    pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
-        Ok(self.global_id())
-    }
+            /// The `Node` interface's `id`, which its derive calls on the node itself, as `#[Object]` shapes a
+            /// resolver: with the context, as a result.
+            pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
+                Ok(self.global_id())
+            }
+        }
+
+        crate::object_from_memory!(
+            #[doc = concat!("The `", stringify!($kind), "` object's resolvers: [`", stringify!($node), "`] is the object, resolved through [`crate::kit::memory::resolve_object`], which gives `id`, `code` and `name` from memory and asks these resolvers for the others.")]
+            pub struct $fields for $node
+        );
+
+        impl FromMemory for $node {
+            fn field_from_memory(&self, name: &str) -> Option<Value> {
+                Some(match name {
+                    "id" => scalar(&self.global_id()),
+                    "code" => text(self.0.code.as_str()),
+                    "name" => text(&self.0.name),
+                    _ => return None,
+                })
+            }
+        }
+    };
 }
 
-/// The `Region` object's resolvers: [`RegionNode`] is the object, resolved through
-/// [`crate::kit::memory::resolve_object`], which gives `id`, `code` and `name` from memory and asks these resolvers
-/// for the others.
-#[derive(RefCast)]
-#[repr(transparent)]
-pub struct RegionFields(RegionNode);
-
-crate::object_from_memory!(RegionNode, RegionFields);
-
-impl FromMemory for RegionNode {
-    fn field_from_memory(&self, name: &str) -> Option<Value> {
-        Some(match name {
-            "id" => scalar(&self.global_id()),
-            "code" => text(self.0.code.as_str()),
-            "name" => text(&self.0.name),
-            _ => return None,
-        })
-    }
-}
+coded_territory!(RegionNode, RegionFields, Region);
+coded_territory!(DepartmentNode, DepartmentFields, Department);
 
 /// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
 #[Object(name = "Region")]
@@ -82,40 +84,6 @@ impl RegionFields {
             .into_iter()
             .map(DepartmentNode)
             .collect())
-    }
-}
-
-/// A department (INSEE code: 01…95, 2A/2B, 971…976).
-impl DepartmentNode {
-    /// Global ID (opaque).
-    fn global_id(&self) -> ID {
-        encode(NodeKind::Department, self.0.code.as_str())
-    }
-
-    /// The `Node` interface's `id`, which its derive calls on the node itself, as `#[Object]` shapes a resolver:
-    /// with the context, as a result.
-    pub async fn id(&self, _: &Context<'_>) -> async_graphql::Result<ID> {
-        Ok(self.global_id())
-    }
-}
-
-/// The `Department` object's resolvers: [`DepartmentNode`] is the object, resolved through
-/// [`crate::kit::memory::resolve_object`], which gives `id`, `code` and `name` from memory and asks these resolvers
-/// for the others.
-#[derive(RefCast)]
-#[repr(transparent)]
-pub struct DepartmentFields(DepartmentNode);
-
-crate::object_from_memory!(DepartmentNode, DepartmentFields);
-
-impl FromMemory for DepartmentNode {
-    fn field_from_memory(&self, name: &str) -> Option<Value> {
-        Some(match name {
-            "id" => scalar(&self.global_id()),
-            "code" => text(self.0.code.as_str()),
-            "name" => text(&self.0.name),
-            _ => return None,
-        })
     }
 }
 
