@@ -7,11 +7,12 @@ use crate::model::{
     Aidant, AidantId, AidantPatch, AidantPerson, AidantStatus, CounsellorRef, NewAidant,
     OrganisationId,
 };
-use crate::organisations::{StoreOutcome, forbid_outside, stored_version};
+use crate::organisations::{StoreOutcome, forbid_outside};
 use crate::territory::scope_departments;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Code;
+use maillage_core::db::stored_version;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
@@ -549,8 +550,7 @@ pub async fn update_aidant(
     if updated.rows_affected == 0 {
         let actual = stored_version::<aidant::Entity, _>(
             &txn,
-            aidant::Column::Id,
-            aidant::Column::Version,
+            (aidant::Column::Id, aidant::Column::Version),
             id.0,
         )
         .await?

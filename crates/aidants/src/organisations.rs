@@ -10,6 +10,7 @@ use crate::territory::scope_departments;
 use chrono::Utc;
 use maillage_access::{AuditChanges, AuditEntry, record};
 use maillage_core::Code;
+use maillage_core::db::stored_version;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
@@ -439,24 +440,6 @@ impl OrganisationPatch {
     }
 }
 
-/// The version row `id` of `E` holds now, or `None` once it is gone. A conditional `UPDATE` that matched no row
-/// after the caller's version was checked lost a race with a concurrent writer: its stale-version error reports the
-/// version re-read here, not a guess computed from the caller's version (which may be `i32::MAX`).
-pub(crate) async fn stored_version<E: EntityTrait, C: ConnectionTrait>(
-    db: &C,
-    id_col: E::Column,
-    version_col: E::Column,
-    id: i32,
-) -> Result<Option<i32>, sea_orm::DbErr> {
-    E::find()
-        .select_only()
-        .column(version_col)
-        .filter(id_col.eq(id))
-        .into_tuple()
-        .one(db)
-        .await
-}
-
 /// Updates an organisation if `version` is still its version; the caller must be allowed where it is and where the
 /// change would put it. The version check is part of the `UPDATE`: of two concurrent writers, exactly one wins.
 #[tracing::instrument(skip_all, fields(organisation.id = %id))]
@@ -503,8 +486,7 @@ pub async fn update_organisation(
     if updated.rows_affected == 0 {
         let actual = stored_version::<organisation::Entity, _>(
             &txn,
-            organisation::Column::Id,
-            organisation::Column::Version,
+            (organisation::Column::Id, organisation::Column::Version),
             id.0,
         )
         .await?

@@ -22,7 +22,7 @@ use maillage_funding::Money;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, Set,
 };
 use std::collections::HashMap;
 
@@ -665,13 +665,7 @@ pub(crate) async fn raced<E: EntityTrait, C: ConnectionTrait>(
     id: i32,
     version: i32,
 ) -> Result<AmiError, DbErr> {
-    let stored: Option<i32> = E::find()
-        .select_only()
-        .column(version_col)
-        .filter(id_col.eq(id))
-        .into_tuple()
-        .one(db)
-        .await?;
+    let stored = maillage_core::db::stored_version::<E, _>(db, (id_col, version_col), id).await?;
     Ok(match stored {
         Some(actual) => AmiError::StaleVersion {
             entity,

@@ -1,8 +1,8 @@
 //! Connecting to the database from one URL, and the few backend facts the domains need.
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -175,6 +175,25 @@ pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, 
         ..TransactionOptions::default()
     })
     .await
+}
+
+/// The version row `id` of `E` holds now, or `None` once it is gone.
+///
+/// Why: a conditional `UPDATE … WHERE version = $caller's` that matched no row, after the caller's version was
+/// checked, lost a race with a concurrent writer. Its stale-version error reports the version re-read here, not a
+/// guess computed from the caller's version (which may be `i32::MAX`); each domain maps `None` to its not-found.
+pub async fn stored_version<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
+    (id_col, version_col): (E::Column, E::Column),
+    id: i32,
+) -> Result<Option<i32>, DbErr> {
+    E::find()
+        .select_only()
+        .column(version_col)
+        .filter(id_col.eq(id))
+        .into_tuple()
+        .one(db)
+        .await
 }
 
 #[cfg(test)]

@@ -158,14 +158,8 @@ impl FundingError {
         id: i32,
         version: i32,
     ) -> Result<Self, sea_orm::DbErr> {
-        use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
-        let stored: Option<i32> = E::find()
-            .select_only()
-            .column(version_col)
-            .filter(id_col.eq(id))
-            .into_tuple()
-            .one(db)
-            .await?;
+        let stored =
+            maillage_core::db::stored_version::<E, _>(db, (id_col, version_col), id).await?;
         Ok(match stored {
             Some(actual) => Self::StaleVersion {
                 entity,

@@ -613,8 +613,10 @@ async fn reference_snapshot_falls_back_for_regions_and_region_lists_too() {
 async fn reference_snapshot_reloads_once_older_than_its_maximum_age() {
     let t = seeded().await;
     let lasting = territories::ReferenceTerritories::new();
-    let short =
-        territories::ReferenceTerritories::with_max_age(std::time::Duration::from_millis(50));
+    // Long enough that the statements between loading it and the "fresh" read below never outlast it, even on a
+    // loaded CI machine (50 ms did: the UPDATE on PostgreSQL sometimes took longer, and the snapshot reloaded).
+    let max_age = std::time::Duration::from_millis(1500);
+    let short = territories::ReferenceTerritories::with_max_age(max_age);
     lasting.snapshot(&t.db).await.unwrap();
     short.snapshot(&t.db).await.unwrap();
     t.db.execute_unprepared("UPDATE department SET name = 'Ardeche' WHERE code = '07'")
@@ -632,7 +634,7 @@ async fn reference_snapshot_reloads_once_older_than_its_maximum_age() {
     })
     .await;
     assert_eq!(still, "Ardèche");
-    std::thread::sleep(std::time::Duration::from_millis(80));
+    tokio::time::sleep(max_age + std::time::Duration::from_millis(100)).await;
     let reloaded = statements(&t, 2, "a snapshot past its age", async {
         name(
             short
