@@ -47,9 +47,18 @@ fn named(t: &Value) -> (&str, &str) {
     }
 }
 
-/// Every field of `Site` from the schema's introspection, each as a selection: the field alone, or, for an object,
-/// the field with every scalar field of its type that takes no argument.
+/// Every field of `Site` from the schema's introspection, each as a selection (see [`field_selections`]).
 async fn site_field_selections(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    field_selections(app, token, "Site").await
+}
+
+/// Every field of the object type `of` from the schema's introspection, each as a selection: the field alone, or,
+/// for an object, the field with every scalar field of its type that takes no argument.
+pub(crate) async fn field_selections(
+    app: &TestApp,
+    token: &str,
+    of: &str,
+) -> Vec<(String, String)> {
     const TYPE: &str = "query($name: String!) { __type(name: $name) { fields { name args { name } \
         type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
     let fields_of = |name: &str| {
@@ -60,11 +69,11 @@ async fn site_field_selections(app: &TestApp, token: &str) -> Vec<(String, Strin
         }
     };
     let mut out = Vec::new();
-    for field in fields_of("Site").await {
+    for field in fields_of(of).await {
         let name = field["name"].as_str().unwrap().to_owned();
         assert!(
             field["args"].as_array().unwrap().is_empty(),
-            "Site.{name} takes arguments: give it some here"
+            "{of}.{name} takes arguments: give it some here"
         );
         let (kind, type_name) = named(&field["type"]);
         let selection = if kind == "OBJECT" || kind == "INTERFACE" {

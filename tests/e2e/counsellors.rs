@@ -620,13 +620,10 @@ async fn the_api_and_the_import_refuse_the_same_values_with_every_problem_at_onc
     );
 }
 
-/// The fields a `Counsellor` gives from memory (`kit::memory`, no future per field) answer exactly as their
-/// resolvers: every scalar and enum field of `Counsellor`, with its structure, asked plainly equals the same asked
-/// inside fragments (async-graphql's own path), for counsellors with every optional field set and with none.
-#[tokio::test]
-async fn counsellor_fields_from_memory_answer_as_their_resolvers() {
-    let app = TestApp::spawn().await;
-    let sites = populate(&app, &["69", "01"], 2, 1).await;
+/// Sites in departments 69 and 01 with one bare counsellor each ([`populate`]), and two more at the first and
+/// second sites: `cn-full`, a coordinator with every optional field set, and `cn-coordinated`, coordinated by it.
+async fn with_full_counsellor(app: &TestApp) {
+    let sites = populate(app, &["69", "01"], 2, 1).await;
     let admin = Actor::cli();
     let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
     let structure = create_structure(
@@ -663,6 +660,23 @@ async fn counsellor_fields_from_memory_answer_as_their_resolvers() {
     set_assignments(&app.db.db, &admin, c.id, c.version, 30, &[(sites[0], 70)])
         .await
         .unwrap();
+    let mut coordinated = new_counsellor("cn-coordinated".to_owned(), structure.id);
+    coordinated.coordinator_id = Some(c.id);
+    let d = create_counsellor(&app.db.db, &admin, coordinated)
+        .await
+        .unwrap();
+    set_assignments(&app.db.db, &admin, d.id, d.version, 50, &[(sites[1], 50)])
+        .await
+        .unwrap();
+}
+
+/// The fields a `Counsellor` gives from memory (`kit::memory`, no future per field) answer exactly as their
+/// resolvers: every scalar and enum field of `Counsellor`, with its structure, asked plainly equals the same asked
+/// inside fragments (async-graphql's own path), for counsellors with every optional field set and with none.
+#[tokio::test]
+async fn counsellor_fields_from_memory_answer_as_their_resolvers() {
+    let app = TestApp::spawn().await;
+    with_full_counsellor(&app).await;
     let token = app.token("admin", None).await;
     const TYPE: &str = "{ __type(name: \"Counsellor\") { fields { name args { name } \
         type { kind ofType { kind ofType { kind ofType { kind } } } } } } }";
@@ -705,7 +719,7 @@ async fn counsellor_fields_from_memory_answer_as_their_resolvers() {
     .await;
     assert_eq!(plain, fragment);
     let nodes = plain["counsellors"]["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 5, "{plain}");
+    assert_eq!(nodes.len(), 6, "{plain}");
     let full = nodes.iter().find(|n| n["externalId"] == "cn-full").unwrap();
     assert_eq!(full["contractType"], "PROJECT_CONTRACT", "{full}");
     assert_eq!(full["status"], "IN_TRAINING", "{full}");
@@ -730,4 +744,105 @@ async fn counsellor_fields_from_memory_answer_as_their_resolvers() {
         .chain(["structure"])
         .collect();
     assert_eq!(keys, order, "keys in the selection's order");
+}
+
+/// Removes every `wholeRowsReference` key, wherever it is in an answer.
+fn without_reference(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("wholeRowsReference");
+            map.values_mut().for_each(without_reference);
+        }
+        Value::Array(list) => list.iter_mut().for_each(without_reference),
+        _ => {}
+    }
+}
+
+/// For every field of `Counsellor` under `Site.counsellors` (a root list's sites, a hub's departments' sites, one
+/// site), the answer with that field alone equals the answer with `firstName` too, which makes the read whole (its
+/// resolver refuses a brief counsellor): a field wrongly served from a brief row differs here, or fails. The
+/// counsellors have every field filled, one coordinates another; the caller is an admin (personal data). The
+/// fields read brief are exactly the expected ones, so the comparison is not vacuous.
+#[tokio::test]
+async fn every_counsellor_field_answers_the_same_from_brief_and_whole_rows() {
+    // About 170 requests, some nested deep (a coordinator's counsellors' sites): no rate limit, no cost limit.
+    let mut config = maillage_server::config::ServeConfig::default();
+    config.protection.rate_limit_per_minute = 0;
+    config.max_query_complexity = usize::MAX;
+    let app = TestApp::spawn_with(config).await;
+    with_full_counsellor(&app).await;
+    let token = app.token("admin", None).await;
+    let lists = [
+        (
+            "root",
+            "{ sites(first: 20) { nodes { sourceId counsellors { SEL } } } }",
+        ),
+        (
+            "hub departments",
+            "{ hub(slug: \"hinaura\") { departments { code sites(first: 10) { nodes { sourceId \
+             counsellors { SEL } } } } } }",
+        ),
+        (
+            "one site",
+            "{ site(source: \"generated\", sourceId: \"69-0\") { counsellors { SEL } } }",
+        ),
+    ];
+    let fields = crate::brief::field_selections(&app, &token, "Counsellor").await;
+    assert!(fields.len() >= 25, "{} fields of Counsellor", fields.len());
+    let mut brief_reads = Vec::new();
+    for (name, selection) in &fields {
+        let mut brief_everywhere = true;
+        for (list, template) in lists {
+            let ask = |extra: &str| template.replace("SEL", &format!("{selection} {extra}"));
+            app.db.statement_counter().start_log();
+            let (_, alone) = app.post_as(Some(&token), &ask(""), json!({})).await;
+            let log = app.db.statement_counter().take_log();
+            let (_, mut whole) = app
+                .post_as(
+                    Some(&token),
+                    &ask("wholeRowsReference: firstName"),
+                    json!({}),
+                )
+                .await;
+            assert!(alone.get("errors").is_none(), "{list} {name}: {alone}");
+            assert!(whole.get("errors").is_none(), "{list} {name}: {whole}");
+            let listed = alone.to_string().matches("\"counsellors\":[{").count();
+            assert!(listed >= 1, "{list} {name}: no counsellors in {alone}");
+            without_reference(&mut whole);
+            assert_eq!(
+                alone["data"], whole["data"],
+                "{list}: Counsellor.{name} differs between brief and whole rows"
+            );
+            // The sites' counsellors are the statement joining the counsellors; a brief one names no personal column.
+            let joins: Vec<&String> = log
+                .iter()
+                .filter(|sql| sql.contains("JOIN \"counsellor\""))
+                .collect();
+            assert_eq!(joins.len(), 1, "{list} {name}: {log:#?}");
+            brief_everywhere &= !joins[0].contains("\"counsellor\".\"first_name\"");
+        }
+        if brief_everywhere {
+            brief_reads.push(name.as_str());
+        }
+    }
+    brief_reads.sort_unstable();
+    assert_eq!(
+        brief_reads,
+        [
+            "assignments",
+            "coordinated",
+            "coordinator",
+            "departmentCode",
+            "externalId",
+            "id",
+            "isCoordinator",
+            "post",
+            "sites",
+            "status",
+            "structure",
+            "updatedAt",
+            "version",
+        ],
+        "the fields of Counsellor served from brief rows"
+    );
 }

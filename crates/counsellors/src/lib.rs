@@ -17,9 +17,9 @@ pub use draft::{
 };
 pub use error::CounsellorsError;
 pub use model::{
-    Assignment, CommitteeDecision, ContractType, Counsellor, CounsellorId, CounsellorStatus,
-    DepartmentCounts, FundingKind, NewCounsellor, NewPost, NewStructure, PersonalData, Post,
-    PostId, Structure, StructureId, StructureKind,
+    Assignment, CommitteeDecision, ContractType, Counsellor, CounsellorId, CounsellorParts,
+    CounsellorStatus, DepartmentCounts, FundingKind, NewCounsellor, NewPost, NewStructure,
+    PersonalData, Post, PostId, Structure, StructureId, StructureKind,
 };
 pub use query::{
     CounsellorFilter, StructureFilter, assignments_of_counsellors, coordinated_by,

@@ -4,9 +4,9 @@
 use crate::CounsellorsError;
 use crate::entity::{assignment, counsellor, post, structure};
 use crate::model::{
-    Assignment, CommitteeDecision, ContractType, Counsellor, CounsellorId, CounsellorStatus,
-    DepartmentCounts, NewCounsellor, NewPost, NewStructure, PersonalData, Post, PostId, Structure,
-    StructureId, StructureKind,
+    Assignment, CommitteeDecision, ContractType, Counsellor, CounsellorId, CounsellorParts,
+    CounsellorStatus, DepartmentCounts, NewCounsellor, NewPost, NewStructure, PersonalData, Post,
+    PostId, Structure, StructureId, StructureKind,
 };
 use maillage_core::Code;
 use maillage_core::error::FieldPath;
@@ -146,6 +146,7 @@ pub(crate) fn counsellor_from_model(m: counsellor::Model) -> Result<Counsellor, 
         created_at: m.created_at,
         updated_at: m.updated_at,
         data,
+        parts: CounsellorParts::Whole,
     })
 }
 
@@ -495,27 +496,47 @@ pub(crate) fn assignment_from_model(m: assignment::Model) -> Assignment {
 /// The counsellors working at these sites, with their assignment, by site then counsellor: one statement whatever
 /// the number of sites, the assignments joined with their counsellors (a second statement for the counsellors by
 /// id was one more round trip on every `Site.counsellors` level, issue #16). A counsellor listed at several sites
-/// is decoded once per site, as it comes in each row.
+/// is decoded once per site, as it comes in each row. `parts` says what is read of each counsellor: a brief read
+/// ([`CounsellorParts::Brief`]) selects 10 of the 26 columns.
 pub async fn counsellors_of_sites<C: ConnectionTrait>(
     db: &C,
     sites: &[SiteId],
+    parts: CounsellorParts,
 ) -> Result<Vec<(Assignment, Counsellor)>, CounsellorsError> {
     if sites.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = assignment::Entity::find()
+    let select = assignment::Entity::find()
         .select_only()
-        .columns(AssignedRow::ASSIGNMENT)
-        .columns(AssignedRow::COUNSELLOR)
-        .join(JoinType::InnerJoin, assignment_counsellor())
-        .filter(assignment::Column::SiteId.is_in(sites.iter().map(|s| s.0)))
-        .order_by_asc(assignment::Column::SiteId)
-        .order_by_asc(assignment::Column::CounsellorId)
-        .into_model::<AssignedRow>()
-        .all(db)
-        .await?;
+        .columns(AssignedRow::ASSIGNMENT);
+    let select = match parts {
+        CounsellorParts::Whole => select.columns(AssignedRow::COUNSELLOR),
+        CounsellorParts::Brief => select.columns(BriefAssignedRow::COUNSELLOR),
+    }
+    .join(JoinType::InnerJoin, assignment_counsellor())
+    .filter(assignment::Column::SiteId.is_in(sites.iter().map(|s| s.0)))
+    .order_by_asc(assignment::Column::SiteId)
+    .order_by_asc(assignment::Column::CounsellorId);
+    let rows = match parts {
+        CounsellorParts::Whole => {
+            let rows = select.into_model::<AssignedRow>().all(db).await?;
+            rows.into_iter()
+                .map(|AssignedRow(a, c)| (a, c))
+                .collect::<Vec<_>>()
+        }
+        CounsellorParts::Brief => {
+            let rows = select.into_model::<BriefAssignedRow>().all(db).await?;
+            rows.into_iter()
+                .map(|BriefAssignedRow(a, c)| (a, c))
+                .collect::<Vec<_>>()
+        }
+    };
     rows.into_iter()
-        .map(|AssignedRow(a, c)| Ok((assignment_from_model(a), counsellor_from_model(c)?)))
+        .map(|(a, c)| {
+            let mut counsellor = counsellor_from_model(c)?;
+            counsellor.parts = parts;
+            Ok((assignment_from_model(a), counsellor))
+        })
         .collect()
 }
 
@@ -564,14 +585,74 @@ impl AssignedRow {
     ];
 }
 
+/// The assignment's columns of a joined row, first in it: shared by [`AssignedRow`] and [`BriefAssignedRow`].
+fn assignment_by_position(res: &QueryResult) -> Result<assignment::Model, DbErr> {
+    Ok(assignment::Model {
+        counsellor_id: res.try_get_by_index(0)?,
+        site_id: res.try_get_by_index(1)?,
+        share: res.try_get_by_index(2)?,
+    })
+}
+
+/// An assignment and the brief columns of its counsellor ([`CounsellorParts::Brief`]), decoded by position; the
+/// model's other fields hold the neutral values that variant documents.
+struct BriefAssignedRow(assignment::Model, counsellor::Model);
+
+impl BriefAssignedRow {
+    /// The counsellor's brief columns, after [`AssignedRow::ASSIGNMENT`], in the order [`FromQueryResult`] below
+    /// reads them.
+    const COUNSELLOR: [counsellor::Column; 10] = [
+        counsellor::Column::Id,
+        counsellor::Column::ExternalId,
+        counsellor::Column::StructureId,
+        counsellor::Column::PostId,
+        counsellor::Column::DepartmentCode,
+        counsellor::Column::Status,
+        counsellor::Column::IsCoordinator,
+        counsellor::Column::CoordinatorId,
+        counsellor::Column::Version,
+        counsellor::Column::UpdatedAt,
+    ];
+}
+
+/// By position: the statement's columns are [`AssignedRow::ASSIGNMENT`] then [`BriefAssignedRow::COUNSELLOR`].
+impl FromQueryResult for BriefAssignedRow {
+    fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
+        let counsellor = counsellor::Model {
+            id: res.try_get_by_index(3)?,
+            external_id: res.try_get_by_index(4)?,
+            structure_id: res.try_get_by_index(5)?,
+            post_id: res.try_get_by_index(6)?,
+            department_code: res.try_get_by_index(7)?,
+            first_name: String::new(),
+            last_name: String::new(),
+            email: None,
+            personal_email: None,
+            phone: None,
+            status: res.try_get_by_index(8)?,
+            recruited_on: None,
+            training_started_on: None,
+            active_since: None,
+            ended_on: None,
+            contract_type: None,
+            contract_start: None,
+            contract_end: None,
+            training_completed_on: None,
+            pix_certified: false,
+            host_share: 0,
+            is_coordinator: res.try_get_by_index(9)?,
+            coordinator_id: res.try_get_by_index(10)?,
+            version: res.try_get_by_index(11)?,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: res.try_get_by_index(12)?,
+        };
+        Ok(Self(assignment_by_position(res)?, counsellor))
+    }
+}
+
 /// By position: the statement's columns are [`AssignedRow::ASSIGNMENT`] then [`AssignedRow::COUNSELLOR`].
 impl FromQueryResult for AssignedRow {
     fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
-        let assignment = assignment::Model {
-            counsellor_id: res.try_get_by_index(0)?,
-            site_id: res.try_get_by_index(1)?,
-            share: res.try_get_by_index(2)?,
-        };
         let counsellor = counsellor::Model {
             id: res.try_get_by_index(3)?,
             external_id: res.try_get_by_index(4)?,
@@ -600,7 +681,7 @@ impl FromQueryResult for AssignedRow {
             created_at: res.try_get_by_index(27)?,
             updated_at: res.try_get_by_index(28)?,
         };
-        Ok(Self(assignment, counsellor))
+        Ok(Self(assignment_by_position(res)?, counsellor))
     }
 }
 

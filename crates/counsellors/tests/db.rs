@@ -12,10 +12,10 @@ use maillage_counsellors::import::{
     ImportSummary, ReportLine, import_counsellors, import_structures,
 };
 use maillage_counsellors::{
-    CommitteeDecision, CounsellorFilter, CounsellorStatus, CounsellorsError, FundingKind,
-    NewCounsellor, NewPost, NewStructure, PersonalData, PostPatch, StructureFilter, StructureKind,
-    create_counsellor, create_post, create_structure, list_counsellors, list_structures,
-    set_assignments, statistics_by_department, update_counsellor, update_post,
+    CommitteeDecision, CounsellorFilter, CounsellorParts, CounsellorStatus, CounsellorsError,
+    FundingKind, NewCounsellor, NewPost, NewStructure, PersonalData, PostPatch, StructureFilter,
+    StructureKind, create_counsellor, create_post, create_structure, list_counsellors,
+    list_structures, set_assignments, statistics_by_department, update_counsellor, update_post,
 };
 use maillage_testkit::TestDb;
 use std::path::PathBuf;
@@ -1191,13 +1191,11 @@ async fn counsellors_of_sites_join_assignments_and_counsellors_in_one_statement(
     let (a, b, c) = (&read[0], &read[1], &read[2]);
     assert!(a.data.personal.email.is_some() && a.data.contract_type.is_some());
 
+    let sites = [SiteId(9), SiteId(4), SiteId(3), SiteId(5)];
     let before = e.t.statements();
-    let found = maillage_counsellors::counsellors_of_sites(
-        &e.t.db,
-        &[SiteId(9), SiteId(4), SiteId(3), SiteId(5)],
-    )
-    .await
-    .unwrap();
+    let found = maillage_counsellors::counsellors_of_sites(&e.t.db, &sites, CounsellorParts::Whole)
+        .await
+        .unwrap();
     assert_eq!(e.t.statements() - before, 1, "one statement");
     let got: Vec<(i32, i32, String)> = found
         .iter()
@@ -1218,14 +1216,55 @@ async fn counsellors_of_sites_join_assignments_and_counsellors_in_one_statement(
         assert_eq!(co, expected, "the joined counsellor is the one read by id");
     }
 
-    // A site without counsellors, alone, gives nothing; no site runs no statement.
-    let only_empty = maillage_counsellors::counsellors_of_sites(&e.t.db, &[SiteId(4)])
+    // A brief read gives the same rows in the same order, in one statement; each counsellor equals its whole read
+    // once the fields it did not read are given the neutral values `CounsellorParts::Brief` documents.
+    let before = e.t.statements();
+    let brief = maillage_counsellors::counsellors_of_sites(&e.t.db, &sites, CounsellorParts::Brief)
         .await
         .unwrap();
+    assert_eq!(e.t.statements() - before, 1, "one brief statement");
+    assert_eq!(brief.len(), found.len());
+    for ((ba, bc), (wa, wc)) in brief.iter().zip(&found) {
+        assert_eq!(ba, wa);
+        assert_eq!(bc.parts, CounsellorParts::Brief);
+        let mut neutral = wc.clone();
+        neutral.parts = CounsellorParts::Brief;
+        neutral.created_at = chrono::DateTime::UNIX_EPOCH;
+        neutral.data = NewCounsellor {
+            personal: PersonalData {
+                first_name: String::new(),
+                last_name: String::new(),
+                email: None,
+                personal_email: None,
+                phone: None,
+            },
+            recruited_on: None,
+            training_started_on: None,
+            active_since: None,
+            ended_on: None,
+            contract_type: None,
+            contract_start: None,
+            contract_end: None,
+            training_completed_on: None,
+            pix_certified: false,
+            host_share: 0,
+            ..wc.data.clone()
+        };
+        assert_eq!(
+            bc, &neutral,
+            "brief = whole on the brief fields, neutral elsewhere"
+        );
+    }
+
+    // A site without counsellors, alone, gives nothing; no site runs no statement.
+    let only_empty =
+        maillage_counsellors::counsellors_of_sites(&e.t.db, &[SiteId(4)], CounsellorParts::Whole)
+            .await
+            .unwrap();
     assert!(only_empty.is_empty());
     let before = e.t.statements();
     assert!(
-        maillage_counsellors::counsellors_of_sites(&e.t.db, &[])
+        maillage_counsellors::counsellors_of_sites(&e.t.db, &[], CounsellorParts::Brief)
             .await
             .unwrap()
             .is_empty()

@@ -5,7 +5,7 @@ use crate::kit::error::IntoGql;
 use async_graphql::dataloader::Loader;
 use maillage_core::SiteId;
 use maillage_counsellors::{
-    Assignment, Counsellor, CounsellorId, Post, PostId, Structure, StructureId,
+    Assignment, Counsellor, CounsellorId, CounsellorParts, Post, PostId, Structure, StructureId,
 };
 use maillage_sites::Site;
 use std::collections::HashMap;
@@ -147,20 +147,40 @@ impl Loader<CounsellorId> for AssignmentsLoader {
     }
 }
 
-impl Loader<SiteId> for SiteCounsellorsLoader {
+/// A site's counsellors and what to read of each: the key of [`SiteCounsellorsLoader`], since the selection under
+/// `Site.counsellors` decides the columns (`CounsellorParts`).
+pub(crate) type SiteCounsellorsKey = (SiteId, CounsellorParts);
+
+impl Loader<SiteCounsellorsKey> for SiteCounsellorsLoader {
     type Value = Vec<(Assignment, Counsellor)>;
     type Error = async_graphql::Error;
+    /// One statement per kind of read in the batch: one in practice, since all the sites of a level share their
+    /// selection.
     async fn load(
         &self,
-        keys: &[SiteId],
-    ) -> Result<HashMap<SiteId, Vec<(Assignment, Counsellor)>>, Self::Error> {
-        let rows = maillage_counsellors::counsellors_of_sites(&self.0, keys)
-            .await
-            .gql()?;
-        Ok(grouped(
-            keys,
-            rows.into_iter().map(|(a, c)| (a.site_id, (a, c))),
-        ))
+        keys: &[SiteCounsellorsKey],
+    ) -> Result<HashMap<SiteCounsellorsKey, Vec<(Assignment, Counsellor)>>, Self::Error> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for parts in [CounsellorParts::Whole, CounsellorParts::Brief] {
+            let sites: Vec<SiteId> = keys
+                .iter()
+                .filter(|(_, p)| *p == parts)
+                .map(|(site, _)| *site)
+                .collect();
+            if sites.is_empty() {
+                continue;
+            }
+            let rows = maillage_counsellors::counsellors_of_sites(&self.0, &sites, parts)
+                .await
+                .gql()?;
+            let by_site = grouped(&sites, rows.into_iter().map(|(a, c)| (a.site_id, (a, c))));
+            out.extend(
+                by_site
+                    .into_iter()
+                    .map(|(site, list)| ((site, parts), list)),
+            );
+        }
+        Ok(out)
     }
 }
 

@@ -9,6 +9,7 @@ use super::loaders::{
 };
 use crate::kit::connection::{Connection, PageArgs, in_memory};
 use crate::kit::date::Date;
+use crate::kit::error::coded;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, SiteNode};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
@@ -16,15 +17,56 @@ use crate::kit::memory::{FromMemory, nullable, scalar, text};
 use crate::kit::state;
 use async_graphql::resolver_utils::enum_value;
 use async_graphql::{Context, ID, Object, Value};
-use maillage_core::SiteId;
-use maillage_counsellors::{Assignment, Counsellor, PersonalData, Post, Structure};
+use maillage_core::{Code, SiteId};
+use maillage_counsellors::{
+    Assignment, Counsellor, CounsellorParts, PersonalData, Post, Structure,
+};
+
+/// The fields of `Counsellor` a brief read (`CounsellorParts::Brief`) serves exactly: those of its columns, the
+/// relations that need only its ids (whatever is selected under them), and `__typename`. An allow-list: a field not
+/// named here, including one added to `Counsellor` later, makes `Site.counsellors` read whole rows. Every other
+/// resolver of `Counsellor` refuses a brief counsellor ([`CounsellorNode::whole`]), and an end-to-end test compares
+/// every field of `Counsellor` read alone with the same counsellors read whole (`tests/e2e/counsellors.rs`).
+pub(crate) const BRIEF_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "updatedAt",
+    "externalId",
+    "status",
+    "isCoordinator",
+    "departmentCode",
+    "version",
+    "structure",
+    "post",
+    "coordinator",
+    "coordinated",
+    "assignments",
+    "sites",
+];
+
+/// What `Site.counsellors` reads of each counsellor, from the fields selected under it (fragments included): a
+/// brief row when every one is in [`BRIEF_FIELDS`] (the profile that motivates it is on `CounsellorParts::Brief`),
+/// else the whole row.
+fn selected_parts(ctx: &Context<'_>) -> CounsellorParts {
+    if ctx
+        .field()
+        .selection_set()
+        .all(|f| BRIEF_FIELDS.contains(&f.name()))
+    {
+        CounsellorParts::Brief
+    } else {
+        CounsellorParts::Whole
+    }
+}
 
 /// The counsellors working at a site: `Site.counsellors`, batched over all the sites of a page.
 pub(crate) async fn counsellors_of_site(
     ctx: &Context<'_>,
     site: SiteId,
 ) -> async_graphql::Result<Vec<CounsellorNode>> {
-    let rows = loader::<SiteCounsellorsLoader>(ctx)?.load_one(site).await?;
+    let rows = loader::<SiteCounsellorsLoader>(ctx)?
+        .load_one((site, selected_parts(ctx)))
+        .await?;
     Ok(rows
         .unwrap_or_default()
         .into_iter()
@@ -198,7 +240,24 @@ pub struct CounsellorNode(pub Counsellor);
 
 impl CounsellorNode {
     fn personal(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&PersonalData>> {
-        Ok(self.0.personal_for(&state(ctx)?.actor))
+        Ok(self.whole()?.personal_for(&state(ctx)?.actor))
+    }
+
+    /// The counsellor for a field outside the brief read's ([`BRIEF_FIELDS`]): refused when the read was brief,
+    /// whose other fields hold neutral values (`CounsellorParts::Brief`), rather than served as the counsellor's.
+    /// `Site.counsellors` chooses a brief read only when no such field is selected, so this is a guard against a
+    /// mistake in that choice, not a path a query takes.
+    fn whole(&self) -> async_graphql::Result<&Counsellor> {
+        if self.0.parts.is_whole() {
+            Ok(&self.0)
+        } else {
+            tracing::error!(
+                parts = ?self.0.parts,
+                "a Counsellor field was resolved on a counsellor read without it; the parts are chosen from the \
+                 selection"
+            );
+            Err(coded("internal error", Code::InternalError, None))
+        }
     }
 }
 
@@ -227,11 +286,17 @@ impl FromMemory for CounsellorNode {
         let c = &self.0;
         let data = &c.data;
         let date = |d: Option<chrono::NaiveDate>| nullable(d.map(Date).as_ref());
-        Some(match name {
+        // A brief counsellor gives only the brief read's fields here; the others go to their resolver, which
+        // refuses it (`CounsellorNode::whole`), as they would without this path.
+        let value = match name {
             "id" => scalar(&self.global_id()),
             "updatedAt" => scalar(&c.updated_at),
             "externalId" => text(&data.external_id),
             "status" => enum_value(CounsellorStatus::from(data.status)),
+            "isCoordinator" => scalar(&data.is_coordinator),
+            "departmentCode" => text(c.department.as_str()),
+            "version" => scalar(&c.version),
+            _ if !c.parts.is_whole() => return None,
             "recruitedOn" => date(data.recruited_on),
             "trainingStartedOn" => date(data.training_started_on),
             "activeSince" => date(data.active_since),
@@ -244,11 +309,9 @@ impl FromMemory for CounsellorNode {
             "trainingCompletedOn" => date(data.training_completed_on),
             "pixCertified" => scalar(&data.pix_certified),
             "hostShare" => scalar(&data.host_share),
-            "isCoordinator" => scalar(&data.is_coordinator),
-            "departmentCode" => text(c.department.as_str()),
-            "version" => scalar(&c.version),
             _ => return None,
-        })
+        };
+        Some(value)
     }
 }
 
@@ -299,44 +362,44 @@ impl CounsellorFields {
         self.0.0.data.status.into()
     }
     /// Recruitment date.
-    async fn recruited_on(&self) -> Option<Date> {
-        self.0.0.data.recruited_on.map(Date)
+    async fn recruited_on(&self) -> async_graphql::Result<Option<Date>> {
+        Ok(self.whole()?.data.recruited_on.map(Date))
     }
     /// Start of the initial training.
-    async fn training_started_on(&self) -> Option<Date> {
-        self.0.0.data.training_started_on.map(Date)
+    async fn training_started_on(&self) -> async_graphql::Result<Option<Date>> {
+        Ok(self.whole()?.data.training_started_on.map(Date))
     }
     /// First day of activity with the public.
-    async fn active_since(&self) -> Option<Date> {
-        self.0.0.data.active_since.map(Date)
+    async fn active_since(&self) -> async_graphql::Result<Option<Date>> {
+        Ok(self.whole()?.data.active_since.map(Date))
     }
     /// End of the mission.
-    async fn ended_on(&self) -> Option<Date> {
-        self.0.0.data.ended_on.map(Date)
+    async fn ended_on(&self) -> async_graphql::Result<Option<Date>> {
+        Ok(self.whole()?.data.ended_on.map(Date))
     }
     /// Contract type.
-    async fn contract_type(&self) -> Option<ContractType> {
-        self.0.0.data.contract_type.map(Into::into)
+    async fn contract_type(&self) -> async_graphql::Result<Option<ContractType>> {
+        Ok(self.whole()?.data.contract_type.map(Into::into))
     }
     /// First day of the contract.
-    async fn contract_start(&self) -> Option<Date> {
-        self.0.0.data.contract_start.map(Date)
+    async fn contract_start(&self) -> async_graphql::Result<Option<Date>> {
+        Ok(self.whole()?.data.contract_start.map(Date))
     }
     /// Last day of the contract.
-    async fn contract_end(&self) -> Option<Date> {
-        self.0.0.data.contract_end.map(Date)
+    async fn contract_end(&self) -> async_graphql::Result<Option<Date>> {
+        Ok(self.whole()?.data.contract_end.map(Date))
     }
     /// When the initial training was completed.
-    async fn training_completed_on(&self) -> Option<Date> {
-        self.0.0.data.training_completed_on.map(Date)
+    async fn training_completed_on(&self) -> async_graphql::Result<Option<Date>> {
+        Ok(self.whole()?.data.training_completed_on.map(Date))
     }
     /// Holds the PIX certification.
-    async fn pix_certified(&self) -> bool {
-        self.0.0.data.pix_certified
+    async fn pix_certified(&self) -> async_graphql::Result<bool> {
+        Ok(self.whole()?.data.pix_certified)
     }
     /// Percent of time for the host structure's own public; with `assignments`, at most 100.
-    async fn host_share(&self) -> i32 {
-        self.0.0.data.host_share
+    async fn host_share(&self) -> async_graphql::Result<i32> {
+        Ok(self.whole()?.data.host_share)
     }
     /// Whether this counsellor coordinates others.
     async fn is_coordinator(&self) -> bool {
