@@ -1,5 +1,6 @@
 //! Connecting to the database from one URL, and the few backend facts the domains need.
 
+use sea_orm::sqlx;
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -195,6 +196,76 @@ pub async fn stored_version<E: EntityTrait, C: ConnectionTrait>(
         .one(db)
         .await
 }
+
+/// The value at position `index` of a row, decoded by the driver itself (sqlx), for the decoders that read a
+/// statement's columns by position.
+///
+/// Why not sea-orm's `QueryResult::try_get_by_index`: for every NULL in an optional column it first builds a
+/// "null" error holding the index formatted as text, then turns that error into `None`. On the nested lists of
+/// issue #16, whose rows are mostly NULL outside the few columns read, that formatting and its allocation were 3 %
+/// of the server's CPU (docs/PERFORMANCE.md). Here a NULL is `None` directly; the type check and the decoding are
+/// the same sqlx calls sea-orm makes.
+///
+/// A NULL for a non-optional type is an error, as with sea-orm (sqlx alone would read it as 0 or "" on SQLite), and
+/// so is a column whose type `T` cannot decode.
+pub fn column<T: Column>(row: &sea_orm::QueryResult, index: usize) -> Result<T, DbErr> {
+    T::read(row, index)
+}
+
+/// A type [`column`] reads: the column types of Maillage's tables, and their optional forms.
+pub trait Column: Sized {
+    /// The value at position `index` of `row`.
+    fn read(row: &sea_orm::QueryResult, index: usize) -> Result<Self, DbErr>;
+}
+
+/// sqlx's decoding of position `index` as `Option<T>` on either backend.
+fn nullable<T>(row: &sea_orm::QueryResult, index: usize) -> Result<Option<T>, DbErr>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>,
+{
+    use sqlx::Row as _;
+    let decoded = if let Some(row) = row.try_as_pg_row() {
+        row.try_get::<Option<T>, _>(index)
+    } else if let Some(row) = row.try_as_sqlite_row() {
+        row.try_get::<Option<T>, _>(index)
+    } else {
+        return Err(DbErr::Custom(
+            "a row read by position comes from PostgreSQL or SQLite".to_owned(),
+        ));
+    };
+    decoded.map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))
+}
+
+/// [`Column`] for each type and its `Option`.
+macro_rules! column_types {
+    ($($t:ty),* $(,)?) => {$(
+        impl Column for $t {
+            fn read(row: &sea_orm::QueryResult, index: usize) -> Result<Self, DbErr> {
+                nullable(row, index)?.ok_or_else(|| {
+                    DbErr::Type(format!("column {index} is NULL, which {} cannot hold", stringify!($t)))
+                })
+            }
+        }
+        impl Column for Option<$t> {
+            fn read(row: &sea_orm::QueryResult, index: usize) -> Result<Self, DbErr> {
+                nullable(row, index)
+            }
+        }
+    )*};
+}
+
+column_types!(
+    bool,
+    i32,
+    i64,
+    f64,
+    String,
+    chrono::NaiveDate,
+    chrono::DateTime<chrono::Utc>,
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ use crate::model::{
     PostId, Structure, StructureId, StructureKind,
 };
 use maillage_core::Code;
+use maillage_core::db::column;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Page, PageRequest};
 use maillage_core::sync::SyncOptions;
@@ -588,9 +589,9 @@ impl AssignedRow {
 /// The assignment's columns of a joined row, first in it: shared by [`AssignedRow`] and [`BriefAssignedRow`].
 fn assignment_by_position(res: &QueryResult) -> Result<assignment::Model, DbErr> {
     Ok(assignment::Model {
-        counsellor_id: res.try_get_by_index(0)?,
-        site_id: res.try_get_by_index(1)?,
-        share: res.try_get_by_index(2)?,
+        counsellor_id: column(res, 0)?,
+        site_id: column(res, 1)?,
+        share: column(res, 2)?,
     })
 }
 
@@ -619,17 +620,17 @@ impl BriefAssignedRow {
 impl FromQueryResult for BriefAssignedRow {
     fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
         let counsellor = counsellor::Model {
-            id: res.try_get_by_index(3)?,
-            external_id: res.try_get_by_index(4)?,
-            structure_id: res.try_get_by_index(5)?,
-            post_id: res.try_get_by_index(6)?,
-            department_code: res.try_get_by_index(7)?,
+            id: column(res, 3)?,
+            external_id: column(res, 4)?,
+            structure_id: column(res, 5)?,
+            post_id: column(res, 6)?,
+            department_code: column(res, 7)?,
             first_name: String::new(),
             last_name: String::new(),
             email: None,
             personal_email: None,
             phone: None,
-            status: res.try_get_by_index(8)?,
+            status: column(res, 8)?,
             recruited_on: None,
             training_started_on: None,
             active_since: None,
@@ -640,11 +641,11 @@ impl FromQueryResult for BriefAssignedRow {
             training_completed_on: None,
             pix_certified: false,
             host_share: 0,
-            is_coordinator: res.try_get_by_index(9)?,
-            coordinator_id: res.try_get_by_index(10)?,
-            version: res.try_get_by_index(11)?,
+            is_coordinator: column(res, 9)?,
+            coordinator_id: column(res, 10)?,
+            version: column(res, 11)?,
             created_at: chrono::DateTime::UNIX_EPOCH,
-            updated_at: res.try_get_by_index(12)?,
+            updated_at: column(res, 12)?,
         };
         Ok(Self(assignment_by_position(res)?, counsellor))
     }
@@ -654,32 +655,32 @@ impl FromQueryResult for BriefAssignedRow {
 impl FromQueryResult for AssignedRow {
     fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
         let counsellor = counsellor::Model {
-            id: res.try_get_by_index(3)?,
-            external_id: res.try_get_by_index(4)?,
-            structure_id: res.try_get_by_index(5)?,
-            post_id: res.try_get_by_index(6)?,
-            department_code: res.try_get_by_index(7)?,
-            first_name: res.try_get_by_index(8)?,
-            last_name: res.try_get_by_index(9)?,
-            email: res.try_get_by_index(10)?,
-            personal_email: res.try_get_by_index(11)?,
-            phone: res.try_get_by_index(12)?,
-            status: res.try_get_by_index(13)?,
-            recruited_on: res.try_get_by_index(14)?,
-            training_started_on: res.try_get_by_index(15)?,
-            active_since: res.try_get_by_index(16)?,
-            ended_on: res.try_get_by_index(17)?,
-            contract_type: res.try_get_by_index(18)?,
-            contract_start: res.try_get_by_index(19)?,
-            contract_end: res.try_get_by_index(20)?,
-            training_completed_on: res.try_get_by_index(21)?,
-            pix_certified: res.try_get_by_index(22)?,
-            host_share: res.try_get_by_index(23)?,
-            is_coordinator: res.try_get_by_index(24)?,
-            coordinator_id: res.try_get_by_index(25)?,
-            version: res.try_get_by_index(26)?,
-            created_at: res.try_get_by_index(27)?,
-            updated_at: res.try_get_by_index(28)?,
+            id: column(res, 3)?,
+            external_id: column(res, 4)?,
+            structure_id: column(res, 5)?,
+            post_id: column(res, 6)?,
+            department_code: column(res, 7)?,
+            first_name: column(res, 8)?,
+            last_name: column(res, 9)?,
+            email: column(res, 10)?,
+            personal_email: column(res, 11)?,
+            phone: column(res, 12)?,
+            status: column(res, 13)?,
+            recruited_on: column(res, 14)?,
+            training_started_on: column(res, 15)?,
+            active_since: column(res, 16)?,
+            ended_on: column(res, 17)?,
+            contract_type: column(res, 18)?,
+            contract_start: column(res, 19)?,
+            contract_end: column(res, 20)?,
+            training_completed_on: column(res, 21)?,
+            pix_certified: column(res, 22)?,
+            host_share: column(res, 23)?,
+            is_coordinator: column(res, 24)?,
+            coordinator_id: column(res, 25)?,
+            version: column(res, 26)?,
+            created_at: column(res, 27)?,
+            updated_at: column(res, 28)?,
         };
         Ok(Self(assignment_by_position(res)?, counsellor))
     }

@@ -1271,3 +1271,30 @@ async fn counsellors_of_sites_join_assignments_and_counsellors_in_one_statement(
     );
     assert_eq!(e.t.statements(), before);
 }
+
+/// `maillage_core::db::column`, the positional read of the counsellors' and sites' decoders, on this backend: a NULL
+/// is `None` for an optional type and an error for the others, a value of another type is an error, and the values
+/// read are the stored ones.
+#[tokio::test]
+async fn positional_columns_decode_nulls_and_refuse_wrong_types() {
+    use maillage_core::db::column;
+    use sea_orm::{ConnectionTrait, Statement};
+    let e = env().await;
+    let sql = "SELECT CAST(NULL AS INTEGER) AS a, CAST(7 AS INTEGER) AS b, 'sept' AS c";
+    let row =
+        e.t.db
+            .query_one_raw(Statement::from_string(e.t.db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(column::<Option<i32>>(&row, 0).unwrap(), None);
+    assert!(
+        column::<i32>(&row, 0).is_err(),
+        "NULL into a non-optional type"
+    );
+    assert_eq!(column::<i32>(&row, 1).unwrap(), 7);
+    assert_eq!(column::<Option<i32>>(&row, 1).unwrap(), Some(7));
+    assert_eq!(column::<String>(&row, 2).unwrap(), "sept");
+    assert!(column::<i32>(&row, 2).is_err(), "text into an integer");
+    assert!(column::<i32>(&row, 3).is_err(), "past the last column");
+}

@@ -17,6 +17,7 @@ use crate::entity::site;
 use crate::model::{NewSite, StandardVersion};
 use crate::query::{Site, SiteParts};
 use chrono::{DateTime, NaiveDate, Utc};
+use maillage_core::db::column;
 use maillage_core::{DepartmentCode, Pivot, PostalCode, SiteId};
 use sea_orm::{DbErr, FromQueryResult, QueryResult};
 
@@ -70,24 +71,24 @@ pub(crate) struct BriefRow {
 impl FromQueryResult for BriefRow {
     fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
         Ok(Self {
-            id: res.try_get_by_index(0)?,
-            source: res.try_get_by_index(1)?,
-            source_id: res.try_get_by_index(2)?,
-            name: res.try_get_by_index(3)?,
-            commune: res.try_get_by_index(4)?,
-            postal_code: res.try_get_by_index(5)?,
-            insee_code: res.try_get_by_index(6)?,
-            department_code: res.try_get_by_index(7)?,
-            latitude: res.try_get_by_index(8)?,
-            longitude: res.try_get_by_index(9)?,
-            opening_hours_valid: res.try_get_by_index(10)?,
-            updated_on: res.try_get_by_index(11)?,
-            version: res.try_get_by_index(12)?,
-            created_at: res.try_get_by_index(13)?,
-            updated_at: res.try_get_by_index(14)?,
-            archived_at: res.try_get_by_index(15)?,
-            merged_into: res.try_get_by_index(16)?,
-            sort_name: res.try_get_by_index(17)?,
+            id: column(res, 0)?,
+            source: column(res, 1)?,
+            source_id: column(res, 2)?,
+            name: column(res, 3)?,
+            commune: column(res, 4)?,
+            postal_code: column(res, 5)?,
+            insee_code: column(res, 6)?,
+            department_code: column(res, 7)?,
+            latitude: column(res, 8)?,
+            longitude: column(res, 9)?,
+            opening_hours_valid: column(res, 10)?,
+            updated_on: column(res, 11)?,
+            version: column(res, 12)?,
+            created_at: column(res, 13)?,
+            updated_at: column(res, 14)?,
+            archived_at: column(res, 15)?,
+            merged_into: column(res, 16)?,
+            sort_name: column(res, 17)?,
         })
     }
 }
@@ -186,14 +187,14 @@ pub(crate) struct NamesRow {
 impl FromQueryResult for NamesRow {
     fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
         Ok(Self {
-            id: res.try_get_by_index(0)?,
-            source: res.try_get_by_index(1)?,
-            source_id: res.try_get_by_index(2)?,
-            name: res.try_get_by_index(3)?,
-            department_code: res.try_get_by_index(4)?,
-            archived_at: res.try_get_by_index(5)?,
-            merged_into: res.try_get_by_index(6)?,
-            sort_name: res.try_get_by_index(7)?,
+            id: column(res, 0)?,
+            source: column(res, 1)?,
+            source_id: column(res, 2)?,
+            name: column(res, 3)?,
+            department_code: column(res, 4)?,
+            archived_at: column(res, 5)?,
+            merged_into: column(res, 6)?,
+            sort_name: column(res, 7)?,
         })
     }
 }
