@@ -114,7 +114,7 @@ pub(crate) fn from_brief(m: BriefRow) -> Result<(Site, String), SitesError> {
         archived_at: m.archived_at,
         distance_km: None,
         parts: SiteParts::Brief,
-        data: NewSite {
+        data: Box::new(NewSite {
             commune: m.commune,
             postal_code,
             insee_code,
@@ -122,7 +122,7 @@ pub(crate) fn from_brief(m: BriefRow) -> Result<(Site, String), SitesError> {
             longitude: m.longitude,
             updated_on: m.updated_on,
             ..neutral_data(m.source_id, m.name)
-        },
+        }),
     };
     Ok((site, m.sort_name))
 }
@@ -223,7 +223,7 @@ pub(crate) fn from_names(m: NamesRow) -> Result<(Site, String), SitesError> {
         archived_at: m.archived_at,
         distance_km: None,
         parts: SiteParts::Names,
-        data: neutral_data(m.source_id, m.name),
+        data: Box::new(neutral_data(m.source_id, m.name)),
     };
     Ok((site, m.sort_name))
 }

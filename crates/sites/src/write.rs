@@ -270,7 +270,7 @@ pub(crate) async fn store<C: ConnectionTrait>(
 ) -> Result<StoreOutcome, SitesError> {
     refuse_broken(new)?;
     if let Some(old) = existing
-        && old.data == *new
+        && *old.data == *new
     {
         return Ok(StoreOutcome::Unchanged(old.id));
     }
@@ -306,7 +306,7 @@ pub(crate) async fn store<C: ConnectionTrait>(
         }
     };
     replace_values(db, id, &new.values).await?;
-    let mut changes = diff(existing.map(|s| &s.data), new);
+    let mut changes = diff(existing.map(|s| &*s.data), new);
     changes.note("via", via);
     changes.note("source", source);
     record(
@@ -489,7 +489,7 @@ pub async fn update_site(
             actual: old.version,
         });
     }
-    let new = patch.apply(old.data.clone());
+    let new = patch.apply((*old.data).clone());
     forbid_outside(actor, new.department_code().as_ref())?;
     let mut model = content_columns(&old.source, &new);
     model.updated_at = Set(Utc::now());

@@ -2829,7 +2829,7 @@ async fn input_rules_bind_imports_and_direct_callers_alike() {
     assert_eq!(layouts.data.phone.as_deref(), Some("+33478000000"));
 
     // A caller that builds the site by hand (CLI, a future path) meets the same rules in the domain.
-    let mut new = stored.data.clone();
+    let mut new = (*stored.data).clone();
     new.source_id = "direct".into();
     new.phone = Some("12".into());
     new.latitude = Some(95.0);

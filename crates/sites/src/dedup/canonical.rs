@@ -259,7 +259,7 @@ pub(crate) fn build(
             },
         ));
     }
-    Some((data, picks))
+    Some((*data, picks))
 }
 
 /// The provenance rows of a canonical site from [`build`]'s picks: a member's field names that member, with the
