@@ -260,6 +260,11 @@ pub struct ProtectionConfig {
     #[arg(long, env = "MAILLAGE_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
 
+    /// Bytes of document text whose parsed form is kept, so that a document sent again is not parsed again
+    /// (0: every document is parsed on every request). A parsed document takes a few times its text.
+    #[arg(long, env = "MAILLAGE_DOCUMENT_CACHE_BYTES", default_value_t = 1 << 20)]
+    pub document_cache_bytes: usize,
+
     /// A JSON manifest `{ "<sha256 of the document>": "<document>" }`: when set, only these documents run.
     #[arg(long, env = "MAILLAGE_TRUSTED_DOCUMENTS", value_parser = crate::persisted::TrustedDocuments::load)]
     pub trusted_documents: Option<crate::persisted::TrustedDocuments>,
@@ -280,6 +285,7 @@ impl Default for ProtectionConfig {
             auth_failure_burst: 10,
             trust_forwarded_for: false,
             apq_cache_size: 1000,
+            document_cache_bytes: 1 << 20,
             trusted_documents: None,
         }
     }

@@ -541,7 +541,7 @@ impl<'a> Pipeline<'a> {
             .detail("depth", json!({ "limit": p.max_depth }));
             return Err(self.request_error(error, self.cost(None, 0, None)));
         }
-        let parsed = async_graphql::parser::parse_query(query).ok();
+        let parsed = p.documents.parse(query);
         let model = match self.endpoint {
             Endpoint::Public => &self.app.cost_model,
             Endpoint::Federation => &self.app.federation_cost_model,

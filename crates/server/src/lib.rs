@@ -12,6 +12,7 @@ pub mod circuit;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod error;
 pub mod exports;
 pub mod extract;

@@ -7,6 +7,7 @@
 //! caller gets N times the budget.
 
 use crate::config::ProtectionConfig;
+use crate::documents::ParsedDocuments;
 use crate::persisted::{ApqCache, TrustedDocuments};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -130,6 +131,8 @@ pub struct Protection {
     pub auth_failures: Option<Buckets>,
     /// Automatic persisted queries.
     pub apq: ApqCache,
+    /// Documents parsed before, by their text.
+    pub documents: ParsedDocuments,
     /// Permits to execute an operation, `None` when unbounded (see [`Protection::execution_permit`]).
     pub executions: Option<Arc<Semaphore>>,
 }
@@ -174,6 +177,7 @@ impl Protection {
             rate,
             budget,
             apq: ApqCache::new(config.apq_cache_size),
+            documents: ParsedDocuments::new(config.document_cache_bytes),
             executions: (config.max_concurrent_operations > 0).then(|| {
                 Arc::new(Semaphore::new(
                     config.max_concurrent_operations * PERMITS_PER_OPERATION as usize,
