@@ -1297,4 +1297,19 @@ async fn positional_columns_decode_nulls_and_refuse_wrong_types() {
     assert_eq!(column::<String>(&row, 2).unwrap(), "sept");
     assert!(column::<i32>(&row, 2).is_err(), "text into an integer");
     assert!(column::<i32>(&row, 3).is_err(), "past the last column");
+    // The type check is remembered per Rust type and SQL type: having read text as a String, and an integer as an
+    // i32, does not let an integer through as a String, nor text as an i32, on the next rows either.
+    for _ in 0..3 {
+        assert_eq!(column::<String>(&row, 2).unwrap(), "sept");
+        assert!(
+            column::<String>(&row, 1).is_err(),
+            "an integer into a String"
+        );
+        assert!(
+            column::<Option<String>>(&row, 1).is_err(),
+            "an integer into an Option<String>"
+        );
+        assert_eq!(column::<i32>(&row, 1).unwrap(), 7);
+        assert!(column::<i32>(&row, 2).is_err(), "text into an integer");
+    }
 }
