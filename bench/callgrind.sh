@@ -10,6 +10,8 @@
 # runs outside valgrind: its share is not counted. Environment:
 #   SHAPES      shapes and request counts (default "Q1:40 Q2:6 Q3:40 Q4:60 Q5:4")
 #   BENCH_PG_URL  PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
+#   CALLGRIND_KEEP  a directory that receives each shape's dump (NAME.SHAPE.out), for
+#               `callgrind_annotate --inclusive=yes FILE` (which functions the instructions went to)
 set -euo pipefail
 name=${1:?usage: bench/callgrind.sh NAME BINARY}
 bin=${2:?usage: bench/callgrind.sh NAME BINARY}
@@ -41,4 +43,8 @@ for shape in ${SHAPES:-Q1:40 Q2:6 Q3:40 Q4:60 Q5:4}; do
     sleep 1
     total=$(grep -h '^totals:' "$(ls -t "$out"/cg.$vpid.out.* | head -1)" | awk '{print $2}')
     echo "$name $s: $((total / n)) instructions per request ($n requests)"
+    if [ -n "${CALLGRIND_KEEP-}" ]; then
+        mkdir -p "$CALLGRIND_KEEP"
+        cp "$(ls -t "$out"/cg.$vpid.out.* | head -1)" "$CALLGRIND_KEEP/$name.$s.out"
+    fi
 done
