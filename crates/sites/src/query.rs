@@ -764,7 +764,8 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
         // `COUNT(*) OVER ()`, which would make the page read every matching row instead of walking to `LIMIT`.
         select = select.expr_as(Expr::SubQuery(None, Box::new(count().into())), TOTAL_COUNT);
     }
-    let stmt = select.build(backend);
+    // The page size written out, so that PostgreSQL keeps the plan (see `literal_limits`).
+    let stmt = maillage_core::db::literal_limits(select.build(backend));
     let (sites, total) = if page.with_total {
         let (sites, totals) = read_counted_sites(db, stmt, parts, false).await?;
         let total = match totals.get(&None) {
@@ -1035,14 +1036,15 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
                 .iter()
                 .map(|d| format!("('{}')", d.replace('\'', "''")))
                 .collect();
-            sea_orm::Statement::from_sql_and_values(
+            // The page size written out, so that PostgreSQL keeps the plan (see `literal_limits`).
+            maillage_core::db::literal_limits(sea_orm::Statement::from_sql_and_values(
                 backend,
                 format!(
                     "SELECT listed.* FROM (VALUES {}) AS asked(code) CROSS JOIN LATERAL ({inner_sql}) AS listed",
                     codes.join(", ")
                 ),
                 values,
-            )
+            ))
         } else {
             // SQLite has no LATERAL: the same walks as one `UNION ALL` of a limited select per department, each
             // with its own copy of the parameters; at most 101 of them (a `DepartmentCode` is one of the 101), well

@@ -2093,6 +2093,49 @@ async fn batched_departments_run_a_fixed_number_of_statements() {
     );
 }
 
+/// On PostgreSQL the page statements carry their page size as a number, not a parameter, so that PostgreSQL keeps
+/// their plan instead of planning them on every request (`maillage_core::db::literal_limits`); the pages are the
+/// same on both backends.
+#[tokio::test]
+async fn page_statements_write_their_page_size_out_on_postgresql() {
+    let e = env().await;
+    spread_over_hinaura(&e).await;
+    let t = &e.t;
+    let twelve = deps(&HINAURA);
+    let request = first(2).with_total(true);
+    let filter = SiteFilter::default();
+    let (nested, _, nested_log) = counting(
+        t,
+        list_sites_by_departments(&t.db, &twelve, &filter, SiteOrder::default(), &request),
+    )
+    .await;
+    let (root, _, root_log) = counting(
+        t,
+        list_sites(&t.db, &filter, SiteOrder::default(), &request),
+    )
+    .await;
+    let (nested, root) = (nested.unwrap(), root.unwrap());
+    assert!(
+        nested
+            .values()
+            .any(|p| p.items.len() == 2 && p.has_next_page)
+    );
+    assert_eq!(root.items.len(), 2);
+    assert!(root.has_next_page);
+    for (what, log) in [("nested", &nested_log), ("root", &root_log)] {
+        let pages: Vec<&String> = log.iter().filter(|sql| sql.contains(" LIMIT")).collect();
+        assert!(!pages.is_empty(), "{what}: {log:#?}");
+        for sql in pages {
+            if t.is_postgres() {
+                assert!(sql.contains(" LIMIT 3"), "{what}: {sql}");
+                assert!(!sql.contains(" LIMIT $"), "{what}: {sql}");
+            } else {
+                assert!(sql.contains(" LIMIT ?"), "{what}: {sql}");
+            }
+        }
+    }
+}
+
 /// A nested list that selects no multi-valued field reads the same sites without their values, in one statement
 /// fewer, whatever the number of departments.
 #[tokio::test]
