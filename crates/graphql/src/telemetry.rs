@@ -240,8 +240,16 @@ pub(crate) mod capture {
         }
     }
 
+    /// One capture at a time: see [`spans_of`].
+    static CAPTURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     /// The spans `future` opens (on this thread: the test runtime's).
     pub(crate) async fn spans_of<F: Future>(future: F) -> Vec<Captured> {
+        // Two captures at once race on tracing's global interest cache: one test's rebuild can read the dispatchers
+        // before the other's subscriber is registered and store "never interested" after the other's own rebuild,
+        // so that test's `graphql.operation` span is disabled while its later spans are not (seen once in CI on
+        // 2026-12-06: the resolve spans captured without their parent). Captures take turns.
+        let _turn = CAPTURING.lock().await;
         let capture = Capture::default();
         let subscriber = tracing_subscriber::registry().with(capture.clone());
         let _default = tracing::subscriber::set_default(subscriber);
