@@ -352,6 +352,78 @@ async fn nested_hubs_departments_sites_run_a_bounded_number_of_statements() {
     );
 }
 
+/// Every paged root list sends its page size to PostgreSQL written out, not as a parameter, so that PostgreSQL keeps
+/// the statement's plan instead of planning it again on every request (`maillage_core::db::page_rows`, issue #16).
+/// SQLite gets the statements as built.
+#[tokio::test]
+async fn paged_lists_write_their_page_size_out_on_postgresql() {
+    let app = TestApp::spawn().await;
+    let admin = app.token("admin", None).await;
+    for (list, query) in [
+        ("sites", "{ sites(first: 2) { totalCount nodes { name } } }"),
+        (
+            "hostStructures",
+            "{ hostStructures(first: 2) { totalCount pageInfo { hasNextPage } } }",
+        ),
+        (
+            "counsellors",
+            "{ counsellors(first: 2) { totalCount pageInfo { hasNextPage } } }",
+        ),
+        (
+            "auditLog",
+            "{ auditLog(first: 2) { totalCount pageInfo { hasNextPage } } }",
+        ),
+        (
+            "grants",
+            "{ grants(first: 2) { totalCount pageInfo { hasNextPage } } }",
+        ),
+        (
+            "aidantsOrganisations",
+            "{ aidantsOrganisations(first: 2) { totalCount pageInfo { hasNextPage } } }",
+        ),
+        (
+            "aidants",
+            "{ aidants(first: 2) { totalCount pageInfo { hasNextPage } } }",
+        ),
+        (
+            "siteMatches",
+            "{ siteMatches(first: 2) { pageInfo { hasNextPage } } }",
+        ),
+        (
+            "changes",
+            "{ changes(first: 2) { pageInfo { hasNextPage } } }",
+        ),
+        (
+            "importJobs",
+            "{ importJobs(first: 2) { pageInfo { hasNextPage } } }",
+        ),
+    ] {
+        app.db.statement_counter().start_log();
+        let (status, body) = app.post_as(Some(&admin), query, json!({})).await;
+        let log = app.db.statement_counter().take_log();
+        assert_eq!(status, 200, "{list}: {body}");
+        assert!(body.get("errors").is_none(), "{list}: {body}");
+        let page = if app.db.is_postgres() {
+            " LIMIT 3"
+        } else {
+            " LIMIT ?"
+        };
+        assert!(
+            log.iter().any(|sql| sql.contains(page)),
+            "{list}: no statement with `{page}` in {log:#?}"
+        );
+        if app.db.is_postgres() {
+            assert!(
+                // A page is ordered; `.one()` look-ups (the token's) keep `LIMIT $n`: their plan does not depend
+                // on it.
+                !log.iter()
+                    .any(|sql| sql.contains(" ORDER BY ") && sql.contains(" LIMIT $")),
+                "{list}: a page size sent as a parameter in {log:#?}"
+            );
+        }
+    }
+}
+
 /// Gives sites of `source` counsellors, each from its own structure in the site's department: per department, the
 /// counsellor of an odd-numbered site also works at the previous site, so even-numbered sites (`69-0`…) have two
 /// counsellors when a next site exists, and half of the counsellors are listed at two sites. Returns the number of counsellors created.

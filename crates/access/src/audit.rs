@@ -254,11 +254,13 @@ pub async fn list_audit<C: ConnectionTrait>(
         let id: i32 = after.decode()?;
         query = query.filter(page.past(audit_log::Column::Id, false, id));
     }
-    let rows = query
-        .order_by(audit_log::Column::Id, page.order(false))
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        query
+            .order_by(audit_log::Column::Id, page.order(false))
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let total = if page.with_total {
         Some(audit_log::Entity::find().filter(cond).count(db).await?)
     } else {

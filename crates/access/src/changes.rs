@@ -321,13 +321,15 @@ async fn read<C: ConnectionTrait>(
         cond = cond.add(after_condition(after, backward));
     }
     let order = if backward { Order::Desc } else { Order::Asc };
-    let rows = audit_log::Entity::find()
-        .filter(cond)
-        .order_by(audit_log::Column::Txid, order.clone())
-        .order_by(audit_log::Column::Id, order)
-        .limit(limit)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        audit_log::Entity::find()
+            .filter(cond)
+            .order_by(audit_log::Column::Txid, order.clone())
+            .order_by(audit_log::Column::Id, order)
+            .limit(limit),
+    )
+    .await?;
     Ok(rows.into_iter().filter_map(from_model).collect())
 }
 

@@ -610,11 +610,13 @@ pub async fn list_deliveries<C: ConnectionTrait>(
         let id: i32 = after.decode()?;
         query = query.filter(page.past(webhook_delivery::Column::Id, false, id));
     }
-    let rows = query
-        .order_by(webhook_delivery::Column::Id, page.order(false))
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        query
+            .order_by(webhook_delivery::Column::Id, page.order(false))
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     Ok(Page::from_rows(
         rows.into_iter().map(delivery_from).collect(),
         page,

@@ -192,11 +192,12 @@ pub async fn list_aidants_synced<C: ConnectionTrait>(
     if let Some(after) = &page.after {
         query = query.filter(scan.after(aidant::Column::UpdatedAt, aidant::Column::Id, after)?);
     }
-    let rows = scan
-        .order(query, aidant::Column::UpdatedAt, aidant::Column::Id)
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        scan.order(query, aidant::Column::UpdatedAt, aidant::Column::Id)
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let total = if page.with_total {
         Some(aidant::Entity::find().filter(cond).count(db).await?)
     } else {

@@ -165,15 +165,16 @@ pub async fn list_organisations_synced<C: ConnectionTrait>(
             after,
         )?);
     }
-    let rows = scan
-        .order(
+    let rows = maillage_core::db::page_rows(
+        db,
+        scan.order(
             query,
             organisation::Column::UpdatedAt,
             organisation::Column::Id,
         )
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+        .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let total = if page.with_total {
         Some(organisation::Entity::find().filter(cond).count(db).await?)
     } else {

@@ -3,7 +3,8 @@
 use sea_orm::sqlx;
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryFilter, QuerySelect, QueryTrait, SqlErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -255,6 +256,18 @@ pub fn literal_limits(mut statement: sea_orm::Statement) -> sea_orm::Statement {
         statement.values = None;
     }
     statement
+}
+
+/// The rows of `select`, as `select.all(db)` returns them, read through [`literal_limits`].
+///
+/// Why: every paged list ends in `LIMIT first + 1`; sent as a parameter, PostgreSQL plans such a statement again on
+/// every request (see [`literal_limits`]). One call for every list keeps them alike.
+pub async fn page_rows<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
+    select: sea_orm::Select<E>,
+) -> Result<Vec<E::Model>, DbErr> {
+    let statement = literal_limits(select.build(db.get_database_backend()));
+    E::find().from_raw_sql(statement).all(db).await
 }
 
 /// An integer value as SQL text.

@@ -218,11 +218,12 @@ pub async fn list_structures_synced<C: ConnectionTrait>(
         query =
             query.filter(scan.after(structure::Column::UpdatedAt, structure::Column::Id, after)?);
     }
-    let rows = scan
-        .order(query, structure::Column::UpdatedAt, structure::Column::Id)
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        scan.order(query, structure::Column::UpdatedAt, structure::Column::Id)
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let total = if page.with_total {
         Some(structure::Entity::find().filter(cond).count(db).await?)
     } else {
@@ -310,11 +311,12 @@ pub async fn list_counsellors_synced<C: ConnectionTrait>(
             after,
         )?);
     }
-    let rows = scan
-        .order(query, counsellor::Column::UpdatedAt, counsellor::Column::Id)
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        scan.order(query, counsellor::Column::UpdatedAt, counsellor::Column::Id)
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let total = if page.with_total {
         Some(counsellor::Entity::find().filter(cond).count(db).await?)
     } else {

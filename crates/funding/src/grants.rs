@@ -145,14 +145,15 @@ pub async fn list_grants_synced<C: ConnectionTrait>(
     if let Some(after) = &page.after {
         q = q.filter(scan.after(grant::Column::UpdatedAt, grant::Column::Id, after)?);
     }
-    let rows = scan
-        .order(q, grant::Column::UpdatedAt, grant::Column::Id)
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(from_model)
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        scan.order(q, grant::Column::UpdatedAt, grant::Column::Id)
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?
+    .into_iter()
+    .map(from_model)
+    .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(rows, page, total, |g| {
         sync.cursor(g.updated_at, g.id)
     }))

@@ -779,11 +779,13 @@ pub async fn list_jobs<C: ConnectionTrait>(
         let id: i32 = after.decode()?;
         query = query.filter(page.past(import_job::Column::Id, false, id));
     }
-    let rows = query
-        .order_by(import_job::Column::Id, page.order(false))
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        query
+            .order_by(import_job::Column::Id, page.order(false))
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let total = if page.with_total {
         Some(import_job::Entity::find().filter(cond).count(db).await?)
     } else {
@@ -813,11 +815,13 @@ pub async fn job_lines<C: ConnectionTrait>(
         let after: i32 = after.decode()?;
         query = query.filter(page.past(import_job_line::Column::Id, true, after));
     }
-    let rows = query
-        .order_by(import_job_line::Column::Id, page.order(true))
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        query
+            .order_by(import_job_line::Column::Id, page.order(true))
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let total = if page.with_total {
         Some(
             import_job_line::Entity::find()

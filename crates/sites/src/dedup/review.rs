@@ -177,13 +177,15 @@ pub async fn list_site_matches<C: ConnectionTrait>(
                 ),
         );
     }
-    let rows = site_match::Entity::find()
-        .filter(query_cond)
-        .order_by(site_match::Column::Score, page.order(false))
-        .order_by(site_match::Column::Id, page.order(true))
-        .limit(u64::from(page.first) + 1)
-        .all(db)
-        .await?;
+    let rows = maillage_core::db::page_rows(
+        db,
+        site_match::Entity::find()
+            .filter(query_cond)
+            .order_by(site_match::Column::Score, page.order(false))
+            .order_by(site_match::Column::Id, page.order(true))
+            .limit(u64::from(page.first) + 1),
+    )
+    .await?;
     let mut ids: Vec<i32> = rows.iter().flat_map(|m| [m.site_a, m.site_b]).collect();
     ids.sort_unstable();
     ids.dedup();
