@@ -45,6 +45,17 @@ pub struct Related {
     pub departments: HashMap<DepartmentCode, Department>,
     /// Hubs of each department, when prefetched.
     pub hubs: Option<HashMap<DepartmentCode, Vec<Hub>>>,
+    /// Counsellors of each site of the page, when prefetched.
+    pub counsellors: Option<SiteCounsellors>,
+}
+
+/// The counsellors of every site of a page, read with one `load_many` of the page rather than one `load_one` per
+/// site, and what was read of each (`Site.counsellors` uses them only for a selection that reads the same).
+pub struct SiteCounsellors {
+    /// What was read of each counsellor.
+    pub parts: maillage_counsellors::CounsellorParts,
+    /// Counsellors by site, in the loader's order; a site of the page without counsellors has an empty list.
+    pub by_site: HashMap<maillage_core::SiteId, Vec<maillage_counsellors::Counsellor>>,
 }
 
 impl SiteNode {

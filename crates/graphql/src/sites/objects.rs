@@ -14,7 +14,7 @@ use crate::kit::state;
 use async_graphql::{Context, ID, Object, Value};
 use chrono::{DateTime, Utc};
 use maillage_core::pagination::Page;
-use maillage_core::{Code, DepartmentCode};
+use maillage_core::{Code, DepartmentCode, SiteId};
 use maillage_sites::{NewSite, Site, SiteParts, ValueKind};
 use maillage_territories::{Department, Hub};
 use std::collections::HashMap;
@@ -373,7 +373,12 @@ impl SiteFields {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<crate::counsellors::CounsellorNode>> {
-        crate::counsellors::counsellors_of_site(ctx, self.site.id).await
+        crate::counsellors::counsellors_of_site(
+            ctx,
+            self.site.id,
+            self.related.counsellors.as_ref(),
+        )
+        .await
     }
     /// Version for optimistic concurrency.
     async fn version(&self) -> async_graphql::Result<i32> {
@@ -463,6 +468,18 @@ pub async fn site_connection(
             }
         }
         related.hubs = Some(hubs);
+    }
+    if selects("counsellors") {
+        let mut selections = look.field("nodes").field("counsellors").selection_fields();
+        selections.extend(
+            look.field("edges")
+                .field("node")
+                .field("counsellors")
+                .selection_fields(),
+        );
+        let sites: Vec<SiteId> = page.items.iter().map(|(_, site)| site.id).collect();
+        related.counsellors =
+            crate::counsellors::prefetch_site_counsellors(ctx, selections, &sites).await;
     }
     let related = Arc::new(related);
     Ok(connection(page, |site| SiteNode {
