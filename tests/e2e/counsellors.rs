@@ -167,6 +167,48 @@ async fn nested_hubs_to_counsellor_structures_run_a_bounded_number_of_statements
     );
 }
 
+/// A page's counsellors are read once for the whole page; selections under `counsellors` that read different
+/// columns (aliases, `nodes` and `edges` together) each get every counsellor of every site, as when each site asked
+/// on its own.
+#[tokio::test]
+async fn site_counsellors_under_aliases_and_edges_agree() {
+    const QUERY: &str = "{ sites(first: 20) { nodes { sourceId brief: counsellors { externalId } whole: counsellors { externalId firstName } } edges { node { sourceId counsellors { externalId status } } } } }";
+    let app = TestApp::spawn().await;
+    populate(&app, &["69", "01"], 3, 2).await;
+    let token = app.token("admin", None).await;
+    let (status, body) = app.post_as(Some(&token), QUERY, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["externalId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let nodes = body["data"]["sites"]["nodes"].as_array().unwrap();
+    let edges = body["data"]["sites"]["edges"].as_array().unwrap();
+    assert_eq!(nodes.len(), 6);
+    let mut total = 0;
+    for (node, edge) in nodes.iter().zip(edges) {
+        assert_eq!(node["sourceId"], edge["node"]["sourceId"]);
+        let brief = ids(&node["brief"]);
+        assert_eq!(brief.len(), 2, "{node}");
+        assert_eq!(brief, ids(&node["whole"]), "{node}");
+        assert_eq!(brief, ids(&edge["node"]["counsellors"]), "{edge}");
+        assert!(
+            node["whole"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["firstName"].is_string()),
+            "{node}"
+        );
+        total += brief.len();
+    }
+    assert_eq!(total, 12);
+}
+
 const SET: &str = "mutation($input: SetCounsellorAssignmentsInput!) { setCounsellorAssignments(input: $input) { counsellor { version hostShare assignments { share site { name } } } userErrors { field code message } } }";
 
 #[tokio::test]

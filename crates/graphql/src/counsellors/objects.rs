@@ -90,14 +90,17 @@ pub(crate) async fn prefetch_site_counsellors(
 }
 
 /// The counsellors working at a site: `Site.counsellors`, from its page's [`prefetch_site_counsellors`] when that
-/// read what this selection reads, else batched over all the sites that ask.
+/// read at least what this selection reads, else batched over all the sites that ask.
 pub(crate) async fn counsellors_of_site(
     ctx: &Context<'_>,
     site: SiteId,
     prefetched: Option<&SiteCounsellors>,
 ) -> async_graphql::Result<Vec<CounsellorNode>> {
     let parts = selected_parts(ctx);
-    if let Some(prefetched) = prefetched.filter(|p| p.parts == parts) {
+    // Whole rows serve any selection; brief ones only a brief selection.
+    if let Some(prefetched) =
+        prefetched.filter(|p| p.parts == CounsellorParts::Whole || p.parts == parts)
+    {
         return Ok(prefetched
             .by_site
             .get(&site)

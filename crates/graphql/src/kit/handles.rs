@@ -50,7 +50,7 @@ pub struct Related {
 }
 
 /// The counsellors of every site of a page, read with one `load_many` of the page rather than one `load_one` per
-/// site, and what was read of each (`Site.counsellors` uses them only for a selection that reads the same).
+/// site, and what was read of each (`Site.counsellors` uses brief rows only for a brief selection).
 pub struct SiteCounsellors {
     /// What was read of each counsellor.
     pub parts: maillage_counsellors::CounsellorParts,
