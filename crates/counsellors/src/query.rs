@@ -155,7 +155,13 @@ fn collect<M, T>(
     rows: Vec<M>,
     f: impl Fn(M) -> Result<T, CounsellorsError>,
 ) -> Result<Vec<T>, CounsellorsError> {
-    rows.into_iter().map(f).collect()
+    // Allocated once: `collect::<Result<Vec<_>, _>>()` cannot know the length (it may stop at an error), so it grows
+    // from four by doubling, copying every counsellor (a few hundred bytes) at each step (issue #16).
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(f(row)?);
+    }
+    Ok(out)
 }
 
 /// The departments a filter's `departments` and `hub` allow (`None`: all); an unknown hub is a user error.
@@ -534,13 +540,11 @@ pub async fn counsellors_of_sites<C: ConnectionTrait>(
                 .collect::<Vec<_>>()
         }
     };
-    rows.into_iter()
-        .map(|(a, c)| {
-            let mut counsellor = counsellor_from_model(c)?;
-            counsellor.parts = parts;
-            Ok((assignment_from_model(a), counsellor))
-        })
-        .collect()
+    collect(rows, |(a, c)| {
+        let mut counsellor = counsellor_from_model(c)?;
+        counsellor.parts = parts;
+        Ok((assignment_from_model(a), counsellor))
+    })
 }
 
 /// An assignment and its counsellor from one joined row, decoded by position.
