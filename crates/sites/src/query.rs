@@ -12,6 +12,7 @@ use crate::search::TextQuery;
 use crate::standard::vocabulary;
 use chrono::{DateTime, NaiveDate, Utc};
 use maillage_core::Code;
+use maillage_core::db::column;
 use maillage_core::error::FieldPath;
 use maillage_core::pagination::{Cursor, Page, PageRequest, PaginationError};
 use maillage_core::{
@@ -19,7 +20,7 @@ use maillage_core::{
 };
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select, Statement,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -1467,20 +1468,36 @@ async fn read_counted_sites<C: ConnectionTrait>(
 ) -> Result<(Vec<(Site, String)>, HashMap<Option<String>, u64>), SitesError> {
     let mut rows = db.query_all_raw(stmt).await?;
     let mut totals: HashMap<Option<String>, u64> = HashMap::new();
+    let Some(first) = rows.first() else {
+        return Ok((Vec::new(), totals));
+    };
+    // The three columns' positions, found once: read by name, each row's look-ups hashed the names again, about
+    // 8 % of the instructions of a department's page of 50 (issue #16, docs/PERFORMANCE.md).
+    let names = first.column_names();
+    let position = |name: &str| {
+        names.iter().position(|n| n == name).ok_or_else(|| {
+            SitesError::Database(DbErr::Custom(format!(
+                "a counted page of sites has no column {name}"
+            )))
+        })
+    };
+    let (total_at, id_at) = (position(TOTAL_COUNT)?, position("id")?);
+    let code_at = by_department.then(|| position(ASKED_CODE)).transpose()?;
     let mut empty = false;
+    let mut last: Option<Option<String>> = None;
     for row in &rows {
-        let n: i64 = row.try_get("", TOTAL_COUNT)?;
-        let code: Option<String> = if by_department {
-            Some(row.try_get("", ASKED_CODE)?)
-        } else {
-            None
-        };
-        totals.insert(code, u64::try_from(n).unwrap_or_default());
-        empty |= row.try_get::<Option<i32>>("", "id")?.is_none();
+        let code: Option<String> = code_at.map(|at| column(row, at)).transpose()?;
+        // A department's rows come together and carry the same count: one entry each.
+        if last.as_ref() != Some(&code) {
+            let n: i64 = column(row, total_at)?;
+            totals.insert(code.clone(), u64::try_from(n).unwrap_or_default());
+            last = Some(code);
+        }
+        empty |= column::<Option<i32>>(row, id_at)?.is_none();
     }
     if empty {
         // Every row's id was read above: the ones left out are the NULL ones.
-        rows.retain(|row| matches!(row.try_get::<Option<i32>>("", "id"), Ok(Some(_))));
+        rows.retain(|row| matches!(column::<Option<i32>>(row, id_at), Ok(Some(_))));
     }
     Ok((sites_of_rows(db, &rows, parts).await?, totals))
 }
