@@ -26,6 +26,7 @@ mod m20261206_000301_hub_profile;
 mod m20261206_000400_site_live_index;
 mod m20261206_000410_site_merged_into_partial;
 mod m20261206_000430_site_value_by_site;
+mod m20261206_000500_hub_change_notices;
 
 /// The ordered list of all migrations.
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000400_site_live_index::Migration),
             Box::new(m20261206_000410_site_merged_into_partial::Migration),
             Box::new(m20261206_000430_site_value_by_site::Migration),
+            Box::new(m20261206_000500_hub_change_notices::Migration),
         ]
     }
 }

@@ -539,6 +539,7 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
     };
     // (shape, counsellors assigned) → [(sites, statements)].
     let mut counts: BTreeMap<(&str, bool), Vec<(usize, u64)>> = BTreeMap::new();
+    let mut backend = sea_orm::DatabaseBackend::Sqlite;
     for (departments, per_department, with_counsellors) in [
         (&["69"][..], 1, false),
         (
@@ -551,12 +552,15 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
         (&["69", "01", "13", "75"][..], 6, true),
     ] {
         let app = TestApp::spawn().await;
+        backend = sea_orm::ConnectionTrait::get_database_backend(&app.db.db);
         let file = generated_sites(app.dir.path(), departments, per_department);
         app.import_with(&file, "generated", &["--standard", "v1"]);
         if with_counsellors {
             let n = assign_counsellors(&app, "generated", departments, per_department).await;
             assert_eq!(n, departments.len() * per_department);
         }
+        // A server's earlier requests have read the departments' hubs, which PostgreSQL lets it keep (see below).
+        app.data(&shapes(5)[3].1, json!({})).await;
         for page in [5, 20] {
             for (shape, query) in shapes(page) {
                 let before = app.db.statements();
@@ -604,13 +608,19 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
     // Q3 the department's sites with their count (one statement). Q4 reads the site by origin (only the brief columns its selection
     // needs, no values), the hubs of its department and its counsellors joined with their assignments; Q5 the hubs
     // with their department codes, their pages of sites and the counsellors of those sites, with or without
-    // assignments.
+    // assignments. On PostgreSQL the hubs of Q4's department are kept between requests while their changes are
+    // announced (`maillage_territories::DepartmentHubs`): Q4 is two statements there, three on SQLite.
+    let q4 = if backend == sea_orm::DatabaseBackend::Postgres {
+        2
+    } else {
+        3
+    };
     for ((shape, with_counsellors), expected) in [
         (("Q1", false), 1),
         (("Q2", false), 2),
         (("Q3", false), 1),
-        (("Q4", false), 3),
-        (("Q4", true), 3),
+        (("Q4", false), q4),
+        (("Q4", true), q4),
         (("Q5", false), 3),
         (("Q5", true), 3),
     ] {

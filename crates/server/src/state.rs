@@ -65,9 +65,21 @@ impl AppState {
 
     /// Loads the reference territories now, so the first requests do not pay for it (nor count it). A failure is
     /// logged and left to the first request that needs them, which loads them itself.
+    ///
+    /// On PostgreSQL it also starts listening to the changes of hubs, for the server's lifetime, so that each
+    /// department's hubs are kept between requests (`maillage_territories::DepartmentHubs`); the first `LISTEN` is
+    /// done before this returns. Call it once per server.
     pub async fn warm_up(&self) {
         if let Err(error) = self.territories.snapshot(&self.db).await {
             tracing::warn!(%error, "loading the reference territories failed; the first request will retry");
         }
+        // Detached: the task ends with the runtime.
+        drop(
+            maillage_territories::follow_hub_changes(
+                &self.db,
+                Arc::clone(self.territories.department_hubs()),
+            )
+            .await,
+        );
     }
 }

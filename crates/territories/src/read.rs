@@ -291,11 +291,28 @@ pub async fn hubs_of_departments<C: ConnectionTrait>(
     if codes.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = hub_department::Entity::find()
-        .find_both_related(hub::Entity)
-        .filter(hub_department::Column::DepartmentCode.is_in(department_keys(codes)))
-        .all(db)
-        .await?;
+    hub_department_pairs(db, Some(codes)).await
+}
+
+/// The hubs covering every department that has one, as `(department, hub)` pairs ordered as
+/// [`hubs_of_departments`] orders them: what [`crate::DepartmentHubs`] keeps. One statement.
+#[tracing::instrument(skip_all)]
+pub async fn hubs_of_all_departments<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<(DepartmentCode, Hub)>, TerritoriesError> {
+    hub_department_pairs(db, None).await
+}
+
+/// `hub_department` joined to `hub`, for these departments or all of them, ordered by department code then hub.
+async fn hub_department_pairs<C: ConnectionTrait>(
+    db: &C,
+    codes: Option<&[DepartmentCode]>,
+) -> Result<Vec<(DepartmentCode, Hub)>, TerritoriesError> {
+    let mut find = hub_department::Entity::find().find_both_related(hub::Entity);
+    if let Some(codes) = codes {
+        find = find.filter(hub_department::Column::DepartmentCode.is_in(department_keys(codes)));
+    }
+    let rows = find.all(db).await?;
     let mut pairs = rows
         .into_iter()
         .map(|(link, hub)| {

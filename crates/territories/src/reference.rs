@@ -13,11 +13,12 @@
 //! - the snapshot is reloaded once it is older than [`REFERENCE_MAX_AGE`], so a name fixed by the seed of a newer
 //!   binary on another instance (or by hand in the database) shows up without restarting this one.
 //!
-//! Hubs and which departments each covers are not here: mutations edit them, so every request reads them from the
-//! database. Only the departments those codes name are resolved here ([`ReferenceTerritories::list_hubs_with_departments`]
+//! Hubs and which departments each covers are not here: mutations edit them, so they are read from the database, or
+//! kept only while PostgreSQL announces their changes ([`crate::DepartmentHubs`], held here beside the snapshot). Only the departments those codes name are resolved here ([`ReferenceTerritories::list_hubs_with_departments`]
 //! and its siblings), which spares the join with `department`.
 
 use crate::error::TerritoriesError;
+use crate::hub_cache::DepartmentHubs;
 use crate::model::{Department, Hub, Region};
 use crate::read;
 use maillage_core::{DepartmentCode, HubId, RegionCode};
@@ -133,6 +134,8 @@ pub struct ReferenceTerritories {
     /// Held by the one reader that loads; the others wait only when there is no snapshot at all.
     loading: tokio::sync::Mutex<()>,
     max_age: Duration,
+    /// Each department's hubs, kept while their changes are announced.
+    hubs: Arc<DepartmentHubs>,
 }
 
 impl Default for ReferenceTerritories {
@@ -153,7 +156,13 @@ impl ReferenceTerritories {
             current: RwLock::new(None),
             loading: tokio::sync::Mutex::new(()),
             max_age,
+            hubs: Arc::new(DepartmentHubs::new()),
         }
+    }
+
+    /// Each department's hubs, kept between requests while [`crate::follow_hub_changes`] hears their changes.
+    pub fn department_hubs(&self) -> &Arc<DepartmentHubs> {
+        &self.hubs
     }
 
     fn peek(&self) -> Option<Arc<ReferenceSnapshot>> {

@@ -2,7 +2,7 @@
 //! `TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use maillage_core::{DepartmentCode, ErrorCode, HubId, RegionCode};
+use maillage_core::{Actor, DepartmentCode, ErrorCode, HubId, RegionCode};
 use maillage_territories::{self as territories, Hub, SeedReport, TerritoriesError};
 use maillage_testkit::TestDb;
 use sea_orm::ConnectionTrait;
@@ -680,4 +680,124 @@ async fn concurrent_first_reads_load_the_snapshot_once() {
     assert_eq!(a.unwrap()[0].name, "Rhône");
     assert_eq!(b.unwrap()[0].name, "Auvergne-Rhône-Alpes");
     assert_eq!(c.unwrap().len(), 18);
+}
+
+/// The slugs and versions of a department's hubs, in order, as a comparable value.
+fn hub_keys(pairs: &[(DepartmentCode, Hub)]) -> Vec<(String, String, i32)> {
+    pairs
+        .iter()
+        .map(|(code, hub)| (code.as_str().to_owned(), hub.slug.clone(), hub.version))
+        .collect()
+}
+
+#[tokio::test]
+async fn department_hubs_are_kept_only_while_their_changes_are_announced() {
+    use std::sync::Arc;
+    let t = seeded().await;
+    let kept = Arc::new(territories::DepartmentHubs::new());
+    let asked = [dep("69"), dep("01"), dep("75")];
+    let direct = territories::hubs_of_departments(&t.db, &asked)
+        .await
+        .unwrap();
+    assert!(direct.iter().any(|(code, _)| code.as_str() == "69"));
+
+    // Nobody listening yet: every read is the statement it always was.
+    for _ in 0..2 {
+        let read = statements(
+            &t,
+            1,
+            "hubs before listening",
+            kept.hubs_of_departments(&t.db, &asked),
+        )
+        .await
+        .unwrap();
+        assert_eq!(hub_keys(&read), hub_keys(&direct));
+    }
+
+    let follower = territories::follow_hub_changes(&t.db, Arc::clone(&kept)).await;
+    if t.db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        // SQLite has no notices: nothing listens, and reads stay statements.
+        assert!(follower.is_none());
+        assert!(!kept.is_listening());
+        statements(
+            &t,
+            1,
+            "hubs on SQLite",
+            kept.hubs_of_departments(&t.db, &asked),
+        )
+        .await
+        .unwrap();
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !kept.is_listening() {
+        assert!(std::time::Instant::now() < deadline, "never listened");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let read = statements(
+        &t,
+        1,
+        "the first read, every department's hubs",
+        kept.hubs_of_departments(&t.db, &asked),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hub_keys(&read), hub_keys(&direct));
+    let read = statements(
+        &t,
+        0,
+        "a kept read",
+        kept.hubs_of_departments(&t.db, &asked),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hub_keys(&read), hub_keys(&direct));
+
+    // Another writer (the domain function alone, as another instance or the CLI runs it): Hinaura also covers 75.
+    let hinaura = hub(&t, "hinaura").await;
+    let mut covered: Vec<DepartmentCode> = territories::departments_of_hubs(&t.db, &[hinaura.id])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, d)| d.code)
+        .collect();
+    covered.push(dep("75"));
+    territories::set_hub_departments(&t.db, &Actor::cli(), hinaura.id, hinaura.version, &covered)
+        .await
+        .unwrap();
+    let changed = territories::hubs_of_departments(&t.db, &asked)
+        .await
+        .unwrap();
+    assert_ne!(hub_keys(&changed), hub_keys(&direct));
+    // Its notice arrives after the commit: the kept map is forgotten then, and the next read has the change.
+    loop {
+        let read = kept.hubs_of_departments(&t.db, &asked).await.unwrap();
+        if hub_keys(&read) == hub_keys(&changed) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was never announced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // This server's own write: `changed` forgets the map at once, without waiting for the notice.
+    kept.hubs_of_departments(&t.db, &asked).await.unwrap();
+    let hinaura = hub(&t, "hinaura").await;
+    covered.pop();
+    territories::set_hub_departments(&t.db, &Actor::cli(), hinaura.id, hinaura.version, &covered)
+        .await
+        .unwrap();
+    kept.changed();
+    let read = kept.hubs_of_departments(&t.db, &asked).await.unwrap();
+    let now = territories::hubs_of_departments(&t.db, &asked)
+        .await
+        .unwrap();
+    assert_eq!(hub_keys(&read), hub_keys(&now));
+    assert!(
+        !read
+            .iter()
+            .any(|(code, hub)| code.as_str() == "75" && hub.slug == "hinaura")
+    );
 }

@@ -434,19 +434,21 @@ impl AmiMutation {
             }
         };
         let s = state(ctx)?;
-        AmiApplicationPayload::from_result(
-            ami::select_application(
-                &s.db,
-                &actor,
-                &SystemClock,
-                id,
-                input.version,
-                Money(input.awarded_amount.0),
-                input.reason.as_deref(),
-            )
-            .await,
+        let selected = ami::select_application(
+            &s.db,
+            &actor,
+            &SystemClock,
+            id,
+            input.version,
+            Money(input.awarded_amount.0),
+            input.reason.as_deref(),
         )
-        .map(Into::into)
+        .await;
+        if selected.is_ok() {
+            // The laureate's hub and its departments are committed: this server's next request reads them.
+            s.territories.department_hubs().changed();
+        }
+        AmiApplicationPayload::from_result(selected).map(Into::into)
     }
 
     /// Rejects a dossier under review with a reason its applicant reads (reviewers, admins).

@@ -6,7 +6,6 @@
 //! `Site` without importing the module that resolves its fields, so domain modules never import each other in a
 //! circle.
 
-use crate::db_loader;
 use crate::kit::error::IntoGql;
 use crate::kit::loader::DbLoader;
 use async_graphql::dataloader::Loader;
@@ -68,14 +67,9 @@ impl SiteNode {
     }
 }
 
-db_loader!(
-    /// Loads the hubs covering each department.
-    pub DepartmentHubsLoader,
-);
-
 /// Declares loaders of reference territories: they answer from the server's snapshot, and read the database only
-/// for the codes it lacks (hubs are not reference data: mutations edit them, so their loaders above read the
-/// database).
+/// for the codes it lacks (hubs are not reference data: mutations edit them, so the departments' hubs are kept only
+/// while their changes are announced, see `maillage_territories::DepartmentHubs`).
 macro_rules! reference_loader {
     ($($(#[$meta:meta])* $vis:vis $name:ident),+ $(,)?) => {
         $(
@@ -97,6 +91,9 @@ macro_rules! reference_loader {
 }
 
 reference_loader!(
+    /// Loads the hubs covering each department (kept between requests on PostgreSQL, see
+    /// `maillage_territories::DepartmentHubs`).
+    pub DepartmentHubsLoader,
     /// Loads departments by code.
     pub DepartmentLoader,
     /// Loads regions by code.
@@ -144,7 +141,10 @@ impl Loader<DepartmentCode> for DepartmentHubsLoader {
         &self,
         keys: &[DepartmentCode],
     ) -> Result<HashMap<DepartmentCode, Vec<Hub>>, Self::Error> {
-        let rows = maillage_territories::hubs_of_departments(&self.0, keys)
+        let rows = self
+            .territories
+            .department_hubs()
+            .hubs_of_departments(&self.db, keys)
             .await
             .gql()?;
         let mut out: HashMap<DepartmentCode, Vec<Hub>> =

@@ -460,7 +460,10 @@ pub async fn site_connection(
                 .await?;
             hubs.insert(dep.code.clone(), list.unwrap_or_default());
         } else {
-            for (code, hub) in maillage_territories::hubs_of_departments(&s.db, &codes)
+            for (code, hub) in s
+                .territories
+                .department_hubs()
+                .hubs_of_departments(&s.db, &codes)
                 .await
                 .gql()?
             {

@@ -92,10 +92,14 @@ impl TerritoriesMutation {
         };
         let s = state(ctx)?;
         match maillage_territories::update_hub(&s.db, &actor, id, input.version, patch).await {
-            Ok(hub) => Ok(UpdateHubPayload {
-                hub: Some(HubNode(hub)),
-                user_errors: Vec::new(),
-            }),
+            Ok(hub) => {
+                // Committed: the departments' kept hubs (their names) are forgotten now, not at the notice.
+                s.territories.department_hubs().changed();
+                Ok(UpdateHubPayload {
+                    hub: Some(HubNode(hub)),
+                    user_errors: Vec::new(),
+                })
+            }
             Err(e) => Ok(UpdateHubPayload {
                 hub: None,
                 user_errors: classify(&e)?,
@@ -141,10 +145,14 @@ impl TerritoriesMutation {
         match maillage_territories::set_hub_departments(&s.db, &actor, id, input.version, &codes)
             .await
         {
-            Ok(hub) => Ok(SetHubDepartmentsPayload {
-                hub: Some(HubNode(hub)),
-                user_errors: Vec::new(),
-            }),
+            Ok(hub) => {
+                // Committed: the departments' kept hubs are forgotten now, not at the notice.
+                s.territories.department_hubs().changed();
+                Ok(SetHubDepartmentsPayload {
+                    hub: Some(HubNode(hub)),
+                    user_errors: Vec::new(),
+                })
+            }
             Err(e) => Ok(SetHubDepartmentsPayload {
                 hub: None,
                 user_errors: classify(&e)?,
