@@ -498,7 +498,6 @@ async fn hub_departments_are_read_with_the_hubs_and_follow_every_change() {
 /// instance, the CLI) is announced.
 #[tokio::test]
 async fn department_hubs_are_kept_on_postgresql_and_follow_every_change() {
-    use sea_orm::ConnectionTrait;
     let app = TestApp::spawn().await;
     let admin = app.token("admin", None).await;
     let postgres = app.db.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
