@@ -331,7 +331,9 @@ pub async fn seed_reference_data<C: TransactionTrait>(
     db: &C,
 ) -> Result<SeedReport, TerritoriesError> {
     let data = reference_data()?;
-    let txn = db.begin().await?;
+    // Immediate on SQLite: seeding reads before it writes, and a deferred transaction fails at its first write
+    // when another connection (a running server, a second instance) wrote in between, instead of waiting its turn.
+    let txn = maillage_core::db::begin_write(db).await?;
     let report = seed_in(&txn, &data).await?;
     txn.commit().await?;
     if report.is_empty() {
