@@ -78,6 +78,38 @@ async fn seeding_twice_is_idempotent() {
     assert_eq!(territories::list_hubs(&t.db).await.unwrap().len(), 10);
 }
 
+/// A second instance, or the CLI, seeds while a running server writes: seeding waits its turn instead of failing.
+/// On SQLite (a file, so two connections), a deferred transaction that read before another connection's commit could
+/// not write after it (`SQLITE_BUSY_SNAPSHOT`, at once, with no busy wait): `maillage dedup run` failed to start
+/// while a test server wrote. On PostgreSQL the same sequence must succeed too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_waits_for_another_connections_write() {
+    let t = TestDb::new_shared().await;
+    territories::seed_reference_data(&t.db).await.unwrap();
+    // Something for the seed to write back.
+    t.db.execute_unprepared("UPDATE region SET name = 'ARA' WHERE code = '84'")
+        .await
+        .unwrap();
+    // Another writer holds the write lock (on SQLite) from before the seed starts to after it has read.
+    let other = maillage_core::db::begin_write(&t.db).await.unwrap();
+    other
+        .execute_unprepared("UPDATE region SET name = name WHERE code = '11'")
+        .await
+        .unwrap();
+    let db = t.db.clone();
+    let seeding = tokio::spawn(async move { territories::seed_reference_data(&db).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    other.commit().await.unwrap();
+    let report = seeding.await.unwrap().unwrap();
+    assert_eq!(
+        report,
+        SeedReport {
+            regions_updated: 1,
+            ..SeedReport::default()
+        }
+    );
+}
+
 #[tokio::test]
 async fn seed_restores_reference_names_but_keeps_admin_edits_to_hubs() {
     let t = seeded().await;
