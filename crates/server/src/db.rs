@@ -59,17 +59,31 @@ pub async fn make_ready(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await?;
     maillage_territories::seed_reference_data(db)
         .await
-        .map_err(|e| DbErr::Custom(format!("seeding reference data failed: {e}")))?;
+        .map_err(|e| failed("seeding reference data", &e))?;
     maillage_funding::seed_reference_data(db)
         .await
-        .map_err(|e| DbErr::Custom(format!("seeding funding reference data failed: {e}")))?;
+        .map_err(|e| failed("seeding funding reference data", &e))?;
     maillage_ami::seed_reference_data(db)
         .await
-        .map_err(|e| DbErr::Custom(format!("seeding AMI reference data failed: {e}")))?;
+        .map_err(|e| failed("seeding AMI reference data", &e))?;
     maillage_sites::search::ensure_current(db)
         .await
-        .map_err(|e| DbErr::Custom(format!("rebuilding the search index failed: {e}")))?;
+        .map_err(|e| failed("rebuilding the search index", &e))?;
     Ok(())
+}
+
+/// A start-up step's failure with its whole chain of causes. Why: the domains' errors display generically ("database
+/// error", so that nothing about the database reaches an API client), but this message goes to the operator starting
+/// the server or a command, who needs the database's own words to act.
+fn failed(step: &str, error: &dyn std::error::Error) -> DbErr {
+    let mut message = format!("{step} failed: {error}");
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        message.push_str(": ");
+        message.push_str(&e.to_string());
+        cause = e.source();
+    }
+    DbErr::Custom(message)
 }
 
 /// How long a command waits for the database to answer before saying so: a person at a terminal should not wait
@@ -236,6 +250,17 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_start_up_failure_says_what_the_database_said() {
+        let error = maillage_territories::TerritoriesError::Database(sea_orm::DbErr::Custom(
+            "database is locked".to_owned(),
+        ));
+        assert_eq!(
+            super::failed("seeding reference data", &error).to_string(),
+            "Custom Error: seeding reference data failed: database error: Custom Error: database is locked"
+        );
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(
