@@ -6,14 +6,16 @@ use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 /// Imports the three fixture files with the CLI, as an operator would.
-fn load_fixtures(app: &TestApp) {
+async fn load_fixtures(app: &TestApp) {
     for (kind, file) in [
         ("organisations", "organisations.csv"),
         ("aidants", "aidants.csv"),
         ("mandates", "mandates.csv"),
     ] {
         let path = fixture(&format!("aidants/{file}"));
-        let out = app.cli(&["aidants", "import", kind, path.to_str().unwrap()]);
+        let out = app
+            .cli(&["aidants", "import", kind, path.to_str().unwrap()])
+            .await;
         assert!(
             out.status.success(),
             "{kind}: {}\n{}",
@@ -36,7 +38,7 @@ async fn aidants_as(app: &TestApp, token: Option<&str>) -> Vec<Value> {
 #[tokio::test]
 async fn aidants_personal_fields_are_null_for_the_public_and_outside_a_coordinators_territory() {
     let app = TestApp::spawn().await;
-    load_fixtures(&app);
+    load_fixtures(&app).await;
     let partner = app.token("partner", None).await;
     for token in [None, Some(partner.as_str())] {
         for a in aidants_as(&app, token).await {
@@ -73,7 +75,7 @@ async fn aidants_personal_fields_are_null_for_the_public_and_outside_a_coordinat
 #[tokio::test]
 async fn aidants_statistics_are_public_and_sum_up_to_department_hub_and_region() {
     let app = TestApp::spawn().await;
-    load_fixtures(&app);
+    load_fixtures(&app).await;
     const QUERY: &str = "query($d: String, $h: String, $r: String) {
         aidantsStatistics(department: $d, hub: $h, region: $r) {
             organisations franceServicesOrganisations authorisedAidants trainedAidants
@@ -119,6 +121,7 @@ async fn aidants_cli_refuses_a_file_naming_people_and_writes_nothing() {
     let orgs = fixture("aidants/organisations.csv");
     assert!(
         app.cli(&["aidants", "import", "organisations", orgs.to_str().unwrap()])
+            .await
             .status
             .success()
     );
@@ -127,7 +130,9 @@ async fn aidants_cli_refuses_a_file_naming_people_and_writes_nothing() {
         ("aidants", "aidants-with-birth-date.csv"),
     ] {
         let path = fixture(&format!("aidants/{file}"));
-        let out = app.cli(&["aidants", "import", kind, path.to_str().unwrap()]);
+        let out = app
+            .cli(&["aidants", "import", kind, path.to_str().unwrap()])
+            .await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{file}");
         assert!(stderr.contains("identity of a person"), "{stderr}");
@@ -145,28 +150,34 @@ async fn aidants_cli_refuses_a_file_naming_people_and_writes_nothing() {
     assert_eq!(data["aidantsStatistics"]["mandates"], json!([]));
     assert_eq!(data["aidants"]["totalCount"], 0);
     // The accepted files import, and a second run changes nothing; an export re-imports unchanged.
-    load_fixtures(&app);
+    load_fixtures(&app).await;
     let mandates = fixture("aidants/mandates.csv");
-    let again = app.cli(&["aidants", "import", "mandates", mandates.to_str().unwrap()]);
+    let again = app
+        .cli(&["aidants", "import", "mandates", mandates.to_str().unwrap()])
+        .await;
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(summary_number(&stdout, "changes"), 0, "{stdout}");
     assert_eq!(summary_number(&stdout, "rejected"), 3, "{stdout}");
     let exported = app.dir.path().join("aidants-export.csv");
-    let out = app.cli(&[
-        "aidants",
-        "export",
-        "aidants",
-        "--hub",
-        "rhinocc",
-        "-o",
-        exported.to_str().unwrap(),
-    ]);
+    let out = app
+        .cli(&[
+            "aidants",
+            "export",
+            "aidants",
+            "--hub",
+            "rhinocc",
+            "-o",
+            exported.to_str().unwrap(),
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = app.cli(&["aidants", "import", "aidants", exported.to_str().unwrap()]);
+    let out = app
+        .cli(&["aidants", "import", "aidants", exported.to_str().unwrap()])
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(summary_number(&stdout, "changes"), 0, "{stdout}");
     assert_eq!(summary_number(&stdout, "rejected"), 0, "{stdout}");
@@ -344,7 +355,9 @@ async fn nested_hubs_departments_organisations_aidants_run_a_bounded_number_of_s
         let app = TestApp::spawn().await;
         let [orgs, aidants] = generated_files(app.dir.path(), orgs_per_department, aidants_per_org);
         for (kind, file) in [("organisations", &orgs), ("aidants", &aidants)] {
-            let out = app.cli(&["aidants", "import", kind, file.to_str().unwrap()]);
+            let out = app
+                .cli(&["aidants", "import", kind, file.to_str().unwrap()])
+                .await;
             assert!(
                 out.status.success(),
                 "{}",
@@ -495,7 +508,9 @@ async fn the_api_and_the_import_refuse_the_same_values_with_every_problem_at_onc
         ),
     )
     .unwrap();
-    let out = app.cli(&["aidants", "import", "aidants", file.to_str().unwrap()]);
+    let out = app
+        .cli(&["aidants", "import", "aidants", file.to_str().unwrap()])
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}");
     assert_eq!(summary_number(&stdout, "stored"), 1, "{stdout}");

@@ -753,15 +753,17 @@ async fn a_dossier_goes_from_draft_to_a_hub_with_its_grant() {
         assert_eq!(node["id"], sheet.as_str());
     }
     // The same export from the command line, as the operator.
-    let out = app.cli(&[
-        "ami",
-        "export",
-        "scores",
-        "--campaign",
-        "E2E-AMI-OPEN",
-        "--status",
-        "selected",
-    ]);
+    let out = app
+        .cli(&[
+            "ami",
+            "export",
+            "scores",
+            "--campaign",
+            "E2E-AMI-OPEN",
+            "--status",
+            "selected",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",

@@ -124,7 +124,8 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
     let mut config = maillage_server::config::ServeConfig::default();
     config.protection.rate_limit_per_minute = 0;
     let app = TestApp::spawn_with(config).await;
-    app.import_with(&full_sites(app.dir.path()), "brief", &["--standard", "v1"]);
+    app.import_with(&full_sites(app.dir.path()), "brief", &["--standard", "v1"])
+        .await;
     let token = app.token("admin", None).await;
     let near = "filter: { near: { latitude: 45.76, longitude: 4.85, radiusKm: 100 } }";
     let lists = [
@@ -266,7 +267,7 @@ async fn site_by_id_or_origin_answers_the_same_whatever_part_of_it_is_read() {
     config.protection.rate_limit_per_minute = 0;
     let app = TestApp::spawn_with(config).await;
     let file = full_sites(app.dir.path());
-    app.import_with(&file, "brief", &["--standard", "v1"]);
+    app.import_with(&file, "brief", &["--standard", "v1"]).await;
     // The same place from a second source: a pair the admin confirms, which merges `brief/site-0` into a
     // canonical site.
     let twin = app.dir.path().join("twin.csv");
@@ -277,7 +278,7 @@ async fn site_by_id_or_origin_answers_the_same_whatever_part_of_it_is_read() {
         format!("{}\n{}\n", lines.next().unwrap(), lines.next().unwrap()),
     )
     .unwrap();
-    app.import_with(&twin, "twin", &["--standard", "v1"]);
+    app.import_with(&twin, "twin", &["--standard", "v1"]).await;
     let token = app.token("admin", None).await;
     let ask = |query: String| {
         let token = &token;
@@ -395,7 +396,7 @@ async fn fields_from_memory_answer_as_their_resolvers() {
     config.protection.rate_limit_per_minute = 0;
     let app = TestApp::spawn_with(config).await;
     let file = full_sites(app.dir.path());
-    app.import_with(&file, "brief", &["--standard", "v1"]);
+    app.import_with(&file, "brief", &["--standard", "v1"]).await;
     let token = app.token("admin", None).await;
     let ask = |query: String| {
         let token = &token;

@@ -686,7 +686,8 @@ async fn a_partner_mirror_synced_by_updated_since_with_tombstones_equals_the_ser
     let app = TestApp::spawn().await;
     let admin = app.token("admin", None).await;
     let partner = app.token("partner", None).await;
-    app.import(&crate::support::fixture("sites-v1.csv"), "hinaura");
+    app.import(&crate::support::fixture("sites-v1.csv"), "hinaura")
+        .await;
     // Older than the pull's overlap margin, so that untouched imported sites are not read again later.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for i in 0..8 {
@@ -743,7 +744,7 @@ async fn a_partner_mirror_synced_by_updated_since_with_tombstones_equals_the_ser
         );
     let file = app.dir.path().join("again.csv");
     std::fs::write(&file, edited).unwrap();
-    app.import(&file, "hinaura");
+    app.import(&file, "hinaura").await;
 
     mirror.pull(&app, &partner).await;
     let server = names(&server_sites(&app).await);

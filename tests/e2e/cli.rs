@@ -16,12 +16,12 @@ async fn real_hub_files_import_completely_and_idempotently() {
             .unwrap()
             .len() as u64;
         let app = TestApp::spawn().await;
-        let first = app.import(&path, source);
+        let first = app.import(&path, source).await;
         let stored = summary_number(&first, "stored");
         let rejected = summary_number(&first, "rejected");
         assert_eq!(stored + rejected, rows, "{first}");
         assert_eq!(app.site_count().await, stored);
-        let second = app.import(&path, source);
+        let second = app.import(&path, source).await;
         assert_eq!(summary_number(&second, "changes"), 0, "{second}");
         assert_eq!(app.site_count().await, stored);
     }
@@ -33,7 +33,7 @@ async fn imported_hinaura_sites_are_served_filtered_by_department_and_service() 
         return;
     };
     let app = TestApp::spawn().await;
-    app.import(&path, "hinaura");
+    app.import(&path, "hinaura").await;
     let data = app
         .data(
             r#"{ sites(filter: { departments: ["73"], services: ["Aide aux démarches administratives"] }, first: 100) { totalCount nodes { commune department { code region { name } } services } } }"#,
@@ -66,7 +66,7 @@ async fn import_progress_shows_on_a_terminal_and_nowhere_else() {
     let file = file.to_str().unwrap();
 
     // Piped, as scripts and these tests run it: the summary on stdout, nothing on stderr, no terminal control.
-    let out = app.cli(&["import", file, "--source", "piped"]);
+    let out = app.cli(&["import", file, "--source", "piped"]).await;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -85,13 +85,15 @@ async fn import_progress_shows_on_a_terminal_and_nowhere_else() {
         "'{}' import '{file}' --source terminal",
         env!("CARGO_BIN_EXE_maillage")
     );
-    let out = std::process::Command::new("script")
+    // Awaited, not blocking: the app's server runs on this test's runtime (see `TestApp::cli`).
+    let out = tokio::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .current_dir(app.dir.path())
         .env("DATABASE_URL", &app.db.url)
         .env("MAILLAGE_LOG", "warn")
         .env("COLUMNS", "120")
         .output()
+        .await
         .expect("run script (util-linux)");
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{shown}");
@@ -103,7 +105,7 @@ async fn import_progress_shows_on_a_terminal_and_nowhere_else() {
 #[tokio::test]
 async fn bad_files_are_refused_with_a_clear_error_and_change_nothing() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     let before = app
         .data(
             "{ sites(first: 100) { totalCount nodes { name version } } }",
@@ -137,7 +139,7 @@ async fn bad_files_are_refused_with_a_clear_error_and_change_nothing() {
         ),
     ];
     for (args, message) in cases {
-        let out = app.cli(args);
+        let out = app.cli(args).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
@@ -154,8 +156,10 @@ async fn bad_files_are_refused_with_a_clear_error_and_change_nothing() {
 #[tokio::test]
 async fn export_writes_the_national_standard() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
-    let out = app.cli(&["export", "--standard", "v1", "--hub", "hinaura"]);
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
+    let out = app
+        .cli(&["export", "--standard", "v1", "--hub", "hinaura"])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -176,37 +180,39 @@ async fn export_writes_the_national_standard() {
         "e-mails are exported only on request"
     );
 
-    let out = app.cli(&["export", "--standard", "v0.1"]);
+    let out = app.cli(&["export", "--standard", "v0.1"]).await;
     assert!(!out.status.success());
 }
 
 #[tokio::test]
 async fn migrations_go_down_and_up_again() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
-    let status = String::from_utf8(app.cli(&["migrate", "status"]).stdout).unwrap();
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
+    let status = String::from_utf8(app.cli(&["migrate", "status"]).await.stdout).unwrap();
     let all = status.lines().filter(|l| l.starts_with("applied")).count();
     assert!(all >= 3, "{status}");
     // Every migration's down() runs, newest first, then every up() again.
-    let down = app.cli(&["migrate", "down", "--steps", &all.to_string()]);
+    let down = app
+        .cli(&["migrate", "down", "--steps", &all.to_string()])
+        .await;
     assert!(
         down.status.success(),
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
-    let status = String::from_utf8(app.cli(&["migrate", "status"]).stdout).unwrap();
+    let status = String::from_utf8(app.cli(&["migrate", "status"]).await.stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.starts_with("pending")).count(),
         all,
         "{status}"
     );
-    let up = app.cli(&["migrate", "up"]);
+    let up = app.cli(&["migrate", "up"]).await;
     assert!(
         up.status.success(),
         "{}",
         String::from_utf8_lossy(&up.stderr)
     );
-    let status = String::from_utf8(app.cli(&["migrate", "status"]).stdout).unwrap();
+    let status = String::from_utf8(app.cli(&["migrate", "status"]).await.stdout).unwrap();
     assert!(status.lines().all(|l| l.starts_with("applied")), "{status}");
     assert_eq!(app.site_count().await, 0);
     assert_eq!(
@@ -288,7 +294,7 @@ async fn export_into_a_closed_pipe_ends_quietly_and_help_is_grouped() {
         return;
     };
     let app = TestApp::spawn().await;
-    app.import(&path, "hub-du-sud");
+    app.import(&path, "hub-du-sud").await;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
         .args(["export", "--standard", "v1"])
         .current_dir(app.dir.path())

@@ -69,7 +69,8 @@ async fn populate(
     }
     let file = app.dir.path().join("sites.csv");
     std::fs::write(&file, csv).unwrap();
-    app.import_with(&file, "generated", &["--standard", "v1"]);
+    app.import_with(&file, "generated", &["--standard", "v1"])
+        .await;
     let sites = maillage_sites::list_sites(
         &app.db.db,
         &maillage_sites::SiteFilter::default(),
@@ -418,8 +419,8 @@ async fn statistics_are_public_and_aggregate_by_hub_and_region() {
 #[tokio::test]
 async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
     let app = TestApp::spawn().await;
-    let run = |args: &[&str]| {
-        let out = app.cli(args);
+    let run = async |args: &[&str]| {
+        let out = app.cli(args).await;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
@@ -433,7 +434,7 @@ async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
     let structures = structures.to_str().unwrap();
     let counsellors = counsellors.to_str().unwrap();
 
-    let first = run(&["counsellors", "import", "structures", structures]);
+    let first = run(&["counsellors", "import", "structures", structures]).await;
     assert_eq!(summary_number(&first, "stored"), 3, "{first}");
     assert_eq!(summary_number(&first, "rejected"), 3, "{first}");
     let report = std::fs::read_to_string(
@@ -448,7 +449,7 @@ async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
             "line {line} missing from the report:\n{report}"
         );
     }
-    let first = run(&["counsellors", "import", "counsellors", counsellors]);
+    let first = run(&["counsellors", "import", "counsellors", counsellors]).await;
     assert_eq!(summary_number(&first, "stored"), 3, "{first}");
     assert_eq!(summary_number(&first, "rejected"), 4, "{first}");
 
@@ -456,7 +457,7 @@ async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
         ("structures", structures, 3),
         ("counsellors", counsellors, 3),
     ] {
-        let again = run(&["counsellors", "import", kind, file]);
+        let again = run(&["counsellors", "import", kind, file]).await;
         assert_eq!(summary_number(&again, "stored"), stored, "{again}");
         assert_eq!(summary_number(&again, "changes"), 0, "{again}");
     }
@@ -490,11 +491,13 @@ async fn cli_import_reports_every_row_and_reimport_changes_nothing() {
     );
 
     // Exports: the list without sites holds every counsellor under contract here.
-    let out = app.cli(&["counsellors", "export", "without-site"]);
+    let out = app.cli(&["counsellors", "export", "without-site"]).await;
     assert!(out.status.success());
     let csv = String::from_utf8(out.stdout).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    let out = app.cli(&["counsellors", "export", "structures", "--department", "69"]);
+    let out = app
+        .cli(&["counsellors", "export", "structures", "--department", "69"])
+        .await;
     let csv = String::from_utf8(out.stdout).unwrap();
     assert!(
         csv.contains("21690012300011,Mairie de Villeurbanne,commune,69"),
@@ -638,12 +641,14 @@ async fn the_api_and_the_import_refuse_the_same_values_with_every_problem_at_onc
         ),
     )
     .unwrap();
-    let out = app.cli(&[
-        "counsellors",
-        "import",
-        "counsellors",
-        file.to_str().unwrap(),
-    ]);
+    let out = app
+        .cli(&[
+            "counsellors",
+            "import",
+            "counsellors",
+            file.to_str().unwrap(),
+        ])
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}");
     assert_eq!(summary_number(&stdout, "stored"), 1, "{stdout}");

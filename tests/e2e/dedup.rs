@@ -71,8 +71,8 @@ async fn a_canonical_site_shows_its_source_records_and_where_each_field_came_fro
             "Salon-de-Provence",
         )],
     );
-    app.import(&a, "feed-a");
-    let out = app.import(&b, "feed-b");
+    app.import(&a, "feed-a").await;
+    let out = app.import(&b, "feed-b").await;
     assert!(
         out.contains("duplicates: 1 candidate pairs with a record of feed-b (1 pending"),
         "the import matched its own rows: {out}"
@@ -248,7 +248,7 @@ async fn a_canonical_site_shows_its_source_records_and_where_each_field_came_fro
             "Salon-de-Provence",
         )],
     );
-    app.import(&b2, "feed-b");
+    app.import(&b2, "feed-b").await;
     let (_, body) = app
         .post_as(Some(&south), SITE, json!({ "id": canonical }))
         .await;
@@ -432,8 +432,8 @@ async fn incremental_mirrors_see_records_leave_on_a_merge_and_come_back_on_a_spl
             "Salon-de-Provence",
         )],
     );
-    app.import(&a, "feed-a");
-    app.import(&b, "feed-b");
+    app.import(&a, "feed-a").await;
+    app.import(&b, "feed-b").await;
     let mut synced = SitesMirror::default();
     let mut listed = SitesMirror::default();
     synced.pull_synced(&app).await;

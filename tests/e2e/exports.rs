@@ -86,7 +86,7 @@ fn formula_site(app: &TestApp) -> std::path::PathBuf {
 #[tokio::test]
 async fn the_sites_csv_streams_with_validators_and_the_apis_personal_data_rules() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "hinaura");
+    app.import(&fixture("sites-v1.csv"), "hinaura").await;
     let coordinator = app.token("hub_coordinator", Some("hinaura")).await;
 
     let (status, h, body) = get(&app, None, "/exports/sites.csv", &[]).await;
@@ -143,7 +143,7 @@ async fn the_sites_csv_streams_with_validators_and_the_apis_personal_data_rules(
     assert!(csv_rows(&body).len() - 1 < total);
 
     // A write changes the data: the old tag no longer matches, and a stored formula comes out neutralised.
-    app.import(&formula_site(&app), "formules");
+    app.import(&formula_site(&app), "formules").await;
     let (status, h, body) = get(
         &app,
         None,
@@ -180,7 +180,7 @@ async fn the_sites_csv_streams_with_validators_and_the_apis_personal_data_rules(
     assert_eq!(header(&h, "www-authenticate"), "Bearer");
 
     // The operator's command line writes through the same writer.
-    let out = app.cli(&["export", "--standard", "v1"]);
+    let out = app.cli(&["export", "--standard", "v1"]).await;
     assert!(out.status.success());
     let rows = csv_rows(&out.stdout);
     assert!(column(&rows, "nom").contains(&NEUTRALISED.to_owned()));
@@ -189,7 +189,7 @@ async fn the_sites_csv_streams_with_validators_and_the_apis_personal_data_rules(
 #[tokio::test]
 async fn datainclusion_json_validates_and_geojson_has_points() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "hinaura");
+    app.import(&fixture("sites-v1.csv"), "hinaura").await;
     let sites = app.site_count().await;
     for collection in ["structure", "service"] {
         let path = format!("/exports/sites/datainclusion/{collection}s.json");
@@ -283,7 +283,7 @@ async fn every_list_export_neutralises_formulas_and_follows_the_callers_rights()
         ["aidants", "import", "organisations", organisations.as_str()],
         ["aidants", "import", "aidants", aidants.as_str()],
     ] {
-        let out = app.cli(&args);
+        let out = app.cli(&args).await;
         assert!(
             out.status.success(),
             "{args:?}: {}{}",
@@ -467,7 +467,7 @@ async fn browsers_on_other_origins_may_call_the_api_and_exports_but_not_uploads(
 #[tokio::test]
 async fn responses_are_compressed_as_negotiated_and_keys_keep_the_selection_order() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "hinaura");
+    app.import(&fixture("sites-v1.csv"), "hinaura").await;
     let query = "{ sites(first: 5) { totalCount nodes { name id commune } } }";
     let plain = app.data(query, json!({})).await;
     for (encoding, path) in [

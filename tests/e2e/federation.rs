@@ -44,7 +44,7 @@ async fn the_subgraph_publishes_its_sdl_with_keys() {
 #[tokio::test]
 async fn entities_resolve_from_their_keys() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     let data = app
         .data(
             "{ sites(first: 1) { nodes { id name } } hubs { id slug } department(code: \"69\") { id name } }",

@@ -455,7 +455,7 @@ async fn coordinators_manage_their_own_hub_feeds_only() {
     assert_eq!(actions, ["update", "create"], "{body:#}");
 
     // The CLI sees the same feeds.
-    let out = app.cli(&["feed", "list"]);
+    let out = app.cli(&["feed", "list"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("hinaura-lieux\thinaura-lieux\thinaura-lieux\thinaura\t(national standard)\tcomplete\tedits_win\t0.1"), "{stdout}");
@@ -690,21 +690,25 @@ async fn the_cli_imports_a_file_as_a_job_of_its_feed() {
         return;
     };
     let app = TestApp::spawn().await;
-    let out = app.cli(&[
-        "feed",
-        "create",
-        "hinaura-lieux",
-        "--hub",
-        "hinaura",
-        "--source",
-        "hinaura",
-    ]);
+    let out = app
+        .cli(&[
+            "feed",
+            "create",
+            "hinaura-lieux",
+            "--hub",
+            "hinaura",
+            "--source",
+            "hinaura",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = app.cli(&["import", path.to_str().unwrap(), "--feed", "hinaura-lieux"]);
+    let out = app
+        .cli(&["import", path.to_str().unwrap(), "--feed", "hinaura-lieux"])
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -737,7 +741,9 @@ async fn the_cli_imports_a_file_as_a_job_of_its_feed() {
         "{body:#}"
     );
     // An unknown feed is refused before anything is read.
-    let out = app.cli(&["import", path.to_str().unwrap(), "--feed", "nope"]);
+    let out = app
+        .cli(&["import", path.to_str().unwrap(), "--feed", "nope"])
+        .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no feed \"nope\""));
 }
@@ -876,7 +882,7 @@ async fn tokens_are_managed_without_a_shell() {
         )
         .await
         .unwrap();
-    let out = app.cli(&["token", "list"]);
+    let out = app.cli(&["token", "list"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     let line = |name: &str, hub: &str| {
@@ -890,16 +896,18 @@ async fn tokens_are_managed_without_a_shell() {
     assert!(line("test hub_coordinator", "hinaura").contains("\tactive\t"));
     assert!(line("Carto Lyon", "hinaura").contains("\trevoked\t"));
     assert_eq!(works(sud).await, 401);
-    let out = app.cli(&[
-        "token",
-        "create",
-        "--role",
-        "partner",
-        "--name",
-        "late",
-        "--expires",
-        "2021-01-01",
-    ]);
+    let out = app
+        .cli(&[
+            "token",
+            "create",
+            "--role",
+            "partner",
+            "--name",
+            "late",
+            "--expires",
+            "2021-01-01",
+        ])
+        .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must expire in the future"));
 }

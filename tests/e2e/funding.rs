@@ -633,7 +633,9 @@ async fn a_grants_file_with_2021_dates_imports_and_consumption_follows_its_month
         ),
     )
     .unwrap();
-    let out = app.cli(&["funding", "import", "grants", file.to_str().unwrap()]);
+    let out = app
+        .cli(&["funding", "import", "grants", file.to_str().unwrap()])
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -690,14 +692,16 @@ async fn a_grants_file_with_2021_dates_imports_and_consumption_follows_its_month
          FR-CNFS,host_structure,does-not-exist,1,2021-06-01,2021-06-02\n",
     )
     .unwrap();
-    let out = app.cli(&[
-        "funding",
-        "import",
-        "grants",
-        bad.to_str().unwrap(),
-        "--report",
-        "bad.csv",
-    ]);
+    let out = app
+        .cli(&[
+            "funding",
+            "import",
+            "grants",
+            bad.to_str().unwrap(),
+            "--report",
+            "bad.csv",
+        ])
+        .await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -724,7 +728,9 @@ async fn a_grants_file_with_2021_dates_imports_and_consumption_follows_its_month
          Département de la Gironde,33,500000,2021-02-15,10000,2500,2021-06-30\n",
     )
     .unwrap();
-    let out = app.cli(&["funding", "import", "pass", pass.to_str().unwrap()]);
+    let out = app
+        .cli(&["funding", "import", "pass", pass.to_str().unwrap()])
+        .await;
     assert!(
         out.status.success(),
         "{}",

@@ -25,7 +25,7 @@ async fn reference_data_is_seeded_and_queryable() {
 #[tokio::test]
 async fn sites_filtered_by_department_and_service() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     let query = r#"query($f: SiteFilter) { sites(filter: $f) { totalCount nodes { name department { code } hubs { slug } services } } }"#;
     let data = app
         .data(
@@ -90,7 +90,7 @@ async fn sites_filtered_by_department_and_service() {
 #[tokio::test]
 async fn departments_of_corsica_and_overseas_are_derived() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     let data = app
         .data(
             "{ sites(orderBy: { field: NAME }) { nodes { sourceId department { code region { name } } } } }",
@@ -112,7 +112,7 @@ async fn departments_of_corsica_and_overseas_are_derived() {
 #[tokio::test]
 async fn personal_emails_are_hidden_from_anonymous_callers() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     let data = app
         .data("{ sites { nodes { name emails phone } } }", json!({}))
         .await;
@@ -131,7 +131,7 @@ async fn personal_emails_are_hidden_from_anonymous_callers() {
 #[tokio::test]
 async fn pagination_walks_every_site_once_in_order() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     for order in ["NAME", "UPDATED_ON", "ID"] {
         for direction in ["ASC", "DESC"] {
             let mut seen = Vec::new();
@@ -164,7 +164,7 @@ async fn pagination_walks_every_site_once_in_order() {
 #[tokio::test]
 async fn node_round_trip_and_typed_errors() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     let data = app
         .data(
             "{ sites(first: 1) { nodes { id name } } hubs { id } }",
@@ -320,7 +320,8 @@ async fn nested_hubs_departments_sites_run_a_bounded_number_of_statements() {
     ] {
         let app = TestApp::spawn().await;
         let file = generated_sites(app.dir.path(), departments, per_department);
-        app.import_with(&file, "generated", &["--standard", "v1"]);
+        app.import_with(&file, "generated", &["--standard", "v1"])
+            .await;
         let before = app.db.statements();
         app.db.statement_counter().start_log();
         let data = app.data(QUERY, json!({})).await;
@@ -554,7 +555,8 @@ async fn bench_shapes_run_statements_independent_of_data_and_page_size() {
         let app = TestApp::spawn().await;
         backend = sea_orm::ConnectionTrait::get_database_backend(&app.db.db);
         let file = generated_sites(app.dir.path(), departments, per_department);
-        app.import_with(&file, "generated", &["--standard", "v1"]);
+        app.import_with(&file, "generated", &["--standard", "v1"])
+            .await;
         if with_counsellors {
             let n = assign_counsellors(&app, "generated", departments, per_department).await;
             assert_eq!(n, departments.len() * per_department);
@@ -681,7 +683,7 @@ fn site_page(conn: &serde_json::Value) -> (Vec<String>, bool, bool) {
 #[tokio::test]
 async fn last_and_before_walk_every_list_backward_with_the_forward_cursors() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     const PAGE: &str = "edges { cursor node { sourceId } } pageInfo { hasPreviousPage hasNextPage startCursor endCursor }";
     // The top-level list (SQL keyset) and a department's list (the batched window), in every order.
     let lists = [
@@ -765,7 +767,7 @@ async fn last_and_before_walk_every_list_backward_with_the_forward_cursors() {
 #[tokio::test]
 async fn the_change_feed_and_the_audit_log_page_backward() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     let token = app.token("admin", None).await;
     for (field, args) in [("changes", ""), ("auditLog", "")] {
         let query = format!(

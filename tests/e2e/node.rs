@@ -300,7 +300,7 @@ async fn node_resolves_every_type_with_an_id() {
         "site",
     )
     .await;
-    let out = app.cli(&["dedup", "run"]);
+    let out = app.cli(&["dedup", "run"]).await;
     assert!(
         out.status.success(),
         "{}",

@@ -48,7 +48,7 @@ async fn every_response_reports_a_consistent_cost() {
         ..ProtectionConfig::default()
     }))
     .await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
 
     // sites: 5 × (nodes 1 + name 1) + 1 requested; the response holds sites, nodes and 5 names.
     let (status, _, body) = post(&app, "{ sites(first: 5) { nodes { name } } }").await;
@@ -257,7 +257,7 @@ async fn a_query_running_too_long_is_stopped() {
         ..ProtectionConfig::default()
     }))
     .await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     // DataLoaders wait a millisecond to batch: this cannot finish within 1 ms.
     let (status, _, body) = post(
         &app,
@@ -353,7 +353,9 @@ async fn a_nul_character_is_refused_at_the_edge_with_its_path() {
         .replacen("Lyon", "Ly\u{0}on", 1);
     std::fs::write(&file, format!("{header}\n{row}\n{second}\n")).unwrap();
     let report = app.dir.path().join("nul-report.csv");
-    let out = app.import_with(&file, "nul", &["--report", report.to_str().unwrap()]);
+    let out = app
+        .import_with(&file, "nul", &["--report", report.to_str().unwrap()])
+        .await;
     assert_eq!(crate::support::summary_number(&out, "stored"), 1, "{out}");
     assert_eq!(crate::support::summary_number(&out, "rejected"), 1, "{out}");
     let report = std::fs::read_to_string(&report).unwrap();

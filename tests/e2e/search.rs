@@ -38,7 +38,7 @@ fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
 #[tokio::test]
 async fn text_and_near_search_through_graphql() {
     let app = TestApp::spawn().await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
     // NFD input, a typo, an address word: the same médiathèque.
     // "médiathèque" with combining accents (U+0301, U+0300), as macOS and many forms send it.
     let nfd = "me\u{301}diathe\u{300}que part-dieu";
@@ -101,7 +101,7 @@ async fn real_sites_are_found_whatever_the_spelling() {
         return;
     };
     let app = TestApp::spawn().await;
-    app.import(&path, "hinaura");
+    app.import(&path, "hinaura").await;
     let nfc = total(&app, "médiathèque").await;
     let nfd = "me\u{301}diathe\u{300}que";
     assert!(nfc > 0);

@@ -42,7 +42,8 @@ fn sites_file(dir: &std::path::Path) -> std::path::PathBuf {
 async fn app() -> TestApp {
     let app = TestApp::spawn().await;
     let file = sites_file(app.dir.path());
-    app.import_with(&file, "counted", &["--standard", "v1"]);
+    app.import_with(&file, "counted", &["--standard", "v1"])
+        .await;
     let backend = sea_orm::ConnectionTrait::get_database_backend(&app.db.db);
     for sql in [
         "UPDATE site SET archived_at = CURRENT_TIMESTAMP WHERE source = 'counted' AND source_id = '69-5'",

@@ -79,7 +79,8 @@ fn list_shapes_for_callgrind() {
     runtime.block_on(async {
         let app = TestApp::spawn().await;
         let file = seeded_sites(app.dir.path(), 25, 200);
-        app.import_with(&file, "generated", &["--standard", "v1"]);
+        app.import_with(&file, "generated", &["--standard", "v1"])
+            .await;
         let shapes: Vec<(&str, &str)> = SHAPES
             .into_iter()
             .filter(|(name, _)| only.is_empty() || only.split(',').any(|o| o == *name))
@@ -130,7 +131,8 @@ fn source_ids(conn: &Value) -> Vec<String> {
 async fn a_page_without_cursors_pages_on_when_the_next_request_asks_for_them() {
     let app = TestApp::spawn().await;
     let file = seeded_sites(app.dir.path(), 2, 7);
-    app.import_with(&file, "generated", &["--standard", "v1"]);
+    app.import_with(&file, "generated", &["--standard", "v1"])
+        .await;
     for (path, list) in [
         (&["sites"][..], "sites"),
         (
@@ -226,7 +228,8 @@ async fn a_page_without_cursors_pages_on_when_the_next_request_asks_for_them() {
 async fn sibling_lists_with_and_without_cursors_share_their_statement() {
     let app = TestApp::spawn().await;
     let file = seeded_sites(app.dir.path(), 3, 5);
-    app.import_with(&file, "generated", &["--standard", "v1"]);
+    app.import_with(&file, "generated", &["--standard", "v1"])
+        .await;
     let statements = |query: String| {
         let app = &app;
         async move {

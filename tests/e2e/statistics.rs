@@ -41,8 +41,8 @@ async fn site_statistics_equal_the_counts_of_the_lists() {
         ..maillage_server::config::ServeConfig::default()
     })
     .await;
-    app.import(&hinaura, "hinaura");
-    app.import(&sud, "hub-du-sud");
+    app.import(&hinaura, "hinaura").await;
+    app.import(&sud, "hub-du-sud").await;
 
     let data = app
         .data(

@@ -86,20 +86,27 @@ impl TestApp {
     }
 
     /// Runs the `maillage` binary on this app's database, in this app's directory.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        run_cli(&self.db.url, self.dir.path(), args)
+    ///
+    /// Async, not `std::process::Command::output`: this app's server runs on the test's runtime, and blocking the
+    /// test's thread stops it, possibly in the middle of a write transaction whose lock the command then waits for
+    /// until SQLite's busy timeout (`node_resolves_every_type_with_an_id` failed so, now and then, under load).
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        tokio::process::Command::from(cli_command(&self.db.url, self.dir.path(), args))
+            .output()
+            .await
+            .expect("run maillage")
     }
 
     /// Imports a file with the CLI and checks it succeeded.
-    pub fn import(&self, file: &Path, source: &str) -> String {
-        self.import_with(file, source, &[])
+    pub async fn import(&self, file: &Path, source: &str) -> String {
+        self.import_with(file, source, &[]).await
     }
 
     /// Imports a file with extra CLI arguments and checks it succeeded.
-    pub fn import_with(&self, file: &Path, source: &str, extra: &[&str]) -> String {
+    pub async fn import_with(&self, file: &Path, source: &str, extra: &[&str]) -> String {
         let mut args = vec!["import", file.to_str().unwrap(), "--source", source];
         args.extend_from_slice(extra);
-        let out = self.cli(&args);
+        let out = self.cli(&args).await;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
@@ -118,15 +125,23 @@ impl TestApp {
     }
 }
 
-/// Runs the `maillage` binary with `DATABASE_URL` set.
+/// Runs the `maillage` binary with `DATABASE_URL` set, blocking: only where no server of the test runs on the
+/// test's runtime (else [`TestApp::cli`]).
 pub fn run_cli(database_url: &str, dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_maillage"))
+    cli_command(database_url, dir, args)
+        .output()
+        .expect("run maillage")
+}
+
+/// The `maillage` binary with `args`, `DATABASE_URL` set, in `dir`.
+fn cli_command(database_url: &str, dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_maillage"));
+    command
         .args(args)
         .current_dir(dir)
         .env("DATABASE_URL", database_url)
-        .env("MAILLAGE_LOG", "warn")
-        .output()
-        .expect("run maillage")
+        .env("MAILLAGE_LOG", "warn");
+    command
 }
 
 /// A fixture file of this suite (`tests/fixtures/`).

@@ -440,7 +440,7 @@ async fn concurrent_updates_with_one_version_let_exactly_one_through() {
 async fn imports_and_mutations_leave_an_audit_trail() {
     let app = TestApp::spawn().await;
     let admin = app.token("admin", None).await;
-    app.import(&fixture("sites-v1.csv"), "fixture");
+    app.import(&fixture("sites-v1.csv"), "fixture").await;
 
     let query = r#"query($f: AuditLogFilter) { auditLog(filter: $f, first: 100) { totalCount nodes { actor actorRole requestId entityType entityId action changes departmentCode } } }"#;
     let (_, body) = app
@@ -542,14 +542,16 @@ async fn tokens_unknown_revoked_or_expired_get_401_without_detail() {
     }
 
     // Through the CLI: create, list (no secret), revoke.
-    let out = app.cli(&[
-        "token",
-        "create",
-        "--role",
-        "partner",
-        "--name",
-        "Carto app",
-    ]);
+    let out = app
+        .cli(&[
+            "token",
+            "create",
+            "--role",
+            "partner",
+            "--name",
+            "Carto app",
+        ])
+        .await;
     assert!(
         out.status.success(),
         "{}",
@@ -561,7 +563,7 @@ async fn tokens_unknown_revoked_or_expired_get_401_without_detail() {
         .post_as(Some(&secret), "{ hubs { slug } }", json!({}))
         .await;
     assert_eq!(status, 200);
-    let list = String::from_utf8(app.cli(&["token", "list"]).stdout).unwrap();
+    let list = String::from_utf8(app.cli(&["token", "list"]).await.stdout).unwrap();
     assert!(
         list.contains("Carto app") && !list.contains(&secret),
         "{list}"
@@ -574,7 +576,7 @@ async fn tokens_unknown_revoked_or_expired_get_401_without_detail() {
         .next()
         .unwrap()
         .to_owned();
-    assert!(app.cli(&["token", "revoke", &id]).status.success());
+    assert!(app.cli(&["token", "revoke", &id]).await.status.success());
     let (status, _) = app
         .post_as(Some(&secret), "{ hubs { slug } }", json!({}))
         .await;
@@ -584,28 +586,32 @@ async fn tokens_unknown_revoked_or_expired_get_401_without_detail() {
     let yesterday = (chrono::Utc::now() - chrono::Duration::days(2))
         .date_naive()
         .to_string();
-    let out = app.cli(&[
-        "token",
-        "create",
-        "--role",
-        "partner",
-        "--name",
-        "old",
-        "--expires",
-        &yesterday,
-    ]);
+    let out = app
+        .cli(&[
+            "token",
+            "create",
+            "--role",
+            "partner",
+            "--name",
+            "old",
+            "--expires",
+            &yesterday,
+        ])
+        .await;
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must expire in the future"));
 
     // A hub coordinator token needs a hub.
-    let out = app.cli(&[
-        "token",
-        "create",
-        "--role",
-        "hub_coordinator",
-        "--name",
-        "x",
-    ]);
+    let out = app
+        .cli(&[
+            "token",
+            "create",
+            "--role",
+            "hub_coordinator",
+            "--name",
+            "x",
+        ])
+        .await;
     assert!(!out.status.success());
 }
