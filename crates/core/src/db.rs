@@ -122,7 +122,7 @@ impl StatementCounter {
         Self::default()
     }
 
-    fn record(&self, sql: &str) {
+    pub(crate) fn record(&self, sql: &str) {
         self.count.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut log) = self.log.lock()
             && let Some(log) = log.as_mut()

@@ -8,6 +8,7 @@ pub mod draft;
 pub mod error;
 pub mod ids;
 pub mod pagination;
+pub mod reads;
 pub mod sync;
 pub mod text;
 pub mod values;

@@ -171,6 +171,13 @@ pub struct ServeConfig {
     #[arg(long, env = "MAILLAGE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub db_acquire_timeout_ms: u64,
 
+    /// On PostgreSQL, whether the API's reads keep their connections between statements instead of giving each
+    /// back to the pool, which pings it (one more round trip per statement); see `maillage_core::reads`. `false`
+    /// puts every statement through the pool, as before; for comparing, or if a proxy between the server and
+    /// PostgreSQL objects to connections held while idle.
+    #[arg(long, env = "MAILLAGE_DB_KEEP_READ_CONNECTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub db_keep_read_connections: bool,
+
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C (the listener closes at once); past that
     /// the process exits with an error.
     #[arg(long, env = "MAILLAGE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
@@ -301,6 +308,7 @@ impl Default for ServeConfig {
             max_body_bytes: 1_048_576,
             shutdown_timeout_secs: 30,
             db_acquire_timeout_ms: 2_000,
+            db_keep_read_connections: true,
             attachments_dir: std::path::PathBuf::from(maillage_ami::DEFAULT_ATTACHMENT_DIR),
             imports_dir: std::path::PathBuf::from("./data/imports"),
             max_import_bytes: 104_857_600,

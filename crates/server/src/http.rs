@@ -672,6 +672,7 @@ impl<'a> Pipeline<'a> {
         }
         let state = RequestState::new(
             self.app.db.clone(),
+            &self.app.reads,
             &self.app.territories,
             self.caller.actor.clone(),
             self.caller.request_id.clone(),

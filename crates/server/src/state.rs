@@ -5,6 +5,7 @@
 
 use crate::config::ServeConfig;
 use crate::protection::Protection;
+use maillage_core::reads::Reads;
 use maillage_graphql::cost::CostModel;
 use maillage_graphql::federation::{FederationEngine, build_federation_engine};
 use maillage_graphql::{MaillageEngine, build_engine};
@@ -18,6 +19,9 @@ use std::time::Duration;
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// The connection the API's reads run on: on PostgreSQL, connections kept between statements
+    /// (`MAILLAGE_DB_KEEP_READ_CONNECTIONS`, see [`maillage_core::reads`]).
+    pub reads: Reads,
     /// Regions and departments in memory, shared by every GraphQL request of this instance.
     pub territories: Arc<ReferenceTerritories>,
     /// The GraphQL schema, and what runs around each of its requests (error codes, refusals, spans).
@@ -50,6 +54,7 @@ impl AppState {
                 allow_http_loopback: config.webhooks.webhook_allow_http_loopback,
             },
             territories: Arc::new(ReferenceTerritories::new()),
+            reads: Reads::new(&db, config.db_keep_read_connections),
             db,
             cost_model: schema.cost_model().clone(),
             federation_cost_model: federation_schema.cost_model().clone(),

@@ -113,6 +113,7 @@ async fn serve_socket(
             let mut data = async_graphql::Data::default();
             data.insert(maillage_graphql::RequestState::new(
                 state.db.clone(),
+                &state.reads,
                 &state.territories,
                 actor,
                 "ws",

@@ -27,7 +27,7 @@ impl Loader<HubId> for HubCoordinatorsLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[HubId]) -> Result<HashMap<HubId, Self::Value>, Self::Error> {
-        let rows = maillage_territories::coordinators_of_hubs(&self.0, keys)
+        let rows = maillage_territories::coordinators_of_hubs(self.0.pool(), keys)
             .await
             .gql()?;
         let mut out: HashMap<HubId, Self::Value> = HashMap::new();
@@ -43,7 +43,7 @@ impl Loader<HubId> for HubIndicatorsLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[HubId]) -> Result<HashMap<HubId, Self::Value>, Self::Error> {
-        let rows = maillage_territories::indicators_of_hubs(&self.0, keys)
+        let rows = maillage_territories::indicators_of_hubs(self.0.pool(), keys)
             .await
             .gql()?;
         let mut out: HashMap<HubId, Self::Value> = HashMap::new();
@@ -64,7 +64,7 @@ impl Loader<HubIndicatorId> for IndicatorRevisionsLoader {
         &self,
         keys: &[HubIndicatorId],
     ) -> Result<HashMap<HubIndicatorId, Self::Value>, Self::Error> {
-        let rows = maillage_territories::indicator_revisions(&self.0, keys)
+        let rows = maillage_territories::indicator_revisions(self.0.pool(), keys)
             .await
             .gql()?;
         let mut out: HashMap<HubIndicatorId, Self::Value> = HashMap::new();

@@ -12,7 +12,6 @@ use async_graphql::dataloader::Loader;
 use maillage_core::{DepartmentCode, RegionCode};
 use maillage_sites::Site;
 use maillage_territories::{Department, Hub, ReferenceTerritories, Region};
-use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -75,11 +74,11 @@ macro_rules! reference_loader {
         $(
             $(#[$meta])*
             $vis struct $name {
-                db: DatabaseConnection,
+                db: maillage_core::reads::Reads,
                 territories: Arc<ReferenceTerritories>,
             }
             impl DbLoader for $name {
-                fn from_db(db: DatabaseConnection, territories: &Arc<ReferenceTerritories>) -> Self {
+                fn from_db(db: maillage_core::reads::Reads, territories: &Arc<ReferenceTerritories>) -> Self {
                     Self {
                         db,
                         territories: Arc::clone(territories),

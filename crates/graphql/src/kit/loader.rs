@@ -1,6 +1,7 @@
 //! The one loader helper: per-request DataLoaders, created on first use and found by type.
 //!
-//! A domain module declares a loader as a struct holding the pool (`pub struct FooLoader(DatabaseConnection);`),
+//! A domain module declares a loader as a struct holding the reads' connection (`pub struct FooLoader(Reads);`,
+//! [`maillage_core::reads`]: kept PostgreSQL connections, without sqlx's ping of each one given back),
 //! implements [`DbLoader`] (the [`db_loader!`](crate::db_loader) macro does it) and `Loader<Key>`, and calls
 //! [`loader::<FooLoader>(ctx)`](loader) in resolvers. Loaders live for one request and cache nothing across
 //! requests, because what a caller may see depends on who the caller is. Regions and departments are the exception:
@@ -21,17 +22,17 @@ use crate::kit::{gate, state};
 use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
 use maillage_core::Code;
+use maillage_core::reads::Reads;
 use maillage_territories::ReferenceTerritories;
-use sea_orm::DatabaseConnection;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// A loader built from the connection pool.
+/// A loader built from the reads' connection.
 pub trait DbLoader: Send + Sync + 'static {
     /// The loader over `db`; loaders of regions and departments also read the server's in-memory `territories`.
-    fn from_db(db: DatabaseConnection, territories: &Arc<ReferenceTerritories>) -> Self;
+    fn from_db(db: Reads, territories: &Arc<ReferenceTerritories>) -> Self;
 }
 
 /// Declares loaders holding the pool: `db_loader!(/** doc */ pub FooLoader, /** doc */ pub BarLoader);`.
@@ -40,10 +41,10 @@ macro_rules! db_loader {
     ($($(#[$meta:meta])* $vis:vis $name:ident),+ $(,)?) => {
         $(
             $(#[$meta])*
-            $vis struct $name(sea_orm::DatabaseConnection);
+            $vis struct $name(maillage_core::reads::Reads);
             impl $crate::kit::loader::DbLoader for $name {
                 fn from_db(
-                    db: sea_orm::DatabaseConnection,
+                    db: maillage_core::reads::Reads,
                     _territories: &std::sync::Arc<maillage_territories::ReferenceTerritories>,
                 ) -> Self {
                     Self(db)
@@ -57,14 +58,14 @@ type AnyLoader = Arc<dyn Any + Send + Sync>;
 
 /// The loaders of one request, by type.
 pub struct Loaders {
-    db: DatabaseConnection,
+    db: Reads,
     territories: Arc<ReferenceTerritories>,
     made: Mutex<HashMap<TypeId, AnyLoader>>,
 }
 
 impl Loaders {
     /// No loader yet; each is made on first use.
-    pub fn new(db: &DatabaseConnection, territories: &Arc<ReferenceTerritories>) -> Self {
+    pub fn new(db: &Reads, territories: &Arc<ReferenceTerritories>) -> Self {
         Self {
             db: db.clone(),
             territories: Arc::clone(territories),

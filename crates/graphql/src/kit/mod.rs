@@ -20,14 +20,18 @@ pub mod territory;
 use async_graphql::Context;
 use maillage_core::Actor;
 use maillage_core::Code;
+use maillage_core::reads::Reads;
 use maillage_territories::ReferenceTerritories;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 /// What one request runs with: the database, the server's reference territories, the caller, and its DataLoaders.
 pub struct RequestState {
-    /// The connection pool.
+    /// The connection pool: writes, transactions, and reads that do not go through `reads`.
     pub db: DatabaseConnection,
+    /// The connection reads run on (kept PostgreSQL connections, see [`maillage_core::reads`]); the DataLoaders
+    /// read through it.
+    pub reads: Reads,
     /// Regions and departments in memory, one snapshot per server (shared by its requests): reading them by code
     /// costs no statement and no DataLoader batch.
     pub territories: Arc<ReferenceTerritories>,
@@ -40,16 +44,18 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// State for one request by `actor`, over the server's `territories`.
+    /// State for one request by `actor`, over the server's pool, reads and `territories`.
     pub fn new(
         db: DatabaseConnection,
+        reads: &Reads,
         territories: &Arc<ReferenceTerritories>,
         actor: Actor,
         request_id: impl Into<String>,
     ) -> Self {
-        let loaders = loader::Loaders::new(&db, territories);
+        let loaders = loader::Loaders::new(reads, territories);
         Self {
             db,
+            reads: reads.clone(),
             territories: Arc::clone(territories),
             actor,
             loaders,

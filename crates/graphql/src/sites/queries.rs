@@ -49,7 +49,7 @@ impl SitesQuery {
         )
         .await?;
         let page = maillage_sites::list_site_parts_synced(
-            &s.db,
+            &s.reads,
             &args.filter,
             &sync,
             args.order,
@@ -82,7 +82,7 @@ impl SitesQuery {
         let id = match (id, source, source_id) {
             (Some(id), None, None) => SiteId(decode_int(&id, NodeKind::Site)?),
             (None, Some(source), Some(source_id)) => {
-                match site_parts_by_source(&s.db, &source, &source_id, parts)
+                match site_parts_by_source(&s.reads, &source, &source_id, parts)
                     .await
                     .gql()?
                 {
@@ -104,7 +104,7 @@ impl SitesQuery {
                 ));
             }
         };
-        let site = get_site_parts(&s.db, id, parts).await.gql()?;
+        let site = get_site_parts(&s.reads, id, parts).await.gql()?;
         Ok(site.map(SiteNode::new))
     }
 }
@@ -123,5 +123,5 @@ fn selected_site_parts(ctx: &Context<'_>) -> SiteParts {
 /// Used by `node`/`nodes`.
 pub async fn sites_by_ids(ctx: &Context<'_>, ids: &[SiteId]) -> async_graphql::Result<Vec<Site>> {
     let s = state(ctx)?;
-    maillage_sites::sites_by_ids(&s.db, ids).await.gql()
+    maillage_sites::sites_by_ids(&s.reads, ids).await.gql()
 }

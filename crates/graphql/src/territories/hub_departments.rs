@@ -18,20 +18,19 @@ use async_graphql::Context;
 use async_graphql::dataloader::Loader;
 use maillage_core::HubId;
 use maillage_territories::{Department, Hub, ReferenceTerritories};
-use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Loads the departments each hub covers, and keeps those read with the hubs of this request.
 pub struct HubDepartmentsLoader {
-    db: DatabaseConnection,
+    db: maillage_core::reads::Reads,
     territories: Arc<ReferenceTerritories>,
     /// The departments read with each hub by `Query.hubs`/`Query.hub`, with the hub's version at that read.
     prefetched: Mutex<HashMap<HubId, (i32, Vec<Department>)>>,
 }
 
 impl DbLoader for HubDepartmentsLoader {
-    fn from_db(db: DatabaseConnection, territories: &Arc<ReferenceTerritories>) -> Self {
+    fn from_db(db: maillage_core::reads::Reads, territories: &Arc<ReferenceTerritories>) -> Self {
         Self {
             db,
             territories: Arc::clone(territories),
