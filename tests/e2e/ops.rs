@@ -931,6 +931,10 @@ async fn request_ids_on_every_response_and_metrics_in_prometheus_text() {
     );
     assert!(value(r#"maillage_db_pool_connections{state="max"}"#) >= 1.0);
     assert!(text.contains("maillage_db_pool_connections{state=\"in_use\"}"));
+    // The reads' kept connections: none on SQLite; on PostgreSQL at most the test pool's 4 less its reserve of 1.
+    let kept = value(r#"maillage_db_pool_connections{state="kept"}"#);
+    assert!((0.0..=3.0).contains(&kept), "{kept}");
+    assert!(app.db.is_postgres() || kept == 0.0, "{kept}");
 }
 
 /// `maillage import` ends before Prometheus could scrape it: with `MAILLAGE_METRICS_TEXTFILE` it leaves its row

@@ -75,7 +75,8 @@ impl Inner {
         let pool = IntGaugeVec::new(
             Opts::new(
                 "maillage_db_pool_connections",
-                "Database pool connections: state=in_use, idle, or max (the configured size).",
+                "Database pool connections: state=in_use, idle, max (the configured size), or kept (held by the \
+                 API's reads between statements, busy or idle; idle ones are counted in idle).",
             ),
             &["state"],
         )?;
@@ -177,17 +178,31 @@ impl Metrics {
         }
     }
 
-    /// The registry in Prometheus text format, the pool gauges read from `db` first.
-    pub fn render(&self, db: Option<&DatabaseConnection>) -> String {
+    /// The registry in Prometheus text format, the pool gauges read from `db` and the reads' `kept` connections
+    /// first.
+    pub fn render(
+        &self,
+        db: Option<&DatabaseConnection>,
+        kept: Option<maillage_core::reads::KeptStatus>,
+    ) -> String {
         let Some(m) = &self.inner else {
             return String::new();
         };
         if let Some(db) = db {
             let (size, idle, max) = pool_usage(db);
+            // The pool counts the connections the reads keep as taken; those waiting for the next read are idle.
+            let (held, kept_idle) = kept.map_or((0, 0), |k| {
+                (
+                    i64::try_from(k.held).unwrap_or(i64::MAX),
+                    i64::try_from(k.idle).unwrap_or(i64::MAX),
+                )
+            });
+            let idle = i64::from(idle).saturating_add(kept_idle);
             m.pool
                 .with_label_values(&["in_use"])
-                .set(i64::from(size.saturating_sub(idle)));
-            m.pool.with_label_values(&["idle"]).set(i64::from(idle));
+                .set((i64::from(size) - idle).max(0));
+            m.pool.with_label_values(&["idle"]).set(idle);
+            m.pool.with_label_values(&["kept"]).set(held);
             m.pool.with_label_values(&["max"]).set(i64::from(max));
         }
         let mut out = Vec::new();
@@ -201,7 +216,7 @@ impl Metrics {
     /// collector (node_exporter): a batch command such as `maillage import` ends before any scrape could reach it.
     pub fn write_textfile(&self, path: &std::path::Path) -> std::io::Result<()> {
         let tmp = path.with_extension("prom.tmp");
-        std::fs::write(&tmp, self.render(None))?;
+        std::fs::write(&tmp, self.render(None, None))?;
         std::fs::rename(&tmp, path)
     }
 }
@@ -240,6 +255,6 @@ pub async fn handler(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        global().render(Some(&app.db)),
+        global().render(Some(&app.db), app.reads.kept()),
     )
 }
