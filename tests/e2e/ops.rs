@@ -183,6 +183,52 @@ async fn traced_operation(exporter: InMemorySpanExporter) {
             .all(|s| descends_from(s, resolver.span_context.span_id(), &spans)),
         "each statement descends from the resolver that ran it"
     );
+
+    // A list of sites reads through the reads' connection (kept between statements on PostgreSQL): its statement
+    // has the same span, beneath its operation.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("content-type", "application/json")
+        .header("x-request-id", "ops-trace-sites")
+        .json(&json!({"query": "query OpsSites { sites(first: 1) { nodes { name } } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let spans = loop {
+        let spans = exporter.get_finished_spans().unwrap();
+        if spans
+            .iter()
+            .any(|s| attribute(s, "request_id").as_deref() == Some("ops-trace-sites"))
+            || Instant::now() > deadline
+        {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
+    let operation = spans
+        .iter()
+        .find(|s| attribute(s, "graphql.operation.name").as_deref() == Some("OpsSites"))
+        .unwrap_or_else(|| panic!("no span for the operation among {names:?}"));
+    let read = spans
+        .iter()
+        .filter(|s| s.name == "sea_orm.query_all")
+        .filter(|s| descends_from(s, operation.span_context.span_id(), &spans))
+        .find(|s| {
+            attribute(s, "db.statement")
+                .is_some_and(|sql| sql.to_ascii_lowercase().contains("site"))
+        })
+        .unwrap_or_else(|| panic!("no statement reading sites beneath OpsSites among {names:?}"));
+    let system = if app.db.is_postgres() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(attribute(read, "db.system").as_deref(), Some(system));
+    assert_eq!(attribute(read, "db.operation").as_deref(), Some("SELECT"));
 }
 
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore, to make the database unreachable for the

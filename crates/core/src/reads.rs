@@ -275,27 +275,24 @@ fn statement_span(name: &'static str, sql: &str) -> tracing::Span {
         .map(str::to_ascii_uppercase)
         .filter(|w| matches!(w.as_str(), "SELECT" | "INSERT" | "UPDATE" | "DELETE"))
         .unwrap_or_else(|| "EXECUTE".to_owned());
+    // tracing takes a span's name as a literal: one expansion per name, the fields written once.
+    macro_rules! span {
+        ($name:literal) => {
+            tracing::info_span!(
+                target: "sea_orm::reads",
+                $name,
+                otel.kind = "client",
+                db.system = "postgresql",
+                db.operation = %operation,
+                db.statement = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+                exception.message = tracing::field::Empty,
+            )
+        };
+    }
     let span = match name {
-        "sea_orm.query_one" => tracing::info_span!(
-            target: "sea_orm::reads",
-            "sea_orm.query_one",
-            otel.kind = "client",
-            db.system = "postgresql",
-            db.operation = %operation,
-            db.statement = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            exception.message = tracing::field::Empty,
-        ),
-        _ => tracing::info_span!(
-            target: "sea_orm::reads",
-            "sea_orm.query_all",
-            otel.kind = "client",
-            db.system = "postgresql",
-            db.operation = %operation,
-            db.statement = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            exception.message = tracing::field::Empty,
-        ),
+        "sea_orm.query_one" => span!("sea_orm.query_one"),
+        _ => span!("sea_orm.query_all"),
     };
     span.record("db.statement", sql);
     span
