@@ -81,6 +81,34 @@ fn a_graphql_operation_is_a_span_with_its_sql_statements_beneath() {
         .block_on(traced_operation(exporter));
 }
 
+/// The spans exported so far, once those of the request `request_id` are: the server's spans close just after the
+/// response is written, so this waits for the request's root (at most 5 s).
+async fn spans_of(exporter: &InMemorySpanExporter, request_id: &str) -> Vec<SpanData> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let spans = exporter.get_finished_spans().unwrap();
+        if spans
+            .iter()
+            .any(|s| attribute(s, "request_id").as_deref() == Some(request_id))
+            || Instant::now() > deadline
+        {
+            return spans;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The span of the GraphQL operation named `name`.
+fn operation_span<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| attribute(s, "graphql.operation.name").as_deref() == Some(name))
+        .unwrap_or_else(|| {
+            let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
+            panic!("no span for the operation {name} among {names:?}")
+        })
+}
+
 async fn traced_operation(exporter: InMemorySpanExporter) {
     let app = TestApp::spawn().await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -107,24 +135,9 @@ async fn traced_operation(exporter: InMemorySpanExporter) {
         "{body}"
     );
 
-    // The server's spans close just after the response is written: wait for the request's root.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let spans = loop {
-        let spans = exporter.get_finished_spans().unwrap();
-        if spans
-            .iter()
-            .any(|s| attribute(s, "request_id").as_deref() == Some("ops-trace-test"))
-            || Instant::now() > deadline
-        {
-            break spans;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let spans = spans_of(&exporter, "ops-trace-test").await;
     let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
-    let operation = spans
-        .iter()
-        .find(|s| attribute(s, "graphql.operation.name").as_deref() == Some("OpsHubs"))
-        .unwrap_or_else(|| panic!("no span for the operation among {names:?}"));
+    let operation = operation_span(&spans, "OpsHubs");
     assert_eq!(operation.name, "query OpsHubs");
     assert_eq!(
         attribute(operation, "graphql.operation.type").as_deref(),
@@ -196,23 +209,9 @@ async fn traced_operation(exporter: InMemorySpanExporter) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let spans = loop {
-        let spans = exporter.get_finished_spans().unwrap();
-        if spans
-            .iter()
-            .any(|s| attribute(s, "request_id").as_deref() == Some("ops-trace-sites"))
-            || Instant::now() > deadline
-        {
-            break spans;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let spans = spans_of(&exporter, "ops-trace-sites").await;
     let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
-    let operation = spans
-        .iter()
-        .find(|s| attribute(s, "graphql.operation.name").as_deref() == Some("OpsSites"))
-        .unwrap_or_else(|| panic!("no span for the operation among {names:?}"));
+    let operation = operation_span(&spans, "OpsSites");
     let read = spans
         .iter()
         .filter(|s| s.name == "sea_orm.query_all")
