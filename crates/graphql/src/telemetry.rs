@@ -179,10 +179,11 @@ pub fn spawn_in_current_span(
 /// A `tracing` layer that records the spans opened under it, for tests.
 #[cfg(test)]
 pub(crate) mod capture {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, Once};
+    use std::thread::ThreadId;
     use tracing::span::{Attributes, Id, Record};
     use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
     use tracing_subscriber::registry::LookupSpan;
@@ -201,8 +202,18 @@ pub(crate) mod capture {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<Captured>>>);
+    type Spans = Arc<Mutex<Vec<Captured>>>;
+
+    /// The captures under way, by the thread their test runs on (`#[tokio::test]` polls everything on it).
+    static CAPTURES: Mutex<Option<HashMap<ThreadId, Spans>>> = Mutex::new(None);
+
+    fn capture_of_this_thread() -> Option<Spans> {
+        let captures = CAPTURES.lock().unwrap();
+        captures
+            .as_ref()?
+            .get(&std::thread::current().id())
+            .cloned()
+    }
 
     struct Fields<'a>(&'a mut HashMap<String, String>);
 
@@ -216,8 +227,14 @@ pub(crate) mod capture {
         }
     }
 
-    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+    /// The layer of the one global subscriber: it hands each span to the capture of the thread that opens it.
+    struct Router;
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Router {
         fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            let Some(spans) = capture_of_this_thread() else {
+                return;
+            };
             let mut fields = HashMap::new();
             fields.insert("span".to_owned(), attrs.metadata().name().to_owned());
             attrs.record(&mut Fields(&mut fields));
@@ -225,7 +242,7 @@ pub(crate) mod capture {
                 .span(id)
                 .and_then(|s| s.parent())
                 .map(|p| p.id().into_u64());
-            self.0.lock().unwrap().push(Captured {
+            spans.lock().unwrap().push(Captured {
                 id: id.into_u64(),
                 parent,
                 fields,
@@ -233,33 +250,60 @@ pub(crate) mod capture {
         }
 
         fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-            let mut spans = self.0.lock().unwrap();
-            if let Some(span) = spans.iter_mut().find(|s| s.id == id.into_u64()) {
+            let Some(spans) = capture_of_this_thread() else {
+                return;
+            };
+            let mut spans = spans.lock().unwrap();
+            // The latest span of that id: the registry reuses a closed span's id.
+            if let Some(span) = spans.iter_mut().rev().find(|s| s.id == id.into_u64()) {
                 values.record(&mut Fields(&mut span.fields));
             }
         }
     }
 
-    /// One capture at a time: see [`spans_of`].
-    static CAPTURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    /// Takes this thread out of the captures, even when the captured future panics.
+    struct Registered(ThreadId);
+
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            if let Ok(mut captures) = CAPTURES.lock()
+                && let Some(captures) = captures.as_mut()
+            {
+                captures.remove(&self.0);
+            }
+        }
+    }
 
     /// The spans `future` opens (on this thread: the test runtime's).
+    ///
+    /// Why one global subscriber rather than a thread-local one per capture (`set_default`): tracing caches each
+    /// callsite's interest globally. With thread-local subscribers, a test running without one (another test of
+    /// the same engine, in parallel) registers a callsite as "never interested" whenever its registration reads the
+    /// dispatchers before a capture's subscriber exists and stores its answer after that capture's rebuild of the
+    /// cache: the capture then misses that span (seen twice in CI on 2026-12-06: the resolve spans captured without
+    /// their operation span, once with captures already taking turns). The global subscriber is interested in every
+    /// callsite, always, so no interleaving can disable one; spans of threads that are not capturing are ignored.
     pub(crate) async fn spans_of<F: Future>(future: F) -> Vec<Captured> {
-        // Two captures at once race on tracing's global interest cache: one test's rebuild can read the dispatchers
-        // before the other's subscriber is registered and store "never interested" after the other's own rebuild,
-        // so that test's `graphql.operation` span is disabled while its later spans are not (seen once in CI on
-        // 2026-12-06: the resolve spans captured without their parent). Captures take turns.
-        let _turn = CAPTURING.lock().await;
-        let capture = Capture::default();
-        let subscriber = tracing_subscriber::registry().with(capture.clone());
-        let _default = tracing::subscriber::set_default(subscriber);
-        // Tests run in parallel, each with its own thread-local subscriber: a span callsite first reached by another
-        // test while no subscriber of this one existed may have cached "never interested" (tracing caches interest
-        // per callsite, globally), and this test would then capture nothing. Recomputing the cache now that this
-        // subscriber is registered makes the capture independent of the tests' order (seen flaky in CI).
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(Router);
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+        });
+        // A callsite registered by another thread while the global subscriber was being installed may still hold
+        // the answer of before; once installed, every rebuild answers "always".
         tracing::callsite::rebuild_interest_cache();
+        let thread = std::thread::current().id();
+        let spans = Spans::default();
+        CAPTURES
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .insert(thread, spans.clone());
+        let registered = Registered(thread);
         future.await;
-        capture.0.lock().unwrap().clone()
+        drop(registered);
+        spans.lock().unwrap().clone()
     }
 
     /// The spans named `name`.
