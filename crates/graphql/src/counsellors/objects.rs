@@ -4,8 +4,9 @@ use super::inputs::{
     CommitteeDecision, ContractType, CounsellorStatus, FundingKind, StructureKind,
 };
 use super::loaders::{
-    AssignmentsLoader, CoordinatedLoader, CounsellorLoader, PostLoader, SiteCounsellorsLoader,
-    SiteLoader, StructureCounsellorsLoader, StructureLoader, StructurePostsLoader,
+    AssignmentsLoader, CoordinatedLoader, CounsellorLoader, PageCounsellorsLoader, PageSites,
+    PostLoader, SiteCounsellorsLoader, SiteLoader, StructureCounsellorsLoader, StructureLoader,
+    StructurePostsLoader,
 };
 use crate::kit::connection::{Connection, PageArgs, in_memory};
 use crate::kit::date::Date;
@@ -21,6 +22,7 @@ use maillage_core::{Code, SiteId};
 use maillage_counsellors::{
     Assignment, Counsellor, CounsellorParts, PersonalData, Post, Structure,
 };
+use std::sync::Arc;
 
 /// The fields of `Counsellor` a brief read (`CounsellorParts::Brief`) serves exactly: those of its columns, the
 /// relations that need only its ids (whatever is selected under them), and `__typename`. An allow-list: a field not
@@ -65,28 +67,25 @@ fn parts_for<'a>(mut fields: impl Iterator<Item = SelectionField<'a>>) -> Counse
 ///
 /// Why: through `load_one`, every site of the page registered its key with the DataLoader and waited for the batch
 /// on its own (a key set, a result map and a channel per site): on the bench's Q5 (1 300 sites, each with its
-/// counsellors) that was a tenth of the server's instructions (issue #16). One `load_many` per page joins the same
-/// batch, so the statements are the same. `None` when the read fails: each site then asks on its own, as before,
-/// and the error lands on its `counsellors` field rather than on the whole page.
+/// counsellors) that was a tenth of the server's instructions (issue #16). One key per page
+/// ([`PageCounsellorsLoader`]) joins the other pages of the level in the same batch, so the statements are the same.
+/// `None` when the read fails: each site then asks on its own, as before, and the error lands on its `counsellors`
+/// field rather than on the whole page.
 pub(crate) async fn prefetch_site_counsellors(
     ctx: &Context<'_>,
     selections: Vec<SelectionField<'_>>,
-    sites: &[SiteId],
-) -> Option<SiteCounsellors> {
+    sites: Arc<[SiteId]>,
+) -> Option<Arc<SiteCounsellors>> {
     if selections.is_empty() || sites.is_empty() {
         return None;
     }
     let parts = parts_for(selections.iter().flat_map(|f| f.selection_set()));
-    let rows = loader::<SiteCounsellorsLoader>(ctx)
+    loader::<PageCounsellorsLoader>(ctx)
         .ok()?
-        .load_many(sites.iter().map(|site| (*site, parts)))
+        .load_one(PageSites::new(sites, parts))
         .await
-        .ok()?;
-    let by_site = rows
-        .into_iter()
-        .map(|((site, _), rows)| (site, rows.into_iter().map(|(_, c)| c).collect()))
-        .collect();
-    Some(SiteCounsellors { parts, by_site })
+        .ok()
+        .flatten()
 }
 
 /// The counsellors working at a site: `Site.counsellors`, from its page's [`prefetch_site_counsellors`] when that

@@ -43,16 +43,17 @@ pub struct Related {
     pub departments: HashMap<DepartmentCode, Department>,
     /// Hubs of each department, when prefetched.
     pub hubs: Option<HashMap<DepartmentCode, Vec<Hub>>>,
-    /// Counsellors of each site of the page, when prefetched.
-    pub counsellors: Option<SiteCounsellors>,
+    /// Counsellors of each site of the page, when prefetched (shared with the other pages of the same batch).
+    pub counsellors: Option<Arc<SiteCounsellors>>,
 }
 
-/// The counsellors of every site of a page, read with one `load_many` of the page rather than one `load_one` per
-/// site, and what was read of each (`Site.counsellors` uses brief rows only for a brief selection).
+/// The counsellors of the sites of a page, read with one DataLoader key for the page rather than one per site, and
+/// what was read of each (`Site.counsellors` uses brief rows only for a brief selection). It may hold the sites of
+/// the other pages read in the same batch too.
 pub struct SiteCounsellors {
     /// What was read of each counsellor.
     pub parts: maillage_counsellors::CounsellorParts,
-    /// Counsellors by site, in the loader's order; a site of the page without counsellors has an empty list.
+    /// Counsellors by site, in the loader's order; a site without counsellors has no entry.
     pub by_site: HashMap<maillage_core::SiteId, Vec<maillage_counsellors::Counsellor>>,
 }
 

@@ -376,7 +376,7 @@ impl SiteFields {
         crate::counsellors::counsellors_of_site(
             ctx,
             self.site.id,
-            self.related.counsellors.as_ref(),
+            self.related.counsellors.as_deref(),
         )
         .await
     }
@@ -480,9 +480,9 @@ pub async fn site_connection(
                 .field("counsellors")
                 .selection_fields(),
         );
-        let sites: Vec<SiteId> = page.items.iter().map(|(_, site)| site.id).collect();
+        let sites: Arc<[SiteId]> = page.items.iter().map(|(_, site)| site.id).collect();
         related.counsellors =
-            crate::counsellors::prefetch_site_counsellors(ctx, selections, &sites).await;
+            crate::counsellors::prefetch_site_counsellors(ctx, selections, sites).await;
     }
     let related = Arc::new(related);
     Ok(connection(page, |site| SiteNode {
