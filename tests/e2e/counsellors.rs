@@ -120,7 +120,7 @@ async fn populate(
 /// statements whatever the data size.
 #[tokio::test]
 async fn nested_hubs_to_counsellor_structures_run_a_bounded_number_of_statements() {
-    const QUERY: &str = "{ hubs { departments { sites(first: 5) { nodes { name counsellors { externalId structure { name fundingKind } } } } } } }";
+    const QUERY: &str = "{ hubs { departments { sites(first: 5) { nodes { id name counsellors { externalId structure { name fundingKind } } } } } } }";
     let mut counts = Vec::new();
     for (departments, per_department, per_site) in [
         (&["69"][..], 1, 1),
@@ -151,6 +151,42 @@ async fn nested_hubs_to_counsellor_structures_run_a_bounded_number_of_statements
                 .iter()
                 .all(|c| c["structure"]["fundingKind"] == "PUBLIC")
         );
+        // Each site has its own counsellors, though the pages of all departments are read in one batch and share
+        // one map: the same as the domain's read of that site alone.
+        let sites = data["hubs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|h| h["departments"].as_array().unwrap())
+            .flat_map(|d| d["sites"]["nodes"].as_array().unwrap());
+        for site in sites {
+            let id = async_graphql::ID(site["id"].as_str().unwrap().to_owned());
+            let id = maillage_graphql::kit::id::decode_int(
+                &id,
+                maillage_graphql::kit::id::NodeKind::Site,
+            )
+            .unwrap();
+            let mut expected: Vec<String> = maillage_counsellors::counsellors_of_sites(
+                &app.db.db,
+                &[SiteId(id)],
+                maillage_counsellors::CounsellorParts::Brief,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, c)| c.data.external_id)
+            .collect();
+            let mut got: Vec<String> = site["counsellors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["externalId"].as_str().unwrap().to_owned())
+                .collect();
+            expected.sort();
+            got.sort();
+            assert_eq!(got, expected, "{site}");
+            assert_eq!(got.len(), per_site, "{site}");
+        }
         eprintln!(
             "hubs → departments → sites → counsellors → structure with {} counsellors: {statements} SQL statements",
             counsellors.len()
