@@ -35,9 +35,10 @@ impl TestApp {
             .await
             .expect("migrate and seed");
         // Warmed as `maillage serve` warms it, so statement counts see requests alone.
-        let mut state = AppState::new(db.db.clone(), &config);
+        let state = AppState::new(db.db.clone(), &config);
         // Statements the reads run on their kept connections (PostgreSQL) are counted by the reads themselves.
-        state.reads = state.reads.clone().counting(db.statement_counter().clone());
+        let reads = state.reads.clone().counting(db.statement_counter().clone());
+        let state = state.with_reads(reads);
         state.warm_up().await;
         let app = build_app(state, &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,9 +14,25 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What every request handler shares.
+/// What every request handler shares: [`SharedState`] behind one `Arc`.
+///
+/// Why one `Arc`: axum clones the state for every extractor and middleware that takes it, several times per request;
+/// cloning the fields themselves meant a dozen reference counts incremented and decremented each time, on counters
+/// every worker thread shares (issue #16). Fields are reached through `Deref`, as before.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Clone)]
+pub struct SharedState {
     /// The connection pool.
     pub db: DatabaseConnection,
     /// The connection the API's reads run on: on PostgreSQL, connections kept between statements
@@ -47,7 +63,7 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: &ServeConfig) -> Self {
         let schema = build_engine(config.limits());
         let federation_schema = build_federation_engine(config.limits());
-        Self {
+        Self(Arc::new(SharedState {
             changes: crate::changes::ChangeHub::new(db.clone(), Duration::from_millis(200)),
             circuit: Arc::new(crate::circuit::Circuit::new(db.clone())),
             webhook_policy: maillage_graphql::changes::WebhookPolicy {
@@ -65,7 +81,14 @@ impl AppState {
                 config.max_query_depth,
                 config.max_query_complexity,
             )),
-        }
+        }))
+    }
+
+    /// The same state with its reads running on `reads` instead (the end-to-end tests count their statements).
+    pub fn with_reads(self, reads: Reads) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.reads = reads;
+        Self(Arc::new(shared))
     }
 
     /// Loads the reference territories now, so the first requests do not pay for it (nor count it). A failure is
