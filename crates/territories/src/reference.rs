@@ -165,6 +165,13 @@ impl ReferenceTerritories {
         &self.hubs
     }
 
+    /// The current snapshot if it is fresh, without waiting or reading anything: for a caller that cannot wait
+    /// (the GraphQL layer resolving an object in place) and otherwise asks [`ReferenceTerritories::snapshot`],
+    /// which loads or reloads it.
+    pub fn fresh_snapshot(&self) -> Option<Arc<ReferenceSnapshot>> {
+        self.peek().filter(|s| s.fresh(self.max_age))
+    }
+
     fn peek(&self) -> Option<Arc<ReferenceSnapshot>> {
         self.current
             .read()

@@ -16,9 +16,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
+///
+/// Transparent, so that a region held elsewhere (the reference snapshot) is resolved in place without a copy.
+#[derive(ref_cast::RefCast)]
+#[repr(transparent)]
 pub struct RegionNode(pub Region);
 
 /// A department (INSEE code: 01…95, 2A/2B, 971…976).
+///
+/// Transparent, so that a department held elsewhere (a page's [`Related`], the reference snapshot) is resolved in
+/// place without a copy.
+#[derive(ref_cast::RefCast)]
+#[repr(transparent)]
 pub struct DepartmentNode(pub Department);
 
 /// A hub territorial pour un numérique inclusif: coordinates the sites and actors of the departments it covers.

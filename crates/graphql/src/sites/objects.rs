@@ -9,14 +9,16 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
-use crate::kit::memory::{FromMemory, nullable, nullable_text, scalar, text};
-use crate::kit::state;
-use async_graphql::{Context, ID, Object, Value};
+use crate::kit::memory::{FromMemory, nullable, nullable_text, object_in_memory, scalar, text};
+use crate::kit::{RequestState, state};
+use async_graphql::parser::types::Field;
+use async_graphql::{Context, ContextSelectionSet, ID, Object, Positioned, Value};
 use chrono::{DateTime, Utc};
 use maillage_core::pagination::Page;
 use maillage_core::{Code, DepartmentCode, SiteId};
 use maillage_sites::{NewSite, Site, SiteParts, ValueKind};
 use maillage_territories::{Department, Hub};
+use ref_cast::RefCast;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -158,6 +160,31 @@ impl FromMemory for SiteNode {
             "updatedAt" => scalar(&brief()?.updated_at),
             _ => return None,
         })
+    }
+
+    /// `department`, from the page's prefetched departments or the fresh reference snapshot, as its resolver would
+    /// give it (which otherwise waits for the snapshot or asks the database).
+    fn object_from_memory(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> Option<Value> {
+        if field.node.name.node != "department" {
+            return None;
+        }
+        let Some(code) = &self.site.department_code else {
+            return object_in_memory::<DepartmentNode>(ctx, field, None);
+        };
+        if let Some(department) = self.related.departments.get(code) {
+            return object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)));
+        }
+        let snapshot = ctx
+            .data::<RequestState>()
+            .ok()?
+            .territories
+            .fresh_snapshot()?;
+        let department = snapshot.department(code)?;
+        object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)))
     }
 }
 

@@ -8,13 +8,15 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
-use crate::kit::memory::{FromMemory, scalar, text};
-use crate::kit::state;
+use crate::kit::memory::{FromMemory, object_in_memory, scalar, text};
+use crate::kit::{RequestState, state};
 use crate::sites::{
     DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
 };
-use async_graphql::{Context, ID, Object, Value};
+use async_graphql::parser::types::Field;
+use async_graphql::{Context, ContextSelectionSet, ID, Object, Positioned, Value};
 use maillage_core::Code;
+use ref_cast::RefCast;
 
 /// Regions and departments: territories named by their INSEE code, whose `id`, `code` and `name` come from memory.
 macro_rules! coded_territory {
@@ -37,8 +39,9 @@ macro_rules! coded_territory {
             pub struct $fields for $node
         );
 
-        impl FromMemory for $node {
-            fn field_from_memory(&self, name: &str) -> Option<Value> {
+        impl $node {
+            /// `id`, `code` and `name`, the fields [`FromMemory`] gives.
+            fn coded_field(&self, name: &str) -> Option<Value> {
                 Some(match name {
                     "id" => scalar(&self.global_id()),
                     "code" => text(self.0.code.as_str()),
@@ -52,6 +55,37 @@ macro_rules! coded_territory {
 
 coded_territory!(RegionNode, RegionFields, Region);
 coded_territory!(DepartmentNode, DepartmentFields, Department);
+
+impl FromMemory for RegionNode {
+    fn field_from_memory(&self, name: &str) -> Option<Value> {
+        self.coded_field(name)
+    }
+}
+
+impl FromMemory for DepartmentNode {
+    fn field_from_memory(&self, name: &str) -> Option<Value> {
+        self.coded_field(name)
+    }
+
+    /// `region`, from the reference snapshot when it is fresh and has it, as the resolver would give it (which
+    /// otherwise waits for the snapshot to load, or asks the database).
+    fn object_from_memory(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> Option<Value> {
+        if field.node.name.node != "region" {
+            return None;
+        }
+        let snapshot = ctx
+            .data::<RequestState>()
+            .ok()?
+            .territories
+            .fresh_snapshot()?;
+        let region = snapshot.region(&self.0.region_code)?;
+        object_in_memory(ctx, field, Some(RegionNode::ref_cast(region)))
+    }
+}
 
 /// A French region (INSEE code), e.g. Auvergne-Rhône-Alpes (84).
 #[Object(name = "Region")]
