@@ -65,21 +65,10 @@ pub fn object_in_memory<T: FromMemory>(
     let ctx_field = ctx.with_field(field);
     let ctx_object = ctx_field.with_selection_set(&field.node.selection_set);
     let slots = plan(&ctx_object, object)?;
-    let mut map = async_graphql::indexmap::IndexMap::with_capacity(slots.len());
-    for (key, slot) in slots {
-        match slot {
-            Slot::Ready(value) => {
-                map.insert(key, value);
-            }
-            Slot::Later(_) => return None,
-        }
+    if !slots.iter().all(|(_, slot)| matches!(slot, Slot::Ready(_))) {
+        return None;
     }
-    // As `resolve_container` gives an object whose selection gave nothing.
-    Some(if map.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(map)
-    })
+    Some(self::object(&ctx_object, slots, std::iter::empty()))
 }
 
 /// A scalar as its resolver's return type gives it.
@@ -120,9 +109,24 @@ pub async fn resolve_object<'a, T: FromMemory>(
     ctx: &ContextSelectionSet<'a>,
     root: &'a T,
 ) -> ServerResult<Value> {
+    // The paths that wait are boxed, so that this future stays small where it is awaited most: a list holds one
+    // per item, and moves each of them as it polls (a page of 50 sites whose fields are all in memory waits for
+    // nothing).
     let Some(slots) = plan(ctx, root) else {
-        return resolve_container(ctx, root).await;
+        return Box::pin(resolve_container(ctx, root)).await;
     };
+    if slots.iter().all(|(_, slot)| matches!(slot, Slot::Ready(_))) {
+        return Ok(object(ctx, slots, std::iter::empty()));
+    }
+    Box::pin(resolve_later(ctx, root, slots)).await
+}
+
+/// The object of `slots`, the fields given from memory resolved concurrently through their resolvers.
+async fn resolve_later<'a, T: FromMemory>(
+    ctx: &ContextSelectionSet<'a>,
+    root: &'a T,
+    slots: Vec<(Name, Slot<'a>)>,
+) -> ServerResult<Value> {
     let later = slots.iter().filter_map(|(_, slot)| match slot {
         Slot::Later(field) => Some(*field),
         Slot::Ready(_) => None,
@@ -130,7 +134,7 @@ pub async fn resolve_object<'a, T: FromMemory>(
     // Concurrently, as async-graphql does: sibling fields that go through DataLoaders share their batches.
     // Boxed, as async-graphql boxes each field: an object's fields may hold objects of its own type
     // (`Site.sourceRecords`), and an unboxed future would contain itself.
-    let mut resolved = futures::future::join_all(later.map(|field| {
+    let resolved = futures::future::join_all(later.map(|field| {
         let ctx = ctx.clone();
         let future: FieldFuture<'a> = Box::pin(async move {
             let ctx_field = ctx.with_field(field);
@@ -138,15 +142,23 @@ pub async fn resolve_object<'a, T: FromMemory>(
         });
         future
     }))
-    .await
-    .into_iter();
+    .await;
+    Ok(object(ctx, slots, resolved.into_iter()))
+}
+
+/// The object of `slots` in their order, each field to resolve taking the next of `resolved`; a field whose
+/// resolver failed is left out, its error added to the response's, as async-graphql does.
+fn object<'a>(
+    ctx: &ContextSelectionSet<'a>,
+    slots: Vec<(Name, Slot<'a>)>,
+    mut resolved: impl Iterator<Item = ServerResult<Option<Value>>>,
+) -> Value {
     let mut map = async_graphql::indexmap::IndexMap::with_capacity(slots.len());
     for (key, slot) in slots {
         let value = match slot {
             Slot::Ready(value) => value,
             Slot::Later(_) => match resolved.next() {
                 Some(Ok(value)) => value.unwrap_or_default(),
-                // As async-graphql: the error is the response's, and the field is left out of its object.
                 Some(Err(error)) => {
                     ctx.add_error(error);
                     continue;
@@ -156,11 +168,12 @@ pub async fn resolve_object<'a, T: FromMemory>(
         };
         map.insert(key, value);
     }
-    Ok(if map.is_empty() {
+    // As `resolve_container` gives an object whose selection gave nothing.
+    if map.is_empty() {
         Value::Null
     } else {
         Value::Object(map)
-    })
+    }
 }
 
 /// The selection's fields in order with their values from memory where `root` gives them, or `None` when the
