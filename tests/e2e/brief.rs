@@ -152,9 +152,11 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
     assert!(fields.len() > 40, "{} fields of Site", fields.len());
     let mut brief_reads: Vec<&str> = Vec::new();
     let mut names_reads: Vec<&str> = Vec::new();
+    let mut places_reads: Vec<&str> = Vec::new();
     for (name, selection) in &fields {
         let mut brief_everywhere = true;
         let mut names_somewhere = false;
+        let mut places_somewhere = false;
         for (list, template) in &lists {
             let conn = |extra: &str| {
                 template.replace(
@@ -193,14 +195,21 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
                 .iter()
                 .any(|sql| sql.contains("\"site\".\"description\""));
             brief_everywhere &= !read_whole;
-            // A names-only read leaves out even the brief columns (`SiteParts::Names`).
-            names_somewhere |= !log.iter().any(|sql| sql.contains("\"site\".\"commune\""));
+            // A names-only read leaves out even the brief columns (`SiteParts::Names`); a names-and-places one
+            // reads the commune too, not the other brief columns (`SiteParts::Places`).
+            let reads = |column: &str| log.iter().any(|sql| sql.contains(column));
+            let brief_columns = reads("\"site\".\"latitude\"");
+            names_somewhere |= !brief_columns && !reads("\"site\".\"commune\"");
+            places_somewhere |= !brief_columns && reads("\"site\".\"commune\"");
         }
         if brief_everywhere {
             brief_reads.push(name);
         }
         if names_somewhere {
             names_reads.push(name);
+        }
+        if places_somewhere {
+            places_reads.push(name);
         }
     }
     eprintln!("fields served from names-only rows: {names_reads:?}");
@@ -219,6 +228,16 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
     }
     for field in ["commune", "postalCode", "version", "updatedAt", "latitude"] {
         assert!(!names_reads.contains(&field), "{field}: {names_reads:?}");
+    }
+    eprintln!("fields served from names-and-places rows: {places_reads:?}");
+    for field in ["commune", "postalCode"] {
+        assert!(
+            places_reads.contains(&field),
+            "{field} is not served from names-and-places rows: {places_reads:?}"
+        );
+    }
+    for field in ["inseeCode", "version", "updatedAt", "latitude"] {
+        assert!(!places_reads.contains(&field), "{field}: {places_reads:?}");
     }
     eprintln!("fields served from brief rows: {brief_reads:?}");
     // The comparison is worth something only if the brief read happens: the bench's fields are served by it.
@@ -240,8 +259,9 @@ async fn every_site_field_answers_the_same_from_brief_and_whole_rows() {
     }
 }
 
-/// How much of a site the statements of one request read: `"names"` (not even the brief columns), `"brief"` (neither
-/// the long columns nor the values), `"without values"` (the whole row, no `site_value`) or `"whole"`.
+/// How much of a site the statements of one request read: `"names"` (not even the brief columns), `"places"` (the
+/// names and the commune, not the other brief columns), `"brief"` (neither the long columns nor the values),
+/// `"without values"` (the whole row, no `site_value`) or `"whole"`.
 fn site_read(log: &[String]) -> &'static str {
     if log.iter().any(|sql| sql.contains("site_value")) {
         "whole"
@@ -250,8 +270,10 @@ fn site_read(log: &[String]) -> &'static str {
         .any(|sql| sql.contains("\"site\".\"description\""))
     {
         "without values"
-    } else if log.iter().any(|sql| sql.contains("\"site\".\"commune\"")) {
+    } else if log.iter().any(|sql| sql.contains("\"site\".\"latitude\"")) {
         "brief"
+    } else if log.iter().any(|sql| sql.contains("\"site\".\"commune\"")) {
+        "places"
     } else {
         "names"
     }
@@ -362,7 +384,9 @@ async fn site_by_id_or_origin_answers_the_same_whatever_part_of_it_is_read() {
             ("name", "names"),
             ("department", "names"),
             ("counsellors", "names"),
-            ("commune", "brief"),
+            ("commune", "places"),
+            ("postalCode", "places"),
+            ("inseeCode", "brief"),
             ("version", "brief"),
             ("description", "without values"),
             ("emails", "without values"),

@@ -159,7 +159,24 @@ fn neutral_data(source_id: String, name: String) -> NewSite {
     }
 }
 
-/// The columns of a names-only read ([`SiteParts::Names`]), in the order [`NamesRow`] decodes them by position.
+/// The columns of a names-and-places read ([`SiteParts::Places`]), in the order [`NamesRow`] decodes them by
+/// position; a names-only read ([`SiteParts::Names`]) selects the same but `commune` and `postal_code`
+/// ([`NAMES_COLUMNS`]).
+pub(crate) const PLACES_COLUMNS: [site::Column; 10] = [
+    site::Column::Id,
+    site::Column::Source,
+    site::Column::SourceId,
+    site::Column::Name,
+    site::Column::Commune,
+    site::Column::PostalCode,
+    site::Column::DepartmentCode,
+    site::Column::ArchivedAt,
+    site::Column::MergedInto,
+    site::Column::SortName,
+];
+
+/// The columns of a names-only read ([`SiteParts::Names`]): [`PLACES_COLUMNS`] without `commune` and
+/// `postal_code`, in the same order.
 pub(crate) const NAMES_COLUMNS: [site::Column; 8] = [
     site::Column::Id,
     site::Column::Source,
@@ -171,46 +188,65 @@ pub(crate) const NAMES_COLUMNS: [site::Column; 8] = [
     site::Column::SortName,
 ];
 
-/// One names-only row, decoded by position as [`BriefRow`]: the statement's first columns are [`NAMES_COLUMNS`].
+/// One names-only or names-and-places row, decoded by position as [`BriefRow`]: the statement's first columns are
+/// [`NAMES_COLUMNS`] or [`PLACES_COLUMNS`] ([`NamesRow::decode`]).
 pub(crate) struct NamesRow {
     id: i32,
     source: String,
     source_id: String,
     name: String,
+    /// `commune` and `postal_code`, in a names-and-places row.
+    place: Option<(String, String)>,
     department_code: Option<String>,
     archived_at: Option<DateTime<Utc>>,
     merged_into: Option<i32>,
     sort_name: String,
 }
 
-/// By position, as [`BriefRow`].
-impl FromQueryResult for NamesRow {
-    fn from_query_result(res: &QueryResult, _pre: &str) -> Result<Self, DbErr> {
+impl NamesRow {
+    /// The row of a statement selecting [`PLACES_COLUMNS`] when `places`, else [`NAMES_COLUMNS`].
+    pub(crate) fn decode(res: &QueryResult, places: bool) -> Result<Self, DbErr> {
+        let place = if places {
+            Some((column(res, 4)?, column(res, 5)?))
+        } else {
+            None
+        };
+        let next = if places { 6 } else { 4 };
         Ok(Self {
             id: column(res, 0)?,
             source: column(res, 1)?,
             source_id: column(res, 2)?,
             name: column(res, 3)?,
-            department_code: column(res, 4)?,
-            archived_at: column(res, 5)?,
-            merged_into: column(res, 6)?,
-            sort_name: column(res, 7)?,
+            place,
+            department_code: column(res, next)?,
+            archived_at: column(res, next + 1)?,
+            merged_into: column(res, next + 2)?,
+            sort_name: column(res, next + 3)?,
         })
     }
 }
 
-/// A names-only site and its stored `sort_name`: the department code is parsed (a corrupt one is reported as for a
-/// whole row), the rest holds the neutral values documented on [`SiteParts::Names`].
+/// A names-only or names-and-places site and its stored `sort_name`: the codes it read are parsed (a corrupt one
+/// is reported as for a whole row), the rest holds the neutral values documented on [`SiteParts::Names`] and
+/// [`SiteParts::Places`].
 pub(crate) fn from_names(m: NamesRow) -> Result<(Site, String), SitesError> {
+    let corrupt = |detail: String| SitesError::CorruptRow { id: m.id, detail };
     let department_code = m
         .department_code
         .as_deref()
         .map(DepartmentCode::parse)
         .transpose()
-        .map_err(|e| SitesError::CorruptRow {
-            id: m.id,
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| corrupt(e.to_string()))?;
+    let mut data = neutral_data(m.source_id, m.name);
+    let parts = match m.place {
+        Some((commune, postal_code)) => {
+            data.commune = commune;
+            data.postal_code =
+                PostalCode::parse(&postal_code).map_err(|e| corrupt(e.to_string()))?;
+            SiteParts::Places
+        }
+        None => SiteParts::Names,
+    };
     let site = Site {
         id: SiteId(m.id),
         source: m.source,
@@ -222,8 +258,8 @@ pub(crate) fn from_names(m: NamesRow) -> Result<(Site, String), SitesError> {
         merged_into: m.merged_into.map(SiteId),
         archived_at: m.archived_at,
         distance_km: None,
-        parts: SiteParts::Names,
-        data: Box::new(neutral_data(m.source_id, m.name)),
+        parts,
+        data: Box::new(data),
     };
     Ok((site, m.sort_name))
 }

@@ -312,9 +312,24 @@ pub(crate) const NAME_FIELDS: &[&str] = &[
     "counsellors",
 ];
 
+/// The fields of `Site` a names-and-places read (`SiteParts::Places`) serves exactly: those of [`NAME_FIELDS`],
+/// `commune` and `postalCode`. An allow-list, as [`BRIEF_FIELDS`].
+pub(crate) const PLACE_FIELDS: &[&str] = &[
+    "__typename",
+    "id",
+    "source",
+    "sourceId",
+    "name",
+    "commune",
+    "postalCode",
+    "department",
+    "hubs",
+    "counsellors",
+];
+
 /// What a `sites` connection's selection reads of each site, from the fields its nodes select (through `nodes` or
-/// `edges { node }`, fragments included): names only when every one is in [`NAME_FIELDS`], a brief row when every one
-/// is in [`BRIEF_FIELDS`] (the profile that
+/// `edges { node }`, fragments included): names only when every one is in [`NAME_FIELDS`], names and places when
+/// every one is in [`PLACE_FIELDS`], a brief row when every one is in [`BRIEF_FIELDS`] (the profile that
 /// motivates it is in `maillage_sites::brief`); else the row without the multi-valued fields unless one of
 /// [`WHOLE_FIELDS`] is selected, since they are most of the rows a nested list would otherwise read.
 fn selected_parts(ctx: &Context<'_>) -> SiteParts {
@@ -332,6 +347,8 @@ fn selected_parts(ctx: &Context<'_>) -> SiteParts {
 pub(crate) fn parts_for(selected: &[&str]) -> SiteParts {
     if selected.iter().all(|f| NAME_FIELDS.contains(f)) {
         SiteParts::Names
+    } else if selected.iter().all(|f| PLACE_FIELDS.contains(f)) {
+        SiteParts::Places
     } else if selected.iter().all(|f| BRIEF_FIELDS.contains(f)) {
         SiteParts::Brief
     } else if selected.iter().any(|f| WHOLE_FIELDS.contains(f)) {

@@ -68,6 +68,16 @@ impl SiteNode {
         }
     }
 
+    /// The site for `commune` and `postalCode`: refused on a names-only site (`SiteParts::Names`), whose place holds
+    /// neutral values, as [`SiteNode::brief`] refuses one.
+    fn placed(&self) -> async_graphql::Result<&Site> {
+        if self.site.parts.has_place() {
+            Ok(&self.site)
+        } else {
+            Err(not_loaded(self.site.parts))
+        }
+    }
+
     /// One multi-valued field, refused when the read did not load the values (see [`SiteNode::row`]).
     fn values(&self, kind: ValueKind) -> async_graphql::Result<Vec<String>> {
         Ok(self
@@ -112,6 +122,7 @@ impl FromMemory for SiteNode {
         // (with its error), as it would without this path.
         let row = || self.site.parts.has_row().then_some(data);
         let brief = || self.site.parts.has_brief().then_some(site);
+        let placed = || self.site.parts.has_place().then_some(site);
         let values = |kind: ValueKind| {
             self.site
                 .parts
@@ -125,8 +136,8 @@ impl FromMemory for SiteNode {
             "standardVersion" => text(row()?.standard_version.as_str()),
             "pivot" => text(row()?.pivot.as_str()),
             "name" => text(&data.name),
-            "commune" => text(&brief()?.data.commune),
-            "postalCode" => text(brief()?.data.postal_code.as_str()),
+            "commune" => text(&placed()?.data.commune),
+            "postalCode" => text(placed()?.data.postal_code.as_str()),
             "inseeCode" => nullable_text(brief()?.data.insee_code.as_ref().map(|c| c.as_str())),
             "address" => text(&row()?.address),
             "addressComplement" => nullable_text(row()?.address_complement.as_deref()),
@@ -220,11 +231,11 @@ impl SiteFields {
     }
     /// Commune, as written by the source.
     async fn commune(&self) -> async_graphql::Result<&str> {
-        Ok(&self.brief()?.data.commune)
+        Ok(&self.placed()?.data.commune)
     }
     /// Postal code.
     async fn postal_code(&self) -> async_graphql::Result<&str> {
-        Ok(self.brief()?.data.postal_code.as_str())
+        Ok(self.placed()?.data.postal_code.as_str())
     }
     /// INSEE commune code, when the source gave a valid one.
     async fn insee_code(&self) -> async_graphql::Result<Option<&str>> {

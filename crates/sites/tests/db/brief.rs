@@ -1,5 +1,5 @@
-//! Brief and names-only reads (`SiteParts::Brief`, `SiteParts::Names`): the same sites, pages and cursors as whole
-//! reads, with only their fields read, and no more statements.
+//! Brief, names-only and names-and-places reads (`SiteParts::Brief`, `SiteParts::Names`, `SiteParts::Places`): the
+//! same sites, pages and cursors as whole reads, with only their fields read, and no more statements.
 
 use super::{HINAURA, SiteParts, counting, deps, env, first, spread_over_hinaura};
 use maillage_core::pagination::Page;
@@ -35,17 +35,15 @@ fn briefed(site: &Site) -> Site {
     s
 }
 
-/// The names-only fields of a whole site, the others set to the names-only read's neutral values.
-fn named(site: &Site) -> Site {
+/// The names-and-places fields of a whole site, the others set to that read's neutral values.
+fn placed(site: &Site) -> Site {
     let mut s = briefed(site);
-    s.parts = SiteParts::Names;
+    s.parts = SiteParts::Places;
     s.opening_hours_valid = None;
     s.version = 0;
     s.created_at = chrono::DateTime::UNIX_EPOCH;
     s.updated_at = chrono::DateTime::UNIX_EPOCH;
     let d = &mut s.data;
-    d.commune = String::new();
-    d.postal_code = maillage_core::PostalCode::placeholder();
     d.insee_code = None;
     d.latitude = None;
     d.longitude = None;
@@ -53,10 +51,20 @@ fn named(site: &Site) -> Site {
     s
 }
 
-/// `whole` reduced to what a read of `parts` (brief or names-only) holds.
+/// The names-only fields of a whole site, the others set to the names-only read's neutral values.
+fn named(site: &Site) -> Site {
+    let mut s = placed(site);
+    s.parts = SiteParts::Names;
+    s.data.commune = String::new();
+    s.data.postal_code = maillage_core::PostalCode::placeholder();
+    s
+}
+
+/// `whole` reduced to what a read of `parts` (brief, names-and-places or names-only) holds.
 fn reduced(site: &Site, parts: SiteParts) -> Site {
     match parts {
         SiteParts::Names => named(site),
+        SiteParts::Places => placed(site),
         _ => briefed(site),
     }
 }
@@ -96,15 +104,21 @@ async fn brief_lists_equal_whole_lists_on_the_brief_fields() {
         SiteOrderField::UpdatedAt,
         SiteOrderField::Id,
     ] {
-        for (descending, narrow) in [false, true]
-            .into_iter()
-            .flat_map(|d| [(d, SiteParts::Brief), (d, SiteParts::Names)])
-        {
+        for (descending, narrow) in [false, true].into_iter().flat_map(|d| {
+            [
+                (d, SiteParts::Brief),
+                (d, SiteParts::Names),
+                (d, SiteParts::Places),
+            ]
+        }) {
             let order = SiteOrder { field, descending };
             let what = format!("{order:?} {narrow:?}");
             // A names-only read of a list ordered on a brief column reads brief rows: its cursors need them.
             let expected = match (narrow, field) {
-                (SiteParts::Names, SiteOrderField::Name | SiteOrderField::Id) => SiteParts::Names,
+                (
+                    SiteParts::Names | SiteParts::Places,
+                    SiteOrderField::Name | SiteOrderField::Id,
+                ) => narrow,
                 _ => SiteParts::Brief,
             };
             let request = first(2).with_total(true);
