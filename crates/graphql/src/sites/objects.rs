@@ -186,7 +186,7 @@ impl FromMemory for SiteNode {
         let Some(code) = &self.site.department_code else {
             return object_in_memory::<DepartmentNode>(ctx, field, None);
         };
-        if let Some(department) = self.related.departments.get(code) {
+        if let Some(department) = self.related.department(code) {
             return object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)));
         }
         let snapshot = ctx
@@ -378,7 +378,7 @@ impl SiteFields {
         let Some(code) = self.site.department_code.clone() else {
             return Ok(None);
         };
-        if let Some(dep) = self.related.departments.get(&code) {
+        if let Some(dep) = self.related.department(&code) {
             return Ok(Some(DepartmentNode(dep.clone())));
         }
         // From memory without waiting for a DataLoader batch (one site read by id or origin, a site's source
@@ -466,18 +466,19 @@ pub async fn site_connection(
     if let Some(dep) = parent {
         related.departments.insert(dep.code.clone(), dep.clone());
     }
-    let mut codes: Vec<DepartmentCode> = page
+    let mut codes: Vec<&DepartmentCode> = page
         .items
         .iter()
-        .filter_map(|(_, site)| site.department_code.clone())
+        .filter_map(|(_, site)| site.department_code.as_ref())
         .collect();
     codes.sort();
     codes.dedup();
     if selects("department") {
+        let snapshot = s.territories.snapshot(&s.db).await.gql()?;
         let missing: Vec<DepartmentCode> = codes
             .iter()
-            .filter(|c| !related.departments.contains_key(*c))
-            .cloned()
+            .filter(|c| !related.departments.contains_key(**c) && snapshot.department(c).is_none())
+            .map(|c| (*c).clone())
             .collect();
         if !missing.is_empty() {
             for dep in s
@@ -489,6 +490,7 @@ pub async fn site_connection(
                 related.departments.insert(dep.code.clone(), dep);
             }
         }
+        related.snapshot = Some(snapshot);
     }
     if selects("hubs") && !codes.is_empty() {
         let mut hubs: HashMap<DepartmentCode, Vec<Hub>> = HashMap::new();
@@ -498,6 +500,7 @@ pub async fn site_connection(
                 .await?;
             hubs.insert(dep.code.clone(), list.unwrap_or_default());
         } else {
+            let codes: Vec<DepartmentCode> = codes.iter().map(|c| (*c).clone()).collect();
             for (code, hub) in s
                 .territories
                 .department_hubs()
