@@ -22,10 +22,12 @@ use crate::{changes, nul, telemetry};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     Data, Executor, ObjectType, Request, Response, Schema, SchemaBuilder, ServerError,
-    SubscriptionType, Variables,
+    SubscriptionType, ValidationMode, Variables,
 };
 use futures::stream::{BoxStream, StreamExt};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::{Arc, PoisonError, RwLock};
 use tracing::Instrument;
 
 /// What runs every request of the public schema: the schema, with error codes, refusals and spans.
@@ -35,12 +37,15 @@ pub type MaillageEngine =
 /// Builds the engine over the public schema. It holds no database: each request carries its own
 /// [`RequestState`](crate::RequestState).
 pub fn build_engine(limits: SchemaLimits) -> MaillageEngine {
-    Engine::new(crate::schema::builder(), limits)
+    Engine::new(crate::schema::builder, limits)
 }
 
 /// A schema and what runs around each of its requests (see the module documentation).
 pub struct Engine<Q, M, S> {
     schema: Schema<Q, M, S>,
+    /// The same schema, validating in async-graphql's fast mode: for requests [`Validated`] has seen pass.
+    revalidating: Schema<Q, M, S>,
+    validated: Arc<Validated>,
     cost: Arc<CostModel>,
     /// async-graphql's recursion limit, the schema's: a document nesting deeper is refused right after parsing.
     recursion_limit: usize,
@@ -50,9 +55,78 @@ impl<Q, M, S> Clone for Engine<Q, M, S> {
     fn clone(&self) -> Self {
         Self {
             schema: self.schema.clone(),
+            revalidating: self.revalidating.clone(),
+            validated: self.validated.clone(),
             cost: self.cost.clone(),
             recursion_limit: self.recursion_limit,
         }
+    }
+}
+
+/// How many requests [`Validated`] remembers before it starts again from none.
+const VALIDATED_KEPT: usize = 4096;
+
+/// The requests (document text, operation name and variables) that passed async-graphql's full validation, so that
+/// the same request sent again is only checked by its fast mode.
+///
+/// Why: the full validation walks the document with 22 rules on every request; on a page of 50 sites it was 5 % of
+/// the instructions, and dashboards send the same documents over and over (issue #16, docs/PERFORMANCE.md). Its
+/// outcome depends only on the schema, the document, the operation and the variables (a variable's value is checked
+/// against its argument's type), so a request that passed once passes again. The fast mode still computes the
+/// complexity and depth the limits check, and a request that failed is never remembered: its errors are always the
+/// full validation's.
+///
+/// Requests are remembered by a 64-bit keyed hash, the key random per process: a collision, about one in 10^15
+/// here and not something a client can aim for, would only skip the messages of the rules that the executor
+/// enforces again as it runs. When full, the set is emptied rather than ordered by use: the documents in use come
+/// back at their next request, and nothing is kept per request beyond a number.
+#[derive(Default)]
+struct Validated {
+    hasher: RandomState,
+    keys: RwLock<HashSet<u64>>,
+}
+
+impl Validated {
+    /// The key of `request`: its text, operation and variables.
+    fn key(&self, request: &Request) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        request.query.hash(&mut hasher);
+        request.operation_name.hash(&mut hasher);
+        // Variables have no `Hash`; their JSON text stands for them (an empty object for most requests).
+        match serde_json::to_vec(&request.variables) {
+            Ok(text) => text.hash(&mut hasher),
+            // Not expected of values parsed from JSON; such a request is then validated every time.
+            Err(_) => return 0,
+        }
+        hasher.finish().max(1)
+    }
+
+    fn passed(&self, key: u64) -> bool {
+        key != 0
+            && self
+                .keys
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&key)
+    }
+
+    fn remember(&self, key: u64) {
+        if key == 0 {
+            return;
+        }
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= VALIDATED_KEPT {
+            keys.clear();
+        }
+        keys.insert(key);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -86,17 +160,25 @@ where
     S: SubscriptionType + 'static,
 {
     /// The engine of the schema `builder` builds, with `limits` (async-graphql's own depth and complexity limits,
-    /// and a recursion limit that follows the depth limit) and no extension.
-    pub fn new(builder: SchemaBuilder<Q, M, S>, limits: SchemaLimits) -> Self {
+    /// and a recursion limit that follows the depth limit) and no extension. `builder` is called twice: the second
+    /// schema validates requests already validated in full ([`Validated`]).
+    pub fn new(builder: impl Fn() -> SchemaBuilder<Q, M, S>, limits: SchemaLimits) -> Self {
         let recursion_limit = recursive_depth(limits);
-        let schema = builder
-            .limit_depth(limits.max_depth)
-            .limit_complexity(limits.max_complexity)
-            .limit_recursive_depth(recursion_limit)
-            .finish();
+        let finish = |mode| {
+            builder()
+                .limit_depth(limits.max_depth)
+                .limit_complexity(limits.max_complexity)
+                .limit_recursive_depth(recursion_limit)
+                .validation_mode(mode)
+                .finish()
+        };
+        let schema = finish(ValidationMode::Strict);
+        let revalidating = finish(ValidationMode::Fast);
         let cost = Arc::new(CostModel::from_sdl(&schema.sdl()));
         Self {
             schema,
+            revalidating,
+            validated: Arc::default(),
             cost,
             recursion_limit,
         }
@@ -128,13 +210,25 @@ where
             Ok(prepared) => prepared,
             Err(error) => return Response::from_errors(vec![*error]),
         };
+        let key = self.validated.key(&request);
+        let passed = self.validated.passed(key);
+        let schema = if passed {
+            &self.revalidating
+        } else {
+            &self.schema
+        };
         // The loaders of the request batch on its polls (`crate::kit::gate`).
         let gate = PollGate::new();
-        let execution = gate.run(self.schema.execute(request));
+        let execution = gate.run(schema.execute(request));
         let mut response = match &prepared.span {
             Some(span) => execution.instrument(span.clone()).await,
             None => execution.await,
         };
+        // Errors without a path are the request's own (syntax, validation, limits, an unknown operation): with none,
+        // the request passed validation.
+        if !passed && response.errors.iter().all(|e| !e.path.is_empty()) {
+            self.validated.remember(key);
+        }
         prepared.finish(&mut response);
         response
     }
@@ -281,7 +375,7 @@ mod tests {
 
     fn engine() -> TestEngine {
         Engine::new(
-            Schema::build(Traced(Query), Traced(Mutation), EmptySubscription),
+            || Schema::build(Traced(Query), Traced(Mutation), EmptySubscription),
             SchemaLimits::default(),
         )
     }
@@ -385,5 +479,53 @@ mod tests {
         ] {
             assert!(spans_of(e.execute(refused)).await.is_empty());
         }
+    }
+
+    /// A request that passed the full validation is validated in fast mode when sent again, with the same answer;
+    /// one that failed, or the same document with other variables, gets the full validation's errors.
+    #[tokio::test]
+    async fn a_request_validated_once_is_not_validated_in_full_again() {
+        let e = engine();
+        let with = |n: serde_json::Value| {
+            Request::new("query($n: Int!) { value(n: $n) nested { value(n: 2) } }")
+                .variables(Variables::from_json(serde_json::json!({ "n": n })))
+        };
+        let first = e.execute(with(serde_json::json!(1))).await;
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        assert_eq!(e.validated.len(), 1);
+        let again = e.execute(with(serde_json::json!(1))).await;
+        assert_eq!(again, first);
+        assert_eq!(e.validated.len(), 1);
+        // Other variables: another request, validated in full, here refused by the full validation alone.
+        let fresh = engine();
+        for n in [serde_json::json!("x"), serde_json::json!(null)] {
+            let refused = e.execute(with(n.clone())).await;
+            assert_eq!(code(&refused), "graphql_validation_failed", "{n}");
+            assert_eq!(
+                serde_json::to_value(&refused).unwrap(),
+                serde_json::to_value(fresh.execute(with(n.clone())).await).unwrap()
+            );
+        }
+        for refused in ["{ nope }", "{ value }", "{ value(n: 1) value(n: 2) }"] {
+            for _ in 0..2 {
+                let response = e.execute(refused).await;
+                assert_eq!(code(&response), "graphql_validation_failed", "{refused}");
+                assert_eq!(response.errors, fresh.execute(refused).await.errors);
+            }
+        }
+        // A resolver's error has a path: the request itself was valid.
+        e.execute("{ failing }").await;
+        assert_eq!(e.validated.len(), 2);
+        let mut other_operation = Request::new("query A { value(n: 1) } query B { value(n: 2) }");
+        other_operation = other_operation.operation_name("B");
+        let b = e.execute(other_operation).await;
+        assert_eq!(b.data.to_string(), "{value: 2}");
+        let a = e
+            .execute(
+                Request::new("query A { value(n: 1) } query B { value(n: 2) }").operation_name("A"),
+            )
+            .await;
+        assert_eq!(a.data.to_string(), "{value: 1}");
+        assert_eq!(e.validated.len(), 4);
     }
 }

@@ -89,7 +89,7 @@ pub type FederationEngine = Engine<Traced<FederationQuery>, EmptyMutation, Empty
 
 /// Builds the subgraph engine, with the same limits as the public one. Read-only: writes go to `/graphql`.
 pub fn build_federation_engine(limits: SchemaLimits) -> FederationEngine {
-    Engine::new(builder(), limits)
+    Engine::new(builder, limits)
 }
 
 /// The subgraph schema before its limits. No extension: see [`crate::engine`].
