@@ -159,7 +159,7 @@ fn object<'a>(
 ) -> Value {
     let map = KEY_HASHES.with_borrow_mut(|hashes| {
         let mut map = IndexMap::with_capacity_and_hasher(slots.len(), hashes.state.clone());
-        for (at, (key, slot)) in slots.into_iter().enumerate() {
+        for (key, slot) in slots {
             let value = match slot {
                 Slot::Ready(value) => value,
                 Slot::Later(_) => match resolved.next() {
@@ -171,7 +171,7 @@ fn object<'a>(
                     None => continue,
                 },
             };
-            let hash = hashes.hash(at, &key);
+            let hash = hashes.hash(&key);
             // As `IndexMap::insert`, with the hash already known.
             match map.raw_entry_mut_v1().from_hash(hash, |k| *k == key) {
                 RawEntryMut::Vacant(entry) => {
@@ -192,7 +192,7 @@ fn object<'a>(
     }
 }
 
-/// The most response keys of one object whose hashes [`KeyHashes`] keeps.
+/// The most response keys whose hashes [`KeyHashes`] keeps.
 const KEPT_HASHES: usize = 64;
 
 thread_local! {
@@ -203,33 +203,36 @@ thread_local! {
     });
 }
 
-/// The hasher every object [`object`] builds on one thread shares, and the hashes of the keys of the last object
-/// built, by position.
+/// The hasher every object [`object`] builds on one thread shares, and the hashes of the response keys it met last.
 ///
 /// Why: an object is an `IndexMap` whose every insert hashed its key with SipHash, with a hasher of its own; on a
 /// page of 50 sites with their departments and regions, 450 inserts per request, about 6 % of its instructions
-/// (issue #16). The 50 objects of a list have the same keys in the same order, so with one hasher per thread each
-/// key's hash is computed once and found again by position, after comparing the key (a short string, or the same
-/// one). The maps stay ordinary maps: their hasher hashes any key looked up later to the hash stored with it.
+/// (issue #16). The objects of a list have the same few keys, and the keys of a document sent again are the same
+/// strings (parsed documents are kept, their names shared), so with one hasher per thread each key's hash is
+/// computed once and found again by the key's address, or else by its text. The maps stay ordinary maps: their
+/// hasher hashes any key looked up later to the hash stored with it.
 struct KeyHashes {
     state: RandomState,
     keys: Vec<(Name, u64)>,
 }
 
 impl KeyHashes {
-    /// The hash of `key` under `self.state`, `key` being the `at`-th key of its object.
-    fn hash(&mut self, at: usize, key: &Name) -> u64 {
-        if let Some((kept, hash)) = self.keys.get(at)
-            && (std::ptr::eq(kept.as_str(), key.as_str()) || kept == key)
-        {
+    /// The hash of `key` under `self.state`.
+    fn hash(&mut self, key: &Name) -> u64 {
+        let same = |(kept, _): &&mut (Name, u64)| std::ptr::eq(kept.as_str(), key.as_str());
+        if let Some((_, hash)) = self.keys.iter_mut().find(same) {
+            return *hash;
+        }
+        // The same text from another document (or another parse of it): kept under this one's address from now.
+        if let Some((kept, hash)) = self.keys.iter_mut().find(|(kept, _)| kept == key) {
+            *kept = key.clone();
             return *hash;
         }
         let hash = self.state.hash_one(key);
-        if let Some(kept) = self.keys.get_mut(at) {
-            *kept = (key.clone(), hash);
-        } else if at == self.keys.len() && at < KEPT_HASHES {
-            self.keys.push((key.clone(), hash));
+        if self.keys.len() >= KEPT_HASHES {
+            self.keys.clear();
         }
+        self.keys.push((key.clone(), hash));
         hash
     }
 }
