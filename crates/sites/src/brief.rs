@@ -204,8 +204,9 @@ pub(crate) struct NamesRow {
 }
 
 impl NamesRow {
-    /// The row of a statement selecting [`PLACES_COLUMNS`] when `places`, else [`NAMES_COLUMNS`].
-    pub(crate) fn decode(res: &QueryResult, places: bool) -> Result<Self, DbErr> {
+    /// The row of a statement selecting [`PLACES_COLUMNS`] when `places`, else [`NAMES_COLUMNS`]; its sort name
+    /// left empty unless `sort_name` (a page that computes no cursor does not use it).
+    pub(crate) fn decode(res: &QueryResult, places: bool, sort_name: bool) -> Result<Self, DbErr> {
         let place = if places {
             Some((column(res, 4)?, column(res, 5)?))
         } else {
@@ -221,7 +222,11 @@ impl NamesRow {
             department_code: column(res, next)?,
             archived_at: column(res, next + 1)?,
             merged_into: column(res, next + 2)?,
-            sort_name: column(res, next + 3)?,
+            sort_name: if sort_name {
+                column(res, next + 3)?
+            } else {
+                String::new()
+            },
         })
     }
 }

@@ -769,7 +769,7 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
     // The page size written out, so that PostgreSQL keeps the plan (see `literal_limits`).
     let stmt = maillage_core::db::literal_limits(select.build(backend));
     let (sites, total) = if page.with_total {
-        let (sites, totals) = read_counted_sites(db, stmt, parts, false).await?;
+        let (sites, totals) = read_counted_sites(db, stmt, parts, false, cursors).await?;
         let total = match totals.get(&None) {
             Some(n) => *n,
             // No row, so no count with it. From the start of the list (`LIMIT` is at least one), no row is no
@@ -786,7 +786,7 @@ pub async fn list_site_parts_synced<C: ConnectionTrait>(
         };
         (sites, Some(total))
     } else {
-        (read_sites(db, stmt, parts).await?, None)
+        (read_sites(db, stmt, parts, cursors).await?, None)
     };
     let text = resolved.text.as_ref();
     Ok(Page::from_rows(sites, page, total, |(s, sort_name)| {
@@ -1074,9 +1074,9 @@ pub async fn list_site_parts_by_departments<C: ConnectionTrait>(
             sea_orm::Statement::from_sql_and_values(backend, arms.join(" UNION ALL "), values)
         };
         let (sites, counts) = if page.with_total {
-            read_counted_sites(db, stmt, parts, true).await?
+            read_counted_sites(db, stmt, parts, true, true).await?
         } else {
-            (read_sites(db, stmt, parts).await?, HashMap::new())
+            (read_sites(db, stmt, parts, true).await?, HashMap::new())
         };
         totals.extend(counts.into_iter().filter_map(|(dep, n)| Some((dep?, n))));
         // A department that answered no row (on SQLite, an empty page) has no site from the start of its list
@@ -1374,7 +1374,7 @@ async fn sites_in_order<C: ConnectionTrait>(
     let stmt = site_select(parts)
         .filter(site::Column::Id.is_in(ids.iter().copied()))
         .build(db.get_database_backend());
-    let sites = read_sites(db, stmt, parts).await?;
+    let sites = read_sites(db, stmt, parts, true).await?;
     let mut by_id: HashMap<i32, (Site, String)> =
         sites.into_iter().map(|s| (s.0.id.0, s)).collect();
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
@@ -1460,13 +1460,17 @@ fn site_select(parts: SiteParts) -> Select<site::Entity> {
 
 /// The sites a statement built on [`site_select`]`(parts)` returns, in its order, each with its stored `sort_name`,
 /// and with their values for [`SiteParts::Whole`] (one more statement).
+///
+/// `sort_names: false` leaves the sort names of names-only and names-and-places rows empty, for a caller that
+/// computes no cursor: decoding them was a tenth of the decoding of such a page (issue #16).
 async fn read_sites<C: ConnectionTrait>(
     db: &C,
     stmt: Statement,
     parts: SiteParts,
+    sort_names: bool,
 ) -> Result<Vec<(Site, String)>, SitesError> {
     let rows = db.query_all_raw(stmt).await?;
-    sites_of_rows(db, &rows, parts).await
+    sites_of_rows(db, &rows, parts, sort_names).await
 }
 
 /// The one site a look-up statement finds, if any ([`read_sites`] without the sort keys).
@@ -1475,7 +1479,7 @@ async fn first_site<C: ConnectionTrait>(
     stmt: Statement,
     parts: SiteParts,
 ) -> Result<Option<Site>, SitesError> {
-    Ok(read_sites(db, stmt, parts)
+    Ok(read_sites(db, stmt, parts, false)
         .await?
         .into_iter()
         .next()
@@ -1496,6 +1500,7 @@ async fn read_counted_sites<C: ConnectionTrait>(
     stmt: Statement,
     parts: SiteParts,
     by_department: bool,
+    sort_names: bool,
 ) -> Result<(Vec<(Site, String)>, HashMap<Option<String>, u64>), SitesError> {
     let mut rows = db.query_all_raw(stmt).await?;
     let mut totals: HashMap<Option<String>, u64> = HashMap::new();
@@ -1530,7 +1535,7 @@ async fn read_counted_sites<C: ConnectionTrait>(
         // Every row's id was read above: the ones left out are the NULL ones.
         rows.retain(|row| matches!(column::<Option<i32>>(row, id_at), Ok(Some(_))));
     }
-    Ok((sites_of_rows(db, &rows, parts).await?, totals))
+    Ok((sites_of_rows(db, &rows, parts, sort_names).await?, totals))
 }
 
 /// The sites of rows of a statement built on [`site_select`]`(parts)`, in their order, as [`read_sites`].
@@ -1538,6 +1543,7 @@ async fn sites_of_rows<C: ConnectionTrait>(
     db: &C,
     rows: &[QueryResult],
     parts: SiteParts,
+    sort_names: bool,
 ) -> Result<Vec<(Site, String)>, SitesError> {
     match parts {
         SiteParts::Whole => {
@@ -1566,7 +1572,11 @@ async fn sites_of_rows<C: ConnectionTrait>(
             from_brief(BriefRow::from_query_result(row, "")?)
         }),
         SiteParts::Names | SiteParts::Places => decode_all(rows, |row| {
-            from_names(NamesRow::decode(row, parts == SiteParts::Places)?)
+            from_names(NamesRow::decode(
+                row,
+                parts == SiteParts::Places,
+                sort_names,
+            )?)
         }),
     }
 }
