@@ -5,7 +5,7 @@ use super::{HINAURA, SiteParts, counting, deps, env, first, spread_over_hinaura}
 use maillage_core::pagination::Page;
 use maillage_core::{Pivot, SiteId};
 use maillage_sites::model::StandardVersion;
-use maillage_sites::query::{SiteOrderField, SiteSync};
+use maillage_sites::query::{SiteOrderField, SiteRead, SiteSync};
 use maillage_sites::{
     Site, SiteFilter, SiteOrder, list_site_parts_by_departments, list_site_parts_synced,
 };
@@ -183,6 +183,35 @@ async fn brief_lists_equal_whole_lists_on_the_brief_fields() {
                 "{what}"
             );
             assert_brief_of(&whole.unwrap(), &brief, &format!("{what} flat"));
+            // Without cursors, whose sort names are then not decoded: the same sites, in the same order, and the
+            // same statements.
+            let bare = SiteRead {
+                parts: narrow,
+                cursors: false,
+            };
+            let (uncursored, n_bare, log) = counting(
+                t,
+                list_site_parts_synced(&t.db, &filter, &sync, order, &request, bare),
+            )
+            .await;
+            assert_eq!(n_bare, n_brief, "{what}: {log:#?}");
+            let uncursored = uncursored.unwrap();
+            assert_eq!(
+                (uncursored.total_count, uncursored.has_next_page),
+                (brief.total_count, brief.has_next_page),
+                "{what}"
+            );
+            let sites = |page: &Page<Site>| {
+                page.items
+                    .iter()
+                    .map(|(_, s)| s.clone())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(sites(&uncursored), sites(&brief), "{what} without cursors");
+            assert!(
+                uncursored.items.iter().all(|(c, _)| c.is_unselected()),
+                "{what}"
+            );
         }
     }
 }
