@@ -200,6 +200,7 @@ thread_local! {
     static KEY_HASHES: RefCell<KeyHashes> = RefCell::new(KeyHashes {
         state: RandomState::new(),
         keys: Vec::new(),
+        next: 0,
     });
 }
 
@@ -207,32 +208,43 @@ thread_local! {
 ///
 /// Why: an object is an `IndexMap` whose every insert hashed its key with SipHash, with a hasher of its own; on a
 /// page of 50 sites with their departments and regions, 450 inserts per request, about 6 % of its instructions
-/// (issue #16). The objects of a list have the same few keys, and the keys of a document sent again are the same
-/// strings (parsed documents are kept, their names shared), so with one hasher per thread each key's hash is
-/// computed once and found again by the key's address, or else by its text. The maps stay ordinary maps: their
-/// hasher hashes any key looked up later to the hash stored with it.
+/// (issue #16). The objects of a list have the same few keys, met in the same order, and the keys of a document sent
+/// again are the same strings (parsed documents are kept, their names shared), so with one hasher per thread each
+/// key's hash is computed once and found again by the key's address: first where the previous key was found plus
+/// one, then anywhere. The maps stay ordinary maps: their hasher hashes any key looked up later to the hash stored
+/// with it.
 struct KeyHashes {
     state: RandomState,
+    /// By the address of the key's text; the same text at two addresses (`name` under a site and under its
+    /// department) has two entries.
     keys: Vec<(Name, u64)>,
+    /// Where the next key is expected: after the one found last.
+    next: usize,
 }
 
 impl KeyHashes {
     /// The hash of `key` under `self.state`.
     fn hash(&mut self, key: &Name) -> u64 {
-        let same = |(kept, _): &&mut (Name, u64)| std::ptr::eq(kept.as_str(), key.as_str());
-        if let Some((_, hash)) = self.keys.iter_mut().find(same) {
+        let same = |kept: &Name| std::ptr::eq(kept.as_str(), key.as_str());
+        let at = match self.keys.get(self.next) {
+            Some((kept, _)) if same(kept) => Some(self.next),
+            _ => self.keys.iter().position(|(kept, _)| same(kept)),
+        };
+        if let Some((at, (_, hash))) = at.and_then(|at| Some((at, self.keys.get(at)?))) {
+            self.next = at + 1;
             return *hash;
         }
-        // The same text from another document (or another parse of it): kept under this one's address from now.
-        if let Some((kept, hash)) = self.keys.iter_mut().find(|(kept, _)| kept == key) {
-            *kept = key.clone();
-            return *hash;
-        }
-        let hash = self.state.hash_one(key);
+        // Another address: the hash of the same text if it was met (another document, or another field of the
+        // same name), else hashed now.
+        let hash = match self.keys.iter().find(|(kept, _)| kept == key) {
+            Some((_, hash)) => *hash,
+            None => self.state.hash_one(key),
+        };
         if self.keys.len() >= KEPT_HASHES {
             self.keys.clear();
         }
         self.keys.push((key.clone(), hash));
+        self.next = self.keys.len();
         hash
     }
 }
