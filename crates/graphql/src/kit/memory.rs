@@ -342,3 +342,62 @@ macro_rules! object_from_memory {
         impl async_graphql::ObjectType for $node {}
     };
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The map [`object`] builds from `keys`, with the hashes [`KeyHashes`] gives.
+    fn built(hashes: &mut KeyHashes, keys: &[Name]) -> IndexMap<Name, Value> {
+        let mut map = IndexMap::with_hasher(hashes.state.clone());
+        for (i, key) in keys.iter().enumerate() {
+            let hash = hashes.hash(key);
+            if let RawEntryMut::Vacant(entry) = map.raw_entry_mut_v1().from_hash(hash, |k| k == key)
+            {
+                entry.insert_hashed_nocheck(
+                    hash,
+                    key.clone(),
+                    Value::from(i32::try_from(i).unwrap()),
+                );
+            }
+        }
+        map
+    }
+
+    /// Keys met again, at the same address or another, in another order, nested, past the number kept: every hash
+    /// is the hasher's own, so the maps find their keys as maps built by `insert` do.
+    #[test]
+    fn kept_hashes_are_the_hashers_own() {
+        let mut hashes = KeyHashes {
+            state: RandomState::new(),
+            keys: Vec::new(),
+            next: 0,
+        };
+        let site = ["sourceId", "name", "commune", "department"].map(Name::new);
+        let department = ["code", "name", "region"].map(Name::new);
+        let region = [Name::new("name")];
+        let many: Vec<Name> = (0..KEPT_HASHES + 10)
+            .map(|i| Name::new(format!("f{i}")))
+            .collect();
+        let mut shapes: Vec<Vec<Name>> = Vec::new();
+        for _ in 0..3 {
+            shapes.extend([region.to_vec(), department.to_vec(), site.to_vec()]);
+        }
+        shapes.push(site.iter().rev().cloned().collect());
+        shapes.push(many.clone());
+        shapes.extend([region.to_vec(), site.to_vec()]);
+        shapes.push(site.iter().map(|k| Name::new(k.as_str())).collect());
+        for keys in &shapes {
+            let map = built(&mut hashes, keys);
+            let mut expected = IndexMap::new();
+            for (i, key) in keys.iter().enumerate() {
+                assert_eq!(hashes.hash(key), hashes.state.hash_one(key), "{key}");
+                expected.insert(key.clone(), Value::from(i32::try_from(i).unwrap()));
+                assert_eq!(map.get(key.as_str()), expected.get(key.as_str()), "{key}");
+            }
+            assert!(map == expected && expected == map);
+        }
+    }
+}
