@@ -397,7 +397,8 @@ mod tests {
                 expected.insert(key.clone(), Value::from(i32::try_from(i).unwrap()));
                 assert_eq!(map.get(key.as_str()), expected.get(key.as_str()), "{key}");
             }
-            assert!(map == expected && expected == map);
+            assert_eq!(map, expected);
+            assert_eq!(expected, map);
         }
     }
 }
