@@ -251,3 +251,55 @@ async fn brief_batched_reads_run_the_same_statements_whatever_the_departments_an
     }
     assert!(counts.windows(2).all(|w| w[0].2 == w[1].2), "{:#?}", counts);
 }
+
+/// A batched page read again (its inner statement kept on PostgreSQL) gives the same pages in the same statements,
+/// read between pages of other shapes and filters.
+#[tokio::test]
+async fn batched_pages_read_again_are_the_same() {
+    let e = env().await;
+    spread_over_hinaura(&e).await;
+    let t = &e.t;
+    let twelve = deps(&HINAURA);
+    let narrow = SiteFilter {
+        departments: Some(deps(&["07", "26"])),
+        ..SiteFilter::default()
+    };
+    let shapes = [
+        (SiteParts::Names, SiteOrder::default(), 3, true),
+        (SiteParts::Places, SiteOrder::default(), 3, false),
+        (
+            SiteParts::Brief,
+            SiteOrder {
+                field: SiteOrderField::UpdatedAt,
+                descending: true,
+            },
+            2,
+            true,
+        ),
+    ];
+    let mut firsts = Vec::new();
+    for round in 0..2 {
+        for (i, (parts, order, size, total)) in shapes.into_iter().enumerate() {
+            for filter in [SiteFilter::default(), narrow.clone()] {
+                let request = first(size).with_total(total);
+                let (pages, n, log) = counting(
+                    t,
+                    list_site_parts_by_departments(&t.db, &twelve, &filter, order, &request, parts),
+                )
+                .await;
+                let mut pages: Vec<_> = pages.unwrap().into_iter().collect();
+                pages.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+                assert!(
+                    pages.iter().any(|(_, p)| !p.items.is_empty()),
+                    "{parts:?} {log:#?}"
+                );
+                if round == 0 {
+                    firsts.push((pages, n));
+                } else {
+                    let at = i * 2 + usize::from(filter != SiteFilter::default());
+                    assert_eq!(firsts[at], (pages, n), "{parts:?} {order:?} {filter:?}");
+                }
+            }
+        }
+    }
+}
