@@ -485,6 +485,33 @@ async fn fields_from_memory_answer_as_their_resolvers() {
         );
     }
 
+    // Every field a site gives from memory, with its department and region: written straight to JSON (the
+    // endpoint's JSON fragments, `maillage_graphql::kit::json`) plain, and through async-graphql's resolvers inside a
+    // fragment: the same text, keys in the same order.
+    let scalars = fields
+        .iter()
+        .filter(|(_, s)| !s.contains('{'))
+        .map(|(_, s)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let memory = format!(
+        "__typename {scalars} department {{ __typename id code name region {{ __typename id code name }} }}"
+    );
+    let written = ask(format!("{{ sites(first: 20) {{ nodes {{ {memory} }} }} }}")).await;
+    let resolved = ask(format!(
+        "{{ sites(first: 20) {{ nodes {{ ... on Site {{ {memory} }} }} }} }}"
+    ))
+    .await;
+    assert_eq!(written.len(), 7);
+    for (i, site) in written.iter().enumerate() {
+        assert_eq!(
+            site.to_string(),
+            resolved[i].to_string(),
+            "site {i}: written from memory and resolved"
+        );
+        assert_eq!(site["department"]["code"], plain[i]["r"]["code"]);
+    }
+
     let aliased = ask(
         "{ sites(first: 20) { nodes { b: name a: sourceId name version v: version } } }".to_owned(),
     )

@@ -23,6 +23,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maillage_core::Code;
+use maillage_graphql::kit::json::{JsonFragments, write_data};
 use maillage_graphql::{RequestState, cost};
 use serde::Deserialize;
 use serde_json::json;
@@ -677,7 +678,11 @@ impl<'a> Pipeline<'a> {
             self.caller.actor.clone(),
             self.caller.request_id.clone(),
         );
-        let mut request = request.data(state).data(self.app.webhook_policy);
+        // `respond` writes the response with `write_data`, which writes the fragments this asks for in place.
+        let mut request = request
+            .data(state)
+            .data(self.app.webhook_policy)
+            .data(JsonFragments);
         let (operation_name, operation_type) =
             checked.parsed.as_ref().map_or((None, "unknown"), |doc| {
                 let (name, ty) = maillage_graphql::telemetry::selected_operation(
@@ -757,7 +762,7 @@ impl<'a> Pipeline<'a> {
             request_error,
             cost: self.cost(Some(requested), actual, remaining),
         };
-        match serde_json::to_vec(&body) {
+        match body.to_vec() {
             Ok(bytes) => (
                 status,
                 [(
@@ -895,28 +900,43 @@ impl serde::Serialize for ExtensionsWithCost<'_> {
     }
 }
 
-impl serde::Serialize for Body<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+impl Body<'_> {
+    /// The body's JSON text. Written by hand around `data`, which [`write_data`] writes with the JSON fragments of
+    /// the objects resolved from memory in place (`maillage_graphql::kit::json`); the rest by serde_json.
+    fn to_vec(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(1024);
+        out.push(b'{');
+        let entry = |out: &mut Vec<u8>, key: &str| {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+        };
+        if !self.request_error {
+            entry(&mut out, "data");
+            write_data(&mut out, &self.response.data);
+        }
         let extensions = ExtensionsWithCost {
             own: &self.response.extensions,
             cost: &self.cost,
         };
-        let mut map = serializer.serialize_map(None)?;
-        if !self.request_error {
-            map.serialize_entry("data", &self.response.data)?;
-        }
         let own_extensions = !self.response.extensions.is_empty();
         if own_extensions {
-            map.serialize_entry("extensions", &extensions)?;
+            entry(&mut out, "extensions");
+            serde_json::to_writer(&mut out, &extensions)?;
         }
         if !self.response.errors.is_empty() {
-            map.serialize_entry("errors", &self.response.errors)?;
+            entry(&mut out, "errors");
+            serde_json::to_writer(&mut out, &self.response.errors)?;
         }
         if !own_extensions {
-            map.serialize_entry("extensions", &extensions)?;
+            entry(&mut out, "extensions");
+            serde_json::to_writer(&mut out, &extensions)?;
         }
-        map.end()
+        out.push(b'}');
+        Ok(out)
     }
 }
 
@@ -1102,7 +1122,7 @@ mod tests {
                 cost: cost.clone(),
             };
             assert_eq!(
-                String::from_utf8(serde_json::to_vec(&body).unwrap()).unwrap(),
+                String::from_utf8(body.to_vec().unwrap()).unwrap(),
                 body_through_a_tree(response, request_error, &cost)
             );
         }

@@ -534,8 +534,8 @@ pub fn nesting_depth(text: &str) -> usize {
 }
 
 /// What a response really contained, in the unit of the static cost: one per field present in `data` (each item
-/// of a list of objects counting its own fields). Always at most the static cost, except where a list outgrew its
-/// estimate.
+/// of a list of objects counting its own fields, a JSON fragment the fields written in it,
+/// [`crate::kit::json`]). Always at most the static cost, except where a list outgrew its estimate.
 pub fn actual_cost(data: &async_graphql::Value) -> u64 {
     fn fields(value: &async_graphql::Value) -> u64 {
         match value {
@@ -549,6 +549,9 @@ pub fn actual_cost(data: &async_graphql::Value) -> u64 {
     fn inner(value: &async_graphql::Value) -> u64 {
         match value {
             async_graphql::Value::Object(_) => fields(value),
+            async_graphql::Value::Binary(_) => {
+                crate::kit::json::fragment_fields(value).unwrap_or(0)
+            }
             async_graphql::Value::List(items) => {
                 items.iter().map(inner).fold(0u64, u64::saturating_add)
             }

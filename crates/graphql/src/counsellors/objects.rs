@@ -14,7 +14,7 @@ use crate::kit::error::coded;
 use crate::kit::handles::{DepartmentLoader, DepartmentNode, SiteCounsellors, SiteNode};
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
-use crate::kit::memory::{FromMemory, nullable, scalar, text};
+use crate::kit::memory::{Answer, FromMemory, nullable, scalar, text};
 use crate::kit::state;
 use async_graphql::resolver_utils::enum_value;
 use async_graphql::{Context, ID, Object, SelectionField, Value};
@@ -324,7 +324,7 @@ crate::object_from_memory!(
 );
 
 impl FromMemory for CounsellorNode {
-    fn field_from_memory(&self, name: &str) -> Option<Value> {
+    fn field_from_memory(&self, name: &str) -> Option<Answer<'_>> {
         let c = &self.0;
         let data = &c.data;
         let date = |d: Option<chrono::NaiveDate>| nullable(d.map(Date).as_ref());
@@ -334,7 +334,7 @@ impl FromMemory for CounsellorNode {
             "id" => scalar(&self.global_id()),
             "updatedAt" => scalar(&c.updated_at),
             "externalId" => text(&data.external_id),
-            "status" => enum_value(CounsellorStatus::from(data.status)),
+            "status" => enum_value(CounsellorStatus::from(data.status)).into(),
             "isCoordinator" => scalar(&data.is_coordinator),
             "departmentCode" => text(c.department.as_str()),
             "version" => scalar(&c.version),
@@ -345,7 +345,8 @@ impl FromMemory for CounsellorNode {
             "endedOn" => date(data.ended_on),
             "contractType" => data
                 .contract_type
-                .map_or(Value::Null, |t| enum_value(ContractType::from(t))),
+                .map_or(Value::Null, |t| enum_value(ContractType::from(t)))
+                .into(),
             "contractStart" => date(data.contract_start),
             "contractEnd" => date(data.contract_end),
             "trainingCompletedOn" => date(data.training_completed_on),

@@ -21,6 +21,7 @@
 //! It relies on the schema having no async-graphql extension (see [`crate::engine`]): with one, async-graphql sends
 //! each field through the extensions, which this path does not.
 
+use crate::kit::json::{self, Fragment, JsonFragments};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use async_graphql::parser::types::{Field, Selection};
@@ -36,11 +37,12 @@ pub trait FromMemory: ContainerType + Sync {
     /// The value of the field named `name` (a field that takes no argument and has no selection below it), made
     /// as its resolver's return type makes it, or `None` to resolve it through its resolver: a field that needs the
     /// context, waits, or may fail.
-    fn field_from_memory(&self, name: &str) -> Option<Value>;
+    fn field_from_memory(&self, name: &str) -> Option<Answer<'_>>;
 
-    /// The value of `field`, a field without arguments whose value is an object this one already holds (a site's
-    /// department, a department's region), resolved in place by [`object_in_memory`]; or `None` to resolve it
-    /// through its resolver: an object that is not in memory, or a selection below it that is not all in memory.
+    /// Puts into `out` the value of `field`, a field without arguments whose value is an object this one already
+    /// holds (a site's department, a department's region), resolved in place by [`object_in_memory`]; or returns
+    /// `false` to resolve it through its resolver: an object that is not in memory, or a selection below it that
+    /// is not all in memory.
     ///
     /// Why: a page of 50 sites asking `department { code name region { name } }` spent a third of its CPU on the
     /// two objects below each site, each resolved through its resolver's future, a `join_all` and a look-up of the
@@ -49,50 +51,111 @@ pub trait FromMemory: ContainerType + Sync {
         &self,
         _ctx: &ContextSelectionSet<'_>,
         _field: &Positioned<Field>,
-    ) -> Option<Value> {
-        None
+        _out: &mut Out<'_>,
+    ) -> bool {
+        false
     }
 }
 
-/// The value of `field` for `object`, resolved in place when every field selected below it is in memory ([`plan`]
-/// gives them all from memory), as its resolver would give it: `None` when something below needs a resolver, so
-/// that the field goes through its own. `object: None` is the null of a nullable field, and only that: an object
-/// that is merely not in memory must not be passed as `None`.
+/// A field's value given from memory.
+pub enum Answer<'a> {
+    /// A string, as a resolver returning `&str` gives it: copied only into async-graphql's tree, not when written
+    /// straight to JSON.
+    Text(&'a str),
+    /// Any other value, made as its resolver's return type makes it.
+    Value(Value),
+}
+
+impl Answer<'_> {
+    /// The value in async-graphql's tree.
+    fn into_value(self) -> Value {
+        match self {
+            Answer::Text(text) => Value::String(text.to_owned()),
+            Answer::Value(value) => value,
+        }
+    }
+
+    /// Writes the value as JSON, as [`json::write_data`] writes it in the tree.
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Answer::Text(text) => json::write_str(out, text),
+            Answer::Value(value) => json::write_data(out, value),
+        }
+    }
+}
+
+impl From<Value> for Answer<'_> {
+    fn from(value: Value) -> Self {
+        Answer::Value(value)
+    }
+}
+
+/// Where [`object_in_memory`] puts an object: a value of async-graphql's tree, or the JSON fragment being written
+/// ([`json`]).
+pub struct Out<'o>(Sink<'o>);
+
+enum Sink<'o> {
+    /// The object's value, once resolved.
+    Tree(Option<Value>),
+    /// The fragment of the object this one is below.
+    Json(&'o mut Fragment),
+}
+
+/// Resolves `field`, whose value is `object`, in place into `out` when every field selected below it is in memory
+/// ([`plan`] gives them all from memory), as its resolver would give it: `false` when something below needs a
+/// resolver, so that the field goes through its own. `object: None` is the null of a nullable field, and only that:
+/// an object that is merely not in memory must not be passed as `None`.
 pub fn object_in_memory<T: FromMemory>(
     ctx: &ContextSelectionSet<'_>,
     field: &Positioned<Field>,
     object: Option<&T>,
-) -> Option<Value> {
-    let Some(object) = object else {
-        return Some(Value::Null);
-    };
+    out: &mut Out<'_>,
+) -> bool {
     let ctx_field = ctx.with_field(field);
     let ctx_object = ctx_field.with_selection_set(&field.node.selection_set);
-    let slots = plan(&ctx_object, object)?;
-    if !slots.iter().all(|(_, slot)| matches!(slot, Slot::Ready(_))) {
-        return None;
+    match &mut out.0 {
+        Sink::Tree(value) => {
+            let Some(object) = object else {
+                *value = Some(Value::Null);
+                return true;
+            };
+            let Some(slots) = plan(&ctx_object, object) else {
+                return false;
+            };
+            if !slots.iter().all(|(_, slot)| matches!(slot, Slot::Ready(_))) {
+                return false;
+            }
+            *value = Some(self::object(&ctx_object, slots, std::iter::empty()));
+            true
+        }
+        Sink::Json(fragment) => match object {
+            None => {
+                fragment.text().extend_from_slice(b"null");
+                true
+            }
+            Some(object) => write_object(&ctx_object, object, fragment),
+        },
     }
-    Some(self::object(&ctx_object, slots, std::iter::empty()))
 }
 
 /// A scalar as its resolver's return type gives it.
-pub fn scalar<T: ScalarType>(value: &T) -> Value {
-    value.to_value()
+pub fn scalar<T: ScalarType>(value: &T) -> Answer<'static> {
+    Answer::Value(value.to_value())
 }
 
 /// A nullable scalar as its resolver's `Option` return type gives it.
-pub fn nullable<T: ScalarType>(value: Option<&T>) -> Value {
-    value.map_or(Value::Null, ScalarType::to_value)
+pub fn nullable<T: ScalarType>(value: Option<&T>) -> Answer<'static> {
+    Answer::Value(value.map_or(Value::Null, ScalarType::to_value))
 }
 
 /// A string as a resolver returning `&str` gives it.
-pub fn text(value: &str) -> Value {
-    Value::String(value.to_owned())
+pub fn text(value: &str) -> Answer<'_> {
+    Answer::Text(value)
 }
 
 /// A nullable string as a resolver returning `Option<&str>` gives it.
-pub fn nullable_text(value: Option<&str>) -> Value {
-    value.map_or(Value::Null, text)
+pub fn nullable_text(value: Option<&str>) -> Answer<'_> {
+    value.map_or(Answer::Value(Value::Null), text)
 }
 
 /// A field resolved through its object's resolver.
@@ -116,6 +179,12 @@ pub async fn resolve_object<'a, T: FromMemory>(
     // The paths that wait are boxed, so that this future stays small where it is awaited most: a list holds one
     // per item, and moves each of them as it polls (a page of 50 sites whose fields are all in memory waits for
     // nothing).
+    if ctx.data_opt::<JsonFragments>().is_some() {
+        let mut fragment = Fragment::new(FRAGMENT_CAPACITY);
+        if write_object(ctx, root, &mut fragment) {
+            return Ok(fragment.finish());
+        }
+    }
     let Some(slots) = plan(ctx, root) else {
         return Box::pin(resolve_container(ctx, root)).await;
     };
@@ -275,9 +344,13 @@ fn plan<'a, T: FromMemory>(
         } else if !node.arguments.is_empty() {
             None
         } else if node.selection_set.node.items.is_empty() {
-            root.field_from_memory(name)
+            root.field_from_memory(name).map(Answer::into_value)
         } else {
-            root.object_from_memory(ctx, field)
+            let mut out = Out(Sink::Tree(None));
+            match (root.object_from_memory(ctx, field, &mut out), out.0) {
+                (true, Sink::Tree(value)) => value,
+                _ => None,
+            }
         };
         let slot = match value {
             Some(value) => Slot::Ready(value),
@@ -286,6 +359,66 @@ fn plan<'a, T: FromMemory>(
         slots.push((key.clone(), slot));
     }
     Some(slots)
+}
+
+/// Room for the text of one object written as a fragment at first: a site with its department and region is
+/// about 200 bytes.
+const FRAGMENT_CAPACITY: usize = 256;
+
+/// Writes `root`'s object for the selection `ctx` into `fragment`, as [`plan`] and [`object`] would build it when
+/// every field is in memory; `false`, with the fragment to be dropped, when a field is not, or the selection is one
+/// [`plan`] does not reproduce.
+fn write_object<T: FromMemory>(
+    ctx: &ContextSelectionSet<'_>,
+    root: &T,
+    fragment: &mut Fragment,
+) -> bool {
+    let items = &ctx.item.node.items;
+    // As `object` gives an object whose selection gave nothing.
+    if items.is_empty() {
+        fragment.text().extend_from_slice(b"null");
+        return true;
+    }
+    fragment.text().push(b'{');
+    for (i, selection) in items.iter().enumerate() {
+        let Selection::Field(field) = &selection.node else {
+            return false;
+        };
+        let node = &field.node;
+        if !node.directives.is_empty() {
+            return false;
+        }
+        let key = &node.response_key().node;
+        let repeated = items[..i].iter().any(|seen| match &seen.node {
+            Selection::Field(seen) => seen.node.response_key().node == *key,
+            _ => false,
+        });
+        if repeated {
+            return false;
+        }
+        let text = fragment.text();
+        if i > 0 {
+            text.push(b',');
+        }
+        json::write_str(text, key);
+        text.push(b':');
+        let name = node.name.node.as_str();
+        if name == "__typename" {
+            json::write_str(fragment.text(), &root.introspection_type_name());
+        } else if !node.arguments.is_empty() {
+            return false;
+        } else if node.selection_set.node.items.is_empty() {
+            let Some(answer) = root.field_from_memory(name) else {
+                return false;
+            };
+            answer.write(fragment.text());
+        } else if !root.object_from_memory(ctx, field, &mut Out(Sink::Json(fragment))) {
+            return false;
+        }
+        fragment.field();
+    }
+    fragment.text().push(b'}');
+    true
 }
 
 /// Declares `$fields`, a wrapper of `$node` (`#[repr(transparent)]`, [`ref_cast::RefCast`], dereferencing to
@@ -348,6 +481,160 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema};
+
+    /// An object of the test schema: `name`, `n` and `inner` in memory, `slow` and `fails` through resolvers.
+    struct Place {
+        name: String,
+        n: i32,
+        inner: Option<Box<Place>>,
+    }
+
+    crate::object_from_memory!(
+        /// The test object's resolvers.
+        struct PlaceFields for Place
+    );
+
+    impl FromMemory for Place {
+        fn field_from_memory(&self, name: &str) -> Option<Answer<'_>> {
+            match name {
+                "name" => Some(text(&self.name)),
+                "n" => Some(scalar(&self.n)),
+                _ => None,
+            }
+        }
+
+        fn object_from_memory(
+            &self,
+            ctx: &ContextSelectionSet<'_>,
+            field: &Positioned<Field>,
+            out: &mut Out<'_>,
+        ) -> bool {
+            field.node.name.node == "inner"
+                && object_in_memory(ctx, field, self.inner.as_deref(), out)
+        }
+    }
+
+    #[Object(name = "Place")]
+    impl PlaceFields {
+        async fn name(&self) -> &str {
+            &self.name
+        }
+        async fn n(&self) -> i32 {
+            self.n
+        }
+        async fn inner(&self) -> Option<&Place> {
+            self.inner.as_deref()
+        }
+        async fn slow(&self) -> String {
+            tokio::task::yield_now().await;
+            format!("slow {}", self.name)
+        }
+        async fn fails(&self) -> async_graphql::Result<Option<i32>> {
+            Err("no".into())
+        }
+        async fn echo(&self, x: i32) -> i32 {
+            x
+        }
+    }
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn places(&self) -> Vec<Place> {
+            let place = |name: &str, n, inner| Place {
+                name: name.to_owned(),
+                n,
+                inner,
+            };
+            let lyon = place("Lyon \"2\"\n\u{1}é", 2, None);
+            vec![
+                place("Rhône", 69, Some(Box::new(lyon))),
+                place("Ain", 1, None),
+            ]
+        }
+    }
+
+    /// The response's `data` and errors run with fragments and without, written out, with their actual costs.
+    async fn both_ways(query: &str) -> [(Vec<u8>, String, u64, usize); 2] {
+        let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
+        let mut out = Vec::new();
+        for fragments in [true, false] {
+            let mut request = Request::new(query);
+            if fragments {
+                request = request.data(JsonFragments);
+            }
+            let response = schema.execute(request).await;
+            let mut data = Vec::new();
+            json::write_data(&mut data, &response.data);
+            let binaries = match &response.data {
+                Value::Object(map) => match map.get("places") {
+                    Some(Value::List(items)) => items
+                        .iter()
+                        .filter(|v| matches!(v, Value::Binary(_)))
+                        .count(),
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            let errors = serde_json::to_string(&response.errors).unwrap();
+            out.push((
+                data,
+                errors,
+                crate::cost::actual_cost(&response.data),
+                binaries,
+            ));
+        }
+        out.try_into().unwrap()
+    }
+
+    /// With fragments, objects whose selection is all in memory are written as JSON, and the response reads
+    /// exactly as async-graphql's tree of the same request: the same bytes, errors and actual cost.
+    #[tokio::test]
+    async fn fragments_read_as_the_tree() {
+        let written = [
+            ("{ places { name n } }", 2),
+            (
+                "{ places { __typename b: name a: n inner { name inner { n } } } }",
+                2,
+            ),
+            // Ain's `inner` is null, which needs no resolver; Rhône's needs `slow`'s.
+            ("{ places { name inner { slow } } }", 1),
+            // async-graphql takes `@include` and `@skip` out of the document once it has applied them.
+            (
+                "{ places { name n @include(if: true) s: n @skip(if: true) } }",
+                2,
+            ),
+        ];
+        for (query, written) in written {
+            let [fragments, tree] = both_ways(query).await;
+            assert_eq!(fragments.3, written, "{query}: places written as fragments");
+            assert_eq!(tree.3, 0, "{query}: no fragment without JsonFragments");
+            assert_eq!(
+                String::from_utf8(fragments.0.clone()).unwrap(),
+                String::from_utf8(tree.0.clone()).unwrap(),
+                "{query}"
+            );
+            assert_eq!(fragments.1, tree.1, "{query}");
+            assert_eq!(fragments.2, tree.2, "{query}");
+        }
+        // Not all in memory, or not reproduced by the fragment path: the tree either way.
+        let resolved = [
+            "{ places { name slow } }",
+            "{ places { name fails } }",
+            "{ places { name echo(x: 3) } }",
+            "{ places { ... on Place { name } } }",
+            "{ places { name name } }",
+        ];
+        for query in resolved {
+            let [fragments, tree] = both_ways(query).await;
+            assert_eq!(fragments.3, 0, "{query}: not written as fragments");
+            assert_eq!(fragments.0, tree.0, "{query}");
+            assert_eq!(fragments.1, tree.1, "{query}");
+            assert_eq!(fragments.2, tree.2, "{query}");
+        }
+    }
 
     /// The map [`object`] builds from `keys`, with the hashes [`KeyHashes`] gives.
     fn built(hashes: &mut KeyHashes, keys: &[Name]) -> IndexMap<Name, Value> {

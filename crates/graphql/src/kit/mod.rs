@@ -11,6 +11,7 @@ pub mod error;
 pub mod gate;
 pub mod handles;
 pub mod id;
+pub mod json;
 pub mod loader;
 pub mod memory;
 pub mod order;

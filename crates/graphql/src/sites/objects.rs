@@ -9,7 +9,9 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
-use crate::kit::memory::{FromMemory, nullable, nullable_text, object_in_memory, scalar, text};
+use crate::kit::memory::{
+    Answer, FromMemory, Out, nullable, nullable_text, object_in_memory, scalar, text,
+};
 use crate::kit::{RequestState, state};
 use async_graphql::parser::types::Field;
 use async_graphql::{Context, ContextSelectionSet, ID, Object, Positioned, Value};
@@ -115,7 +117,7 @@ crate::object_from_memory!(
 );
 
 impl FromMemory for SiteNode {
-    fn field_from_memory(&self, name: &str) -> Option<Value> {
+    fn field_from_memory(&self, name: &str) -> Option<Answer<'_>> {
         let site = &self.site;
         let data = &site.data;
         // Fields outside the brief read are given only when the read has them; otherwise their resolver answers
@@ -124,10 +126,12 @@ impl FromMemory for SiteNode {
         let brief = || self.site.parts.has_brief().then_some(site);
         let placed = || self.site.parts.has_place().then_some(site);
         let values = |kind: ValueKind| {
-            self.site
-                .parts
-                .has_values()
-                .then(|| Value::List(data.mapped_values(kind).into_iter().map(text).collect()))
+            self.site.parts.has_values().then(|| {
+                let values = data.mapped_values(kind).into_iter();
+                Answer::Value(Value::List(
+                    values.map(|v| Value::String(v.to_owned())).collect(),
+                ))
+            })
         };
         Some(match name {
             "id" => scalar(&self.global_id()),
@@ -179,23 +183,28 @@ impl FromMemory for SiteNode {
         &self,
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
-    ) -> Option<Value> {
+        out: &mut Out<'_>,
+    ) -> bool {
         if field.node.name.node != "department" {
-            return None;
+            return false;
         }
         let Some(code) = &self.site.department_code else {
-            return object_in_memory::<DepartmentNode>(ctx, field, None);
+            return object_in_memory::<DepartmentNode>(ctx, field, None, out);
         };
         if let Some(department) = self.related.department(code) {
-            return object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)));
+            return object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)), out);
         }
-        let snapshot = ctx
+        let Some(snapshot) = ctx
             .data::<RequestState>()
-            .ok()?
-            .territories
-            .fresh_snapshot()?;
-        let department = snapshot.department(code)?;
-        object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)))
+            .ok()
+            .and_then(|state| state.territories.fresh_snapshot())
+        else {
+            return false;
+        };
+        let Some(department) = snapshot.department(code) else {
+            return false;
+        };
+        object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)), out)
     }
 }
 

@@ -8,13 +8,13 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
-use crate::kit::memory::{FromMemory, object_in_memory, scalar, text};
+use crate::kit::memory::{Answer, FromMemory, Out, object_in_memory, scalar, text};
 use crate::kit::{RequestState, state};
 use crate::sites::{
     DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
 };
 use async_graphql::parser::types::Field;
-use async_graphql::{Context, ContextSelectionSet, ID, Object, Positioned, Value};
+use async_graphql::{Context, ContextSelectionSet, ID, Object, Positioned};
 use maillage_core::Code;
 use ref_cast::RefCast;
 
@@ -41,7 +41,7 @@ macro_rules! coded_territory {
 
         impl $node {
             /// `id`, `code` and `name`, the fields [`FromMemory`] gives.
-            fn coded_field(&self, name: &str) -> Option<Value> {
+            fn coded_field(&self, name: &str) -> Option<Answer<'_>> {
                 Some(match name {
                     "id" => scalar(&self.global_id()),
                     "code" => text(self.0.code.as_str()),
@@ -57,13 +57,13 @@ coded_territory!(RegionNode, RegionFields, Region);
 coded_territory!(DepartmentNode, DepartmentFields, Department);
 
 impl FromMemory for RegionNode {
-    fn field_from_memory(&self, name: &str) -> Option<Value> {
+    fn field_from_memory(&self, name: &str) -> Option<Answer<'_>> {
         self.coded_field(name)
     }
 }
 
 impl FromMemory for DepartmentNode {
-    fn field_from_memory(&self, name: &str) -> Option<Value> {
+    fn field_from_memory(&self, name: &str) -> Option<Answer<'_>> {
         self.coded_field(name)
     }
 
@@ -73,17 +73,22 @@ impl FromMemory for DepartmentNode {
         &self,
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
-    ) -> Option<Value> {
+        out: &mut Out<'_>,
+    ) -> bool {
         if field.node.name.node != "region" {
-            return None;
+            return false;
         }
-        let snapshot = ctx
+        let Some(snapshot) = ctx
             .data::<RequestState>()
-            .ok()?
-            .territories
-            .fresh_snapshot()?;
-        let region = snapshot.region(&self.0.region_code)?;
-        object_in_memory(ctx, field, Some(RegionNode::ref_cast(region)))
+            .ok()
+            .and_then(|state| state.territories.fresh_snapshot())
+        else {
+            return false;
+        };
+        let Some(region) = snapshot.region(&self.0.region_code) else {
+            return false;
+        };
+        object_in_memory(ctx, field, Some(RegionNode::ref_cast(region)), out)
     }
 }
 

@@ -1,0 +1,230 @@
+//! A response's `data` written as JSON text, and the JSON fragments objects resolved from memory leave in it.
+//!
+//! async-graphql builds a response as a tree of [`Value`]s, each object an `IndexMap` and each string a `String` of
+//! its own, which the server then writes out and frees. On a page of 50 sites with their departments and regions,
+//! building, writing and freeing that tree was about 45 % of Maillage's instructions (issue #16,
+//! docs/PERFORMANCE.md). When the request carries [`JsonFragments`] (the HTTP endpoint's requests do), an object
+//! whose whole selection is in memory (`crate::kit::memory`) is written straight to JSON text, kept in the tree as
+//! one [`fragment`]; [`write_data`] writes the tree with each fragment's text in place.
+//!
+//! A fragment is a `Value::Binary` holding a mark, the number of fields written in it (the response's actual cost
+//! counts them, [`fragment_fields`]) and the text. No field of the schema returns binary data, and only requests
+//! whose response [`write_data`] writes carry [`JsonFragments`]: a response executed without it (the WebSocket
+//! transport, the CLI, tests reading `Value`s) holds no fragment. [`write_data`] writes any other value exactly as
+//! `serde_json` writes async-graphql's tree (a test compares both), so a response reads the same either way.
+
+use async_graphql::Value;
+use serde::Serializer;
+use std::io::Write;
+
+/// Request data asking objects resolved from memory to be left in the response as JSON fragments: only for a
+/// response whose `data` [`write_data`] writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonFragments;
+
+/// What begins a fragment's bytes: no binary value of async-graphql's tree is a fragment by chance.
+const MARK: &[u8; 4] = b"\0mjf";
+
+/// The length of a fragment's head: the mark, then its number of fields (`u32`, little-endian).
+const HEAD: usize = MARK.len() + 4;
+
+/// A fragment being written: the head, then JSON text; [`Fragment::finish`] makes it the tree's value.
+pub(crate) struct Fragment {
+    bytes: Vec<u8>,
+    fields: u32,
+}
+
+impl Fragment {
+    /// An empty fragment with room for `capacity` bytes of text.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let mut bytes = Vec::with_capacity(HEAD + capacity);
+        bytes.extend_from_slice(MARK);
+        bytes.extend_from_slice(&[0; 4]);
+        Self { bytes, fields: 0 }
+    }
+
+    /// The text written so far, to write more.
+    pub(crate) fn text(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Counts one more field written (an object's entry, at any depth).
+    pub(crate) fn field(&mut self) {
+        self.fields = self.fields.saturating_add(1);
+    }
+
+    /// The fragment as a value of the response's tree.
+    pub(crate) fn finish(mut self) -> Value {
+        self.bytes[MARK.len()..HEAD].copy_from_slice(&self.fields.to_le_bytes());
+        Value::Binary(self.bytes.into())
+    }
+}
+
+/// The JSON text and field count of `value` when it is a fragment.
+fn fragment(value: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, text) = value.split_at_checked(HEAD)?;
+    let (mark, fields) = head.split_at(MARK.len());
+    if mark != MARK {
+        return None;
+    }
+    let fields = u32::from_le_bytes(fields.try_into().ok()?);
+    Some((fields, text))
+}
+
+/// The number of fields (object entries, at every depth) written in `value` when it is a fragment: what its
+/// objects would count in async-graphql's tree (`crate::cost::actual_cost`).
+pub fn fragment_fields(value: &Value) -> Option<u64> {
+    match value {
+        Value::Binary(bytes) => fragment(bytes).map(|(fields, _)| u64::from(fields)),
+        _ => None,
+    }
+}
+
+/// Writes `value` as `serde_json` writes async-graphql's tree, each fragment's text in its place.
+pub fn write_data(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Boolean(true) => out.extend_from_slice(b"true"),
+        Value::Boolean(false) => out.extend_from_slice(b"false"),
+        Value::Number(number) => write_number(out, number),
+        Value::String(text) => write_str(out, text),
+        Value::Enum(name) => write_str(out, name),
+        Value::Binary(bytes) => match fragment(bytes) {
+            Some((_, text)) => out.extend_from_slice(text),
+            // As serde_json writes bytes: an array of numbers.
+            None => {
+                out.push(b'[');
+                for (i, byte) in bytes.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    // A `Vec` takes every byte.
+                    let _ = write!(out, "{byte}");
+                }
+                out.push(b']');
+            }
+        },
+        Value::List(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_data(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_data(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Writes `text` as a JSON string, escaped as `serde_json` escapes it.
+pub fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing to a `Vec` cannot fail, nor can a string be refused.
+    let _ = serde_json::Serializer::new(&mut *out).serialize_str(text);
+}
+
+/// Writes `number` as `serde_json` writes it.
+fn write_number(out: &mut Vec<u8>, number: &serde_json::Number) {
+    // As above: a `Vec` takes every byte, and a `Number` is always finite.
+    let _ = serde::Serialize::serialize(number, &mut serde_json::Serializer::new(&mut *out));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use async_graphql::Name;
+    use async_graphql::indexmap::IndexMap;
+
+    fn object(entries: Vec<(&str, Value)>) -> Value {
+        Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (Name::new(k), v))
+                .collect::<IndexMap<_, _>>(),
+        )
+    }
+
+    /// Every kind of value, every character that JSON escapes or not, numbers of each kind: the same bytes as
+    /// serde_json writing async-graphql's tree.
+    #[test]
+    fn values_are_written_as_serde_json_writes_them() {
+        let every_char: String = (0u32..0x250)
+            .chain([0x2028, 0x2029, 0xfeff, 0x1f600])
+            .filter_map(char::from_u32)
+            .collect();
+        let numbers: Vec<Value> = [
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(1.5),
+            serde_json::json!(-0.0),
+            serde_json::json!(1e300),
+            serde_json::json!(48.856_613_999_999_9),
+        ]
+        .into_iter()
+        .map(|n| Value::from_json(n).unwrap())
+        .collect();
+        let value = object(vec![
+            ("null", Value::Null),
+            ("true", Value::Boolean(true)),
+            ("false", Value::Boolean(false)),
+            ("numbers", Value::List(numbers)),
+            ("text", Value::String(every_char.clone())),
+            ("empty", Value::String(String::new())),
+            ("enum", Value::Enum(Name::new("ACTIVE"))),
+            ("bytes", Value::Binary(vec![0u8, 1, 255, 109].into())),
+            ("short", Value::Binary(b"\0mj".to_vec().into())),
+            ("emptyList", Value::List(vec![])),
+            ("emptyObject", Value::Object(IndexMap::new())),
+            (
+                "nested",
+                Value::List(vec![
+                    object(vec![
+                        ("a\"b\\c\n", Value::Null),
+                        (every_char.as_str(), Value::from(3)),
+                    ]),
+                    Value::List(vec![Value::Null, Value::String("é\u{7f}".into())]),
+                ]),
+            ),
+        ]);
+        let mut written = Vec::new();
+        write_data(&mut written, &value);
+        let expected = serde_json::to_vec(&value).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(&expected)
+        );
+        assert_eq!(written, expected);
+    }
+
+    /// A fragment's text is written in place and its fields counted.
+    #[test]
+    fn fragments_are_written_in_place() {
+        let mut fragment = Fragment::new(8);
+        fragment.text().extend_from_slice(b"{\"a\":1}");
+        fragment.field();
+        let value = fragment.finish();
+        assert_eq!(fragment_fields(&value), Some(1));
+        assert_eq!(fragment_fields(&Value::Binary(vec![1, 2].into())), None);
+        assert_eq!(fragment_fields(&Value::Null), None);
+        let tree = object(vec![("x", Value::List(vec![value.clone(), value]))]);
+        let mut written = Vec::new();
+        write_data(&mut written, &tree);
+        assert_eq!(written, br#"{"x":[{"a":1},{"a":1}]}"#);
+    }
+}
