@@ -528,6 +528,30 @@ async fn fields_from_memory_answer_as_their_resolvers() {
         assert_eq!(site["a"], plain[i]["sourceId"]);
         assert_eq!(site["v"], plain[i]["version"]);
     }
+    // Two fields under one key, which async-graphql merges: such a document gets no JSON fragments
+    // (`maillage_graphql::kit::json::writes_fragments`), and each site has both parts.
+    let merged = ask(
+        "{ sites(first: 20) { nodes { name department { code } } nodes { sourceId department { name } } } }"
+            .to_owned(),
+    )
+    .await;
+    assert_eq!(merged.len(), plain.len());
+    for (i, site) in merged.iter().enumerate() {
+        let department = &plain[i]["department"];
+        assert_eq!(
+            site,
+            &json!({
+                "name": plain[i]["name"],
+                "department": if department.is_null() {
+                    json!(null)
+                } else {
+                    json!({ "code": department["code"], "name": department["name"] })
+                },
+                "sourceId": plain[i]["sourceId"],
+            }),
+            "site {i}"
+        );
+    }
     let twice = ask("{ sites(first: 20) { nodes { name name sourceId } } }".to_owned()).await;
     for (i, site) in twice.iter().enumerate() {
         assert_eq!(

@@ -23,7 +23,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maillage_core::Code;
-use maillage_graphql::kit::json::{JsonFragments, write_data};
+use maillage_graphql::kit::json::{JsonFragments, write_data, writes_fragments};
 use maillage_graphql::{RequestState, cost};
 use serde::Deserialize;
 use serde_json::json;
@@ -678,11 +678,7 @@ impl<'a> Pipeline<'a> {
             self.caller.actor.clone(),
             self.caller.request_id.clone(),
         );
-        // `respond` writes the response with `write_data`, which writes the fragments this asks for in place.
-        let mut request = request
-            .data(state)
-            .data(self.app.webhook_policy)
-            .data(JsonFragments);
+        let mut request = request.data(state).data(self.app.webhook_policy);
         let (operation_name, operation_type) =
             checked.parsed.as_ref().map_or((None, "unknown"), |doc| {
                 let (name, ty) = maillage_graphql::telemetry::selected_operation(
@@ -692,6 +688,11 @@ impl<'a> Pipeline<'a> {
                 (name.map(str::to_owned), ty)
             });
         if let Some(doc) = checked.parsed {
+            // `respond` writes the response with `write_data`, which writes in place the fragments this asks for
+            // (none for a document whose fields async-graphql would merge).
+            if writes_fragments(&doc) {
+                request.data.insert(JsonFragments);
+            }
             request.set_parsed_query(doc);
         }
         let analysis = Some(checked.analysis);

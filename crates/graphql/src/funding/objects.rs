@@ -10,6 +10,7 @@ use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, encode};
+use crate::kit::memory::MemoryConnection;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use maillage_core::DepartmentCode;
@@ -441,7 +442,7 @@ impl PassProgrammeNode {
         #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
         #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<SiteNode>> {
+    ) -> async_graphql::Result<MemoryConnection<SiteNode>> {
         let s = state(ctx)?;
         // Page the programme's site ids first, then read only that page's sites.
         let request = page_request(ctx, PageArgs::new(first, after, last, before))?;
@@ -466,6 +467,6 @@ impl PassProgrammeNode {
             has_previous_page: ids.has_previous_page,
             total_count: ids.total_count,
         };
-        Ok(connection(page, SiteNode::new))
+        Ok(MemoryConnection(connection(page, SiteNode::new)))
     }
 }

@@ -19,12 +19,19 @@ pub type Connection<N> = async_graphql::connection::Connection<String, N, TotalC
 /// The connection's `totalCount`.
 pub struct TotalCount(Option<u64>);
 
+impl TotalCount {
+    /// The value of `totalCount`: 0 when it was not counted, `i32::MAX` beyond.
+    pub(crate) fn value(&self) -> i32 {
+        self.0.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
 /// The connection's `totalCount`.
 #[Object]
 impl TotalCount {
     /// Number of items matching the filter, all pages together (counted only when selected).
     async fn total_count(&self) -> i32 {
-        self.0.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+        self.value()
     }
 }
 

@@ -13,13 +13,78 @@
 //! transport, the CLI, tests reading `Value`s) holds no fragment. [`write_data`] writes any other value exactly as
 //! `serde_json` writes async-graphql's tree (a test compares both), so a response reads the same either way.
 
-use async_graphql::Value;
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, Value};
 use std::io::Write;
 
 /// Request data asking objects resolved from memory to be left in the response as JSON fragments: only for a
 /// response whose `data` [`write_data`] writes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonFragments;
+
+/// Whether the responses of `doc` may hold fragments: no selection set of it has two fields under one response key,
+/// directly or through its fragments (inline or spread).
+///
+/// Why: async-graphql merges two fields under one key into one value, object into object and list item into list
+/// item (`{ nodes { name } nodes { code } }`); a fragment is text and cannot be merged, so an object written as one
+/// would lose the other field's part. Such documents are rare (tools generating queries from several fragments);
+/// their requests go without fragments, answered as before. A document too large to check quickly (fragments
+/// spread within fragments many times, or in a cycle, which validation refuses later) is answered without either.
+pub fn writes_fragments(doc: &ExecutableDocument) -> bool {
+    let mut budget = FRAGMENT_CHECK_BUDGET;
+    doc.operations.iter().all(|(_, operation)| {
+        keys_unique(
+            doc,
+            &operation.node.selection_set.node,
+            &mut Vec::new(),
+            &mut budget,
+        )
+    })
+}
+
+/// The most selections [`writes_fragments`] looks at.
+const FRAGMENT_CHECK_BUDGET: usize = 10_000;
+
+/// Whether the fields of `set` (with those of its fragments, all under one object) have response keys unlike
+/// each other's and unlike `keys`, and so on below each field; `budget` counts the selections looked at.
+fn keys_unique<'d>(
+    doc: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    keys: &mut Vec<&'d Name>,
+    budget: &mut usize,
+) -> bool {
+    for selection in &set.items {
+        let Some(left) = budget.checked_sub(1) else {
+            return false;
+        };
+        *budget = left;
+        let unique = match &selection.node {
+            Selection::Field(field) => {
+                let key = &field.node.response_key().node;
+                if keys.contains(&key) {
+                    return false;
+                }
+                keys.push(key);
+                keys_unique(doc, &field.node.selection_set.node, &mut Vec::new(), budget)
+            }
+            Selection::InlineFragment(inline) => {
+                keys_unique(doc, &inline.node.selection_set.node, keys, budget)
+            }
+            Selection::FragmentSpread(spread) => {
+                match doc.fragments.get(&spread.node.fragment_name.node) {
+                    Some(fragment) => {
+                        keys_unique(doc, &fragment.node.selection_set.node, keys, budget)
+                    }
+                    None => false,
+                }
+            }
+        };
+        if !unique {
+            return false;
+        }
+    }
+    true
+}
 
 /// What begins a fragment's bytes: no binary value of async-graphql's tree is a fragment by chance.
 const MARK: &[u8; 4] = b"\0mjf";
@@ -268,6 +333,49 @@ mod tests {
             String::from_utf8_lossy(&expected)
         );
         assert_eq!(written, expected);
+    }
+
+    /// Documents with two fields under one key anywhere (through fragments too) get no fragments; so do
+    /// documents too large to check, or whose fragments spread in a cycle.
+    #[test]
+    fn documents_merging_fields_get_no_fragments() {
+        let writes = |q: &str| writes_fragments(&async_graphql::parser::parse_query(q).unwrap());
+        assert!(writes("{ sites { nodes { name department { name } } } }"));
+        assert!(writes(
+            "{ a: sites { nodes { name } } b: sites { nodes { name } } }"
+        ));
+        assert!(writes(
+            "query { sites { nodes { ...F } } } fragment F on Site { name code }"
+        ));
+        assert!(writes("query P { x } query Q { x }"));
+        assert!(!writes("{ sites { nodes { name } nodes { code } } }"));
+        assert!(!writes(
+            "{ sites { nodes { name department { code } department { name } } } }"
+        ));
+        assert!(!writes("{ sites { nodes { name ... on Site { name } } } }"));
+        assert!(!writes("{ s: sites { n } s: hubs { n } }"));
+        assert!(!writes(
+            "{ sites { nodes { name ...F } } } fragment F on Site { name }"
+        ));
+        assert!(!writes(
+            "{ sites { ...F } } fragment F on X { ...G } fragment G on X { ...F }"
+        ));
+        assert!(!writes("{ sites { ...Missing } }"));
+        // Each fragment spreads the next twice, under two keys: 2^30 selections, given up after the budget.
+        let mut doubling = String::from("{ ...F0 }");
+        for i in 0..30 {
+            let j = i + 1;
+            doubling.push_str(&format!(
+                " fragment F{i} on Q {{ a: f {{ ...F{j} }} b: f {{ ...F{j} }} }}"
+            ));
+        }
+        doubling.push_str(" fragment F30 on Q { x }");
+        assert!(!writes(&doubling));
+        let shallow = doubling.replace(
+            "fragment F5 on Q { a: f { ...F6 } b: f { ...F6 } }",
+            "fragment F5 on Q { x }",
+        );
+        assert!(writes(&shallow), "2^6 selections are checked");
     }
 
     /// A fragment's text is written in place and its fields counted.

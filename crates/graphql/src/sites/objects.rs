@@ -1,6 +1,6 @@
 //! The `Site` object and its connection.
 
-use crate::kit::connection::{Connection, connection};
+use crate::kit::connection::connection;
 use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::error::coded;
@@ -10,7 +10,8 @@ use crate::kit::handles::{
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
 use crate::kit::memory::{
-    Answer, FromMemory, Out, nullable, nullable_text, object_in_memory, scalar, text,
+    Answer, FromMemory, MemoryConnection, Out, nullable, nullable_text, object_in_memory, scalar,
+    text,
 };
 use crate::kit::{RequestState, state};
 use async_graphql::parser::types::Field;
@@ -464,7 +465,7 @@ pub async fn site_connection(
     ctx: &Context<'_>,
     page: Page<Site>,
     parent: Option<&Department>,
-) -> async_graphql::Result<Connection<SiteNode>> {
+) -> async_graphql::Result<MemoryConnection<SiteNode>> {
     let s = state(ctx)?;
     let look = ctx.look_ahead();
     let selects = |field: &str| {
@@ -535,8 +536,8 @@ pub async fn site_connection(
             crate::counsellors::prefetch_site_counsellors(ctx, selections, sites).await;
     }
     let related = Arc::new(related);
-    Ok(connection(page, |site| SiteNode {
+    Ok(MemoryConnection(connection(page, |site| SiteNode {
         site,
         related: Arc::clone(&related),
-    }))
+    })))
 }

@@ -2,10 +2,11 @@
 
 use super::inputs::{SiteFilterInput, SiteOrderByInput, parts_for, sites_args};
 use super::objects::site_connection;
-use crate::kit::connection::{Connection, PageArgs};
+use crate::kit::connection::PageArgs;
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, decode_int};
+use crate::kit::memory::MemoryConnection;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
 use maillage_core::Code;
@@ -34,7 +35,7 @@ impl SitesQuery {
         #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
         #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<SiteNode>> {
+    ) -> async_graphql::Result<MemoryConnection<SiteNode>> {
         let s = state(ctx)?;
         let mut filter = filter;
         let sync = maillage_sites::SiteSync {

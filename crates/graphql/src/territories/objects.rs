@@ -8,7 +8,9 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
-use crate::kit::memory::{Answer, FromMemory, Out, object_in_memory, scalar, text};
+use crate::kit::memory::{
+    Answer, FromMemory, MemoryConnection, Out, object_in_memory, scalar, text,
+};
 use crate::kit::{RequestState, state};
 use crate::sites::{
     DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
@@ -176,7 +178,7 @@ impl DepartmentFields {
         #[graphql(desc = "Page size reading backward, 0 to 100 (default 20).")] last: Option<i32>,
         #[graphql(desc = "Cursor of the first item of the next page: read backward from it.")]
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<SiteNode>> {
+    ) -> async_graphql::Result<MemoryConnection<SiteNode>> {
         let _s = state(ctx)?;
         let args = sites_args(
             ctx,
