@@ -533,33 +533,9 @@ pub fn nesting_depth(text: &str) -> usize {
     max
 }
 
-/// What a response really contained, in the unit of the static cost: one per field present in `data` (each item
-/// of a list of objects counting its own fields, a JSON fragment the fields written in it,
-/// [`crate::kit::json`]). Always at most the static cost, except where a list outgrew its estimate.
-pub fn actual_cost(data: &async_graphql::Value) -> u64 {
-    fn fields(value: &async_graphql::Value) -> u64 {
-        match value {
-            async_graphql::Value::Object(map) => map
-                .values()
-                .map(|v| 1 + inner(v))
-                .fold(0u64, u64::saturating_add),
-            _ => 0,
-        }
-    }
-    fn inner(value: &async_graphql::Value) -> u64 {
-        match value {
-            async_graphql::Value::Object(_) => fields(value),
-            async_graphql::Value::Binary(_) => {
-                crate::kit::json::fragment_fields(value).unwrap_or(0)
-            }
-            async_graphql::Value::List(items) => {
-                items.iter().map(inner).fold(0u64, u64::saturating_add)
-            }
-            _ => 0,
-        }
-    }
-    fields(data)
-}
+/// What a response really contained, in the unit of the static cost; defined with the JSON fragments whose fields
+/// it counts.
+pub use crate::kit::json::actual_cost;
 
 #[cfg(test)]
 mod tests;

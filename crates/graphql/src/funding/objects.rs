@@ -5,12 +5,12 @@ use super::inputs::{
     DrillDownAxis, GrantStatusGql, HostKindGql, RuleSchemeGql, TargetKindGql, count,
 };
 use super::money::MoneyNode;
+use crate::kit::connection::MemoryConnection;
 use crate::kit::connection::{Connection, PageArgs, connection, page_request};
 use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, encode};
-use crate::kit::memory::MemoryConnection;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use maillage_core::DepartmentCode;

@@ -137,11 +137,35 @@ fn fragment(value: &[u8]) -> Option<(u32, &[u8])> {
 
 /// The number of fields (object entries, at every depth) written in `value` when it is a fragment: what its
 /// objects would count in async-graphql's tree (`crate::cost::actual_cost`).
-pub fn fragment_fields(value: &Value) -> Option<u64> {
+fn fragment_fields(value: &Value) -> Option<u64> {
     match value {
         Value::Binary(bytes) => fragment(bytes).map(|(fields, _)| u64::from(fields)),
         _ => None,
     }
+}
+
+/// What a response really contained, in the unit of the static cost: one per field present in `data` (each item
+/// of a list of objects counting its own fields, a fragment the fields written in it). The static cost is
+/// `crate::cost`'s. Always at most the static cost, except where a list outgrew its estimate.
+pub fn actual_cost(data: &Value) -> u64 {
+    fn fields(value: &Value) -> u64 {
+        match value {
+            Value::Object(map) => map
+                .values()
+                .map(|v| 1 + inner(v))
+                .fold(0u64, u64::saturating_add),
+            _ => 0,
+        }
+    }
+    fn inner(value: &Value) -> u64 {
+        match value {
+            Value::Object(_) => fields(value),
+            Value::Binary(_) => fragment_fields(value).unwrap_or(0),
+            Value::List(items) => items.iter().map(inner).fold(0u64, u64::saturating_add),
+            _ => 0,
+        }
+    }
+    fields(data)
 }
 
 /// Writes `value` as `serde_json` writes async-graphql's tree, each fragment's text in its place.

@@ -21,21 +21,16 @@
 //! It relies on the schema having no async-graphql extension (see [`crate::engine`]): with one, async-graphql sends
 //! each field through the extensions, which this path does not.
 
-use crate::kit::connection::Connection;
 use crate::kit::json::{self, Fragment, JsonFragments};
-use async_graphql::OutputType;
-use async_graphql::connection::{Edge, EmptyFields, PageInfo};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use async_graphql::parser::types::{Field, Selection};
-use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::{ContainerType, resolve_container};
 use async_graphql::{ContextSelectionSet, Name, Positioned, ScalarType, ServerResult, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
-use std::io::Write as _;
 use std::pin::Pin;
 
 /// An object that can give some of its fields from memory, exactly as their resolvers would.
@@ -82,7 +77,7 @@ impl Answer<'_> {
     }
 
     /// Writes the value as JSON, as [`json::write_data`] writes it in the tree.
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {
             Answer::Text(text) => json::write_str(out, text),
             Answer::Value(value) => json::write_data(out, value),
@@ -369,12 +364,12 @@ fn plan<'a, T: FromMemory>(
 
 /// Room for the text of one object written as a fragment at first: a site with its department and region is
 /// about 200 bytes.
-const FRAGMENT_CAPACITY: usize = 256;
+pub(crate) const FRAGMENT_CAPACITY: usize = 256;
 
 /// Writes `root`'s object for the selection `ctx` into `fragment`, as [`plan`] and [`object`] would build it when
 /// every field is in memory; `false`, with the fragment to be dropped, when a field is not, or the selection is one
 /// [`plan`] does not reproduce.
-fn write_object<T: FromMemory>(
+pub(crate) fn write_object<T: FromMemory>(
     ctx: &ContextSelectionSet<'_>,
     root: &T,
     fragment: &mut Fragment,
@@ -400,7 +395,7 @@ fn write_object<T: FromMemory>(
 /// it, and each other field's value by `value`, which returns `false` when it cannot write it. `false` also for a
 /// selection [`plan`] does not reproduce (a fragment, a directive, a field with arguments, two fields under one
 /// key); the fragment is then to be dropped.
-fn write_selection(
+pub(crate) fn write_selection(
     ctx: &ContextSelectionSet<'_>,
     fragment: &mut Fragment,
     type_name: &dyn Fn() -> Cow<'static, str>,
@@ -443,145 +438,6 @@ fn write_selection(
         fragment.field();
     }
     fragment.text().push(b'}');
-    true
-}
-
-/// A connection of objects that give their fields from memory ([`FromMemory`]): the same GraphQL type as
-/// [`Connection<N>`], written whole as one JSON fragment ([`json`]) when the request asks for fragments and all it
-/// selects is in memory (its nodes' fields, `totalCount`, `pageInfo`, the edges' cursors), else resolved as
-/// [`Connection<N>`] resolves.
-///
-/// Why: async-graphql resolves a list item by item, each item a future (in a `FuturesOrdered` beyond 30 items),
-/// and the connection as an object of its own; on a page of 50 sites whose fields were all written from memory,
-/// that machinery was about 6 % of the request (issue #16).
-pub struct MemoryConnection<N: OutputType>(pub Connection<N>);
-
-impl<N: FromMemory> OutputType for MemoryConnection<N> {
-    fn type_name() -> Cow<'static, str> {
-        <Connection<N> as OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Connection<N> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut Registry) -> String {
-        <Connection<N> as OutputType>::create_type_info(registry)
-    }
-
-    fn introspection_type_name(&self) -> Cow<'static, str> {
-        self.0.introspection_type_name()
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ContextSelectionSet<'_>,
-        field: &Positioned<Field>,
-    ) -> ServerResult<Value> {
-        if ctx.data_opt::<JsonFragments>().is_some() {
-            let capacity = FRAGMENT_CAPACITY.saturating_mul(self.0.edges.len().max(1));
-            let mut fragment = Fragment::new(capacity);
-            if write_connection(ctx, &self.0, &mut fragment) {
-                return Ok(fragment.finish());
-            }
-        }
-        self.0.resolve(ctx, field).await
-    }
-}
-
-/// Writes `connection` for the selection `ctx` into `fragment`, as async-graphql's `Connection` resolves it;
-/// `false` when something selected is not in memory or not reproduced here (see [`MemoryConnection`]).
-fn write_connection<N: FromMemory>(
-    ctx: &ContextSelectionSet<'_>,
-    connection: &Connection<N>,
-    fragment: &mut Fragment,
-) -> bool {
-    let type_name = || connection.introspection_type_name();
-    write_selection(ctx, fragment, &type_name, |fragment, field| {
-        let node = &field.node;
-        let leaf = node.selection_set.node.items.is_empty();
-        let ctx_field = ctx.with_field(field);
-        let below = ctx_field.with_selection_set(&node.selection_set);
-        match (node.name.node.as_str(), leaf) {
-            ("totalCount", true) => {
-                // A `Vec` takes every byte.
-                let _ = write!(fragment.text(), "{}", connection.additional_fields.value());
-                true
-            }
-            ("nodes", false) => write_list(fragment, &connection.edges, |fragment, i, edge| {
-                write_object(&below.with_index(i), &edge.node, fragment)
-            }),
-            ("edges", false) => write_list(fragment, &connection.edges, |fragment, i, edge| {
-                let ctx_edge = below.with_index(i);
-                let type_name = || edge.introspection_type_name();
-                write_selection(&ctx_edge, fragment, &type_name, |fragment, field| {
-                    let node = &field.node;
-                    match (
-                        node.name.node.as_str(),
-                        node.selection_set.node.items.is_empty(),
-                    ) {
-                        ("cursor", true) => {
-                            json::write_str(fragment.text(), &edge.cursor);
-                            true
-                        }
-                        ("node", false) => {
-                            let ctx_field = ctx_edge.with_field(field);
-                            let ctx_node = ctx_field.with_selection_set(&node.selection_set);
-                            write_object(&ctx_node, &edge.node, fragment)
-                        }
-                        _ => false,
-                    }
-                })
-            }),
-            ("pageInfo", false) => {
-                let type_name = || <PageInfo as OutputType>::type_name();
-                fn cursor<N: OutputType>(
-                    edge: Option<&Edge<String, N, EmptyFields>>,
-                ) -> Answer<'_> {
-                    match edge {
-                        Some(edge) => Answer::Text(&edge.cursor),
-                        None => Answer::Value(Value::Null),
-                    }
-                }
-                write_selection(&below, fragment, &type_name, |fragment, field| {
-                    let node = &field.node;
-                    if !node.selection_set.node.items.is_empty() {
-                        return false;
-                    }
-                    let answer = match node.name.node.as_str() {
-                        "hasPreviousPage" => {
-                            Answer::Value(Value::Boolean(connection.has_previous_page))
-                        }
-                        "hasNextPage" => Answer::Value(Value::Boolean(connection.has_next_page)),
-                        "startCursor" => cursor(connection.edges.first()),
-                        "endCursor" => cursor(connection.edges.last()),
-                        _ => return false,
-                    };
-                    answer.write(fragment.text());
-                    true
-                })
-            }
-            _ => false,
-        }
-    })
-}
-
-/// Writes `items` as a JSON list, each item by `item` (given its index); `false` as soon as one cannot be written.
-fn write_list<I>(
-    fragment: &mut Fragment,
-    items: &[I],
-    mut item: impl FnMut(&mut Fragment, usize, &I) -> bool,
-) -> bool {
-    fragment.text().push(b'[');
-    for (i, one) in items.iter().enumerate() {
-        if i > 0 {
-            fragment.text().push(b',');
-        }
-        if !item(fragment, i, one) {
-            return false;
-        }
-    }
-    fragment.text().push(b']');
     true
 }
 
@@ -641,275 +497,4 @@ macro_rules! object_from_memory {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use async_graphql::{EmptyMutation, EmptySubscription, Object, Request, Schema};
-
-    /// An object of the test schema: `name`, `n` and `inner` in memory, `slow` and `fails` through resolvers.
-    struct Place {
-        name: String,
-        n: i32,
-        inner: Option<Box<Place>>,
-    }
-
-    crate::object_from_memory!(
-        /// The test object's resolvers.
-        struct PlaceFields for Place
-    );
-
-    impl FromMemory for Place {
-        fn field_from_memory(&self, name: &str) -> Option<Answer<'_>> {
-            match name {
-                "name" => Some(text(&self.name)),
-                "n" => Some(scalar(&self.n)),
-                _ => None,
-            }
-        }
-
-        fn object_from_memory(
-            &self,
-            ctx: &ContextSelectionSet<'_>,
-            field: &Positioned<Field>,
-            out: &mut Out<'_>,
-        ) -> bool {
-            field.node.name.node == "inner"
-                && object_in_memory(ctx, field, self.inner.as_deref(), out)
-        }
-    }
-
-    #[Object(name = "Place")]
-    impl PlaceFields {
-        async fn name(&self) -> &str {
-            &self.name
-        }
-        async fn n(&self) -> i32 {
-            self.n
-        }
-        async fn inner(&self) -> Option<&Place> {
-            self.inner.as_deref()
-        }
-        async fn slow(&self) -> String {
-            tokio::task::yield_now().await;
-            format!("slow {}", self.name)
-        }
-        async fn fails(&self) -> async_graphql::Result<Option<i32>> {
-            Err("no".into())
-        }
-        async fn echo(&self, x: i32) -> i32 {
-            x
-        }
-    }
-
-    struct Query;
-
-    fn places() -> Vec<Place> {
-        let place = |name: &str, n, inner| Place {
-            name: name.to_owned(),
-            n,
-            inner,
-        };
-        let lyon = place("Lyon \"2\"\n\u{1}é", 2, None);
-        vec![
-            place("Rhône", 69, Some(Box::new(lyon))),
-            place("Ain", 1, None),
-        ]
-    }
-
-    #[Object]
-    impl Query {
-        async fn places(&self) -> Vec<Place> {
-            places()
-        }
-
-        /// The places as a connection, or none of them.
-        async fn page(&self, empty: Option<bool>) -> MemoryConnection<Place> {
-            let items = if empty == Some(true) {
-                Vec::new()
-            } else {
-                places()
-            };
-            let page = maillage_core::pagination::Page {
-                items: items
-                    .into_iter()
-                    .map(|p| (maillage_core::pagination::Cursor::encode(&p.n), p))
-                    .collect(),
-                has_next_page: true,
-                has_previous_page: false,
-                total_count: Some(7),
-            };
-            MemoryConnection(crate::kit::connection::connection(page, |p| p))
-        }
-    }
-
-    /// The response's `data` and errors run with fragments and without, written out, with their actual costs.
-    async fn both_ways(query: &str) -> [(Vec<u8>, String, u64, usize); 2] {
-        let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
-        let mut out = Vec::new();
-        for fragments in [true, false] {
-            let mut request = Request::new(query);
-            let doc = async_graphql::parser::parse_query(query).unwrap();
-            if fragments && json::writes_fragments(&doc) {
-                request = request.data(JsonFragments);
-            }
-            let response = schema.execute(request).await;
-            let mut data = Vec::new();
-            json::write_data(&mut data, &response.data);
-            let binaries = match &response.data {
-                Value::Object(map) => match map.get("places").or_else(|| map.get("page")) {
-                    Some(Value::List(items)) => items
-                        .iter()
-                        .filter(|v| matches!(v, Value::Binary(_)))
-                        .count(),
-                    Some(Value::Binary(_)) => 1,
-                    _ => 0,
-                },
-                _ => 0,
-            };
-            let errors = serde_json::to_string(&response.errors).unwrap();
-            out.push((
-                data,
-                errors,
-                crate::cost::actual_cost(&response.data),
-                binaries,
-            ));
-        }
-        out.try_into().unwrap()
-    }
-
-    /// With fragments, objects whose selection is all in memory are written as JSON, and the response reads
-    /// exactly as async-graphql's tree of the same request: the same bytes, errors and actual cost.
-    #[tokio::test]
-    async fn fragments_read_as_the_tree() {
-        let written = [
-            ("{ places { name n } }", 2),
-            (
-                "{ places { __typename b: name a: n inner { name inner { n } } } }",
-                2,
-            ),
-            // Ain's `inner` is null, which needs no resolver; Rhône's needs `slow`'s.
-            ("{ places { name inner { slow } } }", 1),
-            // async-graphql takes `@include` and `@skip` out of the document once it has applied them.
-            (
-                "{ places { name n @include(if: true) s: n @skip(if: true) } }",
-                2,
-            ),
-        ];
-        for (query, written) in written {
-            let [fragments, tree] = both_ways(query).await;
-            assert_eq!(fragments.3, written, "{query}: places written as fragments");
-            assert_eq!(tree.3, 0, "{query}: no fragment without JsonFragments");
-            assert_eq!(
-                String::from_utf8(fragments.0.clone()).unwrap(),
-                String::from_utf8(tree.0.clone()).unwrap(),
-                "{query}"
-            );
-            assert_eq!(fragments.1, tree.1, "{query}");
-            assert_eq!(fragments.2, tree.2, "{query}");
-        }
-        // A connection is written whole: its nodes, edges, cursors, page info and count.
-        let connections = [
-            ("{ page { nodes { name n } } }", 1),
-            (
-                "{ page { __typename totalCount t: totalCount pageInfo { __typename hasNextPage \
-                 hasPreviousPage startCursor endCursor } edges { __typename cursor node { name \
-                 inner { name __typename } } } nodes { n } } }",
-                1,
-            ),
-            (
-                "{ page(empty: true) { nodes { n } pageInfo { startCursor endCursor } } }",
-                1,
-            ),
-            // Not all in memory: resolved by async-graphql, each place then written as its own fragment.
-            ("{ page { nodes { name slow } } }", 0),
-            ("{ page { totalCount nodes { ... on Place { n } } } }", 0),
-            ("{ page { edges { node { n } } e: edges { cursor } } }", 1),
-            // Two fields under one key, which async-graphql merges.
-            ("{ page { nodes { n } nodes { name } } }", 0),
-        ];
-        for (query, written) in connections {
-            let [fragments, tree] = both_ways(query).await;
-            assert_eq!(
-                fragments.3, written,
-                "{query}: the connection written whole"
-            );
-            assert_eq!(tree.3, 0, "{query}: no fragment without JsonFragments");
-            assert_eq!(
-                String::from_utf8(fragments.0.clone()).unwrap(),
-                String::from_utf8(tree.0.clone()).unwrap(),
-                "{query}"
-            );
-            assert_eq!(fragments.1, tree.1, "{query}");
-            assert_eq!(fragments.2, tree.2, "{query}");
-        }
-        // Not all in memory, or not reproduced by the fragment path: the tree either way.
-        let resolved = [
-            "{ places { name slow } }",
-            "{ places { name fails } }",
-            "{ places { name echo(x: 3) } }",
-            "{ places { ... on Place { name } } }",
-            "{ places { name name } }",
-        ];
-        for query in resolved {
-            let [fragments, tree] = both_ways(query).await;
-            assert_eq!(fragments.3, 0, "{query}: not written as fragments");
-            assert_eq!(fragments.0, tree.0, "{query}");
-            assert_eq!(fragments.1, tree.1, "{query}");
-            assert_eq!(fragments.2, tree.2, "{query}");
-        }
-    }
-
-    /// The map [`object`] builds from `keys`, with the hashes [`KeyHashes`] gives.
-    fn built(hashes: &mut KeyHashes, keys: &[Name]) -> IndexMap<Name, Value> {
-        let mut map = IndexMap::with_hasher(hashes.state.clone());
-        for (i, key) in keys.iter().enumerate() {
-            let hash = hashes.hash(key);
-            if let RawEntryMut::Vacant(entry) = map.raw_entry_mut_v1().from_hash(hash, |k| k == key)
-            {
-                entry.insert_hashed_nocheck(
-                    hash,
-                    key.clone(),
-                    Value::from(i32::try_from(i).unwrap()),
-                );
-            }
-        }
-        map
-    }
-
-    /// Keys met again, at the same address or another, in another order, nested, past the number kept: every hash
-    /// is the hasher's own, so the maps find their keys as maps built by `insert` do.
-    #[test]
-    fn kept_hashes_are_the_hashers_own() {
-        let mut hashes = KeyHashes {
-            state: RandomState::new(),
-            keys: Vec::new(),
-            next: 0,
-        };
-        let site = ["sourceId", "name", "commune", "department"].map(Name::new);
-        let department = ["code", "name", "region"].map(Name::new);
-        let region = [Name::new("name")];
-        let many: Vec<Name> = (0..KEPT_HASHES + 10)
-            .map(|i| Name::new(format!("f{i}")))
-            .collect();
-        let mut shapes: Vec<Vec<Name>> = Vec::new();
-        for _ in 0..3 {
-            shapes.extend([region.to_vec(), department.to_vec(), site.to_vec()]);
-        }
-        shapes.push(site.iter().rev().cloned().collect());
-        shapes.push(many.clone());
-        shapes.extend([region.to_vec(), site.to_vec()]);
-        shapes.push(site.iter().map(|k| Name::new(k.as_str())).collect());
-        for keys in &shapes {
-            let map = built(&mut hashes, keys);
-            let mut expected = IndexMap::new();
-            for (i, key) in keys.iter().enumerate() {
-                assert_eq!(hashes.hash(key), hashes.state.hash_one(key), "{key}");
-                expected.insert(key.clone(), Value::from(i32::try_from(i).unwrap()));
-                assert_eq!(map.get(key.as_str()), expected.get(key.as_str()), "{key}");
-            }
-            assert_eq!(map, expected);
-            assert_eq!(expected, map);
-        }
-    }
-}
+mod tests;

@@ -1,5 +1,6 @@
 //! The `Site` object and its connection.
 
+use crate::kit::connection::MemoryConnection;
 use crate::kit::connection::connection;
 use crate::kit::date::Date;
 use crate::kit::error::IntoGql;
@@ -10,8 +11,7 @@ use crate::kit::handles::{
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
 use crate::kit::memory::{
-    Answer, FromMemory, MemoryConnection, Out, nullable, nullable_text, object_in_memory, scalar,
-    text,
+    Answer, FromMemory, Out, nullable, nullable_text, object_in_memory, scalar, text,
 };
 use crate::kit::{RequestState, state};
 use async_graphql::parser::types::Field;

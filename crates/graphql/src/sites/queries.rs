@@ -2,11 +2,11 @@
 
 use super::inputs::{SiteFilterInput, SiteOrderByInput, parts_for, sites_args};
 use super::objects::site_connection;
+use crate::kit::connection::MemoryConnection;
 use crate::kit::connection::PageArgs;
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::handles::SiteNode;
 use crate::kit::id::{NodeKind, decode_int};
-use crate::kit::memory::MemoryConnection;
 use crate::kit::state;
 use async_graphql::{Context, ID, Object};
 use maillage_core::Code;

@@ -1,5 +1,6 @@
 //! The `Region`, `Department` and `Hub` objects (their data: [`crate::kit::handles`]).
 
+use crate::kit::connection::MemoryConnection;
 use crate::kit::connection::{Connection, PageArgs};
 use crate::kit::error::{IntoGql, coded};
 use crate::kit::handles::{
@@ -8,9 +9,7 @@ use crate::kit::handles::{
 };
 use crate::kit::id::{NodeKind, encode};
 use crate::kit::loader::loader;
-use crate::kit::memory::{
-    Answer, FromMemory, MemoryConnection, Out, object_in_memory, scalar, text,
-};
+use crate::kit::memory::{Answer, FromMemory, Out, object_in_memory, scalar, text};
 use crate::kit::{RequestState, state};
 use crate::sites::{
     DepartmentSitesLoader, SiteFilterInput, SiteOrderByInput, site_connection, sites_args,
