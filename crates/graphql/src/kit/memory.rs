@@ -428,8 +428,7 @@ pub(crate) fn write_selection(
         if i > 0 {
             text.push(b',');
         }
-        json::write_str(text, key);
-        text.push(b':');
+        json::write_key(text, key);
         if node.name.node == "__typename" {
             json::write_str(fragment.text(), &type_name());
         } else if !node.arguments.is_empty() || !value(fragment, field) {
