@@ -81,7 +81,12 @@ async fn admit(
             .retry_after(crate::circuit::RETRY_AFTER_SECS));
         }
     };
-    let key = app.protection.caller_key(&actor, client, headers);
+    // An anonymous caller's key is its address, already written.
+    let key = if actor.role() == Role::Anonymous {
+        address
+    } else {
+        app.protection.caller_key(&actor, client, headers)
+    };
     if let Some(rate) = &app.protection.rate
         && let Err(exhausted) = rate.take(&key, 1)
     {

@@ -23,7 +23,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maillage_core::Code;
-use maillage_graphql::kit::json::{JsonFragments, write_data, writes_fragments};
+use maillage_graphql::kit::json::{JsonFragments, data_len_hint, write_data, writes_fragments};
 use maillage_graphql::{RequestState, cost};
 use serde::Deserialize;
 use serde_json::json;
@@ -905,7 +905,13 @@ impl Body<'_> {
     /// The body's JSON text. Written by hand around `data`, which [`write_data`] writes with the JSON fragments of
     /// the objects resolved from memory in place (`maillage_graphql::kit::json`); the rest by serde_json.
     fn to_vec(&self) -> serde_json::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(1024);
+        let data = if self.request_error {
+            0
+        } else {
+            data_len_hint(&self.response.data)
+        };
+        // The extensions and any errors: a few hundred bytes in most responses.
+        let mut out = Vec::with_capacity(data + 512);
         out.push(b'{');
         let entry = |out: &mut Vec<u8>, key: &str| {
             if out.len() > 1 {

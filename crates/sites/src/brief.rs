@@ -238,8 +238,7 @@ pub(crate) fn from_names(m: NamesRow) -> Result<(Site, String), SitesError> {
     let corrupt = |detail: String| SitesError::CorruptRow { id: m.id, detail };
     let department_code = m
         .department_code
-        .as_deref()
-        .map(DepartmentCode::parse)
+        .map(DepartmentCode::parse_owned)
         .transpose()
         .map_err(|e| corrupt(e.to_string()))?;
     let mut data = neutral_data(m.source_id, m.name);

@@ -9,7 +9,7 @@ use maillage_sites::query::SiteRead;
 use maillage_sites::{Site, SiteFilter, SiteOrder};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 db_loader!(
     /// Loads one page of sites per department, for the same arguments.
@@ -28,43 +28,57 @@ pub struct SitesArgs {
     /// What the selection reads of each site (the brief columns, the row, or the row and its multi-valued fields:
     /// `sites::inputs::selected_parts`), and whether it reads cursors.
     pub read: SiteRead,
-    /// The arguments as text, ending with whether cursors are read.
-    pub(crate) canonical: Arc<str>,
-    /// The length of the part of `canonical` before the cursors: requests equal on it are read together.
-    batch: usize,
+    /// The arguments as text, ending with whether cursors are read, and the length of its part before the
+    /// cursors (requests equal on it are read together): written when a loader first compares the arguments.
+    ///
+    /// Why lazily: a root `sites` list never goes through a loader, and writing the filter's `Debug` text was 1 % of
+    /// the instructions of a page of 50 sites (issue #16). The fields above are never changed after [`SitesArgs::new`]
+    /// (a changed field would leave this text stale).
+    key: OnceLock<(Box<str>, usize)>,
 }
 
 impl SitesArgs {
     /// Bundles the arguments; equality is on their canonical text (the filter holds floats, which are not `Eq`).
     pub fn new(filter: SiteFilter, order: SiteOrder, page: PageRequest, read: SiteRead) -> Self {
-        let mut canonical = format!("{filter:?}|{order:?}|{page:?}|{:?}", read.parts);
-        let batch = canonical.len();
-        canonical.push_str(if read.cursors { "|cursors" } else { "|" });
         Self {
             filter,
             order,
             page,
             read,
-            canonical: canonical.into(),
-            batch,
+            key: OnceLock::new(),
         }
+    }
+
+    /// The arguments as text, and the length of the part before whether cursors are read.
+    fn canonical(&self) -> (&str, usize) {
+        let (text, batch) = self.key.get_or_init(|| {
+            let mut text = format!(
+                "{:?}|{:?}|{:?}|{:?}",
+                self.filter, self.order, self.page, self.read.parts
+            );
+            let batch = text.len();
+            text.push_str(if self.read.cursors { "|cursors" } else { "|" });
+            (text.into(), batch)
+        });
+        (text, *batch)
     }
 
     /// What requests read together share: everything but whether they read cursors.
     fn batch_key(&self) -> &str {
-        self.canonical.get(..self.batch).unwrap_or(&self.canonical)
+        let (text, batch) = self.canonical();
+        text.get(..batch).unwrap_or(text)
     }
 }
 
 impl PartialEq for SitesArgs {
     fn eq(&self, other: &Self) -> bool {
-        self.canonical == other.canonical
+        self.canonical().0 == other.canonical().0
     }
 }
 impl Eq for SitesArgs {}
 impl Hash for SitesArgs {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.canonical.hash(state);
+        self.canonical().0.hash(state);
     }
 }
 
@@ -75,6 +89,9 @@ impl Loader<(DepartmentCode, SitesArgs)> for DepartmentSitesLoader {
     type Value = Arc<Page<Site>>;
     type Error = async_graphql::Error;
 
+    // The only interior mutability of `SitesArgs` is its key text, written once from fields that never change: its
+    // hash and equality never change either.
+    #[allow(clippy::mutable_key_type)]
     async fn load(
         &self,
         keys: &[(DepartmentCode, SitesArgs)],
