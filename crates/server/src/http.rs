@@ -542,15 +542,20 @@ impl<'a> Pipeline<'a> {
             .detail("depth", json!({ "limit": p.max_depth }));
             return Err(self.request_error(error, self.cost(None, 0, None)));
         }
-        let parsed = p.documents.parse(query);
-        let model = match self.endpoint {
-            Endpoint::Public => &self.app.cost_model,
-            Endpoint::Federation => &self.app.federation_cost_model,
+        let (model, model_key) = match self.endpoint {
+            Endpoint::Public => (&self.app.cost_model, 0),
+            Endpoint::Federation => (&self.app.federation_cost_model, 1),
         };
-        let analysis = parsed
-            .as_ref()
-            .map(|doc| model.analyze(doc, operation, variables))
-            .unwrap_or_default();
+        let (parsed, analysis) = match p.documents.parse_analyzed(
+            query,
+            model_key,
+            operation,
+            variables.is_empty(),
+            |doc| model.analyze(doc, operation, variables),
+        ) {
+            Some((doc, analysis)) => (Some(doc), analysis),
+            None => (None, cost::Analysis::default()),
+        };
         let requested = analysis.cost;
         let limit = if analysis.depth > p.max_depth {
             Some((
