@@ -22,6 +22,7 @@ use maillage_core::{Code, DepartmentCode, SiteId};
 use maillage_sites::{NewSite, Site, SiteParts, ValueKind};
 use maillage_territories::{Department, Hub};
 use ref_cast::RefCast;
+use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -476,14 +477,15 @@ pub async fn site_connection(
     if let Some(dep) = parent {
         related.departments.insert(dep.code.clone(), dep.clone());
     }
-    let mut codes: Vec<&DepartmentCode> = page
+    // Distinct, in the page's order, through a hash set: sorting them compared their text some 300 times on a page of
+    // 50 sites (2.5 % of its instructions, issue #16).
+    let mut seen = FxHashSet::default();
+    let codes: Vec<&DepartmentCode> = page
         .items
         .iter()
         .filter_map(|(_, site)| site.department_code.as_ref())
+        .filter(|code| seen.insert(*code))
         .collect();
-    // Unstable: equal codes are the same text, and the stable sort's scratch buffer was 2 % of a page of 50 sites.
-    codes.sort_unstable();
-    codes.dedup();
     if selects("department") {
         let snapshot = s.territories.snapshot(&s.db).await.gql()?;
         let missing: Vec<DepartmentCode> = codes
