@@ -32,9 +32,10 @@ pub struct SitesArgs {
     /// cursors (requests equal on it are read together): written when a loader first compares the arguments.
     ///
     /// Why lazily: a root `sites` list never goes through a loader, and writing the filter's `Debug` text was 1 % of
-    /// the instructions of a page of 50 sites (issue #16). The fields above are never changed after [`SitesArgs::new`]
-    /// (a changed field would leave this text stale).
-    key: OnceLock<(Box<str>, usize)>,
+    /// the instructions of a page of 50 sites (issue #16). Shared by clones: a loader clones its keys before it
+    /// hashes them, and each clone writing the text again doubled that cost on nested lists. The fields above are
+    /// never changed after [`SitesArgs::new`] (a changed field would leave this text stale).
+    key: Arc<OnceLock<(Box<str>, usize)>>,
 }
 
 impl SitesArgs {
@@ -45,7 +46,7 @@ impl SitesArgs {
             order,
             page,
             read,
-            key: OnceLock::new(),
+            key: Arc::default(),
         }
     }
 
