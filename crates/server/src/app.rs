@@ -8,6 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tower::ServiceBuilder;
 
 /// The HTTP application.
 pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
@@ -43,15 +44,21 @@ pub fn build_app(state: AppState, config: &ServeConfig) -> Router {
     if config.metrics_listen.is_none() {
         app = app.route("/metrics", get(crate::metrics::handler));
     }
-    // Innermost of the global layers: a panicking handler answers a 500 that still gets the CORS headers (a browser
-    // client can read it), compression, and the access log and metrics of `observe`.
-    app.layer(crate::panic::catch_panic())
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(crate::browser::compression())
-        .layer(axum::middleware::from_fn(crate::browser::cross_origin))
-        // Outermost: the request id, span, access log line and HTTP metrics cover every response, errors included.
-        .layer(axum::middleware::from_fn(crate::telemetry::observe))
-        .with_state(state)
+    // One `layer` call for the whole stack, not one per layer: axum boxes a route's service and its future at every
+    // `Router::layer`, and five calls cost five boxed futures moved per request (about 4 % of a page of 50 sites,
+    // issue #16). Applied to each route as before, so `observe` still reads the route (`MatchedPath`).
+    // From the outermost: the request id, span, access log line and HTTP metrics of `observe` cover every response,
+    // errors included; CORS; compression; the body limit; innermost, a panicking handler answers a 500 that still
+    // gets the CORS headers (a browser client can read it).
+    app.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(crate::telemetry::observe))
+            .layer(axum::middleware::from_fn(crate::browser::cross_origin))
+            .layer(crate::browser::compression())
+            .layer(DefaultBodyLimit::max(config.max_body_bytes))
+            .layer(crate::panic::catch_panic()),
+    )
+    .with_state(state)
 }
 
 /// `GET /metrics` alone, for `MAILLAGE_METRICS_LISTEN`: the address Prometheus scrapes on the internal network.
