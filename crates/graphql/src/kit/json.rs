@@ -13,6 +13,7 @@
 //! transport, the CLI, tests reading `Value`s) holds no fragment. [`write_data`] writes any other value exactly as
 //! `serde_json` writes async-graphql's tree (a test compares both), so a response reads the same either way.
 
+use crate::kit::selection::Checked;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Value};
 use std::io::Write;
@@ -96,6 +97,8 @@ const HEAD: usize = MARK.len() + 4;
 pub(crate) struct Fragment {
     bytes: Vec<u8>,
     fields: u32,
+    /// The selection sets written so far, checked once for all the objects of the fragment.
+    checked: Checked,
 }
 
 impl Fragment {
@@ -104,7 +107,27 @@ impl Fragment {
         let mut bytes = Vec::with_capacity(HEAD + capacity);
         bytes.extend_from_slice(MARK);
         bytes.extend_from_slice(&[0; 4]);
-        Self { bytes, fields: 0 }
+        Self {
+            bytes,
+            fields: 0,
+            checked: Checked::default(),
+        }
+    }
+
+    /// The selection sets checked for this fragment.
+    pub(crate) fn checked(&mut self) -> &mut Checked {
+        &mut self.checked
+    }
+
+    /// Writes the text before the value of field `field` of the checked set `set`: its key, after `{` or `,`.
+    pub(crate) fn write_checked_key(&mut self, set: usize, field: usize) {
+        if let Some(key) = self
+            .checked
+            .fields(set)
+            .and_then(|fields| fields.get(field))
+        {
+            self.bytes.extend_from_slice(&key.key);
+        }
     }
 
     /// The text written so far, to write more.

@@ -394,7 +394,8 @@ pub(crate) fn write_object<T: FromMemory>(
 /// Writes the object of the selection `ctx` into `fragment`: its keys in order, `__typename` as `type_name` gives
 /// it, and each other field's value by `value`, which returns `false` when it cannot write it. `false` also for a
 /// selection [`plan`] does not reproduce (a fragment, a directive, a field with arguments, two fields under one
-/// key); the fragment is then to be dropped.
+/// key); the fragment is then to be dropped. The selection is checked, and its keys written as JSON, once per
+/// fragment ([`crate::kit::selection`]): the objects of a list share them.
 pub(crate) fn write_selection(
     ctx: &ContextSelectionSet<'_>,
     fragment: &mut Fragment,
@@ -407,31 +408,27 @@ pub(crate) fn write_selection(
         fragment.text().extend_from_slice(b"null");
         return true;
     }
-    fragment.text().push(b'{');
-    for (i, selection) in items.iter().enumerate() {
-        let Selection::Field(field) = &selection.node else {
+    let set = fragment.checked().find(items);
+    let count = match fragment.checked().fields(set) {
+        Some(fields) => fields.len(),
+        None => return false,
+    };
+    for i in 0..count {
+        let Some((index, typename)) = fragment
+            .checked()
+            .fields(set)
+            .and_then(|fields| fields.get(i))
+            .map(|field| (field.index, field.typename))
+        else {
             return false;
         };
-        let node = &field.node;
-        if !node.directives.is_empty() {
+        let Some(Selection::Field(field)) = items.get(index).map(|item| &item.node) else {
             return false;
-        }
-        let key = &node.response_key().node;
-        let repeated = items[..i].iter().any(|seen| match &seen.node {
-            Selection::Field(seen) => seen.node.response_key().node == *key,
-            _ => false,
-        });
-        if repeated {
-            return false;
-        }
-        let text = fragment.text();
-        if i > 0 {
-            text.push(b',');
-        }
-        json::write_key(text, key);
-        if node.name.node == "__typename" {
+        };
+        fragment.write_checked_key(set, i);
+        if typename {
             json::write_str(fragment.text(), &type_name());
-        } else if !node.arguments.is_empty() || !value(fragment, field) {
+        } else if !value(fragment, field) {
             return false;
         }
         fragment.field();

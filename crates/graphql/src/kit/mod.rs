@@ -16,6 +16,7 @@ pub mod loader;
 pub mod memory;
 pub mod order;
 pub mod payload;
+pub mod selection;
 pub mod territory;
 
 use async_graphql::Context;
