@@ -168,6 +168,17 @@ impl PostalCode {
         }
     }
 
+    /// [`PostalCode::parse`] of a value already owned, kept as it is when it needs no trimming: a site read from the
+    /// database holds its postal code as stored, and copying it again was one more allocation per site of a page
+    /// (issue #16).
+    pub fn parse_owned(raw: String) -> Result<Self, InvalidValue> {
+        if raw.len() == 5 && all_digits(&raw) {
+            Ok(Self(raw))
+        } else {
+            Self::parse(&raw)
+        }
+    }
+
     /// The department code most likely for this postal code.
     ///
     /// Postal codes follow departments except in Corsica (20000–20199 → 2A, 20200–20699 → 2B) and overseas (97xxx →
@@ -295,6 +306,21 @@ mod tests {
         assert_eq!(dep("97400").map(|d| d.to_string()), Some("974".into()));
         assert_eq!(dep("98000"), None);
         assert!(PostalCode::parse("6900").is_err());
+    }
+
+    #[test]
+    fn an_owned_postal_code_parses_as_a_borrowed_one() {
+        for raw in ["69001", " 69001 ", "6900", "690011", "6900a", "", "  "] {
+            assert_eq!(
+                PostalCode::parse_owned(raw.to_owned()).map(|p| p.to_string()),
+                PostalCode::parse(raw).map(|p| p.to_string()),
+                "{raw:?}"
+            );
+        }
+        let raw = "75011".to_owned();
+        let at = raw.as_ptr();
+        let kept = PostalCode::parse_owned(raw).map(String::from);
+        assert_eq!(kept.as_deref().map(str::as_ptr), Ok(at), "kept, not copied");
     }
 
     #[test]
