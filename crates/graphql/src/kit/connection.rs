@@ -188,7 +188,7 @@ impl<N: FromMemory> OutputType for MemoryConnection<N> {
     ) -> ServerResult<Value> {
         if ctx.data_opt::<JsonFragments>().is_some() {
             let capacity = FRAGMENT_CAPACITY.saturating_mul(self.0.edges.len().max(1));
-            let mut fragment = Fragment::new(capacity);
+            let mut fragment = Fragment::for_list(capacity);
             if write_connection(ctx, &self.0, &mut fragment) {
                 return Ok(fragment.finish());
             }

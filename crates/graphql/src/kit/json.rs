@@ -97,8 +97,8 @@ const HEAD: usize = MARK.len() + 4;
 pub(crate) struct Fragment {
     bytes: Vec<u8>,
     fields: u32,
-    /// The selection sets written so far, checked once for all the objects of the fragment.
-    checked: Checked,
+    /// For a list's fragment, the selection sets written so far, checked once for all the objects of the list.
+    checked: Option<Checked>,
 }
 
 impl Fragment {
@@ -110,21 +110,29 @@ impl Fragment {
         Self {
             bytes,
             fields: 0,
-            checked: Checked::default(),
+            checked: None,
         }
     }
 
-    /// The selection sets checked for this fragment.
-    pub(crate) fn checked(&mut self) -> &mut Checked {
-        &mut self.checked
+    /// An empty fragment for the objects of a list, which checks each selection set once for all of them.
+    pub(crate) fn for_list(capacity: usize) -> Self {
+        Self {
+            checked: Some(Checked::default()),
+            ..Self::new(capacity)
+        }
+    }
+
+    /// The selection sets checked for this fragment, when it is a list's.
+    pub(crate) fn checked(&mut self) -> Option<&mut Checked> {
+        self.checked.as_mut()
     }
 
     /// Writes the text before the value of field `field` of the checked set `set`: its key, after `{` or `,`.
     pub(crate) fn write_checked_key(&mut self, set: usize, field: usize) {
         if let Some(key) = self
             .checked
-            .fields(set)
-            .and_then(|fields| fields.get(field))
+            .as_ref()
+            .and_then(|checked| checked.fields(set)?.get(field))
         {
             self.bytes.extend_from_slice(&key.key);
         }

@@ -22,6 +22,7 @@
 //! each field through the extensions, which this path does not.
 
 use crate::kit::json::{self, Fragment, JsonFragments};
+use crate::kit::selection;
 use async_graphql::indexmap::IndexMap;
 use async_graphql::indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use async_graphql::parser::types::{Field, Selection};
@@ -408,16 +409,18 @@ pub(crate) fn write_selection(
         fragment.text().extend_from_slice(b"null");
         return true;
     }
-    let set = fragment.checked().find(items);
-    let count = match fragment.checked().fields(set) {
+    let Some(checked) = fragment.checked() else {
+        return write_fields(ctx, fragment, type_name, value);
+    };
+    let set = checked.find(items);
+    let count = match checked.fields(set) {
         Some(fields) => fields.len(),
         None => return false,
     };
     for i in 0..count {
         let Some((index, typename)) = fragment
             .checked()
-            .fields(set)
-            .and_then(|fields| fields.get(i))
+            .and_then(|checked| checked.fields(set)?.get(i))
             .map(|field| (field.index, field.typename))
         else {
             return false;
@@ -426,6 +429,34 @@ pub(crate) fn write_selection(
             return false;
         };
         fragment.write_checked_key(set, i);
+        if typename {
+            json::write_str(fragment.text(), &type_name());
+        } else if !value(fragment, field) {
+            return false;
+        }
+        fragment.field();
+    }
+    fragment.text().push(b'}');
+    true
+}
+
+/// [`write_selection`] in a fragment that keeps no checked selection sets: each field checked as it is written.
+fn write_fields(
+    ctx: &ContextSelectionSet<'_>,
+    fragment: &mut Fragment,
+    type_name: &dyn Fn() -> Cow<'static, str>,
+    mut value: impl FnMut(&mut Fragment, &Positioned<Field>) -> bool,
+) -> bool {
+    let items = &ctx.item.node.items;
+    for (i, item) in items.iter().enumerate() {
+        let (Some((key, typename)), Selection::Field(field)) =
+            (selection::field(items, i), &item.node)
+        else {
+            return false;
+        };
+        let text = fragment.text();
+        text.push(if i == 0 { b'{' } else { b',' });
+        json::write_key(text, key);
         if typename {
             json::write_str(fragment.text(), &type_name());
         } else if !value(fragment, field) {

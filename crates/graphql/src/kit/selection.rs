@@ -4,9 +4,11 @@
 //! `crate::kit::memory` writes an object's selection straight to JSON only when the selection is one it reproduces
 //! exactly (fields only, no directive, no argument but on `__typename`, one field per response key). A page of 50
 //! sites with their departments and regions checked that, and wrote each response key with its quotes and colon,
-//! for every object: 150 times per request the same three selection sets, with their key comparisons, about 8 % of
-//! the request's instructions (issue #16, docs/PERFORMANCE.md). [`Checked`] keeps, for the fragment being written,
-//! each selection set's verdict and its keys already written as JSON.
+//! for every object: 150 times per request the same three selection sets, with their key comparisons (issue #16,
+//! docs/PERFORMANCE.md). [`Checked`] keeps, for the fragment of a list being written, each selection set's verdict
+//! and its keys already written as JSON. A fragment of one object checks its fields as it writes them ([`field`]):
+//! keeping them would cost more allocations than it saves (measured: 3 % more instructions on the bench's Q5, whose
+//! counsellors are objects of their own).
 //!
 //! A selection set is known by the address and length of its list of selections: the document outlives the
 //! fragment (both live within one resolver call), so while a fragment is written, one address is one selection set.
@@ -60,27 +62,11 @@ impl Checked {
 }
 
 /// The fields of `items` with their keys written, or `None` when the selection is one a fragment does not
-/// reproduce: a fragment (inline or spread), a directive, an argument (but on `__typename`, which has none to
-/// use), or two fields under one response key (async-graphql merges them).
+/// reproduce ([`field`]).
 fn check(items: &[Positioned<Selection>]) -> Option<Box<[CheckedField]>> {
     let mut fields: Vec<CheckedField> = Vec::with_capacity(items.len());
-    for (index, selection) in items.iter().enumerate() {
-        let Selection::Field(field) = &selection.node else {
-            return None;
-        };
-        let node = &field.node;
-        if !node.directives.is_empty() {
-            return None;
-        }
-        let key = node.response_key().node.as_str();
-        let repeated = items[..index].iter().any(|seen| match &seen.node {
-            Selection::Field(seen) => seen.node.response_key().node == key,
-            _ => false,
-        });
-        let typename = node.name.node == "__typename";
-        if repeated || (!typename && !node.arguments.is_empty()) {
-            return None;
-        }
+    for index in 0..items.len() {
+        let (key, typename) = field(items, index)?;
         // A response key is a GraphQL name, which never needs an escape (`crate::kit::json::write_key`).
         let mut text = Vec::with_capacity(key.len() + 4);
         text.push(if index == 0 { b'{' } else { b',' });
@@ -92,4 +78,27 @@ fn check(items: &[Positioned<Selection>]) -> Option<Box<[CheckedField]>> {
         });
     }
     Some(fields.into_boxed_slice())
+}
+
+/// The response key of the selection at `index` of `items`, and whether it is `__typename`; `None` when a fragment
+/// does not reproduce it: a fragment (inline or spread), a directive, an argument (but on `__typename`, which has
+/// none to use), or a response key an earlier field has (async-graphql merges the two).
+pub(crate) fn field(items: &[Positioned<Selection>], index: usize) -> Option<(&str, bool)> {
+    let Selection::Field(field) = &items.get(index)?.node else {
+        return None;
+    };
+    let node = &field.node;
+    if !node.directives.is_empty() {
+        return None;
+    }
+    let key = node.response_key().node.as_str();
+    let repeated = items.get(..index)?.iter().any(|seen| match &seen.node {
+        Selection::Field(seen) => seen.node.response_key().node == key,
+        _ => false,
+    });
+    let typename = node.name.node == "__typename";
+    if repeated || (!typename && !node.arguments.is_empty()) {
+        return None;
+    }
+    Some((key, typename))
 }
