@@ -409,54 +409,44 @@ pub(crate) fn write_selection(
         fragment.text().extend_from_slice(b"null");
         return true;
     }
-    let Some(checked) = fragment.checked() else {
-        return write_fields(ctx, fragment, type_name, value);
+    // A list's fragment checks the selection once and keeps its keys; another checks each field as it writes it.
+    let set = match fragment.checked() {
+        Some(checked) => {
+            let set = checked.find(items);
+            if checked.fields(set).is_none() {
+                return false;
+            }
+            Some(set)
+        }
+        None => None,
     };
-    let set = checked.find(items);
-    let count = match checked.fields(set) {
-        Some(fields) => fields.len(),
-        None => return false,
-    };
-    for i in 0..count {
-        let Some((index, typename)) = fragment
-            .checked()
-            .and_then(|checked| checked.fields(set)?.get(i))
-            .map(|field| (field.index, field.typename))
-        else {
-            return false;
+    // One loop, so that `value` is called from one place and inlined there.
+    for i in 0..items.len() {
+        let (index, typename) = match set {
+            Some(set) => {
+                let Some(checked) = fragment
+                    .checked()
+                    .and_then(|checked| checked.fields(set)?.get(i))
+                    .map(|field| (field.index, field.typename))
+                else {
+                    return false;
+                };
+                fragment.write_checked_key(set, i);
+                checked
+            }
+            None => {
+                let Some((key, typename)) = selection::field(items, i) else {
+                    return false;
+                };
+                let text = fragment.text();
+                text.push(if i == 0 { b'{' } else { b',' });
+                json::write_key(text, key);
+                (i, typename)
+            }
         };
         let Some(Selection::Field(field)) = items.get(index).map(|item| &item.node) else {
             return false;
         };
-        fragment.write_checked_key(set, i);
-        if typename {
-            json::write_str(fragment.text(), &type_name());
-        } else if !value(fragment, field) {
-            return false;
-        }
-        fragment.field();
-    }
-    fragment.text().push(b'}');
-    true
-}
-
-/// [`write_selection`] in a fragment that keeps no checked selection sets: each field checked as it is written.
-fn write_fields(
-    ctx: &ContextSelectionSet<'_>,
-    fragment: &mut Fragment,
-    type_name: &dyn Fn() -> Cow<'static, str>,
-    mut value: impl FnMut(&mut Fragment, &Positioned<Field>) -> bool,
-) -> bool {
-    let items = &ctx.item.node.items;
-    for (i, item) in items.iter().enumerate() {
-        let (Some((key, typename)), Selection::Field(field)) =
-            (selection::field(items, i), &item.node)
-        else {
-            return false;
-        };
-        let text = fragment.text();
-        text.push(if i == 0 { b'{' } else { b',' });
-        json::write_key(text, key);
         if typename {
             json::write_str(fragment.text(), &type_name());
         } else if !value(fragment, field) {
