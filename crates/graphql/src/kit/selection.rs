@@ -102,3 +102,71 @@ pub(crate) fn field(items: &[Positioned<Selection>], index: usize) -> Option<(&s
     }
     Some((key, typename))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::{Checked, check};
+    use async_graphql::parser::parse_query;
+    use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
+
+    /// The selection set of the document's only operation, and the one of its first field.
+    fn sets(query: &str) -> (SelectionSet, SelectionSet) {
+        let doc = parse_query(query).unwrap();
+        let DocumentOperations::Single(operation) = doc.operations else {
+            panic!("one operation");
+        };
+        let root = operation.node.selection_set.node;
+        let Selection::Field(field) = &root.items[0].node else {
+            panic!("a field first");
+        };
+        let below = field.node.selection_set.node.clone();
+        (root, below)
+    }
+
+    fn keys(query: &str) -> Option<Vec<String>> {
+        let (_, below) = sets(query);
+        check(&below.items).map(|fields| {
+            fields
+                .iter()
+                .map(|f| String::from_utf8(f.key.to_vec()).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn keys_are_written_once_with_what_comes_before_them() {
+        assert_eq!(
+            keys("{ sites { sourceId nom: name __typename } }").unwrap(),
+            [r#"{"sourceId":"#, r#","nom":"#, r#","__typename":"#]
+        );
+    }
+
+    #[test]
+    fn selections_a_fragment_does_not_reproduce_are_refused() {
+        for query in [
+            "{ sites { name name } }",
+            "{ sites { name other: sourceId name: commune } }",
+            "{ sites { name @include(if: true) } }",
+            "{ sites { sites(first: 1) { totalCount } } }",
+            "{ sites { ... on Site { name } } }",
+            "{ sites { ...F } } fragment F on Site { name }",
+        ] {
+            assert!(keys(query).is_none(), "{query}");
+        }
+        // `__typename` takes no argument to use: the fragment writes it as async-graphql does.
+        assert!(keys("{ sites { __typename name } }").is_some());
+    }
+
+    #[test]
+    fn a_selection_set_is_checked_once_and_found_again_by_its_address() {
+        let (root, below) = sets("{ sites { name } hubs { slug } }");
+        let mut checked = Checked::default();
+        let first = checked.find(&below.items);
+        let other = checked.find(&root.items);
+        assert_ne!(first, other);
+        assert_eq!(checked.find(&below.items), first);
+        assert_eq!(checked.sets.len(), 2);
+        assert_eq!(checked.fields(first).map(<[_]>::len), Some(1));
+    }
+}
