@@ -96,6 +96,21 @@ impl From<Value> for Answer<'_> {
 /// ([`json`]).
 pub struct Out<'o>(Sink<'o>);
 
+impl Out<'_> {
+    /// `make`'s value, made once for the JSON fragment being written (a list's: once for all its objects) and kept
+    /// there ([`Fragment::kept`]); made each time when the object goes into async-graphql's tree. For what an
+    /// object needs from the request and does not hold: the same for every object of one response.
+    pub fn kept<T: std::any::Any + Clone + Send + Sync>(
+        &mut self,
+        make: impl FnOnce() -> Option<T>,
+    ) -> Option<T> {
+        match &mut self.0 {
+            Sink::Tree(_) => make(),
+            Sink::Json(fragment) => fragment.kept(make),
+        }
+    }
+}
+
 enum Sink<'o> {
     /// The object's value, once resolved.
     Tree(Option<Value>),
@@ -424,14 +439,9 @@ pub(crate) fn write_selection(
     for i in 0..items.len() {
         let (index, typename) = match set {
             Some(set) => {
-                let Some(checked) = fragment
-                    .checked()
-                    .and_then(|checked| checked.fields(set)?.get(i))
-                    .map(|field| (field.index, field.typename))
-                else {
+                let Some(checked) = fragment.write_checked_key(set, i) else {
                     return false;
                 };
-                fragment.write_checked_key(set, i);
                 checked
             }
             None => {

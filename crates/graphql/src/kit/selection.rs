@@ -56,6 +56,7 @@ impl Checked {
     }
 
     /// The fields of the checked set `set` ([`Checked::find`]), `None` when the fragment does not reproduce it.
+    #[inline]
     pub(crate) fn fields(&self, set: usize) -> Option<&[CheckedField]> {
         self.sets.get(set)?.fields.as_deref()
     }

@@ -196,11 +196,11 @@ impl FromMemory for SiteNode {
         if let Some(department) = self.related.department(code) {
             return object_in_memory(ctx, field, Some(DepartmentNode::ref_cast(department)), out);
         }
-        let Some(snapshot) = ctx
-            .data::<RequestState>()
-            .ok()
-            .and_then(|state| state.territories.fresh_snapshot())
-        else {
+        let Some(snapshot) = out.kept(|| {
+            ctx.data::<RequestState>()
+                .ok()
+                .and_then(|state| state.territories.fresh_snapshot())
+        }) else {
             return false;
         };
         let Some(department) = snapshot.department(code) else {

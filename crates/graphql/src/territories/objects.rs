@@ -79,11 +79,11 @@ impl FromMemory for DepartmentNode {
         if field.node.name.node != "region" {
             return false;
         }
-        let Some(snapshot) = ctx
-            .data::<RequestState>()
-            .ok()
-            .and_then(|state| state.territories.fresh_snapshot())
-        else {
+        let Some(snapshot) = out.kept(|| {
+            ctx.data::<RequestState>()
+                .ok()
+                .and_then(|state| state.territories.fresh_snapshot())
+        }) else {
             return false;
         };
         let Some(region) = snapshot.region(&self.0.region_code) else {
