@@ -204,3 +204,24 @@ fn the_length_hint_is_close_to_what_is_written() {
         written.len()
     );
 }
+
+/// A value kept in a fragment is made once and found again by its type; `make` giving nothing keeps nothing, and
+/// values of other types are kept beside it.
+#[test]
+fn a_fragment_keeps_one_value_per_type() {
+    let mut fragment = Fragment::for_list(0);
+    let mut made = 0;
+    for _ in 0..3 {
+        let kept = fragment.kept(|| {
+            made += 1;
+            Some(std::sync::Arc::new(7u32))
+        });
+        assert_eq!(kept.as_deref(), Some(&7));
+    }
+    assert_eq!(made, 1);
+    assert_eq!(fragment.kept::<String>(|| None), None);
+    assert_eq!(fragment.kept(|| Some("a".to_owned())), Some("a".to_owned()));
+    assert_eq!(fragment.kept(|| Some("b".to_owned())), Some("a".to_owned()));
+    let again = fragment.kept::<std::sync::Arc<u32>>(|| None);
+    assert_eq!(again.as_deref(), Some(&7));
+}
