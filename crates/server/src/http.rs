@@ -23,7 +23,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maillage_core::Code;
-use maillage_graphql::kit::json::{JsonFragments, data_len_hint, write_data, writes_fragments};
+use maillage_graphql::kit::json::{
+    JsonFragments, Pieces, text_len_hint, write_data_in_pieces, writes_fragments,
+};
 use maillage_graphql::{RequestState, cost};
 use serde::Deserialize;
 use serde_json::json;
@@ -693,7 +695,7 @@ impl<'a> Pipeline<'a> {
                 (name.map(str::to_owned), ty)
             });
         if let Some(doc) = checked.parsed {
-            // `respond` writes the response with `write_data`, which writes in place the fragments this asks for
+            // `respond` writes the response with `write_data_in_pieces`, which writes in place the fragments this asks for
             // (none for a document whose fields async-graphql would merge).
             if writes_fragments(&doc) {
                 request.data.insert(JsonFragments);
@@ -768,14 +770,14 @@ impl<'a> Pipeline<'a> {
             request_error,
             cost: self.cost(Some(requested), actual, remaining),
         };
-        match body.to_vec() {
-            Ok(bytes) => (
+        match body.to_pieces() {
+            Ok((pieces, len)) => (
                 status,
                 [(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(self.ty.content_type()),
                 )],
-                bytes,
+                axum::body::Body::new(crate::body::Pieces::new(pieces, len)),
             )
                 .into_response(),
             Err(e) => {
@@ -907,48 +909,54 @@ impl serde::Serialize for ExtensionsWithCost<'_> {
 }
 
 impl Body<'_> {
-    /// The body's JSON text. Written by hand around `data`, which [`write_data`] writes with the JSON fragments of
-    /// the objects resolved from memory in place (`maillage_graphql::kit::json`); the rest by serde_json.
-    fn to_vec(&self) -> serde_json::Result<Vec<u8>> {
-        let data = if self.request_error {
-            0
-        } else {
-            data_len_hint(&self.response.data)
-        };
-        // The extensions and any errors: a few hundred bytes in most responses.
-        let mut out = Vec::with_capacity(data + 512);
-        out.push(b'{');
-        let entry = |out: &mut Vec<u8>, key: &str| {
-            if out.len() > 1 {
+    /// The body's JSON text, in pieces (and their total length). Written by hand around `data`, which
+    /// [`write_data_in_pieces`] writes with the JSON fragments of the objects resolved from memory in place (a large
+    /// one as a piece of its own, not copied: `maillage_graphql::kit::json`); the rest by serde_json.
+    fn to_pieces(&self) -> serde_json::Result<(Vec<Bytes>, usize)> {
+        /// Writes the key of an entry, after a comma unless it is the first.
+        fn entry(out: &mut Vec<u8>, key: &str, first: &mut bool) {
+            if !std::mem::take(first) {
                 out.push(b',');
             }
             out.push(b'"');
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(b"\":");
+        }
+        let mut pieces = Pieces::default();
+        let mut first = true;
+        // The text around the large fragments, allocated once: the data's, then the extensions and any errors, a
+        // few hundred bytes in most responses.
+        let data = if self.request_error {
+            0
+        } else {
+            text_len_hint(&self.response.data)
         };
+        pieces.text().reserve(data + 512);
+        pieces.text().push(b'{');
         if !self.request_error {
-            entry(&mut out, "data");
-            write_data(&mut out, &self.response.data);
+            entry(pieces.text(), "data", &mut first);
+            write_data_in_pieces(&mut pieces, &self.response.data);
         }
         let extensions = ExtensionsWithCost {
             own: &self.response.extensions,
             cost: &self.cost,
         };
         let own_extensions = !self.response.extensions.is_empty();
+        let out = pieces.text();
         if own_extensions {
-            entry(&mut out, "extensions");
-            serde_json::to_writer(&mut out, &extensions)?;
+            entry(out, "extensions", &mut first);
+            serde_json::to_writer(&mut *out, &extensions)?;
         }
         if !self.response.errors.is_empty() {
-            entry(&mut out, "errors");
-            serde_json::to_writer(&mut out, &self.response.errors)?;
+            entry(out, "errors", &mut first);
+            serde_json::to_writer(&mut *out, &self.response.errors)?;
         }
         if !own_extensions {
-            entry(&mut out, "extensions");
-            serde_json::to_writer(&mut out, &extensions)?;
+            entry(out, "extensions", &mut first);
+            serde_json::to_writer(&mut *out, &extensions)?;
         }
         out.push(b'}');
-        Ok(out)
+        Ok(pieces.finish())
     }
 }
 
@@ -1133,8 +1141,11 @@ mod tests {
                 request_error,
                 cost: cost.clone(),
             };
+            let (pieces, len) = body.to_pieces().unwrap();
+            let joined = pieces.concat();
+            assert_eq!(joined.len(), len);
             assert_eq!(
-                String::from_utf8(body.to_vec().unwrap()).unwrap(),
+                String::from_utf8(joined).unwrap(),
                 body_through_a_tree(response, request_error, &cost)
             );
         }

@@ -6,6 +6,7 @@
 pub mod ami;
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod browser;
 pub mod changes;
 pub mod circuit;

@@ -5,22 +5,24 @@
 //! building, writing and freeing that tree was about 45 % of Maillage's instructions (issue #16,
 //! docs/PERFORMANCE.md). When the request carries [`JsonFragments`] (the HTTP endpoint's requests do), an object
 //! whose whole selection is in memory (`crate::kit::memory`) is written straight to JSON text, kept in the tree as
-//! one [`fragment`]; [`write_data`] writes the tree with each fragment's text in place.
+//! one [`fragment`]; [`write_data_in_pieces`] writes the tree with each fragment's text in place (a large one
+//! shared, not copied).
 //!
 //! A fragment is a `Value::Binary` holding a mark, the number of fields written in it (the response's actual cost
 //! counts them, [`fragment_fields`]) and the text. No field of the schema returns binary data, and only requests
-//! whose response [`write_data`] writes carry [`JsonFragments`]: a response executed without it (the WebSocket
-//! transport, the CLI, tests reading `Value`s) holds no fragment. [`write_data`] writes any other value exactly as
+//! whose response [`write_data_in_pieces`] writes carry [`JsonFragments`]: a response executed without it (the WebSocket
+//! transport, the CLI, tests reading `Value`s) holds no fragment. Any other value is written exactly as
 //! `serde_json` writes async-graphql's tree (a test compares both), so a response reads the same either way.
 
 use crate::kit::selection::Checked;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Value};
+use bytes::Bytes;
 use std::any::Any;
 use std::io::Write;
 
 /// Request data asking objects resolved from memory to be left in the response as JSON fragments: only for a
-/// response whose `data` [`write_data`] writes.
+/// response whose `data` [`write_data_in_pieces`] writes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonFragments;
 
@@ -222,26 +224,32 @@ pub fn actual_cost(data: &Value) -> u64 {
     fields(data)
 }
 
-/// About how many bytes [`write_data`] writes for `value`: a fragment's text exactly, the rest roughly (escapes and
-/// numbers are not counted), so that a body is allocated once.
+/// About how many bytes [`write_data_in_pieces`] writes into the text of its [`Pieces`] for `value`: a fragment's
+/// text exactly when it is copied there, nothing when it is a piece of its own, the rest roughly (escapes and
+/// numbers are not counted), so that the text is allocated once.
 ///
-/// Why: a body grown as it was written copied a page of 50 sites (about 10 KB) again on the way, 1.4 % of that
-/// request's instructions (issue #16). Reading the lengths is a small part of writing the values.
-pub fn data_len_hint(value: &Value) -> usize {
+/// Why: a body grown as it was written copied its text again on the way (a page of 50 sites, 1.4 % of its
+/// instructions before the page became a piece of its own, issue #16). Reading the lengths is a small part of
+/// writing the values.
+pub fn text_len_hint(value: &Value) -> usize {
     match value {
-        Value::Binary(bytes) => fragment(bytes).map_or(bytes.len() * 4, |(_, text)| text.len()),
+        Value::Binary(bytes) => match fragment(bytes) {
+            Some((_, text)) if text.len() >= OWN_PIECE_MIN => 0,
+            Some((_, text)) => text.len(),
+            None => bytes.len() * 4,
+        },
         Value::String(text) => text.len() + 2,
         Value::Enum(name) => name.len() + 2,
         Value::List(items) => {
             items
                 .iter()
-                .map(|item| data_len_hint(item) + 1)
+                .map(|item| text_len_hint(item) + 1)
                 .sum::<usize>()
                 + 2
         }
         Value::Object(map) => {
             map.iter()
-                .map(|(key, item)| key.len() + 4 + data_len_hint(item))
+                .map(|(key, item)| key.len() + 4 + text_len_hint(item))
                 .sum::<usize>()
                 + 2
         }
@@ -249,19 +257,97 @@ pub fn data_len_hint(value: &Value) -> usize {
     }
 }
 
+/// A response's JSON text in pieces: the text written around the fragments, and each large fragment's own text as
+/// a piece of its own, shared with the tree rather than copied ([`write_data_in_pieces`]).
+///
+/// Why: a page of 50 sites is one fragment of about 10 KB, which a body written as one buffer copied; the copy and
+/// the body's allocation were about 1.3 % of Q1's CPU (issue #16, docs/PERFORMANCE.md). The server sends the
+/// pieces in one vectored write.
+#[derive(Debug, Default)]
+pub struct Pieces {
+    done: Vec<Bytes>,
+    text: Vec<u8>,
+    len: usize,
+}
+
+/// The shortest fragment text [`Pieces`] keeps as a piece of its own: a shorter one is cheaper to copy than to end
+/// the text before it and start another (two allocations, one more buffer to write).
+const OWN_PIECE_MIN: usize = 1024;
+
+impl Pieces {
+    /// The text being written, to write more of it.
+    pub fn text(&mut self) -> &mut Vec<u8> {
+        &mut self.text
+    }
+
+    /// The pieces, in order, and their total length in bytes.
+    pub fn finish(mut self) -> (Vec<Bytes>, usize) {
+        self.end_text();
+        (self.done, self.len)
+    }
+
+    fn end_text(&mut self) {
+        if !self.text.is_empty() {
+            let text = std::mem::take(&mut self.text);
+            self.len += text.len();
+            self.done.push(Bytes::from(text));
+        }
+    }
+}
+
+/// Writes `value` as `serde_json` writes async-graphql's tree, each fragment's text in its place, into `pieces`:
+/// each fragment's text of [`OWN_PIECE_MIN`] bytes or more as a piece of its own, the rest into the current text.
+pub fn write_data_in_pieces(pieces: &mut Pieces, value: &Value) {
+    write_value(pieces, value);
+}
+
 /// Writes `value` as `serde_json` writes async-graphql's tree, each fragment's text in its place.
 pub fn write_data(out: &mut Vec<u8>, value: &Value) {
+    write_value(out, value);
+}
+
+/// Where [`write_value`] writes: a `Vec` copies a fragment's text, [`Pieces`] may keep it as it is.
+trait Sink {
+    /// The text being written.
+    fn text(&mut self) -> &mut Vec<u8>;
+    /// Writes the fragment text `text`, which `whole` (the tree's value) holds.
+    fn fragment(&mut self, whole: &Bytes, text: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn text(&mut self) -> &mut Vec<u8> {
+        self
+    }
+
+    fn fragment(&mut self, _: &Bytes, text: &[u8]) {
+        self.extend_from_slice(text);
+    }
+}
+
+impl Sink for Pieces {
+    fn text(&mut self) -> &mut Vec<u8> {
+        &mut self.text
+    }
+
+    fn fragment(&mut self, whole: &Bytes, text: &[u8]) {
+        if text.len() < OWN_PIECE_MIN {
+            self.text.extend_from_slice(text);
+        } else {
+            self.end_text();
+            self.len += text.len();
+            self.done.push(whole.slice_ref(text));
+        }
+    }
+}
+
+/// The walk of the tree of [`write_data`] and [`write_data_in_pieces`].
+fn write_value<S: Sink>(sink: &mut S, value: &Value) {
     match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Boolean(true) => out.extend_from_slice(b"true"),
-        Value::Boolean(false) => out.extend_from_slice(b"false"),
-        Value::Number(number) => write_number(out, number),
-        Value::String(text) => write_str(out, text),
-        Value::Enum(name) => write_str(out, name),
         Value::Binary(bytes) => match fragment(bytes) {
-            Some((_, text)) => out.extend_from_slice(text),
+            Some((_, text)) => sink.fragment(bytes, text),
             // As serde_json writes bytes: an array of numbers.
             None => {
+                let out = sink.text();
                 out.push(b'[');
                 for (i, byte) in bytes.iter().enumerate() {
                     if i > 0 {
@@ -274,27 +360,34 @@ pub fn write_data(out: &mut Vec<u8>, value: &Value) {
             }
         },
         Value::List(items) => {
-            out.push(b'[');
+            sink.text().push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    sink.text().push(b',');
                 }
-                write_data(out, item);
+                write_value(sink, item);
             }
-            out.push(b']');
+            sink.text().push(b']');
         }
         Value::Object(map) => {
-            out.push(b'{');
+            sink.text().push(b'{');
             for (i, (key, item)) in map.iter().enumerate() {
+                let out = sink.text();
                 if i > 0 {
                     out.push(b',');
                 }
                 write_str(out, key);
                 out.push(b':');
-                write_data(out, item);
+                write_value(sink, item);
             }
-            out.push(b'}');
+            sink.text().push(b'}');
         }
+        Value::Null => sink.text().extend_from_slice(b"null"),
+        Value::Boolean(true) => sink.text().extend_from_slice(b"true"),
+        Value::Boolean(false) => sink.text().extend_from_slice(b"false"),
+        Value::Number(number) => write_number(sink.text(), number),
+        Value::String(text) => write_str(sink.text(), text),
+        Value::Enum(name) => write_str(sink.text(), name),
     }
 }
 

@@ -183,26 +183,90 @@ fn fragments_are_written_in_place() {
     assert_eq!(written, br#"{"x":[{"a":1},{"a":1}]}"#);
 }
 
-/// The length hint counts a fragment's text, not its head, and is within a few bytes of what a body of
-/// fragments, names and plain strings takes.
+/// The text's length hint counts a fragment's text when it is copied (not its head), nothing when it is a piece of
+/// its own, and is within a few bytes of what the text of a body of fragments, names and plain strings takes.
 #[test]
 fn the_length_hint_is_close_to_what_is_written() {
-    let mut fragment = Fragment::new(0);
-    let text = "{\"name\":\"Médiathèque\"}".repeat(50);
-    fragment.text().extend_from_slice(text.as_bytes());
-    let tree = object(vec![
-        ("sites", fragment.finish()),
-        ("names", Value::List(vec![Value::String("Ain".into()); 3])),
-        ("none", Value::Null),
-    ]);
-    let mut written = Vec::new();
-    write_data(&mut written, &tree);
-    let hint = data_len_hint(&tree);
-    assert!(
-        hint >= written.len() && hint <= written.len() + 16,
-        "{hint} for {} bytes",
-        written.len()
-    );
+    let fragment = |repeat: usize| {
+        let mut fragment = Fragment::new(0);
+        let text = "{\"name\":\"Médiathèque\"}".repeat(repeat);
+        fragment.text().extend_from_slice(text.as_bytes());
+        fragment.finish()
+    };
+    for (repeat, shared) in [(1, false), (50, true)] {
+        let tree = object(vec![
+            ("sites", fragment(repeat)),
+            ("names", Value::List(vec![Value::String("Ain".into()); 3])),
+            ("none", Value::Null),
+        ]);
+        let mut pieces = Pieces::default();
+        write_data_in_pieces(&mut pieces, &tree);
+        let text_len = pieces.text().len();
+        let (pieces, _) = pieces.finish();
+        assert_eq!(pieces.len(), if shared { 3 } else { 1 });
+        let copied = if shared {
+            text_len + pieces[0].len()
+        } else {
+            text_len
+        };
+        let hint = text_len_hint(&tree);
+        assert!(
+            hint >= copied && hint <= copied + 16,
+            "{hint} for {copied} bytes"
+        );
+    }
+}
+
+/// Written in pieces, a tree reads as written in one buffer: a large fragment is a piece of its own, shared with
+/// the tree (not copied), a small one is copied into the text around it, and the length is the pieces' sum.
+#[test]
+fn pieces_join_into_the_text_written_in_one_buffer() {
+    let large = {
+        let mut fragment = Fragment::for_list(0);
+        let text = format!("[{}]", vec!["{\"code\":\"69\"}"; 200].join(","));
+        fragment.text().extend_from_slice(text.as_bytes());
+        fragment.finish()
+    };
+    let small = {
+        let mut fragment = Fragment::new(0);
+        fragment.text().extend_from_slice(b"{\"a\":1}");
+        fragment.finish()
+    };
+    let trees = [
+        large.clone(),
+        object(vec![("sites", object(vec![("nodes", large.clone())]))]),
+        object(vec![
+            ("first", large.clone()),
+            ("small", small.clone()),
+            (
+                "list",
+                Value::List(vec![large.clone(), small.clone(), large.clone()]),
+            ),
+            ("last", Value::String("fin".into())),
+        ]),
+        object(vec![("small", small), ("n", Value::from(1))]),
+        Value::Null,
+    ];
+    let Value::Binary(large_bytes) = &large else {
+        panic!("a fragment is binary");
+    };
+    for tree in trees {
+        let mut one = Vec::new();
+        write_data(&mut one, &tree);
+        let mut pieces = Pieces::default();
+        write_data_in_pieces(&mut pieces, &tree);
+        let (pieces, len) = pieces.finish();
+        assert_eq!(pieces.concat(), one);
+        assert_eq!(len, one.len());
+        assert!(pieces.iter().all(|p| !p.is_empty()));
+        for piece in pieces.iter().filter(|p| p.len() >= OWN_PIECE_MIN) {
+            let inside = large_bytes.as_ptr_range();
+            assert!(
+                inside.contains(&piece.as_ptr()),
+                "a large fragment's piece is the tree's own bytes"
+            );
+        }
+    }
 }
 
 /// A value kept in a fragment is made once and found again by its type; `make` giving nothing keeps nothing, and
