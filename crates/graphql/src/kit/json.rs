@@ -265,13 +265,25 @@ pub fn text_len_hint(value: &Value) -> usize {
 /// pieces in one vectored write.
 #[derive(Debug, Default)]
 pub struct Pieces {
-    done: Vec<Bytes>,
+    /// All the text written, in one buffer: the pieces of text are slices of it.
     text: Vec<u8>,
-    len: usize,
+    /// The pieces in order: the end of a piece of text in `text`, or a fragment's shared text.
+    order: Vec<Piece>,
+    /// Where the piece of text being written begins in `text`.
+    start: usize,
 }
 
-/// The shortest fragment text [`Pieces`] keeps as a piece of its own: a shorter one is cheaper to copy than to end
-/// the text before it and start another (two allocations, one more buffer to write).
+/// One piece of [`Pieces`].
+#[derive(Debug)]
+enum Piece {
+    /// The text of [`Pieces::text`] up to this end, from the end of the one before.
+    Text(usize),
+    /// A large fragment's text, shared with the tree.
+    Shared(Bytes),
+}
+
+/// The shortest fragment text [`Pieces`] keeps as a piece of its own: a shorter one is cheaper to copy than to send
+/// as one more buffer of the body.
 const OWN_PIECE_MIN: usize = 1024;
 
 impl Pieces {
@@ -280,17 +292,32 @@ impl Pieces {
         &mut self.text
     }
 
-    /// The pieces, in order, and their total length in bytes.
+    /// The pieces, in order, and their total length in bytes: the text is one allocation, its pieces slices of it.
     pub fn finish(mut self) -> (Vec<Bytes>, usize) {
         self.end_text();
-        (self.done, self.len)
+        let text = Bytes::from(self.text);
+        let mut len = 0;
+        let mut from = 0;
+        let pieces = self
+            .order
+            .into_iter()
+            .map(|piece| {
+                let piece = match piece {
+                    Piece::Text(end) => text.slice(std::mem::replace(&mut from, end)..end),
+                    Piece::Shared(shared) => shared,
+                };
+                len += piece.len();
+                piece
+            })
+            .collect();
+        (pieces, len)
     }
 
+    /// Ends the piece of text being written, unless it is empty.
     fn end_text(&mut self) {
-        if !self.text.is_empty() {
-            let text = std::mem::take(&mut self.text);
-            self.len += text.len();
-            self.done.push(Bytes::from(text));
+        if self.text.len() > self.start {
+            self.start = self.text.len();
+            self.order.push(Piece::Text(self.start));
         }
     }
 }
@@ -334,8 +361,7 @@ impl Sink for Pieces {
             self.text.extend_from_slice(text);
         } else {
             self.end_text();
-            self.len += text.len();
-            self.done.push(whole.slice_ref(text));
+            self.order.push(Piece::Shared(whole.slice_ref(text)));
         }
     }
 }
