@@ -1,9 +1,10 @@
-//! A response body made of pieces already in memory, sent in one vectored write.
+//! A response body made of pieces already in memory, sent with vectored writes.
 //!
 //! Why not [`axum::body::Body::from`] a `Vec`: the pieces (a response's text around its JSON fragments, and the
 //! large fragments themselves, [`maillage_graphql::kit::json::Pieces`]) would first be copied into one buffer. Why
 //! not `Body::from_stream`: a stream has no known length, so the response would lose its `Content-Length` and be
-//! sent chunked. This body knows its exact length; hyper queues its pieces and writes them with one `writev`.
+//! sent chunked. This body knows its exact length; hyper queues its pieces and writes up to 16 of them with one
+//! `writev` (a page of 50 sites and the text around it: one).
 
 use axum::body::Bytes;
 use http_body::{Frame, SizeHint};

@@ -695,8 +695,8 @@ impl<'a> Pipeline<'a> {
                 (name.map(str::to_owned), ty)
             });
         if let Some(doc) = checked.parsed {
-            // `respond` writes the response with `write_data_in_pieces`, which writes in place the fragments this asks for
-            // (none for a document whose fields async-graphql would merge).
+            // `respond` writes the response with `write_data_in_pieces`, which writes in place the fragments this asks
+            // for (none for a document whose fields async-graphql would merge).
             if writes_fragments(&doc) {
                 request.data.insert(JsonFragments);
             }

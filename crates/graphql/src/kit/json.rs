@@ -10,8 +10,8 @@
 //!
 //! A fragment is a `Value::Binary` holding a mark, the number of fields written in it (the response's actual cost
 //! counts them, [`fragment_fields`]) and the text. No field of the schema returns binary data, and only requests
-//! whose response [`write_data_in_pieces`] writes carry [`JsonFragments`]: a response executed without it (the WebSocket
-//! transport, the CLI, tests reading `Value`s) holds no fragment. Any other value is written exactly as
+//! whose response [`write_data_in_pieces`] writes carry [`JsonFragments`]: a response executed without it (the
+//! WebSocket transport, the CLI, tests reading `Value`s) holds no fragment. Any other value is written exactly as
 //! `serde_json` writes async-graphql's tree (a test compares both), so a response reads the same either way.
 
 use crate::kit::selection::Checked;
@@ -262,7 +262,7 @@ pub fn text_len_hint(value: &Value) -> usize {
 ///
 /// Why: a page of 50 sites is one fragment of about 10 KB, which a body written as one buffer copied; the copy and
 /// the body's allocation were about 1.3 % of Q1's CPU (issue #16, docs/PERFORMANCE.md). The server sends the
-/// pieces in one vectored write.
+/// pieces with vectored writes (hyper writes up to 16 buffers at once).
 #[derive(Debug, Default)]
 pub struct Pieces {
     /// All the text written, in one buffer: the pieces of text are slices of it.
